@@ -1,0 +1,466 @@
+//! The world's state and the one place every byte and message between hosts passes:
+//! [`Core::transmit`] applies latency and faults and does the accounting.
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::task::Waker;
+use std::time::Duration;
+
+use crate::accounting::Traffic;
+use crate::dist::Dist;
+use crate::faults::{Fault, FaultId};
+use crate::history::{Hop, Outcome, RequestId, RequestRecord};
+use crate::latency::LatencyModel;
+use crate::process::{Cx, Process};
+use crate::queue::EventQueue;
+use crate::rng::{Seed, SimRng};
+use crate::stream::{Segment, Side, StreamTable};
+use crate::time::{Nanos, nanos};
+use crate::topology::{HostId, HostState, Topology};
+
+/// A typed message between processes. The kernel reads only `request` and `bytes`; `body` is
+/// the fakes' business.
+pub struct Message {
+    /// The request this message belongs to, if any (its hop is then recorded).
+    pub request: Option<RequestId>,
+    /// Payload size on the wire: what is counted and charged.
+    pub bytes: u64,
+    pub body: Box<dyn Any + Send>,
+}
+
+impl std::fmt::Debug for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Message").field("request", &self.request).field("bytes", &self.bytes).finish()
+    }
+}
+
+pub(crate) type HopRef = Option<(RequestId, u32)>;
+
+pub(crate) enum Event {
+    Start(HostId),
+    Message { from: HostId, to: HostId, msg: Message, hop: HopRef },
+    Segment { conn: u64, toward: Side, segment: Segment, bytes: u64, hop: HopRef },
+    Timer { host: HostId, generation: u32, token: u64 },
+    AsyncTimer(u64),
+    FaultStart(FaultId),
+    FaultEnd(FaultId),
+}
+
+/// The result of handing something to the network.
+pub(crate) struct Transmit {
+    /// When it arrives, or `None` if the path is a black hole.
+    pub(crate) arrive_at: Option<Nanos>,
+    pub(crate) hop: HopRef,
+}
+
+#[derive(Default)]
+pub(crate) struct AsyncTimer {
+    pub(crate) fired: bool,
+    pub(crate) waker: Option<Waker>,
+}
+
+/// The simulated world. Reached through [`crate::Sim::core`] for set-up and inspection, through
+/// [`Cx`] by processes, and through [`crate::SimNet`] by real code.
+pub struct Core {
+    seed: Seed,
+    base: tokio::time::Instant,
+    topo: Topology,
+    latency: LatencyModel,
+    pub(crate) queue: EventQueue<Event>,
+    link_rngs: BTreeMap<(HostId, HostId), SimRng>,
+    host_rngs: Vec<SimRng>,
+    fault_rng: SimRng,
+    faults: BTreeMap<FaultId, (Fault, bool)>,
+    path_faults_active: usize,
+    host_states: Vec<HostState>,
+    generations: Vec<u32>,
+    pub(crate) processes: Vec<Option<Box<dyn Process>>>,
+    traffic: Traffic,
+    requests: Vec<RequestRecord>,
+    record_hops: bool,
+    retransmit_timeout: Nanos,
+    pub(crate) streams: StreamTable,
+    pub(crate) async_timers: BTreeMap<u64, AsyncTimer>,
+    next_async_timer: u64,
+    /// Set when the kernel woke a tokio task: the driver must let tasks run before moving time.
+    pub(crate) woke_tasks: bool,
+    /// While the driver sleeps towards an event: that event's time (an earlier event wakes it).
+    /// Zero while it is not sleeping.
+    pub(crate) driver_deadline: Nanos,
+    pub(crate) driver_waker: Option<Waker>,
+    pub(crate) events_processed: u64,
+}
+
+impl Core {
+    pub(crate) fn new(seed: Seed, topo: Topology, latency: LatencyModel, record_hops: bool, retransmit_timeout: Duration, base: tokio::time::Instant) -> Core {
+        let host_rngs = topo.hosts().map(|(_, h)| seed.stream(&format!("host/{}", h.name))).collect();
+        let n = topo.host_count();
+        Core {
+            seed,
+            base,
+            latency,
+            queue: EventQueue::new(),
+            link_rngs: BTreeMap::new(),
+            host_rngs,
+            fault_rng: seed.stream("faults"),
+            faults: BTreeMap::new(),
+            path_faults_active: 0,
+            host_states: vec![HostState::Up; n],
+            generations: vec![0; n],
+            processes: (0..n).map(|_| None).collect(),
+            traffic: Traffic::default(),
+            requests: Vec::new(),
+            record_hops,
+            retransmit_timeout: nanos(retransmit_timeout),
+            streams: StreamTable::default(),
+            async_timers: BTreeMap::new(),
+            next_async_timer: 0,
+            woke_tasks: false,
+            driver_deadline: 0,
+            driver_waker: None,
+            events_processed: 0,
+            topo,
+        }
+    }
+
+    // === time and randomness ===
+
+    /// Virtual time since the start of the run. It is tokio's paused clock, which only the
+    /// driver moves; so it must be read on the simulation's runtime.
+    pub fn now(&self) -> Nanos {
+        nanos(tokio::time::Instant::now().saturating_duration_since(self.base))
+    }
+
+    /// The tokio instant at which the run started.
+    pub fn base(&self) -> tokio::time::Instant {
+        self.base
+    }
+
+    pub fn seed(&self) -> Seed {
+        self.seed
+    }
+
+    /// The host's own random stream (`host/<name>`).
+    pub fn host_rng(&mut self, host: HostId) -> &mut SimRng {
+        &mut self.host_rngs[host.0 as usize]
+    }
+
+    // === topology and state ===
+
+    pub fn topology(&self) -> &Topology {
+        &self.topo
+    }
+
+    pub fn latency_model(&self) -> &LatencyModel {
+        &self.latency
+    }
+
+    pub fn host_state(&self, host: HostId) -> HostState {
+        self.host_states[host.0 as usize]
+    }
+
+    pub fn traffic(&self) -> &Traffic {
+        &self.traffic
+    }
+
+    pub fn requests(&self) -> &[RequestRecord] {
+        &self.requests
+    }
+
+    /// Events handled so far (a measure of the simulator's work).
+    pub fn events_processed(&self) -> u64 {
+        self.events_processed
+    }
+
+    pub fn process(&self, host: HostId) -> Option<&dyn Process> {
+        self.processes[host.0 as usize].as_deref()
+    }
+
+    // === scheduling ===
+
+    pub(crate) fn schedule(&mut self, at: Nanos, event: Event) {
+        if at < self.driver_deadline {
+            self.driver_deadline = at;
+            if let Some(w) = self.driver_waker.take() {
+                w.wake();
+            }
+        }
+        self.queue.push(at, event);
+    }
+
+    pub(crate) fn wake(&mut self, waker: Option<Waker>) {
+        if let Some(w) = waker {
+            self.woke_tasks = true;
+            w.wake();
+        }
+    }
+
+    pub(crate) fn new_async_timer(&mut self, at: Nanos) -> u64 {
+        self.next_async_timer += 1;
+        let id = self.next_async_timer;
+        self.async_timers.insert(id, AsyncTimer::default());
+        self.schedule(at, Event::AsyncTimer(id));
+        id
+    }
+
+    pub(crate) fn set_process_timer(&mut self, host: HostId, after: Nanos, token: u64) {
+        let generation = self.generations[host.0 as usize];
+        let at = self.now() + after;
+        self.schedule(at, Event::Timer { host, generation, token });
+    }
+
+    /// Places a process on `host`; its `on_start` runs at the current time.
+    pub fn add_process(&mut self, host: HostId, process: Box<dyn Process>) {
+        self.processes[host.0 as usize] = Some(process);
+        let now = self.now();
+        self.schedule(now, Event::Start(host));
+    }
+
+    /// Schedules `fault` from `start` until `end` (forever if `None`).
+    pub fn schedule_fault(&mut self, start: Nanos, end: Option<Nanos>, fault: Fault) -> FaultId {
+        let id = FaultId(self.faults.len() as u32);
+        self.faults.insert(id, (fault, false));
+        self.schedule(start, Event::FaultStart(id));
+        if let Some(end) = end {
+            self.schedule(end, Event::FaultEnd(id));
+        }
+        id
+    }
+
+    // === requests ===
+
+    /// Starts the history of a new request sent by `client`.
+    pub fn new_request(&mut self, client: HostId, label: u32) -> RequestId {
+        let id = RequestId(self.requests.len() as u64);
+        let now = self.now();
+        self.requests.push(RequestRecord::new(id, client, label, now));
+        id
+    }
+
+    /// Records how a request ended. The first outcome wins; later ones are ignored (a late
+    /// answer after a timeout does not turn a failure into a success).
+    pub fn finish_request(&mut self, id: RequestId, outcome: Outcome) {
+        let now = self.now();
+        let r = &mut self.requests[id.0 as usize];
+        if r.finished.is_none() {
+            r.finished = Some(now);
+            r.outcome = outcome;
+        }
+    }
+
+    // === the network ===
+
+    /// Hands `bytes` from `from` to `to` to the network: samples the link's latency, applies the
+    /// active faults, and counts the bytes and (for a request) the hop.
+    pub(crate) fn transmit(&mut self, from: HostId, to: HostId, bytes: u64, request: Option<RequestId>) -> Transmit {
+        let now = self.now();
+        let (a, b) = (self.topo.host(from), self.topo.host(to));
+        let (azs, regions) = ((a.az, b.az), (a.region, b.region));
+        self.traffic.record_send(azs, regions, bytes);
+        let black_hole = self.host_states[from.0 as usize] == HostState::Down || self.partitioned(from, to);
+        let arrive_at = if black_hole { None } else { Some(now + self.sample_latency(from, to)) };
+        if arrive_at.is_none() {
+            self.traffic.bytes_dropped += bytes;
+        }
+        let hop = request.and_then(|id| {
+            let r = &mut self.requests[id.0 as usize];
+            r.bytes += bytes;
+            if azs.0 != azs.1 {
+                r.az_crossings += 1;
+                r.bytes_cross_az += bytes;
+            }
+            if regions.0 != regions.1 {
+                r.region_crossings += 1;
+                r.bytes_cross_region += bytes;
+            }
+            if !self.record_hops {
+                return None;
+            }
+            r.hops.push(Hop {
+                from,
+                to,
+                from_az: azs.0,
+                to_az: azs.1,
+                from_region: regions.0,
+                to_region: regions.1,
+                bytes,
+                sent_at: now,
+                arrived_at: None,
+            });
+            Some((id, (r.hops.len() - 1) as u32))
+        });
+        Transmit { arrive_at, hop }
+    }
+
+    /// Called when something transmitted arrives (`delivered`) or is destroyed on arrival.
+    pub(crate) fn settle(&mut self, bytes: u64, hop: HopRef, delivered: bool) {
+        if delivered {
+            self.traffic.bytes_delivered += bytes;
+            if let Some((id, i)) = hop {
+                let now = self.now();
+                self.requests[id.0 as usize].hops[i as usize].arrived_at = Some(now);
+            }
+        } else {
+            self.traffic.bytes_dropped += bytes;
+        }
+    }
+
+    fn partitioned(&self, from: HostId, to: HostId) -> bool {
+        self.path_faults_active > 0
+            && self.faults.values().any(|(f, active)| *active && matches!(f, Fault::Partition { .. }) && f.matches_path(&self.topo, from, to))
+    }
+
+    fn sample_latency(&mut self, from: HostId, to: HostId) -> Nanos {
+        let mut replaced: Option<Dist> = None;
+        let mut extra = 0;
+        let mut loss = 0.0f64;
+        if self.path_faults_active > 0 {
+            for (f, active) in self.faults.values() {
+                if !*active || !f.matches_path(&self.topo, from, to) {
+                    continue;
+                }
+                match f {
+                    Fault::Latency { latency, add: false, .. } => replaced = Some(latency.clone()),
+                    Fault::Latency { latency, add: true, .. } => extra += latency.sample(&mut self.fault_rng),
+                    Fault::Loss { probability, .. } => loss = 1.0 - (1.0 - loss) * (1.0 - probability),
+                    _ => {}
+                }
+            }
+        }
+        let topo = &self.topo;
+        let names = || format!("link/{}/{}", topo.host(from).name, topo.host(to).name);
+        let rng = self.link_rngs.entry((from, to)).or_insert_with(|| self.seed.stream(&names()));
+        let dist = replaced.as_ref().unwrap_or_else(|| self.latency.base(&self.topo, from, to));
+        let mut latency = dist.sample(rng) + extra;
+        // Each loss costs one retransmission timeout, doubling as TCP backs off.
+        let mut rto = self.retransmit_timeout;
+        let mut tries = 0;
+        while tries < 6 && rng.chance(loss) {
+            latency += rto;
+            rto *= 2;
+            tries += 1;
+        }
+        latency
+    }
+
+    /// Sends a typed message from the process on `from` to the process on `to`.
+    pub(crate) fn send_message(&mut self, from: HostId, to: HostId, msg: Message) {
+        let t = self.transmit(from, to, msg.bytes, msg.request);
+        if let Some(at) = t.arrive_at {
+            self.schedule(at, Event::Message { from, to, msg, hop: t.hop });
+        }
+    }
+
+    // === event handling ===
+
+    pub(crate) fn handle(&mut self, event: Event) {
+        self.events_processed += 1;
+        match event {
+            Event::Start(host) => {
+                if self.host_states[host.0 as usize] == HostState::Up {
+                    self.with_process(host, |p, cx| p.on_start(cx));
+                }
+            }
+            Event::Message { from, to, msg, hop } => {
+                let up = self.host_states[to.0 as usize] == HostState::Up;
+                self.settle(msg.bytes, hop, up);
+                if up {
+                    self.with_process(to, |p, cx| p.on_message(cx, from, msg));
+                }
+            }
+            Event::Segment { conn, toward, segment, bytes, hop } => self.deliver_segment(conn, toward, segment, bytes, hop),
+            Event::Timer { host, generation, token } => {
+                if self.generations[host.0 as usize] == generation && self.host_states[host.0 as usize] == HostState::Up {
+                    self.with_process(host, |p, cx| p.on_timer(cx, token));
+                }
+            }
+            Event::AsyncTimer(id) => {
+                if let Some(t) = self.async_timers.get_mut(&id) {
+                    t.fired = true;
+                    let w = t.waker.take();
+                    self.wake(w);
+                }
+            }
+            Event::FaultStart(id) => self.set_fault_active(id, true),
+            Event::FaultEnd(id) => self.set_fault_active(id, false),
+        }
+    }
+
+    fn with_process(&mut self, host: HostId, f: impl FnOnce(&mut dyn Process, &mut Cx<'_>)) {
+        if let Some(mut p) = self.processes[host.0 as usize].take() {
+            let mut cx = Cx::new(self, host);
+            f(p.as_mut(), &mut cx);
+            self.processes[host.0 as usize] = Some(p);
+        }
+    }
+
+    fn set_fault_active(&mut self, id: FaultId, active: bool) {
+        let Some((fault, was)) = self.faults.get_mut(&id) else { return };
+        if *was == active {
+            return;
+        }
+        *was = active;
+        let is_path = matches!(fault, Fault::Partition { .. } | Fault::Latency { .. } | Fault::Loss { .. });
+        tracing::debug!(?id, active, "fault");
+        if is_path {
+            if active {
+                self.path_faults_active += 1;
+            } else {
+                self.path_faults_active -= 1;
+            }
+            return;
+        }
+        self.recompute_host_states();
+    }
+
+    fn recompute_host_states(&mut self) {
+        let hosts: Vec<HostId> = self.topo.hosts().map(|(id, _)| id).collect();
+        for host in hosts {
+            let info = self.topo.host(host);
+            let mut state = if info.powered_off {
+                HostState::Down
+            } else if info.crashed {
+                HostState::Crashed
+            } else {
+                HostState::Up
+            };
+            for (f, active) in self.faults.values() {
+                if *active && f.affects_host(&self.topo, host) {
+                    state = match (state, f) {
+                        (HostState::Down, _) => HostState::Down,
+                        (_, Fault::HostCrash(_)) => HostState::Crashed,
+                        _ => HostState::Down,
+                    };
+                }
+            }
+            let old = self.host_states[host.0 as usize];
+            if old == state {
+                continue;
+            }
+            self.host_states[host.0 as usize] = state;
+            if old == HostState::Up {
+                // The process dies: its timers are void, its state is lost, its connections break.
+                self.generations[host.0 as usize] += 1;
+                if let Some(p) = self.processes[host.0 as usize].as_mut() {
+                    p.on_crash();
+                }
+                self.host_failed(host, state);
+            } else if state == HostState::Up {
+                self.with_process(host, |p, cx| p.on_restart(cx));
+            }
+        }
+    }
+
+    /// Marks a host's own flags (used by set-up code, e.g. a host that starts powered off).
+    pub fn set_host_flags(&mut self, host: HostId, crashed: bool, powered_off: bool) {
+        let h = self.topo.host_mut(host);
+        h.crashed = crashed;
+        h.powered_off = powered_off;
+        self.recompute_host_states();
+    }
+
+    /// Events waiting in the queue.
+    pub fn pending_events(&self) -> usize {
+        self.queue.len()
+    }
+}

@@ -1,0 +1,86 @@
+//! Event-driven programs on hosts: the fakes run here, on the typed message path.
+
+use std::any::Any;
+use std::time::Duration;
+
+use crate::core::{Core, Message};
+use crate::history::{Outcome, RequestId};
+use crate::rng::SimRng;
+use crate::time::{Nanos, nanos};
+use crate::topology::{AzId, HostId, RegionId, Topology};
+
+/// A program running on a simulated host. Handlers run to completion at one instant of virtual
+/// time; work that takes time is a timer.
+pub trait Process: Send + 'static {
+    /// Called once when the run starts (and, by default, after a restart).
+    fn on_start(&mut self, _cx: &mut Cx<'_>) {}
+    /// A message arrived from `from`.
+    fn on_message(&mut self, cx: &mut Cx<'_>, from: HostId, msg: Message);
+    /// A timer set with [`Cx::set_timer`] fired.
+    fn on_timer(&mut self, _cx: &mut Cx<'_>, _token: u64) {}
+    /// The host crashed or lost power: everything in memory is gone. Timers already set will
+    /// not fire.
+    fn on_crash(&mut self) {}
+    /// The host is back.
+    fn on_restart(&mut self, cx: &mut Cx<'_>) {
+        self.on_start(cx);
+    }
+    /// For reading results after the run.
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// What a process may do: its view of the kernel.
+pub struct Cx<'a> {
+    core: &'a mut Core,
+    host: HostId,
+}
+
+impl<'a> Cx<'a> {
+    pub(crate) fn new(core: &'a mut Core, host: HostId) -> Self {
+        Cx { core, host }
+    }
+    pub fn now(&self) -> Nanos {
+        self.core.now()
+    }
+    pub fn host(&self) -> HostId {
+        self.host
+    }
+    pub fn az(&self) -> AzId {
+        self.core.topology().host(self.host).az
+    }
+    pub fn region(&self) -> RegionId {
+        self.core.topology().host(self.host).region
+    }
+    pub fn topology(&self) -> &Topology {
+        self.core.topology()
+    }
+    /// Whether `host` is up, as seen by an omniscient observer. Fakes must not use this to
+    /// route (they learn of failures through health checks and timeouts); it exists for
+    /// components that AWS documents as knowing, and for assertions.
+    pub fn host_is_up(&self, host: HostId) -> bool {
+        self.core.host_state(host) == crate::HostState::Up
+    }
+    /// This host's random stream.
+    pub fn rng(&mut self) -> &mut SimRng {
+        self.core.host_rng(self.host)
+    }
+    /// Sends a message to the process on `to`.
+    pub fn send(&mut self, to: HostId, msg: Message) {
+        self.core.send_message(self.host, to, msg);
+    }
+    /// Calls [`Process::on_timer`] with `token` after `after`.
+    pub fn set_timer(&mut self, after: Nanos, token: u64) {
+        self.core.set_process_timer(self.host, after, token);
+    }
+    /// [`Cx::set_timer`] with a [`Duration`].
+    pub fn set_timer_after(&mut self, after: Duration, token: u64) {
+        self.set_timer(nanos(after), token);
+    }
+    /// Starts a request's history; the client owns the returned id.
+    pub fn new_request(&mut self, label: u32) -> RequestId {
+        self.core.new_request(self.host, label)
+    }
+    pub fn finish_request(&mut self, id: RequestId, outcome: Outcome) {
+        self.core.finish_request(id, outcome);
+    }
+}

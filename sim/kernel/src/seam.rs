@@ -1,0 +1,166 @@
+//! The kernel's implementation of the I/O seam (`azsim-net`): what real code gets inside the
+//! simulation.
+
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use azsim_net::{Accept, BoxSleep, Clock, Connect, Listen, Resolve};
+
+use crate::sim::Shared;
+use crate::stream::{self, SimStream};
+use crate::time::nanos;
+use crate::topology::HostId;
+
+/// The network, clock and resolver of one simulated host.
+#[derive(Clone)]
+pub struct SimNet {
+    shared: Arc<Shared>,
+    host: HostId,
+}
+
+impl std::fmt::Debug for SimNet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimNet").field("host", &self.host).finish()
+    }
+}
+
+impl SimNet {
+    pub(crate) fn new(shared: Arc<Shared>, host: HostId) -> Self {
+        SimNet { shared, host }
+    }
+
+    pub fn host(&self) -> HostId {
+        self.host
+    }
+
+    /// The host's address.
+    pub fn ip(&self) -> IpAddr {
+        IpAddr::V4(self.shared.lock().topology().host(self.host).ip)
+    }
+
+    /// Adds `name -> addrs` to the resolver every host uses.
+    pub fn register_name(&self, name: &str, addrs: Vec<IpAddr>) {
+        self.shared.lock().register_name(name, addrs);
+    }
+
+    /// The clock alone (for components that take a `Clock`).
+    pub fn clock(&self) -> SimClock {
+        SimClock { shared: self.shared.clone() }
+    }
+}
+
+impl Connect for SimNet {
+    type Stream = SimStream;
+    fn connect(&self, addr: SocketAddr) -> impl Future<Output = io::Result<SimStream>> + Send {
+        stream::connect(self.shared.clone(), self.host, addr)
+    }
+}
+
+/// A listening socket on a simulated host.
+pub struct SimListener {
+    shared: Arc<Shared>,
+    host: HostId,
+    addr: SocketAddr,
+}
+
+impl Accept for SimListener {
+    type Stream = SimStream;
+    fn accept(&mut self) -> impl Future<Output = io::Result<(SimStream, SocketAddr)>> + Send {
+        std::future::poll_fn(move |cx| stream::poll_accept(&self.shared, self.host, self.addr.port(), cx))
+    }
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.addr)
+    }
+}
+
+impl Drop for SimListener {
+    fn drop(&mut self) {
+        self.shared.lock().unbind(self.host, self.addr.port());
+    }
+}
+
+impl Listen for SimNet {
+    type Listener = SimListener;
+    async fn bind(&self, addr: SocketAddr) -> io::Result<SimListener> {
+        let mut core = self.shared.lock();
+        let ip = IpAddr::V4(core.topology().host(self.host).ip);
+        if !addr.ip().is_unspecified() && addr.ip() != ip {
+            return Err(io::Error::new(io::ErrorKind::AddrNotAvailable, format!("{} is not an address of this host ({ip})", addr.ip())));
+        }
+        let port = core.bind(self.host, addr.port())?;
+        Ok(SimListener { shared: self.shared.clone(), host: self.host, addr: SocketAddr::new(ip, port) })
+    }
+}
+
+impl Resolve for SimNet {
+    /// Host names and registered names resolve at once (the Route 53 and VPC resolver fakes,
+    /// with TTLs and query latency, come later).
+    async fn resolve(&self, name: &str) -> io::Result<Vec<IpAddr>> {
+        let core = self.shared.lock();
+        if let Some(addrs) = core.streams.names.get(name) {
+            return Ok(addrs.clone());
+        }
+        if let Some(h) = core.topology().host_by_name(name) {
+            return Ok(vec![IpAddr::V4(core.topology().host(h).ip)]);
+        }
+        Err(io::Error::new(io::ErrorKind::NotFound, format!("NXDOMAIN: {name}")))
+    }
+}
+
+impl Clock for SimNet {
+    fn now(&self) -> tokio::time::Instant {
+        tokio::time::Instant::now()
+    }
+    fn sleep(&self, duration: Duration) -> BoxSleep {
+        self.clock().sleep(duration)
+    }
+}
+
+/// Virtual time with nanosecond sleeps.
+#[derive(Clone)]
+pub struct SimClock {
+    shared: Arc<Shared>,
+}
+
+impl Clock for SimClock {
+    fn now(&self) -> tokio::time::Instant {
+        tokio::time::Instant::now()
+    }
+    fn sleep(&self, duration: Duration) -> BoxSleep {
+        let shared = self.shared.clone();
+        let id = {
+            let mut core = shared.lock();
+            let at = core.now() + nanos(duration);
+            core.new_async_timer(at)
+        };
+        Box::pin(SimSleep { shared, id })
+    }
+}
+
+struct SimSleep {
+    shared: Arc<Shared>,
+    id: u64,
+}
+
+impl Future for SimSleep {
+    type Output = ();
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        let mut core = self.shared.lock();
+        let t = core.async_timers.get_mut(&self.id).expect("timer lives while its future does");
+        if t.fired {
+            return Poll::Ready(());
+        }
+        t.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+impl Drop for SimSleep {
+    fn drop(&mut self) {
+        self.shared.lock().async_timers.remove(&self.id);
+    }
+}

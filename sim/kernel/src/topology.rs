@@ -1,0 +1,132 @@
+//! Regions, Availability Zones and hosts.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+/// Index of a Region in the [`Topology`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RegionId(pub u16);
+/// Index of an Availability Zone in the [`Topology`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AzId(pub u16);
+/// Index of a host in the [`Topology`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HostId(pub u32);
+
+/// Whether a host answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostState {
+    /// Running.
+    Up,
+    /// Its process crashed; the operating system still answers, so connections are refused
+    /// or reset.
+    Crashed,
+    /// Powered off or cut off (an AZ or Region outage): packets to it vanish.
+    Down,
+}
+
+/// A host placed in a Region, an AZ and optionally a subnet.
+#[derive(Clone, Debug)]
+pub struct HostInfo {
+    pub name: String,
+    pub region: RegionId,
+    pub az: AzId,
+    pub subnet: Option<String>,
+    pub ip: Ipv4Addr,
+    /// The process on the host has crashed (see [`HostState::Crashed`]).
+    pub crashed: bool,
+    /// The host itself is powered off.
+    pub powered_off: bool,
+}
+
+#[derive(Clone, Debug)]
+struct Az {
+    name: String,
+    region: RegionId,
+}
+
+/// The static layout of the world.
+#[derive(Clone, Debug, Default)]
+pub struct Topology {
+    regions: Vec<String>,
+    azs: Vec<Az>,
+    hosts: Vec<HostInfo>,
+    by_ip: BTreeMap<Ipv4Addr, HostId>,
+    by_name: BTreeMap<String, HostId>,
+}
+
+impl Topology {
+    /// Adds a Region.
+    pub fn add_region(&mut self, name: &str) -> RegionId {
+        self.regions.push(name.to_string());
+        RegionId((self.regions.len() - 1) as u16)
+    }
+
+    /// Adds an AZ to `region`.
+    pub fn add_az(&mut self, region: RegionId, name: &str) -> AzId {
+        self.azs.push(Az { name: name.to_string(), region });
+        AzId((self.azs.len() - 1) as u16)
+    }
+
+    /// Adds a host in `az`; it gets the next address of the Region's 10.R.0.0/16 block.
+    /// Panics if the name is taken: callers validate names first.
+    pub fn add_host(&mut self, name: &str, az: AzId, subnet: Option<&str>) -> HostId {
+        assert!(!self.by_name.contains_key(name), "duplicate host name {name}");
+        let region = self.azs[az.0 as usize].region;
+        let id = HostId(self.hosts.len() as u32);
+        let n = self.hosts.iter().filter(|h| h.region == region).count() as u32 + 1;
+        let ip = Ipv4Addr::new(10, region.0 as u8, (n >> 8) as u8, n as u8);
+        self.hosts.push(HostInfo {
+            name: name.to_string(),
+            region,
+            az,
+            subnet: subnet.map(str::to_string),
+            ip,
+            crashed: false,
+            powered_off: false,
+        });
+        self.by_ip.insert(ip, id);
+        self.by_name.insert(name.to_string(), id);
+        id
+    }
+
+    pub fn host(&self, id: HostId) -> &HostInfo {
+        &self.hosts[id.0 as usize]
+    }
+    pub(crate) fn host_mut(&mut self, id: HostId) -> &mut HostInfo {
+        &mut self.hosts[id.0 as usize]
+    }
+    pub fn hosts(&self) -> impl Iterator<Item = (HostId, &HostInfo)> {
+        self.hosts.iter().enumerate().map(|(i, h)| (HostId(i as u32), h))
+    }
+    pub fn host_count(&self) -> usize {
+        self.hosts.len()
+    }
+    pub fn host_by_ip(&self, ip: Ipv4Addr) -> Option<HostId> {
+        self.by_ip.get(&ip).copied()
+    }
+    pub fn host_by_name(&self, name: &str) -> Option<HostId> {
+        self.by_name.get(name).copied()
+    }
+    pub fn az_name(&self, az: AzId) -> &str {
+        &self.azs[az.0 as usize].name
+    }
+    pub fn az_region(&self, az: AzId) -> RegionId {
+        self.azs[az.0 as usize].region
+    }
+    pub fn az_by_name(&self, name: &str) -> Option<AzId> {
+        self.azs.iter().position(|a| a.name == name).map(|i| AzId(i as u16))
+    }
+    pub fn azs(&self) -> impl Iterator<Item = AzId> + '_ {
+        (0..self.azs.len()).map(|i| AzId(i as u16))
+    }
+    pub fn region_name(&self, r: RegionId) -> &str {
+        &self.regions[r.0 as usize]
+    }
+    pub fn region_by_name(&self, name: &str) -> Option<RegionId> {
+        self.regions.iter().position(|n| n == name).map(|i| RegionId(i as u16))
+    }
+    pub fn regions(&self) -> impl Iterator<Item = RegionId> + '_ {
+        (0..self.regions.len()).map(|i| RegionId(i as u16))
+    }
+}

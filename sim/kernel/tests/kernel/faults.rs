@@ -1,0 +1,125 @@
+//! Fault semantics on the byte-stream path.
+
+use std::io::ErrorKind;
+use std::time::Duration;
+
+use azsim_kernel::{Fault, Scope};
+use azsim_net::{Clock, Connect};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::{serve, sim_with_latency, two_az_world};
+
+const L: Duration = Duration::from_micros(500);
+
+#[test]
+fn nothing_listening_is_refused_after_one_round_trip() {
+    let (mut sim, client, server) = sim_with_latency(1, L);
+    let (c, ip) = (sim.net(client), sim.net(server).ip());
+    let (err, took) = sim
+        .block_on(Duration::from_secs(1), async move {
+            let t0 = c.now();
+            let err = c.connect((ip, 81).into()).await.unwrap_err();
+            (err.kind(), c.now() - t0)
+        })
+        .unwrap();
+    assert_eq!(err, ErrorKind::ConnectionRefused);
+    assert_eq!(took, 2 * L);
+}
+
+#[test]
+fn az_outage_black_holes_connects_until_the_callers_timeout() {
+    let (config, client, server, _, server_az) = two_az_world(3);
+    let mut sim = azsim_kernel::Sim::new(config);
+    sim.with_core(|core| core.schedule_fault(0, None, Fault::AzOutage(server_az)));
+    let (c, s) = (sim.net(client), sim.net(server));
+    let ip = s.ip();
+    let (result, took) = sim
+        .block_on(Duration::from_secs(60), async move {
+            let _ = serve(s, (ip, 80).into(), Duration::ZERO).await;
+            let t0 = c.now();
+            let r = tokio::time::timeout(Duration::from_secs(3), c.connect((ip, 80).into())).await;
+            (r.is_err(), c.now() - t0)
+        })
+        .unwrap();
+    assert!(result, "connect must hang, not fail fast");
+    assert_eq!(took, Duration::from_secs(3));
+}
+
+#[test]
+fn crash_resets_open_connections_and_restart_accepts_again() {
+    let (mut sim, client, server) = sim_with_latency(4, L);
+    sim.with_core(|core| core.schedule_fault(10_000_000, Some(20_000_000), Fault::HostCrash(server)));
+    let (c, s) = (sim.net(client), sim.net(server));
+    let ip = s.ip();
+    let kinds = sim
+        .block_on(Duration::from_secs(1), async move {
+            let start = c.now();
+            let _ = serve(s.clone(), (ip, 80).into(), Duration::ZERO).await;
+            let mut stream = c.connect((ip, 80).into()).await.unwrap();
+            stream.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+            // Wait past the crash: the read fails with a reset, not a clean end of stream.
+            let mut buf = [0u8; 16];
+            let read = stream.read(&mut buf).await;
+            let during = c.connect((ip, 80).into()).await.map(|_| ()).unwrap_err().kind();
+            (read.map_err(|e| e.kind()), during, c.now() - start)
+        })
+        .unwrap();
+    assert_eq!(kinds.0, Err(ErrorKind::ConnectionReset));
+    assert_eq!(kinds.1, ErrorKind::ConnectionRefused);
+    // The crash at 10 ms sends RST (arrives +L); the new SYN (+L) meets RST again (+L).
+    assert_eq!(kinds.2, Duration::from_millis(10) + 3 * L);
+}
+
+#[test]
+fn one_way_partition_drops_only_one_direction() {
+    let (config, client, server, _, _) = two_az_world(5);
+    let mut sim = azsim_kernel::Sim::new(config);
+    sim.with_core(|core| {
+        core.schedule_fault(0, None, Fault::Partition { from: Scope::Host(server), to: Scope::Host(client), both_ways: false })
+    });
+    let (c, s) = (sim.net(client), sim.net(server));
+    let ip = s.ip();
+    let timed_out = sim
+        .block_on(Duration::from_secs(10), async move {
+            let _ = serve(s, (ip, 80).into(), Duration::ZERO).await;
+            tokio::time::timeout(Duration::from_secs(1), c.connect((ip, 80).into())).await.is_err()
+        })
+        .unwrap();
+    assert!(timed_out, "the SYN-ACK is lost, so the connect hangs");
+    sim.with_core(|core| {
+        let t = core.traffic();
+        // The SYN went through (0 payload bytes), the SYN-ACK did not: no payload either way.
+        assert_eq!(t.bytes_sent, t.bytes_delivered + t.bytes_dropped);
+    });
+}
+
+#[test]
+fn bytes_are_counted_by_az_pair() {
+    let (mut sim, client, server) = sim_with_latency(6, L);
+    let (c, s) = (sim.net(client), sim.net(server));
+    let ip = s.ip();
+    sim.block_on(Duration::from_secs(1), async move {
+        let mut l = azsim_net::Listen::bind(&s, (ip, 9).into()).await.unwrap();
+        let accept = tokio::spawn(async move {
+            let (mut st, _) = azsim_net::Accept::accept(&mut l).await.unwrap();
+            let mut buf = vec![0u8; 1000];
+            st.read_exact(&mut buf).await.unwrap();
+            st.write_all(&buf[..10]).await.unwrap();
+        });
+        let mut st = c.connect((ip, 9).into()).await.unwrap();
+        st.write_all(&[7u8; 1000]).await.unwrap();
+        let mut back = [0u8; 10];
+        st.read_exact(&mut back).await.unwrap();
+        accept.await.unwrap();
+    })
+    .unwrap();
+    sim.with_core(|core| {
+        let t = core.traffic();
+        assert_eq!(t.bytes_sent, 1010);
+        assert_eq!(t.cross_az_bytes(), 1010);
+        let a = core.topology().host(client).az;
+        let b = core.topology().host(server).az;
+        assert_eq!(t.by_az_pair[&(a, b)].bytes, 1000);
+        assert_eq!(t.by_az_pair[&(b, a)].bytes, 10);
+    });
+}

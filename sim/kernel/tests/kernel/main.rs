@@ -1,0 +1,7 @@
+//! Kernel tests: exact timing of hyper over simulated streams, fault semantics, accounting, and
+//! property tests over random topologies. One binary, several modules.
+
+mod faults;
+mod http;
+mod properties;
+mod support;

@@ -1,0 +1,18 @@
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+/// A boxed sleep future, as returned by [`Clock::sleep`].
+pub type BoxSleep = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// Time, as the component's world sees it.
+///
+/// `now` is a [`tokio::time::Instant`] so that it mixes with tokio's own timeouts. In the
+/// simulation tokio's clock is paused and kept equal to virtual time, and `sleep` wakes at the
+/// exact nanosecond (tokio's timer wheel rounds up to the next millisecond).
+pub trait Clock: Clone + Send + Sync + 'static {
+    /// The current instant.
+    fn now(&self) -> tokio::time::Instant;
+    /// A future that completes after `duration`.
+    fn sleep(&self, duration: Duration) -> BoxSleep;
+}
