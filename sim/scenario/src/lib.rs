@@ -1,1 +1,27 @@
+//! The azsim scenario language: YAML in, a validated and typed [`Scenario`] out. No runtime.
+//!
+//! - `model.rs`: the types, which are also the JSON Schema (`azsim schema`);
+//! - `units.rs`: durations (`300us`, `1.5ms`, `30s`) and distributions;
+//! - `load.rs`: the one entry point, [`load`] (parse, then validate), and [`ScenarioError`]
+//!   with file, line, column, a snippet and a hint;
+//! - `validate.rs`: references and consistency, with "did you mean";
+//! - `variant.rs`: applying a variant's overrides to the baseline.
 
+mod load;
+mod model;
+mod units;
+mod validate;
+mod variant;
+
+pub use load::{Issue, ScenarioError, Source, load, load_str};
+pub use variant::BASELINE;
+pub use model::*;
+pub use units::{DistSpec, Dur};
+
+/// The JSON Schema of scenario files, pretty-printed.
+pub fn schema_json() -> String {
+    let schema = schemars::schema_for!(model::ScenarioFile);
+    let mut s = serde_json::to_string_pretty(&schema).expect("schema serialises");
+    s.push('\n');
+    s
+}

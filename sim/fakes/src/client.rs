@@ -1,0 +1,160 @@
+//! A client workload on one host: open loop (a rate) or closed loop (requests in flight), each
+//! request with a timeout. Outcomes go to the kernel's request history.
+
+use std::any::Any;
+use std::collections::BTreeMap;
+
+use azsim_kernel::{AzId, Cx, HostId, Message, Nanos, Outcome, Process, RequestId};
+
+use crate::lb::LbDirectory;
+use crate::pick::{Endpoint, Picker};
+use crate::rpc::{self, Request, Response};
+
+/// Where the client sends.
+#[derive(Clone, Debug)]
+pub enum Destination {
+    /// A load balancer's DNS name: regional (any node) or the client's own AZ's zonal name.
+    LoadBalancer { name: String, zonal: bool, directory: LbDirectory, ttl: Nanos },
+    /// Straight to a service's instances.
+    Service(Picker),
+}
+
+/// How requests are paced.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Pacing {
+    /// Requests per second, with exponential (Poisson) or equal gaps.
+    Open { rate: f64, poisson: bool },
+    /// This many requests in flight at all times.
+    Closed { concurrency: u32 },
+}
+
+/// A client's configuration.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// Recorded with each request (which workload it belongs to).
+    pub label: u32,
+    pub destination: Destination,
+    pub pacing: Pacing,
+    /// Stop after this many requests (`None`: until `stop_at`).
+    pub max_requests: Option<u64>,
+    pub start_at: Nanos,
+    /// No new request starts at or after this time.
+    pub stop_at: Nanos,
+    pub request_bytes: u64,
+    pub response_bytes: u64,
+    pub timeout: Nanos,
+}
+
+const NEXT_ARRIVAL: u64 = 0;
+const TIMEOUT: u64 = 1;
+
+/// The client process.
+pub struct Client {
+    config: ClientConfig,
+    sent: u64,
+    pending: BTreeMap<u64, RequestId>,
+    resolved: Vec<Endpoint>,
+    resolved_at: Option<Nanos>,
+}
+
+impl Client {
+    pub fn new(config: ClientConfig) -> Self {
+        Client { config, sent: 0, pending: BTreeMap::new(), resolved: Vec::new(), resolved_at: None }
+    }
+
+    fn may_send(&self, now: Nanos) -> bool {
+        now < self.config.stop_at && self.config.max_requests.is_none_or(|m| self.sent < m)
+    }
+
+    fn destination(&mut self, cx: &mut Cx<'_>, my_az: AzId) -> Option<Endpoint> {
+        match &mut self.config.destination {
+            Destination::Service(picker) => picker.pick(cx.rng(), my_az, &[]),
+            Destination::LoadBalancer { name, zonal, directory, ttl } => {
+                let now = cx.now();
+                if self.resolved_at.is_none_or(|t| now >= t + *ttl) {
+                    self.resolved = directory.resolve(cx, name, zonal.then_some(my_az));
+                    self.resolved_at = Some(now);
+                }
+                if self.resolved.is_empty() {
+                    return None;
+                }
+                let i = cx.rng().below(self.resolved.len() as u64) as usize;
+                Some(self.resolved[i])
+            }
+        }
+    }
+
+    fn send_one(&mut self, cx: &mut Cx<'_>) {
+        self.sent += 1;
+        let id = cx.new_request(self.config.label);
+        let my_az = cx.az();
+        let Some(to) = self.destination(cx, my_az) else {
+            cx.finish_request(id, Outcome::Failed("no address to send to".into()));
+            return;
+        };
+        let req = Request { reply_to: cx.host(), call_id: id.0, request_bytes: self.config.request_bytes, response_bytes: self.config.response_bytes, chain_azs: Vec::new() };
+        cx.send(to.host, rpc::request(id, req));
+        self.pending.insert(id.0, id);
+        cx.set_timer(self.config.timeout, id.0 << 1 | TIMEOUT);
+    }
+
+    /// Closed loop: replace a finished request.
+    fn refill(&mut self, cx: &mut Cx<'_>) {
+        if let Pacing::Closed { concurrency } = self.config.pacing {
+            while (self.pending.len() as u32) < concurrency && self.may_send(cx.now()) {
+                self.send_one(cx);
+            }
+        }
+    }
+
+    fn next_gap(&self, cx: &mut Cx<'_>, rate: f64, poisson: bool) -> Nanos {
+        let mean = 1e9 / rate;
+        let gap = if poisson { -mean * (1.0 - cx.rng().next_f64()).ln() } else { mean };
+        gap.round().max(1.0) as Nanos
+    }
+}
+
+impl Process for Client {
+    fn on_start(&mut self, cx: &mut Cx<'_>) {
+        let wait = self.config.start_at.saturating_sub(cx.now());
+        cx.set_timer(wait, NEXT_ARRIVAL);
+    }
+
+    fn on_message(&mut self, cx: &mut Cx<'_>, _from: HostId, msg: Message) {
+        let Ok(resp) = msg.body.downcast::<Response>() else { return };
+        let Some(id) = self.pending.remove(&resp.call_id) else { return }; // after its timeout
+        let outcome = if resp.status == 200 { Outcome::Ok } else { Outcome::Failed(format!("status {}", resp.status)) };
+        cx.finish_request(id, outcome);
+        self.refill(cx);
+    }
+
+    fn on_timer(&mut self, cx: &mut Cx<'_>, token: u64) {
+        if token & 1 == TIMEOUT {
+            if let Some(id) = self.pending.remove(&(token >> 1)) {
+                cx.finish_request(id, Outcome::Failed("timeout".into()));
+                self.refill(cx);
+            }
+            return;
+        }
+        match self.config.pacing {
+            Pacing::Closed { .. } => self.refill(cx),
+            Pacing::Open { rate, poisson } => {
+                if !self.may_send(cx.now()) {
+                    return;
+                }
+                self.send_one(cx);
+                let gap = self.next_gap(cx, rate, poisson);
+                cx.set_timer(gap, NEXT_ARRIVAL);
+            }
+        }
+    }
+
+    fn on_crash(&mut self) {
+        // The client's memory is gone; its in-flight requests stay `unknown` in the history.
+        self.pending.clear();
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}

@@ -1,0 +1,283 @@
+//! A load-balancer node (one per enabled AZ), its health checks, and the DNS view of the load
+//! balancer that clients resolve.
+//!
+//! Behaviour (reference/aws-semantics.md §2, §3):
+//! - ALB: cross-zone always on; round robin over healthy targets of every AZ.
+//! - NLB: cross-zone off by default (then only targets in the node's AZ); zonal DNS names.
+//! - Each node checks each target on its own (interval, timeout, thresholds); a new target must
+//!   pass one check; fail-open: with no healthy candidate, route to all candidates.
+//! - DNS: a node is published while it is up and, for an NLB, while its AZ has a healthy
+//!   target (unless no AZ has one: then every node, fail-open). Clients cache the answer for the
+//!   TTL (60 s).
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use azsim_kernel::{AzId, Cx, Dist, HostId, Message, Nanos, Process, RequestId};
+
+use crate::pick::Endpoint;
+use crate::rpc::{self, HEALTH_CHECK_BYTES, HealthCheck, HealthReply, Request, Response};
+
+/// ALB or NLB.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LbKindConfig {
+    Alb,
+    Nlb,
+}
+
+/// Target health-check settings (AWS defaults: 30 s interval, 5 s timeout, 5 healthy, 2
+/// unhealthy).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HealthCheckConfig {
+    pub interval: Nanos,
+    pub timeout: Nanos,
+    pub healthy_threshold: u32,
+    pub unhealthy_threshold: u32,
+}
+
+impl Default for HealthCheckConfig {
+    fn default() -> Self {
+        HealthCheckConfig { interval: 30_000_000_000, timeout: 5_000_000_000, healthy_threshold: 5, unhealthy_threshold: 2 }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct NodeEntry {
+    host: HostId,
+    az: AzId,
+    serving: bool,
+}
+
+#[derive(Clone, Debug)]
+struct LbRecord {
+    kind: LbKindConfig,
+    nodes: Vec<NodeEntry>,
+}
+
+/// The DNS of every load balancer: which node addresses a name resolves to.
+#[derive(Clone, Debug, Default)]
+pub struct LbDirectory(Arc<Mutex<BTreeMap<String, LbRecord>>>);
+
+impl LbDirectory {
+    /// Adds a node of load balancer `lb`.
+    pub fn register_node(&self, lb: &str, kind: LbKindConfig, host: HostId, az: AzId) {
+        let mut map = self.0.lock().expect("directory lock");
+        let rec = map.entry(lb.to_string()).or_insert(LbRecord { kind, nodes: Vec::new() });
+        rec.nodes.push(NodeEntry { host, az, serving: true });
+    }
+
+    fn set_serving(&self, lb: &str, host: HostId, serving: bool) {
+        let mut map = self.0.lock().expect("directory lock");
+        if let Some(n) = map.get_mut(lb).and_then(|r| r.nodes.iter_mut().find(|n| n.host == host)) {
+            n.serving = serving;
+        }
+    }
+
+    /// The nodes `lb`'s regional name (or, with `zone`, its zonal name) resolves to now.
+    pub fn resolve(&self, cx: &Cx<'_>, lb: &str, zone: Option<AzId>) -> Vec<Endpoint> {
+        let map = self.0.lock().expect("directory lock");
+        let Some(rec) = map.get(lb) else { return Vec::new() };
+        // ELB's control plane watches its own nodes: a dead node leaves DNS.
+        let up: Vec<&NodeEntry> = rec.nodes.iter().filter(|n| cx.host_is_up(n.host)).collect();
+        let serving: Vec<&NodeEntry> = match rec.kind {
+            LbKindConfig::Alb => up,
+            LbKindConfig::Nlb => {
+                let healthy: Vec<&NodeEntry> = up.iter().copied().filter(|n| n.serving).collect();
+                if healthy.is_empty() { up } else { healthy }
+            }
+        };
+        serving.into_iter().filter(|n| zone.is_none_or(|z| n.az == z)).map(|n| Endpoint { host: n.host, az: n.az }).collect()
+    }
+}
+
+/// A node's configuration.
+#[derive(Clone, Debug)]
+pub struct LbNodeConfig {
+    pub lb: String,
+    pub kind: LbKindConfig,
+    pub targets: Vec<Endpoint>,
+    pub cross_zone: bool,
+    pub processing: Dist,
+    pub health: HealthCheckConfig,
+    /// How long the node waits for a target's answer before answering 504 (ALB idle timeout:
+    /// 60 s).
+    pub target_timeout: Nanos,
+    pub directory: LbDirectory,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Health {
+    Initial,
+    Healthy,
+    Unhealthy,
+}
+
+#[derive(Clone, Debug)]
+struct TargetState {
+    health: Health,
+    ok_streak: u32,
+    fail_streak: u32,
+    probe: Option<u64>,
+}
+
+struct Pending {
+    id: RequestId,
+    req: Request,
+}
+
+// Timer token kinds (low two bits).
+const PROBE_ROUND: u64 = 0;
+const PROBE_TIMEOUT: u64 = 1;
+const PROCESSED: u64 = 2;
+const TARGET_TIMEOUT: u64 = 3;
+
+/// One node of a load balancer.
+pub struct LbNode {
+    config: LbNodeConfig,
+    targets: Vec<TargetState>,
+    round: u64,
+    rr: usize,
+    pending: BTreeMap<u64, Pending>,
+    next: u64,
+}
+
+impl LbNode {
+    pub fn new(config: LbNodeConfig) -> Self {
+        let targets = vec![TargetState { health: Health::Initial, ok_streak: 0, fail_streak: 0, probe: None }; config.targets.len()];
+        LbNode { config, targets, round: 0, rr: 0, pending: BTreeMap::new(), next: 0 }
+    }
+
+    fn candidates(&self, my_az: AzId) -> Vec<usize> {
+        (0..self.config.targets.len()).filter(|i| self.config.cross_zone || self.config.targets[*i].az == my_az).collect()
+    }
+
+    fn route(&mut self, my_az: AzId) -> Option<Endpoint> {
+        let candidates = self.candidates(my_az);
+        let healthy: Vec<usize> = candidates.iter().copied().filter(|i| self.targets[*i].health == Health::Healthy).collect();
+        let set = if healthy.is_empty() { candidates } else { healthy }; // fail-open
+        if set.is_empty() {
+            return None;
+        }
+        self.rr = self.rr.wrapping_add(1);
+        Some(self.config.targets[set[(self.rr - 1) % set.len()]])
+    }
+
+    fn publish(&self, cx: &Cx<'_>) {
+        let serving = self.candidates(cx.az()).iter().any(|i| self.targets[*i].health == Health::Healthy);
+        self.config.directory.set_serving(&self.config.lb, cx.host(), serving);
+    }
+
+    fn probe_round(&mut self, cx: &mut Cx<'_>) {
+        self.round += 1;
+        for (i, t) in self.targets.iter_mut().enumerate() {
+            if t.probe.is_some() {
+                continue; // still waiting on the previous probe
+            }
+            let seq = self.round << 16 | i as u64;
+            t.probe = Some(seq);
+            let msg = Message { request: None, bytes: HEALTH_CHECK_BYTES, body: Box::new(HealthCheck { seq }) };
+            cx.send(self.config.targets[i].host, msg);
+            cx.set_timer(self.config.health.timeout, seq << 2 | PROBE_TIMEOUT);
+        }
+        cx.set_timer(self.config.health.interval, PROBE_ROUND);
+    }
+
+    fn probe_result(&mut self, cx: &mut Cx<'_>, seq: u64, ok: bool) {
+        let i = (seq & 0xffff) as usize;
+        let hc = self.config.health;
+        let Some(t) = self.targets.get_mut(i) else { return };
+        if t.probe != Some(seq) {
+            return;
+        }
+        t.probe = None;
+        if ok {
+            t.ok_streak += 1;
+            t.fail_streak = 0;
+            if t.health == Health::Initial || t.ok_streak >= hc.healthy_threshold {
+                t.health = Health::Healthy;
+            }
+        } else {
+            t.fail_streak += 1;
+            t.ok_streak = 0;
+            if t.fail_streak >= hc.unhealthy_threshold {
+                t.health = Health::Unhealthy;
+            }
+        }
+        self.publish(cx);
+    }
+}
+
+impl Process for LbNode {
+    fn on_start(&mut self, cx: &mut Cx<'_>) {
+        // Each node sends its first probes at its own random instant within the first
+        // millisecond; until a target passes one, fail-open routes to every target.
+        let offset = cx.rng().below(self.config.health.interval.max(1));
+        for t in &mut self.targets {
+            *t = TargetState { health: Health::Initial, ok_streak: 0, fail_streak: 0, probe: None };
+        }
+        cx.set_timer(offset.min(1_000_000), PROBE_ROUND);
+    }
+
+    fn on_message(&mut self, cx: &mut Cx<'_>, _from: HostId, msg: Message) {
+        let id = msg.request;
+        let body: Box<dyn Any + Send> = msg.body;
+        let body = match body.downcast::<Request>() {
+            Ok(req) => {
+                self.next += 1;
+                self.pending.insert(self.next, Pending { id: id.expect("requests carry their id"), req: *req });
+                let t = self.config.processing.sample(cx.rng());
+                cx.set_timer(t, self.next << 2 | PROCESSED);
+                return;
+            }
+            Err(b) => b,
+        };
+        let body = match body.downcast::<Response>() {
+            Ok(resp) => {
+                if let Some(p) = self.pending.remove(&resp.call_id) {
+                    let bytes = if resp.status == 200 { p.req.response_bytes } else { 0 };
+                    cx.send(p.req.reply_to, rpc::response(Some(p.id), p.req.call_id, resp.status, bytes));
+                }
+                return;
+            }
+            Err(b) => b,
+        };
+        if let Ok(r) = body.downcast::<HealthReply>() {
+            self.probe_result(cx, r.seq, true);
+        }
+    }
+
+    fn on_timer(&mut self, cx: &mut Cx<'_>, token: u64) {
+        let value = token >> 2;
+        match token & 3 {
+            PROBE_ROUND => self.probe_round(cx),
+            PROBE_TIMEOUT => self.probe_result(cx, value, false),
+            PROCESSED => {
+                let my_az = cx.az();
+                let Some(target) = self.route(my_az) else {
+                    if let Some(p) = self.pending.remove(&value) {
+                        cx.send(p.req.reply_to, rpc::response(Some(p.id), p.req.call_id, 503, 0));
+                    }
+                    return;
+                };
+                let Some(p) = self.pending.get(&value) else { return };
+                let fwd = Request { reply_to: cx.host(), call_id: value, request_bytes: p.req.request_bytes, response_bytes: p.req.response_bytes, chain_azs: Vec::new() };
+                cx.send(target.host, rpc::request(p.id, fwd));
+                cx.set_timer(self.config.target_timeout, value << 2 | TARGET_TIMEOUT);
+            }
+            _ => {
+                if let Some(p) = self.pending.remove(&value) {
+                    cx.send(p.req.reply_to, rpc::response(Some(p.id), p.req.call_id, 504, 0));
+                }
+            }
+        }
+    }
+
+    fn on_crash(&mut self) {
+        self.pending.clear();
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}

@@ -1,0 +1,86 @@
+//! How a caller picks one instance of a service.
+
+use azsim_kernel::{AzId, HostId, SimRng};
+
+/// An instance a caller can send to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    pub host: HostId,
+    pub az: AzId,
+}
+
+/// The policy (see the scenario language's `pick`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PickPolicy {
+    Any,
+    RoundRobin,
+    Local,
+    PreferLocal,
+    Spread,
+}
+
+/// Picks instances; keeps the round-robin position.
+#[derive(Clone, Debug)]
+pub struct Picker {
+    pub policy: PickPolicy,
+    pub endpoints: Vec<Endpoint>,
+    next: usize,
+}
+
+impl Picker {
+    pub fn new(policy: PickPolicy, endpoints: Vec<Endpoint>) -> Self {
+        Picker { policy, endpoints, next: 0 }
+    }
+
+    /// An instance for a caller in `caller_az` whose chain has visited `visited`; `None` when
+    /// the policy leaves no candidate.
+    pub fn pick(&mut self, rng: &mut SimRng, caller_az: AzId, visited: &[AzId]) -> Option<Endpoint> {
+        let local: Vec<Endpoint> = self.endpoints.iter().copied().filter(|e| e.az == caller_az).collect();
+        let candidates: Vec<Endpoint> = match self.policy {
+            PickPolicy::Any | PickPolicy::RoundRobin => self.endpoints.clone(),
+            PickPolicy::Local => local,
+            PickPolicy::PreferLocal if !local.is_empty() => local,
+            PickPolicy::PreferLocal => self.endpoints.clone(),
+            PickPolicy::Spread => {
+                let fresh: Vec<Endpoint> = self.endpoints.iter().copied().filter(|e| !visited.contains(&e.az)).collect();
+                if fresh.is_empty() { self.endpoints.clone() } else { fresh }
+            }
+        };
+        if candidates.is_empty() {
+            return None;
+        }
+        let i = if self.policy == PickPolicy::RoundRobin {
+            self.next = self.next.wrapping_add(1);
+            (self.next - 1) % candidates.len()
+        } else {
+            rng.below(candidates.len() as u64) as usize
+        };
+        Some(candidates[i])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eps() -> Vec<Endpoint> {
+        (0..3).map(|i| Endpoint { host: HostId(i), az: AzId(i as u16) }).collect()
+    }
+
+    #[test]
+    fn policies() {
+        let mut rng = SimRng::from_seed(1);
+        let mut local = Picker::new(PickPolicy::Local, eps());
+        assert_eq!(local.pick(&mut rng, AzId(1), &[]).unwrap().host, HostId(1));
+        assert_eq!(local.pick(&mut rng, AzId(7), &[]), None);
+        let mut prefer = Picker::new(PickPolicy::PreferLocal, eps());
+        assert!(prefer.pick(&mut rng, AzId(7), &[]).is_some());
+        let mut spread = Picker::new(PickPolicy::Spread, eps());
+        for _ in 0..20 {
+            assert_eq!(spread.pick(&mut rng, AzId(0), &[AzId(0), AzId(2)]).unwrap().az, AzId(1));
+        }
+        let mut rr = Picker::new(PickPolicy::RoundRobin, eps());
+        let seq: Vec<u32> = (0..4).map(|_| rr.pick(&mut rng, AzId(0), &[]).unwrap().host.0).collect();
+        assert_eq!(seq, vec![0, 1, 2, 0]);
+    }
+}

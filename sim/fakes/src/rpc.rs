@@ -1,0 +1,47 @@
+//! What fakes say to each other. Sizes on the wire are in the kernel's [`Message::bytes`].
+
+use azsim_kernel::{AzId, HostId, Message, RequestId};
+
+/// A request travelling towards a service.
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// Who gets the answer.
+    pub reply_to: HostId,
+    /// The answerer echoes it, so the caller can match the answer to its call.
+    pub call_id: u64,
+    pub request_bytes: u64,
+    pub response_bytes: u64,
+    /// AZs of the forward chain so far (for `spread` placement).
+    pub chain_azs: Vec<AzId>,
+}
+
+/// The answer to a [`Request`].
+#[derive(Clone, Debug)]
+pub struct Response {
+    pub call_id: u64,
+    /// HTTP-like status: 200 ok, 503 no capacity or no target, 504 timeout.
+    pub status: u16,
+}
+
+/// A load balancer node's health probe.
+#[derive(Clone, Debug)]
+pub struct HealthCheck {
+    pub seq: u64,
+}
+
+/// A target's answer to a probe.
+#[derive(Clone, Debug)]
+pub struct HealthReply {
+    pub seq: u64,
+}
+
+/// Bytes on the wire of a health probe and its answer (an HTTP GET and a small 200).
+pub const HEALTH_CHECK_BYTES: u64 = 120;
+
+pub(crate) fn request(id: RequestId, req: Request) -> Message {
+    Message { request: Some(id), bytes: req.request_bytes, body: Box::new(req) }
+}
+
+pub(crate) fn response(id: Option<RequestId>, call_id: u64, status: u16, bytes: u64) -> Message {
+    Message { request: id, bytes, body: Box::new(Response { call_id, status }) }
+}

@@ -1,0 +1,189 @@
+//! A compute service instance: processes a request for a sampled time while holding one of
+//! `concurrency` slots (excess requests queue, and beyond the queue get 503), then runs its
+//! steps: `call` another service and wait, or `forward` to another service, which answers the
+//! original caller (chain replication: lead -> middle -> tail -> caller).
+
+use std::any::Any;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use azsim_kernel::{Cx, Dist, HostId, Message, Nanos, Process, RequestId};
+
+use crate::pick::Picker;
+use crate::rpc::{self, HEALTH_CHECK_BYTES, HealthCheck, HealthReply, Request, Response};
+
+/// `call` waits for the answer; `forward` hands the request on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepKind {
+    Call,
+    Forward,
+}
+
+/// One step of a service's work.
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub kind: StepKind,
+    /// Instances of the service called, with the policy to pick one.
+    pub picker: Picker,
+}
+
+/// What every instance of a service shares.
+#[derive(Clone, Debug)]
+pub struct ServiceConfig {
+    pub name: String,
+    pub processing: Dist,
+    /// Requests worked on at once; `None` is unlimited.
+    pub concurrency: Option<u32>,
+    pub queue: u32,
+    pub steps: Vec<Step>,
+    /// How long a `call` may take before the instance gives up with 504.
+    pub call_timeout: Nanos,
+}
+
+struct Job {
+    id: RequestId,
+    req: Request,
+    step: usize,
+}
+
+/// One instance. Timer tokens: `job << 8` processing done; `job << 8 | step << 2 | 1` the call
+/// of that step timed out.
+pub struct ServiceInstance {
+    config: Arc<ServiceConfig>,
+    steps: Vec<Step>,
+    active: u32,
+    queue: VecDeque<(RequestId, Request)>,
+    jobs: BTreeMap<u64, Job>,
+    next_job: u64,
+    /// Requests served (answered or forwarded), for reports and tests.
+    pub served: u64,
+    /// Requests rejected with 503 because the queue was full.
+    pub rejected: u64,
+}
+
+impl ServiceInstance {
+    pub fn new(config: Arc<ServiceConfig>) -> Self {
+        let steps = config.steps.clone();
+        ServiceInstance { config, steps, active: 0, queue: VecDeque::new(), jobs: BTreeMap::new(), next_job: 0, served: 0, rejected: 0 }
+    }
+
+    fn admit(&mut self, cx: &mut Cx<'_>, id: RequestId, req: Request) {
+        let limit = self.config.concurrency.unwrap_or(u32::MAX);
+        if self.active < limit {
+            self.start(cx, id, req);
+        } else if self.queue.len() < self.config.queue as usize {
+            self.queue.push_back((id, req));
+        } else {
+            self.rejected += 1;
+            cx.send(req.reply_to, rpc::response(Some(id), req.call_id, 503, 0));
+        }
+    }
+
+    fn start(&mut self, cx: &mut Cx<'_>, id: RequestId, req: Request) {
+        self.active += 1;
+        self.next_job += 1;
+        let job = self.next_job;
+        self.jobs.insert(job, Job { id, req, step: 0 });
+        let t = self.config.processing.sample(cx.rng());
+        cx.set_timer(t, job << 8);
+    }
+
+    /// Runs the job's next step, or answers if there is none.
+    fn advance(&mut self, cx: &mut Cx<'_>, job: u64) {
+        let Some(j) = self.jobs.get_mut(&job) else { return };
+        let Some(step) = self.steps.get_mut(j.step) else {
+            let j = self.jobs.remove(&job).expect("present");
+            cx.send(j.req.reply_to, rpc::response(Some(j.id), j.req.call_id, 200, j.req.response_bytes));
+            self.finish(cx);
+            return;
+        };
+        let my_az = cx.az();
+        let mut visited = j.req.chain_azs.clone();
+        visited.push(my_az);
+        let Some(target) = step.picker.pick(cx.rng(), my_az, &visited) else {
+            let j = self.jobs.remove(&job).expect("present");
+            cx.send(j.req.reply_to, rpc::response(Some(j.id), j.req.call_id, 503, 0));
+            self.finish(cx);
+            return;
+        };
+        match step.kind {
+            StepKind::Forward => {
+                let j = self.jobs.remove(&job).expect("present");
+                let next = Request { chain_azs: visited, ..j.req };
+                cx.send(target.host, rpc::request(j.id, next));
+                self.finish(cx);
+            }
+            StepKind::Call => {
+                let req = Request { reply_to: cx.host(), call_id: job, request_bytes: j.req.request_bytes, response_bytes: j.req.response_bytes, chain_azs: Vec::new() };
+                let id = j.id;
+                cx.send(target.host, rpc::request(id, req));
+                let step_index = (j.step as u64 & 0x3f) << 2;
+                cx.set_timer(self.config.call_timeout, job << 8 | step_index | 1);
+            }
+        }
+    }
+
+    fn fail(&mut self, cx: &mut Cx<'_>, job: u64, status: u16) {
+        if let Some(j) = self.jobs.remove(&job) {
+            cx.send(j.req.reply_to, rpc::response(Some(j.id), j.req.call_id, status, 0));
+            self.finish(cx);
+        }
+    }
+
+    fn finish(&mut self, cx: &mut Cx<'_>) {
+        self.served += 1;
+        self.active -= 1;
+        if let Some((id, req)) = self.queue.pop_front() {
+            self.start(cx, id, req);
+        }
+    }
+}
+
+impl Process for ServiceInstance {
+    fn on_message(&mut self, cx: &mut Cx<'_>, from: HostId, msg: Message) {
+        let id = msg.request;
+        let body: Box<dyn Any + Send> = msg.body;
+        let body = match body.downcast::<Request>() {
+            Ok(req) => return self.admit(cx, id.expect("requests carry their id"), *req),
+            Err(b) => b,
+        };
+        let body = match body.downcast::<Response>() {
+            Ok(resp) => {
+                let job = resp.call_id;
+                let Some(j) = self.jobs.get_mut(&job) else { return }; // answered after our timeout
+                if resp.status != 200 {
+                    return self.fail(cx, job, resp.status);
+                }
+                j.step += 1;
+                return self.advance(cx, job);
+            }
+            Err(b) => b,
+        };
+        if let Ok(hc) = body.downcast::<HealthCheck>() {
+            let reply = Message { request: None, bytes: HEALTH_CHECK_BYTES, body: Box::new(HealthReply { seq: hc.seq }) };
+            cx.send(from, reply);
+        }
+    }
+
+    fn on_timer(&mut self, cx: &mut Cx<'_>, token: u64) {
+        let job = token >> 8;
+        if token & 3 == 0 {
+            return self.advance(cx, job);
+        }
+        // The call timed out if the job still waits on that step (it may have moved on).
+        let step = ((token >> 2) & 0x3f) as usize;
+        if self.jobs.get(&job).is_some_and(|j| j.step & 0x3f == step) {
+            self.fail(cx, job, 504);
+        }
+    }
+
+    fn on_crash(&mut self) {
+        self.active = 0;
+        self.queue.clear();
+        self.jobs.clear();
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}

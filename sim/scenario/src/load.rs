@@ -1,0 +1,142 @@
+//! The one way in: read, parse, validate. Every problem names the file, line and column, what
+//! was expected, and where it can, a hint.
+
+use std::fmt;
+
+use serde_saphyr::Location;
+
+use crate::model::{Scenario, ScenarioFile};
+use crate::validate;
+
+/// Where a scenario's text came from (for messages).
+#[derive(Clone, Debug)]
+pub struct Source {
+    pub name: String,
+    pub text: String,
+}
+
+/// One problem in a scenario file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Issue {
+    /// 1-based; 0 when the position is not known.
+    pub line: u64,
+    pub column: u64,
+    /// Where in the document (e.g. `services.router.steps[0]`), if known.
+    pub path: String,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl Issue {
+    pub(crate) fn at(loc: Option<Location>, path: impl Into<String>, message: impl Into<String>) -> Issue {
+        let (line, column) = loc.map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+        Issue { line, column, path: path.into(), message: message.into(), hint: None }
+    }
+    pub(crate) fn hint(mut self, hint: Option<String>) -> Issue {
+        self.hint = hint;
+        self
+    }
+}
+
+/// A scenario that could not be loaded: every issue found, with the source for snippets.
+#[derive(Clone, Debug)]
+pub struct ScenarioError {
+    pub file: String,
+    pub issues: Vec<Issue>,
+    text: String,
+}
+
+impl ScenarioError {
+    fn io(file: &str, e: &std::io::Error) -> ScenarioError {
+        ScenarioError { file: file.to_string(), issues: vec![Issue::at(None, "", format!("cannot read the file: {e}"))], text: String::new() }
+    }
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let lines: Vec<&str> = self.text.lines().collect();
+        for (i, issue) in self.issues.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            let path = if issue.path.is_empty() { String::new() } else { format!("{}: ", issue.path) };
+            if issue.line > 0 {
+                writeln!(f, "error: {}:{}:{}: {path}{}", self.file, issue.line, issue.column, issue.message)?;
+                let n = issue.line as usize;
+                if let Some(src) = lines.get(n - 1) {
+                    let width = n.to_string().len();
+                    writeln!(f, "{:width$} |", "")?;
+                    writeln!(f, "{n} | {src}")?;
+                    writeln!(f, "{:width$} | {}^", "", " ".repeat(issue.column.saturating_sub(1) as usize))?;
+                }
+            } else {
+                writeln!(f, "error: {}: {path}{}", self.file, issue.message)?;
+            }
+            if let Some(h) = &issue.hint {
+                writeln!(f, "  = help: {h}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+/// Reads, parses and validates the scenario at `path`, and every variant in it.
+pub fn load(path: &str) -> Result<Scenario, ScenarioError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError::io(path, &e))?;
+    load_str(Source { name: path.to_string(), text })
+}
+
+/// [`load`] from text already in memory.
+pub fn load_str(source: Source) -> Result<Scenario, ScenarioError> {
+    let options = serde_saphyr::options! { strict_booleans: true };
+    let file: ScenarioFile = serde_saphyr::from_str_with_options(&source.text, options).map_err(|e| ScenarioError {
+        file: source.name.clone(),
+        issues: vec![parse_issue(&e)],
+        text: source.text.clone(),
+    })?;
+    let scenario = Scenario { path: source.name.clone(), file };
+    let issues = validate::validate(&scenario);
+    if !issues.is_empty() {
+        return Err(ScenarioError { file: source.name, issues, text: source.text });
+    }
+    Ok(scenario)
+}
+
+fn parse_issue(e: &serde_saphyr::Error) -> Issue {
+    let plain = e.render_with_options(serde_saphyr::render_options! { snippets: serde_saphyr::SnippetMode::Off });
+    // The plain rendering ends with " at line L column C"; the snippet shows the position.
+    let message = match plain.rfind(" at line ") {
+        Some(i) => plain[..i].to_string(),
+        None => plain.trim_start_matches("error: ").to_string(),
+    };
+    let message = strip_location_prefix(&message);
+    let hint = unknown_name_hint(&message);
+    Issue::at(e.location(), "", message).hint(hint)
+}
+
+fn strip_location_prefix(m: &str) -> String {
+    // serde-saphyr may prefix "line L column C: "; the header already says where.
+    let m = m.trim_start_matches("error: ");
+    if m.starts_with("line ") {
+        if let Some(i) = m.find(": ") {
+            return m[i + 2..].to_string();
+        }
+    }
+    m.to_string()
+}
+
+/// For "unknown field `x`, expected one of `a`, `b`" and "unknown variant", suggest the closest.
+fn unknown_name_hint(message: &str) -> Option<String> {
+    let is_unknown = message.contains("unknown field") || message.contains("unknown variant");
+    if !is_unknown {
+        return None;
+    }
+    let names: Vec<&str> = message.split('`').skip(1).step_by(2).collect();
+    let (given, expected) = names.split_first()?;
+    match crate::validate::closest(given, expected.iter().copied()) {
+        Some(best) => Some(format!("did you mean `{best}`?")),
+        None => Some(format!("expected one of: {}", expected.join(", "))),
+    }
+}

@@ -1,0 +1,558 @@
+//! The scenario file's types. Doc comments become the JSON Schema's descriptions (editor hover).
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use crate::units::{DistSpec, Dur};
+
+/// A name that refers to something defined elsewhere, with where it was written.
+pub type Ref = Spanned<String>;
+
+fn default_seed() -> u64 {
+    1
+}
+fn default_drain() -> Dur {
+    Dur(30_000_000_000)
+}
+
+/// A scenario: topology, workload, faults and expectations, plus variants of it.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    /// The format version; must be 1.
+    #[schemars(with = "u32")]
+    pub version: Spanned<u32>,
+    /// The scenario's name (used for report folders).
+    pub name: String,
+    /// What the scenario shows.
+    #[serde(default)]
+    pub description: String,
+    /// The root seed of every random stream (default 1).
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// How long clients send requests.
+    pub duration: Dur,
+    /// After `duration`, how long in-flight requests may still finish (default 30s).
+    #[serde(default = "default_drain")]
+    pub drain: Dur,
+    /// Regions and their Availability Zones (by AZ ID, e.g. `use1-az1`).
+    #[schemars(with = "BTreeMap<String, RegionSpec>")]
+    pub regions: Spanned<BTreeMap<String, RegionSpec>>,
+    /// Named distributions, referenced as `{ profile: name }`.
+    #[serde(default)]
+    pub profiles: BTreeMap<String, DistSpec>,
+    /// One-way latency between hosts.
+    #[serde(default)]
+    pub network: NetworkSpec,
+    /// Compute services: instances in AZs that process requests and call each other.
+    #[serde(default)]
+    pub services: BTreeMap<String, ServiceSpec>,
+    /// Load balancers (ALB, NLB) in front of services.
+    #[serde(default)]
+    pub load_balancers: BTreeMap<String, LoadBalancerSpec>,
+    /// Client workloads.
+    pub clients: BTreeMap<String, ClientSpec>,
+    /// Faults on the timeline.
+    #[serde(default)]
+    pub faults: Vec<FaultSpec>,
+    /// What must hold after the run.
+    #[serde(default)]
+    pub expectations: Vec<ExpectationSpec>,
+    /// Data-transfer prices (defaults from AWS's public pricing).
+    #[serde(default)]
+    pub prices: Prices,
+    /// Variants of the baseline; the report compares them side by side.
+    #[serde(default)]
+    pub variants: BTreeMap<String, VariantSpec>,
+}
+
+/// A Region.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegionSpec {
+    /// Its AZ IDs (e.g. `use1-az1`); names must be unique across Regions.
+    pub azs: Vec<String>,
+}
+
+/// One-way latency rules; the most specific wins: link, AZ pair, Region pair, then the defaults.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSpec {
+    /// Between hosts of the same AZ (default 300us, the article's p50).
+    #[serde(default = "NetworkSpec::default_intra_az")]
+    pub intra_az: DistSpec,
+    /// Between AZs of one Region (default 1.5ms, the article's p50).
+    #[serde(default = "NetworkSpec::default_inter_az")]
+    pub inter_az: DistSpec,
+    /// Between Regions (default 30ms; set it for your Region pair).
+    #[serde(default = "NetworkSpec::default_inter_region")]
+    pub inter_region: DistSpec,
+    /// Overrides for AZ pairs (from, to); `symmetric` (default true) sets both directions.
+    #[serde(default)]
+    pub az_pairs: Vec<PairLatency>,
+    /// Overrides for Region pairs.
+    #[serde(default)]
+    pub region_pairs: Vec<PairLatency>,
+    /// What one lost packet costs: a TCP retransmission timeout (default 200ms).
+    #[serde(default = "NetworkSpec::default_rto")]
+    pub retransmit_timeout: Dur,
+}
+
+impl NetworkSpec {
+    fn default_intra_az() -> DistSpec {
+        DistSpec::Fixed(Dur(300_000))
+    }
+    fn default_inter_az() -> DistSpec {
+        DistSpec::Fixed(Dur(1_500_000))
+    }
+    fn default_inter_region() -> DistSpec {
+        DistSpec::Fixed(Dur(30_000_000))
+    }
+    fn default_rto() -> Dur {
+        Dur(200_000_000)
+    }
+}
+
+impl Default for NetworkSpec {
+    fn default() -> Self {
+        NetworkSpec {
+            intra_az: Self::default_intra_az(),
+            inter_az: Self::default_inter_az(),
+            inter_region: Self::default_inter_region(),
+            az_pairs: Vec::new(),
+            region_pairs: Vec::new(),
+            retransmit_timeout: Self::default_rto(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Latency from one AZ (or Region) to another.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PairLatency {
+    #[schemars(with = "String")]
+    pub from: Ref,
+    #[schemars(with = "String")]
+    pub to: Ref,
+    pub latency: DistSpec,
+    /// Also set the reverse direction (default true).
+    #[serde(default = "yes")]
+    pub symmetric: bool,
+}
+
+/// A compute service (ECS tasks, EC2 instances): instances in AZs, each with a processing time
+/// and a concurrency limit with a queue, optionally calling other services.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSpec {
+    /// Instances per AZ, e.g. `{ use1-az1: 2, use1-az2: 2 }`.
+    #[schemars(with = "BTreeMap<String, u32>")]
+    pub instances: Spanned<BTreeMap<String, u32>>,
+    /// Time an instance spends on a request before its steps (default 0).
+    #[serde(default)]
+    pub processing: DistSpec,
+    /// Requests an instance works on at once (default: unlimited).
+    #[serde(default)]
+    pub concurrency: Option<u32>,
+    /// Requests an instance queues when busy; beyond it answers 503 (default 1000).
+    #[serde(default = "ServiceSpec::default_queue")]
+    pub queue: u32,
+    /// What the service does after processing, in order.
+    #[serde(default)]
+    pub steps: Vec<StepSpec>,
+}
+
+impl ServiceSpec {
+    fn default_queue() -> u32 {
+        1000
+    }
+}
+
+/// One step: `call` (request and response, then continue) or `forward` (hand the request on;
+/// the last service of a forward chain answers the original caller directly, as chain
+/// replication does).
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepSpec {
+    /// Call this service and wait for its answer.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub call: Option<Ref>,
+    /// Hand the request to this service, which answers the original caller.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub forward: Option<Ref>,
+    /// How to pick the instance (default `any`).
+    #[serde(default)]
+    pub pick: Pick,
+}
+
+/// How a caller picks an instance of a service.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Pick {
+    /// Uniformly at random among all instances.
+    #[default]
+    Any,
+    /// Round robin over all instances.
+    RoundRobin,
+    /// Only instances in the caller's AZ (503 if there are none).
+    Local,
+    /// The caller's AZ if it has instances, else any.
+    PreferLocal,
+    /// An AZ this request's forward chain has not used yet (replicas in distinct AZs).
+    Spread,
+}
+
+/// The kind of a load balancer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LbKind {
+    /// Application Load Balancer: cross-zone load balancing is always on at the LB level.
+    Alb,
+    /// Network Load Balancer: cross-zone off by default; zonal DNS names per AZ.
+    Nlb,
+}
+
+/// A load balancer: a node per enabled AZ, in front of a service's instances.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoadBalancerSpec {
+    pub kind: LbKind,
+    /// AZs with a node (at least two for an ALB).
+    #[schemars(with = "Vec<String>")]
+    pub azs: Spanned<Vec<String>>,
+    /// The service whose instances are the targets.
+    #[schemars(with = "String")]
+    pub targets: Ref,
+    /// Cross-zone load balancing. ALB: always on (false is rejected). NLB: default off.
+    #[serde(default)]
+    pub cross_zone: Option<bool>,
+    /// Time a node spends on each request (default 0).
+    #[serde(default)]
+    pub processing: DistSpec,
+    /// Regional DNS name (default `<name>.elb.<region>.example`); zonal names prefix the AZ ID.
+    #[serde(default)]
+    pub dns_name: Option<String>,
+}
+
+/// How a client finds a load balancer node.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Resolve {
+    /// The regional name: any node, at random.
+    #[default]
+    Any,
+    /// The zonal name of the client's own AZ (e.g. `use1-az1.foo.example`).
+    OwnAz,
+}
+
+/// How an open-loop client spaces its requests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Arrivals {
+    /// Exponential gaps (a Poisson process).
+    #[default]
+    Poisson,
+    /// Equal gaps.
+    Uniform,
+}
+
+/// A client workload: hosts in AZs sending requests to a load balancer or a service.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSpec {
+    /// Client hosts per AZ, e.g. `{ use1-az1: 1 }`.
+    #[schemars(with = "BTreeMap<String, u32>")]
+    pub azs: Spanned<BTreeMap<String, u32>>,
+    /// A load balancer or a service.
+    #[schemars(with = "String")]
+    pub target: Ref,
+    /// How a load balancer's name is resolved (default `any`).
+    #[serde(default)]
+    pub resolve: Resolve,
+    /// Open loop: requests per second per client host.
+    #[serde(default)]
+    pub rate: Option<f64>,
+    /// Gaps between open-loop requests (default `poisson`).
+    #[serde(default)]
+    pub arrivals: Arrivals,
+    /// Closed loop: requests in flight per client host.
+    #[serde(default)]
+    pub concurrency: Option<u32>,
+    /// Stop after this many requests per host (default: when `duration` ends).
+    #[serde(default)]
+    pub requests: Option<u64>,
+    /// Request body bytes (default 1024).
+    #[serde(default = "ClientSpec::default_bytes")]
+    pub request_bytes: u64,
+    /// Response body bytes (default 1024).
+    #[serde(default = "ClientSpec::default_bytes")]
+    pub response_bytes: u64,
+    /// Give up on a request after this long (default 10s).
+    #[serde(default = "ClientSpec::default_timeout")]
+    pub timeout: Dur,
+    /// When the client starts (default 0).
+    #[serde(default)]
+    pub start: Dur,
+}
+
+impl ClientSpec {
+    fn default_bytes() -> u64 {
+        1024
+    }
+    fn default_timeout() -> Dur {
+        Dur(10_000_000_000)
+    }
+}
+
+/// A fault on the timeline: when, for how long, and exactly one kind.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    /// When it starts.
+    pub at: Dur,
+    /// How long it lasts (default: until the end).
+    #[serde(default, rename = "for")]
+    pub duration: Option<Dur>,
+    /// Every host in this AZ loses power; links to it are black holes.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub az_outage: Option<Ref>,
+    /// Every host in this Region is unreachable.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub region_outage: Option<Ref>,
+    /// The process on these hosts crashes (connections refused or reset); it restarts at the end.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub crash: Option<Ref>,
+    /// These hosts lose power (packets vanish).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub power_off: Option<Ref>,
+    /// Latency between two scopes changes (a gray AZ).
+    #[serde(default)]
+    pub latency: Option<LatencyFault>,
+    /// Packets between two scopes vanish.
+    #[serde(default)]
+    pub partition: Option<PathFault>,
+    /// Packets between two scopes are lost with a probability (each loss costs a retransmission).
+    #[serde(default)]
+    pub loss: Option<LossFault>,
+}
+
+/// A latency change. `from`/`to` name an AZ, a Region, a service, a load balancer, a client, a
+/// host, or `*` for everything.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LatencyFault {
+    #[schemars(with = "String")]
+    pub from: Ref,
+    #[schemars(with = "String")]
+    pub to: Ref,
+    /// Replace the latency with this distribution.
+    #[serde(default)]
+    pub set: Option<DistSpec>,
+    /// Add this distribution to the latency.
+    #[serde(default)]
+    pub add: Option<DistSpec>,
+    /// Also the reverse direction (default true).
+    #[serde(default = "yes")]
+    pub both_ways: bool,
+}
+
+/// A partition between two scopes.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PathFault {
+    #[schemars(with = "String")]
+    pub from: Ref,
+    #[schemars(with = "String")]
+    pub to: Ref,
+    /// Also the reverse direction (default true).
+    #[serde(default = "yes")]
+    pub both_ways: bool,
+}
+
+/// Packet loss between two scopes.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LossFault {
+    #[schemars(with = "String")]
+    pub from: Ref,
+    #[schemars(with = "String")]
+    pub to: Ref,
+    /// Probability that a packet is lost, 0 to 1.
+    pub probability: f64,
+    #[serde(default = "yes")]
+    pub both_ways: bool,
+}
+
+/// Which requests an expectation looks at.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Window {
+    /// Requests started at or after this time.
+    #[serde(default)]
+    pub from: Dur,
+    /// Requests started before this time (default: the end).
+    #[serde(default)]
+    pub to: Option<Dur>,
+}
+
+/// Latency budgets by percentile (each a maximum).
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LatencyBudget {
+    #[serde(default)]
+    pub p0: Option<Dur>,
+    #[serde(default)]
+    pub p50: Option<Dur>,
+    #[serde(default)]
+    pub p90: Option<Dur>,
+    #[serde(default)]
+    pub p99: Option<Dur>,
+    #[serde(default)]
+    pub p999: Option<Dur>,
+    #[serde(default)]
+    pub max: Option<Dur>,
+}
+
+/// Bounds on a count per request.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CountBudget {
+    /// The largest count any request may have.
+    #[serde(default)]
+    pub max: Option<u32>,
+    /// The mean over requests may not exceed this.
+    #[serde(default)]
+    pub mean: Option<f64>,
+}
+
+/// A lower bound on a ratio.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RatioBudget {
+    pub min: f64,
+}
+
+/// An upper bound on a number.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MaxBudget {
+    pub max: f64,
+}
+
+/// An expectation: an optional name and filter, and exactly one check.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectationSpec {
+    /// Shown in reports (default: derived from the check).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Only this client's requests.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub client: Option<Ref>,
+    /// Only requests started in this window.
+    #[serde(default)]
+    pub window: Option<Window>,
+    /// End-to-end latency of answered requests.
+    #[serde(default)]
+    pub latency: Option<LatencyBudget>,
+    /// Latency of the requests that took the most AZ crossings (the worst-case path).
+    #[serde(default)]
+    pub worst_path_latency: Option<LatencyBudget>,
+    /// AZ crossings per request.
+    #[serde(default)]
+    pub az_crossings: Option<CountBudget>,
+    /// Region crossings per request.
+    #[serde(default)]
+    pub region_crossings: Option<CountBudget>,
+    /// Share of requests answered successfully.
+    #[serde(default)]
+    pub success_ratio: Option<RatioBudget>,
+    /// Data-transfer cost of the whole run, in US dollars.
+    #[serde(default)]
+    pub cost_usd: Option<MaxBudget>,
+    /// Bytes that crossed AZ boundaries.
+    #[serde(default)]
+    pub cross_az_bytes: Option<MaxBudget>,
+}
+
+/// Prices in US dollars (defaults: AWS public pricing, see reference/aws-semantics.md §7).
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Prices {
+    /// Per GB between AZs, charged at each end (default 0.01, so 0.02 per GB that crosses).
+    #[serde(default = "Prices::default_cross_az")]
+    pub cross_az_per_gb: f64,
+    /// Per GB between Regions, charged to the sender (default 0.02).
+    #[serde(default = "Prices::default_cross_region")]
+    pub cross_region_per_gb: f64,
+    /// Whether ALB-to-target traffic across AZs is free (default true: widely reported, not
+    /// in AWS's pricing page).
+    #[serde(default = "yes")]
+    pub alb_to_target_free: bool,
+}
+
+impl Prices {
+    fn default_cross_az() -> f64 {
+        0.01
+    }
+    fn default_cross_region() -> f64 {
+        0.02
+    }
+}
+
+impl Default for Prices {
+    fn default() -> Self {
+        Prices { cross_az_per_gb: 0.01, cross_region_per_gb: 0.02, alb_to_target_free: true }
+    }
+}
+
+/// A variant: overrides applied to the baseline. Maps (`profiles`, `services`,
+/// `load_balancers`, `clients`) merge entry by entry; other sections replace the baseline's.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VariantSpec {
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub seed: Option<u64>,
+    #[serde(default)]
+    pub duration: Option<Dur>,
+    #[serde(default)]
+    pub profiles: BTreeMap<String, DistSpec>,
+    #[serde(default)]
+    pub network: Option<NetworkSpec>,
+    #[serde(default)]
+    pub services: BTreeMap<String, ServiceSpec>,
+    #[serde(default)]
+    pub load_balancers: BTreeMap<String, LoadBalancerSpec>,
+    #[serde(default)]
+    pub clients: BTreeMap<String, ClientSpec>,
+    #[serde(default)]
+    pub faults: Option<Vec<FaultSpec>>,
+    #[serde(default)]
+    pub expectations: Option<Vec<ExpectationSpec>>,
+    #[serde(default)]
+    pub prices: Option<Prices>,
+}
+
+/// A loaded, validated scenario: the baseline and its variants, each fully resolved.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// The file it came from.
+    pub path: String,
+    pub file: ScenarioFile,
+}

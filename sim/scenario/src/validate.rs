@@ -1,0 +1,388 @@
+//! Semantic checks: every reference resolves, every section is consistent. Runs on the baseline
+//! and on every variant, and reports every problem found, not just the first.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_saphyr::Location;
+
+use crate::load::Issue;
+use crate::model::*;
+use crate::units::DistSpec;
+
+/// The closest of `candidates` to `given`, if it is close enough to be a likely typo.
+pub fn closest<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (given.chars().count() / 3).max(2);
+    candidates.into_iter().map(|c| (edit_distance(given, c), c)).filter(|(d, _)| *d <= limit).min().map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+fn did_you_mean<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let all: Vec<&str> = candidates.into_iter().collect();
+    match closest(given, all.iter().copied()) {
+        Some(c) => Some(format!("did you mean `{c}`?")),
+        None if all.is_empty() => None,
+        None => Some(format!("defined: {}", all.join(", "))),
+    }
+}
+
+pub(crate) fn validate(s: &Scenario) -> Vec<Issue> {
+    let mut issues = Vec::new();
+    if s.file.version.value != 1 {
+        issues.push(Issue::at(Some(s.file.version.referenced), "version", format!("unsupported version {}", s.file.version.value)).hint(Some("this azsim reads `version: 1`".into())));
+    }
+    for name in s.variant_names() {
+        let resolved = s.resolve(&name).expect("listed names resolve");
+        let mut v = Checker { f: &resolved, issues: Vec::new(), prefix: if name == crate::BASELINE { String::new() } else { format!("variant `{name}`: ") } };
+        v.check();
+        for i in v.issues {
+            if !issues.contains(&i) {
+                issues.push(i);
+            }
+        }
+    }
+    issues.sort_by_key(|i| (i.line == 0, i.line, i.column));
+    issues
+}
+
+struct Checker<'a> {
+    f: &'a ScenarioFile,
+    issues: Vec<Issue>,
+    prefix: String,
+}
+
+impl Checker<'_> {
+    fn push(&mut self, loc: Option<Location>, path: String, message: String, hint: Option<String>) {
+        self.issues.push(Issue::at(loc.filter(|l| l.line() > 0), path, format!("{}{message}", self.prefix)).hint(hint));
+    }
+
+    fn azs(&self) -> Vec<&str> {
+        self.f.regions.value.values().flat_map(|r| r.azs.iter().map(String::as_str)).collect()
+    }
+
+    fn check(&mut self) {
+        self.check_regions();
+        self.check_profiles();
+        self.check_network();
+        self.check_names();
+        self.check_services();
+        self.check_load_balancers();
+        self.check_clients();
+        self.check_faults();
+        self.check_expectations();
+    }
+
+    fn check_regions(&mut self) {
+        let loc = Some(self.f.regions.referenced);
+        if self.f.regions.value.is_empty() {
+            self.push(loc, "regions".into(), "at least one Region is needed".into(), None);
+        }
+        let mut seen = BTreeSet::new();
+        for (region, spec) in &self.f.regions.value {
+            if spec.azs.is_empty() {
+                self.push(loc, format!("regions.{region}"), "a Region needs at least one AZ".into(), None);
+            }
+            for az in &spec.azs {
+                if !seen.insert(az.clone()) {
+                    self.push(loc, format!("regions.{region}"), format!("AZ `{az}` is defined twice"), None);
+                }
+            }
+        }
+    }
+
+    fn check_dist(&mut self, d: &DistSpec, loc: Option<Location>, path: &str) {
+        let bad = match d {
+            DistSpec::Uniform { min, max } if min > max => Some("uniform: `min` must not exceed `max`".to_string()),
+            DistSpec::Normal { p50, p99, .. } if p50 >= p99 => Some("normal: `p50` must be below `p99`".into()),
+            DistSpec::Lognormal { min, p50, p99 } if !(min < p50 && p50 < p99) => Some("lognormal: needs `min` < `p50` < `p99`".into()),
+            DistSpec::Empirical(points) => {
+                let sorted = points.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1);
+                let ends = points.first().map(|p| p.0) == Some(0.0) && points.last().map(|p| p.0) == Some(1.0);
+                (!sorted || !ends || points.len() < 2).then(|| "empirical: points must rise from quantile 0.0 to 1.0, values not decreasing".to_string())
+            }
+            DistSpec::Profile(name) if !self.f.profiles.contains_key(name) => {
+                let hint = did_you_mean(name, self.f.profiles.keys().map(String::as_str));
+                self.push(loc, path.to_string(), format!("unknown profile `{name}`"), hint);
+                None
+            }
+            _ => None,
+        };
+        if let Some(msg) = bad {
+            self.push(loc, path.to_string(), msg, None);
+        }
+    }
+
+    fn check_profiles(&mut self) {
+        for (name, d) in &self.f.profiles {
+            if let DistSpec::Profile(_) = d {
+                self.push(None, format!("profiles.{name}"), "a profile cannot refer to another profile".into(), None);
+            } else {
+                self.check_dist(d, None, &format!("profiles.{name}"));
+            }
+        }
+    }
+
+    fn check_network(&mut self) {
+        let n = &self.f.network;
+        for (d, p) in [(&n.intra_az, "network.intra_az"), (&n.inter_az, "network.inter_az"), (&n.inter_region, "network.inter_region")] {
+            self.check_dist(d, None, p);
+        }
+        let azs: Vec<String> = self.azs().into_iter().map(String::from).collect();
+        let regions: Vec<String> = self.f.regions.value.keys().cloned().collect();
+        for (i, pair) in n.az_pairs.iter().enumerate() {
+            self.check_ref(&pair.from, &azs, &format!("network.az_pairs[{i}].from"), "AZ");
+            self.check_ref(&pair.to, &azs, &format!("network.az_pairs[{i}].to"), "AZ");
+            self.check_dist(&pair.latency, Some(pair.from.referenced), &format!("network.az_pairs[{i}].latency"));
+        }
+        for (i, pair) in n.region_pairs.iter().enumerate() {
+            self.check_ref(&pair.from, &regions, &format!("network.region_pairs[{i}].from"), "Region");
+            self.check_ref(&pair.to, &regions, &format!("network.region_pairs[{i}].to"), "Region");
+            self.check_dist(&pair.latency, Some(pair.from.referenced), &format!("network.region_pairs[{i}].latency"));
+        }
+    }
+
+    fn check_ref(&mut self, r: &Ref, known: &[String], path: &str, what: &str) -> bool {
+        if known.iter().any(|k| *k == r.value) {
+            return true;
+        }
+        let hint = did_you_mean(&r.value, known.iter().map(String::as_str));
+        self.push(Some(r.referenced), path.to_string(), format!("unknown {what} `{}`", r.value), hint);
+        false
+    }
+
+    fn check_az_map(&mut self, map: &serde_saphyr::Spanned<BTreeMap<String, u32>>, path: &str) {
+        let azs: Vec<String> = self.azs().into_iter().map(String::from).collect();
+        if map.value.values().sum::<u32>() == 0 {
+            self.push(Some(map.referenced), path.to_string(), "at least one instance is needed".into(), None);
+        }
+        for az in map.value.keys() {
+            if !azs.contains(az) {
+                let hint = did_you_mean(az, azs.iter().map(String::as_str));
+                self.push(Some(map.referenced), path.to_string(), format!("unknown AZ `{az}`"), hint);
+            }
+        }
+    }
+
+    fn check_names(&mut self) {
+        let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+        let groups = [("service", self.f.services.keys().collect::<Vec<_>>()), ("load balancer", self.f.load_balancers.keys().collect()), ("client", self.f.clients.keys().collect())];
+        for (kind, names) in groups {
+            for name in names {
+                if let Some(other) = seen.insert(name, kind) {
+                    self.push(None, name.clone(), format!("`{name}` names both a {other} and a {kind}; names must be unique"), None);
+                }
+            }
+        }
+    }
+
+    fn check_services(&mut self) {
+        let names: Vec<String> = self.f.services.keys().cloned().collect();
+        for (name, svc) in &self.f.services {
+            let path = format!("services.{name}");
+            self.check_az_map(&svc.instances, &format!("{path}.instances"));
+            self.check_dist(&svc.processing, Some(svc.instances.referenced), &format!("{path}.processing"));
+            if svc.concurrency == Some(0) {
+                self.push(Some(svc.instances.referenced), format!("{path}.concurrency"), "concurrency must be at least 1".into(), None);
+            }
+            for (i, step) in svc.steps.iter().enumerate() {
+                let sp = format!("{path}.steps[{i}]");
+                match (&step.call, &step.forward) {
+                    (Some(r), None) | (None, Some(r)) => {
+                        self.check_ref(r, &names, &sp, "service");
+                    }
+                    (Some(r), Some(_)) => self.push(Some(r.referenced), sp, "a step is either `call` or `forward`, not both".into(), None),
+                    (None, None) => self.push(Some(svc.instances.referenced), sp, "a step needs `call: <service>` or `forward: <service>`".into(), None),
+                }
+            }
+        }
+        // Calls must not loop: a request would never end.
+        for start in self.f.services.keys() {
+            let mut stack = vec![(start.clone(), vec![start.clone()])];
+            while let Some((s, path)) = stack.pop() {
+                let Some(svc) = self.f.services.get(&s) else { continue };
+                for step in &svc.steps {
+                    let Some(next) = step.call.as_ref().or(step.forward.as_ref()) else { continue };
+                    if next.value == *start {
+                        let cycle = format!("{} -> {}", path.join(" -> "), next.value);
+                        self.push(Some(next.referenced), format!("services.{start}"), format!("services call each other in a loop: {cycle}"), None);
+                        return;
+                    }
+                    if !path.contains(&next.value) {
+                        let mut p = path.clone();
+                        p.push(next.value.clone());
+                        stack.push((next.value.clone(), p));
+                    }
+                }
+            }
+        }
+    }
+
+    fn check_load_balancers(&mut self) {
+        let services: Vec<String> = self.f.services.keys().cloned().collect();
+        let azs: Vec<String> = self.azs().into_iter().map(String::from).collect();
+        for (name, lb) in &self.f.load_balancers {
+            let path = format!("load_balancers.{name}");
+            let loc = Some(lb.azs.referenced);
+            for az in &lb.azs.value {
+                if !azs.contains(az) {
+                    let hint = did_you_mean(az, azs.iter().map(String::as_str));
+                    self.push(loc, format!("{path}.azs"), format!("unknown AZ `{az}`"), hint);
+                }
+            }
+            if lb.kind == LbKind::Alb && lb.azs.value.len() < 2 {
+                self.push(loc, format!("{path}.azs"), "an ALB needs nodes in at least two AZs".into(), None);
+            }
+            if lb.kind == LbKind::Nlb && lb.azs.value.is_empty() {
+                self.push(loc, format!("{path}.azs"), "an NLB needs at least one AZ".into(), None);
+            }
+            if lb.kind == LbKind::Alb && lb.cross_zone == Some(false) {
+                self.push(loc, format!("{path}.cross_zone"), "cross-zone load balancing is always on for an ALB".into(), Some("turn it off per target group (a later azsim), or use an NLB".into()));
+            }
+            self.check_ref(&lb.targets, &services, &format!("{path}.targets"), "service");
+            self.check_dist(&lb.processing, loc, &format!("{path}.processing"));
+        }
+    }
+
+    fn check_clients(&mut self) {
+        let mut targets: Vec<String> = self.f.services.keys().cloned().collect();
+        targets.extend(self.f.load_balancers.keys().cloned());
+        if self.f.clients.is_empty() {
+            self.push(None, "clients".into(), "at least one client is needed".into(), None);
+        }
+        for (name, c) in &self.f.clients {
+            let path = format!("clients.{name}");
+            self.check_az_map(&c.azs, &format!("{path}.azs"));
+            let loc = Some(c.target.referenced);
+            if self.check_ref(&c.target, &targets, &format!("{path}.target"), "load balancer or service") && c.resolve == Resolve::OwnAz {
+                match self.f.load_balancers.get(&c.target.value) {
+                    Some(lb) if lb.kind == LbKind::Nlb => {
+                        for az in c.azs.value.keys() {
+                            if !lb.azs.value.contains(az) {
+                                self.push(loc, format!("{path}.resolve"), format!("`{}` has no node in `{az}`, so it has no zonal name there", c.target.value), None);
+                            }
+                        }
+                    }
+                    _ => self.push(loc, format!("{path}.resolve"), "`own_az` needs an NLB target: only NLBs publish zonal DNS names".into(), None),
+                }
+            }
+            match (c.rate, c.concurrency) {
+                (Some(r), None) if r > 0.0 && r.is_finite() => {}
+                (None, Some(n)) if n > 0 => {}
+                (Some(_), Some(_)) => self.push(loc, path.clone(), "give either `rate` (open loop) or `concurrency` (closed loop), not both".into(), None),
+                (None, None) => self.push(loc, path.clone(), "give `rate` (requests per second per host) or `concurrency` (requests in flight per host)".into(), None),
+                _ => self.push(loc, path.clone(), "`rate` and `concurrency` must be positive".into(), None),
+            }
+        }
+    }
+
+    fn scope_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = vec!["*".into()];
+        v.extend(self.azs().into_iter().map(String::from));
+        v.extend(self.f.regions.value.keys().cloned());
+        v.extend(self.f.services.keys().cloned());
+        v.extend(self.f.load_balancers.keys().cloned());
+        v.extend(self.f.clients.keys().cloned());
+        v
+    }
+
+    fn check_scope(&mut self, r: &Ref, path: &str) {
+        let names = self.scope_names();
+        // Host names (`<group>-<az>-<n>`) are accepted if their group exists.
+        if names.contains(&r.value) || names.iter().any(|n| n != "*" && r.value.starts_with(&format!("{n}-"))) {
+            return;
+        }
+        let hint = did_you_mean(&r.value, names.iter().map(String::as_str));
+        self.push(Some(r.referenced), path.to_string(), format!("`{}` is not an AZ, Region, service, load balancer, client or host", r.value), hint);
+    }
+
+    fn check_faults(&mut self) {
+        let azs: Vec<String> = self.azs().into_iter().map(String::from).collect();
+        let regions: Vec<String> = self.f.regions.value.keys().cloned().collect();
+        for (i, fault) in self.f.faults.iter().enumerate() {
+            let path = format!("faults[{i}]");
+            let mut kinds = 0;
+            let mut loc = None;
+            if let Some(r) = &fault.az_outage {
+                kinds += 1;
+                loc = Some(r.referenced);
+                self.check_ref(r, &azs, &format!("{path}.az_outage"), "AZ");
+            }
+            if let Some(r) = &fault.region_outage {
+                kinds += 1;
+                loc = Some(r.referenced);
+                self.check_ref(r, &regions, &format!("{path}.region_outage"), "Region");
+            }
+            for (r, k) in [(&fault.crash, "crash"), (&fault.power_off, "power_off")] {
+                if let Some(r) = r {
+                    kinds += 1;
+                    loc = Some(r.referenced);
+                    self.check_scope(r, &format!("{path}.{k}"));
+                }
+            }
+            if let Some(l) = &fault.latency {
+                kinds += 1;
+                loc = Some(l.from.referenced);
+                self.check_scope(&l.from, &format!("{path}.latency.from"));
+                self.check_scope(&l.to, &format!("{path}.latency.to"));
+                match (&l.set, &l.add) {
+                    (Some(d), None) | (None, Some(d)) => self.check_dist(d, loc, &format!("{path}.latency")),
+                    _ => self.push(loc, format!("{path}.latency"), "give exactly one of `set` and `add`".into(), None),
+                }
+            }
+            if let Some(p) = &fault.partition {
+                kinds += 1;
+                loc = Some(p.from.referenced);
+                self.check_scope(&p.from, &format!("{path}.partition.from"));
+                self.check_scope(&p.to, &format!("{path}.partition.to"));
+            }
+            if let Some(p) = &fault.loss {
+                kinds += 1;
+                loc = Some(p.from.referenced);
+                self.check_scope(&p.from, &format!("{path}.loss.from"));
+                self.check_scope(&p.to, &format!("{path}.loss.to"));
+                if !(0.0..=1.0).contains(&p.probability) {
+                    self.push(loc, format!("{path}.loss.probability"), "a probability is between 0 and 1".into(), None);
+                }
+            }
+            if kinds != 1 {
+                self.push(loc, path, format!("a fault has exactly one kind (az_outage, region_outage, crash, power_off, latency, partition, loss); found {kinds}"), None);
+            }
+        }
+    }
+
+    fn check_expectations(&mut self) {
+        let clients: Vec<String> = self.f.clients.keys().cloned().collect();
+        for (i, e) in self.f.expectations.iter().enumerate() {
+            let path = format!("expectations[{i}]");
+            let loc = e.client.as_ref().map(|c| c.referenced);
+            if let Some(c) = &e.client {
+                self.check_ref(c, &clients, &format!("{path}.client"), "client");
+            }
+            let kinds = [e.latency.is_some(), e.worst_path_latency.is_some(), e.az_crossings.is_some(), e.region_crossings.is_some(), e.success_ratio.is_some(), e.cost_usd.is_some(), e.cross_az_bytes.is_some()]
+                .iter()
+                .filter(|k| **k)
+                .count();
+            if kinds != 1 {
+                let name = e.name.as_deref().unwrap_or("");
+                self.push(loc, path.clone(), format!("an expectation has exactly one check (latency, worst_path_latency, az_crossings, region_crossings, success_ratio, cost_usd, cross_az_bytes); `{name}` has {kinds}"), None);
+            }
+            if let Some(r) = &e.success_ratio {
+                if !(0.0..=1.0).contains(&r.min) {
+                    self.push(loc, format!("{path}.success_ratio.min"), "a ratio is between 0 and 1".into(), None);
+                }
+            }
+        }
+    }
+}
