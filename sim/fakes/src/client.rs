@@ -128,6 +128,14 @@ impl Process for Client {
         self.refill(cx);
     }
 
+    fn on_refused(&mut self, cx: &mut Cx<'_>, _to: HostId, msg: Message) {
+        let Ok(req) = msg.body.downcast::<Request>() else { return };
+        if let Some(id) = self.pending.remove(&req.call_id) {
+            cx.finish_request(id, Outcome::Failed("connection refused".into()));
+            self.refill(cx);
+        }
+    }
+
     fn on_timer(&mut self, cx: &mut Cx<'_>, token: u64) {
         if token & 1 == TIMEOUT {
             if let Some(id) = self.pending.remove(&(token >> 1)) {

@@ -247,6 +247,24 @@ impl Process for LbNode {
         }
     }
 
+    fn on_refused(&mut self, cx: &mut Cx<'_>, _to: HostId, msg: Message) {
+        let body: Box<dyn Any + Send> = msg.body;
+        match body.downcast::<Request>() {
+            // The target refused the connection: 502 (AWS: "the load balancer received a TCP
+            // RST from the target when attempting to establish a connection").
+            Ok(req) => {
+                if let Some(p) = self.pending.remove(&req.call_id) {
+                    cx.send(p.req.reply_to, rpc::response(Some(p.id), p.req.call_id, 502, 0));
+                }
+            }
+            Err(body) => {
+                if let Ok(hc) = body.downcast::<HealthCheck>() {
+                    self.probe_result(cx, hc.seq, false);
+                }
+            }
+        }
+    }
+
     fn on_timer(&mut self, cx: &mut Cx<'_>, token: u64) {
         let value = token >> 2;
         match token & 3 {

@@ -165,6 +165,16 @@ impl Process for ServiceInstance {
         }
     }
 
+    fn on_refused(&mut self, cx: &mut Cx<'_>, _to: HostId, msg: Message) {
+        // A call or forward was refused: the caller hears 502 at once.
+        let Ok(req) = msg.body.downcast::<Request>() else { return };
+        if req.reply_to == cx.host() {
+            self.fail(cx, req.call_id, 502);
+        } else if let Some(id) = msg.request {
+            cx.send(req.reply_to, rpc::response(Some(id), req.call_id, 502, 0));
+        }
+    }
+
     fn on_timer(&mut self, cx: &mut Cx<'_>, token: u64) {
         let job = token >> 8;
         if token & 3 == 0 {

@@ -1,1 +1,21 @@
+//! azsim's composition root: scenario in, simulated run, checks, reports out.
+//!
+//! - `world.rs`: builds the kernel's world and the fakes from a resolved scenario;
+//! - `run.rs`: runs one variant and turns the history into a [`RunRecord`] (`record.rs`);
+//! - `analytic.rs`: the worst-case path on paper (max AZ crossings, sum of per-hop percentiles);
+//! - `checks.rs`: evaluates the scenario's expectations against the record;
+//! - `report.rs`: Markdown summary, JSON, and the side-by-side comparison of variants;
+//! - `main.rs`: the `azsim` CLI.
 
+mod analytic;
+mod checks;
+mod record;
+mod report;
+mod run;
+mod world;
+
+pub use analytic::{AnalyticPath, worst_case_path};
+pub use record::{Counts, CrossingStats, ExpectationResult, Percentiles, RunRecord};
+pub use report::{comparison_markdown, summary_markdown, to_json, write_reports};
+pub use run::{RunOptions, run_variant};
+pub use world::dist;

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::topology::{AzId, RegionId};
+use crate::topology::{AzId, HostId, RegionId};
 
 /// Bytes and messages on one ordered pair.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -18,6 +18,8 @@ pub struct Traffic {
     pub by_az_pair: BTreeMap<(AzId, AzId), PairCounter>,
     /// By ordered (from Region, to Region).
     pub by_region_pair: BTreeMap<(RegionId, RegionId), PairCounter>,
+    /// By ordered (from host, to host): what pricing rules that depend on roles need.
+    pub by_host_pair: BTreeMap<(HostId, HostId), PairCounter>,
     /// Payload bytes handed to the network.
     pub bytes_sent: u64,
     /// Payload bytes that arrived.
@@ -27,7 +29,10 @@ pub struct Traffic {
 }
 
 impl Traffic {
-    pub(crate) fn record_send(&mut self, azs: (AzId, AzId), regions: (RegionId, RegionId), bytes: u64) {
+    pub(crate) fn record_send(&mut self, hosts: (HostId, HostId), azs: (AzId, AzId), regions: (RegionId, RegionId), bytes: u64) {
+        let c = self.by_host_pair.entry(hosts).or_default();
+        c.bytes += bytes;
+        c.messages += 1;
         let c = self.by_az_pair.entry(azs).or_default();
         c.bytes += bytes;
         c.messages += 1;

@@ -39,6 +39,8 @@ pub(crate) type HopRef = Option<(RequestId, u32)>;
 pub(crate) enum Event {
     Start(HostId),
     Message { from: HostId, to: HostId, msg: Message, hop: HopRef },
+    /// A message met a crashed process: the sender's OS gets a reset (RST).
+    Refused { sender: HostId, refuser: HostId, msg: Message },
     Segment { conn: u64, toward: Side, segment: Segment, bytes: u64, hop: HopRef },
     Timer { host: HostId, generation: u32, token: u64 },
     AsyncTimer(u64),
@@ -256,7 +258,7 @@ impl Core {
         let now = self.now();
         let (a, b) = (self.topo.host(from), self.topo.host(to));
         let (azs, regions) = ((a.az, b.az), (a.region, b.region));
-        self.traffic.record_send(azs, regions, bytes);
+        self.traffic.record_send((from, to), azs, regions, bytes);
         let black_hole = self.host_states[from.0 as usize] == HostState::Down || self.partitioned(from, to);
         let arrive_at = if black_hole { None } else { Some(now + self.sample_latency(from, to)) };
         if arrive_at.is_none() {
@@ -362,10 +364,22 @@ impl Core {
                 }
             }
             Event::Message { from, to, msg, hop } => {
-                let up = self.host_states[to.0 as usize] == HostState::Up;
-                self.settle(msg.bytes, hop, up);
-                if up {
-                    self.with_process(to, |p, cx| p.on_message(cx, from, msg));
+                let state = self.host_states[to.0 as usize];
+                self.settle(msg.bytes, hop, state == HostState::Up);
+                match state {
+                    HostState::Up => self.with_process(to, |p, cx| p.on_message(cx, from, msg)),
+                    // Nothing listens any more, but the host answers: a reset goes back.
+                    HostState::Crashed => {
+                        if let Some(at) = self.transmit(to, from, 0, None).arrive_at {
+                            self.schedule(at, Event::Refused { sender: from, refuser: to, msg });
+                        }
+                    }
+                    HostState::Down => {}
+                }
+            }
+            Event::Refused { sender, refuser, msg } => {
+                if self.host_states[sender.0 as usize] == HostState::Up {
+                    self.with_process(sender, |p, cx| p.on_refused(cx, refuser, msg));
                 }
             }
             Event::Segment { conn, toward, segment, bytes, hop } => self.deliver_segment(conn, toward, segment, bytes, hop),

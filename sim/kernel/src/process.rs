@@ -16,6 +16,9 @@ pub trait Process: Send + 'static {
     fn on_start(&mut self, _cx: &mut Cx<'_>) {}
     /// A message arrived from `from`.
     fn on_message(&mut self, cx: &mut Cx<'_>, from: HostId, msg: Message);
+    /// `msg`, sent to `to`, met a crashed process there: the connection was refused or reset
+    /// (one round trip after sending). Powered-off hosts and partitions stay silent instead.
+    fn on_refused(&mut self, _cx: &mut Cx<'_>, _to: HostId, _msg: Message) {}
     /// A timer set with [`Cx::set_timer`] fired.
     fn on_timer(&mut self, _cx: &mut Cx<'_>, _token: u64) {}
     /// The host crashed or lost power: everything in memory is gone. Timers already set will

@@ -438,11 +438,15 @@ pub struct CountBudget {
     pub mean: Option<f64>,
 }
 
-/// A lower bound on a ratio.
+/// Bounds on a ratio: `min` for a budget; `max` to state that a design *does* lose requests
+/// (a scenario that documents a weakness).
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RatioBudget {
-    pub min: f64,
+    #[serde(default)]
+    pub min: Option<f64>,
+    #[serde(default)]
+    pub max: Option<f64>,
 }
 
 /// An upper bound on a number.
@@ -463,6 +467,10 @@ pub struct ExpectationSpec {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub client: Option<Ref>,
+    /// Only requests of clients in this AZ.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub az: Option<Ref>,
     /// Only requests started in this window.
     #[serde(default)]
     pub window: Option<Window>,

@@ -378,9 +378,17 @@ impl Checker<'_> {
                 let name = e.name.as_deref().unwrap_or("");
                 self.push(loc, path.clone(), format!("an expectation has exactly one check (latency, worst_path_latency, az_crossings, region_crossings, success_ratio, cost_usd, cross_az_bytes); `{name}` has {kinds}"), None);
             }
+            if let Some(az) = &e.az {
+                let azs: Vec<String> = self.azs().into_iter().map(String::from).collect();
+                self.check_ref(az, &azs, &format!("{path}.az"), "AZ");
+            }
             if let Some(r) = &e.success_ratio {
-                if !(0.0..=1.0).contains(&r.min) {
-                    self.push(loc, format!("{path}.success_ratio.min"), "a ratio is between 0 and 1".into(), None);
+                let bounds = [r.min, r.max];
+                if bounds.iter().flatten().any(|v| !(0.0..=1.0).contains(v)) {
+                    self.push(loc, format!("{path}.success_ratio"), "a ratio is between 0 and 1".into(), None);
+                }
+                if bounds.iter().all(Option::is_none) {
+                    self.push(loc, format!("{path}.success_ratio"), "give `min` (a budget) or `max` (an expected loss)".into(), None);
                 }
             }
         }

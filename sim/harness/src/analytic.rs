@@ -1,0 +1,177 @@
+//! The worst-case path on paper, as architects reason: the largest number of AZ crossings any
+//! request could take through the topology, and along that path the sum of per-hop p0 and p50
+//! (network and processing). It enumerates every placement choice the topology allows (which
+//! node, which instance, which replica), so it is exact for the model, not an estimate.
+
+use std::collections::BTreeMap;
+
+use azsim_scenario::{LbKind, Pick, Resolve, ScenarioFile};
+
+use crate::world::dist;
+
+/// A path through the topology with its totals.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AnalyticPath {
+    pub crossings: u32,
+    /// Sum of per-hop p0, nanoseconds.
+    pub p0: u64,
+    /// Sum of per-hop p50, nanoseconds.
+    pub p50: u64,
+    /// `name@az` of each stop.
+    pub path: Vec<String>,
+    at: String,
+}
+
+impl AnalyticPath {
+    fn key(&self) -> (u32, u64, u64) {
+        (self.crossings, self.p50, self.p0)
+    }
+}
+
+struct Model<'a> {
+    f: &'a ScenarioFile,
+    region_of: BTreeMap<String, String>,
+}
+
+impl Model<'_> {
+    fn hop(&self, p: &AnalyticPath, to_az: &str, stop: &str) -> AnalyticPath {
+        let from = p.at.as_str();
+        let n = &self.f.network;
+        let (ra, rb) = (&self.region_of[from], &self.region_of[to_az]);
+        fn pair<'p>(pairs: &'p [azsim_scenario::PairLatency], a: &str, b: &str) -> Option<&'p azsim_scenario::DistSpec> {
+            pairs.iter().find(|x| (x.from.value == a && x.to.value == b) || (x.symmetric && x.from.value == b && x.to.value == a)).map(|x| &x.latency)
+        }
+        let d = if ra != rb {
+            pair(&n.region_pairs, ra, rb).unwrap_or(&n.inter_region)
+        } else if from == to_az {
+            pair(&n.az_pairs, from, to_az).unwrap_or(&n.intra_az)
+        } else {
+            pair(&n.az_pairs, from, to_az).unwrap_or(&n.inter_az)
+        };
+        let d = dist(self.f, d);
+        let mut q = p.clone();
+        q.crossings += u32::from(from != to_az);
+        q.p0 += d.quantile(0.0);
+        q.p50 += d.quantile(0.5);
+        q.path.push(format!("{stop}@{to_az}"));
+        q.at = to_az.to_string();
+        q
+    }
+
+    fn process(&self, p: &mut AnalyticPath, d: &azsim_scenario::DistSpec) {
+        let d = dist(self.f, d);
+        p.p0 += d.quantile(0.0);
+        p.p50 += d.quantile(0.5);
+    }
+
+    fn instance_azs(&self, service: &str) -> Vec<String> {
+        self.f.services[service].instances.value.iter().filter(|(_, n)| **n > 0).map(|(az, _)| az.clone()).collect()
+    }
+
+    fn candidates(&self, service: &str, pick: Pick, caller_az: &str, visited: &[String]) -> Vec<String> {
+        let all = self.instance_azs(service);
+        let local: Vec<String> = all.iter().filter(|a| *a == caller_az).cloned().collect();
+        match pick {
+            Pick::Any | Pick::RoundRobin => all,
+            Pick::Local => local,
+            Pick::PreferLocal if !local.is_empty() => local,
+            Pick::PreferLocal => all,
+            Pick::Spread => {
+                let fresh: Vec<String> = all.iter().filter(|a| !visited.contains(a)).cloned().collect();
+                if fresh.is_empty() { all } else { fresh }
+            }
+        }
+    }
+
+    /// Paths through `service` entered at `p` (already at the instance's AZ). Each returned
+    /// path ends at the AZ of the host that sends the final answer.
+    fn service(&self, name: &str, p: AnalyticPath, chain: &[String]) -> Vec<AnalyticPath> {
+        let svc = &self.f.services[name];
+        let at = p.at.clone();
+        let mut start = p;
+        self.process(&mut start, &svc.processing);
+        let mut states = vec![start];
+        let mut visited = chain.to_vec();
+        visited.push(at.clone());
+        for step in &svc.steps {
+            let (target, forward) = match (&step.call, &step.forward) {
+                (Some(t), _) => (&t.value, false),
+                (None, Some(t)) => (&t.value, true),
+                (None, None) => continue,
+            };
+            let mut next = Vec::new();
+            for s in &states {
+                for t in self.candidates(target, step.pick, &at, &visited) {
+                    let entered = self.hop(s, &t, target);
+                    let sub_chain: &[String] = if forward { &visited } else { &[] };
+                    for r in self.service(target, entered, sub_chain) {
+                        next.push(if forward { r } else { self.hop(&r, &at, name) });
+                    }
+                }
+            }
+            states = prune(next);
+            if forward {
+                return states;
+            }
+        }
+        states
+    }
+
+    fn client(&self, name: &str) -> Vec<AnalyticPath> {
+        let c = &self.f.clients[name];
+        let mut out = Vec::new();
+        for az in c.azs.value.iter().filter(|(_, n)| **n > 0).map(|(a, _)| a) {
+            let p = AnalyticPath { path: vec![format!("{name}@{az}")], at: az.clone(), ..AnalyticPath::default() };
+            if let Some(lb) = self.f.load_balancers.get(&c.target.value) {
+                let lb_name = &c.target.value;
+                let node_azs: Vec<&String> = match c.resolve {
+                    Resolve::Any => lb.azs.value.iter().collect(),
+                    Resolve::OwnAz => lb.azs.value.iter().filter(|a| *a == az).collect(),
+                };
+                let cross_zone = lb.cross_zone.unwrap_or(lb.kind == LbKind::Alb);
+                for node in node_azs {
+                    let mut at_node = self.hop(&p, node, lb_name);
+                    self.process(&mut at_node, &lb.processing);
+                    let targets: Vec<String> = self.instance_azs(&lb.targets.value).into_iter().filter(|t| cross_zone || t == node).collect();
+                    for t in targets {
+                        let entered = self.hop(&at_node, &t, &lb.targets.value);
+                        for r in self.service(&lb.targets.value, entered, &[]) {
+                            let back = self.hop(&r, node, lb_name);
+                            out.push(self.hop(&back, az, name));
+                        }
+                    }
+                }
+            } else {
+                for t in self.instance_azs(&c.target.value) {
+                    let entered = self.hop(&p, &t, &c.target.value);
+                    for r in self.service(&c.target.value, entered, &[]) {
+                        out.push(self.hop(&r, az, name));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Keeps, per AZ where a path stands, only the worst one: what follows depends only on where
+/// the path is, so this loses nothing.
+fn prune(paths: Vec<AnalyticPath>) -> Vec<AnalyticPath> {
+    let mut best: BTreeMap<String, AnalyticPath> = BTreeMap::new();
+    for p in paths {
+        match best.get(&p.at) {
+            Some(b) if b.key() >= p.key() => {}
+            _ => {
+                best.insert(p.at.clone(), p);
+            }
+        }
+    }
+    best.into_values().collect()
+}
+
+/// The path with the most AZ crossings (ties: the slowest at p50) over every client.
+pub fn worst_case_path(f: &ScenarioFile) -> Option<AnalyticPath> {
+    let region_of = f.regions.value.iter().flat_map(|(r, spec)| spec.azs.iter().map(move |a| (a.clone(), r.clone()))).collect();
+    let m = Model { f, region_of };
+    f.clients.keys().flat_map(|c| m.client(c)).max_by_key(|p| p.key())
+}

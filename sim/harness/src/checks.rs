@@ -1,0 +1,94 @@
+//! Evaluates a scenario's expectations against what the run recorded.
+
+use azsim_kernel::fmt_duration;
+use azsim_scenario::{CountBudget, ExpectationSpec, LatencyBudget, ScenarioFile};
+
+use crate::record::{ExpectationResult, Percentiles, RunRecord};
+use crate::run::RequestView;
+
+pub(crate) fn evaluate(f: &ScenarioFile, rec: &RunRecord, views: &[RequestView], clients: &[String]) -> Vec<ExpectationResult> {
+    f.expectations.iter().map(|e| evaluate_one(e, rec, views, clients)).collect()
+}
+
+fn evaluate_one(e: &ExpectationSpec, rec: &RunRecord, views: &[RequestView], clients: &[String]) -> ExpectationResult {
+    let client = e.client.as_ref().and_then(|c| clients.iter().position(|n| *n == c.value));
+    let (from, to) = e.window.as_ref().map(|w| (w.from.nanos(), w.to.map_or(u64::MAX, |t| t.nanos()))).unwrap_or((0, u64::MAX));
+    let az = e.az.as_ref().map(|a| a.value.as_str());
+    let selected: Vec<&RequestView> =
+        views.iter().filter(|v| client.is_none_or(|c| v.client == c) && az.is_none_or(|a| v.client_az == a) && v.started >= from && v.started < to).collect();
+    let mut scope = String::new();
+    if let Some(c) = &e.client {
+        scope.push_str(&format!(" [client {}]", c.value));
+    }
+    if let Some(a) = az {
+        scope.push_str(&format!(" [clients in {a}]"));
+    }
+    if let Some(w) = &e.window {
+        scope.push_str(&format!(" [started {}..{}]", w.from, w.to.map_or("end".to_string(), |t| t.to_string())));
+    }
+    let (kind, passed, expected, actual) = if let Some(b) = &e.latency {
+        let mut lat: Vec<u64> = selected.iter().filter(|v| v.ok).filter_map(|v| v.latency).collect();
+        let (p, x, a) = latency(b, &mut lat);
+        ("latency", p, x, a)
+    } else if let Some(b) = &e.worst_path_latency {
+        let max = selected.iter().map(|v| v.az_crossings).max().unwrap_or(0);
+        let mut lat: Vec<u64> = selected.iter().filter(|v| v.ok && v.az_crossings == max).filter_map(|v| v.latency).collect();
+        let (p, x, a) = latency(b, &mut lat);
+        ("worst-path latency", p, x, format!("{a} over {} requests with {max} AZ crossings", lat.len()))
+    } else if let Some(b) = &e.az_crossings {
+        let (p, x, a) = counts(b, selected.iter().map(|v| v.az_crossings));
+        ("AZ crossings", p, x, a)
+    } else if let Some(b) = &e.region_crossings {
+        let (p, x, a) = counts(b, selected.iter().map(|v| v.region_crossings));
+        ("Region crossings", p, x, a)
+    } else if let Some(b) = &e.success_ratio {
+        let ok = selected.iter().filter(|v| v.ok).count();
+        let ratio = if selected.is_empty() { 0.0 } else { ok as f64 / selected.len() as f64 };
+        let passed = !selected.is_empty() && b.min.is_none_or(|m| ratio >= m) && b.max.is_none_or(|m| ratio <= m);
+        let expected = [b.min.map(|m| format!(">= {m}")), b.max.map(|m| format!("<= {m}"))].into_iter().flatten().collect::<Vec<_>>().join(", ");
+        ("success ratio", passed, expected, format!("{ratio:.4} ({ok} of {})", selected.len()))
+    } else if let Some(b) = &e.cost_usd {
+        ("cost", rec.cost_usd <= b.max, format!("<= ${}", b.max), format!("${:.6}", rec.cost_usd))
+    } else if let Some(b) = &e.cross_az_bytes {
+        ("cross-AZ bytes", (rec.bytes.cross_az as f64) <= b.max, format!("<= {}", b.max), rec.bytes.cross_az.to_string())
+    } else {
+        unreachable!("validation requires exactly one check")
+    };
+    let name = e.name.clone().unwrap_or_else(|| format!("{kind} {expected}{scope}"));
+    ExpectationResult { name, passed, expected, actual }
+}
+
+fn latency(b: &LatencyBudget, values: &mut [u64]) -> (bool, String, String) {
+    let p = Percentiles::of(values);
+    let budgets = [("p0", b.p0), ("p50", b.p50), ("p90", b.p90), ("p99", b.p99), ("p999", b.p999), ("max", b.max)];
+    let mut passed = !values.is_empty();
+    let (mut expected, mut actual) = (Vec::new(), Vec::new());
+    for (name, budget) in budgets {
+        let Some(budget) = budget else { continue };
+        let got_ns = (p.get(name).expect("known percentile") * 1000.0).round() as u64;
+        passed &= got_ns <= budget.nanos();
+        expected.push(format!("{name} <= {budget}"));
+        actual.push(format!("{name} = {}", fmt_duration(got_ns)));
+    }
+    if values.is_empty() {
+        actual = vec!["no answered requests".to_string()];
+    }
+    (passed, expected.join(", "), actual.join(", "))
+}
+
+fn counts(b: &CountBudget, values: impl Iterator<Item = u32>) -> (bool, String, String) {
+    let v: Vec<u32> = values.collect();
+    let max = v.iter().copied().max().unwrap_or(0);
+    let mean = if v.is_empty() { 0.0 } else { v.iter().map(|x| *x as f64).sum::<f64>() / v.len() as f64 };
+    let mut passed = true;
+    let mut expected = Vec::new();
+    if let Some(m) = b.max {
+        passed &= max <= m;
+        expected.push(format!("max <= {m}"));
+    }
+    if let Some(m) = b.mean {
+        passed &= mean <= m;
+        expected.push(format!("mean <= {m}"));
+    }
+    (passed, expected.join(", "), format!("max = {max}, mean = {mean:.3}"))
+}

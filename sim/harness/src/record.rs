@@ -1,0 +1,162 @@
+//! The run record: everything a run measured, as serialisable data. Field names are the JSON
+//! contract of `azsim run --json`.
+
+use serde::Serialize;
+
+/// Requests by outcome.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Counts {
+    pub sent: u64,
+    pub ok: u64,
+    pub failed: u64,
+    pub unknown: u64,
+}
+
+/// Latency percentiles in microseconds (nanosecond precision, as decimals).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Percentiles {
+    pub p0: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+impl Percentiles {
+    /// Nearest-rank percentiles of `values` (nanoseconds); all zero when empty. Exact, so a
+    /// fixed-latency design reads 15.200 ms, not a histogram bucket near it.
+    pub fn of(values: &mut [u64]) -> Percentiles {
+        if values.is_empty() {
+            return Percentiles::default();
+        }
+        values.sort_unstable();
+        let rank = |p: f64| {
+            let n = values.len();
+            let i = ((p / 100.0) * n as f64).ceil() as usize;
+            values[i.clamp(1, n) - 1]
+        };
+        let us = |ns: u64| ns as f64 / 1000.0;
+        Percentiles { p0: us(values[0]), p50: us(rank(50.0)), p90: us(rank(90.0)), p99: us(rank(99.0)), p999: us(rank(99.9)), max: us(values[values.len() - 1]) }
+    }
+
+    pub fn get(&self, name: &str) -> Option<f64> {
+        Some(match name {
+            "p0" => self.p0,
+            "p50" => self.p50,
+            "p90" => self.p90,
+            "p99" => self.p99,
+            "p999" => self.p999,
+            "max" => self.max,
+            _ => return None,
+        })
+    }
+}
+
+/// Boundary crossings per request.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CrossingStats {
+    pub max: u32,
+    pub mean: f64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Crossings {
+    pub az: CrossingStats,
+    pub region: CrossingStats,
+    /// How many requests took each number of AZ crossings.
+    pub az_histogram: Vec<(u32, u64)>,
+}
+
+/// The requests that took the most AZ crossings.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct WorstPath {
+    pub az_crossings: u32,
+    pub requests: u64,
+    pub latency_us: Percentiles,
+}
+
+/// The worst-case path on paper.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Analytic {
+    pub max_az_crossings: u32,
+    /// Sum of per-hop p0 (network and processing) along the worst path.
+    pub p0_us: f64,
+    /// Sum of per-hop p50 along the worst path.
+    pub p50_us: f64,
+    /// The path, hop by hop (`client@use1-az1 -> foo-alb@use1-az2 ...`).
+    pub path: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct PairBytes {
+    pub from: String,
+    pub to: String,
+    pub bytes: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Bytes {
+    /// Every payload byte between hosts (requests, responses, health checks).
+    pub total: u64,
+    pub cross_az: u64,
+    pub cross_region: u64,
+    /// Cross-AZ bytes carried for requests (health checks excluded), per request.
+    pub cross_az_per_request: f64,
+    /// Dropped by faults.
+    pub dropped: u64,
+    pub by_az_pair: Vec<PairBytes>,
+}
+
+/// One client's view.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ClientRecord {
+    pub client: String,
+    pub requests: Counts,
+    pub latency_us: Percentiles,
+}
+
+/// Requests started in one window of the timeline.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct TimelinePoint {
+    pub start_s: f64,
+    pub sent: u64,
+    pub ok: u64,
+    pub failed: u64,
+    pub success_ratio: f64,
+    pub p50_us: f64,
+}
+
+/// One expectation's verdict.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ExpectationResult {
+    pub name: String,
+    pub passed: bool,
+    /// What was required, e.g. `p50 <= 20ms`.
+    pub expected: String,
+    /// What the run measured.
+    pub actual: String,
+}
+
+/// Everything one run of one variant measured.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunRecord {
+    pub scenario: String,
+    pub variant: String,
+    pub seed: u64,
+    pub description: String,
+    pub duration_s: f64,
+    pub requests: Counts,
+    pub latency_us: Percentiles,
+    pub crossings: Crossings,
+    pub worst_path: WorstPath,
+    pub analytic: Analytic,
+    pub bytes: Bytes,
+    pub cost_usd: f64,
+    pub clients: Vec<ClientRecord>,
+    pub timeline: Vec<TimelinePoint>,
+    pub expectations: Vec<ExpectationResult>,
+    pub passed: bool,
+    /// Kernel events handled (the simulator's work, not a wall-clock figure).
+    pub events: u64,
+}

@@ -1,0 +1,130 @@
+//! Reports: a Markdown summary (for a PR comment), the JSON record, and a side-by-side
+//! comparison of variants. Written to `reports/<scenario>/<variant>/`.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::record::RunRecord;
+
+fn ms(us: f64) -> String {
+    format!("{:.3} ms", us / 1000.0)
+}
+
+/// The one-run summary.
+pub fn summary_markdown(r: &RunRecord) -> String {
+    let mut s = String::new();
+    let verdict = if r.passed { "PASS" } else { "FAIL" };
+    let _ = writeln!(s, "# {} / {} — {verdict}\n", r.scenario, r.variant);
+    if !r.description.is_empty() {
+        let _ = writeln!(s, "{}\n", r.description);
+    }
+    let _ = writeln!(s, "Seed {} · {} s simulated · {} kernel events\n", r.seed, r.duration_s, r.events);
+    let q = &r.requests;
+    let _ = writeln!(s, "## Requests\n\n| sent | ok | failed | unknown |\n|---:|---:|---:|---:|\n| {} | {} | {} | {} |\n", q.sent, q.ok, q.failed, q.unknown);
+    let l = &r.latency_us;
+    let _ = writeln!(s, "## Latency (answered requests, end to end)\n\n| p0 | p50 | p90 | p99 | p99.9 | max |\n|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(s, "| {} | {} | {} | {} | {} | {} |\n", ms(l.p0), ms(l.p50), ms(l.p90), ms(l.p99), ms(l.p999), ms(l.max));
+    let w = &r.worst_path;
+    let a = &r.analytic;
+    let _ = writeln!(s, "## Worst-case path\n\n| | AZ crossings | p0 | p50 |\n|---|---:|---:|---:|");
+    let _ = writeln!(s, "| on paper (sum of per-hop percentiles) | {} | {} | {} |", a.max_az_crossings, ms(a.p0_us), ms(a.p50_us));
+    let _ = writeln!(s, "| simulated ({} requests took it) | {} | {} | {} |\n", w.requests, w.az_crossings, ms(w.latency_us.p0), ms(w.latency_us.p50));
+    if !a.path.is_empty() {
+        let _ = writeln!(s, "Path on paper: `{}`\n", a.path.join(" → "));
+    }
+    let c = &r.crossings;
+    let _ = writeln!(s, "## Crossings per request\n\n| | max | mean |\n|---|---:|---:|\n| AZ | {} | {} |\n| Region | {} | {} |\n", c.az.max, c.az.mean, c.region.max, c.region.mean);
+    let hist: Vec<String> = c.az_histogram.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    let _ = writeln!(s, "Requests by AZ crossings: {}\n", hist.join(", "));
+    let b = &r.bytes;
+    let _ = writeln!(s, "## Bytes and cost\n\n| total | cross-AZ | cross-Region | cross-AZ per request | dropped by faults | cost |\n|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(s, "| {} | {} | {} | {} | {} | ${:.6} |\n", b.total, b.cross_az, b.cross_region, b.cross_az_per_request, b.dropped, r.cost_usd);
+    if r.clients.len() > 1 {
+        let _ = writeln!(s, "## Clients\n\n| client | sent | ok | failed | p50 | p99 |\n|---|---:|---:|---:|---:|---:|");
+        for c in &r.clients {
+            let _ = writeln!(s, "| {} | {} | {} | {} | {} | {} |", c.client, c.requests.sent, c.requests.ok, c.requests.failed, ms(c.latency_us.p50), ms(c.latency_us.p99));
+        }
+        let _ = writeln!(s);
+    }
+    let dips: Vec<String> = r.timeline.iter().filter(|t| t.success_ratio < 1.0).map(|t| format!("{}s: {:.3}", t.start_s, t.success_ratio)).collect();
+    if !dips.is_empty() {
+        let _ = writeln!(s, "## Success ratio below 1 (by start window)\n\n{}\n", dips.join(" · "));
+    }
+    let _ = writeln!(s, "## Expectations\n\n| | expectation | expected | actual |\n|---|---|---|---|");
+    for e in &r.expectations {
+        let _ = writeln!(s, "| {} | {} | {} | {} |", if e.passed { "✅" } else { "❌" }, e.name, e.expected, e.actual);
+    }
+    if r.expectations.is_empty() {
+        let _ = writeln!(s, "| | (none) | | |");
+    }
+    s
+}
+
+/// Variants side by side; the first record is the reference for the deltas.
+pub fn comparison_markdown(records: &[RunRecord]) -> String {
+    let mut s = String::new();
+    let Some(first) = records.first() else { return s };
+    let _ = writeln!(s, "# {} — variants compared\n", first.scenario);
+    let _ = writeln!(
+        s,
+        "| variant | verdict | ok/sent | p50 | p99 | worst path: AZ crossings | worst path p50 | on paper: crossings, p0, p50 | mean AZ crossings | cross-AZ bytes/request | vs {} | cost |",
+        first.variant
+    );
+    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|");
+    for r in records {
+        let delta = if first.bytes.cross_az_per_request > 0.0 {
+            format!("{:+.1} %", (r.bytes.cross_az_per_request / first.bytes.cross_az_per_request - 1.0) * 100.0)
+        } else {
+            "n/a".to_string()
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {}/{} | {} | {} | {} | {} | {}, {}, {} | {} | {} | {} | ${:.6} |",
+            r.variant,
+            if r.passed { "PASS" } else { "FAIL" },
+            r.requests.ok,
+            r.requests.sent,
+            ms(r.latency_us.p50),
+            ms(r.latency_us.p99),
+            r.worst_path.az_crossings,
+            ms(r.worst_path.latency_us.p50),
+            r.analytic.max_az_crossings,
+            ms(r.analytic.p0_us),
+            ms(r.analytic.p50_us),
+            r.crossings.az.mean,
+            r.bytes.cross_az_per_request,
+            delta,
+            r.cost_usd
+        );
+    }
+    s
+}
+
+/// Writes `summary.md` and `record.json` for each record, and `comparison.md` when there are
+/// several, under `out/<scenario>/`. Returns the files written.
+pub fn write_reports(out: &Path, records: &[RunRecord]) -> std::io::Result<Vec<PathBuf>> {
+    let mut written = Vec::new();
+    for r in records {
+        let dir = out.join(&r.scenario).join(&r.variant);
+        std::fs::create_dir_all(&dir)?;
+        let md = dir.join("summary.md");
+        std::fs::write(&md, summary_markdown(r))?;
+        let json = dir.join("record.json");
+        std::fs::write(&json, to_json(r))?;
+        written.push(md);
+        written.push(json);
+    }
+    if records.len() > 1 {
+        let path = out.join(&records[0].scenario).join("comparison.md");
+        std::fs::write(&path, comparison_markdown(records))?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// The record as pretty JSON (stable field order: struct order).
+pub fn to_json(r: &RunRecord) -> String {
+    let mut s = serde_json::to_string_pretty(r).expect("records serialise");
+    s.push('\n');
+    s
+}

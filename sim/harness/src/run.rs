@@ -1,0 +1,212 @@
+//! Runs one variant of a scenario and reads the history into a [`RunRecord`].
+
+use std::time::Duration;
+
+use azsim_kernel::{Outcome, RequestRecord};
+use azsim_scenario::{LbKind, Scenario, ScenarioFile};
+
+use crate::analytic::worst_case_path;
+use crate::checks;
+use crate::record::*;
+use crate::world::{Role, World, build};
+
+/// How to run.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Overrides the scenario's seed.
+    pub seed: Option<u64>,
+    /// Keep every hop of every request (memory grows with the run).
+    pub record_hops: bool,
+    /// Show a progress bar when stderr is a terminal.
+    pub progress: bool,
+}
+
+/// What the checks need of one request.
+#[derive(Clone, Debug)]
+pub(crate) struct RequestView {
+    pub(crate) client: usize,
+    pub(crate) client_az: String,
+    pub(crate) started: u64,
+    pub(crate) latency: Option<u64>,
+    pub(crate) ok: bool,
+    pub(crate) done: bool,
+    pub(crate) az_crossings: u32,
+    pub(crate) region_crossings: u32,
+}
+
+impl RequestView {
+    fn new(r: &RequestRecord, topo: &azsim_kernel::Topology) -> Self {
+        RequestView {
+            client: r.label as usize,
+            client_az: topo.az_name(topo.host(r.client).az).to_string(),
+            started: r.started,
+            latency: r.latency(),
+            ok: r.outcome == Outcome::Ok,
+            done: r.outcome != Outcome::Unknown,
+            az_crossings: r.az_crossings,
+            region_crossings: r.region_crossings,
+        }
+    }
+}
+
+/// Runs `variant` (or `baseline`) of `scenario`.
+pub fn run_variant(scenario: &Scenario, variant: &str, opts: &RunOptions) -> Result<RunRecord, String> {
+    let f = scenario
+        .resolve(variant)
+        .ok_or_else(|| format!("{}: no variant named `{variant}`; it has: {}", scenario.path, scenario.variant_names().join(", ")))?;
+    let seed = opts.seed.unwrap_or(f.seed);
+    let mut world = build(&f, seed, opts.record_hops);
+    let end = Duration::from_nanos(f.duration.nanos() + f.drain.nanos());
+    drive(&mut world, end, opts.progress);
+    Ok(record(&f, &scenario.file.name, variant, seed, &world))
+}
+
+fn drive(world: &mut World, end: Duration, progress: bool) {
+    use std::io::IsTerminal;
+    if progress && std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(end.as_secs().max(1));
+        bar.set_style(indicatif::ProgressStyle::with_template("{spinner} simulated {pos}s / {len}s [{bar:40}] {elapsed}").expect("template"));
+        world.sim.run_until_with_progress(end, &|t| bar.set_position(t / 1_000_000_000));
+        bar.finish_and_clear();
+    } else {
+        world.sim.run_until(end);
+    }
+}
+
+fn record(f: &ScenarioFile, scenario: &str, variant: &str, seed: u64, world: &World) -> RunRecord {
+    world.sim.with_core(|core| {
+        let views: Vec<RequestView> = core.requests().iter().map(|r| RequestView::new(r, core.topology())).collect();
+        let totals = counts(&views);
+        let mut ok_latencies: Vec<u64> = views.iter().filter(|v| v.ok).filter_map(|v| v.latency).collect();
+        let latency_us = Percentiles::of(&mut ok_latencies);
+
+        let n = views.len().max(1) as f64;
+        let max_az = views.iter().map(|v| v.az_crossings).max().unwrap_or(0);
+        let mut hist = std::collections::BTreeMap::new();
+        for v in &views {
+            *hist.entry(v.az_crossings).or_insert(0u64) += 1;
+        }
+        let crossings = Crossings {
+            az: CrossingStats { max: max_az, mean: round3(views.iter().map(|v| v.az_crossings as f64).sum::<f64>() / n) },
+            region: CrossingStats { max: views.iter().map(|v| v.region_crossings).max().unwrap_or(0), mean: round3(views.iter().map(|v| v.region_crossings as f64).sum::<f64>() / n) },
+            az_histogram: hist.into_iter().collect(),
+        };
+        let mut worst: Vec<u64> = views.iter().filter(|v| v.ok && v.az_crossings == max_az).filter_map(|v| v.latency).collect();
+        let worst_path = WorstPath { az_crossings: max_az, requests: worst.len() as u64, latency_us: Percentiles::of(&mut worst) };
+
+        let topo = core.topology();
+        let traffic = core.traffic();
+        let request_cross_az: u64 = core.requests().iter().map(|r| r.bytes_cross_az).sum();
+        let bytes = Bytes {
+            total: traffic.bytes_sent,
+            cross_az: traffic.cross_az_bytes(),
+            cross_region: traffic.cross_region_bytes(),
+            cross_az_per_request: round3(request_cross_az as f64 / n),
+            dropped: traffic.bytes_dropped,
+            by_az_pair: traffic
+                .by_az_pair
+                .iter()
+                .map(|((a, b), c)| PairBytes { from: topo.az_name(*a).to_string(), to: topo.az_name(*b).to_string(), bytes: c.bytes })
+                .collect(),
+        };
+        let cost_usd = cost(f, world, core);
+        let analytic = worst_case_path(f)
+            .map(|p| Analytic { max_az_crossings: p.crossings, p0_us: p.p0 as f64 / 1000.0, p50_us: p.p50 as f64 / 1000.0, path: p.path })
+            .unwrap_or_default();
+        let clients = world
+            .client_labels
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let mine: Vec<RequestView> = views.iter().filter(|v| v.client == i).cloned().collect();
+                let mut lat: Vec<u64> = mine.iter().filter(|v| v.ok).filter_map(|v| v.latency).collect();
+                ClientRecord { client: name.clone(), requests: counts(&mine), latency_us: Percentiles::of(&mut lat) }
+            })
+            .collect();
+        let timeline = timeline(f, &views);
+        let mut rec = RunRecord {
+            scenario: scenario.to_string(),
+            variant: variant.to_string(),
+            seed,
+            description: f.description.trim().to_string(),
+            duration_s: f.duration.nanos() as f64 / 1e9,
+            requests: totals,
+            latency_us,
+            crossings,
+            worst_path,
+            analytic,
+            bytes,
+            cost_usd,
+            clients,
+            timeline,
+            expectations: Vec::new(),
+            passed: true,
+            events: core.events_processed(),
+        };
+        rec.expectations = checks::evaluate(f, &rec, &views, &world.client_labels);
+        rec.passed = rec.expectations.iter().all(|e| e.passed);
+        rec
+    })
+}
+
+pub(crate) fn counts(views: &[RequestView]) -> Counts {
+    let ok = views.iter().filter(|v| v.ok).count() as u64;
+    let done = views.iter().filter(|v| v.done).count() as u64;
+    Counts { sent: views.len() as u64, ok, failed: done - ok, unknown: views.len() as u64 - done }
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+/// Data-transfer cost from the bytes each host pair carried: between AZs, the price at each
+/// end; between Regions, at the sender; ALB-to-target hops free if the price table says so.
+fn cost(f: &ScenarioFile, world: &World, core: &azsim_kernel::Core) -> f64 {
+    let topo = core.topology();
+    let p = &f.prices;
+    let mut usd = 0.0;
+    for ((a, b), c) in &core.traffic().by_host_pair {
+        let (ha, hb) = (topo.host(*a), topo.host(*b));
+        let gb = c.bytes as f64 / 1e9;
+        if ha.region != hb.region {
+            usd += gb * p.cross_region_per_gb;
+        } else if ha.az != hb.az {
+            if p.alb_to_target_free && alb_target_pair(world, *a, *b) {
+                continue;
+            }
+            usd += gb * 2.0 * p.cross_az_per_gb;
+        }
+    }
+    (usd * 1e9).round() / 1e9
+}
+
+fn alb_target_pair(world: &World, a: azsim_kernel::HostId, b: azsim_kernel::HostId) -> bool {
+    let is_pair = |x, y| match (world.roles.get(&x), world.roles.get(&y)) {
+        (Some(Role::LbNode { kind: LbKind::Alb, targets, .. }), Some(Role::Service(s))) => targets == s,
+        _ => false,
+    };
+    is_pair(a, b) || is_pair(b, a)
+}
+
+fn timeline(f: &ScenarioFile, views: &[RequestView]) -> Vec<TimelinePoint> {
+    let duration = f.duration.nanos().max(1);
+    let window = (duration / 60).max(1_000_000_000);
+    let n = duration.div_ceil(window);
+    (0..n)
+        .map(|i| {
+            let (lo, hi) = (i * window, (i + 1) * window);
+            let mine: Vec<&RequestView> = views.iter().filter(|v| v.started >= lo && v.started < hi).collect();
+            let ok = mine.iter().filter(|v| v.ok).count() as u64;
+            let failed = mine.iter().filter(|v| v.done && !v.ok).count() as u64;
+            let mut lat: Vec<u64> = mine.iter().filter(|v| v.ok).filter_map(|v| v.latency).collect();
+            TimelinePoint {
+                start_s: lo as f64 / 1e9,
+                sent: mine.len() as u64,
+                ok,
+                failed,
+                success_ratio: if mine.is_empty() { 1.0 } else { round3(ok as f64 / mine.len() as f64) },
+                p50_us: Percentiles::of(&mut lat).p50,
+            }
+        })
+        .collect()
+}

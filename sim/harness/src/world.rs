@@ -1,0 +1,287 @@
+//! Scenario -> kernel world: hosts placed in AZs, latency rules, fakes on the hosts, faults.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use azsim_fakes::{
+    Client, ClientConfig, Destination, Endpoint, HealthCheckConfig, LbDirectory, LbKindConfig, LbNode, LbNodeConfig, Pacing, PickPolicy, Picker,
+    ServiceConfig, ServiceInstance, Step, StepKind,
+};
+use azsim_kernel::{AzId, Dist, Fault, HostId, LatencyModel, Scope, Sim, SimConfig, Topology};
+use azsim_scenario::{Arrivals, DistSpec, LbKind, Pick, ScenarioFile};
+
+/// What kind of thing a host is, for accounting (ALB-to-target traffic may be free).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    Client(String),
+    Service(String),
+    LbNode { lb: String, kind: LbKind, targets: String },
+}
+
+/// A built world: the simulation plus what the harness needs to read it.
+pub(crate) struct World {
+    pub(crate) sim: Sim,
+    pub(crate) roles: BTreeMap<HostId, Role>,
+    /// Client names by label.
+    pub(crate) client_labels: Vec<String>,
+}
+
+/// A scenario distribution as a kernel distribution (profiles resolved; validation has
+/// checked the names).
+pub fn dist(f: &ScenarioFile, d: &DistSpec) -> Dist {
+    match d {
+        DistSpec::Fixed(v) => Dist::Fixed(v.nanos()),
+        DistSpec::Uniform { min, max } => Dist::Uniform { lo: min.nanos(), hi: max.nanos() },
+        DistSpec::Normal { p50, p99, min } => Dist::normal_from_percentiles(min.nanos(), p50.nanos(), p99.nanos()),
+        DistSpec::Lognormal { min, p50, p99 } => Dist::lognormal_from_percentiles(min.nanos(), p50.nanos(), p99.nanos()),
+        DistSpec::Empirical(points) => Dist::Empirical(points.iter().map(|(q, v)| (*q, v.nanos())).collect()),
+        DistSpec::Profile(name) => dist(f, &f.profiles[name]),
+    }
+}
+
+fn pick_policy(p: Pick) -> PickPolicy {
+    match p {
+        Pick::Any => PickPolicy::Any,
+        Pick::RoundRobin => PickPolicy::RoundRobin,
+        Pick::Local => PickPolicy::Local,
+        Pick::PreferLocal => PickPolicy::PreferLocal,
+        Pick::Spread => PickPolicy::Spread,
+    }
+}
+
+/// The TTL of load balancer DNS records (AWS: 60 s).
+const LB_DNS_TTL: u64 = 60_000_000_000;
+/// How long a service waits on a call before answering 504.
+const SERVICE_CALL_TIMEOUT: u64 = 5_000_000_000;
+
+pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> World {
+    let mut topo = Topology::default();
+    let mut azs: BTreeMap<String, AzId> = BTreeMap::new();
+    for (region, spec) in &f.regions.value {
+        let r = topo.add_region(region);
+        for az in &spec.azs {
+            azs.insert(az.clone(), topo.add_az(r, az));
+        }
+    }
+    let mut roles = BTreeMap::new();
+    let mut groups: BTreeMap<String, Vec<HostId>> = BTreeMap::new();
+    let mut add = |topo: &mut Topology, group: &str, name: String, az: &str, role: Role| {
+        let h = topo.add_host(&name, azs[az], None);
+        roles.insert(h, role);
+        groups.entry(group.to_string()).or_default().push(h);
+        h
+    };
+    // Services: `<service>-<az>-<n>`.
+    let mut instances: BTreeMap<String, Vec<Endpoint>> = BTreeMap::new();
+    for (name, svc) in &f.services {
+        for (az, count) in &svc.instances.value {
+            for n in 0..*count {
+                let h = add(&mut topo, name, format!("{name}-{az}-{n}"), az, Role::Service(name.clone()));
+                instances.entry(name.clone()).or_default().push(Endpoint { host: h, az: azs[az] });
+            }
+        }
+    }
+    // Load balancer nodes: `<lb>-<az>`.
+    let mut nodes: BTreeMap<String, Vec<(HostId, String)>> = BTreeMap::new();
+    for (name, lb) in &f.load_balancers {
+        for az in &lb.azs.value {
+            let role = Role::LbNode { lb: name.clone(), kind: lb.kind, targets: lb.targets.value.clone() };
+            let h = add(&mut topo, name, format!("{name}-{az}"), az, role);
+            nodes.entry(name.clone()).or_default().push((h, az.clone()));
+        }
+    }
+    // Clients: `<client>-<az>-<n>`.
+    let mut client_hosts: BTreeMap<String, Vec<HostId>> = BTreeMap::new();
+    for (name, c) in &f.clients {
+        for (az, count) in &c.azs.value {
+            for n in 0..*count {
+                let h = add(&mut topo, name, format!("{name}-{az}-{n}"), az, Role::Client(name.clone()));
+                client_hosts.entry(name.clone()).or_default().push(h);
+            }
+        }
+    }
+
+    let mut config = SimConfig::new(seed, topo);
+    config.record_hops = record_hops;
+    config.retransmit_timeout = Duration::from_nanos(f.network.retransmit_timeout.nanos());
+    config.latency = latency_model(f, &azs, &config.topology);
+    let sim = Sim::new(config);
+    let directory = LbDirectory::default();
+
+    sim.with_core(|core| {
+        for (name, svc) in &f.services {
+            let steps = svc
+                .steps
+                .iter()
+                .map(|s| {
+                    let (kind, target) = match (&s.call, &s.forward) {
+                        (Some(t), _) => (StepKind::Call, t),
+                        (None, Some(t)) => (StepKind::Forward, t),
+                        (None, None) => unreachable!("validated"),
+                    };
+                    Step { kind, picker: Picker::new(pick_policy(s.pick), instances.get(&target.value).cloned().unwrap_or_default()) }
+                })
+                .collect();
+            let cfg = Arc::new(ServiceConfig {
+                name: name.clone(),
+                processing: dist(f, &svc.processing),
+                concurrency: svc.concurrency,
+                queue: svc.queue,
+                steps,
+                call_timeout: SERVICE_CALL_TIMEOUT,
+            });
+            for e in instances.get(name).into_iter().flatten() {
+                core.add_process(e.host, Box::new(ServiceInstance::new(cfg.clone())));
+            }
+        }
+        for (name, lb) in &f.load_balancers {
+            let kind = match lb.kind {
+                LbKind::Alb => LbKindConfig::Alb,
+                LbKind::Nlb => LbKindConfig::Nlb,
+            };
+            let cross_zone = lb.cross_zone.unwrap_or(lb.kind == LbKind::Alb);
+            let health = match lb.kind {
+                LbKind::Alb => HealthCheckConfig::default(),
+                // NLB defaults: 30 s interval, 10 s timeout, 5 healthy, 2 unhealthy.
+                LbKind::Nlb => HealthCheckConfig { timeout: 10_000_000_000, ..HealthCheckConfig::default() },
+            };
+            // ALB: idle timeout 60 s; NLB: TCP idle timeout 350 s.
+            let target_timeout = if lb.kind == LbKind::Alb { 60_000_000_000 } else { 350_000_000_000 };
+            for (host, az) in nodes.get(name).into_iter().flatten() {
+                directory.register_node(name, kind, *host, azs[az]);
+                let cfg = LbNodeConfig {
+                    lb: name.clone(),
+                    kind,
+                    targets: instances.get(&lb.targets.value).cloned().unwrap_or_default(),
+                    cross_zone,
+                    processing: dist(f, &lb.processing),
+                    health,
+                    target_timeout,
+                    directory: directory.clone(),
+                };
+                core.add_process(*host, Box::new(LbNode::new(cfg)));
+            }
+        }
+        for (label, (name, c)) in f.clients.iter().enumerate() {
+            let destination = if f.load_balancers.contains_key(&c.target.value) {
+                Destination::LoadBalancer { name: c.target.value.clone(), zonal: c.resolve == azsim_scenario::Resolve::OwnAz, directory: directory.clone(), ttl: LB_DNS_TTL }
+            } else {
+                Destination::Service(Picker::new(PickPolicy::Any, instances.get(&c.target.value).cloned().unwrap_or_default()))
+            };
+            let pacing = match (c.rate, c.concurrency) {
+                (Some(rate), _) => Pacing::Open { rate, poisson: c.arrivals == Arrivals::Poisson },
+                (None, Some(n)) => Pacing::Closed { concurrency: n },
+                (None, None) => unreachable!("validated"),
+            };
+            let cfg = ClientConfig {
+                label: label as u32,
+                destination,
+                pacing,
+                max_requests: c.requests,
+                start_at: c.start.nanos(),
+                stop_at: f.duration.nanos(),
+                request_bytes: c.request_bytes,
+                response_bytes: c.response_bytes,
+                timeout: c.timeout.nanos(),
+            };
+            for h in client_hosts.get(name).into_iter().flatten() {
+                core.add_process(*h, Box::new(Client::new(cfg.clone())));
+            }
+        }
+        for fault in &f.faults {
+            let start = fault.at.nanos();
+            let end = fault.duration.map(|d| start + d.nanos());
+            for kf in kernel_faults(f, fault, core.topology(), &groups) {
+                core.schedule_fault(start, end, kf);
+            }
+        }
+    });
+    World { sim, roles, client_labels: f.clients.keys().cloned().collect() }
+}
+
+fn latency_model(f: &ScenarioFile, azs: &BTreeMap<String, AzId>, topo: &Topology) -> LatencyModel {
+    let n = &f.network;
+    let mut m = LatencyModel { intra_az: dist(f, &n.intra_az), inter_az: dist(f, &n.inter_az), inter_region: dist(f, &n.inter_region), ..LatencyModel::default() };
+    for p in &n.az_pairs {
+        let (a, b) = (azs[&p.from.value], azs[&p.to.value]);
+        m.az_pairs.insert((a, b), dist(f, &p.latency));
+        if p.symmetric {
+            m.az_pairs.insert((b, a), dist(f, &p.latency));
+        }
+    }
+    for p in &n.region_pairs {
+        let (a, b) = (topo.region_by_name(&p.from.value).expect("validated"), topo.region_by_name(&p.to.value).expect("validated"));
+        m.region_pairs.insert((a, b), dist(f, &p.latency));
+        if p.symmetric {
+            m.region_pairs.insert((b, a), dist(f, &p.latency));
+        }
+    }
+    m
+}
+
+/// A scope name as kernel scopes: `*`, an AZ, a Region, a host, or a group (every host of a
+/// service, load balancer or client).
+fn scopes(name: &str, topo: &Topology, groups: &BTreeMap<String, Vec<HostId>>) -> Vec<Scope> {
+    if name == "*" {
+        return vec![Scope::All];
+    }
+    if let Some(az) = topo.az_by_name(name) {
+        return vec![Scope::Az(az)];
+    }
+    if let Some(r) = topo.region_by_name(name) {
+        return vec![Scope::Region(r)];
+    }
+    if let Some(h) = topo.host_by_name(name) {
+        return vec![Scope::Host(h)];
+    }
+    groups.get(name).map(|hs| hs.iter().map(|h| Scope::Host(*h)).collect()).unwrap_or_default()
+}
+
+fn hosts_of(name: &str, topo: &Topology, groups: &BTreeMap<String, Vec<HostId>>) -> Vec<HostId> {
+    scopes(name, topo, groups)
+        .into_iter()
+        .flat_map(|s| topo.hosts().filter(|(h, _)| s.contains(topo, *h)).map(|(h, _)| h).collect::<Vec<_>>())
+        .collect()
+}
+
+fn kernel_faults(f: &ScenarioFile, fault: &azsim_scenario::FaultSpec, topo: &Topology, groups: &BTreeMap<String, Vec<HostId>>) -> Vec<Fault> {
+    let pairs = |from: &str, to: &str| {
+        let (a, b) = (scopes(from, topo, groups), scopes(to, topo, groups));
+        a.iter().flat_map(|x| b.iter().map(move |y| (x.clone(), y.clone()))).collect::<Vec<_>>()
+    };
+    let mut out = Vec::new();
+    if let Some(az) = &fault.az_outage {
+        out.push(Fault::AzOutage(topo.az_by_name(&az.value).expect("validated")));
+    }
+    if let Some(r) = &fault.region_outage {
+        out.push(Fault::RegionOutage(topo.region_by_name(&r.value).expect("validated")));
+    }
+    if let Some(c) = &fault.crash {
+        out.extend(hosts_of(&c.value, topo, groups).into_iter().map(Fault::HostCrash));
+    }
+    if let Some(c) = &fault.power_off {
+        out.extend(hosts_of(&c.value, topo, groups).into_iter().map(Fault::HostPowerOff));
+    }
+    if let Some(l) = &fault.latency {
+        let (d, add) = match (&l.set, &l.add) {
+            (Some(d), _) => (d, false),
+            (None, Some(d)) => (d, true),
+            _ => unreachable!("validated"),
+        };
+        for (from, to) in pairs(&l.from.value, &l.to.value) {
+            out.push(Fault::Latency { from, to, latency: dist(f, d), both_ways: l.both_ways, add });
+        }
+    }
+    if let Some(p) = &fault.partition {
+        for (from, to) in pairs(&p.from.value, &p.to.value) {
+            out.push(Fault::Partition { from, to, both_ways: p.both_ways });
+        }
+    }
+    if let Some(p) = &fault.loss {
+        for (from, to) in pairs(&p.from.value, &p.to.value) {
+            out.push(Fault::Loss { from, to, probability: p.probability, both_ways: p.both_ways });
+        }
+    }
+    out
+}
