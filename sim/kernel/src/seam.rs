@@ -97,8 +97,8 @@ impl Listen for SimNet {
 }
 
 impl Resolve for SimNet {
-    /// Host names and registered names resolve at once (the Route 53 and VPC resolver fakes,
-    /// with TTLs and query latency, come later).
+    /// Host names and registered names resolve at once (a resolver with TTLs and query
+    /// latency is the DNS fakes' business, later).
     async fn resolve(&self, name: &str) -> io::Result<Vec<IpAddr>> {
         let core = self.shared.lock();
         if let Some(addrs) = core.streams.names.get(name) {

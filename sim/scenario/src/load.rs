@@ -129,12 +129,19 @@ fn strip_location_prefix(m: &str) -> String {
 
 /// For "unknown field `x`, expected one of `a`, `b`" and "unknown variant", suggest the closest.
 fn unknown_name_hint(message: &str) -> Option<String> {
+    if message.contains("illegal placement") || message.contains("did not find expected") {
+        return Some("check for an unclosed `[` or `{`, or a missing `:`, on this line or the one above".into());
+    }
+    if let Some(kind) = ["u64", "u32", "f64", "u16"].iter().find(|k| message.contains(&format!("invalid {k}"))) {
+        return Some(format!("expected a number here ({kind})"));
+    }
     let is_unknown = message.contains("unknown field") || message.contains("unknown variant");
     if !is_unknown {
         return None;
     }
-    let names: Vec<&str> = message.split('`').skip(1).step_by(2).collect();
-    let (given, expected) = names.split_first()?;
+    let given = message.split('`').nth(1)?;
+    let list = message.split("expected one of ").nth(1).or_else(|| message.split("expected ").nth(1))?;
+    let expected: Vec<&str> = list.split(", ").map(|n| n.trim().trim_matches('`')).filter(|n| !n.is_empty()).collect();
     match crate::validate::closest(given, expected.iter().copied()) {
         Some(best) => Some(format!("did you mean `{best}`?")),
         None => Some(format!("expected one of: {}", expected.join(", "))),

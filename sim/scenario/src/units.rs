@@ -25,6 +25,7 @@ impl Dur {
             "m" | "min" => 60e9,
             "h" => 3600e9,
             "" if num == "0" => 1.0,
+            "" => return Err(format!("`{text}` needs a unit, e.g. `{text}s` or `{text}ms` (ns, us, ms, s, m, h)")),
             other => return Err(format!("`{text}` is not a duration: unknown unit `{other}` (use ns, us, ms, s, m or h, e.g. `1.5ms`)")),
         };
         let value: f64 = num.parse().map_err(|_| format!("`{text}` is not a duration (write a number and a unit, e.g. `300us`, `1.5ms`, `30s`)"))?;

@@ -1,1 +1,14 @@
+//! The harness's own tests, one binary: architecture rules, the scenario language's errors, the
+//! schema, the CLI, and the article's figures.
 
+mod architecture;
+mod bad_scenarios;
+mod cli;
+mod figures;
+mod schema;
+
+use std::path::{Path, PathBuf};
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+}

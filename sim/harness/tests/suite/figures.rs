@@ -1,0 +1,57 @@
+//! The AZ-affinity article's figures, computed from simulated traffic.
+
+use azsim::{RunOptions, RunRecord, run_variant};
+
+use crate::root;
+
+fn run(variant: &str, seed: Option<u64>) -> RunRecord {
+    let s = azsim_scenario::load(root().join("scenarios/reference/az-affinity.yaml").to_str().unwrap()).unwrap();
+    run_variant(&s, variant, &RunOptions { seed, ..RunOptions::default() }).unwrap()
+}
+
+#[test]
+fn alb_worst_case_is_8_crossings_and_20_ms_at_p50() {
+    let r = run("baseline", None);
+    assert_eq!(r.crossings.az.max, 8);
+    assert_eq!(r.worst_path.az_crossings, 8);
+    assert!(r.worst_path.requests > 0);
+    assert_eq!(r.worst_path.latency_us.p50, 20_000.0);
+    assert_eq!(r.analytic.max_az_crossings, 8);
+    assert_eq!(r.analytic.p50_us, 20_000.0);
+}
+
+#[test]
+fn alb_worst_case_p0_is_12_ms() {
+    let r = run("alb-p0", None);
+    assert_eq!(r.worst_path.az_crossings, 8);
+    assert_eq!(r.worst_path.latency_us.p0, 12_000.0);
+    assert_eq!(r.analytic.p0_us, 12_000.0);
+}
+
+#[test]
+fn nlb_affinity_worst_case_is_4_crossings_and_15_2_ms() {
+    let r = run("nlb-affinity", None);
+    assert_eq!(r.crossings.az.max, 4);
+    assert_eq!(r.worst_path.latency_us.p50, 15_200.0);
+    assert_eq!(r.analytic.max_az_crossings, 4);
+    assert_eq!(r.analytic.p50_us, 15_200.0);
+}
+
+#[test]
+fn affinity_cuts_cross_az_bytes_per_request_by_about_40_percent() {
+    let (alb, nlb) = (run("baseline", None), run("nlb-affinity", None));
+    let saving = 1.0 - nlb.bytes.cross_az_per_request / alb.bytes.cross_az_per_request;
+    assert!((0.35..0.5).contains(&saving), "saving {saving}");
+}
+
+#[test]
+fn a_different_seed_changes_what_is_random_and_nothing_else() {
+    // Fixed latencies: the worst path does not depend on the seed.
+    let (a, b) = (run("baseline", Some(1)), run("baseline", Some(2)));
+    assert_eq!(a.worst_path.latency_us, b.worst_path.latency_us);
+    assert_eq!(a.analytic, b.analytic);
+    // Random arrivals and placements do.
+    assert_ne!(a.requests.sent, b.requests.sent);
+    let (c, d) = (run("alb-realistic", Some(1)), run("alb-realistic", Some(2)));
+    assert_ne!(c.latency_us, d.latency_us);
+}
