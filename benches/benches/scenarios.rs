@@ -37,11 +37,8 @@ fn main() {
     // each iteration only reads a cached figure, so these settings cost no wall time to speak
     // of; they are small so that the iteration counts stay small too. Flags given after `--`
     // (e.g. `--baseline`) still apply: `configure_from_args` comes last.
-    let mut c = Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(200))
-        .measurement_time(Duration::from_millis(500))
-        .configure_from_args();
+    let mut c =
+        Criterion::default().sample_size(10).warm_up_time(Duration::from_millis(200)).measurement_time(Duration::from_millis(500)).configure_from_args();
     for s in &runs {
         bench_scenario(&mut c, s);
     }

@@ -135,10 +135,7 @@ fn kernel_vs_turmoil() {
     let theirs = on_turmoil();
     let ratio = theirs.wall.as_secs_f64() / ours.wall.as_secs_f64();
     println!();
-    println!(
-        "(c) kernel vs turmoil 0.7: hyper HTTP/1.1 keep-alive, {PAIRS} servers + {PAIRS} clients, {} s per client",
-        CLIENT_RUN.as_secs()
-    );
+    println!("(c) kernel vs turmoil 0.7: hyper HTTP/1.1 keep-alive, {PAIRS} servers + {PAIRS} clients, {} s per client", CLIENT_RUN.as_secs());
     println!("    one-way latency {ONE_WAY:?}, processing {PROCESSING:?}, think time {THINK:?}");
     println!("    azsim kernel:  {:>8.3} s wall, {:>7} requests", ours.wall.as_secs_f64(), ours.requests);
     println!("    turmoil 0.7:   {:>8.3} s wall, {:>7} requests", theirs.wall.as_secs_f64(), theirs.requests);
@@ -160,11 +157,7 @@ where
         }
     });
     // The connection ends when the client goes away at the end of the run: not worth reporting.
-    let _ = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .auto_date_header(false)
-        .serve_connection(TokioIo::new(stream), service)
-        .await;
+    let _ = hyper::server::conn::http1::Builder::new().timer(TokioTimer::new()).auto_date_header(false).serve_connection(TokioIo::new(stream), service).await;
 }
 
 /// Sends requests one after another on one keep-alive connection for `CLIENT_RUN`, thinking

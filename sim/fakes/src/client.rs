@@ -92,7 +92,13 @@ impl Client {
             cx.finish_request(id, Outcome::Failed("no address to send to".into()));
             return;
         };
-        let req = Request { reply_to: cx.host(), call_id: id.0, request_bytes: self.config.request_bytes, response_bytes: self.config.response_bytes, chain_azs: Vec::new() };
+        let req = Request {
+            reply_to: cx.host(),
+            call_id: id.0,
+            request_bytes: self.config.request_bytes,
+            response_bytes: self.config.response_bytes,
+            chain_azs: Vec::new(),
+        };
         cx.send(to.host, rpc::request(id, req));
         self.pending.insert(id.0, id);
         cx.set_timer(self.config.timeout, id.0 << 1 | TIMEOUT);

@@ -279,7 +279,13 @@ impl Process for LbNode {
                     return;
                 };
                 let Some(p) = self.pending.get(&value) else { return };
-                let fwd = Request { reply_to: cx.host(), call_id: value, request_bytes: p.req.request_bytes, response_bytes: p.req.response_bytes, chain_azs: Vec::new() };
+                let fwd = Request {
+                    reply_to: cx.host(),
+                    call_id: value,
+                    request_bytes: p.req.request_bytes,
+                    response_bytes: p.req.response_bytes,
+                    chain_azs: Vec::new(),
+                };
                 cx.send(target.host, rpc::request(p.id, fwd));
                 cx.set_timer(self.config.target_timeout, value << 2 | TARGET_TIMEOUT);
             }

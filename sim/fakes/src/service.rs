@@ -114,7 +114,13 @@ impl ServiceInstance {
                 self.finish(cx);
             }
             StepKind::Call => {
-                let req = Request { reply_to: cx.host(), call_id: job, request_bytes: j.req.request_bytes, response_bytes: j.req.response_bytes, chain_azs: Vec::new() };
+                let req = Request {
+                    reply_to: cx.host(),
+                    call_id: job,
+                    request_bytes: j.req.request_bytes,
+                    response_bytes: j.req.response_bytes,
+                    chain_azs: Vec::new(),
+                };
                 let id = j.id;
                 cx.send(target.host, rpc::request(id, req));
                 let step_index = (j.step as u64 & 0x3f) << 2;

@@ -10,7 +10,11 @@ use azsim::{RunOptions, RunRecord, comparison_markdown, run_variant, summary_mar
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "azsim", version, about = "Deterministic simulation of AWS API-connectivity topologies: latency, AZ crossings, cost and failover, from a YAML scenario.")]
+#[command(
+    name = "azsim",
+    version,
+    about = "Deterministic simulation of AWS API-connectivity topologies: latency, AZ crossings, cost and failover, from a YAML scenario."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

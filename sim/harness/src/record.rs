@@ -37,7 +37,14 @@ impl Percentiles {
             values[i.clamp(1, n) - 1]
         };
         let us = |ns: u64| ns as f64 / 1000.0;
-        Percentiles { p0: us(values[0]), p50: us(rank(50.0)), p90: us(rank(90.0)), p99: us(rank(99.0)), p999: us(rank(99.9)), max: us(values[values.len() - 1]) }
+        Percentiles {
+            p0: us(values[0]),
+            p50: us(rank(50.0)),
+            p90: us(rank(90.0)),
+            p99: us(rank(99.0)),
+            p999: us(rank(99.9)),
+            max: us(values[values.len() - 1]),
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<f64> {

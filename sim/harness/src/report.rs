@@ -33,16 +33,32 @@ pub fn summary_markdown(r: &RunRecord) -> String {
         let _ = writeln!(s, "Path on paper: `{}`\n", a.path.join(" → "));
     }
     let c = &r.crossings;
-    let _ = writeln!(s, "## Crossings per request\n\n| | max | mean |\n|---|---:|---:|\n| AZ | {} | {} |\n| Region | {} | {} |\n", c.az.max, c.az.mean, c.region.max, c.region.mean);
+    let _ = writeln!(
+        s,
+        "## Crossings per request\n\n| | max | mean |\n|---|---:|---:|\n| AZ | {} | {} |\n| Region | {} | {} |\n",
+        c.az.max, c.az.mean, c.region.max, c.region.mean
+    );
     let hist: Vec<String> = c.az_histogram.iter().map(|(k, v)| format!("{k}: {v}")).collect();
     let _ = writeln!(s, "Requests by AZ crossings: {}\n", hist.join(", "));
     let b = &r.bytes;
-    let _ = writeln!(s, "## Bytes and cost\n\n| total | cross-AZ | cross-Region | cross-AZ per request | dropped by faults | cost |\n|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        s,
+        "## Bytes and cost\n\n| total | cross-AZ | cross-Region | cross-AZ per request | dropped by faults | cost |\n|---:|---:|---:|---:|---:|---:|"
+    );
     let _ = writeln!(s, "| {} | {} | {} | {} | {} | ${:.6} |\n", b.total, b.cross_az, b.cross_region, b.cross_az_per_request, b.dropped, r.cost_usd);
     if r.clients.len() > 1 {
         let _ = writeln!(s, "## Clients\n\n| client | sent | ok | failed | p50 | p99 |\n|---|---:|---:|---:|---:|---:|");
         for c in &r.clients {
-            let _ = writeln!(s, "| {} | {} | {} | {} | {} | {} |", c.client, c.requests.sent, c.requests.ok, c.requests.failed, ms(c.latency_us.p50), ms(c.latency_us.p99));
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} |",
+                c.client,
+                c.requests.sent,
+                c.requests.ok,
+                c.requests.failed,
+                ms(c.latency_us.p50),
+                ms(c.latency_us.p99)
+            );
         }
         let _ = writeln!(s);
     }

@@ -51,9 +51,8 @@ impl RequestView {
 
 /// Runs `variant` (or `baseline`) of `scenario`.
 pub fn run_variant(scenario: &Scenario, variant: &str, opts: &RunOptions) -> Result<RunRecord, String> {
-    let f = scenario
-        .resolve(variant)
-        .ok_or_else(|| format!("{}: no variant named `{variant}`; it has: {}", scenario.path, scenario.variant_names().join(", ")))?;
+    let f =
+        scenario.resolve(variant).ok_or_else(|| format!("{}: no variant named `{variant}`; it has: {}", scenario.path, scenario.variant_names().join(", ")))?;
     let seed = opts.seed.unwrap_or(f.seed);
     let mut world = build(&f, seed, opts.record_hops);
     let end = Duration::from_nanos(f.duration.nanos() + f.drain.nanos());
@@ -88,7 +87,10 @@ fn record(f: &ScenarioFile, scenario: &str, variant: &str, seed: u64, world: &Wo
         }
         let crossings = Crossings {
             az: CrossingStats { max: max_az, mean: round3(views.iter().map(|v| v.az_crossings as f64).sum::<f64>() / n) },
-            region: CrossingStats { max: views.iter().map(|v| v.region_crossings).max().unwrap_or(0), mean: round3(views.iter().map(|v| v.region_crossings as f64).sum::<f64>() / n) },
+            region: CrossingStats {
+                max: views.iter().map(|v| v.region_crossings).max().unwrap_or(0),
+                mean: round3(views.iter().map(|v| v.region_crossings as f64).sum::<f64>() / n),
+            },
             az_histogram: hist.into_iter().collect(),
         };
         let mut worst: Vec<u64> = views.iter().filter(|v| v.ok && v.az_crossings == max_az).filter_map(|v| v.latency).collect();

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use azsim_fakes::{
-    Client, ClientConfig, Destination, Endpoint, HealthCheckConfig, LbDirectory, LbKindConfig, LbNode, LbNodeConfig, Pacing, PickPolicy, Picker,
-    ServiceConfig, ServiceInstance, Step, StepKind,
+    Client, ClientConfig, Destination, Endpoint, HealthCheckConfig, LbDirectory, LbKindConfig, LbNode, LbNodeConfig, Pacing, PickPolicy, Picker, ServiceConfig,
+    ServiceInstance, Step, StepKind,
 };
 use azsim_kernel::{AzId, Dist, Fault, HostId, LatencyModel, Scope, Sim, SimConfig, Topology};
 use azsim_scenario::{Arrivals, DistSpec, LbKind, Pick, ScenarioFile};
@@ -165,7 +165,12 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> World {
         }
         for (label, (name, c)) in f.clients.iter().enumerate() {
             let destination = if f.load_balancers.contains_key(&c.target.value) {
-                Destination::LoadBalancer { name: c.target.value.clone(), zonal: c.resolve == azsim_scenario::Resolve::OwnAz, directory: directory.clone(), ttl: LB_DNS_TTL }
+                Destination::LoadBalancer {
+                    name: c.target.value.clone(),
+                    zonal: c.resolve == azsim_scenario::Resolve::OwnAz,
+                    directory: directory.clone(),
+                    ttl: LB_DNS_TTL,
+                }
             } else {
                 Destination::Service(Picker::new(PickPolicy::Any, instances.get(&c.target.value).cloned().unwrap_or_default()))
             };
@@ -202,7 +207,8 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> World {
 
 fn latency_model(f: &ScenarioFile, azs: &BTreeMap<String, AzId>, topo: &Topology) -> LatencyModel {
     let n = &f.network;
-    let mut m = LatencyModel { intra_az: dist(f, &n.intra_az), inter_az: dist(f, &n.inter_az), inter_region: dist(f, &n.inter_region), ..LatencyModel::default() };
+    let mut m =
+        LatencyModel { intra_az: dist(f, &n.intra_az), inter_az: dist(f, &n.inter_az), inter_region: dist(f, &n.inter_region), ..LatencyModel::default() };
     for p in &n.az_pairs {
         let (a, b) = (azs[&p.from.value], azs[&p.to.value]);
         m.az_pairs.insert((a, b), dist(f, &p.latency));
@@ -239,10 +245,7 @@ fn scopes(name: &str, topo: &Topology, groups: &BTreeMap<String, Vec<HostId>>) -
 }
 
 fn hosts_of(name: &str, topo: &Topology, groups: &BTreeMap<String, Vec<HostId>>) -> Vec<HostId> {
-    scopes(name, topo, groups)
-        .into_iter()
-        .flat_map(|s| topo.hosts().filter(|(h, _)| s.contains(topo, *h)).map(|(h, _)| h).collect::<Vec<_>>())
-        .collect()
+    scopes(name, topo, groups).into_iter().flat_map(|s| topo.hosts().filter(|(h, _)| s.contains(topo, *h)).map(|(h, _)| h).collect::<Vec<_>>()).collect()
 }
 
 fn kernel_faults(f: &ScenarioFile, fault: &azsim_scenario::FaultSpec, topo: &Topology, groups: &BTreeMap<String, Vec<HostId>>) -> Vec<Fault> {

@@ -38,11 +38,30 @@ pub(crate) type HopRef = Option<(RequestId, u32)>;
 
 pub(crate) enum Event {
     Start(HostId),
-    Message { from: HostId, to: HostId, msg: Message, hop: HopRef },
+    Message {
+        from: HostId,
+        to: HostId,
+        msg: Message,
+        hop: HopRef,
+    },
     /// A message met a crashed process: the sender's OS gets a reset (RST).
-    Refused { sender: HostId, refuser: HostId, msg: Message },
-    Segment { conn: u64, toward: Side, segment: Segment, bytes: u64, hop: HopRef },
-    Timer { host: HostId, generation: u32, token: u64 },
+    Refused {
+        sender: HostId,
+        refuser: HostId,
+        msg: Message,
+    },
+    Segment {
+        conn: u64,
+        toward: Side,
+        segment: Segment,
+        bytes: u64,
+        hop: HopRef,
+    },
+    Timer {
+        host: HostId,
+        generation: u32,
+        token: u64,
+    },
     AsyncTimer(u64),
     FaultStart(FaultId),
     FaultEnd(FaultId),
@@ -278,17 +297,7 @@ impl Core {
             if !self.record_hops {
                 return None;
             }
-            r.hops.push(Hop {
-                from,
-                to,
-                from_az: azs.0,
-                to_az: azs.1,
-                from_region: regions.0,
-                to_region: regions.1,
-                bytes,
-                sent_at: now,
-                arrived_at: None,
-            });
+            r.hops.push(Hop { from, to, from_az: azs.0, to_az: azs.1, from_region: regions.0, to_region: regions.1, bytes, sent_at: now, arrived_at: None });
             Some((id, (r.hops.len() - 1) as u32))
         });
         Transmit { arrive_at, hop }

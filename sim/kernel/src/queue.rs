@@ -49,11 +49,7 @@ impl<E> EventQueue<E> {
     }
     /// Pops the earliest event if it is due at or before `now`.
     pub(crate) fn pop_due(&mut self, now: Nanos) -> Option<(Nanos, E)> {
-        if self.heap.peek()?.at <= now {
-            self.heap.pop().map(|e| (e.at, e.event))
-        } else {
-            None
-        }
+        if self.heap.peek()?.at <= now { self.heap.pop().map(|e| (e.at, e.event)) } else { None }
     }
     pub(crate) fn len(&self) -> usize {
         self.heap.len()

@@ -208,17 +208,15 @@ impl Core {
             HostState::Up => self.settle(bytes, hop, true),
         }
         match segment {
-            Segment::Syn => {
-                match self.streams.listeners.get_mut(&(server, server_addr.port())) {
-                    Some(l) => {
-                        l.backlog.push_back((conn, client_addr));
-                        let w = l.waker.take();
-                        self.wake(w);
-                        self.send_segment(conn, Side::Client, Segment::SynAck);
-                    }
-                    None => self.send_segment(conn, Side::Client, Segment::Rst),
+            Segment::Syn => match self.streams.listeners.get_mut(&(server, server_addr.port())) {
+                Some(l) => {
+                    l.backlog.push_back((conn, client_addr));
+                    let w = l.waker.take();
+                    self.wake(w);
+                    self.send_segment(conn, Side::Client, Segment::SynAck);
                 }
-            }
+                None => self.send_segment(conn, Side::Client, Segment::Rst),
+            },
             Segment::SynAck => {
                 let c = self.streams.conns.get_mut(&conn).expect("present");
                 c.established = true;

@@ -10,7 +10,7 @@ pub fn nanos(duration: Duration) -> Nanos {
 
 /// Formats nanoseconds the way reports show them: `12.000ms`, `300us`, `1.5s`.
 pub fn fmt_duration(ns: Nanos) -> String {
-    if ns >= 1_000_000_000 && ns % 1_000_000 == 0 {
+    if ns >= 1_000_000_000 && ns.is_multiple_of(1_000_000) {
         format!("{}s", trim(ns as f64 / 1e9))
     } else if ns >= 1_000_000 {
         format!("{:.3}ms", ns as f64 / 1e6)

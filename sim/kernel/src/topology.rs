@@ -76,15 +76,7 @@ impl Topology {
         let id = HostId(self.hosts.len() as u32);
         let n = self.hosts.iter().filter(|h| h.region == region).count() as u32 + 1;
         let ip = Ipv4Addr::new(10, region.0 as u8, (n >> 8) as u8, n as u8);
-        self.hosts.push(HostInfo {
-            name: name.to_string(),
-            region,
-            az,
-            subnet: subnet.map(str::to_string),
-            ip,
-            crashed: false,
-            powered_off: false,
-        });
+        self.hosts.push(HostInfo { name: name.to_string(), region, az, subnet: subnet.map(str::to_string), ip, crashed: false, powered_off: false });
         self.by_ip.insert(ip, id);
         self.by_name.insert(name.to_string(), id);
         id

@@ -14,9 +14,9 @@ mod validate;
 mod variant;
 
 pub use load::{Issue, ScenarioError, Source, load, load_str};
-pub use variant::BASELINE;
 pub use model::*;
 pub use units::{DistSpec, Dur};
+pub use variant::BASELINE;
 
 /// The JSON Schema of scenario files, pretty-printed.
 pub fn schema_json() -> String {

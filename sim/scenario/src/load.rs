@@ -119,11 +119,10 @@ fn parse_issue(e: &serde_saphyr::Error) -> Issue {
 fn strip_location_prefix(m: &str) -> String {
     // serde-saphyr may prefix "line L column C: "; the header already says where.
     let m = m.trim_start_matches("error: ");
-    if m.starts_with("line ") {
-        if let Some(i) = m.find(": ") {
+    if m.starts_with("line ")
+        && let Some(i) = m.find(": ") {
             return m[i + 2..].to_string();
         }
-    }
     m.to_string()
 }
 

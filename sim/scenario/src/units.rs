@@ -30,7 +30,7 @@ impl Dur {
         };
         let value: f64 = num.parse().map_err(|_| format!("`{text}` is not a duration (write a number and a unit, e.g. `300us`, `1.5ms`, `30s`)"))?;
         let ns = value * scale;
-        if !ns.is_finite() || ns < 0.0 || ns > 1e19 {
+        if !ns.is_finite() || !(0.0..=1e19).contains(&ns) {
             return Err(format!("`{text}` is out of range"));
         }
         Ok(Dur(ns.round() as u64))
@@ -42,11 +42,11 @@ impl fmt::Display for Dur {
         let ns = self.0;
         if ns == 0 {
             write!(f, "0s")
-        } else if ns % 1_000_000_000 == 0 {
+        } else if ns.is_multiple_of(1_000_000_000) {
             write!(f, "{}s", ns / 1_000_000_000)
-        } else if ns % 1_000_000 == 0 {
+        } else if ns.is_multiple_of(1_000_000) {
             write!(f, "{}ms", ns / 1_000_000)
-        } else if ns % 1_000 == 0 && ns < 1_000_000 {
+        } else if ns.is_multiple_of(1_000) && ns < 1_000_000 {
             write!(f, "{}us", ns / 1_000)
         } else if ns >= 1_000_000 {
             write!(f, "{}ms", ns as f64 / 1e6)

@@ -41,7 +41,10 @@ fn did_you_mean<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) 
 pub(crate) fn validate(s: &Scenario) -> Vec<Issue> {
     let mut issues = Vec::new();
     if s.file.version.value != 1 {
-        issues.push(Issue::at(Some(s.file.version.referenced), "version", format!("unsupported version {}", s.file.version.value)).hint(Some("this azsim reads `version: 1`".into())));
+        issues.push(
+            Issue::at(Some(s.file.version.referenced), "version", format!("unsupported version {}", s.file.version.value))
+                .hint(Some("this azsim reads `version: 1`".into())),
+        );
     }
     for name in s.variant_names() {
         let resolved = s.resolve(&name).expect("listed names resolve");
@@ -154,7 +157,7 @@ impl Checker<'_> {
     }
 
     fn check_ref(&mut self, r: &Ref, known: &[String], path: &str, what: &str) -> bool {
-        if known.iter().any(|k| *k == r.value) {
+        if known.contains(&r.value) {
             return true;
         }
         let hint = did_you_mean(&r.value, known.iter().map(String::as_str));
@@ -177,7 +180,11 @@ impl Checker<'_> {
 
     fn check_names(&mut self) {
         let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
-        let groups = [("service", self.f.services.keys().collect::<Vec<_>>()), ("load balancer", self.f.load_balancers.keys().collect()), ("client", self.f.clients.keys().collect())];
+        let groups = [
+            ("service", self.f.services.keys().collect::<Vec<_>>()),
+            ("load balancer", self.f.load_balancers.keys().collect()),
+            ("client", self.f.clients.keys().collect()),
+        ];
         for (kind, names) in groups {
             for name in names {
                 if let Some(other) = seen.insert(name, kind) {
@@ -248,7 +255,12 @@ impl Checker<'_> {
                 self.push(loc, format!("{path}.azs"), "an NLB needs at least one AZ".into(), None);
             }
             if lb.kind == LbKind::Alb && lb.cross_zone == Some(false) {
-                self.push(loc, format!("{path}.cross_zone"), "cross-zone load balancing is always on for an ALB".into(), Some("turn it off per target group (a later azsim), or use an NLB".into()));
+                self.push(
+                    loc,
+                    format!("{path}.cross_zone"),
+                    "cross-zone load balancing is always on for an ALB".into(),
+                    Some("turn it off per target group (a later azsim), or use an NLB".into()),
+                );
             }
             self.check_ref(&lb.targets, &services, &format!("{path}.targets"), "service");
             self.check_dist(&lb.processing, loc, &format!("{path}.processing"));
@@ -270,7 +282,12 @@ impl Checker<'_> {
                     Some(lb) if lb.kind == LbKind::Nlb => {
                         for az in c.azs.value.keys() {
                             if !lb.azs.value.contains(az) {
-                                self.push(loc, format!("{path}.resolve"), format!("`{}` has no node in `{az}`, so it has no zonal name there", c.target.value), None);
+                                self.push(
+                                    loc,
+                                    format!("{path}.resolve"),
+                                    format!("`{}` has no node in `{az}`, so it has no zonal name there", c.target.value),
+                                    None,
+                                );
                             }
                         }
                     }
@@ -281,7 +298,9 @@ impl Checker<'_> {
                 (Some(r), None) if r > 0.0 && r.is_finite() => {}
                 (None, Some(n)) if n > 0 => {}
                 (Some(_), Some(_)) => self.push(loc, path.clone(), "give either `rate` (open loop) or `concurrency` (closed loop), not both".into(), None),
-                (None, None) => self.push(loc, path.clone(), "give `rate` (requests per second per host) or `concurrency` (requests in flight per host)".into(), None),
+                (None, None) => {
+                    self.push(loc, path.clone(), "give `rate` (requests per second per host) or `concurrency` (requests in flight per host)".into(), None)
+                }
                 _ => self.push(loc, path.clone(), "`rate` and `concurrency` must be positive".into(), None),
             }
         }
@@ -357,7 +376,12 @@ impl Checker<'_> {
                 }
             }
             if kinds != 1 {
-                self.push(loc, path, format!("a fault has exactly one kind (az_outage, region_outage, crash, power_off, latency, partition, loss); found {kinds}"), None);
+                self.push(
+                    loc,
+                    path,
+                    format!("a fault has exactly one kind (az_outage, region_outage, crash, power_off, latency, partition, loss); found {kinds}"),
+                    None,
+                );
             }
         }
     }
@@ -370,10 +394,18 @@ impl Checker<'_> {
             if let Some(c) = &e.client {
                 self.check_ref(c, &clients, &format!("{path}.client"), "client");
             }
-            let kinds = [e.latency.is_some(), e.worst_path_latency.is_some(), e.az_crossings.is_some(), e.region_crossings.is_some(), e.success_ratio.is_some(), e.cost_usd.is_some(), e.cross_az_bytes.is_some()]
-                .iter()
-                .filter(|k| **k)
-                .count();
+            let kinds = [
+                e.latency.is_some(),
+                e.worst_path_latency.is_some(),
+                e.az_crossings.is_some(),
+                e.region_crossings.is_some(),
+                e.success_ratio.is_some(),
+                e.cost_usd.is_some(),
+                e.cross_az_bytes.is_some(),
+            ]
+            .iter()
+            .filter(|k| **k)
+            .count();
             if kinds != 1 {
                 let name = e.name.as_deref().unwrap_or("");
                 self.push(loc, path.clone(), format!("an expectation has exactly one check (latency, worst_path_latency, az_crossings, region_crossings, success_ratio, cost_usd, cross_az_bytes); `{name}` has {kinds}"), None);

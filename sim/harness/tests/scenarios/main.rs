@@ -32,7 +32,13 @@ fn run_twice(file: &str, variant: &str) -> Result<(), Failed> {
     let (a, b) = (to_json(&first), to_json(&second));
     if a != b {
         let line = a.lines().zip(b.lines()).position(|(x, y)| x != y).unwrap_or(0);
-        return Err(format!("not deterministic: two runs with seed {} differ (first at line {} of the record)\nreplay: azsim run {file} --seed {} --variant {variant}", first.seed, line + 1, first.seed).into());
+        return Err(format!(
+            "not deterministic: two runs with seed {} differ (first at line {} of the record)\nreplay: azsim run {file} --seed {} --variant {variant}",
+            first.seed,
+            line + 1,
+            first.seed
+        )
+        .into());
     }
     if !first.passed {
         let mut msg = format!("expectations failed in {file} / {variant} (seed {}):\n", first.seed);

@@ -7,7 +7,11 @@ use crate::root;
 
 /// Workspace package -> (its manifest directory relative to the root, its workspace deps).
 fn workspace_graph() -> BTreeMap<String, (String, Vec<(String, String)>)> {
-    let out = Command::new(env!("CARGO")).args(["metadata", "--format-version", "1", "--no-deps", "--offline"]).current_dir(root()).output().expect("cargo metadata runs");
+    let out = Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .current_dir(root())
+        .output()
+        .expect("cargo metadata runs");
     assert!(out.status.success(), "cargo metadata failed: {}", String::from_utf8_lossy(&out.stderr));
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout).expect("metadata is JSON");
     let root = root().to_string_lossy().to_string();

@@ -12,7 +12,19 @@ fn azsim(args: &[&str]) -> std::process::Output {
 fn run_writes_the_json_record_with_the_contracted_fields() {
     let dir = std::env::temp_dir().join(format!("azsim-cli-{}", std::process::id()));
     let json = dir.join("out.json");
-    let out = azsim(&["run", "scenarios/reference/az-affinity.yaml", "--variant", "nlb-affinity", "--seed", "7", "--out", dir.to_str().unwrap(), "--json", json.to_str().unwrap(), "-q"]);
+    let out = azsim(&[
+        "run",
+        "scenarios/reference/az-affinity.yaml",
+        "--variant",
+        "nlb-affinity",
+        "--seed",
+        "7",
+        "--out",
+        dir.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+        "-q",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(r["scenario"], "az-affinity");
@@ -39,7 +51,9 @@ fn run_writes_the_json_record_with_the_contracted_fields() {
 fn a_broken_budget_exits_1_with_a_replay_line() {
     let dir = std::env::temp_dir().join(format!("azsim-cli-fail-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let text = std::fs::read_to_string(root().join("scenarios/reference/az-affinity.yaml")).unwrap().replace("worst_path_latency: { p50: 20ms }", "worst_path_latency: { p50: 19ms }");
+    let text = std::fs::read_to_string(root().join("scenarios/reference/az-affinity.yaml"))
+        .unwrap()
+        .replace("worst_path_latency: { p50: 20ms }", "worst_path_latency: { p50: 19ms }");
     let file = dir.join("tight.yaml");
     std::fs::write(&file, text).unwrap();
     let out = azsim(&["run", file.to_str().unwrap(), "--variant", "baseline", "--out", dir.to_str().unwrap(), "-q"]);

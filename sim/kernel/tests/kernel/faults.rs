@@ -74,9 +74,7 @@ fn crash_resets_open_connections_and_restart_accepts_again() {
 fn one_way_partition_drops_only_one_direction() {
     let (config, client, server, _, _) = two_az_world(5);
     let mut sim = azsim_kernel::Sim::new(config);
-    sim.with_core(|core| {
-        core.schedule_fault(0, None, Fault::Partition { from: Scope::Host(server), to: Scope::Host(client), both_ways: false })
-    });
+    sim.with_core(|core| core.schedule_fault(0, None, Fault::Partition { from: Scope::Host(server), to: Scope::Host(client), both_ways: false }));
     let (c, s) = (sim.net(client), sim.net(server));
     let ip = s.ip();
     let timed_out = sim

@@ -67,16 +67,12 @@ struct World {
 
 fn worlds() -> impl Strategy<Value = World> {
     (1usize..=4, 2usize..=10, any::<u64>()).prop_flat_map(|(azs, hosts, seed)| {
-        (
-            proptest::collection::vec(0..azs, hosts),
-            proptest::option::of((0..azs, 0u64..40, 1u64..40)),
-        )
-            .prop_map(move |(placement, outage)| World {
-                azs,
-                placement,
-                seed,
-                outage: outage.map(|(az, s, d)| (az, s * 1_000_000, (s + d) * 1_000_000)),
-            })
+        (proptest::collection::vec(0..azs, hosts), proptest::option::of((0..azs, 0u64..40, 1u64..40))).prop_map(move |(placement, outage)| World {
+            azs,
+            placement,
+            seed,
+            outage: outage.map(|(az, s, d)| (az, s * 1_000_000, (s + d) * 1_000_000)),
+        })
     })
 }
 
@@ -103,9 +99,7 @@ fn run(world: &World) -> Sim {
 }
 
 fn fingerprint(sim: &Sim) -> String {
-    sim.with_core(|core| {
-        core.requests().iter().map(|r| format!("{:?}{:?}{:?}{:?}\n", r.started, r.finished, r.outcome, r.hops)).collect()
-    })
+    sim.with_core(|core| core.requests().iter().map(|r| format!("{:?}{:?}{:?}{:?}\n", r.started, r.finished, r.outcome, r.hops)).collect())
 }
 
 proptest! {

@@ -51,10 +51,7 @@ impl Client {
     pub async fn connect<E: Connect>(env: &E, addr: SocketAddr) -> std::io::Result<Client> {
         let stream = env.connect(addr).await?;
         // (hyper's http1 client connection has no timer of its own; the pooled client would.)
-        let (sender, conn) = hyper::client::conn::http1::Builder::new()
-            .handshake(TokioIo::new(stream))
-            .await
-            .map_err(std::io::Error::other)?;
+        let (sender, conn) = hyper::client::conn::http1::Builder::new().handshake(TokioIo::new(stream)).await.map_err(std::io::Error::other)?;
         tokio::spawn(conn);
         Ok(Client { sender })
     }
