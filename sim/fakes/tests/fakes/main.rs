@@ -1,0 +1,198 @@
+//! The fakes on their own, on small worlds built directly on the kernel. One line per
+//! documented behaviour where it fits.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use azsim_fakes::*;
+use azsim_kernel::{AzId, Dist, Fault, HostId, Outcome, Sim, SimConfig, Topology};
+
+const MS: u64 = 1_000_000;
+
+struct World {
+    sim: Sim,
+    azs: Vec<AzId>,
+    topo_hosts: Vec<(String, HostId)>,
+}
+
+/// Three AZs; `services` instances of `api` per AZ, and the named extra hosts.
+fn world(per_az: u32, extra: &[(&str, usize)]) -> World {
+    let mut topo = Topology::default();
+    let r = topo.add_region("r");
+    let azs: Vec<AzId> = (1..=3).map(|i| topo.add_az(r, &format!("az{i}"))).collect();
+    let mut hosts = Vec::new();
+    for (i, az) in azs.iter().enumerate() {
+        for n in 0..per_az {
+            let name = format!("api-{i}-{n}");
+            hosts.push((name.clone(), topo.add_host(&name, *az, None)));
+        }
+    }
+    for (name, az) in extra {
+        hosts.push((name.to_string(), topo.add_host(name, azs[*az], None)));
+    }
+    let mut config = SimConfig::new(1, topo);
+    config.latency.intra_az = Dist::Fixed(100_000);
+    config.latency.inter_az = Dist::Fixed(MS);
+    World { sim: Sim::new(config), azs, topo_hosts: hosts }
+}
+
+impl World {
+    fn host(&self, name: &str) -> HostId {
+        self.topo_hosts.iter().find(|(n, _)| n == name).unwrap().1
+    }
+    fn api(&self) -> Vec<Endpoint> {
+        self.sim.with_core(|c| {
+            self.topo_hosts.iter().filter(|(n, _)| n.starts_with("api-")).map(|(_, h)| Endpoint { host: *h, az: c.topology().host(*h).az }).collect()
+        })
+    }
+    fn add_api(&self, processing: Dist, concurrency: Option<u32>, queue: u32) {
+        let cfg = Arc::new(ServiceConfig { name: "api".into(), processing, concurrency, queue, steps: vec![], call_timeout: 5_000 * MS });
+        let api = self.api();
+        self.sim.with_core(|c| {
+            for e in api {
+                c.add_process(e.host, Box::new(ServiceInstance::new(cfg.clone())));
+            }
+        });
+    }
+    fn client(&self, host: &str, destination: Destination, pacing: Pacing, max: u64) {
+        let cfg = ClientConfig {
+            label: 0,
+            destination,
+            pacing,
+            max_requests: Some(max),
+            start_at: 0,
+            stop_at: u64::MAX,
+            request_bytes: 100,
+            response_bytes: 100,
+            timeout: 2_000 * MS,
+        };
+        let h = self.host(host);
+        self.sim.with_core(|c| c.add_process(h, Box::new(Client::new(cfg))));
+    }
+    fn results(&self) -> Vec<(Option<u64>, Outcome, u32)> {
+        self.sim.with_core(|c| c.requests().iter().map(|r| (r.latency(), r.outcome.clone(), r.az_crossings)).collect())
+    }
+}
+
+#[test]
+fn a_busy_instance_queues_so_latency_rises_under_load() {
+    let mut w = world(1, &[("client", 0)]);
+    w.add_api(Dist::Fixed(10 * MS), Some(1), 10);
+    let local = vec![w.api()[0]];
+    w.client("client", Destination::Service(Picker::new(PickPolicy::Any, local)), Pacing::Closed { concurrency: 3 }, 3);
+    w.sim.run_until(Duration::from_secs(1));
+    let lat: Vec<u64> = w.results().iter().map(|r| r.0.unwrap()).collect();
+    // 0.2 ms of network each, then 10, 20 and 30 ms of waiting and processing.
+    assert_eq!(lat, vec![10_200_000, 20_200_000, 30_200_000]);
+}
+
+#[test]
+fn a_full_queue_answers_503() {
+    let mut w = world(1, &[("client", 0)]);
+    w.add_api(Dist::Fixed(10 * MS), Some(1), 0);
+    let local = vec![w.api()[0]];
+    w.client("client", Destination::Service(Picker::new(PickPolicy::Any, local)), Pacing::Closed { concurrency: 2 }, 2);
+    w.sim.run_until(Duration::from_secs(1));
+    let outcomes: Vec<Outcome> = w.results().into_iter().map(|r| r.1).collect();
+    assert_eq!(outcomes, vec![Outcome::Ok, Outcome::Failed("status 503".into())]);
+}
+
+fn lb(w: &World, kind: LbKindConfig, cross_zone: bool, dir: &LbDirectory) {
+    let targets = w.api();
+    for (i, az) in w.azs.iter().enumerate() {
+        let h = w.host(&format!("lb-{i}"));
+        dir.register_node("lb", kind, h, *az);
+        let cfg = LbNodeConfig {
+            lb: "lb".into(),
+            kind,
+            targets: targets.clone(),
+            cross_zone,
+            processing: Dist::Fixed(0),
+            health: HealthCheckConfig::default(),
+            target_timeout: 60_000 * MS,
+            directory: dir.clone(),
+        };
+        w.sim.with_core(|c| c.add_process(h, Box::new(LbNode::new(cfg))));
+    }
+}
+
+const LB_HOSTS: [(&str, usize); 4] = [("lb-0", 0), ("lb-1", 1), ("lb-2", 2), ("client", 0)];
+
+#[test]
+fn nlb_without_cross_zone_and_a_zonal_name_keeps_every_hop_in_the_az() {
+    let mut w = world(2, &LB_HOSTS);
+    w.add_api(Dist::Fixed(MS), None, 0);
+    let dir = LbDirectory::default();
+    lb(&w, LbKindConfig::Nlb, false, &dir);
+    let dest = Destination::LoadBalancer { name: "lb".into(), zonal: true, directory: dir, ttl: 60_000 * MS };
+    w.client("client", dest, Pacing::Open { rate: 100.0, poisson: false }, 200);
+    w.sim.run_until(Duration::from_secs(5));
+    let r = w.results();
+    assert_eq!(r.len(), 200);
+    assert!(r.iter().all(|(lat, o, x)| *o == Outcome::Ok && *x == 0 && *lat == Some(1_400_000)), "{:?}", &r[..3]);
+}
+
+#[test]
+fn alb_balances_across_zones_round_robin() {
+    let mut w = world(1, &LB_HOSTS);
+    w.add_api(Dist::Fixed(MS), None, 0);
+    let dir = LbDirectory::default();
+    lb(&w, LbKindConfig::Alb, true, &dir);
+    let dest = Destination::LoadBalancer { name: "lb".into(), zonal: false, directory: dir, ttl: 60_000 * MS };
+    w.client("client", dest, Pacing::Open { rate: 100.0, poisson: false }, 300);
+    w.sim.run_until(Duration::from_secs(5));
+    let served: Vec<u64> =
+        w.api().iter().map(|e| w.sim.with_core(|c| c.process(e.host).unwrap().as_any().downcast_ref::<ServiceInstance>().unwrap().served)).collect();
+    assert_eq!(served.iter().sum::<u64>(), 300);
+    for s in served {
+        assert!((90..=110).contains(&s), "uneven: {s}");
+    }
+}
+
+#[test]
+fn alb_answers_502_for_a_crashed_target_until_health_checks_eject_it() {
+    let mut w = world(1, &LB_HOSTS);
+    w.add_api(Dist::Fixed(MS), None, 0);
+    let dir = LbDirectory::default();
+    lb(&w, LbKindConfig::Alb, true, &dir);
+    let crashed = w.api()[1].host;
+    w.sim.with_core(|c| c.schedule_fault(5_000 * MS, None, Fault::HostCrash(crashed)));
+    let dest = Destination::LoadBalancer { name: "lb".into(), zonal: false, directory: dir, ttl: 60_000 * MS };
+    w.client("client", dest, Pacing::Open { rate: 100.0, poisson: false }, 12_000);
+    w.sim.run_until(Duration::from_secs(125));
+    let failures: Vec<u64> = w.sim.with_core(|c| c.requests().iter().filter(|r| r.outcome != Outcome::Ok).map(|r| r.started / MS).collect());
+    assert!(failures.iter().all(|t| *t >= 5_000), "failures before the crash");
+    // Two failed checks (30 s apart, 5 s timeout) after the crash at 5 s: ejected by 65 s.
+    assert!(failures.iter().all(|t| *t < 65_000), "still failing at {:?}", failures.last());
+    assert!(failures.len() > 1000, "a third of the requests fail while the target is still in rotation: {}", failures.len());
+    let outcomes: Vec<Outcome> = w.sim.with_core(|c| c.requests().iter().filter(|r| r.outcome != Outcome::Ok).map(|r| r.outcome.clone()).take(1).collect());
+    assert_eq!(outcomes, vec![Outcome::Failed("status 502".into())]);
+}
+
+#[test]
+fn a_powered_off_node_leaves_dns() {
+    let w = world(1, &LB_HOSTS);
+    w.add_api(Dist::Fixed(MS), None, 0);
+    let dir = LbDirectory::default();
+    lb(&w, LbKindConfig::Nlb, false, &dir);
+    let node1 = w.host("lb-1");
+    let mut w = w;
+    w.sim.with_core(|c| c.schedule_fault(1_000 * MS, None, Fault::HostPowerOff(node1)));
+    w.sim.run_until(Duration::from_secs(2));
+    // A probe for the dead node's resolution: use a throwaway client process's context.
+    struct Probe(LbDirectory, Vec<usize>);
+    impl azsim_kernel::Process for Probe {
+        fn on_start(&mut self, cx: &mut azsim_kernel::Cx<'_>) {
+            self.1.push(self.0.resolve(cx, "lb", None).len());
+        }
+        fn on_message(&mut self, _: &mut azsim_kernel::Cx<'_>, _: HostId, _: azsim_kernel::Message) {}
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+    }
+    let client = w.host("client");
+    w.sim.with_core(|c| c.add_process(client, Box::new(Probe(dir.clone(), Vec::new()))));
+    w.sim.run_until(Duration::from_secs(3));
+    let seen = w.sim.with_core(|c| c.process(client).unwrap().as_any().downcast_ref::<Probe>().unwrap().1.clone());
+    assert_eq!(seen, vec![2], "the powered-off node is not published");
+}
