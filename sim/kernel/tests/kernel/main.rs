@@ -3,5 +3,6 @@
 
 mod faults;
 mod http;
+mod messages;
 mod properties;
 mod support;
