@@ -47,8 +47,11 @@ impl Process for Pinger {
     }
 }
 
+/// Latency, outcome, AZ crossings, Region crossings.
+type Seen = (Option<u64>, Outcome, u32, u32);
+
 /// Two Regions; r1 has AZs a and b, r2 has c. Hosts: p (a), e (b), far (c).
-fn world(faults: Vec<(u64, Option<u64>, Fault)>, at: Vec<u64>, to_far: bool) -> (Sim, Vec<(Option<u64>, Outcome, u32, u32)>) {
+fn world(faults: Vec<(u64, Option<u64>, Fault)>, at: Vec<u64>, to_far: bool) -> (Sim, Vec<Seen>) {
     let mut topo = Topology::default();
     let r1 = topo.add_region("r1");
     let r2 = topo.add_region("r2");
