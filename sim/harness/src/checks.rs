@@ -7,10 +7,10 @@ use crate::record::{ExpectationResult, Percentiles, RunRecord};
 use crate::run::RequestView;
 
 pub(crate) fn evaluate(f: &ScenarioFile, rec: &RunRecord, views: &[RequestView], clients: &[String]) -> Vec<ExpectationResult> {
-    f.expectations.iter().map(|e| evaluate_one(e, rec, views, clients)).collect()
+    f.expectations.iter().map(|e| evaluate_one(f, e, rec, views, clients)).collect()
 }
 
-fn evaluate_one(e: &ExpectationSpec, rec: &RunRecord, views: &[RequestView], clients: &[String]) -> ExpectationResult {
+fn evaluate_one(f: &ScenarioFile, e: &ExpectationSpec, rec: &RunRecord, views: &[RequestView], clients: &[String]) -> ExpectationResult {
     let client = e.client.as_ref().and_then(|c| clients.iter().position(|n| *n == c.value));
     let (from, to) = e.window.as_ref().map(|w| (w.from.nanos(), w.to.map_or(u64::MAX, |t| t.nanos()))).unwrap_or((0, u64::MAX));
     let az = e.az.as_ref().map(|a| a.value.as_str());
@@ -49,6 +49,20 @@ fn evaluate_one(e: &ExpectationSpec, rec: &RunRecord, views: &[RequestView], cli
         ("success ratio", passed, expected, format!("{ratio:.4} ({ok} of {})", selected.len()))
     } else if let Some(b) = &e.cost_usd {
         ("cost", rec.cost_usd <= b.max, format!("<= ${}", b.max), format!("${:.6}", rec.cost_usd))
+    } else if let Some(b) = &e.recovery {
+        let records = crate::run::fault_records(f, &selected);
+        let within = b.within.nanos() as f64 / 1e9;
+        let passed = records.iter().all(|r| r.recovered && r.last_failure_after_s.is_none_or(|t| t <= within));
+        let actual = records
+            .iter()
+            .map(|r| match (r.recovered, r.last_failure_after_s) {
+                (_, None) => format!("{}: no failures", r.fault),
+                (true, Some(t)) => format!("{}: last failure {t:.3}s after, {} failed", r.fault, r.failed),
+                (false, Some(t)) => format!("{}: still failing {t:.3}s after, {} failed", r.fault, r.failed),
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        ("recovery", passed, format!("failures stop within {}", b.within), actual)
     } else if let Some(b) = &e.cross_az_bytes {
         ("cross-AZ bytes", (rec.bytes.cross_az as f64) <= b.max, format!("<= {}", b.max), rec.bytes.cross_az.to_string())
     } else {

@@ -134,6 +134,22 @@ pub struct TimelinePoint {
     pub p50_us: f64,
 }
 
+/// What one fault of the timeline did to the requests started while it was the latest fault.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FaultRecord {
+    /// e.g. `az_outage use1-az3`.
+    pub fault: String,
+    pub at_s: f64,
+    /// When it ended (`None`: it lasted to the end).
+    pub until_s: Option<f64>,
+    /// Requests that failed or were never answered.
+    pub failed: u64,
+    /// From the fault's start to the start of the last such request.
+    pub last_failure_after_s: Option<f64>,
+    /// A successful request started after the last failure.
+    pub recovered: bool,
+}
+
 /// One expectation's verdict.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ExpectationResult {
@@ -162,6 +178,7 @@ pub struct RunRecord {
     pub cost_usd: f64,
     pub clients: Vec<ClientRecord>,
     pub timeline: Vec<TimelinePoint>,
+    pub faults: Vec<FaultRecord>,
     pub expectations: Vec<ExpectationResult>,
     pub passed: bool,
     /// Kernel events handled (the simulator's work, not a wall-clock figure).

@@ -66,6 +66,15 @@ pub fn summary_markdown(r: &RunRecord) -> String {
     if !dips.is_empty() {
         let _ = writeln!(s, "## Success ratio below 1 (by start window)\n\n{}\n", dips.join(" · "));
     }
+    if !r.faults.is_empty() {
+        let _ = writeln!(s, "## Faults\n\n| fault | from | until | requests failed | last failure after | recovered |\n|---|---:|---:|---:|---:|---|");
+        for f in &r.faults {
+            let until = f.until_s.map_or("end".to_string(), |u| format!("{u}s"));
+            let last = f.last_failure_after_s.map_or("-".to_string(), |t| format!("{t:.3}s"));
+            let _ = writeln!(s, "| {} | {}s | {until} | {} | {last} | {} |", f.fault, f.at_s, f.failed, if f.recovered { "yes" } else { "no" });
+        }
+        let _ = writeln!(s);
+    }
     let _ = writeln!(s, "## Expectations\n\n| | expectation | expected | actual |\n|---|---|---|---|");
     for e in &r.expectations {
         let _ = writeln!(s, "| {} | {} | {} | {} |", if e.passed { "✅" } else { "❌" }, e.name, e.expected, e.actual);

@@ -126,6 +126,7 @@ fn record(f: &ScenarioFile, scenario: &str, variant: &str, seed: u64, world: &Wo
             })
             .collect();
         let timeline = timeline(f, &views);
+        let faults = fault_records(f, &views.iter().collect::<Vec<_>>());
         let mut rec = RunRecord {
             scenario: scenario.to_string(),
             variant: variant.to_string(),
@@ -141,6 +142,7 @@ fn record(f: &ScenarioFile, scenario: &str, variant: &str, seed: u64, world: &Wo
             cost_usd,
             clients,
             timeline,
+            faults,
             expectations: Vec::new(),
             passed: true,
             events: core.events_processed(),
@@ -211,4 +213,54 @@ fn timeline(f: &ScenarioFile, views: &[RequestView]) -> Vec<TimelinePoint> {
             }
         })
         .collect()
+}
+
+/// A fault as a short label: its kind and target.
+fn fault_label(fault: &azsim_scenario::FaultSpec) -> String {
+    let pair = |k: &str, from: &str, to: &str| format!("{k} {from} -> {to}");
+    if let Some(r) = &fault.az_outage {
+        format!("az_outage {}", r.value)
+    } else if let Some(r) = &fault.region_outage {
+        format!("region_outage {}", r.value)
+    } else if let Some(r) = &fault.crash {
+        format!("crash {}", r.value)
+    } else if let Some(r) = &fault.power_off {
+        format!("power_off {}", r.value)
+    } else if let Some(l) = &fault.latency {
+        pair("latency", &l.from.value, &l.to.value)
+    } else if let Some(p) = &fault.partition {
+        pair("partition", &p.from.value, &p.to.value)
+    } else if let Some(p) = &fault.loss {
+        pair("loss", &p.from.value, &p.to.value)
+    } else {
+        "fault".to_string()
+    }
+}
+
+/// Attributes each request to the latest fault started before it, and measures how long
+/// failures went on after each fault began.
+pub(crate) fn fault_records(f: &ScenarioFile, views: &[&RequestView]) -> Vec<FaultRecord> {
+    let mut order: Vec<usize> = (0..f.faults.len()).collect();
+    order.sort_by_key(|i| (f.faults[*i].at.nanos(), *i));
+    let mut out = vec![None; f.faults.len()];
+    for (k, i) in order.iter().enumerate() {
+        let fault = &f.faults[*i];
+        let start = fault.at.nanos();
+        let next = order.get(k + 1).map_or(u64::MAX, |j| f.faults[*j].at.nanos());
+        let mine: Vec<&&RequestView> = views.iter().filter(|v| v.started >= start && v.started < next).collect();
+        let last_failure = mine.iter().filter(|v| !v.ok).map(|v| v.started).max();
+        let recovered = match last_failure {
+            Some(t) => mine.iter().any(|v| v.ok && v.started > t),
+            None => true,
+        };
+        out[*i] = Some(FaultRecord {
+            fault: fault_label(fault),
+            at_s: start as f64 / 1e9,
+            until_s: fault.duration.map(|d| (start + d.nanos()) as f64 / 1e9),
+            failed: mine.iter().filter(|v| !v.ok).count() as u64,
+            last_failure_after_s: last_failure.map(|t| (t - start) as f64 / 1e9),
+            recovered,
+        });
+    }
+    out.into_iter().map(|r| r.expect("every fault recorded")).collect()
 }

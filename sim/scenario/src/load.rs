@@ -120,9 +120,10 @@ fn strip_location_prefix(m: &str) -> String {
     // serde-saphyr may prefix "line L column C: "; the header already says where.
     let m = m.trim_start_matches("error: ");
     if m.starts_with("line ")
-        && let Some(i) = m.find(": ") {
-            return m[i + 2..].to_string();
-        }
+        && let Some(i) = m.find(": ")
+    {
+        return m[i + 2..].to_string();
+    }
     m.to_string()
 }
 

@@ -456,6 +456,15 @@ pub struct MaxBudget {
     pub max: f64,
 }
 
+/// How fast service must return after each fault.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecoveryBudget {
+    /// The last failed request (of the selected ones) must have started at most this long after
+    /// the fault began, and a successful request must follow it.
+    pub within: Dur,
+}
+
 /// An expectation: an optional name and filter, and exactly one check.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -495,6 +504,9 @@ pub struct ExpectationSpec {
     /// Bytes that crossed AZ boundaries.
     #[serde(default)]
     pub cross_az_bytes: Option<MaxBudget>,
+    /// Time to recover after every fault on the timeline.
+    #[serde(default)]
+    pub recovery: Option<RecoveryBudget>,
 }
 
 /// Prices in US dollars (defaults: AWS public pricing, see reference/aws-semantics.md §7).

@@ -408,7 +408,10 @@ impl Checker<'_> {
             .count();
             if kinds != 1 {
                 let name = e.name.as_deref().unwrap_or("");
-                self.push(loc, path.clone(), format!("an expectation has exactly one check (latency, worst_path_latency, az_crossings, region_crossings, success_ratio, cost_usd, cross_az_bytes); `{name}` has {kinds}"), None);
+                self.push(loc, path.clone(), format!("an expectation has exactly one check (latency, worst_path_latency, az_crossings, region_crossings, success_ratio, cost_usd, cross_az_bytes, recovery); `{name}` has {kinds}"), None);
+            }
+            if e.recovery.is_some() && self.f.faults.is_empty() {
+                self.push(loc, format!("{path}.recovery"), "a recovery budget needs faults on the timeline".into(), None);
             }
             if let Some(az) = &e.az {
                 let azs: Vec<String> = self.azs().into_iter().map(String::from).collect();
