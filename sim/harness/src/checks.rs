@@ -51,7 +51,7 @@ fn evaluate_one(f: &ScenarioFile, e: &ExpectationSpec, rec: &RunRecord, views: &
         ("cost", rec.cost_usd <= b.max, format!("<= ${}", b.max), format!("${:.6}", rec.cost_usd))
     } else if let Some(b) = &e.recovery {
         let records = crate::run::fault_records(f, &selected);
-        let within = b.within.nanos() as f64 / 1e9;
+        let within = b.within.value.nanos() as f64 / 1e9;
         let passed = records.iter().all(|r| r.recovered && r.last_failure_after_s.is_none_or(|t| t <= within));
         let actual = records
             .iter()
@@ -62,7 +62,7 @@ fn evaluate_one(f: &ScenarioFile, e: &ExpectationSpec, rec: &RunRecord, views: &
             })
             .collect::<Vec<_>>()
             .join("; ");
-        ("recovery", passed, format!("failures stop within {}", b.within), actual)
+        ("recovery", passed, format!("failures stop within {}", b.within.value), actual)
     } else if let Some(b) = &e.cross_az_bytes {
         ("cross-AZ bytes", (rec.bytes.cross_az as f64) <= b.max, format!("<= {}", b.max), rec.bytes.cross_az.to_string())
     } else {

@@ -462,7 +462,8 @@ pub struct MaxBudget {
 pub struct RecoveryBudget {
     /// The last failed request (of the selected ones) must have started at most this long after
     /// the fault began, and a successful request must follow it.
-    pub within: Dur,
+    #[schemars(with = "Dur")]
+    pub within: Spanned<Dur>,
 }
 
 /// An expectation: an optional name and filter, and exactly one check.

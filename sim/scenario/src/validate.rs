@@ -402,6 +402,7 @@ impl Checker<'_> {
                 e.success_ratio.is_some(),
                 e.cost_usd.is_some(),
                 e.cross_az_bytes.is_some(),
+                e.recovery.is_some(),
             ]
             .iter()
             .filter(|k| **k)
@@ -410,8 +411,8 @@ impl Checker<'_> {
                 let name = e.name.as_deref().unwrap_or("");
                 self.push(loc, path.clone(), format!("an expectation has exactly one check (latency, worst_path_latency, az_crossings, region_crossings, success_ratio, cost_usd, cross_az_bytes, recovery); `{name}` has {kinds}"), None);
             }
-            if e.recovery.is_some() && self.f.faults.is_empty() {
-                self.push(loc, format!("{path}.recovery"), "a recovery budget needs faults on the timeline".into(), None);
+            if let Some(r) = e.recovery.as_ref().filter(|_| self.f.faults.is_empty()) {
+                self.push(Some(r.within.referenced), format!("{path}.recovery"), "a recovery budget needs faults on the timeline".into(), None);
             }
             if let Some(az) = &e.az {
                 let azs: Vec<String> = self.azs().into_iter().map(String::from).collect();
