@@ -118,14 +118,21 @@ fn lb(w: &World, kind: LbKindConfig, cross_zone: bool, dir: &LbDirectory) {
 
 const LB_HOSTS: [(&str, usize); 4] = [("lb-0", 0), ("lb-1", 1), ("lb-2", 2), ("client", 0)];
 
-#[test]
-fn nlb_without_cross_zone_and_a_zonal_name_keeps_every_hop_in_the_az() {
-    let mut w = world(2, &LB_HOSTS);
+/// `per_az` api instances per AZ (1 ms each) behind a load balancer with a node per AZ, and a
+/// client in the first AZ sending `requests` at 100/s through the regional or zonal name.
+fn lb_world(per_az: u32, kind: LbKindConfig, cross_zone: bool, zonal: bool, requests: u64) -> World {
+    let w = world(per_az, &LB_HOSTS);
     w.add_api(Dist::Fixed(MS), None, 0);
     let dir = LbDirectory::default();
-    lb(&w, LbKindConfig::Nlb, false, &dir);
-    let dest = Destination::LoadBalancer { name: "lb".into(), zonal: true, directory: dir, ttl: 60_000 * MS };
-    w.client("client", dest, Pacing::Open { rate: 100.0, poisson: false }, 200);
+    lb(&w, kind, cross_zone, &dir);
+    let dest = Destination::LoadBalancer { name: "lb".into(), zonal, directory: dir, ttl: 60_000 * MS };
+    w.client("client", dest, Pacing::Open { rate: 100.0, poisson: false }, requests);
+    w
+}
+
+#[test]
+fn nlb_without_cross_zone_and_a_zonal_name_keeps_every_hop_in_the_az() {
+    let mut w = lb_world(2, LbKindConfig::Nlb, false, true, 200);
     w.sim.run_until(Duration::from_secs(5));
     let r = w.results();
     assert_eq!(r.len(), 200);
@@ -134,12 +141,7 @@ fn nlb_without_cross_zone_and_a_zonal_name_keeps_every_hop_in_the_az() {
 
 #[test]
 fn alb_balances_across_zones_round_robin() {
-    let mut w = world(1, &LB_HOSTS);
-    w.add_api(Dist::Fixed(MS), None, 0);
-    let dir = LbDirectory::default();
-    lb(&w, LbKindConfig::Alb, true, &dir);
-    let dest = Destination::LoadBalancer { name: "lb".into(), zonal: false, directory: dir, ttl: 60_000 * MS };
-    w.client("client", dest, Pacing::Open { rate: 100.0, poisson: false }, 300);
+    let mut w = lb_world(1, LbKindConfig::Alb, true, false, 300);
     w.sim.run_until(Duration::from_secs(5));
     let served: Vec<u64> =
         w.api().iter().map(|e| w.sim.with_core(|c| c.process(e.host).unwrap().as_any().downcast_ref::<ServiceInstance>().unwrap().served)).collect();
@@ -151,14 +153,9 @@ fn alb_balances_across_zones_round_robin() {
 
 #[test]
 fn alb_answers_502_for_a_crashed_target_until_health_checks_eject_it() {
-    let mut w = world(1, &LB_HOSTS);
-    w.add_api(Dist::Fixed(MS), None, 0);
-    let dir = LbDirectory::default();
-    lb(&w, LbKindConfig::Alb, true, &dir);
+    let mut w = lb_world(1, LbKindConfig::Alb, true, false, 12_000);
     let crashed = w.api()[1].host;
     w.sim.with_core(|c| c.schedule_fault(5_000 * MS, None, Fault::HostCrash(crashed)));
-    let dest = Destination::LoadBalancer { name: "lb".into(), zonal: false, directory: dir, ttl: 60_000 * MS };
-    w.client("client", dest, Pacing::Open { rate: 100.0, poisson: false }, 12_000);
     w.sim.run_until(Duration::from_secs(125));
     let failures: Vec<u64> = w.sim.with_core(|c| c.requests().iter().filter(|r| r.outcome != Outcome::Ok).map(|r| r.started / MS).collect());
     assert!(failures.iter().all(|t| *t >= 5_000), "failures before the crash");
