@@ -148,23 +148,30 @@ impl LbNode {
         LbNode { config, targets, round: 0, rr: 0, pending: BTreeMap::new(), next: 0 }
     }
 
-    fn candidates(&self, my_az: AzId) -> Vec<usize> {
-        (0..self.config.targets.len()).filter(|i| self.config.cross_zone || self.config.targets[*i].az == my_az).collect()
+    fn is_candidate(&self, i: usize, my_az: AzId) -> bool {
+        self.config.cross_zone || self.config.targets[i].az == my_az
     }
 
+    /// Round robin over the healthy candidates, or over every candidate when none is healthy
+    /// (fail-open). Allocation-free: it runs once per request.
     fn route(&mut self, my_az: AzId) -> Option<Endpoint> {
-        let candidates = self.candidates(my_az);
-        let healthy: Vec<usize> = candidates.iter().copied().filter(|i| self.targets[*i].health == Health::Healthy).collect();
-        let set = if healthy.is_empty() { candidates } else { healthy }; // fail-open
-        if set.is_empty() {
+        let n = self.config.targets.len();
+        let healthy = |i: &usize| self.is_candidate(*i, my_az) && self.targets[*i].health == Health::Healthy;
+        let any_healthy = (0..n).any(|i| healthy(&i));
+        let eligible = |i: &usize| self.is_candidate(*i, my_az) && (!any_healthy || self.targets[*i].health == Health::Healthy);
+        let count = (0..n).filter(eligible).count();
+        if count == 0 {
             return None;
         }
+        let k = self.rr % count;
+        let chosen = (0..n).filter(eligible).nth(k).map(|i| self.config.targets[i]);
         self.rr = self.rr.wrapping_add(1);
-        Some(self.config.targets[set[(self.rr - 1) % set.len()]])
+        chosen
     }
 
     fn publish(&self, cx: &Cx<'_>) {
-        let serving = self.candidates(cx.az()).iter().any(|i| self.targets[*i].health == Health::Healthy);
+        let az = cx.az();
+        let serving = (0..self.targets.len()).any(|i| self.is_candidate(i, az) && self.targets[i].health == Health::Healthy);
         self.config.directory.set_serving(&self.config.lb, cx.host(), serving);
     }
 

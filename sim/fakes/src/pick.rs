@@ -33,29 +33,28 @@ impl Picker {
     }
 
     /// An instance for a caller in `caller_az` whose chain has visited `visited`; `None` when
-    /// the policy leaves no candidate.
+    /// the policy leaves no candidate. Allocation-free: it runs once per hop.
     pub fn pick(&mut self, rng: &mut SimRng, caller_az: AzId, visited: &[AzId]) -> Option<Endpoint> {
-        let local: Vec<Endpoint> = self.endpoints.iter().copied().filter(|e| e.az == caller_az).collect();
-        let candidates: Vec<Endpoint> = match self.policy {
-            PickPolicy::Any | PickPolicy::RoundRobin => self.endpoints.clone(),
-            PickPolicy::Local => local,
-            PickPolicy::PreferLocal if !local.is_empty() => local,
-            PickPolicy::PreferLocal => self.endpoints.clone(),
-            PickPolicy::Spread => {
-                let fresh: Vec<Endpoint> = self.endpoints.iter().copied().filter(|e| !visited.contains(&e.az)).collect();
-                if fresh.is_empty() { self.endpoints.clone() } else { fresh }
-            }
+        let has_local = self.endpoints.iter().any(|e| e.az == caller_az);
+        let has_fresh = self.endpoints.iter().any(|e| !visited.contains(&e.az));
+        let policy = self.policy;
+        let eligible = |e: &Endpoint| match policy {
+            PickPolicy::Any | PickPolicy::RoundRobin => true,
+            PickPolicy::Local => e.az == caller_az,
+            PickPolicy::PreferLocal => !has_local || e.az == caller_az,
+            PickPolicy::Spread => !has_fresh || !visited.contains(&e.az),
         };
-        if candidates.is_empty() {
+        let count = self.endpoints.iter().filter(|e| eligible(e)).count();
+        if count == 0 {
             return None;
         }
-        let i = if self.policy == PickPolicy::RoundRobin {
+        let i = if policy == PickPolicy::RoundRobin {
             self.next = self.next.wrapping_add(1);
-            (self.next - 1) % candidates.len()
+            (self.next - 1) % count
         } else {
-            rng.below(candidates.len() as u64) as usize
+            rng.below(count as u64) as usize
         };
-        Some(candidates[i])
+        self.endpoints.iter().filter(|e| eligible(e)).nth(i).copied()
     }
 }
 

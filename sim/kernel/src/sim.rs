@@ -6,8 +6,9 @@
 //! 1. if the kernel woke a task, wait until the runtime is idle (tokio calls our park hook when
 //!    no task can run);
 //! 2. handle every event due now (deliveries, process handlers, faults);
-//! 3. move the clock to the next event: within the same millisecond, or when no task exists,
-//!    by `tokio::time::advance` (exact); across millisecond boundaries with tasks alive, first
+//! 3. move the clock to the next event: when no task exists, virtual time moves alone and
+//!    tokio's clock catches up before the next task runs; within the same millisecond, by
+//!    `tokio::time::advance` (exact); across millisecond boundaries with tasks alive, first
 //!    exactly onto the next boundary, then by sleeping until the last boundary before the event,
 //!    so that tokio timers of tasks (timeouts, backoff) fire in order and at their own tick
 //!    (tokio's auto-advance jumps whole ticks, so it is only used from a boundary); any event a
@@ -183,6 +184,18 @@ async fn drive(shared: &Shared, until: Nanos, done: &dyn Fn() -> bool) -> bool {
     let metrics = tokio::runtime::Handle::current().metrics();
     let mut let_tasks_run = true;
     loop {
+        let tasks_alive = metrics.num_alive_tasks() > 0;
+        if tasks_alive {
+            // Tasks read tokio's clock: bring it to virtual time first. No task existed while
+            // it lagged, so no task timer can fire late.
+            let lag = {
+                let mut core = shared.lock();
+                core.detached_now.take().map(|t| t.saturating_sub(core.tokio_elapsed()))
+            };
+            if let Some(lag) = lag.filter(|l| *l > 0) {
+                tokio::time::advance(Duration::from_nanos(lag)).await;
+            }
+        }
         if let_tasks_run {
             shared.idle.wait().await;
         }
@@ -202,15 +215,19 @@ async fn drive(shared: &Shared, until: Nanos, done: &dyn Fn() -> bool) -> bool {
         if let_tasks_run {
             continue;
         }
-        let tasks_alive = metrics.num_alive_tasks() > 0;
         let target = match next {
             Some(t) if t <= until => t,
             _ if !tasks_alive || now >= until => return false,
             // No kernel event before `until`, but tasks may still have timers.
             _ => until,
         };
+        if !tasks_alive {
+            // Only processes run: move virtual time without involving tokio at all.
+            shared.lock().detached_now = Some(target);
+            continue;
+        }
         let same_tick = now / 1_000_000 == target / 1_000_000;
-        if !tasks_alive || same_tick {
+        if same_tick {
             tokio::time::advance(Duration::from_nanos(target - now)).await;
             continue;
         }
