@@ -125,7 +125,8 @@ mod tests {
         assert_eq!(Dur::parse("30s"), Ok(Dur(30_000_000_000)));
         assert_eq!(Dur::parse("2m"), Ok(Dur(120_000_000_000)));
         assert_eq!(Dur::parse("0"), Ok(Dur(0)));
-        assert!(Dur::parse("12").unwrap_err().contains("unknown unit"));
+        assert!(Dur::parse("12").unwrap_err().contains("needs a unit"));
+        assert!(Dur::parse("12 parsecs").unwrap_err().contains("unknown unit"));
         assert!(Dur::parse("fast").is_err());
         assert_eq!(Dur(1_500_000).to_string(), "1.5ms");
         assert_eq!(Dur(300_000).to_string(), "300us");
