@@ -54,8 +54,8 @@ pub fn run_variant(scenario: &Scenario, variant: &str, opts: &RunOptions) -> Res
     let f =
         scenario.resolve(variant).ok_or_else(|| format!("{}: no variant named `{variant}`; it has: {}", scenario.path, scenario.variant_names().join(", ")))?;
     let seed = opts.seed.unwrap_or(f.seed);
-    let mut world = build(&f, seed, opts.record_hops);
-    let end = Duration::from_nanos(f.duration.nanos() + f.drain.nanos());
+    let mut world = build(&f, seed, opts.record_hops).map_err(|e| format!("{}: variant `{variant}`: {e}", scenario.path))?;
+    let end = Duration::from_nanos(f.duration.nanos().saturating_add(f.drain.nanos()));
     drive(&mut world, end, opts.progress);
     Ok(record(&f, &scenario.file.name, variant, seed, &world))
 }

@@ -55,7 +55,9 @@ const LB_DNS_TTL: u64 = 60_000_000_000;
 /// How long a service waits on a call before answering 504.
 const SERVICE_CALL_TIMEOUT: u64 = 5_000_000_000;
 
-pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> World {
+/// Builds the world. Fails (bad input, not a panic) if two generated host names collide, e.g.
+/// a service `a` and a client `a-use1-az1`.
+pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<World, String> {
     let mut topo = Topology::default();
     let mut azs: BTreeMap<String, AzId> = BTreeMap::new();
     for (region, spec) in &f.regions.value {
@@ -67,17 +69,20 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> World {
     let mut roles = BTreeMap::new();
     let mut groups: BTreeMap<String, Vec<HostId>> = BTreeMap::new();
     let mut add = |topo: &mut Topology, group: &str, name: String, az: &str, role: Role| {
+        if topo.host_by_name(&name).is_some() {
+            return Err(format!("two hosts would be named `{name}`; rename the service, load balancer or client `{group}`"));
+        }
         let h = topo.add_host(&name, azs[az], None);
         roles.insert(h, role);
         groups.entry(group.to_string()).or_default().push(h);
-        h
+        Ok(h)
     };
     // Services: `<service>-<az>-<n>`.
     let mut instances: BTreeMap<String, Vec<Endpoint>> = BTreeMap::new();
     for (name, svc) in &f.services {
         for (az, count) in &svc.instances.value {
             for n in 0..*count {
-                let h = add(&mut topo, name, format!("{name}-{az}-{n}"), az, Role::Service(name.clone()));
+                let h = add(&mut topo, name, format!("{name}-{az}-{n}"), az, Role::Service(name.clone()))?;
                 instances.entry(name.clone()).or_default().push(Endpoint { host: h, az: azs[az] });
             }
         }
@@ -87,7 +92,7 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> World {
     for (name, lb) in &f.load_balancers {
         for az in &lb.azs.value {
             let role = Role::LbNode { lb: name.clone(), kind: lb.kind, targets: lb.targets.value.clone() };
-            let h = add(&mut topo, name, format!("{name}-{az}"), az, role);
+            let h = add(&mut topo, name, format!("{name}-{az}"), az, role)?;
             nodes.entry(name.clone()).or_default().push((h, az.clone()));
         }
     }
@@ -96,7 +101,7 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> World {
     for (name, c) in &f.clients {
         for (az, count) in &c.azs.value {
             for n in 0..*count {
-                let h = add(&mut topo, name, format!("{name}-{az}-{n}"), az, Role::Client(name.clone()));
+                let h = add(&mut topo, name, format!("{name}-{az}-{n}"), az, Role::Client(name.clone()))?;
                 client_hosts.entry(name.clone()).or_default().push(h);
             }
         }
@@ -196,13 +201,13 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> World {
         }
         for fault in &f.faults {
             let start = fault.at.nanos();
-            let end = fault.duration.map(|d| start + d.nanos());
+            let end = fault.duration.map(|d| start.saturating_add(d.nanos()));
             for kf in kernel_faults(f, fault, core.topology(), &groups) {
                 core.schedule_fault(start, end, kf);
             }
         }
     });
-    World { sim, roles, client_labels: f.clients.keys().cloned().collect() }
+    Ok(World { sim, roles, client_labels: f.clients.keys().cloned().collect() })
 }
 
 fn latency_model(f: &ScenarioFile, azs: &BTreeMap<String, AzId>, topo: &Topology) -> LatencyModel {

@@ -239,7 +239,7 @@ impl Core {
 
     pub(crate) fn set_process_timer(&mut self, host: HostId, after: Nanos, token: u64) {
         let generation = self.generations[host.0 as usize];
-        let at = self.now() + after;
+        let at = self.now().saturating_add(after);
         self.schedule(at, Event::Timer { host, generation, token });
     }
 

@@ -134,7 +134,7 @@ impl Clock for SimClock {
         let shared = self.shared.clone();
         let id = {
             let mut core = shared.lock();
-            let at = core.now() + nanos(duration);
+            let at = core.now().saturating_add(nanos(duration));
             core.new_async_timer(at)
         };
         Box::pin(SimSleep { shared, id })

@@ -294,6 +294,19 @@ impl Checker<'_> {
                     _ => self.push(loc, format!("{path}.resolve"), "`own_az` needs an NLB target: only NLBs publish zonal DNS names".into(), None),
                 }
             }
+            // A guard against runs that would never end: at most 100 million requests.
+            let hosts: u32 = c.azs.value.values().sum();
+            if let Some(rate) = c.rate.filter(|r| r.is_finite()) {
+                let total = rate * hosts as f64 * self.f.duration.nanos() as f64 / 1e9;
+                if total > 1e8 {
+                    self.push(
+                        loc,
+                        format!("{path}.rate"),
+                        format!("this client would send {total:.0} requests; the limit is 100 million per run"),
+                        Some("lower `rate` or `duration`".into()),
+                    );
+                }
+            }
             match (c.rate, c.concurrency) {
                 (Some(r), None) if r > 0.0 && r.is_finite() => {}
                 (None, Some(n)) if n > 0 => {}
