@@ -12,8 +12,10 @@
 //! ```
 //!
 //! Runs are deterministic, so each variant runs once up front and its record is reused by both
-//! of its benchmarks; criterion's iterations then cost nothing.
+//! of its benchmarks; criterion's iterations then only add up a cached figure. Being exact, the
+//! figures have no noise: any change, however small, is reported as a change.
 
+use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -33,12 +35,18 @@ fn main() {
     let runs: Vec<ScenarioRuns> = reference_files().iter().map(|path| run_scenario(path)).collect();
     print_table(&runs);
 
-    // Warm-up and measurement times are in *simulated* time (what `iter_custom` returns), and
-    // each iteration only reads a cached figure, so these settings cost no wall time to speak
-    // of; they are small so that the iteration counts stay small too. Flags given after `--`
-    // (e.g. `--baseline`) still apply: `configure_from_args` comes last.
-    let mut c =
-        Criterion::default().sample_size(10).warm_up_time(Duration::from_millis(200)).measurement_time(Duration::from_millis(500)).configure_from_args();
+    // Criterion picks iteration counts from *wall* time (its warm-up doubles the count until
+    // the wall clock passes `warm_up_time`), while the figures it analyses are the simulated
+    // durations returned below. Each iteration only adds a cached figure, so a 1 ns warm-up (one
+    // call) and a 1 ms measurement keep the counts in the thousands and the bench instant.
+    // Runs are deterministic, so any change is real: no noise threshold.
+    // Flags given after `--` (e.g. `--baseline`) still apply: `configure_from_args` comes last.
+    let mut c = Criterion::default()
+        .sample_size(10)
+        .noise_threshold(0.0)
+        .warm_up_time(Duration::from_nanos(1))
+        .measurement_time(Duration::from_millis(1))
+        .configure_from_args();
     for s in &runs {
         bench_scenario(&mut c, s);
     }
@@ -111,8 +119,8 @@ fn bench_scenario(c: &mut Criterion, s: &ScenarioRuns) {
     for (variant, r) in &s.variants {
         for (stat, us) in [("p50", r.latency_us.p50), ("p99", r.latency_us.p99)] {
             let Some(per_iter) = simulated(us) else {
-                // No successful request, so no latency: criterion cannot time a zero-length
-                // iteration (its warm-up would never end). The table above shows the variant.
+                // No successful request, so no latency: zero is no figure to compare against (a
+                // relative change from it divides by zero). The table above shows the variant.
                 println!("{}/{variant}/{stat}: skipped, no successful request", s.name);
                 continue;
             };
@@ -128,9 +136,10 @@ fn simulated(us: f64) -> Option<Duration> {
     (ns >= 1.0).then(|| Duration::from_nanos(ns as u64))
 }
 
-/// What `iters` runs of a variant take in simulated time (saturating: criterion asks for at
-/// most a few hundred iterations here, but an absurd count must not panic).
+/// What `iters` runs of a variant take in simulated time. Summed one iteration at a time on
+/// purpose: the wall time of a batch then grows with `iters`, which is what criterion's warm-up
+/// needs to stop doubling the count (a constant-time batch overflows it, whatever
+/// `--warm-up-time` says).
 fn times(per_iter: Duration, iters: u64) -> Duration {
-    let ns = per_iter.as_nanos().saturating_mul(u128::from(iters));
-    Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX))
+    (0..iters).fold(Duration::ZERO, |total, _| total.saturating_add(black_box(per_iter)))
 }

@@ -7,7 +7,9 @@
 //!   server/client pairs, each client on one keep-alive connection to its own server, for 60
 //!   simulated seconds; target: turmoil's wall time ≥ 10× ours.
 //!
-//! Run: `cargo bench -p azsim-benches --bench speed`.
+//! Run: `cargo bench -p azsim-benches --bench speed`. Under `cargo test` (no `--bench` argument)
+//! the same code runs as a smoke check: a 10 s drill and 2 s of load, so `--all-targets` stays
+//! quick.
 
 // Benches measure wall time on purpose: `std::time::Instant::now` is the point of this file, and
 // nothing here feeds a simulated decision.
@@ -31,9 +33,24 @@ use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 
+/// How much to simulate.
+struct Plan {
+    /// (b): simulated seconds of the drill (before its drain).
+    drill_seconds: u64,
+    /// (c): how long each client sends requests, in simulated time.
+    client_run: Duration,
+}
+
 fn main() {
-    simulator_speed();
-    kernel_vs_turmoil();
+    // cargo passes `--bench` to bench targets under `cargo bench`, not under `cargo test`.
+    let plan = if std::env::args().any(|a| a == "--bench") {
+        Plan { drill_seconds: drill_seconds(), client_run: Duration::from_secs(60) }
+    } else {
+        println!("speed: smoke run (cargo test); `cargo bench` prints the real figures");
+        Plan { drill_seconds: 10, client_run: Duration::from_secs(2) }
+    };
+    simulator_speed(plan.drill_seconds);
+    kernel_vs_turmoil(plan.client_run);
 }
 
 // ------------------------------------------------------------------------------------------
@@ -44,8 +61,7 @@ const DRILL_VARIANT: &str = "nlb-affinity";
 const DRILL_TOTAL_RPS: f64 = 100.0;
 const SPEED_TARGET: f64 = 1000.0;
 
-fn simulator_speed() {
-    let seconds = drill_seconds();
+fn simulator_speed(seconds: u64) {
     let scenario = drill(seconds);
     // The run goes on through the drain, so that is simulated time too.
     let simulated_s = (scenario.file.duration.nanos() + scenario.file.drain.nanos()) as f64 / 1e9;
@@ -57,12 +73,12 @@ fn simulator_speed() {
     let speed = simulated_s / wall_s;
     println!();
     println!("(b) simulator speed: {DRILL_FILE} variant {DRILL_VARIANT}, {seconds} s at {DRILL_TOTAL_RPS} requests/s");
-    println!("    requests simulated:        {} ({} ok)", record.requests.sent, record.requests.ok);
-    println!("    kernel events:             {}", record.events);
-    println!("    simulated seconds:         {simulated_s:.0} (duration + drain)");
-    println!("    wall seconds:              {wall_s:.3}");
-    println!("    simulated s per wall s:    {speed:.0}x");
-    println!("    target >= {SPEED_TARGET:.0}x:            {}", verdict(speed >= SPEED_TARGET));
+    line("requests simulated", format!("{} ({} ok)", record.requests.sent, record.requests.ok));
+    line("kernel events", record.events);
+    line("simulated seconds", format!("{simulated_s:.0} (duration + drain)"));
+    line("wall seconds", format!("{wall_s:.3}"));
+    line("simulated s per wall s", format!("{speed:.0}x"));
+    line(&format!("target >= {SPEED_TARGET:.0}x"), verdict(speed >= SPEED_TARGET));
 }
 
 /// `AZSIM_SPEED_SECONDS`, or an hour.
@@ -101,6 +117,11 @@ fn set_total_rate(file: &mut ScenarioFile, total: f64) {
     }
 }
 
+/// One aligned `label: value` line of a report.
+fn line(label: &str, value: impl std::fmt::Display) {
+    println!("    {:<27}{value}", format!("{label}:"));
+}
+
 fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "NOT met" }
 }
@@ -119,9 +140,8 @@ const PORT: u16 = 80;
 const ONE_WAY: Duration = Duration::from_millis(1);
 const PROCESSING: Duration = Duration::from_millis(1);
 const THINK: Duration = Duration::from_millis(10);
-const CLIENT_RUN: Duration = Duration::from_secs(60);
-/// Room for the last requests in flight after the clients' 60 s.
-const HORIZON: Duration = Duration::from_secs(70);
+/// Room, after the clients' run, for the last requests in flight.
+const GRACE: Duration = Duration::from_secs(10);
 const TURMOIL_TARGET: f64 = 10.0;
 
 /// What one simulator did with the workload.
@@ -130,12 +150,12 @@ struct LoadRun {
     requests: u64,
 }
 
-fn kernel_vs_turmoil() {
-    let ours = on_kernel();
-    let theirs = on_turmoil();
+fn kernel_vs_turmoil(client_run: Duration) {
+    let ours = on_kernel(client_run);
+    let theirs = on_turmoil(client_run);
     let ratio = theirs.wall.as_secs_f64() / ours.wall.as_secs_f64();
     println!();
-    println!("(c) kernel vs turmoil 0.7: hyper HTTP/1.1 keep-alive, {PAIRS} servers + {PAIRS} clients, {} s per client", CLIENT_RUN.as_secs());
+    println!("(c) kernel vs turmoil 0.7: hyper HTTP/1.1 keep-alive, {PAIRS} servers + {PAIRS} clients, {} s per client", client_run.as_secs());
     println!("    one-way latency {ONE_WAY:?}, processing {PROCESSING:?}, think time {THINK:?}");
     println!("    azsim kernel:  {:>8.3} s wall, {:>7} requests", ours.wall.as_secs_f64(), ours.requests);
     println!("    turmoil 0.7:   {:>8.3} s wall, {:>7} requests", theirs.wall.as_secs_f64(), theirs.requests);
@@ -160,16 +180,16 @@ where
     let _ = hyper::server::conn::http1::Builder::new().timer(TokioTimer::new()).auto_date_header(false).serve_connection(TokioIo::new(stream), service).await;
 }
 
-/// Sends requests one after another on one keep-alive connection for `CLIENT_RUN`, thinking
-/// `THINK` between them; returns how many completed.
-async fn keep_alive_client<S, C>(stream: S, clock: C) -> Result<u64, String>
+/// Sends requests one after another on one keep-alive connection for `run`, thinking `THINK`
+/// between them; returns how many completed.
+async fn keep_alive_client<S, C>(stream: S, clock: C, run: Duration) -> Result<u64, String>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     C: Clock,
 {
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| format!("handshake: {e}"))?;
     tokio::spawn(conn);
-    let end = clock.now() + CLIENT_RUN;
+    let end = clock.now() + run;
     let mut completed = 0;
     while clock.now() < end {
         let req = Request::get("/").header("host", "bench").body(Full::new(Bytes::new())).expect("a constant request is valid");
@@ -182,11 +202,11 @@ where
 }
 
 /// The workload on our kernel: one AZ, `PAIRS` server/client host pairs, 1 ms between hosts.
-fn on_kernel() -> LoadRun {
+fn on_kernel(client_run: Duration) -> LoadRun {
     let start = Instant::now();
     let (mut sim, pairs) = kernel_world();
     let requests = sim
-        .block_on(HORIZON, async move {
+        .block_on(client_run + GRACE, async move {
             let mut clients = Vec::new();
             for (server, client) in pairs {
                 let addr = SocketAddr::new(server.ip(), PORT);
@@ -195,7 +215,7 @@ fn on_kernel() -> LoadRun {
                 tokio::spawn(kernel_accept_loop(listener, server));
                 clients.push(tokio::spawn(async move {
                     let stream = client.connect(addr).await.map_err(|e| format!("connect {addr}: {e}"))?;
-                    keep_alive_client(stream, client).await
+                    keep_alive_client(stream, client, client_run).await
                 }));
             }
             let mut total = 0;
@@ -231,9 +251,9 @@ async fn kernel_accept_loop(mut listener: SimListener, net: SimNet) {
 
 /// The workload on turmoil: same hosts, same fixed latency, tokio's clock for processing and
 /// think time (turmoil's hosts run on paused tokio runtimes).
-fn on_turmoil() -> LoadRun {
+fn on_turmoil(client_run: Duration) -> LoadRun {
     let start = Instant::now();
-    let mut sim = turmoil::Builder::new().simulation_duration(HORIZON).min_message_latency(ONE_WAY).max_message_latency(ONE_WAY).build();
+    let mut sim = turmoil::Builder::new().simulation_duration(client_run + GRACE).min_message_latency(ONE_WAY).max_message_latency(ONE_WAY).build();
     for i in 0..PAIRS {
         sim.host(format!("server-{i}"), || async {
             let listener = turmoil::net::TcpListener::bind(("0.0.0.0", PORT)).await?;
@@ -249,7 +269,7 @@ fn on_turmoil() -> LoadRun {
         let requests = requests.clone();
         sim.client(format!("client-{i}"), async move {
             let stream = turmoil::net::TcpStream::connect((format!("server-{i}"), PORT)).await?;
-            let completed = keep_alive_client(stream, TokioEnv).await?;
+            let completed = keep_alive_client(stream, TokioEnv, client_run).await?;
             requests.set(requests.get() + completed);
             Ok(())
         });
