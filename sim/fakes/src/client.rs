@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use azsim_kernel::{AzId, Cx, HostId, Message, Nanos, Outcome, Process, RequestId};
 
+use crate::deadline::Deadlines;
 use crate::lb::LbDirectory;
 use crate::pick::{Endpoint, Picker};
 use crate::rpc::{self, Request, Response};
@@ -55,11 +56,12 @@ pub struct Client {
     pending: BTreeMap<u64, RequestId>,
     resolved: Vec<Endpoint>,
     resolved_at: Option<Nanos>,
+    deadlines: Deadlines,
 }
 
 impl Client {
     pub fn new(config: ClientConfig) -> Self {
-        Client { config, sent: 0, pending: BTreeMap::new(), resolved: Vec::new(), resolved_at: None }
+        Client { config, sent: 0, pending: BTreeMap::new(), resolved: Vec::new(), resolved_at: None, deadlines: Deadlines::default() }
     }
 
     fn may_send(&self, now: Nanos) -> bool {
@@ -101,7 +103,7 @@ impl Client {
         };
         cx.send(to.host, rpc::request(id, req));
         self.pending.insert(id.0, id);
-        cx.set_timer(self.config.timeout, id.0 << 1 | TIMEOUT);
+        self.deadlines.add(cx, id.0, self.config.timeout, TIMEOUT);
     }
 
     /// Closed loop: replace a finished request.
@@ -143,10 +145,12 @@ impl Process for Client {
     }
 
     fn on_timer(&mut self, cx: &mut Cx<'_>, token: u64) {
-        if token & 1 == TIMEOUT {
-            if let Some(id) = self.pending.remove(&(token >> 1)) {
-                cx.finish_request(id, Outcome::Failed("timeout".into()));
-                self.refill(cx);
+        if token == TIMEOUT {
+            for key in self.deadlines.expire(cx, TIMEOUT) {
+                if let Some(id) = self.pending.remove(&key) {
+                    cx.finish_request(id, Outcome::Failed("timeout".into()));
+                    self.refill(cx);
+                }
             }
             return;
         }
@@ -166,6 +170,7 @@ impl Process for Client {
     fn on_crash(&mut self) {
         // The client's memory is gone; its in-flight requests stay `unknown` in the history.
         self.pending.clear();
+        self.deadlines.clear();
     }
 
     fn as_any(&self) -> &dyn Any {

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use azsim_kernel::{AzId, Cx, Dist, HostId, Message, Nanos, Process, RequestId};
 
+use crate::deadline::Deadlines;
 use crate::pick::Endpoint;
 use crate::rpc::{self, HEALTH_CHECK_BYTES, HealthCheck, HealthReply, Request, Response};
 
@@ -140,12 +141,13 @@ pub struct LbNode {
     rr: usize,
     pending: BTreeMap<u64, Pending>,
     next: u64,
+    target_deadlines: Deadlines,
 }
 
 impl LbNode {
     pub fn new(config: LbNodeConfig) -> Self {
         let targets = vec![TargetState { health: Health::Initial, ok_streak: 0, fail_streak: 0, probe: None }; config.targets.len()];
-        LbNode { config, targets, round: 0, rr: 0, pending: BTreeMap::new(), next: 0 }
+        LbNode { config, targets, round: 0, rr: 0, pending: BTreeMap::new(), next: 0, target_deadlines: Deadlines::default() }
     }
 
     fn is_candidate(&self, i: usize, my_az: AzId) -> bool {
@@ -294,11 +296,13 @@ impl Process for LbNode {
                     chain_azs: Vec::new(),
                 };
                 cx.send(target.host, rpc::request(p.id, fwd));
-                cx.set_timer(self.config.target_timeout, value << 2 | TARGET_TIMEOUT);
+                self.target_deadlines.add(cx, value, self.config.target_timeout, TARGET_TIMEOUT);
             }
             _ => {
-                if let Some(p) = self.pending.remove(&value) {
-                    cx.send(p.req.reply_to, rpc::response(Some(p.id), p.req.call_id, 504, 0));
+                for id in self.target_deadlines.expire(cx, TARGET_TIMEOUT) {
+                    if let Some(p) = self.pending.remove(&id) {
+                        cx.send(p.req.reply_to, rpc::response(Some(p.id), p.req.call_id, 504, 0));
+                    }
                 }
             }
         }
@@ -306,6 +310,7 @@ impl Process for LbNode {
 
     fn on_crash(&mut self) {
         self.pending.clear();
+        self.target_deadlines.clear();
     }
 
     fn as_any(&self) -> &dyn Any {

@@ -13,6 +13,7 @@
 //! host liveness directly.
 
 mod client;
+mod deadline;
 mod lb;
 mod pick;
 mod rpc;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use azsim_kernel::{Cx, Dist, HostId, Message, Nanos, Process, RequestId};
 
+use crate::deadline::Deadlines;
 use crate::pick::Picker;
 use crate::rpc::{self, HEALTH_CHECK_BYTES, HealthCheck, HealthReply, Request, Response};
 
@@ -40,14 +41,16 @@ pub struct ServiceConfig {
     pub call_timeout: Nanos,
 }
 
+/// The timer token of the call-deadline sweep (job ids start at 1, so `0 << 8 | 1` is free).
+const CALL_SWEEP: u64 = 1;
+
 struct Job {
     id: RequestId,
     req: Request,
     step: usize,
 }
 
-/// One instance. Timer tokens: `job << 8` processing done; `job << 8 | step << 2 | 1` the call
-/// of that step timed out.
+/// One instance. Timer tokens: `job << 8` processing done; `CALL_SWEEP` a call deadline passed.
 pub struct ServiceInstance {
     config: Arc<ServiceConfig>,
     steps: Vec<Step>,
@@ -55,6 +58,7 @@ pub struct ServiceInstance {
     queue: VecDeque<(RequestId, Request)>,
     jobs: BTreeMap<u64, Job>,
     next_job: u64,
+    call_deadlines: Deadlines,
     /// Requests served (answered or forwarded), for reports and tests.
     pub served: u64,
     /// Requests rejected with 503 because the queue was full.
@@ -64,7 +68,17 @@ pub struct ServiceInstance {
 impl ServiceInstance {
     pub fn new(config: Arc<ServiceConfig>) -> Self {
         let steps = config.steps.clone();
-        ServiceInstance { config, steps, active: 0, queue: VecDeque::new(), jobs: BTreeMap::new(), next_job: 0, served: 0, rejected: 0 }
+        ServiceInstance {
+            config,
+            steps,
+            active: 0,
+            queue: VecDeque::new(),
+            jobs: BTreeMap::new(),
+            next_job: 0,
+            call_deadlines: Deadlines::default(),
+            served: 0,
+            rejected: 0,
+        }
     }
 
     fn admit(&mut self, cx: &mut Cx<'_>, id: RequestId, req: Request) {
@@ -123,8 +137,8 @@ impl ServiceInstance {
                 };
                 let id = j.id;
                 cx.send(target.host, rpc::request(id, req));
-                let step_index = (j.step as u64 & 0x3f) << 2;
-                cx.set_timer(self.config.call_timeout, job << 8 | step_index | 1);
+                let key = job << 6 | (j.step as u64 & 0x3f);
+                self.call_deadlines.add(cx, key, self.config.call_timeout, CALL_SWEEP);
             }
         }
     }
@@ -182,18 +196,20 @@ impl Process for ServiceInstance {
     }
 
     fn on_timer(&mut self, cx: &mut Cx<'_>, token: u64) {
-        let job = token >> 8;
-        if token & 3 == 0 {
-            return self.advance(cx, job);
+        if token != CALL_SWEEP {
+            return self.advance(cx, token >> 8);
         }
-        // The call timed out if the job still waits on that step (it may have moved on).
-        let step = ((token >> 2) & 0x3f) as usize;
-        if self.jobs.get(&job).is_some_and(|j| j.step & 0x3f == step) {
-            self.fail(cx, job, 504);
+        for key in self.call_deadlines.expire(cx, CALL_SWEEP) {
+            // The call timed out if the job still waits on that step (it may have moved on).
+            let (job, step) = (key >> 6, (key & 0x3f) as usize);
+            if self.jobs.get(&job).is_some_and(|j| j.step & 0x3f == step) {
+                self.fail(cx, job, 504);
+            }
         }
     }
 
     fn on_crash(&mut self) {
+        self.call_deadlines.clear();
         self.active = 0;
         self.queue.clear();
         self.jobs.clear();
