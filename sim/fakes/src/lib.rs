@@ -6,6 +6,7 @@
 //! - `lb.rs`: a load-balancer node (ALB: cross-zone always on; NLB: cross-zone off by default),
 //!   with active health checks per node and fail-open, and the DNS view clients resolve;
 //! - `client.rs`: a client workload (open or closed loop, timeouts);
+//! - `cloudmap.rs` + `cloudmap/`: AWS Cloud Map, registry and AWS JSON 1.1 endpoint;
 //! - `rpc.rs`: the messages they exchange; `pick.rs`: how a caller picks an instance.
 //!
 //! Every fake learns about failures the way the real service does (timeouts, health checks);
@@ -13,6 +14,7 @@
 //! host liveness directly.
 
 mod client;
+pub mod cloudmap;
 mod deadline;
 mod lb;
 mod pick;

@@ -47,6 +47,11 @@ impl SimNet {
         self.shared.lock().register_name(name, addrs);
     }
 
+    /// Virtual time since the start of the run, in nanoseconds (what fakes' registries use).
+    pub fn elapsed(&self) -> crate::Nanos {
+        self.shared.lock().now()
+    }
+
     /// The clock alone (for components that take a `Clock`).
     pub fn clock(&self) -> SimClock {
         SimClock { shared: self.shared.clone() }

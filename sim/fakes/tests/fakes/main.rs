@@ -1,6 +1,8 @@
 //! The fakes on their own, on small worlds built directly on the kernel. One line per
 //! documented behaviour where it fits.
 
+mod cloudmap;
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -1,0 +1,151 @@
+//! Cloud Map's documented behaviours, one case each.
+
+use std::collections::BTreeMap;
+
+use azsim_kernel::SimRng;
+
+use super::*;
+
+const S: u64 = 1_000_000_000;
+
+fn attrs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+/// A registry with `ns`/`svc` (custom health) holding `a` (az1, healthy), `b` (az2, healthy),
+/// `c` (az1, registered unhealthy), all visible from t = 1 s.
+fn registry() -> Registry {
+    let mut r = Registry::new(Settings::default());
+    r.create_namespace("ns", NamespaceKind::Http).unwrap();
+    r.create_service("ns", "svc", HealthConfig::Custom, RoutingPolicy::Multivalue, 60).unwrap();
+    r.register_instance(0, "ns", "svc", "a", attrs(&[("AVAILABILITY_ZONE", "az1")])).unwrap();
+    r.register_instance(0, "ns", "svc", "b", attrs(&[("AVAILABILITY_ZONE", "az2")])).unwrap();
+    r.register_instance(0, "ns", "svc", "c", attrs(&[("AVAILABILITY_ZONE", "az1"), ("AWS_INIT_HEALTH_STATUS", "UNHEALTHY")])).unwrap();
+    r
+}
+
+fn discover(r: &mut Registry, now: u64, query: &[(&str, &str)], optional: &[(&str, &str)], health: Option<HealthFilter>) -> Result<Vec<String>, CloudMapError> {
+    let req = Discover { namespace: "ns".into(), service: "svc".into(), max_results: None, query: attrs(query), optional: attrs(optional), health };
+    let mut ids: Vec<String> = r.discover(now, &mut SimRng::from_seed(1), &req)?.instances.into_iter().map(|i| i.id).collect();
+    ids.sort();
+    Ok(ids)
+}
+
+/// Name, query parameters, optional parameters, health filter, expected instance ids.
+type Case = (&'static str, &'static [(&'static str, &'static str)], &'static [(&'static str, &'static str)], Option<HealthFilter>, &'static [&'static str]);
+
+#[test]
+fn discover_instances_filters_as_documented() {
+    use HealthFilter::*;
+    let cases: &[Case] = &[
+        ("healthy by default (our choice; AWS does not say)", &[], &[], None, &["a", "b"]),
+        ("HEALTHY", &[], &[], Some(Healthy), &["a", "b"]),
+        ("UNHEALTHY", &[], &[], Some(Unhealthy), &["c"]),
+        ("ALL", &[], &[], Some(All), &["a", "b", "c"]),
+        ("query parameters must all match", &[("AVAILABILITY_ZONE", "az1")], &[], Some(All), &["a", "c"]),
+        ("optional parameters apply when something matches", &[], &[("AVAILABILITY_ZONE", "az2")], Some(Healthy), &["b"]),
+        ("optional parameters are ignored when nothing matches", &[], &[("AVAILABILITY_ZONE", "az9")], Some(Healthy), &["a", "b"]),
+        ("HEALTHY_OR_ELSE_ALL with a healthy match", &[("AVAILABILITY_ZONE", "az1")], &[], Some(HealthyOrElseAll), &["a"]),
+    ];
+    for (name, query, optional, health, want) in cases {
+        let mut r = registry();
+        assert_eq!(discover(&mut r, 2 * S, query, optional, *health).unwrap(), *want, "{name}");
+    }
+}
+
+#[test]
+fn healthy_or_else_all_fails_open() {
+    let mut r = registry();
+    r.update_custom_health(0, "ns", "svc", "a", Health::Unhealthy).unwrap();
+    r.update_custom_health(0, "ns", "svc", "b", Health::Unhealthy).unwrap();
+    assert_eq!(discover(&mut r, 40 * S, &[], &[], Some(HealthFilter::HealthyOrElseAll)).unwrap(), vec!["a", "b", "c"]);
+    assert_eq!(discover(&mut r, 40 * S, &[], &[], Some(HealthFilter::Healthy)).unwrap(), Vec::<String>::new());
+}
+
+#[test]
+fn registration_is_eventually_consistent() {
+    let mut r = registry();
+    assert_eq!(discover(&mut r, S - 1, &[], &[], Some(HealthFilter::All)).unwrap(), Vec::<String>::new());
+    assert_eq!(discover(&mut r, S, &[], &[], Some(HealthFilter::All)).unwrap().len(), 3);
+    r.deregister_instance(10 * S, "ns", "svc", "a").unwrap();
+    assert_eq!(discover(&mut r, 10 * S, &[], &[], Some(HealthFilter::All)).unwrap().len(), 3, "still served until the change propagates");
+    assert_eq!(discover(&mut r, 11 * S, &[], &[], Some(HealthFilter::All)).unwrap(), vec!["b", "c"]);
+    assert_eq!(r.deregister_instance(12 * S, "ns", "svc", "a"), Err(CloudMapError::InstanceNotFound("a".into())));
+}
+
+#[test]
+fn custom_health_changes_after_about_30_s_and_a_reversal_cancels() {
+    let mut r = registry();
+    r.update_custom_health(5 * S, "ns", "svc", "a", Health::Unhealthy).unwrap();
+    r.update_custom_health(20 * S, "ns", "svc", "a", Health::Unhealthy).unwrap(); // does not hurry it
+    assert_eq!(r.health_status(34 * S, "ns", "svc").unwrap()["a"], Health::Healthy);
+    assert_eq!(r.health_status(35 * S, "ns", "svc").unwrap()["a"], Health::Unhealthy);
+    r.update_custom_health(40 * S, "ns", "svc", "a", Health::Healthy).unwrap();
+    r.update_custom_health(50 * S, "ns", "svc", "a", Health::Unhealthy).unwrap(); // reversed inside the window
+    assert_eq!(r.health_status(100 * S, "ns", "svc").unwrap()["a"], Health::Unhealthy);
+}
+
+#[test]
+fn revision_changes_on_registration_not_on_health() {
+    let mut r = registry();
+    let req = Discover {
+        namespace: "ns".into(),
+        service: "svc".into(),
+        max_results: None,
+        query: BTreeMap::new(),
+        optional: BTreeMap::new(),
+        health: Some(HealthFilter::All),
+    };
+    let rev = |r: &mut Registry, t| r.discover(t, &mut SimRng::from_seed(1), &req).unwrap().revision;
+    let before = rev(&mut r, 2 * S);
+    r.update_custom_health(2 * S, "ns", "svc", "a", Health::Unhealthy).unwrap();
+    assert_eq!(rev(&mut r, 40 * S), before);
+    r.register_instance(40 * S, "ns", "svc", "d", BTreeMap::new()).unwrap();
+    assert_eq!(rev(&mut r, 41 * S), before + 1);
+}
+
+#[test]
+fn services_without_health_checks_ignore_the_filter() {
+    let mut r = Registry::new(Settings::default());
+    r.create_namespace("ns", NamespaceKind::DnsPrivate).unwrap();
+    r.create_service("ns", "svc", HealthConfig::None, RoutingPolicy::Multivalue, 60).unwrap();
+    r.register_instance(0, "ns", "svc", "x", attrs(&[("AWS_INIT_HEALTH_STATUS", "UNHEALTHY")])).unwrap();
+    assert_eq!(discover(&mut r, S, &[], &[], Some(HealthFilter::Healthy)).unwrap(), vec!["x"]);
+}
+
+#[test]
+fn errors_and_limits() {
+    let mut r = registry();
+    let mut req =
+        Discover { namespace: "nope".into(), service: "svc".into(), max_results: None, query: BTreeMap::new(), optional: BTreeMap::new(), health: None };
+    let mut rng = SimRng::from_seed(1);
+    assert_eq!(r.discover(S, &mut rng, &req).unwrap_err().code(), "NamespaceNotFound");
+    req.namespace = "ns".into();
+    req.service = "nope".into();
+    assert_eq!(r.discover(S, &mut rng, &req).unwrap_err().code(), "ServiceNotFound");
+    req.service = "svc".into();
+    req.max_results = Some(0);
+    assert_eq!(r.discover(S, &mut rng, &req).unwrap_err().code(), "InvalidInput");
+    req.max_results = Some(1);
+    assert_eq!(r.discover(2 * S, &mut rng, &req).unwrap().instances.len(), 1);
+    // The bucket: 2,000 tokens at once, then 1,000 per second.
+    req.max_results = None;
+    let burst = (0..2500).filter(|_| r.discover(3 * S, &mut rng, &req).is_ok()).count();
+    assert_eq!(burst, 2000, "a second after the calls above the bucket is full again: 2,000 at once");
+    assert_eq!(r.discover(3 * S, &mut rng, &req).unwrap_err(), CloudMapError::RequestLimitExceeded);
+    assert!(r.discover(3 * S + S / 100, &mut rng, &req).is_ok(), "10 ms refill 10 tokens");
+}
+
+#[test]
+fn the_order_is_randomized_by_the_seed() {
+    let mut r = Registry::new(Settings::default());
+    r.create_namespace("ns", NamespaceKind::Http).unwrap();
+    r.create_service("ns", "svc", HealthConfig::None, RoutingPolicy::Multivalue, 60).unwrap();
+    for i in 0..20 {
+        r.register_instance(0, "ns", "svc", &format!("i{i:02}"), BTreeMap::new()).unwrap();
+    }
+    let req = Discover { namespace: "ns".into(), service: "svc".into(), max_results: None, query: BTreeMap::new(), optional: BTreeMap::new(), health: None };
+    let order = |seed| r.clone().discover(S, &mut SimRng::from_seed(seed), &req).unwrap().instances.into_iter().map(|i| i.id).collect::<Vec<_>>();
+    assert_eq!(order(1), order(1));
+    assert_ne!(order(1), order(2));
+}
