@@ -53,6 +53,7 @@ struct NodeEntry {
 #[derive(Clone, Debug)]
 struct LbRecord {
     kind: LbKindConfig,
+    routing: ClientRouting,
     nodes: Vec<NodeEntry>,
 }
 
@@ -64,8 +65,15 @@ impl LbDirectory {
     /// Adds a node of load balancer `lb`.
     pub fn register_node(&self, lb: &str, kind: LbKindConfig, host: HostId, az: AzId) {
         let mut map = self.0.lock().expect("directory lock");
-        let rec = map.entry(lb.to_string()).or_insert(LbRecord { kind, nodes: Vec::new() });
+        let rec = map.entry(lb.to_string()).or_insert(LbRecord { kind, routing: ClientRouting::default(), nodes: Vec::new() });
         rec.nodes.push(NodeEntry { host, az, serving: true });
+    }
+
+    /// Sets the DNS client routing policy of `lb` (NLB).
+    pub fn set_client_routing(&self, lb: &str, routing: ClientRouting) {
+        if let Some(rec) = self.0.lock().expect("directory lock").get_mut(lb) {
+            rec.routing = routing;
+        }
     }
 
     fn set_serving(&self, lb: &str, host: HostId, serving: bool) {
@@ -75,8 +83,9 @@ impl LbDirectory {
         }
     }
 
-    /// The nodes `lb`'s regional name (or, with `zone`, its zonal name) resolves to now.
-    pub fn resolve(&self, cx: &Cx<'_>, lb: &str, zone: Option<AzId>) -> Vec<Endpoint> {
+    /// The nodes `lb`'s regional name (or, with `zone`, its zonal name) resolves to now, for a
+    /// client resolving from `cx`'s host (whose AZ the client routing policy prefers).
+    pub fn resolve(&self, cx: &mut Cx<'_>, lb: &str, zone: Option<AzId>) -> Vec<Endpoint> {
         let map = self.0.lock().expect("directory lock");
         let Some(rec) = map.get(lb) else { return Vec::new() };
         // ELB's control plane watches its own nodes: a dead node leaves DNS.
@@ -88,6 +97,11 @@ impl LbDirectory {
                 if healthy.is_empty() { up } else { healthy }
             }
         };
+        let mut zone = zone;
+        let own = cx.az();
+        if zone.is_none() && rec.routing.own_az_share > 0.0 && serving.iter().any(|n| n.az == own) && cx.rng().next_f64() < rec.routing.own_az_share {
+            zone = Some(own);
+        }
         serving.into_iter().filter(|n| zone.is_none_or(|z| n.az == z)).map(|n| Endpoint { host: n.host, az: n.az }).collect()
     }
 }
@@ -104,7 +118,29 @@ pub struct LbNodeConfig {
     /// How long the node waits for a target's answer before answering 504 (ALB idle timeout:
     /// 60 s).
     pub target_timeout: Nanos,
+    pub algorithm: LbAlgorithm,
     pub directory: LbDirectory,
+}
+
+/// How a node picks among eligible targets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LbAlgorithm {
+    /// ALB's default; also how this fake spreads an NLB's connections (its flow hash spreads
+    /// new connections evenly).
+    #[default]
+    RoundRobin,
+    /// ALB `least_outstanding_requests`: fewest requests in flight from this node (ties: the
+    /// first in round-robin order).
+    LeastOutstandingRequests,
+    /// ALB `weighted_random` with equal weights.
+    WeightedRandom,
+}
+
+/// NLB DNS client routing policy: the share of answers that carry only the client's own AZ's
+/// node (0, 0.85 or 1).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ClientRouting {
+    pub own_az_share: f64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,6 +161,8 @@ struct TargetState {
 struct Pending {
     id: RequestId,
     req: Request,
+    /// The target it was forwarded to, once it was.
+    target: Option<usize>,
 }
 
 // Timer token kinds (low two bits).
@@ -142,21 +180,24 @@ pub struct LbNode {
     pending: BTreeMap<u64, Pending>,
     next: u64,
     target_deadlines: Deadlines,
+    /// Requests in flight to each target (for least outstanding requests).
+    outstanding: Vec<u32>,
 }
 
 impl LbNode {
     pub fn new(config: LbNodeConfig) -> Self {
         let targets = vec![TargetState { health: Health::Initial, ok_streak: 0, fail_streak: 0, probe: None }; config.targets.len()];
-        LbNode { config, targets, round: 0, rr: 0, pending: BTreeMap::new(), next: 0, target_deadlines: Deadlines::default() }
+        let outstanding = vec![0; config.targets.len()];
+        LbNode { config, targets, round: 0, rr: 0, pending: BTreeMap::new(), next: 0, target_deadlines: Deadlines::default(), outstanding }
     }
 
     fn is_candidate(&self, i: usize, my_az: AzId) -> bool {
         self.config.cross_zone || self.config.targets[i].az == my_az
     }
 
-    /// Round robin over the healthy candidates, or over every candidate when none is healthy
+    /// Picks among the healthy candidates, or among every candidate when none is healthy
     /// (fail-open). Allocation-free: it runs once per request.
-    fn route(&mut self, my_az: AzId) -> Option<Endpoint> {
+    fn route(&mut self, my_az: AzId, rng: &mut azsim_kernel::SimRng) -> Option<usize> {
         let n = self.config.targets.len();
         let healthy = |i: &usize| self.is_candidate(*i, my_az) && self.targets[*i].health == Health::Healthy;
         let any_healthy = (0..n).any(|i| healthy(&i));
@@ -165,10 +206,21 @@ impl LbNode {
         if count == 0 {
             return None;
         }
-        let k = self.rr % count;
-        let chosen = (0..n).filter(eligible).nth(k).map(|i| self.config.targets[i]);
+        let turn = self.rr;
+        let chosen = match self.config.algorithm {
+            LbAlgorithm::RoundRobin => (0..n).filter(eligible).nth(turn % count),
+            LbAlgorithm::WeightedRandom => (0..n).filter(eligible).nth(rng.below(count as u64) as usize),
+            // Rotate the starting point so ties spread as round robin would.
+            LbAlgorithm::LeastOutstandingRequests => (0..n).map(|k| (turn + k) % n).filter(eligible).min_by_key(|i| self.outstanding[*i]),
+        };
         self.rr = self.rr.wrapping_add(1);
         chosen
+    }
+
+    fn settle_target(&mut self, target: Option<usize>) {
+        if let Some(t) = target {
+            self.outstanding[t] = self.outstanding[t].saturating_sub(1);
+        }
     }
 
     fn publish(&self, cx: &Cx<'_>) {
@@ -234,7 +286,7 @@ impl Process for LbNode {
         let body = match body.downcast::<Request>() {
             Ok(req) => {
                 self.next += 1;
-                self.pending.insert(self.next, Pending { id: id.expect("requests carry their id"), req: *req });
+                self.pending.insert(self.next, Pending { id: id.expect("requests carry their id"), req: *req, target: None });
                 let t = self.config.processing.sample(cx.rng());
                 cx.set_timer(t, self.next << 2 | PROCESSED);
                 return;
@@ -244,6 +296,7 @@ impl Process for LbNode {
         let body = match body.downcast::<Response>() {
             Ok(resp) => {
                 if let Some(p) = self.pending.remove(&resp.call_id) {
+                    self.settle_target(p.target);
                     let bytes = if resp.status == 200 { p.req.response_bytes } else { 0 };
                     cx.send(p.req.reply_to, rpc::response(Some(p.id), p.req.call_id, resp.status, bytes));
                 }
@@ -263,6 +316,7 @@ impl Process for LbNode {
             // RST from the target when attempting to establish a connection").
             Ok(req) => {
                 if let Some(p) = self.pending.remove(&req.call_id) {
+                    self.settle_target(p.target);
                     cx.send(p.req.reply_to, rpc::response(Some(p.id), p.req.call_id, 502, 0));
                 }
             }
@@ -281,13 +335,16 @@ impl Process for LbNode {
             PROBE_TIMEOUT => self.probe_result(cx, value, false),
             PROCESSED => {
                 let my_az = cx.az();
-                let Some(target) = self.route(my_az) else {
+                let Some(index) = self.route(my_az, cx.rng()) else {
                     if let Some(p) = self.pending.remove(&value) {
                         cx.send(p.req.reply_to, rpc::response(Some(p.id), p.req.call_id, 503, 0));
                     }
                     return;
                 };
-                let Some(p) = self.pending.get(&value) else { return };
+                let target = self.config.targets[index];
+                let Some(p) = self.pending.get_mut(&value) else { return };
+                p.target = Some(index);
+                self.outstanding[index] += 1;
                 let fwd = Request {
                     reply_to: cx.host(),
                     call_id: value,
@@ -301,6 +358,7 @@ impl Process for LbNode {
             _ => {
                 for id in self.target_deadlines.expire(cx, TARGET_TIMEOUT) {
                     if let Some(p) = self.pending.remove(&id) {
+                        self.settle_target(p.target);
                         cx.send(p.req.reply_to, rpc::response(Some(p.id), p.req.call_id, 504, 0));
                     }
                 }
@@ -311,6 +369,7 @@ impl Process for LbNode {
     fn on_crash(&mut self) {
         self.pending.clear();
         self.target_deadlines.clear();
+        self.outstanding.iter_mut().for_each(|o| *o = 0);
     }
 
     fn as_any(&self) -> &dyn Any {

@@ -22,7 +22,7 @@ mod rpc;
 mod service;
 
 pub use client::{Client, ClientConfig, Destination, Pacing};
-pub use lb::{HealthCheckConfig, LbDirectory, LbKindConfig, LbNode, LbNodeConfig};
+pub use lb::{ClientRouting, HealthCheckConfig, LbAlgorithm, LbDirectory, LbKindConfig, LbNode, LbNodeConfig};
 pub use pick::{Endpoint, PickPolicy, Picker};
 pub use rpc::{HealthCheck, HealthReply, Request, Response};
 pub use service::{ServiceConfig, ServiceInstance, Step, StepKind};

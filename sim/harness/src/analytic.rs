@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use azsim_scenario::{LbKind, Pick, Resolve, ScenarioFile};
+use azsim_scenario::{ClientRoutingPolicy, LbKind, Pick, Resolve, ScenarioFile};
 
 use crate::world::dist;
 
@@ -124,10 +124,10 @@ impl Model<'_> {
             let p = AnalyticPath { path: vec![format!("{name}@{az}")], at: az.clone(), ..AnalyticPath::default() };
             if let Some(lb) = self.f.load_balancers.get(&c.target.value) {
                 let lb_name = &c.target.value;
-                let node_azs: Vec<&String> = match c.resolve {
-                    Resolve::Any => lb.azs.value.iter().collect(),
-                    Resolve::OwnAz => lb.azs.value.iter().filter(|a| *a == az).collect(),
-                };
+                // The zonal name, or a regional name whose every answer is the client's AZ.
+                let own_only = c.resolve == Resolve::OwnAz
+                    || (lb.dns_client_routing_policy == Some(ClientRoutingPolicy::AvailabilityZoneAffinity) && lb.azs.value.contains(az));
+                let node_azs: Vec<&String> = lb.azs.value.iter().filter(|a| !own_only || *a == az).collect();
                 let cross_zone = lb.cross_zone.unwrap_or(lb.kind == LbKind::Alb);
                 for node in node_azs {
                     let mut at_node = self.hop(&p, node, lb_name);

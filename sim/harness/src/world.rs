@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use azsim_fakes::{
-    Client, ClientConfig, Destination, Endpoint, HealthCheckConfig, LbDirectory, LbKindConfig, LbNode, LbNodeConfig, Pacing, PickPolicy, Picker, ServiceConfig,
-    ServiceInstance, Step, StepKind,
+    Client, ClientConfig, ClientRouting, Destination, Endpoint, HealthCheckConfig, LbAlgorithm, LbDirectory, LbKindConfig, LbNode, LbNodeConfig, Pacing,
+    PickPolicy, Picker, ServiceConfig, ServiceInstance, Step, StepKind,
 };
 use azsim_kernel::{AzId, Dist, Fault, HostId, LatencyModel, Scope, Sim, SimConfig, Topology};
-use azsim_scenario::{Arrivals, DistSpec, LbKind, Pick, ScenarioFile};
+use azsim_scenario::{Algorithm, Arrivals, ClientRoutingPolicy, DistSpec, LbKind, LoadBalancerSpec, Pick, ScenarioFile};
 
 /// What kind of thing a host is, for accounting (ALB-to-target traffic may be free).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -146,10 +146,11 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
                 LbKind::Nlb => LbKindConfig::Nlb,
             };
             let cross_zone = lb.cross_zone.unwrap_or(lb.kind == LbKind::Alb);
-            let health = match lb.kind {
-                LbKind::Alb => HealthCheckConfig::default(),
-                // NLB defaults: 30 s interval, 10 s timeout, 5 healthy, 2 unhealthy.
-                LbKind::Nlb => HealthCheckConfig { timeout: 10_000_000_000, ..HealthCheckConfig::default() },
+            let health = health_check(lb);
+            let algorithm = match lb.algorithm.unwrap_or_default() {
+                Algorithm::RoundRobin => LbAlgorithm::RoundRobin,
+                Algorithm::LeastOutstandingRequests => LbAlgorithm::LeastOutstandingRequests,
+                Algorithm::WeightedRandom => LbAlgorithm::WeightedRandom,
             };
             // ALB: idle timeout 60 s; NLB: TCP idle timeout 350 s.
             let target_timeout = if lb.kind == LbKind::Alb { 60_000_000_000 } else { 350_000_000_000 };
@@ -163,10 +164,17 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
                     processing: dist(f, &lb.processing),
                     health,
                     target_timeout,
+                    algorithm,
                     directory: directory.clone(),
                 };
                 core.add_process(*host, Box::new(LbNode::new(cfg)));
             }
+            let own_az_share = match lb.dns_client_routing_policy.unwrap_or_default() {
+                ClientRoutingPolicy::AnyAvailabilityZone => 0.0,
+                ClientRoutingPolicy::PartialAvailabilityZoneAffinity => 0.85,
+                ClientRoutingPolicy::AvailabilityZoneAffinity => 1.0,
+            };
+            directory.set_client_routing(name, ClientRouting { own_az_share });
         }
         for (label, (name, c)) in f.clients.iter().enumerate() {
             let destination = if f.load_balancers.contains_key(&c.target.value) {
@@ -208,6 +216,22 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
         }
     });
     Ok(World { sim, roles, client_labels: f.clients.keys().cloned().collect() })
+}
+
+/// The load balancer's health checks: AWS's defaults for its kind (ALB 30 s / 5 s / 5 / 2; NLB
+/// 30 s / 10 s / 5 / 2), overridden field by field.
+fn health_check(lb: &LoadBalancerSpec) -> HealthCheckConfig {
+    let mut hc = match lb.kind {
+        LbKind::Alb => HealthCheckConfig::default(),
+        LbKind::Nlb => HealthCheckConfig { timeout: 10_000_000_000, ..HealthCheckConfig::default() },
+    };
+    if let Some(spec) = &lb.health_check {
+        hc.interval = spec.interval.map_or(hc.interval, |d| d.nanos());
+        hc.timeout = spec.timeout.map_or(hc.timeout, |d| d.nanos());
+        hc.healthy_threshold = spec.healthy_threshold.unwrap_or(hc.healthy_threshold);
+        hc.unhealthy_threshold = spec.unhealthy_threshold.unwrap_or(hc.unhealthy_threshold);
+    }
+    hc
 }
 
 fn latency_model(f: &ScenarioFile, azs: &BTreeMap<String, AzId>, topo: &Topology) -> LatencyModel {

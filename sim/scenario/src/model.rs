@@ -232,15 +232,66 @@ pub struct LoadBalancerSpec {
     /// The service whose instances are the targets.
     #[schemars(with = "String")]
     pub targets: Ref,
-    /// Cross-zone load balancing. ALB: always on (false is rejected). NLB: default off.
+    /// Cross-zone load balancing. ALB: always on at the load balancer; `false` turns it off on
+    /// the target group (then a node in an AZ without targets answers 503). NLB: default off.
     #[serde(default)]
     pub cross_zone: Option<bool>,
     /// Time a node spends on each request (default 0).
     #[serde(default)]
     pub processing: DistSpec,
-    /// Regional DNS name (default `<name>.elb.<region>.example`); zonal names prefix the AZ ID.
+    /// ALB routing algorithm of the target group (default `round_robin`).
     #[serde(default)]
-    pub dns_name: Option<String>,
+    pub algorithm: Option<Algorithm>,
+    /// NLB DNS client routing policy for clients resolving the regional name (default
+    /// `any_availability_zone`).
+    #[serde(default)]
+    pub dns_client_routing_policy: Option<ClientRoutingPolicy>,
+    /// Target health checks (defaults: AWS's for the kind).
+    #[serde(default)]
+    pub health_check: Option<HealthCheckSpec>,
+}
+
+/// ALB target-group routing algorithms.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Algorithm {
+    #[default]
+    RoundRobin,
+    /// The target with the fewest requests in flight from this node.
+    LeastOutstandingRequests,
+    /// A target at random (equal weights; anomaly mitigation is not modelled).
+    WeightedRandom,
+}
+
+/// NLB `dns_record.client_routing_policy`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientRoutingPolicy {
+    /// Every healthy node's address.
+    #[default]
+    AnyAvailabilityZone,
+    /// 85 % of answers carry only the client's AZ's node.
+    PartialAvailabilityZoneAffinity,
+    /// Every answer carries only the client's AZ's node (while it is healthy).
+    AvailabilityZoneAffinity,
+}
+
+/// Target health-check settings. ALB defaults: 30s, 5s, 5, 2. NLB defaults: 30s, 10s, 5, 2.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheckSpec {
+    /// 5s to 300s.
+    #[serde(default)]
+    pub interval: Option<Dur>,
+    /// 2s to 120s, less than the interval.
+    #[serde(default)]
+    pub timeout: Option<Dur>,
+    /// 2 to 10 consecutive successes to become healthy again.
+    #[serde(default)]
+    pub healthy_threshold: Option<u32>,
+    /// 2 to 10 consecutive failures to become unhealthy.
+    #[serde(default)]
+    pub unhealthy_threshold: Option<u32>,
 }
 
 /// How a client finds a load balancer node.

@@ -254,16 +254,37 @@ impl Checker<'_> {
             if lb.kind == LbKind::Nlb && lb.azs.value.is_empty() {
                 self.push(loc, format!("{path}.azs"), "an NLB needs at least one AZ".into(), None);
             }
-            if lb.kind == LbKind::Alb && lb.cross_zone == Some(false) {
-                self.push(
-                    loc,
-                    format!("{path}.cross_zone"),
-                    "cross-zone load balancing is always on for an ALB".into(),
-                    Some("turn it off per target group (a later azsim), or use an NLB".into()),
-                );
+            if lb.kind == LbKind::Nlb && lb.algorithm.is_some() {
+                self.push(loc, format!("{path}.algorithm"), "an NLB picks targets by flow hash; `algorithm` is an ALB setting".into(), None);
+            }
+            if lb.kind == LbKind::Alb && lb.dns_client_routing_policy.is_some() {
+                self.push(loc, format!("{path}.dns_client_routing_policy"), "`dns_client_routing_policy` is an NLB setting".into(), None);
+            }
+            if let Some(hc) = &lb.health_check {
+                self.check_health_check(hc, loc, &path);
             }
             self.check_ref(&lb.targets, &services, &format!("{path}.targets"), "service");
             self.check_dist(&lb.processing, loc, &format!("{path}.processing"));
+        }
+    }
+
+    fn check_health_check(&mut self, hc: &HealthCheckSpec, loc: Option<Location>, path: &str) {
+        let secs = |d: Option<crate::units::Dur>| d.map(|d| d.nanos() as f64 / 1e9);
+        if secs(hc.interval).is_some_and(|i| !(5.0..=300.0).contains(&i)) {
+            self.push(loc, format!("{path}.health_check.interval"), "AWS allows 5s to 300s".into(), None);
+        }
+        if secs(hc.timeout).is_some_and(|t| !(2.0..=120.0).contains(&t)) {
+            self.push(loc, format!("{path}.health_check.timeout"), "AWS allows 2s to 120s".into(), None);
+        }
+        if let (Some(t), Some(i)) = (hc.timeout, hc.interval)
+            && t >= i
+        {
+            self.push(loc, format!("{path}.health_check.timeout"), "the timeout must be shorter than the interval".into(), None);
+        }
+        for (n, v) in [("healthy_threshold", hc.healthy_threshold), ("unhealthy_threshold", hc.unhealthy_threshold)] {
+            if v.is_some_and(|v| !(2..=10).contains(&v)) {
+                self.push(loc, format!("{path}.health_check.{n}"), "AWS allows 2 to 10".into(), None);
+            }
         }
     }
 

@@ -99,8 +99,11 @@ fn a_full_queue_answers_503() {
     assert_eq!(outcomes, vec![Outcome::Ok, Outcome::Failed("status 503".into())]);
 }
 
-fn lb(w: &World, kind: LbKindConfig, cross_zone: bool, dir: &LbDirectory) {
-    let targets = w.api();
+fn lb(w: &World, kind: LbKindConfig, cross_zone: bool, algorithm: LbAlgorithm, dir: &LbDirectory) {
+    lb_to(w, kind, cross_zone, algorithm, dir, w.api());
+}
+
+fn lb_to(w: &World, kind: LbKindConfig, cross_zone: bool, algorithm: LbAlgorithm, dir: &LbDirectory, targets: Vec<Endpoint>) {
     for (i, az) in w.azs.iter().enumerate() {
         let h = w.host(&format!("lb-{i}"));
         dir.register_node("lb", kind, h, *az);
@@ -112,6 +115,7 @@ fn lb(w: &World, kind: LbKindConfig, cross_zone: bool, dir: &LbDirectory) {
             processing: Dist::Fixed(0),
             health: HealthCheckConfig::default(),
             target_timeout: 60_000 * MS,
+            algorithm,
             directory: dir.clone(),
         };
         w.sim.with_core(|c| c.add_process(h, Box::new(LbNode::new(cfg))));
@@ -126,7 +130,7 @@ fn lb_world(per_az: u32, kind: LbKindConfig, cross_zone: bool, zonal: bool, requ
     let w = world(per_az, &LB_HOSTS);
     w.add_api(Dist::Fixed(MS), None, 0);
     let dir = LbDirectory::default();
-    lb(&w, kind, cross_zone, &dir);
+    lb(&w, kind, cross_zone, LbAlgorithm::RoundRobin, &dir);
     let dest = Destination::LoadBalancer { name: "lb".into(), zonal, directory: dir, ttl: 60_000 * MS };
     w.client("client", dest, Pacing::Open { rate: 100.0, poisson: false }, requests);
     w
@@ -145,8 +149,7 @@ fn nlb_without_cross_zone_and_a_zonal_name_keeps_every_hop_in_the_az() {
 fn alb_balances_across_zones_round_robin() {
     let mut w = lb_world(1, LbKindConfig::Alb, true, false, 300);
     w.sim.run_until(Duration::from_secs(5));
-    let served: Vec<u64> =
-        w.api().iter().map(|e| w.sim.with_core(|c| c.process(e.host).unwrap().as_any().downcast_ref::<ServiceInstance>().unwrap().served)).collect();
+    let served = served(&w);
     assert_eq!(served.iter().sum::<u64>(), 300);
     for s in served {
         assert!((90..=110).contains(&s), "uneven: {s}");
@@ -173,7 +176,7 @@ fn a_powered_off_node_leaves_dns() {
     let w = world(1, &LB_HOSTS);
     w.add_api(Dist::Fixed(MS), None, 0);
     let dir = LbDirectory::default();
-    lb(&w, LbKindConfig::Nlb, false, &dir);
+    lb(&w, LbKindConfig::Nlb, false, LbAlgorithm::RoundRobin, &dir);
     let node1 = w.host("lb-1");
     let mut w = w;
     w.sim.with_core(|c| c.schedule_fault(1_000 * MS, None, Fault::HostPowerOff(node1)));
@@ -194,4 +197,64 @@ fn a_powered_off_node_leaves_dns() {
     w.sim.run_until(Duration::from_secs(3));
     let seen = w.sim.with_core(|c| c.process(client).unwrap().as_any().downcast_ref::<Probe>().unwrap().1.clone());
     assert_eq!(seen, vec![2], "the powered-off node is not published");
+}
+
+fn served(w: &World) -> Vec<u64> {
+    w.api().iter().map(|e| w.sim.with_core(|c| c.process(e.host).unwrap().as_any().downcast_ref::<ServiceInstance>().unwrap().served)).collect()
+}
+
+#[test]
+fn least_outstanding_requests_avoids_a_slow_target() {
+    let share_of_slow = |algorithm| {
+        let mut w = world(1, &LB_HOSTS);
+        let api = w.api();
+        w.sim.with_core(|c| {
+            for (i, e) in api.iter().enumerate() {
+                let processing = if i == 2 { Dist::Fixed(50 * MS) } else { Dist::Fixed(MS) };
+                let cfg = Arc::new(ServiceConfig { name: "api".into(), processing, concurrency: None, queue: 0, steps: vec![], call_timeout: 5_000 * MS });
+                c.add_process(e.host, Box::new(ServiceInstance::new(cfg)));
+            }
+        });
+        let dir = LbDirectory::default();
+        lb(&w, LbKindConfig::Alb, true, algorithm, &dir);
+        let dest = Destination::LoadBalancer { name: "lb".into(), zonal: false, directory: dir, ttl: 60_000 * MS };
+        w.client("client", dest, Pacing::Closed { concurrency: 6 }, 3000);
+        w.sim.run_until(Duration::from_secs(60));
+        let s = served(&w);
+        s[2] as f64 / s.iter().sum::<u64>() as f64
+    };
+    let (rr, lor) = (share_of_slow(LbAlgorithm::RoundRobin), share_of_slow(LbAlgorithm::LeastOutstandingRequests));
+    assert!((rr - 1.0 / 3.0).abs() < 0.02, "round robin ignores speed: {rr}");
+    assert!(lor < 0.15, "least outstanding requests sends less to the slow target: {lor}");
+}
+
+#[test]
+fn nlb_dns_affinity_answers_the_clients_own_az() {
+    let mut w = world(1, &LB_HOSTS);
+    w.add_api(Dist::Fixed(MS), None, 0);
+    let dir = LbDirectory::default();
+    lb(&w, LbKindConfig::Nlb, false, LbAlgorithm::RoundRobin, &dir);
+    dir.set_client_routing("lb", ClientRouting { own_az_share: 1.0 });
+    // A short TTL, so the client asks many times.
+    let dest = Destination::LoadBalancer { name: "lb".into(), zonal: false, directory: dir, ttl: 10 * MS };
+    w.client("client", dest, Pacing::Open { rate: 100.0, poisson: false }, 300);
+    w.sim.run_until(Duration::from_secs(10));
+    assert!(w.results().iter().all(|(_, o, x)| *o == Outcome::Ok && *x == 0));
+}
+
+#[test]
+fn alb_with_target_group_cross_zone_off_answers_503_in_an_az_without_targets() {
+    let mut w = world(1, &LB_HOSTS);
+    w.add_api(Dist::Fixed(MS), None, 0);
+    let in_two_azs: Vec<Endpoint> = w.api().into_iter().filter(|e| e.az != w.azs[2]).collect();
+    let dir = LbDirectory::default();
+    lb_to(&w, LbKindConfig::Alb, false, LbAlgorithm::RoundRobin, &dir, in_two_azs);
+    let dest = Destination::LoadBalancer { name: "lb".into(), zonal: false, directory: dir, ttl: 60_000 * MS };
+    w.client("client", dest, Pacing::Open { rate: 100.0, poisson: false }, 900);
+    w.sim.run_until(Duration::from_secs(15));
+    let r = w.results();
+    let failed: Vec<&Outcome> = r.iter().map(|x| &x.1).filter(|o| **o != Outcome::Ok).collect();
+    assert!(failed.iter().all(|o| **o == Outcome::Failed("status 503".into())));
+    // The client picks a node at random: about a third enter the AZ without targets.
+    assert!((250..350).contains(&failed.len()), "{}", failed.len());
 }
