@@ -38,9 +38,9 @@ enum Command {
         /// Also write the run record here (one record for one variant, an array for several).
         #[arg(long)]
         json: Option<PathBuf>,
-        /// Keep every hop of every request in memory.
+        /// Do not keep each hop of each request (saves memory on long drills; no per-hop table).
         #[arg(long)]
-        record_hops: bool,
+        no_hops: bool,
         /// Print only the comparison and verdicts, not each variant's summary.
         #[arg(long, short)]
         quiet: bool,
@@ -73,7 +73,7 @@ fn main() -> ExitCode {
             }
             if bad { ExitCode::from(2) } else { ExitCode::SUCCESS }
         }
-        Command::Run { file, seed, variant, out, json, record_hops, quiet } => run(&file, seed, variant, &out, json, record_hops, quiet),
+        Command::Run { file, seed, variant, out, json, no_hops, quiet } => run(&file, seed, variant, &out, json, !no_hops, quiet),
     }
 }
 

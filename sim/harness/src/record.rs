@@ -134,6 +134,24 @@ pub struct TimelinePoint {
     pub p50_us: f64,
 }
 
+/// One kind of hop (from one group of hosts to another), over every request.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HopStats {
+    /// A client, load balancer or service name.
+    pub from: String,
+    pub to: String,
+    /// Messages sent on this hop.
+    pub hops: u64,
+    /// Share of them that crossed an AZ boundary.
+    pub cross_az_share: f64,
+    pub bytes: u64,
+    /// Lost to faults.
+    pub dropped: u64,
+    /// One-way network latency of those that arrived, microseconds.
+    pub p50_us: f64,
+    pub p99_us: f64,
+}
+
 /// What one fault of the timeline did to the requests started while it was the latest fault.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FaultRecord {
@@ -178,6 +196,8 @@ pub struct RunRecord {
     pub cost_usd: f64,
     pub clients: Vec<ClientRecord>,
     pub timeline: Vec<TimelinePoint>,
+    /// Per hop, when hops were recorded (empty otherwise).
+    pub hops: Vec<HopStats>,
     pub faults: Vec<FaultRecord>,
     pub expectations: Vec<ExpectationResult>,
     pub passed: bool,

@@ -46,6 +46,27 @@ pub fn summary_markdown(r: &RunRecord) -> String {
         "## Bytes and cost\n\n| total | cross-AZ | cross-Region | cross-AZ per request | dropped by faults | cost |\n|---:|---:|---:|---:|---:|---:|"
     );
     let _ = writeln!(s, "| {} | {} | {} | {} | {} | ${:.6} |\n", b.total, b.cross_az, b.cross_region, b.cross_az_per_request, b.dropped, r.cost_usd);
+    if !r.hops.is_empty() {
+        let _ = writeln!(
+            s,
+            "## Hops (one-way network latency)\n\n| from | to | hops | crossing AZs | bytes | dropped | p50 | p99 |\n|---|---|---:|---:|---:|---:|---:|---:|"
+        );
+        for h in &r.hops {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {:.1} % | {} | {} | {} | {} |",
+                h.from,
+                h.to,
+                h.hops,
+                h.cross_az_share * 100.0,
+                h.bytes,
+                h.dropped,
+                ms(h.p50_us),
+                ms(h.p99_us)
+            );
+        }
+        let _ = writeln!(s);
+    }
     if r.clients.len() > 1 {
         let _ = writeln!(s, "## Clients\n\n| client | sent | ok | failed | p50 | p99 |\n|---|---:|---:|---:|---:|---:|");
         for c in &r.clients {

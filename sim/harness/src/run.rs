@@ -11,14 +11,21 @@ use crate::record::*;
 use crate::world::{Role, World, build};
 
 /// How to run.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct RunOptions {
     /// Overrides the scenario's seed.
     pub seed: Option<u64>,
-    /// Keep every hop of every request (memory grows with the run).
+    /// Keep every hop of every request (default): the per-hop table needs them. About 64 bytes
+    /// per hop; turn off for long drills.
     pub record_hops: bool,
     /// Show a progress bar when stderr is a terminal.
     pub progress: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions { seed: None, record_hops: true, progress: false }
+    }
 }
 
 /// What the checks need of one request.
@@ -126,6 +133,7 @@ fn record(f: &ScenarioFile, scenario: &str, variant: &str, seed: u64, world: &Wo
             })
             .collect();
         let timeline = timeline(f, &views);
+        let hops = hop_stats(world, core);
         let faults = fault_records(f, &views.iter().collect::<Vec<_>>());
         let mut rec = RunRecord {
             scenario: scenario.to_string(),
@@ -142,6 +150,7 @@ fn record(f: &ScenarioFile, scenario: &str, variant: &str, seed: u64, world: &Wo
             cost_usd,
             clients,
             timeline,
+            hops,
             faults,
             expectations: Vec::new(),
             passed: true,
@@ -263,4 +272,54 @@ pub(crate) fn fault_records(f: &ScenarioFile, views: &[&RequestView]) -> Vec<Fau
         });
     }
     out.into_iter().map(|r| r.expect("every fault recorded")).collect()
+}
+
+/// The group a host belongs to (the service, load balancer or client it was made for).
+fn group(world: &World, host: azsim_kernel::HostId) -> String {
+    match world.roles.get(&host) {
+        Some(Role::Client(n)) | Some(Role::Service(n)) => n.clone(),
+        Some(Role::LbNode { lb, .. }) => lb.clone(),
+        None => "?".to_string(),
+    }
+}
+
+/// Per-hop figures, by (from group, to group), from the recorded hops of every request.
+fn hop_stats(world: &World, core: &azsim_kernel::Core) -> Vec<HopStats> {
+    struct Acc {
+        hops: u64,
+        crossing: u64,
+        bytes: u64,
+        dropped: u64,
+        latencies: Vec<u64>,
+    }
+    let mut by_pair: std::collections::BTreeMap<(String, String), Acc> = std::collections::BTreeMap::new();
+    for r in core.requests() {
+        for h in &r.hops {
+            let acc =
+                by_pair.entry((group(world, h.from), group(world, h.to))).or_insert(Acc { hops: 0, crossing: 0, bytes: 0, dropped: 0, latencies: Vec::new() });
+            acc.hops += 1;
+            acc.crossing += u64::from(h.from_az != h.to_az);
+            acc.bytes += h.bytes;
+            match h.arrived_at {
+                Some(t) => acc.latencies.push(t - h.sent_at),
+                None => acc.dropped += 1,
+            }
+        }
+    }
+    by_pair
+        .into_iter()
+        .map(|((from, to), mut a)| {
+            let p = Percentiles::of(&mut a.latencies);
+            HopStats {
+                from,
+                to,
+                hops: a.hops,
+                cross_az_share: round3(a.crossing as f64 / a.hops as f64),
+                bytes: a.bytes,
+                dropped: a.dropped,
+                p50_us: p.p50,
+                p99_us: p.p99,
+            }
+        })
+        .collect()
 }
