@@ -25,4 +25,4 @@ pub use client::{Client, ClientConfig, Destination, Pacing};
 pub use lb::{ClientRouting, HealthCheckConfig, LbAlgorithm, LbDirectory, LbKindConfig, LbNode, LbNodeConfig};
 pub use pick::{Endpoint, PickPolicy, Picker};
 pub use rpc::{HealthCheck, HealthReply, Request, Response};
-pub use service::{ServiceConfig, ServiceInstance, Step, StepKind};
+pub use service::{ColdStart, ServiceConfig, ServiceInstance, Step, StepKind};

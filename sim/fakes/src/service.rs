@@ -39,6 +39,17 @@ pub struct ServiceConfig {
     pub steps: Vec<Step>,
     /// How long a `call` may take before the instance gives up with 504.
     pub call_timeout: Nanos,
+    /// Lambda-style execution environments, if the service has them.
+    pub cold_start: Option<ColdStart>,
+}
+
+/// Execution environments as Lambda runs them: each works on one request at a time; a request
+/// that finds no idle, still-warm environment pays `duration` to start one; an environment
+/// idle for longer than `keep_warm` is gone. AWS does not document `keep_warm`.
+#[derive(Clone, Debug)]
+pub struct ColdStart {
+    pub duration: Dist,
+    pub keep_warm: Nanos,
 }
 
 /// The timer token of the call-deadline sweep (job ids start at 1, so `0 << 8 | 1` is free).
@@ -63,6 +74,10 @@ pub struct ServiceInstance {
     pub served: u64,
     /// Requests rejected with 503 because the queue was full.
     pub rejected: u64,
+    /// Requests that paid a cold start.
+    pub cold_starts: u64,
+    /// Idle execution environments, by the time they became idle.
+    warm: Vec<Nanos>,
 }
 
 impl ServiceInstance {
@@ -78,6 +93,8 @@ impl ServiceInstance {
             call_deadlines: Deadlines::default(),
             served: 0,
             rejected: 0,
+            cold_starts: 0,
+            warm: Vec::new(),
         }
     }
 
@@ -98,7 +115,15 @@ impl ServiceInstance {
         self.next_job += 1;
         let job = self.next_job;
         self.jobs.insert(job, Job { id, req, step: 0 });
-        let t = self.config.processing.sample(cx.rng());
+        let mut t = self.config.processing.sample(cx.rng());
+        if let Some(cs) = &self.config.cold_start {
+            let now = cx.now();
+            self.warm.retain(|idle_since| now - idle_since < cs.keep_warm);
+            if self.warm.pop().is_none() {
+                t += cs.duration.sample(cx.rng());
+                self.cold_starts += 1;
+            }
+        }
         cx.set_timer(t, job << 8);
     }
 
@@ -153,6 +178,9 @@ impl ServiceInstance {
     fn finish(&mut self, cx: &mut Cx<'_>) {
         self.served += 1;
         self.active -= 1;
+        if self.config.cold_start.is_some() {
+            self.warm.push(cx.now());
+        }
         if let Some((id, req)) = self.queue.pop_front() {
             self.start(cx, id, req);
         }
@@ -210,6 +238,7 @@ impl Process for ServiceInstance {
 
     fn on_crash(&mut self) {
         self.call_deadlines.clear();
+        self.warm.clear();
         self.active = 0;
         self.queue.clear();
         self.jobs.clear();

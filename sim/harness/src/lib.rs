@@ -17,7 +17,7 @@ mod world;
 pub use analytic::{AnalyticPath, worst_case_path};
 pub use record::{
     Analytic, Bytes, ClientRecord, Counts, CrossingStats, Crossings, ExpectationResult, FaultRecord, HopStats, PairBytes, Percentiles, RunRecord,
-    TimelinePoint, WorstPath,
+    ServiceRecord, TimelinePoint, WorstPath,
 };
 pub use report::{comparison_markdown, summary_markdown, to_json, write_reports};
 pub use run::{RunOptions, run_variant};

@@ -134,6 +134,19 @@ pub struct TimelinePoint {
     pub p50_us: f64,
 }
 
+/// What a service's instances did.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ServiceRecord {
+    pub service: String,
+    pub instances: u32,
+    /// Requests answered or forwarded.
+    pub served: u64,
+    /// Turned away with 503: the queue was full.
+    pub rejected: u64,
+    /// Requests that paid a cold start.
+    pub cold_starts: u64,
+}
+
 /// One kind of hop (from one group of hosts to another), over every request.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct HopStats {
@@ -195,6 +208,7 @@ pub struct RunRecord {
     pub bytes: Bytes,
     pub cost_usd: f64,
     pub clients: Vec<ClientRecord>,
+    pub services: Vec<ServiceRecord>,
     pub timeline: Vec<TimelinePoint>,
     /// Per hop, when hops were recorded (empty otherwise).
     pub hops: Vec<HopStats>,

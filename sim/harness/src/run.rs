@@ -132,6 +132,7 @@ fn record(f: &ScenarioFile, scenario: &str, variant: &str, seed: u64, world: &Wo
                 ClientRecord { client: name.clone(), requests: counts(&mine), latency_us: Percentiles::of(&mut lat) }
             })
             .collect();
+        let services = service_records(world, core);
         let timeline = timeline(f, &views);
         let hops = hop_stats(world, core);
         let faults = fault_records(f, &views.iter().collect::<Vec<_>>());
@@ -149,6 +150,7 @@ fn record(f: &ScenarioFile, scenario: &str, variant: &str, seed: u64, world: &Wo
             bytes,
             cost_usd,
             clients,
+            services,
             timeline,
             hops,
             faults,
@@ -322,4 +324,20 @@ fn hop_stats(world: &World, core: &azsim_kernel::Core) -> Vec<HopStats> {
             }
         })
         .collect()
+}
+
+/// Per service: instances, requests served, rejected, cold starts (read from the processes).
+fn service_records(world: &World, core: &azsim_kernel::Core) -> Vec<ServiceRecord> {
+    let mut by_name: std::collections::BTreeMap<String, ServiceRecord> = std::collections::BTreeMap::new();
+    for (host, role) in &world.roles {
+        let Role::Service(name) = role else { continue };
+        let entry = by_name.entry(name.clone()).or_insert(ServiceRecord { service: name.clone(), instances: 0, served: 0, rejected: 0, cold_starts: 0 });
+        entry.instances += 1;
+        if let Some(i) = core.process(*host).and_then(|p| p.as_any().downcast_ref::<azsim_fakes::ServiceInstance>()) {
+            entry.served += i.served;
+            entry.rejected += i.rejected;
+            entry.cold_starts += i.cold_starts;
+        }
+    }
+    by_name.into_values().collect()
 }

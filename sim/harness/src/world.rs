@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use azsim_fakes::{
-    Client, ClientConfig, ClientRouting, Destination, Endpoint, HealthCheckConfig, LbAlgorithm, LbDirectory, LbKindConfig, LbNode, LbNodeConfig, Pacing,
-    PickPolicy, Picker, ServiceConfig, ServiceInstance, Step, StepKind,
+    Client, ClientConfig, ClientRouting, ColdStart, Destination, Endpoint, HealthCheckConfig, LbAlgorithm, LbDirectory, LbKindConfig, LbNode, LbNodeConfig,
+    Pacing, PickPolicy, Picker, ServiceConfig, ServiceInstance, Step, StepKind,
 };
 use azsim_kernel::{AzId, Dist, Fault, HostId, LatencyModel, Scope, Sim, SimConfig, Topology};
 use azsim_scenario::{Algorithm, Arrivals, ClientRoutingPolicy, DistSpec, LbKind, LoadBalancerSpec, Pick, ScenarioFile};
@@ -135,6 +135,7 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
                 queue: svc.queue,
                 steps,
                 call_timeout: SERVICE_CALL_TIMEOUT,
+                cold_start: svc.cold_start.as_ref().map(|cs| ColdStart { duration: dist(f, &cs.duration), keep_warm: cs.keep_warm.nanos() }),
             });
             for e in instances.get(name).into_iter().flatten() {
                 core.add_process(e.host, Box::new(ServiceInstance::new(cfg.clone())));

@@ -167,6 +167,27 @@ pub struct ServiceSpec {
     /// What the service does after processing, in order.
     #[serde(default)]
     pub steps: Vec<StepSpec>,
+    /// Lambda-style execution environments: a request that finds none warm pays a cold start.
+    #[serde(default)]
+    pub cold_start: Option<ColdStartSpec>,
+}
+
+/// Cold starts (Lambda). Each execution environment works on one request at a time.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ColdStartSpec {
+    /// How long starting an environment takes (Lambda in a VPC with a JVM: seconds).
+    pub duration: DistSpec,
+    /// How long an idle environment stays warm (default 10m; AWS does not document it, 5 to 15
+    /// minutes are commonly observed).
+    #[serde(default = "ColdStartSpec::default_keep_warm")]
+    pub keep_warm: Dur,
+}
+
+impl ColdStartSpec {
+    fn default_keep_warm() -> Dur {
+        Dur(600_000_000_000)
+    }
 }
 
 impl ServiceSpec {

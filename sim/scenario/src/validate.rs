@@ -200,6 +200,9 @@ impl Checker<'_> {
             let path = format!("services.{name}");
             self.check_az_map(&svc.instances, &format!("{path}.instances"));
             self.check_dist(&svc.processing, Some(svc.instances.referenced), &format!("{path}.processing"));
+            if let Some(cs) = &svc.cold_start {
+                self.check_dist(&cs.duration, Some(svc.instances.referenced), &format!("{path}.cold_start.duration"));
+            }
             if svc.concurrency == Some(0) {
                 self.push(Some(svc.instances.referenced), format!("{path}.concurrency"), "concurrency must be at least 1".into(), None);
             }

@@ -48,7 +48,7 @@ impl World {
         })
     }
     fn add_api(&self, processing: Dist, concurrency: Option<u32>, queue: u32) {
-        let cfg = Arc::new(ServiceConfig { name: "api".into(), processing, concurrency, queue, steps: vec![], call_timeout: 5_000 * MS });
+        let cfg = Arc::new(ServiceConfig { name: "api".into(), processing, concurrency, queue, steps: vec![], call_timeout: 5_000 * MS, cold_start: None });
         let api = self.api();
         self.sim.with_core(|c| {
             for e in api {
@@ -211,7 +211,15 @@ fn least_outstanding_requests_avoids_a_slow_target() {
         w.sim.with_core(|c| {
             for (i, e) in api.iter().enumerate() {
                 let processing = if i == 2 { Dist::Fixed(50 * MS) } else { Dist::Fixed(MS) };
-                let cfg = Arc::new(ServiceConfig { name: "api".into(), processing, concurrency: None, queue: 0, steps: vec![], call_timeout: 5_000 * MS });
+                let cfg = Arc::new(ServiceConfig {
+                    name: "api".into(),
+                    processing,
+                    concurrency: None,
+                    queue: 0,
+                    steps: vec![],
+                    call_timeout: 5_000 * MS,
+                    cold_start: None,
+                });
                 c.add_process(e.host, Box::new(ServiceInstance::new(cfg)));
             }
         });
