@@ -19,6 +19,6 @@ pub use record::{
     Analytic, Bytes, ClientRecord, Counts, CrossingStats, Crossings, ExpectationResult, FaultRecord, HopStats, PairBytes, Percentiles, RunRecord,
     ServiceRecord, TimelinePoint, WorstPath,
 };
-pub use report::{comparison_markdown, summary_markdown, to_json, write_reports};
+pub use report::{comparison_markdown, junit_xml, summary_markdown, to_json, write_reports};
 pub use run::{RunOptions, run_variant};
 pub use world::dist;

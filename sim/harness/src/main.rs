@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use azsim::{RunOptions, RunRecord, comparison_markdown, run_variant, summary_markdown, to_json, write_reports};
+use azsim::{RunOptions, RunRecord, comparison_markdown, junit_xml, run_variant, summary_markdown, to_json, write_reports};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -38,6 +38,9 @@ enum Command {
         /// Also write the run record here (one record for one variant, an array for several).
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Also write JUnit XML here (a test case per variant) for CI dashboards.
+        #[arg(long)]
+        junit: Option<PathBuf>,
         /// Do not keep each hop of each request (saves memory on long drills; no per-hop table).
         #[arg(long)]
         no_hops: bool,
@@ -73,11 +76,21 @@ fn main() -> ExitCode {
             }
             if bad { ExitCode::from(2) } else { ExitCode::SUCCESS }
         }
-        Command::Run { file, seed, variant, out, json, no_hops, quiet } => run(&file, seed, variant, &out, json, !no_hops, quiet),
+        Command::Run { file, seed, variant, out, json, junit, no_hops, quiet } => run(&file, seed, variant, &out, (json, junit), !no_hops, quiet),
     }
 }
 
-fn run(file: &str, seed: Option<u64>, variant: Option<String>, out: &std::path::Path, json: Option<PathBuf>, record_hops: bool, quiet: bool) -> ExitCode {
+/// Runs the variants, prints and writes reports; `outputs` are the optional JSON and JUnit paths.
+fn run(
+    file: &str,
+    seed: Option<u64>,
+    variant: Option<String>,
+    out: &std::path::Path,
+    outputs: (Option<PathBuf>, Option<PathBuf>),
+    record_hops: bool,
+    quiet: bool,
+) -> ExitCode {
+    let (json, junit) = outputs;
     let scenario = match azsim_scenario::load(file) {
         Ok(s) => s,
         Err(e) => {
@@ -127,6 +140,12 @@ fn run(file: &str, seed: Option<u64>, variant: Option<String>, out: &std::path::
             eprintln!("error: cannot write {}: {e}", path.display());
             return ExitCode::from(2);
         }
+    }
+    if let Some(path) = junit
+        && let Err(e) = std::fs::write(&path, junit_xml(&records, file))
+    {
+        eprintln!("error: cannot write {}: {e}", path.display());
+        return ExitCode::from(2);
     }
     let failed: Vec<&RunRecord> = records.iter().filter(|r| !r.passed).collect();
     for r in &failed {

@@ -181,3 +181,45 @@ pub fn to_json(r: &RunRecord) -> String {
     s.push('\n');
     s
 }
+
+fn xml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if (c as u32) < 0x20 && c != '\n' && c != '\t' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// JUnit XML for CI dashboards: a test suite per scenario, a test case per variant, a failure
+/// per broken expectation (with the replay command). Times are simulated seconds.
+pub fn junit_xml(records: &[RunRecord], file: &str) -> String {
+    let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let failures = records.iter().filter(|r| !r.passed).count();
+    let _ = writeln!(s, "<testsuites name=\"azsim\" tests=\"{}\" failures=\"{failures}\">", records.len());
+    let scenario = records.first().map_or("", |r| r.scenario.as_str());
+    let _ = writeln!(s, "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\">", xml_escape(scenario), records.len());
+    for r in records {
+        let _ = write!(s, "    <testcase classname=\"{}\" name=\"{}\" time=\"{}\"", xml_escape(&r.scenario), xml_escape(&r.variant), r.duration_s);
+        if r.passed {
+            let _ = writeln!(s, "/>");
+            continue;
+        }
+        let _ = writeln!(s, ">");
+        for e in r.expectations.iter().filter(|e| !e.passed) {
+            let message = format!("{}: expected {}, got {}", e.name, e.expected, e.actual);
+            let replay = format!("replay: azsim run {file} --seed {} --variant {}", r.seed, r.variant);
+            let _ = writeln!(s, "      <failure message=\"{}\" type=\"expectation\">{}</failure>", xml_escape(&message), xml_escape(&replay));
+        }
+        let _ = writeln!(s, "    </testcase>");
+    }
+    s.push_str("  </testsuite>\n</testsuites>\n");
+    s
+}

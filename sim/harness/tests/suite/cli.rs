@@ -56,9 +56,13 @@ fn a_broken_budget_exits_1_with_a_replay_line() {
         .replace("worst_path_latency: { p50: 20ms }", "worst_path_latency: { p50: 19ms }");
     let file = dir.join("tight.yaml");
     std::fs::write(&file, text).unwrap();
-    let out = azsim(&["run", file.to_str().unwrap(), "--variant", "baseline", "--out", dir.to_str().unwrap(), "-q"]);
+    let junit = dir.join("junit.xml");
+    let out = azsim(&["run", file.to_str().unwrap(), "--variant", "baseline", "--out", dir.to_str().unwrap(), "-q", "--junit", junit.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains(r#"<testcase classname="az-affinity" name="baseline""#) && xml.contains("<failure message=\"worst-path p50 within"), "{xml}");
+    assert!(xml.contains("p50 &lt;= 19ms"), "expected values are escaped: {xml}");
     assert!(stderr.contains(&format!("replay: azsim run {} --seed 42 --variant baseline", file.display())), "{stderr}");
     std::fs::remove_dir_all(dir).ok();
 }
