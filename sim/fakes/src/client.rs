@@ -47,6 +47,8 @@ pub struct ClientConfig {
 }
 
 const NEXT_ARRIVAL: u64 = 0;
+/// How long a closed-loop client waits after finding nothing to send to (a DNS retry).
+const NO_ADDRESS_BACKOFF: Nanos = 1_000_000_000;
 const TIMEOUT: u64 = 1;
 
 /// The client process.
@@ -86,13 +88,14 @@ impl Client {
         }
     }
 
-    fn send_one(&mut self, cx: &mut Cx<'_>) {
+    /// Sends one request; false if it failed at once (nothing to send to).
+    fn send_one(&mut self, cx: &mut Cx<'_>) -> bool {
         self.sent += 1;
         let id = cx.new_request(self.config.label);
         let my_az = cx.az();
         let Some(to) = self.destination(cx, my_az) else {
             cx.finish_request(id, Outcome::Failed("no address to send to".into()));
-            return;
+            return false;
         };
         let req = Request {
             reply_to: cx.host(),
@@ -104,13 +107,18 @@ impl Client {
         cx.send(to.host, rpc::request(id, req));
         self.pending.insert(id.0, id);
         self.deadlines.add(cx, id.0, self.config.timeout, TIMEOUT);
+        true
     }
 
-    /// Closed loop: replace a finished request.
+    /// Closed loop: replace a finished request. A request that fails at once (no address) is
+    /// retried after a pause rather than in a loop at the same instant.
     fn refill(&mut self, cx: &mut Cx<'_>) {
         if let Pacing::Closed { concurrency } = self.config.pacing {
             while (self.pending.len() as u32) < concurrency && self.may_send(cx.now()) {
-                self.send_one(cx);
+                if !self.send_one(cx) {
+                    cx.set_timer(NO_ADDRESS_BACKOFF, NEXT_ARRIVAL);
+                    return;
+                }
             }
         }
     }
@@ -160,7 +168,7 @@ impl Process for Client {
                 if !self.may_send(cx.now()) {
                     return;
                 }
-                self.send_one(cx);
+                let _ = self.send_one(cx);
                 let gap = self.next_gap(cx, rate, poisson);
                 cx.set_timer(gap, NEXT_ARRIVAL);
             }
@@ -171,6 +179,8 @@ impl Process for Client {
         // The client's memory is gone; its in-flight requests stay `unknown` in the history.
         self.pending.clear();
         self.deadlines.clear();
+        self.resolved.clear();
+        self.resolved_at = None;
     }
 
     fn as_any(&self) -> &dyn Any {

@@ -31,20 +31,14 @@ impl Percentiles {
             return Percentiles::default();
         }
         values.sort_unstable();
-        let rank = |p: f64| {
+        // Nearest rank in integer arithmetic (per mille), so 1,000 samples give p99.9 = the
+        // 999th value, not a float rounding up to the maximum.
+        let rank = |per_mille: usize| {
             let n = values.len();
-            let i = ((p / 100.0) * n as f64).ceil() as usize;
-            values[i.clamp(1, n) - 1]
+            values[(per_mille * n).div_ceil(1000).clamp(1, n) - 1]
         };
         let us = |ns: u64| ns as f64 / 1000.0;
-        Percentiles {
-            p0: us(values[0]),
-            p50: us(rank(50.0)),
-            p90: us(rank(90.0)),
-            p99: us(rank(99.0)),
-            p999: us(rank(99.9)),
-            max: us(values[values.len() - 1]),
-        }
+        Percentiles { p0: us(values[0]), p50: us(rank(500)), p90: us(rank(900)), p99: us(rank(990)), p999: us(rank(999)), max: us(values[values.len() - 1]) }
     }
 
     pub fn get(&self, name: &str) -> Option<f64> {

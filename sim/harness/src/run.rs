@@ -267,7 +267,7 @@ pub(crate) fn fault_records(f: &ScenarioFile, views: &[&RequestView]) -> Vec<Fau
         out[*i] = Some(FaultRecord {
             fault: fault_label(fault),
             at_s: start as f64 / 1e9,
-            until_s: fault.duration.map(|d| (start + d.nanos()) as f64 / 1e9),
+            until_s: fault.duration.map(|d| start.saturating_add(d.nanos()) as f64 / 1e9),
             failed: mine.iter().filter(|v| !v.ok).count() as u64,
             last_failure_after_s: last_failure.map(|t| (t - start) as f64 / 1e9),
             recovered,

@@ -82,7 +82,7 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
     for (name, svc) in &f.services {
         for (az, count) in &svc.instances.value {
             for n in 0..*count {
-                let h = add(&mut topo, name, format!("{name}-{az}-{n}"), az, Role::Service(name.clone()))?;
+                let h = add(&mut topo, name, azsim_scenario::service_host(name, az, n), az, Role::Service(name.clone()))?;
                 instances.entry(name.clone()).or_default().push(Endpoint { host: h, az: azs[az] });
             }
         }
@@ -92,7 +92,7 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
     for (name, lb) in &f.load_balancers {
         for az in &lb.azs.value {
             let role = Role::LbNode { lb: name.clone(), kind: lb.kind, targets: lb.targets.value.clone() };
-            let h = add(&mut topo, name, format!("{name}-{az}"), az, role)?;
+            let h = add(&mut topo, name, azsim_scenario::lb_node_host(name, az), az, role)?;
             nodes.entry(name.clone()).or_default().push((h, az.clone()));
         }
     }
@@ -101,7 +101,7 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
     for (name, c) in &f.clients {
         for (az, count) in &c.azs.value {
             for n in 0..*count {
-                let h = add(&mut topo, name, format!("{name}-{az}-{n}"), az, Role::Client(name.clone()))?;
+                let h = add(&mut topo, name, azsim_scenario::client_host(name, az, n), az, Role::Client(name.clone()))?;
                 client_hosts.entry(name.clone()).or_default().push(h);
             }
         }

@@ -292,7 +292,7 @@ impl Core {
         let (azs, regions) = ((a.az, b.az), (a.region, b.region));
         self.traffic.record_send((from, to), azs, regions, bytes);
         let black_hole = self.host_states[from.0 as usize] == HostState::Down || self.partitioned(from, to);
-        let arrive_at = if black_hole { None } else { Some(now + self.sample_latency(from, to)) };
+        let arrive_at = if black_hole { None } else { Some(now.saturating_add(self.sample_latency(from, to))) };
         if arrive_at.is_none() {
             self.traffic.bytes_dropped += bytes;
         }

@@ -41,9 +41,9 @@ impl Dist {
     pub fn sample(&self, rng: &mut SimRng) -> Nanos {
         match self {
             Dist::Fixed(v) => *v,
-            Dist::Uniform { lo, hi } => lo + rng.below(hi - lo + 1),
+            Dist::Uniform { lo, hi } => lo + rng.below((hi - lo).saturating_add(1)),
             Dist::Normal { mean, sd, min } => clamp(mean + sd * standard_normal(rng), *min),
-            Dist::LogNormal { min, mu, sigma } => min + to_nanos((mu + sigma * standard_normal(rng)).exp()),
+            Dist::LogNormal { min, mu, sigma } => min.saturating_add(to_nanos((mu + sigma * standard_normal(rng)).exp())),
             Dist::Empirical(points) => interpolate(points, rng.next_f64()),
         }
     }
@@ -59,7 +59,7 @@ impl Dist {
                 if q <= 0.0 {
                     *min
                 } else {
-                    min + to_nanos((mu + sigma * inverse_normal_cdf(q)).exp())
+                    min.saturating_add(to_nanos((mu + sigma * inverse_normal_cdf(q)).exp()))
                 }
             }
             Dist::Empirical(points) => interpolate(points, q),

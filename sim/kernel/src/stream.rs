@@ -56,6 +56,9 @@ struct Pipe {
     rst: bool,
     reader: Option<Waker>,
     last_arrival: Nanos,
+    /// A data segment toward this end vanished in a black hole: nothing later may arrive (a
+    /// byte stream never has gaps), so this direction hangs, as TCP does until it gives up.
+    stalled: bool,
 }
 
 struct Conn {
@@ -79,6 +82,12 @@ impl Conn {
         match toward {
             Side::Client => &mut self.to_client,
             Side::Server => &mut self.to_server,
+        }
+    }
+    fn pipe_ref(&self, toward: Side) -> &Pipe {
+        match toward {
+            Side::Client => &self.to_client,
+            Side::Server => &self.to_server,
         }
     }
     fn host(&self, side: Side) -> HostId {
@@ -176,8 +185,17 @@ impl Core {
             Segment::Data(d) => d.len() as u64,
             _ => 0,
         };
+        if c.pipe_ref(toward).stalled {
+            return;
+        }
+        let carries_stream = matches!(segment, Segment::Data(_) | Segment::Fin);
         let t = self.transmit(from, to, bytes, tag.filter(|_| bytes > 0));
-        let Some(arrive) = t.arrive_at else { return };
+        let Some(arrive) = t.arrive_at else {
+            if carries_stream {
+                self.streams.conns.get_mut(&conn).expect("checked above").pipe(toward).stalled = true;
+            }
+            return;
+        };
         let c = self.streams.conns.get_mut(&conn).expect("checked above");
         let pipe = c.pipe(toward);
         let at = arrive.max(pipe.last_arrival);
@@ -354,14 +372,21 @@ pub(crate) async fn connect(shared: Arc<Shared>, host: HostId, addr: SocketAddr)
 
 pub(crate) fn poll_accept(shared: &Arc<Shared>, host: HostId, port: u16, cx: &mut Context<'_>) -> Poll<io::Result<(SimStream, SocketAddr)>> {
     let mut core = shared.lock();
-    let Some(l) = core.streams.listeners.get_mut(&(host, port)) else {
+    if !core.streams.listeners.contains_key(&(host, port)) {
         return Poll::Ready(Err(io::Error::new(io::ErrorKind::NotConnected, "listener closed (host failed)")));
+    }
+    // Skip connections whose client hung up before we accepted them.
+    let (conn, peer) = loop {
+        let l = core.streams.listeners.get_mut(&(host, port)).expect("checked above");
+        let Some((conn, peer)) = l.backlog.pop_front() else {
+            l.waker = Some(cx.waker().clone());
+            return Poll::Pending;
+        };
+        if core.streams.conns.contains_key(&conn) {
+            break (conn, peer);
+        }
     };
-    let Some((conn, peer)) = l.backlog.pop_front() else {
-        l.waker = Some(cx.waker().clone());
-        return Poll::Pending;
-    };
-    let c = core.streams.conns.get_mut(&conn).expect("backlog holds live connections");
+    let c = core.streams.conns.get_mut(&conn).expect("just checked");
     c.handles += 1;
     let local = c.server_addr;
     Poll::Ready(Ok((SimStream { shared: shared.clone(), conn, side: Side::Server, local, peer }, peer)))

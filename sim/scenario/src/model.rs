@@ -642,6 +642,42 @@ pub struct VariantSpec {
     pub prices: Option<Prices>,
 }
 
+/// The host name of instance `n` of service `service` in `az` (`router-use1-az1-0`).
+pub fn service_host(service: &str, az: &str, n: u32) -> String {
+    format!("{service}-{az}-{n}")
+}
+
+/// The host name of a load balancer's node in `az` (`foo-alb-use1-az1`).
+pub fn lb_node_host(lb: &str, az: &str) -> String {
+    format!("{lb}-{az}")
+}
+
+/// The host name of client host `n` of `client` in `az` (`app-use1-az1-0`).
+pub fn client_host(client: &str, az: &str, n: u32) -> String {
+    format!("{client}-{az}-{n}")
+}
+
+impl ScenarioFile {
+    /// Every host the scenario places, by name (what fault scopes may name).
+    pub fn host_names(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        for (name, s) in &self.services {
+            for (az, count) in &s.instances.value {
+                names.extend((0..*count).map(|n| service_host(name, az, n)));
+            }
+        }
+        for (name, lb) in &self.load_balancers {
+            names.extend(lb.azs.value.iter().map(|az| lb_node_host(name, az)));
+        }
+        for (name, c) in &self.clients {
+            for (az, count) in &c.azs.value {
+                names.extend((0..*count).map(|n| client_host(name, az, n)));
+            }
+        }
+        names
+    }
+}
+
 /// A loaded, validated scenario: the baseline and its variants, each fully resolved.
 #[derive(Clone, Debug)]
 pub struct Scenario {

@@ -46,6 +46,24 @@ pub(crate) fn validate(s: &Scenario) -> Vec<Issue> {
                 .hint(Some("this azsim reads `version: 1`".into())),
         );
     }
+    let safe = |n: &str| !n.is_empty() && !n.starts_with('.') && n.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !safe(&s.file.name) {
+        issues
+            .push(Issue::at(None, "name", format!("`{}` cannot name a report folder", s.file.name)).hint(Some("use letters, digits, `-`, `_` and `.`".into())));
+    }
+    for v in s.file.variants.keys() {
+        if v == crate::BASELINE {
+            issues.push(Issue::at(None, format!("variants.{v}"), "`baseline` names the scenario without variants; choose another name".to_string()));
+        } else if !safe(v) {
+            issues.push(
+                Issue::at(None, format!("variants.{v}"), format!("`{v}` cannot name a report folder"))
+                    .hint(Some("use letters, digits, `-`, `_` and `.`".into())),
+            );
+        }
+    }
+    if !issues.is_empty() {
+        return issues;
+    }
     for name in s.variant_names() {
         let resolved = s.resolve(&name).expect("listed names resolve");
         let mut v = Checker { f: &resolved, issues: Vec::new(), prefix: if name == crate::BASELINE { String::new() } else { format!("variant `{name}`: ") } };
@@ -141,6 +159,10 @@ impl Checker<'_> {
         let n = &self.f.network;
         for (d, p) in [(&n.intra_az, "network.intra_az"), (&n.inter_az, "network.inter_az"), (&n.inter_region, "network.inter_region")] {
             self.check_dist(d, None, p);
+            // A link with no delay at all lets a closed loop spin forever at one instant.
+            if matches!(d, DistSpec::Fixed(v) if v.nanos() == 0) {
+                self.push(None, p.to_string(), "network latency must be above zero".into(), Some("even within an AZ a hop takes tens of microseconds".into()));
+            }
         }
         let azs: Vec<String> = self.azs().into_iter().map(String::from).collect();
         let regions: Vec<String> = self.f.regions.value.keys().cloned().collect();
@@ -264,14 +286,14 @@ impl Checker<'_> {
                 self.push(loc, format!("{path}.dns_client_routing_policy"), "`dns_client_routing_policy` is an NLB setting".into(), None);
             }
             if let Some(hc) = &lb.health_check {
-                self.check_health_check(hc, loc, &path);
+                self.check_health_check(hc, lb.kind, loc, &path);
             }
             self.check_ref(&lb.targets, &services, &format!("{path}.targets"), "service");
             self.check_dist(&lb.processing, loc, &format!("{path}.processing"));
         }
     }
 
-    fn check_health_check(&mut self, hc: &HealthCheckSpec, loc: Option<Location>, path: &str) {
+    fn check_health_check(&mut self, hc: &HealthCheckSpec, kind: LbKind, loc: Option<Location>, path: &str) {
         let secs = |d: Option<crate::units::Dur>| d.map(|d| d.nanos() as f64 / 1e9);
         if secs(hc.interval).is_some_and(|i| !(5.0..=300.0).contains(&i)) {
             self.push(loc, format!("{path}.health_check.interval"), "AWS allows 5s to 300s".into(), None);
@@ -279,10 +301,16 @@ impl Checker<'_> {
         if secs(hc.timeout).is_some_and(|t| !(2.0..=120.0).contains(&t)) {
             self.push(loc, format!("{path}.health_check.timeout"), "AWS allows 2s to 120s".into(), None);
         }
-        if let (Some(t), Some(i)) = (hc.timeout, hc.interval)
-            && t >= i
-        {
-            self.push(loc, format!("{path}.health_check.timeout"), "the timeout must be shorter than the interval".into(), None);
+        // Compare the values in effect: AWS's defaults where the scenario is silent.
+        let default_timeout = if kind == LbKind::Alb { 5.0 } else { 10.0 };
+        let (t, i) = (secs(hc.timeout).unwrap_or(default_timeout), secs(hc.interval).unwrap_or(30.0));
+        if t >= i {
+            self.push(
+                loc,
+                format!("{path}.health_check"),
+                format!("the timeout ({t}s) must be shorter than the interval ({i}s)"),
+                Some("set `timeout` too: the default is 5s for an ALB, 10s for an NLB".into()),
+            );
         }
         for (n, v) in [("healthy_threshold", hc.healthy_threshold), ("unhealthy_threshold", hc.unhealthy_threshold)] {
             if v.is_some_and(|v| !(2..=10).contains(&v)) {
@@ -354,9 +382,9 @@ impl Checker<'_> {
     }
 
     fn check_scope(&mut self, r: &Ref, path: &str) {
-        let names = self.scope_names();
-        // Host names (`<group>-<az>-<n>`) are accepted if their group exists.
-        if names.contains(&r.value) || names.iter().any(|n| n != "*" && r.value.starts_with(&format!("{n}-"))) {
+        let mut names = self.scope_names();
+        names.extend(self.f.host_names());
+        if names.contains(&r.value) {
             return;
         }
         let hint = did_you_mean(&r.value, names.iter().map(String::as_str));
@@ -450,6 +478,15 @@ impl Checker<'_> {
             }
             if let Some(r) = e.recovery.as_ref().filter(|_| self.f.faults.is_empty()) {
                 self.push(Some(r.within.referenced), format!("{path}.recovery"), "a recovery budget needs faults on the timeline".into(), None);
+            }
+            let empty_latency = |b: &Option<LatencyBudget>| b.as_ref().is_some_and(|b| [b.p0, b.p50, b.p90, b.p99, b.p999, b.max].iter().all(Option::is_none));
+            let empty_count = |b: &Option<CountBudget>| b.as_ref().is_some_and(|b| b.max.is_none() && b.mean.is_none());
+            if empty_latency(&e.latency) || empty_latency(&e.worst_path_latency) || empty_count(&e.az_crossings) || empty_count(&e.region_crossings) {
+                self.push(loc, path.clone(), "a budget needs at least one bound (e.g. `p99: 40ms`, `max: 4`)".into(), None);
+            }
+            let scoped = e.client.is_some() || e.az.is_some() || e.window.is_some();
+            if scoped && (e.cost_usd.is_some() || e.cross_az_bytes.is_some()) {
+                self.push(loc, path.clone(), "`cost_usd` and `cross_az_bytes` are whole-run figures: `client`, `az` and `window` do not apply".into(), None);
             }
             if let Some(az) = &e.az {
                 let azs: Vec<String> = self.azs().into_iter().map(String::from).collect();

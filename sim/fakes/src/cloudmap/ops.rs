@@ -160,7 +160,13 @@ impl Registry {
                 return Err(CloudMapError::InvalidInput(format!("AWS_INIT_HEALTH_STATUS must be HEALTHY or UNHEALTHY, not {other}")));
             }
         };
-        svc.instances.insert(id.into(), Instance { attributes, health, pending_health: None, visible_at: now + delay, gone_at: None });
+        // Re-registering updates the instance in place: it stays visible (and, if it was being
+        // deregistered, is kept).
+        let visible_at = match svc.instances.get(id) {
+            Some(old) if old.gone_at.is_none() || old.gone_at.is_some_and(|t| t > now) => old.visible_at.min(now + delay),
+            _ => now + delay,
+        };
+        svc.instances.insert(id.into(), Instance { attributes, health, pending_health: None, visible_at, gone_at: None });
         svc.revision += 1;
         Ok(())
     }

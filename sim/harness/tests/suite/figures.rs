@@ -55,3 +55,10 @@ fn a_different_seed_changes_what_is_random_and_nothing_else() {
     let (c, d) = (run("alb-realistic", Some(1)), run("alb-realistic", Some(2)));
     assert_ne!(c.latency_us, d.latency_us);
 }
+
+#[test]
+fn p999_of_a_thousand_samples_is_the_999th_not_the_max() {
+    let mut v: Vec<u64> = (1..=1000).collect();
+    let p = azsim::Percentiles::of(&mut v);
+    assert_eq!((p.p50, p.p99, p.p999, p.max), (0.5, 0.99, 0.999, 1.0));
+}

@@ -121,3 +121,47 @@ fn bytes_are_counted_by_az_pair() {
         assert_eq!(t.by_az_pair[&(b, a)].bytes, 10);
     });
 }
+
+#[test]
+fn accepting_after_the_client_hung_up_skips_the_dead_connection() {
+    let (mut sim, client, server) = sim_with_latency(7, L);
+    let (c, s) = (sim.net(client), sim.net(server));
+    let ip = s.ip();
+    let accepted = sim
+        .block_on(Duration::from_secs(1), async move {
+            let mut l = azsim_net::Listen::bind(&s, (ip, 9).into()).await.unwrap();
+            drop(c.connect((ip, 9).into()).await.unwrap());
+            c.sleep(Duration::from_millis(10)).await;
+            let second = c.connect((ip, 9).into()).await.unwrap();
+            let (_, peer) = azsim_net::Accept::accept(&mut l).await.unwrap();
+            peer == second.local_addr()
+        })
+        .unwrap();
+    assert!(accepted, "the live connection is accepted, the dead one skipped");
+}
+
+#[test]
+fn a_black_holed_segment_stalls_the_stream_instead_of_leaving_a_gap() {
+    let (config, client, server, _, _) = two_az_world(8);
+    let mut sim = azsim_kernel::Sim::new(config);
+    sim.with_core(|core| {
+        core.schedule_fault(5_000_000, Some(10_000_000), Fault::Partition { from: Scope::Host(client), to: Scope::Host(server), both_ways: true })
+    });
+    let (c, s) = (sim.net(client), sim.net(server));
+    let ip = s.ip();
+    let read = sim
+        .block_on(Duration::from_secs(10), async move {
+            let t0 = c.now();
+            let mut l = azsim_net::Listen::bind(&s, (ip, 9).into()).await.unwrap();
+            let mut st = c.connect((ip, 9).into()).await.unwrap();
+            let (mut server_side, _) = azsim_net::Accept::accept(&mut l).await.unwrap();
+            c.sleep(Duration::from_millis(6).saturating_sub(c.now() - t0)).await;
+            st.write_all(b"AAAA").await.unwrap(); // inside the partition: lost
+            c.sleep(Duration::from_millis(10)).await;
+            st.write_all(b"BBBB").await.unwrap(); // after it healed
+            let mut buf = [0u8; 4];
+            tokio::time::timeout(Duration::from_secs(2), server_side.read_exact(&mut buf)).await.map(|r| r.map(|_| buf))
+        })
+        .unwrap();
+    assert!(read.is_err(), "the reader hangs rather than receiving BBBB after a gap: {read:?}");
+}
