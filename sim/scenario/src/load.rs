@@ -97,7 +97,12 @@ pub fn load_str(source: Source) -> Result<Scenario, ScenarioError> {
         text: source.text.clone(),
     })?;
     let scenario = Scenario { path: source.name.clone(), file };
-    let issues = validate::validate(&scenario);
+    let mut issues = validate::validate(&scenario);
+    for issue in issues.iter_mut().filter(|i| i.line == 0 && !i.path.is_empty()) {
+        if let Some((line, column)) = locate(&source.text, &issue.path) {
+            (issue.line, issue.column) = (line, column);
+        }
+    }
     if !issues.is_empty() {
         return Err(ScenarioError { file: source.name, issues, text: source.text });
     }
@@ -145,5 +150,47 @@ fn unknown_name_hint(message: &str) -> Option<String> {
     match crate::validate::closest(given, expected.iter().copied()) {
         Some(best) => Some(format!("did you mean `{best}`?")),
         None => Some(format!("expected one of: {}", expected.join(", "))),
+    }
+}
+
+/// Where a dotted path (`services.router.steps[0]`, `variants.fast`) is written: each segment's
+/// key is searched for below the previous one's line. For issues whose value carried no
+/// position (map keys, plain strings), so that every message still names a line and column.
+fn locate(text: &str, path: &str) -> Option<(u64, u64)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut from = 0usize;
+    let mut found = None;
+    for segment in path.split('.') {
+        let key = segment.split('[').next().unwrap_or(segment);
+        if key.is_empty() {
+            continue;
+        }
+        let hit = lines.iter().enumerate().skip(from).find_map(|(i, l)| {
+            let trimmed = l.trim_start().trim_start_matches("- ");
+            let is_key = trimmed.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with(':'));
+            is_key.then(|| (i, l.len() - l.trim_start().trim_start_matches("- ").len()))
+        });
+        match hit {
+            Some((i, col)) => {
+                found = Some((i as u64 + 1, col as u64 + 1));
+                from = i + 1;
+            }
+            None => break,
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::locate;
+
+    #[test]
+    fn locates_nested_keys() {
+        let text = "name: x\nprofiles:\n  fast: { fixed: 1ms }\nservices:\n  api:\n    steps:\n      - call: db\n";
+        assert_eq!(locate(text, "profiles.fast"), Some((3, 3)));
+        assert_eq!(locate(text, "services.api.steps[0]"), Some((6, 5)));
+        assert_eq!(locate(text, "name"), Some((1, 1)));
+        assert_eq!(locate(text, "nowhere"), None);
     }
 }

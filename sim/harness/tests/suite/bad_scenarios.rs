@@ -27,6 +27,10 @@ fn every_bad_file_is_rejected_with_its_message() {
         for needle in &expected {
             assert!(err.contains(needle.as_str()), "{file}: message lacks `{needle}`:\n{err}");
         }
+        for line in err.lines().filter(|l| l.starts_with("error: ")) {
+            let position = line.trim_start_matches("error: ").split(": ").next().unwrap_or("");
+            assert!(position.split(':').count() == 3, "{file}: an error without line and column: {line}");
+        }
     }
 }
 
