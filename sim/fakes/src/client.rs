@@ -3,13 +3,14 @@
 
 use std::any::Any;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use azsim_kernel::{AzId, Cx, HostId, Message, Nanos, Outcome, Process, RequestId};
 
 use crate::deadline::Deadlines;
 use crate::lb::LbDirectory;
 use crate::pick::{Endpoint, Picker};
-use crate::rpc::{self, Request, Response};
+use crate::rpc::{self, HttpRequest, Request, Response};
 
 /// Where the client sends.
 #[derive(Clone, Debug)]
@@ -44,6 +45,8 @@ pub struct ClientConfig {
     pub request_bytes: u64,
     pub response_bytes: u64,
     pub timeout: Nanos,
+    /// The requests it sends, with weights (empty: `GET /`).
+    pub mix: Vec<(u32, Arc<HttpRequest>)>,
 }
 
 const NEXT_ARRIVAL: u64 = 0;
@@ -97,17 +100,35 @@ impl Client {
             cx.finish_request(id, Outcome::Failed("no address to send to".into()));
             return false;
         };
+        let http = self.pick_http(cx);
         let req = Request {
             reply_to: cx.host(),
             call_id: id.0,
             request_bytes: self.config.request_bytes,
             response_bytes: self.config.response_bytes,
             chain_azs: Vec::new(),
+            http,
         };
         cx.send(to.host, rpc::request(id, req));
         self.pending.insert(id.0, id);
         self.deadlines.add(cx, id.0, self.config.timeout, TIMEOUT);
         true
+    }
+
+    /// One request of the mix, by weight.
+    fn pick_http(&self, cx: &mut Cx<'_>) -> Arc<HttpRequest> {
+        let total: u64 = self.config.mix.iter().map(|(w, _)| u64::from(*w)).sum();
+        if total == 0 {
+            return self.config.mix.first().map(|(_, r)| r.clone()).unwrap_or_default();
+        }
+        let mut x = cx.rng().below(total);
+        for (w, r) in &self.config.mix {
+            if x < u64::from(*w) {
+                return r.clone();
+            }
+            x -= u64::from(*w);
+        }
+        unreachable!("x < total")
     }
 
     /// Closed loop: replace a finished request. A request that fails at once (no address) is
@@ -139,7 +160,8 @@ impl Process for Client {
     fn on_message(&mut self, cx: &mut Cx<'_>, _from: HostId, msg: Message) {
         let Ok(resp) = msg.body.downcast::<Response>() else { return };
         let Some(id) = self.pending.remove(&resp.call_id) else { return }; // after its timeout
-        let outcome = if resp.status == 200 { Outcome::Ok } else { Outcome::Failed(format!("status {}", resp.status)) };
+        // 2xx and 3xx are answers; 4xx and 5xx are failures.
+        let outcome = if resp.status < 400 { Outcome::Ok } else { Outcome::Failed(format!("status {}", resp.status)) };
         cx.finish_request(id, outcome);
         self.refill(cx);
     }

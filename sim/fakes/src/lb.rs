@@ -19,6 +19,7 @@ use azsim_kernel::{AzId, Cx, Dist, HostId, Message, Nanos, Process, RequestId};
 use crate::deadline::Deadlines;
 use crate::pick::Endpoint;
 use crate::rpc::{self, HEALTH_CHECK_BYTES, HealthCheck, HealthReply, Request, Response};
+use crate::rules::{self, Action, Rule};
 
 /// ALB or NLB.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,6 +121,11 @@ pub struct LbNodeConfig {
     pub target_timeout: Nanos,
     pub algorithm: LbAlgorithm,
     pub directory: LbDirectory,
+    /// ALB: target groups besides the default one (`targets`), which rules forward to by index
+    /// (1 is the first of these).
+    pub extra_groups: Vec<Vec<Endpoint>>,
+    /// ALB listener rules, sorted by priority.
+    pub rules: Vec<Rule>,
 }
 
 /// How a node picks among eligible targets.
@@ -174,6 +180,10 @@ const TARGET_TIMEOUT: u64 = 3;
 /// One node of a load balancer.
 pub struct LbNode {
     config: LbNodeConfig,
+    /// Every target group's targets, one after another; `groups` slices it. Health and
+    /// outstanding counts are per (group, target), as AWS routes each group independently.
+    endpoints: Vec<Endpoint>,
+    groups: Vec<std::ops::Range<usize>>,
     targets: Vec<TargetState>,
     round: u64,
     rr: usize,
@@ -186,35 +196,75 @@ pub struct LbNode {
 
 impl LbNode {
     pub fn new(config: LbNodeConfig) -> Self {
-        let targets = vec![TargetState { health: Health::Initial, ok_streak: 0, fail_streak: 0, probe: None }; config.targets.len()];
-        let outstanding = vec![0; config.targets.len()];
-        LbNode { config, targets, round: 0, rr: 0, pending: BTreeMap::new(), next: 0, target_deadlines: Deadlines::default(), outstanding }
+        let mut endpoints = Vec::new();
+        let mut groups = Vec::new();
+        for group in std::iter::once(&config.targets).chain(config.extra_groups.iter()) {
+            groups.push(endpoints.len()..endpoints.len() + group.len());
+            endpoints.extend(group.iter().copied());
+        }
+        let targets = vec![TargetState { health: Health::Initial, ok_streak: 0, fail_streak: 0, probe: None }; endpoints.len()];
+        let outstanding = vec![0; endpoints.len()];
+        LbNode { config, endpoints, groups, targets, round: 0, rr: 0, pending: BTreeMap::new(), next: 0, target_deadlines: Deadlines::default(), outstanding }
     }
 
     fn is_candidate(&self, i: usize, my_az: AzId) -> bool {
-        self.config.cross_zone || self.config.targets[i].az == my_az
+        self.config.cross_zone || self.endpoints[i].az == my_az
     }
 
     /// Picks among the healthy candidates, or among every candidate when none is healthy
     /// (fail-open). Allocation-free: it runs once per request.
-    fn route(&mut self, my_az: AzId, rng: &mut azsim_kernel::SimRng) -> Option<usize> {
-        let n = self.config.targets.len();
+    fn route(&mut self, group: usize, my_az: AzId, rng: &mut azsim_kernel::SimRng) -> Option<usize> {
+        let range = self.groups[group].clone();
+        let (base, n) = (range.start, range.len());
         let healthy = |i: &usize| self.is_candidate(*i, my_az) && self.targets[*i].health == Health::Healthy;
-        let any_healthy = (0..n).any(|i| healthy(&i));
+        let any_healthy = range.clone().any(|i| healthy(&i));
         let eligible = |i: &usize| self.is_candidate(*i, my_az) && (!any_healthy || self.targets[*i].health == Health::Healthy);
-        let count = (0..n).filter(eligible).count();
+        let count = range.clone().filter(eligible).count();
         if count == 0 {
             return None;
         }
         let turn = self.rr;
         let chosen = match self.config.algorithm {
-            LbAlgorithm::RoundRobin => (0..n).filter(eligible).nth(turn % count),
-            LbAlgorithm::WeightedRandom => (0..n).filter(eligible).nth(rng.below(count as u64) as usize),
+            LbAlgorithm::RoundRobin => range.clone().filter(eligible).nth(turn % count),
+            LbAlgorithm::WeightedRandom => range.clone().filter(eligible).nth(rng.below(count as u64) as usize),
             // Rotate the starting point so ties spread as round robin would.
-            LbAlgorithm::LeastOutstandingRequests => (0..n).map(|k| (turn + k) % n).filter(eligible).min_by_key(|i| self.outstanding[*i]),
+            LbAlgorithm::LeastOutstandingRequests => (0..n).map(|k| base + (turn + k) % n).filter(eligible).min_by_key(|i| self.outstanding[*i]),
         };
         self.rr = self.rr.wrapping_add(1);
         chosen
+    }
+
+    /// Runs the listener rules on pending request `value`: the target group to forward to, or
+    /// `None` when the node answered itself (fixed response, redirect).
+    fn listener_action(&mut self, cx: &mut Cx<'_>, value: u64) -> Option<usize> {
+        let p = self.pending.get(&value)?;
+        let source = cx.topology().host(p.req.reply_to).ip;
+        match rules::evaluate(&self.config.rules, &p.req.http, source) {
+            None => Some(0),
+            Some(Action::Forward(groups)) => {
+                let total: u64 = groups.iter().map(|(_, w)| u64::from(*w)).sum();
+                let mut x = cx.rng().below(total.max(1));
+                for (g, w) in groups {
+                    if x < u64::from(*w) {
+                        return Some(*g);
+                    }
+                    x -= u64::from(*w);
+                }
+                groups.first().map(|(g, _)| *g)
+            }
+            Some(Action::FixedResponse { status, bytes }) => {
+                let (status, bytes) = (*status, *bytes);
+                let p = self.pending.remove(&value)?;
+                cx.send(p.req.reply_to, rpc::response(Some(p.id), p.req.call_id, status, bytes));
+                None
+            }
+            Some(Action::Redirect { status }) => {
+                let status = *status;
+                let p = self.pending.remove(&value)?;
+                cx.send(p.req.reply_to, rpc::response(Some(p.id), p.req.call_id, status, 0));
+                None
+            }
+        }
     }
 
     fn settle_target(&mut self, target: Option<usize>) {
@@ -238,7 +288,7 @@ impl LbNode {
             let seq = self.round << 16 | i as u64;
             t.probe = Some(seq);
             let msg = Message { request: None, bytes: HEALTH_CHECK_BYTES, body: Box::new(HealthCheck { seq }) };
-            cx.send(self.config.targets[i].host, msg);
+            cx.send(self.endpoints[i].host, msg);
             cx.set_timer(self.config.health.timeout, seq << 2 | PROBE_TIMEOUT);
         }
         cx.set_timer(self.config.health.interval, PROBE_ROUND);
@@ -335,13 +385,14 @@ impl Process for LbNode {
             PROBE_TIMEOUT => self.probe_result(cx, value, false),
             PROCESSED => {
                 let my_az = cx.az();
-                let Some(index) = self.route(my_az, cx.rng()) else {
+                let Some(group) = self.listener_action(cx, value) else { return };
+                let Some(index) = self.route(group, my_az, cx.rng()) else {
                     if let Some(p) = self.pending.remove(&value) {
                         cx.send(p.req.reply_to, rpc::response(Some(p.id), p.req.call_id, 503, 0));
                     }
                     return;
                 };
-                let target = self.config.targets[index];
+                let target = self.endpoints[index];
                 let Some(p) = self.pending.get_mut(&value) else { return };
                 p.target = Some(index);
                 self.outstanding[index] += 1;
@@ -351,6 +402,7 @@ impl Process for LbNode {
                     request_bytes: p.req.request_bytes,
                     response_bytes: p.req.response_bytes,
                     chain_azs: Vec::new(),
+                    http: p.req.http.clone(),
                 };
                 cx.send(target.host, rpc::request(p.id, fwd));
                 self.target_deadlines.add(cx, value, self.config.target_timeout, TARGET_TIMEOUT);

@@ -19,10 +19,11 @@ mod deadline;
 mod lb;
 mod pick;
 mod rpc;
+pub mod rules;
 mod service;
 
 pub use client::{Client, ClientConfig, Destination, Pacing};
 pub use lb::{ClientRouting, HealthCheckConfig, LbAlgorithm, LbDirectory, LbKindConfig, LbNode, LbNodeConfig};
 pub use pick::{Endpoint, PickPolicy, Picker};
-pub use rpc::{HealthCheck, HealthReply, Request, Response};
+pub use rpc::{HealthCheck, HealthReply, HttpRequest, Request, Response};
 pub use service::{ColdStart, ServiceConfig, ServiceInstance, Step, StepKind};

@@ -1,6 +1,25 @@
 //! What fakes say to each other. Sizes on the wire are in the kernel's [`Message::bytes`].
 
+use std::sync::Arc;
+
 use azsim_kernel::{AzId, HostId, Message, RequestId};
+
+/// The HTTP parts of a request that listener rules look at.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HttpRequest {
+    pub method: String,
+    pub path: String,
+    pub host: String,
+    pub headers: Vec<(String, String)>,
+    pub query: Vec<(String, String)>,
+}
+
+impl Default for HttpRequest {
+    /// `GET /`.
+    fn default() -> Self {
+        HttpRequest { method: "GET".into(), path: "/".into(), host: String::new(), headers: Vec::new(), query: Vec::new() }
+    }
+}
 
 /// A request travelling towards a service.
 #[derive(Clone, Debug)]
@@ -13,6 +32,8 @@ pub struct Request {
     pub response_bytes: u64,
     /// AZs of the forward chain so far (for `spread` placement).
     pub chain_azs: Vec<AzId>,
+    /// Method, path, host, headers and query (shared, not copied, hop to hop).
+    pub http: Arc<HttpRequest>,
 }
 
 /// The answer to a [`Request`].

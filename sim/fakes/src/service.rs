@@ -159,6 +159,7 @@ impl ServiceInstance {
                     request_bytes: j.req.request_bytes,
                     response_bytes: j.req.response_bytes,
                     chain_azs: Vec::new(),
+                    http: j.req.http.clone(),
                 };
                 let id = j.id;
                 cx.send(target.host, rpc::request(id, req));

@@ -132,12 +132,21 @@ impl Model<'_> {
                 for node in node_azs {
                     let mut at_node = self.hop(&p, node, lb_name);
                     self.process(&mut at_node, &lb.processing);
-                    let targets: Vec<String> = self.instance_azs(&lb.targets.value).into_iter().filter(|t| cross_zone || t == node).collect();
-                    for t in targets {
-                        let entered = self.hop(&at_node, &t, &lb.targets.value);
-                        for r in self.service(&lb.targets.value, entered, &[]) {
-                            let back = self.hop(&r, node, lb_name);
-                            out.push(self.hop(&back, az, name));
+                    // Any target group a rule may forward to, besides the default one.
+                    let mut groups = vec![lb.targets.value.clone()];
+                    for f in lb.rules.iter().flat_map(|r| r.forward.iter()) {
+                        if !groups.contains(&f.service.value) {
+                            groups.push(f.service.value.clone());
+                        }
+                    }
+                    for group in &groups {
+                        let targets: Vec<String> = self.instance_azs(group).into_iter().filter(|t| cross_zone || t == node).collect();
+                        for t in targets {
+                            let entered = self.hop(&at_node, &t, group);
+                            for r in self.service(group, entered, &[]) {
+                                let back = self.hop(&r, node, lb_name);
+                                out.push(self.hop(&back, az, name));
+                            }
                         }
                     }
                 }

@@ -4,9 +4,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use azsim_fakes::rules::{Action, Conditions, Rule};
 use azsim_fakes::{
-    Client, ClientConfig, ClientRouting, ColdStart, Destination, Endpoint, HealthCheckConfig, LbAlgorithm, LbDirectory, LbKindConfig, LbNode, LbNodeConfig,
-    Pacing, PickPolicy, Picker, ServiceConfig, ServiceInstance, Step, StepKind,
+    Client, ClientConfig, ClientRouting, ColdStart, Destination, Endpoint, HealthCheckConfig, HttpRequest, LbAlgorithm, LbDirectory, LbKindConfig, LbNode,
+    LbNodeConfig, Pacing, PickPolicy, Picker, ServiceConfig, ServiceInstance, Step, StepKind,
 };
 use azsim_kernel::{AzId, Dist, Fault, HostId, LatencyModel, Scope, Sim, SimConfig, Topology};
 use azsim_scenario::{Algorithm, Arrivals, ClientRoutingPolicy, DistSpec, LbKind, LoadBalancerSpec, Pick, ScenarioFile};
@@ -155,6 +156,7 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
             };
             // ALB: idle timeout 60 s; NLB: TCP idle timeout 350 s.
             let target_timeout = if lb.kind == LbKind::Alb { 60_000_000_000 } else { 350_000_000_000 };
+            let (extra_groups, rules) = listener_rules(lb, &instances);
             for (host, az) in nodes.get(name).into_iter().flatten() {
                 directory.register_node(name, kind, *host, azs[az]);
                 let cfg = LbNodeConfig {
@@ -167,6 +169,8 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
                     target_timeout,
                     algorithm,
                     directory: directory.clone(),
+                    extra_groups: extra_groups.clone(),
+                    rules: rules.clone(),
                 };
                 core.add_process(*host, Box::new(LbNode::new(cfg)));
             }
@@ -203,6 +207,20 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
                 request_bytes: c.request_bytes,
                 response_bytes: c.response_bytes,
                 timeout: c.timeout.nanos(),
+                mix: c
+                    .http
+                    .iter()
+                    .map(|h| {
+                        let http = HttpRequest {
+                            method: h.method.clone(),
+                            path: h.path.clone(),
+                            host: h.host.clone(),
+                            headers: h.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                            query: h.query.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                        };
+                        (h.weight, Arc::new(http))
+                    })
+                    .collect(),
             };
             for h in client_hosts.get(name).into_iter().flatten() {
                 core.add_process(*h, Box::new(Client::new(cfg.clone())));
@@ -217,6 +235,48 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
         }
     });
     Ok(World { sim, roles, client_labels: f.clients.keys().cloned().collect() })
+}
+
+/// An ALB's listener rules as the node runs them: the target groups they forward to (after the
+/// default one) and the rules, sorted by priority, with services replaced by group indices.
+fn listener_rules(lb: &LoadBalancerSpec, instances: &BTreeMap<String, Vec<Endpoint>>) -> (Vec<Vec<Endpoint>>, Vec<Rule>) {
+    let mut group_of: Vec<String> = vec![lb.targets.value.clone()];
+    let mut rules: Vec<Rule> = lb
+        .rules
+        .iter()
+        .map(|r| {
+            let action = if let Some(f) = &r.fixed_response {
+                Action::FixedResponse { status: f.status, bytes: f.bytes }
+            } else if let Some(red) = &r.redirect {
+                Action::Redirect { status: red.status }
+            } else {
+                let groups = r
+                    .forward
+                    .iter()
+                    .map(|f| {
+                        let index = group_of.iter().position(|g| *g == f.service.value).unwrap_or_else(|| {
+                            group_of.push(f.service.value.clone());
+                            group_of.len() - 1
+                        });
+                        (index, f.weight)
+                    })
+                    .collect();
+                Action::Forward(groups)
+            };
+            let conditions = Conditions {
+                paths: r.path.clone(),
+                hosts: r.host.clone(),
+                methods: r.method.clone(),
+                headers: r.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                query: r.query.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                source_ips: r.source_ip.iter().filter_map(|c| azsim_scenario::parse_cidr(c)).collect(),
+            };
+            Rule { priority: r.priority.value, conditions, action }
+        })
+        .collect();
+    rules.sort_by_key(|r| r.priority);
+    let extra = group_of[1..].iter().map(|s| instances.get(s).cloned().unwrap_or_default()).collect();
+    (extra, rules)
 }
 
 /// The load balancer's health checks: AWS's defaults for its kind (ALB 30 s / 5 s / 5 / 2; NLB

@@ -270,6 +270,114 @@ pub struct LoadBalancerSpec {
     /// Target health checks (defaults: AWS's for the kind).
     #[serde(default)]
     pub health_check: Option<HealthCheckSpec>,
+    /// ALB listener rules, evaluated by priority (lowest first); requests no rule matches are
+    /// forwarded to `targets` (the default action).
+    #[serde(default)]
+    pub rules: Vec<RuleSpec>,
+}
+
+/// An ALB listener rule: conditions (OR within one, AND across them; absent means any) and
+/// exactly one action.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSpec {
+    /// 1 to 50000, unique; lowest first.
+    #[schemars(with = "u32")]
+    pub priority: Spanned<u32>,
+    /// Path patterns with `*` and `?` (case-sensitive, path only).
+    #[serde(default)]
+    pub path: Vec<String>,
+    /// Host patterns (case-insensitive; `*.example.com` does not match `example.com`).
+    #[serde(default)]
+    pub host: Vec<String>,
+    /// Methods, exact.
+    #[serde(default)]
+    pub method: Vec<String>,
+    /// Header name -> accepted values (case-insensitive, wildcards).
+    #[serde(default)]
+    pub headers: BTreeMap<String, Vec<String>>,
+    /// Query key -> accepted values (wildcards).
+    #[serde(default)]
+    pub query: BTreeMap<String, Vec<String>>,
+    /// Source CIDRs (IPv4), matched against the client's address.
+    #[serde(default)]
+    pub source_ip: Vec<String>,
+    /// Forward to services (target groups), by weight.
+    #[serde(default)]
+    pub forward: Vec<ForwardSpec>,
+    /// Answer at the load balancer.
+    #[serde(default)]
+    pub fixed_response: Option<FixedResponseSpec>,
+    /// Answer with a redirect.
+    #[serde(default)]
+    pub redirect: Option<RedirectSpec>,
+}
+
+/// One weighted target group of a forward action.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardSpec {
+    #[schemars(with = "String")]
+    pub service: Ref,
+    /// 0 to 999 (default 1).
+    #[serde(default = "ForwardSpec::default_weight")]
+    pub weight: u32,
+}
+
+impl ForwardSpec {
+    fn default_weight() -> u32 {
+        1
+    }
+}
+
+/// A fixed response.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FixedResponseSpec {
+    /// 2XX, 4XX or 5XX.
+    pub status: u16,
+    /// Body size (default 0).
+    #[serde(default)]
+    pub bytes: u64,
+}
+
+/// A redirect.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedirectSpec {
+    /// 301 or 302.
+    pub status: u16,
+}
+
+/// One kind of request a client sends.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSpec {
+    #[serde(default = "HttpSpec::default_method")]
+    pub method: String,
+    #[serde(default = "HttpSpec::default_path")]
+    pub path: String,
+    #[serde(default)]
+    pub host: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub query: BTreeMap<String, String>,
+    /// Relative share of this request in the mix (default 1).
+    #[serde(default = "HttpSpec::default_weight")]
+    pub weight: u32,
+}
+
+impl HttpSpec {
+    fn default_method() -> String {
+        "GET".into()
+    }
+    fn default_path() -> String {
+        "/".into()
+    }
+    fn default_weight() -> u32 {
+        1
+    }
 }
 
 /// ALB target-group routing algorithms.
@@ -374,6 +482,9 @@ pub struct ClientSpec {
     /// When the client starts (default 0).
     #[serde(default)]
     pub start: Dur,
+    /// The requests it sends, by weight (default: `GET /`). Listener rules route on them.
+    #[serde(default)]
+    pub http: Vec<HttpSpec>,
 }
 
 impl ClientSpec {

@@ -9,6 +9,13 @@ use crate::load::Issue;
 use crate::model::*;
 use crate::units::DistSpec;
 
+/// An IPv4 CIDR (`10.0.0.0/16`; a bare address is a /32).
+pub fn parse_cidr(text: &str) -> Option<(std::net::Ipv4Addr, u8)> {
+    let (addr, prefix) = text.split_once('/').unwrap_or((text, "32"));
+    let prefix: u8 = prefix.parse().ok().filter(|p| *p <= 32)?;
+    Some((addr.parse().ok()?, prefix))
+}
+
 /// The closest of `candidates` to `given`, if it is close enough to be a likely typo.
 pub fn closest<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let limit = (given.chars().count() / 3).max(2);
@@ -288,6 +295,13 @@ impl Checker<'_> {
             if let Some(hc) = &lb.health_check {
                 self.check_health_check(hc, lb.kind, loc, &path);
             }
+            if !lb.rules.is_empty() && lb.kind == LbKind::Nlb {
+                self.push(loc, format!("{path}.rules"), "listener rules are an ALB feature".into(), None);
+            }
+            let mut priorities = BTreeSet::new();
+            for (i, rule) in lb.rules.iter().enumerate() {
+                self.check_rule(rule, &services, &mut priorities, &format!("{path}.rules[{i}]"));
+            }
             self.check_ref(&lb.targets, &services, &format!("{path}.targets"), "service");
             self.check_dist(&lb.processing, loc, &format!("{path}.processing"));
         }
@@ -316,6 +330,44 @@ impl Checker<'_> {
             if v.is_some_and(|v| !(2..=10).contains(&v)) {
                 self.push(loc, format!("{path}.health_check.{n}"), "AWS allows 2 to 10".into(), None);
             }
+        }
+    }
+
+    fn check_rule(&mut self, rule: &RuleSpec, services: &[String], priorities: &mut BTreeSet<u32>, path: &str) {
+        let loc = Some(rule.priority.referenced);
+        let p = rule.priority.value;
+        if !(1..=50_000).contains(&p) {
+            self.push(loc, format!("{path}.priority"), "a priority is between 1 and 50000".into(), None);
+        }
+        if !priorities.insert(p) {
+            self.push(loc, format!("{path}.priority"), format!("two rules have priority {p}"), None);
+        }
+        let actions = usize::from(!rule.forward.is_empty()) + usize::from(rule.fixed_response.is_some()) + usize::from(rule.redirect.is_some());
+        if actions != 1 {
+            self.push(loc, path.to_string(), format!("a rule has exactly one action (forward, fixed_response, redirect); found {actions}"), None);
+        }
+        for f in &rule.forward {
+            self.check_ref(&f.service, services, &format!("{path}.forward"), "service");
+            if f.weight > 999 {
+                self.push(Some(f.service.referenced), format!("{path}.forward"), "a weight is between 0 and 999".into(), None);
+            }
+        }
+        if !rule.forward.is_empty() && rule.forward.iter().all(|f| f.weight == 0) {
+            self.push(loc, format!("{path}.forward"), "at least one target group needs a weight above 0".into(), None);
+        }
+        if rule.fixed_response.as_ref().is_some_and(|f| !matches!(f.status / 100, 2 | 4 | 5)) {
+            self.push(loc, format!("{path}.fixed_response.status"), "a fixed response is 2XX, 4XX or 5XX".into(), None);
+        }
+        if rule.redirect.as_ref().is_some_and(|r| r.status != 301 && r.status != 302) {
+            self.push(loc, format!("{path}.redirect.status"), "a redirect is 301 or 302".into(), None);
+        }
+        for cidr in &rule.source_ip {
+            if parse_cidr(cidr).is_none() {
+                self.push(loc, format!("{path}.source_ip"), format!("`{cidr}` is not an IPv4 CIDR such as `10.0.0.0/16`"), None);
+            }
+        }
+        if rule.path.iter().any(|p| p.len() > 128) {
+            self.push(loc, format!("{path}.path"), "a path pattern has at most 128 characters".into(), None);
         }
     }
 

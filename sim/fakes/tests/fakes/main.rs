@@ -67,6 +67,7 @@ impl World {
             request_bytes: 100,
             response_bytes: 100,
             timeout: 2_000 * MS,
+            mix: vec![],
         };
         let h = self.host(host);
         self.sim.with_core(|c| c.add_process(h, Box::new(Client::new(cfg))));
@@ -117,6 +118,8 @@ fn lb_to(w: &World, kind: LbKindConfig, cross_zone: bool, algorithm: LbAlgorithm
             target_timeout: 60_000 * MS,
             algorithm,
             directory: dir.clone(),
+            extra_groups: vec![],
+            rules: vec![],
         };
         w.sim.with_core(|c| c.add_process(h, Box::new(LbNode::new(cfg))));
     }
