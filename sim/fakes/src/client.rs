@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use azsim_kernel::{AzId, Cx, HostId, Message, Nanos, Outcome, Process, RequestId};
 
+use crate::cloudmap::{DISCOVER_REQUEST_BYTES, Discover, DiscoverAnswer, DiscoverCall};
 use crate::deadline::Deadlines;
 use crate::lb::LbDirectory;
 use crate::pick::{Endpoint, Picker};
@@ -19,6 +20,9 @@ pub enum Destination {
     LoadBalancer { name: String, zonal: bool, directory: LbDirectory, ttl: Nanos },
     /// Straight to a service's instances.
     Service(Picker),
+    /// A service's instances as Cloud Map's `DiscoverInstances` returns them (client-side
+    /// discovery), refreshed every `refresh`; on an error the last good set is kept.
+    CloudMap { endpoint: HostId, request: Discover, refresh: Nanos },
 }
 
 /// How requests are paced.
@@ -50,6 +54,7 @@ pub struct ClientConfig {
 }
 
 const NEXT_ARRIVAL: u64 = 0;
+const REFRESH: u64 = 2;
 /// How long a closed-loop client waits after finding nothing to send to (a DNS retry).
 const NO_ADDRESS_BACKOFF: Nanos = 1_000_000_000;
 const TIMEOUT: u64 = 1;
@@ -76,6 +81,13 @@ impl Client {
     fn destination(&mut self, cx: &mut Cx<'_>, my_az: AzId) -> Option<Endpoint> {
         match &mut self.config.destination {
             Destination::Service(picker) => picker.pick(cx.rng(), my_az, &[]),
+            Destination::CloudMap { .. } => {
+                if self.resolved.is_empty() {
+                    return None;
+                }
+                let i = cx.rng().below(self.resolved.len() as u64) as usize;
+                Some(self.resolved[i])
+            }
             Destination::LoadBalancer { name, zonal, directory, ttl } => {
                 let now = cx.now();
                 if self.resolved_at.is_none_or(|t| now >= t + *ttl) {
@@ -113,6 +125,33 @@ impl Client {
         self.pending.insert(id.0, id);
         self.deadlines.add(cx, id.0, self.config.timeout, TIMEOUT);
         true
+    }
+
+    /// Client-side discovery: asks Cloud Map and schedules the next refresh.
+    fn discover(&mut self, cx: &mut Cx<'_>) {
+        let Destination::CloudMap { endpoint, request, refresh } = &self.config.destination else { return };
+        let call = DiscoverCall { call_id: 0, request: request.clone() };
+        let (endpoint, refresh) = (*endpoint, *refresh);
+        cx.send(endpoint, Message { request: None, bytes: DISCOVER_REQUEST_BYTES, body: Box::new(call) });
+        cx.set_timer(refresh, REFRESH);
+    }
+
+    /// Keeps the instances Cloud Map returned (their `AWS_INSTANCE_IPV4`); on an error keeps
+    /// the last good set (static stability).
+    fn discovered(&mut self, cx: &mut Cx<'_>, answer: DiscoverAnswer) {
+        if self.resolved_at.is_none() {
+            self.resolved_at = Some(cx.now());
+            let wait = self.config.start_at.saturating_sub(cx.now());
+            cx.set_timer(wait, NEXT_ARRIVAL);
+        }
+        let Ok(found) = answer.result else { return };
+        let topo = cx.topology();
+        self.resolved = found
+            .iter()
+            .filter_map(|f| f.attributes.get("AWS_INSTANCE_IPV4")?.parse().ok())
+            .filter_map(|ip| topo.host_by_ip(ip))
+            .map(|h| Endpoint { host: h, az: topo.host(h).az })
+            .collect();
     }
 
     /// One request of the mix, by weight.
@@ -153,12 +192,21 @@ impl Client {
 
 impl Process for Client {
     fn on_start(&mut self, cx: &mut Cx<'_>) {
+        // A discovering client starts its workload once it has heard from Cloud Map.
+        if matches!(self.config.destination, Destination::CloudMap { .. }) {
+            return self.discover(cx);
+        }
         let wait = self.config.start_at.saturating_sub(cx.now());
         cx.set_timer(wait, NEXT_ARRIVAL);
     }
 
     fn on_message(&mut self, cx: &mut Cx<'_>, _from: HostId, msg: Message) {
-        let Ok(resp) = msg.body.downcast::<Response>() else { return };
+        let body: Box<dyn std::any::Any + Send> = msg.body;
+        let body = match body.downcast::<DiscoverAnswer>() {
+            Ok(answer) => return self.discovered(cx, *answer),
+            Err(b) => b,
+        };
+        let Ok(resp) = body.downcast::<Response>() else { return };
         let Some(id) = self.pending.remove(&resp.call_id) else { return }; // after its timeout
         // 2xx and 3xx are answers; 4xx and 5xx are failures.
         let outcome = if resp.status < 400 { Outcome::Ok } else { Outcome::Failed(format!("status {}", resp.status)) };
@@ -175,6 +223,9 @@ impl Process for Client {
     }
 
     fn on_timer(&mut self, cx: &mut Cx<'_>, token: u64) {
+        if token == REFRESH {
+            return self.discover(cx);
+        }
         if token == TIMEOUT {
             for key in self.deadlines.expire(cx, TIMEOUT) {
                 if let Some(id) = self.pending.remove(&key) {

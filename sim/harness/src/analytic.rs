@@ -151,7 +151,9 @@ impl Model<'_> {
                     }
                 }
             } else {
-                for t in self.instance_azs(&c.target.value) {
+                // Discovery filtered to the client's own AZ (`AVAILABILITY_ZONE: $az`) stays local.
+                let own_only = c.discovery.as_ref().is_some_and(|d| d.query.get("AVAILABILITY_ZONE").is_some_and(|v| v == "$az"));
+                for t in self.instance_azs(&c.target.value).into_iter().filter(|t| !own_only || t == az) {
                     let entered = self.hop(&p, &t, &c.target.value);
                     for r in self.service(&c.target.value, entered, &[]) {
                         out.push(self.hop(&r, az, name));

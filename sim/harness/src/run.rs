@@ -108,7 +108,7 @@ fn record(f: &ScenarioFile, scenario: &str, variant: &str, seed: u64, world: &Wo
         let request_cross_az: u64 = core.requests().iter().map(|r| r.bytes_cross_az).sum();
         let bytes = Bytes {
             total: traffic.bytes_sent,
-            cross_az: traffic.cross_az_bytes(),
+            cross_az: cross_az_bytes(world, core),
             cross_region: traffic.cross_region_bytes(),
             cross_az_per_request: round3(request_cross_az as f64 / n),
             dropped: traffic.bytes_dropped,
@@ -189,10 +189,30 @@ fn cost(f: &ScenarioFile, world: &World, core: &azsim_kernel::Core) -> f64 {
             if p.alb_to_target_free && alb_target_pair(world, *a, *b) {
                 continue;
             }
+            // Calls to AWS APIs (Cloud Map) are not billed as data transfer between AZs.
+            if world.roles.get(a) == Some(&Role::CloudMap) || world.roles.get(b) == Some(&Role::CloudMap) {
+                continue;
+            }
             usd += gb * 2.0 * p.cross_az_per_gb;
         }
     }
     (usd * 1e9).round() / 1e9
+}
+
+/// Bytes between different AZs of a Region, leaving out calls to AWS APIs (Cloud Map).
+fn cross_az_bytes(world: &World, core: &azsim_kernel::Core) -> u64 {
+    let topo = core.topology();
+    let api = |h: &azsim_kernel::HostId| world.roles.get(h) == Some(&Role::CloudMap);
+    core.traffic()
+        .by_host_pair
+        .iter()
+        .filter(|((a, b), _)| !api(a) && !api(b))
+        .filter(|((a, b), _)| {
+            let (x, y) = (topo.host(*a), topo.host(*b));
+            x.region == y.region && x.az != y.az
+        })
+        .map(|(_, c)| c.bytes)
+        .sum()
 }
 
 fn alb_target_pair(world: &World, a: azsim_kernel::HostId, b: azsim_kernel::HostId) -> bool {
@@ -281,6 +301,7 @@ fn group(world: &World, host: azsim_kernel::HostId) -> String {
     match world.roles.get(&host) {
         Some(Role::Client(n)) | Some(Role::Service(n)) => n.clone(),
         Some(Role::LbNode { lb, .. }) => lb.clone(),
+        Some(Role::CloudMap) => "cloudmap".to_string(),
         None => "?".to_string(),
     }
 }

@@ -1,9 +1,10 @@
 //! Scenario -> kernel world: hosts placed in AZs, latency rules, fakes on the hosts, faults.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use azsim_fakes::cloudmap::{CloudMapNode, Discover, HealthConfig, NamespaceKind, Registry, RoutingPolicy, Settings};
 use azsim_fakes::rules::{Action, Conditions, Rule};
 use azsim_fakes::{
     Client, ClientConfig, ClientRouting, ColdStart, Destination, Endpoint, HealthCheckConfig, HttpRequest, LbAlgorithm, LbDirectory, LbKindConfig, LbNode,
@@ -17,7 +18,13 @@ use azsim_scenario::{Algorithm, Arrivals, ClientRoutingPolicy, DistSpec, LbKind,
 pub(crate) enum Role {
     Client(String),
     Service(String),
-    LbNode { lb: String, kind: LbKind, targets: String },
+    LbNode {
+        lb: String,
+        kind: LbKind,
+        targets: String,
+    },
+    /// Cloud Map's regional endpoint (its API traffic is not inter-AZ data transfer).
+    CloudMap,
 }
 
 /// A built world: the simulation plus what the harness needs to read it.
@@ -73,7 +80,8 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
         if topo.host_by_name(&name).is_some() {
             return Err(format!("two hosts would be named `{name}`; rename the service, load balancer or client `{group}`"));
         }
-        let h = topo.add_host(&name, azs[az], None);
+        let zone = topo.az_by_name(az).expect("AZs are added before hosts");
+        let h = topo.add_host(&name, zone, None);
         roles.insert(h, role);
         groups.entry(group.to_string()).or_default().push(h);
         Ok(h)
@@ -104,6 +112,23 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
             for n in 0..*count {
                 let h = add(&mut topo, name, azsim_scenario::client_host(name, az, n), az, Role::Client(name.clone()))?;
                 client_hosts.entry(name.clone()).or_default().push(h);
+            }
+        }
+    }
+
+    // Cloud Map: one regional endpoint where a registered service runs. It is a regional AWS
+    // service that survives an AZ outage, so it sits in a zone of its own (`aws-api-<region>`,
+    // latency as between AZs); its API traffic is left out of cross-AZ bytes and cost.
+    let mut cloud_map_hosts: BTreeMap<String, HostId> = BTreeMap::new();
+    for svc in f.services.values().filter(|s| s.cloud_map.is_some()) {
+        for az in svc.instances.value.keys() {
+            let (region, _) = f.regions.value.iter().find(|(_, r)| r.azs.contains(az)).expect("validated AZ");
+            if !cloud_map_hosts.contains_key(region) {
+                let region_id = topo.region_by_name(region).expect("added above");
+                let api_zone = format!("aws-api-{region}");
+                topo.add_az(region_id, &api_zone);
+                let h = add(&mut topo, "cloudmap", format!("cloudmap-{region}"), &api_zone, Role::CloudMap)?;
+                cloud_map_hosts.insert(region.clone(), h);
             }
         }
     }
@@ -181,6 +206,10 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
             };
             directory.set_client_routing(name, ClientRouting { own_az_share });
         }
+        let registry = cloud_map_registry(f, &instances, core.topology());
+        for host in cloud_map_hosts.values() {
+            core.add_process(*host, Box::new(CloudMapNode::new(registry.clone())));
+        }
         for (label, (name, c)) in f.clients.iter().enumerate() {
             let destination = if f.load_balancers.contains_key(&c.target.value) {
                 Destination::LoadBalancer {
@@ -223,7 +252,24 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
                     .collect(),
             };
             for h in client_hosts.get(name).into_iter().flatten() {
-                core.add_process(*h, Box::new(Client::new(cfg.clone())));
+                let mut cfg = cfg.clone();
+                if let (Some(d), Some(reg)) = (&c.discovery, f.services.get(&c.target.value).and_then(|s| s.cloud_map.as_ref())) {
+                    let info = core.topology().host(*h);
+                    let (my_az, my_region) = (core.topology().az_name(info.az).to_string(), core.topology().region_name(info.region).to_string());
+                    let endpoint =
+                        cloud_map_hosts.get(&my_region).or_else(|| cloud_map_hosts.values().next()).copied().expect("a registered service has an endpoint");
+                    let query = d.query.iter().map(|(k, v)| (k.clone(), if v == "$az" { my_az.clone() } else { v.clone() })).collect();
+                    let request = Discover {
+                        namespace: reg.namespace.clone(),
+                        service: reg.service.clone(),
+                        max_results: None,
+                        query,
+                        optional: BTreeMap::new(),
+                        health: None,
+                    };
+                    cfg.destination = Destination::CloudMap { endpoint, request, refresh: d.refresh.map_or(DISCOVERY_REFRESH, |r| r.nanos()) };
+                }
+                core.add_process(*h, Box::new(Client::new(cfg)));
             }
         }
         for fault in &f.faults {
@@ -235,6 +281,35 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
         }
     });
     Ok(World { sim, roles, client_labels: f.clients.keys().cloned().collect() })
+}
+
+/// How often a discovering client asks Cloud Map again, unless the scenario says.
+const DISCOVERY_REFRESH: u64 = 30_000_000_000;
+
+/// Cloud Map as the scenario registers it: for each `cloud_map:` service, an HTTP namespace, a
+/// service with a custom health check, and every instance with ECS's attributes, visible from
+/// the start (they were registered before the run began).
+fn cloud_map_registry(f: &ScenarioFile, instances: &BTreeMap<String, Vec<Endpoint>>, topo: &Topology) -> Arc<Mutex<Registry>> {
+    let mut registry = Registry::new(Settings::default());
+    for (name, svc) in &f.services {
+        let Some(reg) = &svc.cloud_map else { continue };
+        let _ = registry.create_namespace(&reg.namespace, NamespaceKind::Http);
+        let _ = registry.create_service(&reg.namespace, &reg.service, HealthConfig::Custom, RoutingPolicy::Multivalue, 60);
+        for e in instances.get(name).into_iter().flatten() {
+            let h = topo.host(e.host);
+            let attributes = BTreeMap::from([
+                ("AWS_INSTANCE_IPV4".to_string(), h.ip.to_string()),
+                ("AWS_INSTANCE_PORT".to_string(), "80".to_string()),
+                ("AVAILABILITY_ZONE".to_string(), topo.az_name(h.az).to_string()),
+                ("REGION".to_string(), topo.region_name(h.region).to_string()),
+            ]);
+            registry.register_instance(0, &reg.namespace, &reg.service, &h.name, attributes).expect("namespace and service exist");
+        }
+        if let Some(s) = registry.namespaces.get_mut(&reg.namespace).and_then(|ns| ns.services.get_mut(&reg.service)) {
+            s.instances.values_mut().for_each(|i| i.visible_at = 0);
+        }
+    }
+    Arc::new(Mutex::new(registry))
 }
 
 /// An ALB's listener rules as the node runs them: the target groups they forward to (after the

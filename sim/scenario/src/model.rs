@@ -170,6 +170,32 @@ pub struct ServiceSpec {
     /// Lambda-style execution environments: a request that finds none warm pays a cold start.
     #[serde(default)]
     pub cold_start: Option<ColdStartSpec>,
+    /// Register every instance in Cloud Map (as ECS does, with `AWS_INSTANCE_IPV4`,
+    /// `AWS_INSTANCE_PORT`, `AVAILABILITY_ZONE` and `REGION`).
+    #[serde(default)]
+    pub cloud_map: Option<CloudMapRegistration>,
+}
+
+/// Where a service's instances are registered.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloudMapRegistration {
+    /// An HTTP namespace (created if needed).
+    pub namespace: String,
+    /// The Cloud Map service (created if needed, with a custom health check).
+    pub service: String,
+}
+
+/// Client-side discovery through Cloud Map's `DiscoverInstances`.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DiscoverySpec {
+    /// `QueryParameters`; the value `$az` is replaced by the client's AZ (AZ affinity).
+    #[serde(default)]
+    pub query: BTreeMap<String, String>,
+    /// How often the client asks again (default 30s). Between calls it uses what it has.
+    #[serde(default)]
+    pub refresh: Option<Dur>,
 }
 
 /// Cold starts (Lambda). Each execution environment works on one request at a time.
@@ -485,6 +511,9 @@ pub struct ClientSpec {
     /// The requests it sends, by weight (default: `GET /`). Listener rules route on them.
     #[serde(default)]
     pub http: Vec<HttpSpec>,
+    /// Find the target service's instances through Cloud Map (the service must register).
+    #[serde(default)]
+    pub discovery: Option<DiscoverySpec>,
 }
 
 impl ClientSpec {

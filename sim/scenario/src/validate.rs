@@ -411,6 +411,14 @@ impl Checker<'_> {
                     );
                 }
             }
+            if c.discovery.is_some() && self.f.services.get(&c.target.value).is_none_or(|svc| svc.cloud_map.is_none()) {
+                self.push(
+                    loc,
+                    format!("{path}.discovery"),
+                    format!("discovery needs the target to be a service registered in Cloud Map (`cloud_map:` on `{}`)", c.target.value),
+                    None,
+                );
+            }
             match (c.rate, c.concurrency) {
                 (Some(r), None) if r > 0.0 && r.is_finite() => {}
                 (None, Some(n)) if n > 0 => {}
