@@ -38,6 +38,11 @@ pub(crate) type HopRef = Option<(RequestId, u32)>;
 
 pub(crate) enum Event {
     Start(HostId),
+    /// A lost stream segment's retransmission timer.
+    Retransmit {
+        conn: u64,
+        toward: Side,
+    },
     Message {
         from: HostId,
         to: HostId,
@@ -405,6 +410,7 @@ impl Core {
                 }
             }
             Event::Segment { conn, toward, segment, bytes, hop } => self.deliver_segment(conn, toward, segment, bytes, hop),
+            Event::Retransmit { conn, toward } => self.retransmit(conn, toward),
             Event::Timer { host, generation, token } => {
                 if self.generations[host.0 as usize] == generation && self.host_states[host.0 as usize] == HostState::Up {
                     self.with_process(host, |p, cx| p.on_timer(cx, token));
@@ -493,6 +499,10 @@ impl Core {
         h.crashed = crashed;
         h.powered_off = powered_off;
         self.recompute_host_states();
+    }
+
+    pub(crate) fn retransmit_timeout_ns(&self) -> Nanos {
+        self.retransmit_timeout
     }
 
     /// Events waiting in the queue.

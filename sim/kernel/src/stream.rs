@@ -4,8 +4,10 @@
 //! - Connection set-up costs a round trip: SYN, then SYN-ACK; the first byte follows.
 //! - Nothing listening, or a crashed process: the peer answers RST, so `connect` fails with
 //!   `ConnectionRefused`, and an open connection fails with `ConnectionReset`.
-//! - A black hole (host powered off, AZ outage, partition): segments vanish; `connect` and reads
-//!   hang until the caller's own timeout, as on a real network.
+//! - A black hole (host powered off, AZ outage, partition): a SYN vanishes and `connect` hangs
+//!   until the caller's own timeout; a lost data segment is retransmitted after the
+//!   retransmission timeout (doubling, capped at 120 s) with everything after it waiting in
+//!   order, and after 15 tries the connection is reset, as Linux's TCP does.
 //! - Segments of one direction arrive in order (a segment never overtakes the previous one).
 //! - No flow control: a write is accepted at once (documented limitation).
 
@@ -56,9 +58,12 @@ struct Pipe {
     rst: bool,
     reader: Option<Waker>,
     last_arrival: Nanos,
-    /// A data segment toward this end vanished in a black hole: nothing later may arrive (a
-    /// byte stream never has gaps), so this direction hangs, as TCP does until it gives up.
-    stalled: bool,
+    /// Segments waiting to be retransmitted, the first one lost in a black hole and the rest
+    /// queued behind it (a byte stream never has gaps). Empty while the path works.
+    unacked: VecDeque<Segment>,
+    /// Retransmissions of the head so far, and the current timeout (doubling, as TCP does).
+    retries: u32,
+    rto: Nanos,
 }
 
 struct Conn {
@@ -179,28 +184,97 @@ impl Core {
     }
 
     fn send_segment(&mut self, conn: u64, toward: Side, segment: Segment) {
-        let Some(c) = self.streams.conns.get(&conn) else { return };
+        let Some(c) = self.streams.conns.get_mut(&conn) else { return };
+        let carries_stream = matches!(segment, Segment::Data(_) | Segment::Fin);
+        if carries_stream && !c.pipe_ref(toward).unacked.is_empty() {
+            // Behind a lost segment: wait for it.
+            c.pipe(toward).unacked.push_back(segment);
+            return;
+        }
+        if let Err(lost) = self.try_send(conn, toward, segment)
+            && carries_stream
+        {
+            // Lost: TCP retransmits it after a timeout, and everything after it waits.
+            self.start_retransmission(conn, toward, vec![lost]);
+        }
+    }
+
+    /// Hands one segment to the network; gives it back if the path is a black hole.
+    fn try_send(&mut self, conn: u64, toward: Side, segment: Segment) -> Result<(), Segment> {
+        let Some(c) = self.streams.conns.get(&conn) else { return Ok(()) };
         let (from, to, tag) = (c.host(toward.other()), c.host(toward), c.tag);
         let bytes = match &segment {
             Segment::Data(d) => d.len() as u64,
             _ => 0,
         };
-        if c.pipe_ref(toward).stalled {
-            return;
-        }
-        let carries_stream = matches!(segment, Segment::Data(_) | Segment::Fin);
         let t = self.transmit(from, to, bytes, tag.filter(|_| bytes > 0));
-        let Some(arrive) = t.arrive_at else {
-            if carries_stream {
-                self.streams.conns.get_mut(&conn).expect("checked above").pipe(toward).stalled = true;
-            }
-            return;
-        };
-        let c = self.streams.conns.get_mut(&conn).expect("checked above");
-        let pipe = c.pipe(toward);
+        let Some(arrive) = t.arrive_at else { return Err(segment) };
+        let pipe = self.streams.conns.get_mut(&conn).expect("checked above").pipe(toward);
         let at = arrive.max(pipe.last_arrival);
         pipe.last_arrival = at;
         self.schedule(at, Event::Segment { conn, toward, segment, bytes, hop: t.hop });
+        Ok(())
+    }
+
+    fn start_retransmission(&mut self, conn: u64, toward: Side, waiting: Vec<Segment>) {
+        let rto = self.retransmit_timeout_ns();
+        let Some(c) = self.streams.conns.get_mut(&conn) else { return };
+        let pipe = c.pipe(toward);
+        pipe.unacked = waiting.into();
+        pipe.retries = 0;
+        pipe.rto = rto;
+        let at = self.now().saturating_add(rto);
+        self.schedule(at, Event::Retransmit { conn, toward });
+    }
+
+    /// The retransmission timer of a direction fired: send the lost segment again; if it gets
+    /// through, release the ones queued behind it in order; after 15 tries (about 15 minutes of
+    /// backing off, when Linux gives up) reset the connection.
+    pub(crate) fn retransmit(&mut self, conn: u64, toward: Side) {
+        let Some(c) = self.streams.conns.get_mut(&conn) else { return };
+        let pipe = c.pipe(toward);
+        let mut waiting: VecDeque<Segment> = std::mem::take(&mut pipe.unacked);
+        let Some(head) = waiting.pop_front() else { return };
+        match self.try_send(conn, toward, head) {
+            Err(head) => {
+                waiting.push_front(head);
+                let Some(c) = self.streams.conns.get_mut(&conn) else { return };
+                let pipe = c.pipe(toward);
+                pipe.unacked = waiting;
+                pipe.retries += 1;
+                if pipe.retries >= 15 {
+                    pipe.unacked.clear();
+                    self.reset_both_ends(conn);
+                    return;
+                }
+                pipe.rto = pipe.rto.saturating_mul(2).min(120_000_000_000);
+                let rto = pipe.rto;
+                let at = self.now().saturating_add(rto);
+                self.schedule(at, Event::Retransmit { conn, toward });
+            }
+            Ok(()) => {
+                while let Some(next) = waiting.pop_front() {
+                    if let Err(lost) = self.try_send(conn, toward, next) {
+                        waiting.push_front(lost);
+                        self.start_retransmission(conn, toward, waiting.into());
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    fn reset_both_ends(&mut self, conn: u64) {
+        let Some(c) = self.streams.conns.get_mut(&conn) else { return };
+        let mut wakers = vec![c.connect_waker.take()];
+        for side in [Side::Client, Side::Server] {
+            let p = c.pipe(side);
+            p.rst = true;
+            wakers.push(p.reader.take());
+        }
+        for w in wakers {
+            self.wake(w);
+        }
     }
 
     pub(crate) fn deliver_segment(&mut self, conn: u64, toward: Side, segment: Segment, bytes: u64, hop: HopRef) {
