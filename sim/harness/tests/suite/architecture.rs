@@ -89,7 +89,7 @@ fn scenario_crate_knows_nothing_of_tokio_and_kernel_nothing_of_aws() {
 
 #[test]
 fn top_level_holds_only_what_the_layout_allows() {
-    let allowed = ["Cargo.toml", "Cargo.lock", "sim", "scenarios", "fixtures", "benches", "reports", "README.md", "clippy.toml", "target"];
+    let allowed = ["Cargo.toml", "Cargo.lock", "sim", "scenarios", "fixtures", "benches", "reports", "README.md", "target"];
     for entry in std::fs::read_dir(root()).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().to_string();
         assert!(name.starts_with('.') || allowed.contains(&name.as_str()), "unexpected top-level entry `{name}`");
