@@ -10,7 +10,7 @@ use azsim_kernel::{AzId, Cx, HostId, Message, Nanos, Outcome, Process, RequestId
 use crate::cloudmap::{DISCOVER_REQUEST_BYTES, Discover, DiscoverAnswer, DiscoverCall};
 use crate::deadline::Deadlines;
 use crate::lb::LbDirectory;
-use crate::pick::{Endpoint, Picker};
+use crate::pick::{Endpoint, Picker, weighted_index};
 use crate::rpc::{self, HttpRequest, Request, Response};
 
 /// Where the client sends.
@@ -156,18 +156,8 @@ impl Client {
 
     /// One request of the mix, by weight.
     fn pick_http(&self, cx: &mut Cx<'_>) -> Arc<HttpRequest> {
-        let total: u64 = self.config.mix.iter().map(|(w, _)| u64::from(*w)).sum();
-        if total == 0 {
-            return self.config.mix.first().map(|(_, r)| r.clone()).unwrap_or_default();
-        }
-        let mut x = cx.rng().below(total);
-        for (w, r) in &self.config.mix {
-            if x < u64::from(*w) {
-                return r.clone();
-            }
-            x -= u64::from(*w);
-        }
-        unreachable!("x < total")
+        let i = weighted_index(cx.rng(), self.config.mix.iter().map(|(w, _)| *w)).unwrap_or(0);
+        self.config.mix.get(i).map(|(_, r)| r.clone()).unwrap_or_default()
     }
 
     /// Closed loop: replace a finished request. A request that fails at once (no address) is

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use azsim_kernel::{AzId, Cx, Dist, HostId, Message, Nanos, Process, RequestId};
 
 use crate::deadline::Deadlines;
-use crate::pick::Endpoint;
+use crate::pick::{Endpoint, weighted_index};
 use crate::rpc::{self, HEALTH_CHECK_BYTES, HealthCheck, HealthReply, Request, Response};
 use crate::rules::{self, Action, Rule};
 
@@ -242,15 +242,8 @@ impl LbNode {
         match rules::evaluate(&self.config.rules, &p.req.http, source) {
             None => Some(0),
             Some(Action::Forward(groups)) => {
-                let total: u64 = groups.iter().map(|(_, w)| u64::from(*w)).sum();
-                let mut x = cx.rng().below(total.max(1));
-                for (g, w) in groups {
-                    if x < u64::from(*w) {
-                        return Some(*g);
-                    }
-                    x -= u64::from(*w);
-                }
-                groups.first().map(|(g, _)| *g)
+                let i = weighted_index(cx.rng(), groups.iter().map(|(_, w)| *w)).unwrap_or(0);
+                groups.get(i).map(|(g, _)| *g)
             }
             Some(Action::FixedResponse { status, bytes }) => {
                 let (status, bytes) = (*status, *bytes);

@@ -2,6 +2,23 @@
 
 use azsim_kernel::{AzId, HostId, SimRng};
 
+/// An index into `weights`, drawn with probability proportional to its weight; `None` when
+/// every weight is zero (or there is none).
+pub fn weighted_index(rng: &mut SimRng, weights: impl Iterator<Item = u32> + Clone) -> Option<usize> {
+    let total: u64 = weights.clone().map(u64::from).sum();
+    if total == 0 {
+        return None;
+    }
+    let mut x = rng.below(total);
+    for (i, w) in weights.enumerate() {
+        if x < u64::from(w) {
+            return Some(i);
+        }
+        x -= u64::from(w);
+    }
+    unreachable!("x < total")
+}
+
 /// An instance a caller can send to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Endpoint {
