@@ -167,7 +167,7 @@ impl Core {
 
     /// Where tokio's clock stands.
     pub(crate) fn tokio_elapsed(&self) -> Nanos {
-        nanos(tokio::time::Instant::now().saturating_duration_since(self.base))
+        nanos(tokio::time::Instant::now().saturating_duration_since(self.base)) // determinism: ok — tokio's clock here is paused; only the driver advances it
     }
 
     /// The tokio instant at which the run started.

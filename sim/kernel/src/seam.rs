@@ -118,7 +118,7 @@ impl Resolve for SimNet {
 
 impl Clock for SimNet {
     fn now(&self) -> tokio::time::Instant {
-        tokio::time::Instant::now()
+        tokio::time::Instant::now() // determinism: ok — the sim's runtime clock is paused and moved only by the driver
     }
     fn sleep(&self, duration: Duration) -> BoxSleep {
         self.clock().sleep(duration)
@@ -133,7 +133,7 @@ pub struct SimClock {
 
 impl Clock for SimClock {
     fn now(&self) -> tokio::time::Instant {
-        tokio::time::Instant::now()
+        tokio::time::Instant::now() // determinism: ok — the sim's runtime clock is paused and moved only by the driver
     }
     fn sleep(&self, duration: Duration) -> BoxSleep {
         let shared = self.shared.clone();

@@ -117,7 +117,7 @@ impl Sim {
             .on_thread_park(move || hook.on_park())
             .build()
             .expect("a current_thread runtime with a paused clock");
-        let base = rt.block_on(async { tokio::time::Instant::now() });
+        let base = rt.block_on(async { tokio::time::Instant::now() }); // determinism: ok — read once from the freshly built paused clock: the run's time zero
         let core = Core::new(Seed(config.seed), config.topology, config.latency, config.record_hops, config.retransmit_timeout, base);
         Sim { rt, shared: Arc::new(Shared { core: Mutex::new(core), idle }) }
     }

@@ -58,7 +58,7 @@ impl Resolve for TokioEnv {
 
 impl Clock for TokioEnv {
     fn now(&self) -> tokio::time::Instant {
-        tokio::time::Instant::now()
+        tokio::time::Instant::now() // determinism: ok — production implementation; the simulation substitutes SimClock
     }
     fn sleep(&self, duration: Duration) -> BoxSleep {
         Box::pin(tokio::time::sleep(duration))
