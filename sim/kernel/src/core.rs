@@ -458,14 +458,9 @@ impl Core {
     fn recompute_host_states(&mut self) {
         let hosts: Vec<HostId> = self.topo.hosts().map(|(id, _)| id).collect();
         for host in hosts {
-            let info = self.topo.host(host);
-            let mut state = if info.powered_off {
-                HostState::Down
-            } else if info.crashed {
-                HostState::Crashed
-            } else {
-                HostState::Up
-            };
+            // A host's state follows from the faults active on it (a host that starts powered
+            // off is a power-off fault at time zero).
+            let mut state = HostState::Up;
             for (f, active) in self.faults.values() {
                 if *active && f.affects_host(&self.topo, host) {
                     state = match (state, f) {
@@ -493,20 +488,7 @@ impl Core {
         }
     }
 
-    /// Marks a host's own flags (used by set-up code, e.g. a host that starts powered off).
-    pub fn set_host_flags(&mut self, host: HostId, crashed: bool, powered_off: bool) {
-        let h = self.topo.host_mut(host);
-        h.crashed = crashed;
-        h.powered_off = powered_off;
-        self.recompute_host_states();
-    }
-
     pub(crate) fn retransmit_timeout_ns(&self) -> Nanos {
         self.retransmit_timeout
-    }
-
-    /// Events waiting in the queue.
-    pub fn pending_events(&self) -> usize {
-        self.queue.len()
     }
 }

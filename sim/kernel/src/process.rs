@@ -1,12 +1,11 @@
 //! Event-driven programs on hosts: the fakes run here, on the typed message path.
 
 use std::any::Any;
-use std::time::Duration;
 
 use crate::core::{Core, Message};
 use crate::history::{Outcome, RequestId};
 use crate::rng::SimRng;
-use crate::time::{Nanos, nanos};
+use crate::time::Nanos;
 use crate::topology::{AzId, HostId, RegionId, Topology};
 
 /// A program running on a simulated host. Handlers run to completion at one instant of virtual
@@ -74,10 +73,6 @@ impl<'a> Cx<'a> {
     /// Calls [`Process::on_timer`] with `token` after `after`.
     pub fn set_timer(&mut self, after: Nanos, token: u64) {
         self.core.set_process_timer(self.host, after, token);
-    }
-    /// [`Cx::set_timer`] with a [`Duration`].
-    pub fn set_timer_after(&mut self, after: Duration, token: u64) {
-        self.set_timer(nanos(after), token);
     }
     /// Starts a request's history; the client owns the returned id.
     pub fn new_request(&mut self, label: u32) -> RequestId {

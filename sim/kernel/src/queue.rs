@@ -65,6 +65,7 @@ impl<E> EventQueue<E> {
         self.free.push(key.slot);
         Some((key.at, event))
     }
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.heap.len()
     }

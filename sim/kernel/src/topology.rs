@@ -33,10 +33,6 @@ pub struct HostInfo {
     pub az: AzId,
     pub subnet: Option<String>,
     pub ip: Ipv4Addr,
-    /// The process on the host has crashed (see [`HostState::Crashed`]).
-    pub crashed: bool,
-    /// The host itself is powered off.
-    pub powered_off: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -76,7 +72,7 @@ impl Topology {
         let id = HostId(self.hosts.len() as u32);
         let n = self.hosts.iter().filter(|h| h.region == region).count() as u32 + 1;
         let ip = Ipv4Addr::new(10, region.0 as u8, (n >> 8) as u8, n as u8);
-        self.hosts.push(HostInfo { name: name.to_string(), region, az, subnet: subnet.map(str::to_string), ip, crashed: false, powered_off: false });
+        self.hosts.push(HostInfo { name: name.to_string(), region, az, subnet: subnet.map(str::to_string), ip });
         self.by_ip.insert(ip, id);
         self.by_name.insert(name.to_string(), id);
         id
@@ -84,9 +80,6 @@ impl Topology {
 
     pub fn host(&self, id: HostId) -> &HostInfo {
         &self.hosts[id.0 as usize]
-    }
-    pub(crate) fn host_mut(&mut self, id: HostId) -> &mut HostInfo {
-        &mut self.hosts[id.0 as usize]
     }
     pub fn hosts(&self) -> impl Iterator<Item = (HostId, &HostInfo)> {
         self.hosts.iter().enumerate().map(|(i, h)| (HostId(i as u32), h))
