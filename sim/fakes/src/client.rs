@@ -65,13 +65,15 @@ pub struct Client {
     sent: u64,
     pending: BTreeMap<u64, RequestId>,
     resolved: Vec<Endpoint>,
-    resolved_at: Option<Nanos>,
+    /// Discovery: when the first answer arrived. DNS: when the cached answer expires.
+    discovered_at: Option<Nanos>,
+    expires_at: Option<Nanos>,
     deadlines: Deadlines,
 }
 
 impl Client {
     pub fn new(config: ClientConfig) -> Self {
-        Client { config, sent: 0, pending: BTreeMap::new(), resolved: Vec::new(), resolved_at: None, deadlines: Deadlines::default() }
+        Client { config, sent: 0, pending: BTreeMap::new(), resolved: Vec::new(), discovered_at: None, expires_at: None, deadlines: Deadlines::default() }
     }
 
     fn may_send(&self, now: Nanos) -> bool {
@@ -90,9 +92,13 @@ impl Client {
             }
             Destination::LoadBalancer { name, zonal, directory, ttl } => {
                 let now = cx.now();
-                if self.resolved_at.is_none_or(|t| now >= t + *ttl) {
+                if self.expires_at.is_none_or(|t| now >= t) {
+                    // The first answer of a run is as old as a random share of the TTL: the
+                    // client looked the name up at some point before the run began, so clients
+                    // do not all look it up again at the same instant.
+                    let age = if self.expires_at.is_none() { cx.rng().below(*ttl) } else { 0 };
                     self.resolved = directory.resolve(cx, name, zonal.then_some(my_az));
-                    self.resolved_at = Some(now);
+                    self.expires_at = Some(now + *ttl - age);
                 }
                 if self.resolved.is_empty() {
                     return None;
@@ -139,8 +145,8 @@ impl Client {
     /// Keeps the instances Cloud Map returned (their `AWS_INSTANCE_IPV4`); on an error keeps
     /// the last good set (static stability).
     fn discovered(&mut self, cx: &mut Cx<'_>, answer: DiscoverAnswer) {
-        if self.resolved_at.is_none() {
-            self.resolved_at = Some(cx.now());
+        if self.discovered_at.is_none() {
+            self.discovered_at = Some(cx.now());
             let wait = self.config.start_at.saturating_sub(cx.now());
             cx.set_timer(wait, NEXT_ARRIVAL);
         }
@@ -243,7 +249,8 @@ impl Process for Client {
         self.pending.clear();
         self.deadlines.clear();
         self.resolved.clear();
-        self.resolved_at = None;
+        self.discovered_at = None;
+        self.expires_at = None;
     }
 
     fn as_any(&self) -> &dyn Any {

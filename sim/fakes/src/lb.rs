@@ -5,9 +5,14 @@
 //! - ALB: cross-zone always on; round robin over healthy targets of every AZ.
 //! - NLB: cross-zone off by default (then only targets in the node's AZ); zonal DNS names.
 //! - Each node checks each target on its own (interval, timeout, thresholds); a new target must
-//!   pass one check; fail-open: with no healthy candidate, route to all candidates.
-//! - DNS: a node is published while it is up and, for an NLB, while its AZ has a healthy
-//!   target (unless no AZ has one: then every node, fail-open). Clients cache the answer for the
+//!   pass one check; routing failover (fail-open): with fewer healthy candidates than the
+//!   threshold (default 1), route to all candidates.
+//! - Targets come from the [`TargetRegistry`]; a deregistered target gets no new requests and,
+//!   once the deregistration delay (default 300 s) has passed, is dropped: requests still in
+//!   flight to it get 502.
+//! - DNS: a node is published while it is up and while its target group has at least the DNS
+//!   failover threshold of healthy candidates (NLB: 1, as AWS documents; ALB: off by default),
+//!   unless no node qualifies: then every node (fail-open). Clients cache the answer for the
 //!   TTL (60 s).
 
 use std::any::Any;
@@ -20,13 +25,7 @@ use crate::deadline::Deadlines;
 use crate::pick::{Endpoint, weighted_index};
 use crate::rpc::{self, HEALTH_CHECK_BYTES, HealthCheck, HealthReply, Request, Response};
 use crate::rules::{self, Action, Rule};
-
-/// ALB or NLB.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LbKindConfig {
-    Alb,
-    Nlb,
-}
+use crate::targets::TargetRegistry;
 
 /// Target health-check settings (AWS defaults: 30 s interval, 5 s timeout, 5 healthy, 2
 /// unhealthy).
@@ -53,7 +52,6 @@ struct NodeEntry {
 
 #[derive(Clone, Debug)]
 struct LbRecord {
-    kind: LbKindConfig,
     routing: ClientRouting,
     nodes: Vec<NodeEntry>,
 }
@@ -64,9 +62,9 @@ pub struct LbDirectory(Arc<Mutex<BTreeMap<String, LbRecord>>>);
 
 impl LbDirectory {
     /// Adds a node of load balancer `lb`.
-    pub fn register_node(&self, lb: &str, kind: LbKindConfig, host: HostId, az: AzId) {
+    pub fn register_node(&self, lb: &str, host: HostId, az: AzId) {
         let mut map = self.0.lock().expect("directory lock");
-        let rec = map.entry(lb.to_string()).or_insert(LbRecord { kind, routing: ClientRouting::default(), nodes: Vec::new() });
+        let rec = map.entry(lb.to_string()).or_insert(LbRecord { routing: ClientRouting::default(), nodes: Vec::new() });
         rec.nodes.push(NodeEntry { host, az, serving: true });
     }
 
@@ -91,13 +89,10 @@ impl LbDirectory {
         let Some(rec) = map.get(lb) else { return Vec::new() };
         // ELB's control plane watches its own nodes: a dead node leaves DNS.
         let up: Vec<&NodeEntry> = rec.nodes.iter().filter(|n| cx.host_is_up(n.host)).collect();
-        let serving: Vec<&NodeEntry> = match rec.kind {
-            LbKindConfig::Alb => up,
-            LbKindConfig::Nlb => {
-                let healthy: Vec<&NodeEntry> = up.iter().copied().filter(|n| n.serving).collect();
-                if healthy.is_empty() { up } else { healthy }
-            }
-        };
+        // Nodes below their DNS failover threshold leave DNS, unless every node is: then all
+        // of them are served (fail-open).
+        let healthy: Vec<&NodeEntry> = up.iter().copied().filter(|n| n.serving).collect();
+        let serving = if healthy.is_empty() { up } else { healthy };
         let mut zone = zone;
         let own = cx.az();
         if zone.is_none() && rec.routing.own_az_share > 0.0 && serving.iter().any(|n| n.az == own) && cx.rng().next_f64() < rec.routing.own_az_share {
@@ -111,8 +106,18 @@ impl LbDirectory {
 #[derive(Clone, Debug)]
 pub struct LbNodeConfig {
     pub lb: String,
-    pub kind: LbKindConfig,
-    pub targets: Vec<Endpoint>,
+    /// Target group names in the registry: the default action's first, then the groups that
+    /// listener rules forward to (by index).
+    pub groups: Vec<String>,
+    pub registry: TargetRegistry,
+    /// How long a deregistered target drains (AWS default 300 s).
+    pub deregistration_delay: Nanos,
+    /// Routing failover: with fewer healthy candidates than this, route to every candidate
+    /// (AWS default 1: only when none is healthy).
+    pub routing_failover_min_healthy: u32,
+    /// DNS failover: with fewer healthy candidates than this, the node leaves DNS (`None`: off;
+    /// an NLB's AZ without a healthy target leaves DNS, i.e. 1).
+    pub dns_failover_min_healthy: Option<u32>,
     pub cross_zone: bool,
     pub processing: Dist,
     pub health: HealthCheckConfig,
@@ -121,9 +126,6 @@ pub struct LbNodeConfig {
     pub target_timeout: Nanos,
     pub algorithm: LbAlgorithm,
     pub directory: LbDirectory,
-    /// ALB: target groups besides the default one (`targets`), which rules forward to by index
-    /// (1 is the first of these).
-    pub extra_groups: Vec<Vec<Endpoint>>,
     /// ALB listener rules, sorted by priority.
     pub rules: Vec<Rule>,
 }
@@ -164,15 +166,23 @@ struct TargetState {
     probe: Option<u64>,
 }
 
+impl TargetState {
+    fn new() -> Self {
+        TargetState { health: Health::Initial, ok_streak: 0, fail_streak: 0, probe: None }
+    }
+}
+
 struct Pending {
     id: RequestId,
     req: Request,
     /// The target it was forwarded to, once it was.
-    target: Option<usize>,
+    target: Option<HostId>,
 }
 
-// Timer token kinds (low two bits).
+// Timer token kinds (low two bits). Kind 0 with value 0 starts a probe round; with value 1 a
+// deregistration delay has run out.
 const PROBE_ROUND: u64 = 0;
+const DRAIN_DONE: u64 = 1 << 2;
 const PROBE_TIMEOUT: u64 = 1;
 const PROCESSED: u64 = 2;
 const TARGET_TIMEOUT: u64 = 3;
@@ -185,6 +195,11 @@ pub struct LbNode {
     endpoints: Vec<Endpoint>,
     groups: Vec<std::ops::Range<usize>>,
     targets: Vec<TargetState>,
+    /// Set while a target drains: when its deregistration delay runs out.
+    draining: Vec<Option<Nanos>>,
+    index_of: BTreeMap<HostId, usize>,
+    /// The registry version `endpoints` reflects.
+    seen: Option<u64>,
     round: u64,
     rr: usize,
     pending: BTreeMap<u64, Pending>,
@@ -196,29 +211,90 @@ pub struct LbNode {
 
 impl LbNode {
     pub fn new(config: LbNodeConfig) -> Self {
-        let mut endpoints = Vec::new();
-        let mut groups = Vec::new();
-        for group in std::iter::once(&config.targets).chain(config.extra_groups.iter()) {
-            groups.push(endpoints.len()..endpoints.len() + group.len());
-            endpoints.extend(group.iter().copied());
+        LbNode {
+            config,
+            endpoints: Vec::new(),
+            groups: Vec::new(),
+            targets: Vec::new(),
+            draining: Vec::new(),
+            index_of: BTreeMap::new(),
+            seen: None,
+            round: 0,
+            rr: 0,
+            pending: BTreeMap::new(),
+            next: 0,
+            target_deadlines: Deadlines::default(),
+            outstanding: Vec::new(),
         }
-        let targets = vec![TargetState { health: Health::Initial, ok_streak: 0, fail_streak: 0, probe: None }; endpoints.len()];
-        let outstanding = vec![0; endpoints.len()];
-        LbNode { config, endpoints, groups, targets, round: 0, rr: 0, pending: BTreeMap::new(), next: 0, target_deadlines: Deadlines::default(), outstanding }
+    }
+
+    /// Re-reads the target groups if they changed (or `force`, when a drain ran out): keeps
+    /// each known target's health and load, starts new ones in `initial`, drops targets whose
+    /// deregistration delay is over, and answers 502 to requests still in flight to them.
+    fn sync(&mut self, cx: &mut Cx<'_>, force: bool) {
+        let version = self.config.registry.version();
+        if !force && self.seen == Some(version) {
+            return;
+        }
+        self.seen = Some(version);
+        let now = cx.now();
+        let delay = self.config.deregistration_delay;
+        let mut old: BTreeMap<HostId, (TargetState, u32)> = BTreeMap::new();
+        for (i, e) in self.endpoints.iter().enumerate() {
+            old.insert(e.host, (self.targets[i].clone(), self.outstanding[i]));
+        }
+        let (mut endpoints, mut groups, mut targets, mut outstanding, mut draining) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut next_drain_end: Option<Nanos> = None;
+        for name in &self.config.groups {
+            let start = endpoints.len();
+            for r in self.config.registry.targets(name) {
+                let drain_end = r.deregistered_at.map(|t| t.saturating_add(delay));
+                if drain_end.is_some_and(|end| end <= now) {
+                    continue;
+                }
+                if let Some(end) = drain_end {
+                    next_drain_end = Some(next_drain_end.map_or(end, |n: Nanos| n.min(end)));
+                }
+                let (state, load) = old.get(&r.endpoint.host).cloned().unwrap_or((TargetState::new(), 0));
+                endpoints.push(r.endpoint);
+                targets.push(state);
+                outstanding.push(load);
+                draining.push(drain_end);
+            }
+            groups.push(start..endpoints.len());
+        }
+        self.index_of = endpoints.iter().enumerate().map(|(i, e)| (e.host, i)).collect();
+        (self.endpoints, self.groups, self.targets, self.outstanding, self.draining) = (endpoints, groups, targets, outstanding, draining);
+        if let Some(end) = next_drain_end {
+            cx.set_timer(end - now, DRAIN_DONE);
+        }
+        // The deregistration delay ran out with requests in flight: 502.
+        let gone: Vec<u64> = self.pending.iter().filter(|(_, p)| p.target.is_some_and(|h| !self.index_of.contains_key(&h))).map(|(k, _)| *k).collect();
+        for key in gone {
+            if let Some(p) = self.pending.remove(&key) {
+                cx.send(p.req.reply_to, rpc::response(Some(p.id), p.req.call_id, 502, 0));
+            }
+        }
+        self.publish(cx);
     }
 
     fn is_candidate(&self, i: usize, my_az: AzId) -> bool {
-        self.config.cross_zone || self.endpoints[i].az == my_az
+        (self.config.cross_zone || self.endpoints[i].az == my_az) && self.draining[i].is_none()
     }
 
-    /// Picks among the healthy candidates, or among every candidate when none is healthy
-    /// (fail-open). Allocation-free: it runs once per request.
+    fn healthy_candidates(&self, range: std::ops::Range<usize>, my_az: AzId) -> u32 {
+        range.filter(|i| self.is_candidate(*i, my_az) && self.targets[*i].health == Health::Healthy).count() as u32
+    }
+
+    /// Picks among the healthy candidates, or among every candidate when fewer are healthy
+    /// than the routing failover threshold (fail-open). Allocation-free: it runs once per
+    /// request.
     fn route(&mut self, group: usize, my_az: AzId, rng: &mut azsim_kernel::SimRng) -> Option<usize> {
-        let range = self.groups[group].clone();
+        let range = self.groups.get(group)?.clone();
         let (base, n) = (range.start, range.len());
-        let healthy = |i: &usize| self.is_candidate(*i, my_az) && self.targets[*i].health == Health::Healthy;
-        let any_healthy = range.clone().any(|i| healthy(&i));
-        let eligible = |i: &usize| self.is_candidate(*i, my_az) && (!any_healthy || self.targets[*i].health == Health::Healthy);
+        let healthy_count = self.healthy_candidates(range.clone(), my_az);
+        let fail_open = healthy_count < self.config.routing_failover_min_healthy.max(1);
+        let eligible = |i: &usize| self.is_candidate(*i, my_az) && (fail_open || self.targets[*i].health == Health::Healthy);
         let count = range.clone().filter(eligible).count();
         if count == 0 {
             return None;
@@ -260,25 +336,30 @@ impl LbNode {
         }
     }
 
-    fn settle_target(&mut self, target: Option<usize>) {
-        if let Some(t) = target {
-            self.outstanding[t] = self.outstanding[t].saturating_sub(1);
+    fn settle_target(&mut self, target: Option<HostId>) {
+        if let Some(i) = target.and_then(|h| self.index_of.get(&h)) {
+            self.outstanding[*i] = self.outstanding[*i].saturating_sub(1);
         }
     }
 
+    /// Tells DNS whether this node meets the DNS failover threshold (the default target group's
+    /// healthy candidates).
     fn publish(&self, cx: &Cx<'_>) {
-        let az = cx.az();
-        let serving = (0..self.targets.len()).any(|i| self.is_candidate(i, az) && self.targets[i].health == Health::Healthy);
+        let serving = match (self.config.dns_failover_min_healthy, self.groups.first()) {
+            (Some(min), Some(range)) => self.healthy_candidates(range.clone(), cx.az()) >= min.max(1),
+            _ => true,
+        };
         self.config.directory.set_serving(&self.config.lb, cx.host(), serving);
     }
 
     fn probe_round(&mut self, cx: &mut Cx<'_>) {
+        self.sync(cx, false);
         self.round += 1;
         for (i, t) in self.targets.iter_mut().enumerate() {
             if t.probe.is_some() {
                 continue; // still waiting on the previous probe
             }
-            let seq = self.round << 16 | i as u64;
+            let seq = self.round << 32 | u64::from(self.endpoints[i].host.0);
             t.probe = Some(seq);
             let msg = Message { request: None, bytes: HEALTH_CHECK_BYTES, body: Box::new(HealthCheck { seq }) };
             cx.send(self.endpoints[i].host, msg);
@@ -288,9 +369,9 @@ impl LbNode {
     }
 
     fn probe_result(&mut self, cx: &mut Cx<'_>, seq: u64, ok: bool) {
-        let i = (seq & 0xffff) as usize;
+        let host = HostId((seq & 0xffff_ffff) as u32);
         let hc = self.config.health;
-        let Some(t) = self.targets.get_mut(i) else { return };
+        let Some(t) = self.index_of.get(&host).and_then(|i| self.targets.get_mut(*i)) else { return };
         if t.probe != Some(seq) {
             return;
         }
@@ -317,9 +398,8 @@ impl Process for LbNode {
         // Each node sends its first probes at its own random instant within the first
         // millisecond; until a target passes one, fail-open routes to every target.
         let offset = cx.rng().below(self.config.health.interval.max(1));
-        for t in &mut self.targets {
-            *t = TargetState { health: Health::Initial, ok_streak: 0, fail_streak: 0, probe: None };
-        }
+        self.sync(cx, false);
+        self.targets.iter_mut().for_each(|t| *t = TargetState::new());
         cx.set_timer(offset.min(1_000_000), PROBE_ROUND);
     }
 
@@ -374,9 +454,11 @@ impl Process for LbNode {
     fn on_timer(&mut self, cx: &mut Cx<'_>, token: u64) {
         let value = token >> 2;
         match token & 3 {
+            PROBE_ROUND if token == DRAIN_DONE => self.sync(cx, true),
             PROBE_ROUND => self.probe_round(cx),
             PROBE_TIMEOUT => self.probe_result(cx, value, false),
             PROCESSED => {
+                self.sync(cx, false);
                 let my_az = cx.az();
                 let Some(group) = self.listener_action(cx, value) else { return };
                 let Some(index) = self.route(group, my_az, cx.rng()) else {
@@ -387,7 +469,7 @@ impl Process for LbNode {
                 };
                 let target = self.endpoints[index];
                 let Some(p) = self.pending.get_mut(&value) else { return };
-                p.target = Some(index);
+                p.target = Some(target.host);
                 self.outstanding[index] += 1;
                 let fwd = Request {
                     reply_to: cx.host(),

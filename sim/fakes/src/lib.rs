@@ -1,29 +1,36 @@
 //! Fakes of AWS services, as event-driven processes on the kernel's typed message path.
 //!
-//! The foundation's minimal set (the full fakes come in later issues):
 //! - `service.rs`: a compute service instance (processing time, concurrency limit and queue,
-//!   calls and forwards to other services);
+//!   calls and forwards to other services, Lambda-style cold starts);
+//! - `ecs.rs`: an ECS service's control plane (task placement, lifecycle, container health
+//!   checks, registration in target groups and Cloud Map, replacement);
 //! - `lb.rs`: a load-balancer node (ALB: cross-zone always on; NLB: cross-zone off by default),
-//!   with active health checks per node and fail-open, and the DNS view clients resolve;
+//!   with active health checks per node, routing and DNS failover, draining, and the DNS view
+//!   clients resolve; `targets.rs`: the target groups it reads;
 //! - `client.rs`: a client workload (open or closed loop, timeouts);
 //! - `cloudmap.rs` + `cloudmap/`: AWS Cloud Map, registry and AWS JSON 1.1 endpoint;
 //! - `rpc.rs`: the messages they exchange; `pick.rs`: how a caller picks an instance.
 //!
-//! Every fake learns about failures the way the real service does (timeouts, health checks);
-//! only the load balancer's control plane, which AWS documents as watching its own nodes, reads
-//! host liveness directly.
+//! Every fake learns about failures the way the real service does (timeouts, health checks).
+//! Two read host liveness directly, standing for a component on that host: the load
+//! balancer's control plane, which AWS documents as watching its own nodes, and the ECS agent,
+//! which runs the container health check on the task's host.
 
 mod client;
 pub mod cloudmap;
 mod deadline;
+mod ecs;
 mod lb;
 mod pick;
 mod rpc;
 pub mod rules;
 mod service;
+mod targets;
 
 pub use client::{Client, ClientConfig, Destination, Pacing};
-pub use lb::{ClientRouting, HealthCheckConfig, LbAlgorithm, LbDirectory, LbKindConfig, LbNode, LbNodeConfig};
+pub use ecs::{ContainerHealthCheck, EcsCloudMap, EcsService, EcsServiceConfig, TaskEvent, TaskEvents, TaskSlot, TaskSwitch};
+pub use lb::{ClientRouting, HealthCheckConfig, LbAlgorithm, LbDirectory, LbNode, LbNodeConfig};
 pub use pick::{Endpoint, PickPolicy, Picker};
 pub use rpc::{HealthCheck, HealthReply, HttpRequest, Request, Response};
 pub use service::{ColdStart, ServiceConfig, ServiceInstance, Step, StepKind};
+pub use targets::{Registration, TargetRegistry};

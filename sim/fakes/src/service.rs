@@ -10,6 +10,7 @@ use std::sync::Arc;
 use azsim_kernel::{Cx, Dist, HostId, Message, Nanos, Process, RequestId};
 
 use crate::deadline::Deadlines;
+use crate::ecs::TaskSwitch;
 use crate::pick::Picker;
 use crate::rpc::{self, HEALTH_CHECK_BYTES, HealthCheck, HealthReply, Request, Response};
 
@@ -78,6 +79,8 @@ pub struct ServiceInstance {
     pub cold_starts: u64,
     /// Idle execution environments, by the time they became idle.
     warm: Vec<Nanos>,
+    /// An ECS task answers only while it runs; other instances always do.
+    switch: Option<TaskSwitch>,
 }
 
 impl ServiceInstance {
@@ -95,7 +98,26 @@ impl ServiceInstance {
             rejected: 0,
             cold_starts: 0,
             warm: Vec::new(),
+            switch: None,
         }
+    }
+
+    /// An ECS task's instance: it answers only while `switch` is on.
+    pub fn with_switch(mut self, switch: TaskSwitch) -> Self {
+        self.switch = Some(switch);
+        self
+    }
+
+    /// False while no task runs here: what arrives gets no answer (the task's ENI is gone), and
+    /// what a stopped task was doing is lost.
+    fn running(&mut self) -> bool {
+        if self.switch.as_ref().is_none_or(TaskSwitch::is_on) {
+            return true;
+        }
+        if !self.jobs.is_empty() || !self.queue.is_empty() {
+            self.on_crash();
+        }
+        false
     }
 
     fn admit(&mut self, cx: &mut Cx<'_>, id: RequestId, req: Request) {
@@ -190,6 +212,9 @@ impl ServiceInstance {
 
 impl Process for ServiceInstance {
     fn on_message(&mut self, cx: &mut Cx<'_>, from: HostId, msg: Message) {
+        if !self.running() {
+            return;
+        }
         let id = msg.request;
         let body: Box<dyn Any + Send> = msg.body;
         let body = match body.downcast::<Request>() {
@@ -225,6 +250,9 @@ impl Process for ServiceInstance {
     }
 
     fn on_timer(&mut self, cx: &mut Cx<'_>, token: u64) {
+        if !self.running() {
+            return;
+        }
         if token != CALL_SWEEP {
             return self.advance(cx, token >> 8);
         }

@@ -63,6 +63,19 @@ fn evaluate_one(f: &ScenarioFile, e: &ExpectationSpec, rec: &RunRecord, views: &
             .collect::<Vec<_>>()
             .join("; ");
         ("recovery", passed, format!("failures stop within {}", b.within.value), actual)
+    } else if let Some(b) = &e.failures {
+        let failed = selected.iter().filter(|v| !v.ok).count() as u64;
+        ("failures", failed <= b.max, format!("<= {}", b.max), format!("{failed} of {}", selected.len()))
+    } else if let Some(b) = &e.discovery_staleness {
+        let max = b.max.value.nanos() as f64 / 1e9;
+        let stale: Vec<(String, f64)> = rec.faults.iter().filter_map(|r| Some((r.fault.clone(), r.discovery_stale_s?))).collect();
+        let passed = !stale.is_empty() && stale.iter().all(|(_, s)| *s <= max);
+        let actual = if stale.is_empty() {
+            "no fault took down a host registered in Cloud Map".to_string()
+        } else {
+            stale.iter().map(|(f, s)| format!("{f}: returned until {s:.3}s after")).collect::<Vec<_>>().join("; ")
+        };
+        ("discovery staleness", passed, format!("<= {}", b.max.value), actual)
     } else if let Some(b) = &e.cross_az_bytes {
         ("cross-AZ bytes", (rec.bytes.cross_az as f64) <= b.max, format!("<= {}", b.max), rec.bytes.cross_az.to_string())
     } else {

@@ -173,6 +173,19 @@ pub struct FaultRecord {
     pub last_failure_after_s: Option<f64>,
     /// A successful request started after the last failure.
     pub recovered: bool,
+    /// For a fault that takes down hosts registered in Cloud Map: from its start to the last
+    /// time `DiscoverInstances` returned one of them (0 if none was returned after it began).
+    pub discovery_stale_s: Option<f64>,
+}
+
+/// One event of an ECS task's life.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TaskEventRecord {
+    pub at_s: f64,
+    pub service: String,
+    pub task: u32,
+    pub host: String,
+    pub event: String,
 }
 
 /// One expectation's verdict.
@@ -207,6 +220,8 @@ pub struct RunRecord {
     /// Per hop, when hops were recorded (empty otherwise).
     pub hops: Vec<HopStats>,
     pub faults: Vec<FaultRecord>,
+    /// What ECS did to tasks (empty without ECS services).
+    pub task_events: Vec<TaskEventRecord>,
     pub expectations: Vec<ExpectationResult>,
     pub passed: bool,
     /// Kernel events handled (the simulator's work, not a wall-clock figure).

@@ -95,11 +95,22 @@ pub fn summary_markdown(r: &RunRecord) -> String {
         let _ = writeln!(s, "## Success ratio below 1 (by start window)\n\n{}\n", dips.join(" · "));
     }
     if !r.faults.is_empty() {
-        let _ = writeln!(s, "## Faults\n\n| fault | from | until | requests failed | last failure after | recovered |\n|---|---:|---:|---:|---:|---|");
+        let _ = writeln!(
+            s,
+            "## Faults\n\n| fault | from | until | requests failed | last failure after | recovered | discovery returned it until |\n|---|---:|---:|---:|---:|---|---:|"
+        );
         for f in &r.faults {
             let until = f.until_s.map_or("end".to_string(), |u| format!("{u}s"));
             let last = f.last_failure_after_s.map_or("-".to_string(), |t| format!("{t:.3}s"));
-            let _ = writeln!(s, "| {} | {}s | {until} | {} | {last} | {} |", f.fault, f.at_s, f.failed, if f.recovered { "yes" } else { "no" });
+            let stale = f.discovery_stale_s.map_or("-".to_string(), |t| format!("+{t:.3}s"));
+            let _ = writeln!(s, "| {} | {}s | {until} | {} | {last} | {} | {stale} |", f.fault, f.at_s, f.failed, if f.recovered { "yes" } else { "no" });
+        }
+        let _ = writeln!(s);
+    }
+    if !r.task_events.is_empty() {
+        let _ = writeln!(s, "## ECS task events\n\n| at | service | task | host | event |\n|---:|---|---:|---|---|");
+        for e in &r.task_events {
+            let _ = writeln!(s, "| {:.3}s | {} | {} | {} | {} |", e.at_s, e.service, e.task, e.host, e.event);
         }
         let _ = writeln!(s);
     }

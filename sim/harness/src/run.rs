@@ -135,7 +135,16 @@ fn record(f: &ScenarioFile, scenario: &str, variant: &str, seed: u64, world: &Wo
         let services = service_records(world, core);
         let timeline = timeline(f, &views);
         let hops = hop_stats(world, core);
-        let faults = fault_records(f, &views.iter().collect::<Vec<_>>());
+        let mut faults = fault_records(f, &views.iter().collect::<Vec<_>>());
+        for (record, stale) in faults.iter_mut().zip(discovery_staleness(f, world)) {
+            record.discovery_stale_s = stale;
+        }
+        let task_events = world
+            .task_events
+            .all()
+            .into_iter()
+            .map(|e| TaskEventRecord { at_s: e.at as f64 / 1e9, service: e.service, task: e.task, host: e.host, event: e.event })
+            .collect();
         let mut rec = RunRecord {
             scenario: scenario.to_string(),
             variant: variant.to_string(),
@@ -154,6 +163,7 @@ fn record(f: &ScenarioFile, scenario: &str, variant: &str, seed: u64, world: &Wo
             timeline,
             hops,
             faults,
+            task_events,
             expectations: Vec::new(),
             passed: true,
             events: core.events_processed(),
@@ -291,9 +301,32 @@ pub(crate) fn fault_records(f: &ScenarioFile, views: &[&RequestView]) -> Vec<Fau
             failed: mine.iter().filter(|v| !v.ok).count() as u64,
             last_failure_after_s: last_failure.map(|t| (t - start) as f64 / 1e9),
             recovered,
+            discovery_stale_s: None,
         });
     }
     out.into_iter().map(|r| r.expect("every fault recorded")).collect()
+}
+
+/// For each fault: how long after it began `DiscoverInstances` still returned a host it took
+/// down (`None` when it took down no registered host).
+fn discovery_staleness(f: &ScenarioFile, world: &World) -> Vec<Option<f64>> {
+    let Some(registry) = &world.cloud_map else { return vec![None; f.faults.len()] };
+    let registry = registry.lock().expect("cloud map lock");
+    let registered: std::collections::BTreeSet<&String> =
+        registry.namespaces.values().flat_map(|ns| ns.services.values()).flat_map(|s| s.instances.keys()).chain(registry.last_returned.keys()).collect();
+    f.faults
+        .iter()
+        .zip(&world.fault_hosts)
+        .map(|(fault, hosts)| {
+            let start = fault.at.nanos();
+            let mine: Vec<&String> = hosts.iter().filter(|h| registered.contains(h)).collect();
+            if mine.is_empty() {
+                return None;
+            }
+            let last = mine.iter().filter_map(|h| registry.last_returned.get(*h)).filter(|t| **t >= start).max();
+            Some(last.map_or(0.0, |t| (t - start) as f64 / 1e9))
+        })
+        .collect()
 }
 
 /// The group a host belongs to (the service, load balancer or client it was made for).
@@ -302,6 +335,7 @@ fn group(world: &World, host: azsim_kernel::HostId) -> String {
         Some(Role::Client(n)) | Some(Role::Service(n)) => n.clone(),
         Some(Role::LbNode { lb, .. }) => lb.clone(),
         Some(Role::CloudMap) => "cloudmap".to_string(),
+        Some(Role::EcsControl(n)) => format!("ecs-{n}"),
         None => "?".to_string(),
     }
 }

@@ -7,8 +7,9 @@ use std::time::Duration;
 use azsim_fakes::cloudmap::{CloudMapNode, Discover, HealthConfig, NamespaceKind, Registry, RoutingPolicy, Settings};
 use azsim_fakes::rules::{Action, Conditions, Rule};
 use azsim_fakes::{
-    Client, ClientConfig, ClientRouting, ColdStart, Destination, Endpoint, HealthCheckConfig, HttpRequest, LbAlgorithm, LbDirectory, LbKindConfig, LbNode,
-    LbNodeConfig, Pacing, PickPolicy, Picker, ServiceConfig, ServiceInstance, Step, StepKind,
+    Client, ClientConfig, ClientRouting, ColdStart, ContainerHealthCheck, Destination, EcsCloudMap, EcsService, EcsServiceConfig, Endpoint, HealthCheckConfig,
+    HttpRequest, LbAlgorithm, LbDirectory, LbNode, LbNodeConfig, Pacing, PickPolicy, Picker, ServiceConfig, ServiceInstance, Step, StepKind, TargetRegistry,
+    TaskEvents, TaskSlot, TaskSwitch,
 };
 use azsim_kernel::{AzId, Dist, Fault, HostId, LatencyModel, Scope, Sim, SimConfig, Topology};
 use azsim_scenario::{Algorithm, Arrivals, ClientRoutingPolicy, DistSpec, LbKind, LoadBalancerSpec, Pick, ScenarioFile};
@@ -25,6 +26,8 @@ pub(crate) enum Role {
     },
     /// Cloud Map's regional endpoint (its API traffic is not inter-AZ data transfer).
     CloudMap,
+    /// An ECS service's control plane (it sends nothing on the network).
+    EcsControl(String),
 }
 
 /// A built world: the simulation plus what the harness needs to read it.
@@ -33,6 +36,12 @@ pub(crate) struct World {
     pub(crate) roles: BTreeMap<HostId, Role>,
     /// Client names by label.
     pub(crate) client_labels: Vec<String>,
+    /// What ECS did to each task.
+    pub(crate) task_events: TaskEvents,
+    /// Cloud Map's registry, if any service registers.
+    pub(crate) cloud_map: Option<Arc<Mutex<Registry>>>,
+    /// For each fault of the scenario, the hosts it takes down (by name).
+    pub(crate) fault_hosts: Vec<Vec<String>>,
 }
 
 /// A scenario distribution as a kernel distribution (profiles resolved; validation has
@@ -86,13 +95,23 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
         groups.entry(group.to_string()).or_default().push(h);
         Ok(h)
     };
-    // Services: `<service>-<az>-<n>`.
+    // Services: `<service>-<az>-<n>`. `instances` are those running at the start; an ECS
+    // service also has hosts where replacement tasks can run (`slots`).
     let mut instances: BTreeMap<String, Vec<Endpoint>> = BTreeMap::new();
+    let mut slots: BTreeMap<String, Vec<TaskSlot>> = BTreeMap::new();
     for (name, svc) in &f.services {
         for (az, count) in &svc.instances.value {
-            for n in 0..*count {
-                let h = add(&mut topo, name, azsim_scenario::service_host(name, az, n), az, Role::Service(name.clone()))?;
-                instances.entry(name.clone()).or_default().push(Endpoint { host: h, az: azs[az] });
+            for n in 0..svc.hosts_in(az) {
+                let host_name = azsim_scenario::service_host(name, az, n);
+                let h = add(&mut topo, name, host_name.clone(), az, Role::Service(name.clone()))?;
+                let endpoint = Endpoint { host: h, az: azs[az] };
+                if n < *count {
+                    instances.entry(name.clone()).or_default().push(endpoint);
+                }
+                if svc.ecs.is_some() {
+                    let slot = TaskSlot { name: host_name, endpoint, switch: TaskSwitch::new(n < *count), running_at_start: n < *count };
+                    slots.entry(name.clone()).or_default().push(slot);
+                }
             }
         }
     }
@@ -119,18 +138,33 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
     // Cloud Map: one regional endpoint where a registered service runs. It is a regional AWS
     // service that survives an AZ outage, so it sits in a zone of its own (`aws-api-<region>`,
     // latency as between AZs); its API traffic is left out of cross-AZ bytes and cost.
+    let region_of = |az: &str| f.regions.value.iter().find(|(_, r)| r.azs.iter().any(|a| a == az)).map(|(name, _)| name.clone()).expect("validated AZ");
+    let api_zone = |topo: &mut Topology, region: &str| {
+        let zone = format!("aws-api-{region}");
+        if topo.az_by_name(&zone).is_none() {
+            let region_id = topo.region_by_name(region).expect("added above");
+            topo.add_az(region_id, &zone);
+        }
+        zone
+    };
     let mut cloud_map_hosts: BTreeMap<String, HostId> = BTreeMap::new();
     for svc in f.services.values().filter(|s| s.cloud_map.is_some()) {
         for az in svc.instances.value.keys() {
-            let (region, _) = f.regions.value.iter().find(|(_, r)| r.azs.contains(az)).expect("validated AZ");
-            if !cloud_map_hosts.contains_key(region) {
-                let region_id = topo.region_by_name(region).expect("added above");
-                let api_zone = format!("aws-api-{region}");
-                topo.add_az(region_id, &api_zone);
-                let h = add(&mut topo, "cloudmap", format!("cloudmap-{region}"), &api_zone, Role::CloudMap)?;
-                cloud_map_hosts.insert(region.clone(), h);
+            let region = region_of(az);
+            if let std::collections::btree_map::Entry::Vacant(slot) = cloud_map_hosts.entry(region) {
+                let zone = api_zone(&mut topo, slot.key());
+                let h = add(&mut topo, "cloudmap", format!("cloudmap-{}", slot.key()), &zone, Role::CloudMap)?;
+                slot.insert(h);
             }
         }
+    }
+    // ECS: a control plane per service, in its Region's API zone.
+    let mut ecs_hosts: BTreeMap<String, HostId> = BTreeMap::new();
+    for (name, svc) in f.services.iter().filter(|(_, s)| s.ecs.is_some()) {
+        let first_az = svc.instances.value.keys().next().expect("validated: a service has instances");
+        let zone = api_zone(&mut topo, &region_of(first_az));
+        let h = add(&mut topo, name, format!("ecs-{name}"), &zone, Role::EcsControl(name.clone()))?;
+        ecs_hosts.insert(name.clone(), h);
     }
 
     let mut config = SimConfig::new(seed, topo);
@@ -139,6 +173,15 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
     config.latency = latency_model(f, &azs, &config.topology);
     let sim = Sim::new(config);
     let directory = LbDirectory::default();
+    let target_groups = TargetRegistry::default();
+    for (name, list) in &instances {
+        for e in list {
+            target_groups.register(name, *e);
+        }
+    }
+    let task_events = TaskEvents::default();
+    let mut cloud_map = None;
+    let mut fault_hosts = Vec::new();
 
     sim.with_core(|core| {
         for (name, svc) in &f.services {
@@ -163,15 +206,20 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
                 call_timeout: SERVICE_CALL_TIMEOUT,
                 cold_start: svc.cold_start.as_ref().map(|cs| ColdStart { duration: dist(f, &cs.duration), keep_warm: cs.keep_warm.nanos() }),
             });
-            for e in instances.get(name).into_iter().flatten() {
-                core.add_process(e.host, Box::new(ServiceInstance::new(cfg.clone())));
+            match slots.get(name) {
+                Some(task_slots) => {
+                    for slot in task_slots {
+                        core.add_process(slot.endpoint.host, Box::new(ServiceInstance::new(cfg.clone()).with_switch(slot.switch.clone())));
+                    }
+                }
+                None => {
+                    for e in instances.get(name).into_iter().flatten() {
+                        core.add_process(e.host, Box::new(ServiceInstance::new(cfg.clone())));
+                    }
+                }
             }
         }
         for (name, lb) in &f.load_balancers {
-            let kind = match lb.kind {
-                LbKind::Alb => LbKindConfig::Alb,
-                LbKind::Nlb => LbKindConfig::Nlb,
-            };
             let cross_zone = lb.cross_zone.unwrap_or(lb.kind == LbKind::Alb);
             let health = health_check(lb);
             let algorithm = match lb.algorithm.unwrap_or_default() {
@@ -181,20 +229,29 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
             };
             // ALB: idle timeout 60 s; NLB: TCP idle timeout 350 s.
             let target_timeout = if lb.kind == LbKind::Alb { 60_000_000_000 } else { 350_000_000_000 };
-            let (extra_groups, rules) = listener_rules(lb, &instances);
+            let (groups, rules) = listener_rules(lb);
+            let tg_health = lb.target_group_health.clone().unwrap_or_default();
+            let dns_failover = match (tg_health.dns_failover_min_healthy, lb.kind) {
+                (Some(0), _) => None,
+                (Some(n), _) => Some(n),
+                (None, LbKind::Nlb) => Some(1),
+                (None, LbKind::Alb) => None,
+            };
             for (host, az) in nodes.get(name).into_iter().flatten() {
-                directory.register_node(name, kind, *host, azs[az]);
+                directory.register_node(name, *host, azs[az]);
                 let cfg = LbNodeConfig {
                     lb: name.clone(),
-                    kind,
-                    targets: instances.get(&lb.targets.value).cloned().unwrap_or_default(),
+                    groups: groups.clone(),
+                    registry: target_groups.clone(),
+                    deregistration_delay: deregistration_delay(lb),
+                    routing_failover_min_healthy: tg_health.routing_failover_min_healthy.unwrap_or(1),
+                    dns_failover_min_healthy: dns_failover,
                     cross_zone,
                     processing: dist(f, &lb.processing),
                     health,
                     target_timeout,
                     algorithm,
                     directory: directory.clone(),
-                    extra_groups: extra_groups.clone(),
                     rules: rules.clone(),
                 };
                 core.add_process(*host, Box::new(LbNode::new(cfg)));
@@ -210,13 +267,43 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
         for host in cloud_map_hosts.values() {
             core.add_process(*host, Box::new(CloudMapNode::new(registry.clone())));
         }
+        if !cloud_map_hosts.is_empty() {
+            cloud_map = Some(registry.clone());
+        }
+        for (name, host) in &ecs_hosts {
+            let svc = &f.services[name];
+            let ecs = svc.ecs.as_ref().expect("ECS services only");
+            let lbs: Vec<&LoadBalancerSpec> = f.load_balancers.values().filter(|lb| lb_groups(lb).contains(name)).collect();
+            let drain = lbs.iter().map(|lb| deregistration_delay(lb)).max();
+            let cfg = EcsServiceConfig {
+                service: name.clone(),
+                slots: slots.get(name).cloned().unwrap_or_default(),
+                azs: svc.instances.value.keys().map(|a| azs[a]).collect(),
+                launch: dist(f, &ecs.launch_time),
+                startup: dist(f, &ecs.startup),
+                health: ContainerHealthCheck {
+                    interval: ecs.health_check.interval.nanos(),
+                    retries: ecs.health_check.retries,
+                    start_period: ecs.health_check.start_period.nanos(),
+                },
+                target_groups: drain.map(|d| (target_groups.clone(), d)),
+                cloud_map: svc.cloud_map.as_ref().map(|reg| EcsCloudMap {
+                    registry: registry.clone(),
+                    namespace: reg.namespace.clone(),
+                    service: reg.service.clone(),
+                    attributes: ecs_attributes(name, &region_of(svc.instances.value.keys().next().expect("validated"))),
+                }),
+                events: task_events.clone(),
+            };
+            core.add_process(*host, Box::new(EcsService::new(cfg)));
+        }
         for (label, (name, c)) in f.clients.iter().enumerate() {
             let destination = if f.load_balancers.contains_key(&c.target.value) {
                 Destination::LoadBalancer {
                     name: c.target.value.clone(),
                     zonal: c.resolve == azsim_scenario::Resolve::OwnAz,
                     directory: directory.clone(),
-                    ttl: LB_DNS_TTL,
+                    ttl: c.dns_cache.map_or(LB_DNS_TTL, |d| d.nanos()),
                 }
             } else {
                 Destination::Service(Picker::new(PickPolicy::Any, instances.get(&c.target.value).cloned().unwrap_or_default()))
@@ -275,12 +362,32 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
         for fault in &f.faults {
             let start = fault.at.nanos();
             let end = fault.duration.map(|d| start.saturating_add(d.nanos()));
+            let mut down = Vec::new();
             for kf in kernel_faults(f, fault, core.topology(), &groups) {
+                let topo = core.topology();
+                down.extend(topo.hosts().filter(|(h, _)| kf.affects_host(topo, *h)).map(|(_, info)| info.name.clone()));
                 core.schedule_fault(start, end, kf);
             }
+            fault_hosts.push(down);
         }
     });
-    Ok(World { sim, roles, client_labels: f.clients.keys().cloned().collect() })
+    Ok(World { sim, roles, client_labels: f.clients.keys().cloned().collect(), task_events, cloud_map, fault_hosts })
+}
+
+/// The attributes ECS gives every instance it registers in Cloud Map, besides address, port,
+/// AZ and initial health.
+fn ecs_attributes(service: &str, region: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("REGION".to_string(), region.to_string()),
+        ("ECS_SERVICE_NAME".to_string(), service.to_string()),
+        ("ECS_CLUSTER_NAME".to_string(), "default".to_string()),
+        ("ECS_TASK_DEFINITION_FAMILY".to_string(), service.to_string()),
+    ])
+}
+
+/// How long a load balancer's deregistered targets drain (AWS default 300 s).
+fn deregistration_delay(lb: &LoadBalancerSpec) -> u64 {
+    lb.deregistration_delay.map_or(300_000_000_000, |d| d.nanos())
 }
 
 /// How often a discovering client asks Cloud Map again, unless the scenario says.
@@ -297,12 +404,17 @@ fn cloud_map_registry(f: &ScenarioFile, instances: &BTreeMap<String, Vec<Endpoin
         let _ = registry.create_service(&reg.namespace, &reg.service, HealthConfig::Custom, RoutingPolicy::Multivalue, 60);
         for e in instances.get(name).into_iter().flatten() {
             let h = topo.host(e.host);
-            let attributes = BTreeMap::from([
-                ("AWS_INSTANCE_IPV4".to_string(), h.ip.to_string()),
-                ("AWS_INSTANCE_PORT".to_string(), "80".to_string()),
-                ("AVAILABILITY_ZONE".to_string(), topo.az_name(h.az).to_string()),
-                ("REGION".to_string(), topo.region_name(h.region).to_string()),
-            ]);
+            let region = topo.region_name(h.region);
+            let mut attributes = if svc.ecs.is_some() {
+                let mut a = ecs_attributes(name, region);
+                a.insert("AWS_INIT_HEALTH_STATUS".to_string(), "HEALTHY".to_string());
+                a
+            } else {
+                BTreeMap::from([("REGION".to_string(), region.to_string())])
+            };
+            attributes.insert("AWS_INSTANCE_IPV4".to_string(), h.ip.to_string());
+            attributes.insert("AWS_INSTANCE_PORT".to_string(), "80".to_string());
+            attributes.insert("AVAILABILITY_ZONE".to_string(), topo.az_name(h.az).to_string());
             registry.register_instance(0, &reg.namespace, &reg.service, &h.name, attributes).expect("namespace and service exist");
         }
         if let Some(s) = registry.namespaces.get_mut(&reg.namespace).and_then(|ns| ns.services.get_mut(&reg.service)) {
@@ -312,9 +424,16 @@ fn cloud_map_registry(f: &ScenarioFile, instances: &BTreeMap<String, Vec<Endpoin
     Arc::new(Mutex::new(registry))
 }
 
-/// An ALB's listener rules as the node runs them: the target groups they forward to (after the
-/// default one) and the rules, sorted by priority, with services replaced by group indices.
-fn listener_rules(lb: &LoadBalancerSpec, instances: &BTreeMap<String, Vec<Endpoint>>) -> (Vec<Vec<Endpoint>>, Vec<Rule>) {
+/// The target groups (services) a load balancer routes to: the default one, then those its
+/// listener rules forward to.
+fn lb_groups(lb: &LoadBalancerSpec) -> Vec<String> {
+    listener_rules(lb).0
+}
+
+/// An ALB's listener rules as the node runs them: the target groups (the default one first,
+/// then those rules forward to) and the rules, sorted by priority, with services replaced by
+/// group indices.
+fn listener_rules(lb: &LoadBalancerSpec) -> (Vec<String>, Vec<Rule>) {
     let mut group_of: Vec<String> = vec![lb.targets.value.clone()];
     let mut rules: Vec<Rule> = lb
         .rules
@@ -350,8 +469,7 @@ fn listener_rules(lb: &LoadBalancerSpec, instances: &BTreeMap<String, Vec<Endpoi
         })
         .collect();
     rules.sort_by_key(|r| r.priority);
-    let extra = group_of[1..].iter().map(|s| instances.get(s).cloned().unwrap_or_default()).collect();
-    (extra, rules)
+    (group_of, rules)
 }
 
 /// The load balancer's health checks: AWS's defaults for its kind (ALB 30 s / 5 s / 5 / 2; NLB

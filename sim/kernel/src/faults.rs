@@ -65,7 +65,7 @@ impl Fault {
     }
 
     /// Whether this fault takes `host` down (power) or crashes it.
-    pub(crate) fn affects_host(&self, topo: &Topology, host: HostId) -> bool {
+    pub fn affects_host(&self, topo: &Topology, host: HostId) -> bool {
         let h = topo.host(host);
         match self {
             Fault::AzOutage(az) => h.az == *az,

@@ -174,6 +174,70 @@ pub struct ServiceSpec {
     /// `AWS_INSTANCE_PORT`, `AVAILABILITY_ZONE` and `REGION`).
     #[serde(default)]
     pub cloud_map: Option<CloudMapRegistration>,
+    /// Run the instances as an ECS service's tasks: `instances` is where they run at the start;
+    /// ECS checks them, deregisters and replaces failed ones, and registers new ones once they
+    /// are healthy.
+    #[serde(default)]
+    pub ecs: Option<EcsSpec>,
+}
+
+/// An ECS service's task lifecycle. AWS documents the container health check defaults; the
+/// launch and startup times are yours (Fargate tasks commonly take 30 to 60 s to start).
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EcsSpec {
+    /// From placement to the container running (default 30s).
+    #[serde(default = "EcsSpec::default_launch")]
+    pub launch_time: DistSpec,
+    /// From the container running to the application answering (default 5s).
+    #[serde(default = "EcsSpec::default_startup")]
+    pub startup: DistSpec,
+    /// The container health check (ECS defaults: interval 30s, retries 3, start_period 0s).
+    #[serde(default)]
+    pub health_check: ContainerHealthCheckSpec,
+    /// Hosts per AZ that can run a task (default: the service's total task count, so every
+    /// task fits in any one AZ). Replacements go where there is a free one.
+    #[serde(default)]
+    pub capacity_per_az: Option<u32>,
+}
+
+impl EcsSpec {
+    fn default_launch() -> DistSpec {
+        DistSpec::Fixed(Dur(30_000_000_000))
+    }
+    fn default_startup() -> DistSpec {
+        DistSpec::Fixed(Dur(5_000_000_000))
+    }
+}
+
+/// A container health check, as in an ECS task definition.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerHealthCheckSpec {
+    /// Between checks (default 30s; ECS allows 5s to 300s).
+    #[serde(default = "ContainerHealthCheckSpec::default_interval")]
+    pub interval: Dur,
+    /// Failed checks in a row that make the task unhealthy (default 3; 1 to 10).
+    #[serde(default = "ContainerHealthCheckSpec::default_retries")]
+    pub retries: u32,
+    /// After the container starts, failures in this period do not count (default 0s).
+    #[serde(default)]
+    pub start_period: Dur,
+}
+
+impl ContainerHealthCheckSpec {
+    fn default_interval() -> Dur {
+        Dur(30_000_000_000)
+    }
+    fn default_retries() -> u32 {
+        3
+    }
+}
+
+impl Default for ContainerHealthCheckSpec {
+    fn default() -> Self {
+        ContainerHealthCheckSpec { interval: Self::default_interval(), retries: Self::default_retries(), start_period: Dur(0) }
+    }
 }
 
 /// Where a service's instances are registered.
@@ -219,6 +283,16 @@ impl ColdStartSpec {
 impl ServiceSpec {
     fn default_queue() -> u32 {
         1000
+    }
+
+    /// Hosts the service has in `az`: its instances or, for an ECS service, every host that
+    /// can run a task (`capacity_per_az`, default the total task count).
+    pub fn hosts_in(&self, az: &str) -> u32 {
+        let initial = self.instances.value.get(az).copied().unwrap_or(0);
+        match &self.ecs {
+            Some(ecs) => ecs.capacity_per_az.unwrap_or_else(|| self.instances.value.values().sum()).max(initial),
+            None => initial,
+        }
     }
 }
 
@@ -300,6 +374,27 @@ pub struct LoadBalancerSpec {
     /// forwarded to `targets` (the default action).
     #[serde(default)]
     pub rules: Vec<RuleSpec>,
+    /// How long a deregistered target keeps its in-flight requests (default 300s, AWS's).
+    #[serde(default)]
+    pub deregistration_delay: Option<Dur>,
+    /// Target group health thresholds (AWS's `target_group_health` attributes).
+    #[serde(default)]
+    pub target_group_health: Option<TargetGroupHealthSpec>,
+}
+
+/// Target group health thresholds, counted per AZ when cross-zone is off and over the group
+/// when it is on.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TargetGroupHealthSpec {
+    /// DNS failover: a node whose group has fewer healthy targets leaves DNS (default: 1 for an
+    /// NLB, as AWS documents; off for an ALB). `0` turns it off.
+    #[serde(default)]
+    pub dns_failover_min_healthy: Option<u32>,
+    /// Routing failover: with fewer healthy targets, the node routes to every target,
+    /// unhealthy ones included (default 1: only when none is healthy).
+    #[serde(default)]
+    pub routing_failover_min_healthy: Option<u32>,
 }
 
 /// An ALB listener rule: conditions (OR within one, AND across them; absent means any) and
@@ -514,6 +609,10 @@ pub struct ClientSpec {
     /// Find the target service's instances through Cloud Map (the service must register).
     #[serde(default)]
     pub discovery: Option<DiscoverySpec>,
+    /// Keep a load balancer's DNS answer this long whatever its TTL (60s), as JVMs and some
+    /// SDKs do (default: honour the TTL).
+    #[serde(default)]
+    pub dns_cache: Option<Dur>,
 }
 
 impl ClientSpec {
@@ -720,6 +819,28 @@ pub struct ExpectationSpec {
     /// Time to recover after every fault on the timeline.
     #[serde(default)]
     pub recovery: Option<RecoveryBudget>,
+    /// Failed requests (answered with an error, or not at all).
+    #[serde(default)]
+    pub failures: Option<FailureBudget>,
+    /// After a fault takes down hosts registered in Cloud Map: how long `DiscoverInstances`
+    /// kept returning them.
+    #[serde(default)]
+    pub discovery_staleness: Option<StalenessBudget>,
+}
+
+/// A bound on failed requests.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FailureBudget {
+    pub max: u64,
+}
+
+/// A bound on how long discovery returns instances that are gone.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StalenessBudget {
+    #[schemars(with = "Dur")]
+    pub max: Spanned<Dur>,
 }
 
 /// Prices in US dollars (defaults: AWS public pricing, see reference/aws-semantics.md §7).
@@ -802,8 +923,8 @@ impl ScenarioFile {
     pub fn host_names(&self) -> Vec<String> {
         let mut names = Vec::new();
         for (name, s) in &self.services {
-            for (az, count) in &s.instances.value {
-                names.extend((0..*count).map(|n| service_host(name, az, n)));
+            for az in s.instances.value.keys() {
+                names.extend((0..s.hosts_in(az)).map(|n| service_host(name, az, n)));
             }
         }
         for (name, lb) in &self.load_balancers {

@@ -232,6 +232,37 @@ impl Checker<'_> {
             if let Some(cs) = &svc.cold_start {
                 self.check_dist(&cs.duration, Some(svc.instances.referenced), &format!("{path}.cold_start.duration"));
             }
+            if let Some(ecs) = &svc.ecs {
+                let at = Some(svc.instances.referenced);
+                self.check_dist(&ecs.launch_time, at, &format!("{path}.ecs.launch_time"));
+                self.check_dist(&ecs.startup, at, &format!("{path}.ecs.startup"));
+                let hc = &ecs.health_check;
+                if !(5_000_000_000..=300_000_000_000).contains(&hc.interval.nanos()) {
+                    self.push(at, format!("{path}.ecs.health_check.interval"), "a container health check interval is 5s to 300s".into(), None);
+                }
+                if !(1..=10).contains(&hc.retries) {
+                    self.push(at, format!("{path}.ecs.health_check.retries"), "container health check retries are 1 to 10".into(), None);
+                }
+                let most = svc.instances.value.values().copied().max().unwrap_or(0);
+                if ecs.capacity_per_az.is_some_and(|c| c < most) {
+                    self.push(
+                        at,
+                        format!("{path}.ecs.capacity_per_az"),
+                        format!("capacity_per_az must hold the {most} tasks the busiest AZ starts with"),
+                        None,
+                    );
+                }
+                for (caller, other) in &self.f.services {
+                    if let Some(step) = other.steps.iter().flat_map(|s| s.call.iter().chain(s.forward.iter())).find(|r| r.value == *name) {
+                        self.push(
+                            Some(step.referenced),
+                            format!("services.{caller}.steps"),
+                            format!("`{name}` is an ECS service whose tasks come and go; steps reach fixed instances. Put a load balancer in front of it, or let clients discover it through Cloud Map"),
+                            None,
+                        );
+                    }
+                }
+            }
             if svc.concurrency == Some(0) {
                 self.push(Some(svc.instances.referenced), format!("{path}.concurrency"), "concurrency must be at least 1".into(), None);
             }
@@ -528,16 +559,36 @@ impl Checker<'_> {
                 e.cost_usd.is_some(),
                 e.cross_az_bytes.is_some(),
                 e.recovery.is_some(),
+                e.failures.is_some(),
+                e.discovery_staleness.is_some(),
             ]
             .iter()
             .filter(|k| **k)
             .count();
             if kinds != 1 {
                 let name = e.name.as_deref().unwrap_or("");
-                self.push(loc, path.clone(), format!("an expectation has exactly one check (latency, worst_path_latency, az_crossings, region_crossings, success_ratio, cost_usd, cross_az_bytes, recovery); `{name}` has {kinds}"), None);
+                self.push(loc, path.clone(), format!("an expectation has exactly one check (latency, worst_path_latency, az_crossings, region_crossings, success_ratio, cost_usd, cross_az_bytes, recovery, failures, discovery_staleness); `{name}` has {kinds}"), None);
             }
             if let Some(r) = e.recovery.as_ref().filter(|_| self.f.faults.is_empty()) {
                 self.push(Some(r.within.referenced), format!("{path}.recovery"), "a recovery budget needs faults on the timeline".into(), None);
+            }
+            if let Some(r) = &e.discovery_staleness {
+                if self.f.faults.is_empty() || self.f.services.values().all(|s| s.cloud_map.is_none()) {
+                    self.push(
+                        Some(r.max.referenced),
+                        format!("{path}.discovery_staleness"),
+                        "a discovery staleness budget needs faults and a service registered in Cloud Map".into(),
+                        None,
+                    );
+                }
+                if scoped_any(e) {
+                    self.push(
+                        Some(r.max.referenced),
+                        format!("{path}.discovery_staleness"),
+                        "`client`, `az` and `window` do not apply to discovery staleness".into(),
+                        None,
+                    );
+                }
             }
             let empty_latency = |b: &Option<LatencyBudget>| b.as_ref().is_some_and(|b| [b.p0, b.p50, b.p90, b.p99, b.p999, b.max].iter().all(Option::is_none));
             let empty_count = |b: &Option<CountBudget>| b.as_ref().is_some_and(|b| b.max.is_none() && b.mean.is_none());
@@ -563,4 +614,8 @@ impl Checker<'_> {
             }
         }
     }
+}
+
+fn scoped_any(e: &ExpectationSpec) -> bool {
+    e.client.is_some() || e.az.is_some() || e.window.is_some()
 }

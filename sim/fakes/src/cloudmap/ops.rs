@@ -260,8 +260,12 @@ impl Registry {
             found.swap(k, j);
         }
         found.truncate(max as usize);
-        let instances = found.into_iter().map(|(id, i)| Found { id: id.clone(), health: i.health, attributes: i.attributes.clone() }).collect();
-        Ok(Discovered { instances, revision: svc.revision })
+        let instances: Vec<Found> = found.into_iter().map(|(id, i)| Found { id: id.clone(), health: i.health, attributes: i.attributes.clone() }).collect();
+        let revision = svc.revision;
+        for f in &instances {
+            self.last_returned.insert(f.id.clone(), now);
+        }
+        Ok(Discovered { instances, revision })
     }
 
     /// `GetInstancesHealthStatus`.

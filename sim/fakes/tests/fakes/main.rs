@@ -104,21 +104,35 @@ fn lb(w: &World, kind: LbKindConfig, cross_zone: bool, algorithm: LbAlgorithm, d
     lb_to(w, kind, cross_zone, algorithm, dir, w.api());
 }
 
+/// The kind of load balancer a test builds: an NLB node leaves DNS when its AZ has no healthy
+/// target (DNS failover threshold 1); an ALB's does not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LbKindConfig {
+    Alb,
+    Nlb,
+}
+
 fn lb_to(w: &World, kind: LbKindConfig, cross_zone: bool, algorithm: LbAlgorithm, dir: &LbDirectory, targets: Vec<Endpoint>) {
+    let registry = TargetRegistry::default();
+    for t in targets {
+        registry.register("api", t);
+    }
     for (i, az) in w.azs.iter().enumerate() {
         let h = w.host(&format!("lb-{i}"));
-        dir.register_node("lb", kind, h, *az);
+        dir.register_node("lb", h, *az);
         let cfg = LbNodeConfig {
             lb: "lb".into(),
-            kind,
-            targets: targets.clone(),
+            groups: vec!["api".into()],
+            registry: registry.clone(),
+            deregistration_delay: 300_000 * MS,
+            routing_failover_min_healthy: 1,
+            dns_failover_min_healthy: (kind == LbKindConfig::Nlb).then_some(1),
             cross_zone,
             processing: Dist::Fixed(0),
             health: HealthCheckConfig::default(),
             target_timeout: 60_000 * MS,
             algorithm,
             directory: dir.clone(),
-            extra_groups: vec![],
             rules: vec![],
         };
         w.sim.with_core(|c| c.add_process(h, Box::new(LbNode::new(cfg))));

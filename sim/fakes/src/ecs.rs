@@ -1,0 +1,360 @@
+//! An ECS service's control plane: it keeps the desired number of tasks running, placed across
+//! AZs, and moves each task through its lifecycle:
+//!
+//! ```text
+//! PROVISIONING --launch time--> RUNNING --container health check passes--> HEALTHY (registered)
+//!      HEALTHY --`retries` failed checks--> DRAINING (deregistered) --deregistration delay--> STOPPED
+//! ```
+//!
+//! - A task is a host whose [`ServiceInstance`](crate::ServiceInstance) answers only while its
+//!   [`TaskSwitch`] is on: a task not running has no ENI, so what is sent to it gets no answer.
+//! - The container health check (ECS defaults: every 30 s, 3 retries, no start period) runs
+//!   on the task's host, where the ECS agent runs it: it passes once the application has
+//!   started (`startup` after the container) and fails while the host is down. Failures inside
+//!   the start period do not count.
+//! - A task becomes healthy at its first passing check; then ECS registers it in its target
+//!   groups and its Cloud Map service (with ECS's attributes). A task that fails `retries`
+//!   checks in a row is deregistered (its targets drain), stopped once the deregistration
+//!   delay has passed, and replaced at once.
+//! - Placement spreads tasks across AZs (`spread(attribute:ecs.availability-zone)`): a new
+//!   task goes to the AZ with the fewest tasks that has a free slot on a host that is up; with
+//!   none, the launch fails and is retried every 10 s (as capacity errors are).
+//!
+//! Not modelled (say so in reports and docs): service auto scaling, AZ rebalancing, deployments,
+//! the task stop timeout (tasks stop when draining ends), and ELB health checks as a reason to
+//! replace a task. AWS does not document the delay between an agent losing its host and ECS
+//! noticing; here it is the container health check's `interval × retries`.
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use azsim_kernel::{Cx, Dist, HostId, Message, Nanos, Process};
+
+use crate::cloudmap::Registry;
+use crate::pick::Endpoint;
+use crate::targets::TargetRegistry;
+
+/// Whether a task runs on a host; shared by the ECS control plane and the task's
+/// [`ServiceInstance`](crate::ServiceInstance).
+#[derive(Clone, Debug, Default)]
+pub struct TaskSwitch(Arc<AtomicBool>);
+
+impl TaskSwitch {
+    pub fn new(on: bool) -> Self {
+        TaskSwitch(Arc::new(AtomicBool::new(on)))
+    }
+    pub fn is_on(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+    fn set(&self, on: bool) {
+        self.0.store(on, Ordering::Relaxed);
+    }
+}
+
+/// The container health check (ECS defaults: 30 s interval, 3 retries, no start period).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ContainerHealthCheck {
+    pub interval: Nanos,
+    pub retries: u32,
+    pub start_period: Nanos,
+}
+
+impl Default for ContainerHealthCheck {
+    fn default() -> Self {
+        ContainerHealthCheck { interval: 30_000_000_000, retries: 3, start_period: 0 }
+    }
+}
+
+/// A host that can run one task of the service.
+#[derive(Clone, Debug)]
+pub struct TaskSlot {
+    pub name: String,
+    pub endpoint: Endpoint,
+    pub switch: TaskSwitch,
+    /// Running (and registered) when the run starts.
+    pub running_at_start: bool,
+}
+
+/// Where ECS registers the service's tasks in Cloud Map.
+#[derive(Clone, Debug)]
+pub struct EcsCloudMap {
+    pub registry: Arc<Mutex<Registry>>,
+    pub namespace: String,
+    pub service: String,
+    /// Attributes every instance carries besides its address and AZ (`REGION`,
+    /// `ECS_SERVICE_NAME`, `ECS_CLUSTER_NAME`, ...).
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// One event of a task's life, for the report's timeline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskEvent {
+    pub at: Nanos,
+    pub service: String,
+    /// The task's number within its service (1, 2, ...) and the host it runs on.
+    pub task: u32,
+    pub host: String,
+    pub event: String,
+}
+
+/// Every task event of a run, in time order.
+#[derive(Clone, Debug, Default)]
+pub struct TaskEvents(Arc<Mutex<Vec<TaskEvent>>>);
+
+impl TaskEvents {
+    fn push(&self, e: TaskEvent) {
+        self.0.lock().expect("task events lock").push(e);
+    }
+    pub fn all(&self) -> Vec<TaskEvent> {
+        self.0.lock().expect("task events lock").clone()
+    }
+}
+
+/// An ECS service.
+#[derive(Clone, Debug)]
+pub struct EcsServiceConfig {
+    pub service: String,
+    pub slots: Vec<TaskSlot>,
+    /// Placement order of the service's AZs (ties go to the first).
+    pub azs: Vec<azsim_kernel::AzId>,
+    /// From placement to the container running.
+    pub launch: Dist,
+    /// From the container running to the application answering.
+    pub startup: Dist,
+    pub health: ContainerHealthCheck,
+    /// The target groups (named after the service) the tasks are registered in, if any load
+    /// balancer routes to the service, and the longest deregistration delay among them.
+    pub target_groups: Option<(TargetRegistry, Nanos)>,
+    pub cloud_map: Option<EcsCloudMap>,
+    pub events: TaskEvents,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Free,
+    Provisioning,
+    Starting { since: Nanos, ready_at: Nanos, fails: u32 },
+    Healthy { fails: u32 },
+    Draining,
+}
+
+#[derive(Clone, Debug)]
+struct Slot {
+    state: State,
+    /// Counts the tasks this slot has run; timers carry it so a stale one is ignored.
+    epoch: u64,
+    task: u32,
+}
+
+// Timer tokens: (epoch << 24 | slot) << 3 | kind.
+const LAUNCHED: u64 = 1;
+const CHECK: u64 = 2;
+const DRAINED: u64 = 3;
+const RETRY_PLACEMENT: u64 = 4;
+const PLACEMENT_RETRY: Nanos = 10_000_000_000;
+
+/// The control plane of one ECS service (a process on a host in the Region's AWS API zone).
+pub struct EcsService {
+    config: EcsServiceConfig,
+    slots: Vec<Slot>,
+    tasks_started: u32,
+    /// Replacements waiting for capacity.
+    unplaced: u32,
+}
+
+impl EcsService {
+    pub fn new(config: EcsServiceConfig) -> Self {
+        let slots = config.slots.iter().map(|_| Slot { state: State::Free, epoch: 0, task: 0 }).collect();
+        EcsService { config, slots, tasks_started: 0, unplaced: 0 }
+    }
+
+    fn token(&self, slot: usize, kind: u64) -> u64 {
+        (self.slots[slot].epoch << 24 | slot as u64) << 3 | kind
+    }
+
+    fn event(&self, cx: &Cx<'_>, slot: usize, event: String) {
+        let s = &self.config.slots[slot];
+        self.config.events.push(TaskEvent { at: cx.now(), service: self.config.service.clone(), task: self.slots[slot].task, host: s.name.clone(), event });
+    }
+
+    /// Places one task: the AZ with the fewest live tasks among those with a free slot on a
+    /// live host.
+    fn launch(&mut self, cx: &mut Cx<'_>) {
+        let mut live: BTreeMap<azsim_kernel::AzId, u32> = self.config.azs.iter().map(|a| (*a, 0)).collect();
+        for (i, s) in self.slots.iter().enumerate() {
+            if !matches!(s.state, State::Free | State::Draining) {
+                *live.entry(self.config.slots[i].endpoint.az).or_default() += 1;
+            }
+        }
+        let free = |i: &usize| self.slots[*i].state == State::Free && cx.host_is_up(self.config.slots[*i].endpoint.host);
+        let best = self
+            .config
+            .azs
+            .iter()
+            .enumerate()
+            .filter_map(|(rank, az)| {
+                let slot = (0..self.slots.len()).filter(|i| self.config.slots[*i].endpoint.az == *az).find(free)?;
+                Some(((live[az], rank), slot))
+            })
+            .min();
+        let Some((_, slot)) = best else {
+            self.unplaced += 1;
+            if self.unplaced == 1 {
+                cx.set_timer(PLACEMENT_RETRY, RETRY_PLACEMENT);
+            }
+            return;
+        };
+        self.tasks_started += 1;
+        let s = &mut self.slots[slot];
+        s.epoch += 1;
+        s.task = self.tasks_started;
+        s.state = State::Provisioning;
+        let az = cx.topology().az_name(self.config.slots[slot].endpoint.az).to_string();
+        self.event(cx, slot, format!("placed in {az}"));
+        let after = self.config.launch.sample(cx.rng());
+        cx.set_timer(after, self.token(slot, LAUNCHED));
+    }
+
+    fn register(&self, cx: &mut Cx<'_>, slot: usize) {
+        let s = &self.config.slots[slot];
+        if let Some((tgs, _)) = &self.config.target_groups {
+            tgs.register(&self.config.service, s.endpoint);
+        }
+        if let Some(cm) = &self.config.cloud_map {
+            let topo = cx.topology();
+            let info = topo.host(s.endpoint.host);
+            let mut attributes = cm.attributes.clone();
+            attributes.insert("AWS_INSTANCE_IPV4".into(), info.ip.to_string());
+            attributes.insert("AWS_INSTANCE_PORT".into(), "80".into());
+            attributes.insert("AVAILABILITY_ZONE".into(), topo.az_name(info.az).to_string());
+            attributes.insert("AWS_INIT_HEALTH_STATUS".into(), "HEALTHY".into());
+            let now = cx.now();
+            let mut reg = cm.registry.lock().expect("cloud map lock");
+            if let Err(e) = reg.register_instance(now, &cm.namespace, &cm.service, &s.name, attributes) {
+                drop(reg);
+                self.event(cx, slot, format!("Cloud Map registration failed: {}", e.message()));
+            }
+        }
+    }
+
+    /// Takes a task out: deregisters it, lets its targets drain, stops it, and (unless it is
+    /// being removed for good) places a replacement.
+    fn stop(&mut self, cx: &mut Cx<'_>, slot: usize, reason: String) {
+        let registered = matches!(self.slots[slot].state, State::Healthy { .. });
+        self.event(cx, slot, format!("{reason}; stopping"));
+        let mut drain = 0;
+        if registered {
+            let s = &self.config.slots[slot];
+            if let Some((tgs, delay)) = &self.config.target_groups {
+                tgs.deregister(&self.config.service, s.endpoint.host, cx.now());
+                drain = *delay;
+            }
+            if let Some(cm) = &self.config.cloud_map {
+                let now = cx.now();
+                let _ = cm.registry.lock().expect("cloud map lock").deregister_instance(now, &cm.namespace, &cm.service, &s.name);
+            }
+        }
+        self.slots[slot].state = State::Draining;
+        cx.set_timer(drain, self.token(slot, DRAINED));
+        self.launch(cx);
+    }
+
+    fn check(&mut self, cx: &mut Cx<'_>, slot: usize) {
+        let now = cx.now();
+        let up = cx.host_is_up(self.config.slots[slot].endpoint.host);
+        let hc = self.config.health;
+        match self.slots[slot].state {
+            State::Starting { since, ready_at, fails } => {
+                if up && now >= ready_at {
+                    self.slots[slot].state = State::Healthy { fails: 0 };
+                    self.event(cx, slot, "container healthy; registered".into());
+                    self.register(cx, slot);
+                } else if now.saturating_sub(since) >= hc.start_period {
+                    let fails = fails + 1;
+                    if fails >= hc.retries {
+                        return self.stop(cx, slot, format!("container health check failed {fails} times while starting"));
+                    }
+                    self.slots[slot].state = State::Starting { since, ready_at, fails };
+                }
+            }
+            State::Healthy { fails } => {
+                let fails = if up { 0 } else { fails + 1 };
+                if fails >= hc.retries {
+                    return self.stop(cx, slot, format!("container health check failed {fails} times"));
+                }
+                self.slots[slot].state = State::Healthy { fails };
+            }
+            _ => return,
+        }
+        cx.set_timer(hc.interval, self.token(slot, CHECK));
+    }
+}
+
+impl Process for EcsService {
+    fn on_start(&mut self, cx: &mut Cx<'_>) {
+        let interval = self.config.health.interval.max(1);
+        for i in 0..self.slots.len() {
+            let running = self.config.slots[i].running_at_start;
+            self.config.slots[i].switch.set(running);
+            if !running {
+                continue;
+            }
+            // Tasks running before the run began: registered already (by the world), checked
+            // on a schedule of their own.
+            self.tasks_started += 1;
+            self.slots[i] = Slot { state: State::Healthy { fails: 0 }, epoch: 1, task: self.tasks_started };
+            let offset = cx.rng().below(interval);
+            cx.set_timer(offset, self.token(i, CHECK));
+        }
+    }
+
+    fn on_message(&mut self, _cx: &mut Cx<'_>, _from: HostId, _msg: Message) {}
+
+    fn on_timer(&mut self, cx: &mut Cx<'_>, token: u64) {
+        if token == RETRY_PLACEMENT {
+            let waiting = std::mem::take(&mut self.unplaced);
+            for _ in 0..waiting {
+                self.launch(cx);
+            }
+            return;
+        }
+        let kind = token & 7;
+        let slot = ((token >> 3) & 0xff_ffff) as usize;
+        let epoch = token >> 27;
+        if self.slots.get(slot).is_none_or(|s| s.epoch != epoch) {
+            return;
+        }
+        match kind {
+            LAUNCHED => {
+                if !cx.host_is_up(self.config.slots[slot].endpoint.host) {
+                    self.slots[slot].state = State::Free;
+                    self.event(cx, slot, "launch failed: host unavailable".into());
+                    return self.launch(cx);
+                }
+                let now = cx.now();
+                let ready_at = now + self.config.startup.sample(cx.rng());
+                self.config.slots[slot].switch.set(true);
+                self.slots[slot].state = State::Starting { since: now, ready_at, fails: 0 };
+                self.event(cx, slot, "container running".into());
+                cx.set_timer(self.config.health.interval, self.token(slot, CHECK));
+            }
+            CHECK => self.check(cx, slot),
+            DRAINED => {
+                let s = &self.config.slots[slot];
+                s.switch.set(false);
+                if let Some((tgs, _)) = &self.config.target_groups {
+                    tgs.remove(&self.config.service, s.endpoint.host);
+                }
+                self.slots[slot].state = State::Free;
+                self.event(cx, slot, "stopped".into());
+            }
+            _ => {}
+        }
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
