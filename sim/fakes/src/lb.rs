@@ -7,7 +7,9 @@
 //! - Each node checks each target on its own (interval, timeout, thresholds); a new target must
 //!   pass one check; routing failover (fail-open): with fewer healthy candidates than the
 //!   threshold (default 1), route to all candidates.
-//! - Targets come from the [`TargetRegistry`]; a deregistered target gets no new requests and,
+//! - Targets come from the [`TargetRegistry`], which each node reads within a second of a
+//!   change (AWS does not document the propagation time); a deregistered target gets no new
+//!   requests and,
 //!   once the deregistration delay (default 300 s) has passed, is dropped: requests still in
 //!   flight to it get 502.
 //! - DNS: a node is published while it is up and while its target group has at least the DNS
@@ -180,9 +182,13 @@ struct Pending {
 }
 
 // Timer token kinds (low two bits). Kind 0 with value 0 starts a probe round; with value 1 a
-// deregistration delay has run out.
+// deregistration delay has run out; with value 2 it is time to look for target changes.
 const PROBE_ROUND: u64 = 0;
 const DRAIN_DONE: u64 = 1 << 2;
+const POLL_TARGETS: u64 = 2 << 2;
+/// How soon a node learns of registrations and deregistrations. AWS does not document how
+/// fast the control plane propagates them; here, within a second.
+const TARGET_POLL_INTERVAL: Nanos = 1_000_000_000;
 const PROBE_TIMEOUT: u64 = 1;
 const PROCESSED: u64 = 2;
 const TARGET_TIMEOUT: u64 = 3;
@@ -401,6 +407,7 @@ impl Process for LbNode {
         self.sync(cx, false);
         self.targets.iter_mut().for_each(|t| *t = TargetState::new());
         cx.set_timer(offset.min(1_000_000), PROBE_ROUND);
+        cx.set_timer(TARGET_POLL_INTERVAL, POLL_TARGETS);
     }
 
     fn on_message(&mut self, cx: &mut Cx<'_>, _from: HostId, msg: Message) {
@@ -455,6 +462,10 @@ impl Process for LbNode {
         let value = token >> 2;
         match token & 3 {
             PROBE_ROUND if token == DRAIN_DONE => self.sync(cx, true),
+            PROBE_ROUND if token == POLL_TARGETS => {
+                self.sync(cx, false);
+                cx.set_timer(TARGET_POLL_INTERVAL, POLL_TARGETS);
+            }
             PROBE_ROUND => self.probe_round(cx),
             PROBE_TIMEOUT => self.probe_result(cx, value, false),
             PROCESSED => {

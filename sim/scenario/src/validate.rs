@@ -238,15 +238,15 @@ impl Checker<'_> {
                 self.check_dist(&ecs.startup, at, &format!("{path}.ecs.startup"));
                 let hc = &ecs.health_check;
                 if !(5_000_000_000..=300_000_000_000).contains(&hc.interval.nanos()) {
-                    self.push(at, format!("{path}.ecs.health_check.interval"), "a container health check interval is 5s to 300s".into(), None);
+                    self.push(None, format!("{path}.ecs.health_check.interval"), "a container health check interval is 5s to 300s".into(), None);
                 }
                 if !(1..=10).contains(&hc.retries) {
-                    self.push(at, format!("{path}.ecs.health_check.retries"), "container health check retries are 1 to 10".into(), None);
+                    self.push(None, format!("{path}.ecs.health_check.retries"), "container health check retries are 1 to 10".into(), None);
                 }
                 let most = svc.instances.value.values().copied().max().unwrap_or(0);
                 if ecs.capacity_per_az.is_some_and(|c| c < most) {
                     self.push(
-                        at,
+                        None,
                         format!("{path}.ecs.capacity_per_az"),
                         format!("capacity_per_az must hold the {most} tasks the busiest AZ starts with"),
                         None,

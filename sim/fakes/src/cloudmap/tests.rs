@@ -149,3 +149,15 @@ fn the_order_is_randomized_by_the_seed() {
     assert_eq!(order(1), order(1));
     assert_ne!(order(1), order(2));
 }
+
+#[test]
+fn the_registry_remembers_when_discovery_last_returned_each_instance_after_it_is_gone() {
+    let mut r = registry();
+    discover(&mut r, 2 * S, &[], &[], None).unwrap();
+    r.deregister_instance(3 * S, "ns", "svc", "a").unwrap();
+    discover(&mut r, 3 * S + 1, &[], &[], None).unwrap(); // inside the registration delay
+    discover(&mut r, 5 * S, &[], &[], None).unwrap(); // gone
+    assert_eq!(r.last_returned.get("a"), Some(&(3 * S + 1)));
+    assert_eq!(r.last_returned.get("b"), Some(&(5 * S)));
+    assert_eq!(r.last_returned.get("c"), None, "never returned: unhealthy");
+}

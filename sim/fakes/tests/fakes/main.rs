@@ -2,6 +2,7 @@
 //! documented behaviour where it fits.
 
 mod cloudmap;
+mod lifecycle;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,0 +1,358 @@
+//! Target-group membership over time: draining, routing and DNS failover thresholds, and the ECS
+//! task lifecycle that registers and deregisters targets. One test per documented behaviour.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use azsim_fakes::*;
+use azsim_kernel::{Dist, Fault, HostId, Outcome};
+
+use super::{LB_HOSTS, MS, World, world};
+
+/// A load balancer over the registry's group `api`, one node per AZ.
+struct Lb {
+    registry: TargetRegistry,
+    directory: LbDirectory,
+}
+
+struct LbOptions {
+    cross_zone: bool,
+    deregistration_delay: u64,
+    routing_failover_min_healthy: u32,
+    dns_failover_min_healthy: Option<u32>,
+    health: HealthCheckConfig,
+}
+
+impl Default for LbOptions {
+    fn default() -> Self {
+        LbOptions {
+            cross_zone: true,
+            deregistration_delay: 300_000 * MS,
+            routing_failover_min_healthy: 1,
+            dns_failover_min_healthy: None,
+            health: HealthCheckConfig { interval: 5_000 * MS, timeout: 2_000 * MS, healthy_threshold: 2, unhealthy_threshold: 2 },
+        }
+    }
+}
+
+fn load_balancer(w: &World, registry: TargetRegistry, o: LbOptions) -> Lb {
+    let directory = LbDirectory::default();
+    for (i, az) in w.azs.iter().enumerate() {
+        let h = w.host(&format!("lb-{i}"));
+        directory.register_node("lb", h, *az);
+        let cfg = LbNodeConfig {
+            lb: "lb".into(),
+            groups: vec!["api".into()],
+            registry: registry.clone(),
+            deregistration_delay: o.deregistration_delay,
+            routing_failover_min_healthy: o.routing_failover_min_healthy,
+            dns_failover_min_healthy: o.dns_failover_min_healthy,
+            cross_zone: o.cross_zone,
+            processing: Dist::Fixed(0),
+            health: o.health,
+            target_timeout: 60_000 * MS,
+            algorithm: LbAlgorithm::RoundRobin,
+            directory: directory.clone(),
+            rules: vec![],
+        };
+        w.sim.with_core(|c| c.add_process(h, Box::new(LbNode::new(cfg))));
+    }
+    Lb { registry, directory }
+}
+
+fn registered(w: &World) -> TargetRegistry {
+    let registry = TargetRegistry::default();
+    for e in w.api() {
+        registry.register("api", e);
+    }
+    registry
+}
+
+fn via_lb(lb: &Lb) -> Destination {
+    Destination::LoadBalancer { name: "lb".into(), zonal: false, directory: lb.directory.clone(), ttl: 60_000 * MS }
+}
+
+fn served_by(w: &World, host: HostId) -> u64 {
+    w.sim.with_core(|c| c.process(host).unwrap().as_any().downcast_ref::<ServiceInstance>().unwrap().served)
+}
+
+/// Failed requests' start times (ms) and reasons.
+fn failures(w: &World) -> Vec<(u64, Outcome)> {
+    w.sim.with_core(|c| c.requests().iter().filter(|r| r.outcome != Outcome::Ok).map(|r| (r.started / MS, r.outcome.clone())).collect())
+}
+
+/// Deregisters `host` from `api` at `at` (a test stand-in for the ECS control plane).
+struct Deregister {
+    registry: TargetRegistry,
+    host: HostId,
+    at: u64,
+}
+
+impl azsim_kernel::Process for Deregister {
+    fn on_start(&mut self, cx: &mut azsim_kernel::Cx<'_>) {
+        cx.set_timer(self.at, 0);
+    }
+    fn on_timer(&mut self, cx: &mut azsim_kernel::Cx<'_>, _: u64) {
+        self.registry.deregister("api", self.host, cx.now());
+    }
+    fn on_message(&mut self, _: &mut azsim_kernel::Cx<'_>, _: HostId, _: azsim_kernel::Message) {}
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+#[test]
+fn a_deregistered_target_gets_no_new_requests() {
+    let mut w = world(1, &[("lb-0", 0), ("lb-1", 1), ("lb-2", 2), ("client", 0), ("ops", 0)]);
+    w.add_api(Dist::Fixed(MS), None, 0);
+    let lb = load_balancer(&w, registered(&w), LbOptions::default());
+    let leaving = w.api()[0].host;
+    let ops = w.host("ops");
+    w.sim.with_core(|c| c.add_process(ops, Box::new(Deregister { registry: lb.registry.clone(), host: leaving, at: 10_000 * MS })));
+    w.client("client", via_lb(&lb), Pacing::Open { rate: 100.0, poisson: false }, 2000);
+    w.sim.run_until(Duration::from_secs(10));
+    let before = served_by(&w, leaving);
+    w.sim.run_until(Duration::from_secs(25));
+    assert!(before > 250, "it served its share before: {before}");
+    assert_eq!(served_by(&w, leaving), before, "nothing new after deregistration");
+    assert!(failures(&w).is_empty());
+}
+
+#[test]
+fn requests_still_in_flight_when_the_deregistration_delay_ends_get_502() {
+    let mut w = world(1, &[("lb-0", 0), ("lb-1", 1), ("lb-2", 2), ("client", 0), ("ops", 0)]);
+    // Every request takes 10 s; the delay is 2 s.
+    w.add_api(Dist::Fixed(10_000 * MS), None, 0);
+    let lb = load_balancer(&w, registered(&w), LbOptions { deregistration_delay: 2_000 * MS, ..LbOptions::default() });
+    let leaving = w.api()[0].host;
+    let ops = w.host("ops");
+    w.sim.with_core(|c| c.add_process(ops, Box::new(Deregister { registry: lb.registry.clone(), host: leaving, at: 1_000 * MS })));
+    let cfg = ClientConfig {
+        label: 0,
+        destination: via_lb(&lb),
+        pacing: Pacing::Open { rate: 10.0, poisson: false },
+        max_requests: Some(10),
+        start_at: 0,
+        stop_at: u64::MAX,
+        request_bytes: 100,
+        response_bytes: 100,
+        timeout: 20_000 * MS,
+        mix: vec![],
+    };
+    let client = w.host("client");
+    w.sim.with_core(|c| c.add_process(client, Box::new(Client::new(cfg))));
+    w.sim.run_until(Duration::from_secs(15));
+    let (done, failed): (Vec<_>, Vec<_>) =
+        w.sim.with_core(|c| c.requests().iter().map(|r| (r.finished.map(|f| f / MS), r.outcome.clone())).partition(|(_, o)| *o == Outcome::Ok));
+    assert!(!failed.is_empty(), "the leaving target had requests in flight");
+    // Deregistered at 1 s, delay 2 s: its requests end with 502 at 3 s, plus the way back from
+    // the node (0.1 ms in the AZ, 1 ms from another).
+    assert!(failed.iter().all(|(t, o)| *o == Outcome::Failed("status 502".into()) && matches!(t, Some(3_000..=3_001))), "{failed:?}");
+    assert_eq!(done.len() + failed.len(), 10);
+}
+
+#[test]
+fn routing_failover_at_the_default_threshold_only_fails_open_when_no_target_is_healthy() {
+    let mut w = world(1, &LB_HOSTS);
+    w.add_api(Dist::Fixed(MS), None, 0);
+    let lb = load_balancer(&w, registered(&w), LbOptions::default());
+    let api = w.api();
+    w.sim.with_core(|c| {
+        c.schedule_fault(1_000 * MS, None, Fault::HostCrash(api[1].host));
+        c.schedule_fault(1_000 * MS, None, Fault::HostCrash(api[2].host));
+    });
+    w.client("client", via_lb(&lb), Pacing::Open { rate: 100.0, poisson: false }, 4000);
+    w.sim.run_until(Duration::from_secs(45));
+    // Two failed checks 5 s apart: out of rotation by 1 s + 2 x 5 s + one interval of phase.
+    assert!(failures(&w).iter().all(|(t, _)| *t < 16_000), "{:?}", failures(&w).last());
+}
+
+#[test]
+fn routing_failover_above_the_healthy_count_routes_to_unhealthy_targets_too() {
+    let mut w = world(1, &LB_HOSTS);
+    w.add_api(Dist::Fixed(MS), None, 0);
+    let lb = load_balancer(&w, registered(&w), LbOptions { routing_failover_min_healthy: 2, ..LbOptions::default() });
+    let api = w.api();
+    w.sim.with_core(|c| {
+        c.schedule_fault(1_000 * MS, None, Fault::HostCrash(api[1].host));
+        c.schedule_fault(1_000 * MS, None, Fault::HostCrash(api[2].host));
+    });
+    w.client("client", via_lb(&lb), Pacing::Open { rate: 100.0, poisson: false }, 4000);
+    w.sim.run_until(Duration::from_secs(45));
+    let late = failures(&w).iter().filter(|(t, _)| *t >= 20_000).count();
+    // One healthy target is below the threshold of 2: every target gets traffic, two of three fail.
+    assert!((1300..1400).contains(&late), "{late}");
+}
+
+/// What `lb` resolves to from `host` at the end of the run so far.
+fn resolve_from(w: &mut World, dir: &LbDirectory, host: &str) -> usize {
+    struct Probe(LbDirectory, Vec<usize>);
+    impl azsim_kernel::Process for Probe {
+        fn on_start(&mut self, cx: &mut azsim_kernel::Cx<'_>) {
+            self.1.push(self.0.resolve(cx, "lb", None).len());
+        }
+        fn on_message(&mut self, _: &mut azsim_kernel::Cx<'_>, _: HostId, _: azsim_kernel::Message) {}
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+    }
+    let h = w.host(host);
+    w.sim.with_core(|c| c.add_process(h, Box::new(Probe(dir.clone(), Vec::new()))));
+    let now = w.sim.now();
+    w.sim.run_until(Duration::from_nanos(now + MS));
+    w.sim.with_core(|c| c.process(h).unwrap().as_any().downcast_ref::<Probe>().unwrap().1[0])
+}
+
+#[test]
+fn dns_failover_takes_a_node_out_of_dns_below_its_threshold() {
+    let mut w = world(2, &[("lb-0", 0), ("lb-1", 1), ("lb-2", 2), ("probe", 0), ("probe2", 0)]);
+    w.add_api(Dist::Fixed(MS), None, 0);
+    let lb = load_balancer(&w, registered(&w), LbOptions { cross_zone: false, dns_failover_min_healthy: Some(2), ..LbOptions::default() });
+    let one_in_az0 = w.api()[0].host;
+    w.sim.with_core(|c| c.schedule_fault(20_000 * MS, None, Fault::HostCrash(one_in_az0)));
+    w.sim.run_until(Duration::from_secs(19));
+    assert_eq!(resolve_from(&mut w, &lb.directory, "probe"), 3, "every node while each AZ has 2 healthy targets");
+    w.sim.run_until(Duration::from_secs(40));
+    assert_eq!(resolve_from(&mut w, &lb.directory, "probe2"), 2, "az0 has 1 healthy target, below the threshold of 2");
+}
+
+/// An ECS service `api` with `slots` hosts per AZ, the first running; its control plane on
+/// `ecs`; registered in the target group `api`.
+struct Ecs {
+    events: TaskEvents,
+    registry: TargetRegistry,
+}
+
+fn ecs_world(extra: &[(&str, usize)]) -> World {
+    // The control plane runs outside the AZs the tests take down (az1).
+    let mut hosts = vec![("ecs", 2)];
+    hosts.extend_from_slice(extra);
+    world(2, &hosts)
+}
+
+fn ecs_service(w: &World, launch: u64, startup: u64, drain: u64) -> Ecs {
+    let cfg = Arc::new(ServiceConfig {
+        name: "api".into(),
+        processing: Dist::Fixed(MS),
+        concurrency: None,
+        queue: 0,
+        steps: vec![],
+        call_timeout: 5_000 * MS,
+        cold_start: None,
+    });
+    let names: Vec<String> = (0..3).flat_map(|az| (0..2).map(move |n| format!("api-{az}-{n}"))).collect();
+    let api = w.api();
+    let registry = TargetRegistry::default();
+    let slots: Vec<TaskSlot> = names
+        .iter()
+        .zip(api.iter())
+        .map(|(name, e)| {
+            let running = name.ends_with("-0");
+            if running {
+                registry.register("api", *e);
+            }
+            TaskSlot { name: name.clone(), endpoint: *e, switch: TaskSwitch::new(running), running_at_start: running }
+        })
+        .collect();
+    let events = TaskEvents::default();
+    let config = EcsServiceConfig {
+        service: "api".into(),
+        slots: slots.clone(),
+        azs: w.azs.clone(),
+        launch: Dist::Fixed(launch),
+        startup: Dist::Fixed(startup),
+        health: ContainerHealthCheck::default(),
+        target_groups: Some((registry.clone(), drain)),
+        cloud_map: None,
+        events: events.clone(),
+    };
+    let ecs = w.host("ecs");
+    w.sim.with_core(|c| {
+        for s in &slots {
+            c.add_process(s.endpoint.host, Box::new(ServiceInstance::new(cfg.clone()).with_switch(s.switch.clone())));
+        }
+        c.add_process(ecs, Box::new(EcsService::new(config)));
+    });
+    Ecs { events, registry }
+}
+
+fn events_of(e: &Ecs, task: u32) -> Vec<(u64, String)> {
+    e.events.all().into_iter().filter(|x| x.task == task).map(|x| (x.at / MS, x.event)).collect()
+}
+
+#[test]
+fn ecs_replaces_a_dead_task_after_three_failed_container_checks() {
+    let mut w = ecs_world(&[]);
+    let ecs = ecs_service(&w, 20_000 * MS, 5_000 * MS, 0);
+    let dead = w.host("api-0-0");
+    w.sim.with_core(|c| c.schedule_fault(10_000 * MS, None, Fault::HostPowerOff(dead)));
+    w.sim.run_until(Duration::from_secs(200));
+    let old = events_of(&ecs, 1);
+    let (stopped_at, reason) = old[0].clone();
+    assert_eq!(reason, "container health check failed 3 times; stopping");
+    // Checks every 30 s: the third one to fail comes 60 to 90 s after the host died.
+    assert!((70_000..=100_000).contains(&stopped_at), "{stopped_at}");
+    // The replacement goes to the AZ that lost a task (fewest tasks), on its free host.
+    let new = events_of(&ecs, 4);
+    assert_eq!(
+        new,
+        vec![
+            (stopped_at, "placed in az1".to_string()),
+            (stopped_at + 20_000, "container running".to_string()),
+            // Ready 5 s after starting; the first check runs one interval (30 s) in.
+            (stopped_at + 50_000, "container healthy; registered".to_string()),
+        ]
+    );
+    let targets: Vec<String> =
+        w.sim.with_core(|c| ecs.registry.targets("api").iter().map(|r| c.topology().host(r.endpoint.host).name.clone()).collect::<Vec<_>>());
+    assert_eq!(targets, vec!["api-1-0", "api-2-0", "api-0-1"]);
+}
+
+#[test]
+fn ecs_places_replacements_outside_an_az_that_is_down() {
+    let mut w = ecs_world(&[]);
+    let ecs = ecs_service(&w, 20_000 * MS, 5_000 * MS, 0);
+    let az0 = w.azs[0];
+    w.sim.with_core(|c| c.schedule_fault(10_000 * MS, None, Fault::AzOutage(az0)));
+    w.sim.run_until(Duration::from_secs(200));
+    let placed: Vec<String> = ecs.events.all().into_iter().filter(|e| e.event.starts_with("placed")).map(|e| e.event).collect();
+    // Both survivors have one task: the tie goes to the first AZ in placement order.
+    assert_eq!(placed, vec!["placed in az2"]);
+}
+
+#[test]
+fn a_task_that_never_becomes_ready_is_stopped_after_its_retries_and_retried() {
+    let mut w = ecs_world(&[]);
+    // It takes 200 s to answer: three checks 30 s apart fail first.
+    let ecs = ecs_service(&w, 10_000 * MS, 200_000 * MS, 0);
+    let dead = w.host("api-2-0");
+    w.sim.with_core(|c| c.schedule_fault(1_000 * MS, None, Fault::HostCrash(dead)));
+    w.sim.run_until(Duration::from_secs(300));
+    let first_replacement = events_of(&ecs, 4);
+    let placed = first_replacement[0].0;
+    assert_eq!(first_replacement[1], (placed + 10_000, "container running".to_string()));
+    assert_eq!(first_replacement[2], (placed + 100_000, "container health check failed 3 times while starting; stopping".to_string()));
+    assert!(events_of(&ecs, 5).first().is_some_and(|(_, e)| e.starts_with("placed")), "it is replaced in turn");
+}
+
+#[test]
+fn a_task_that_is_not_running_does_not_answer() {
+    let mut w = ecs_world(&[("client", 0)]);
+    let _ecs = ecs_service(&w, 10_000 * MS, 0, 0);
+    let idle = Endpoint { host: w.host("api-0-1"), az: w.azs[0] };
+    w.client("client", Destination::Service(Picker::new(PickPolicy::Any, vec![idle])), Pacing::Closed { concurrency: 1 }, 1);
+    w.sim.run_until(Duration::from_secs(5));
+    assert_eq!(failures(&w), vec![(0, Outcome::Failed("timeout".into()))]);
+}
+
+#[test]
+fn a_stopping_task_drains_for_the_deregistration_delay_before_it_stops() {
+    let mut w = ecs_world(&[]);
+    let ecs = ecs_service(&w, 10_000 * MS, 0, 45_000 * MS);
+    let dead = w.host("api-1-0");
+    w.sim.with_core(|c| c.schedule_fault(1_000 * MS, None, Fault::HostCrash(dead)));
+    w.sim.run_until(Duration::from_secs(200));
+    let old = events_of(&ecs, 2);
+    assert_eq!(old.len(), 2);
+    assert_eq!(old[1], (old[0].0 + 45_000, "stopped".to_string()));
+}
