@@ -3,11 +3,11 @@
 
 use std::any::Any;
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use azsim_kernel::{AzId, Cx, HostId, Message, Nanos, Outcome, Process, RequestId};
 
-use crate::cloudmap::{DISCOVER_REQUEST_BYTES, Discover, DiscoverAnswer, DiscoverCall};
+use crate::cloudmap::{DISCOVER_REQUEST_BYTES, Discover, DiscoverAnswer, DiscoverCall, Found, Registry};
 use crate::deadline::Deadlines;
 use crate::lb::LbDirectory;
 use crate::pick::{Endpoint, Picker, weighted_index};
@@ -23,6 +23,9 @@ pub enum Destination {
     /// A service's instances as Cloud Map's `DiscoverInstances` returns them (client-side
     /// discovery), refreshed every `refresh`; on an error the last good set is kept.
     CloudMap { endpoint: HostId, request: Discover, refresh: Nanos },
+    /// A Cloud Map service's DNS name (DNS namespace) through the VPC resolver: its A records,
+    /// cached for their TTL, or for `cache` when the client keeps answers longer.
+    CloudMapDns { registry: Arc<Mutex<Registry>>, namespace: String, service: String, cache: Option<Nanos> },
 }
 
 /// How requests are paced.
@@ -90,6 +93,22 @@ impl Client {
                 let i = cx.rng().below(self.resolved.len() as u64) as usize;
                 Some(self.resolved[i])
             }
+            Destination::CloudMapDns { registry, namespace, service, cache } => {
+                let now = cx.now();
+                if self.expires_at.is_none_or(|t| now >= t) {
+                    let answer = registry.lock().expect("cloud map lock").dns_answer(now, cx.rng(), namespace, service);
+                    let (found, ttl) = answer.unwrap_or_default();
+                    let ttl = cache.unwrap_or(ttl).max(1);
+                    let age = if self.expires_at.is_none() { cx.rng().below(ttl) } else { 0 };
+                    self.resolved = endpoints(cx, &found);
+                    self.expires_at = Some(now + ttl - age);
+                }
+                if self.resolved.is_empty() {
+                    return None;
+                }
+                let i = cx.rng().below(self.resolved.len() as u64) as usize;
+                Some(self.resolved[i])
+            }
             Destination::LoadBalancer { name, zonal, directory, ttl } => {
                 let now = cx.now();
                 if self.expires_at.is_none_or(|t| now >= t) {
@@ -151,13 +170,7 @@ impl Client {
             cx.set_timer(wait, NEXT_ARRIVAL);
         }
         let Ok(found) = answer.result else { return };
-        let topo = cx.topology();
-        self.resolved = found
-            .iter()
-            .filter_map(|f| f.attributes.get("AWS_INSTANCE_IPV4")?.parse().ok())
-            .filter_map(|ip| topo.host_by_ip(ip))
-            .map(|h| Endpoint { host: h, az: topo.host(h).az })
-            .collect();
+        self.resolved = endpoints(cx, &found);
     }
 
     /// One request of the mix, by weight.
@@ -256,4 +269,15 @@ impl Process for Client {
     fn as_any(&self) -> &dyn Any {
         self
     }
+}
+
+/// The hosts behind Cloud Map instances (their `AWS_INSTANCE_IPV4`).
+fn endpoints(cx: &Cx<'_>, found: &[Found]) -> Vec<Endpoint> {
+    let topo = cx.topology();
+    found
+        .iter()
+        .filter_map(|f| f.attributes.get("AWS_INSTANCE_IPV4")?.parse().ok())
+        .filter_map(|ip| topo.host_by_ip(ip))
+        .map(|h| Endpoint { host: h, az: topo.host(h).az })
+        .collect()
 }

@@ -12,7 +12,7 @@ use azsim_fakes::{
     TaskEvents, TaskSlot, TaskSwitch,
 };
 use azsim_kernel::{AzId, Dist, Fault, HostId, LatencyModel, Scope, Sim, SimConfig, Topology};
-use azsim_scenario::{Algorithm, Arrivals, ClientRoutingPolicy, DistSpec, LbKind, LoadBalancerSpec, Pick, ScenarioFile};
+use azsim_scenario::{Algorithm, Arrivals, ClientRoutingPolicy, DiscoveryVia, DistSpec, DnsRouting, LbKind, LoadBalancerSpec, Pick, ScenarioFile};
 
 /// What kind of thing a host is, for accounting (ALB-to-target traffic may be free).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -354,7 +354,15 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
                         optional: BTreeMap::new(),
                         health: None,
                     };
-                    cfg.destination = Destination::CloudMap { endpoint, request, refresh: d.refresh.map_or(DISCOVERY_REFRESH, |r| r.nanos()) };
+                    cfg.destination = match d.via {
+                        DiscoveryVia::Api => Destination::CloudMap { endpoint, request, refresh: d.refresh.map_or(DISCOVERY_REFRESH, |r| r.nanos()) },
+                        DiscoveryVia::Dns => Destination::CloudMapDns {
+                            registry: registry.clone(),
+                            namespace: reg.namespace.clone(),
+                            service: reg.service.clone(),
+                            cache: c.dns_cache.map(|d| d.nanos()),
+                        },
+                    };
                 }
                 core.add_process(*h, Box::new(Client::new(cfg)));
             }
@@ -397,11 +405,25 @@ const DISCOVERY_REFRESH: u64 = 30_000_000_000;
 /// service with a custom health check, and every instance with ECS's attributes, visible from
 /// the start (they were registered before the run began).
 fn cloud_map_registry(f: &ScenarioFile, instances: &BTreeMap<String, Vec<Endpoint>>, topo: &Topology) -> Arc<Mutex<Registry>> {
-    let mut registry = Registry::new(Settings::default());
+    let settings = Settings {
+        registration_delay: f.cloud_map.registration_delay.nanos(),
+        health_change_delay: f.cloud_map.health_change_delay.nanos(),
+        dns_propagation: f.cloud_map.dns_propagation.nanos(),
+        ..Settings::default()
+    };
+    let mut registry = Registry::new(settings);
     for (name, svc) in &f.services {
         let Some(reg) = &svc.cloud_map else { continue };
-        let _ = registry.create_namespace(&reg.namespace, NamespaceKind::Http);
-        let _ = registry.create_service(&reg.namespace, &reg.service, HealthConfig::Custom, RoutingPolicy::Multivalue, 60);
+        // A namespace is a private DNS one if any of its services publishes records.
+        let dns_namespace = f.services.values().filter_map(|s| s.cloud_map.as_ref()).any(|r| r.namespace == reg.namespace && r.dns.is_some());
+        let _ = registry.create_namespace(&reg.namespace, if dns_namespace { NamespaceKind::DnsPrivate } else { NamespaceKind::Http });
+        let (routing, ttl) = match &reg.dns {
+            Some(d) => {
+                (if d.routing == DnsRouting::Weighted { RoutingPolicy::Weighted } else { RoutingPolicy::Multivalue }, (d.ttl.nanos() / 1_000_000_000) as u32)
+            }
+            None => (RoutingPolicy::Multivalue, 60),
+        };
+        let _ = registry.create_service(&reg.namespace, &reg.service, HealthConfig::Custom, routing, ttl);
         for e in instances.get(name).into_iter().flatten() {
             let h = topo.host(e.host);
             let region = topo.region_name(h.region);
@@ -418,7 +440,10 @@ fn cloud_map_registry(f: &ScenarioFile, instances: &BTreeMap<String, Vec<Endpoin
             registry.register_instance(0, &reg.namespace, &reg.service, &h.name, attributes).expect("namespace and service exist");
         }
         if let Some(s) = registry.namespaces.get_mut(&reg.namespace).and_then(|ns| ns.services.get_mut(&reg.service)) {
-            s.instances.values_mut().for_each(|i| i.visible_at = 0);
+            s.instances.values_mut().for_each(|i| {
+                i.visible_at = 0;
+                i.dns_visible_at = 0;
+            });
         }
     }
     Arc::new(Mutex::new(registry))

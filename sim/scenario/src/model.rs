@@ -64,9 +64,51 @@ pub struct ScenarioFile {
     /// Data-transfer prices (defaults from AWS's public pricing).
     #[serde(default)]
     pub prices: Prices,
+    /// Cloud Map's delays (eventual consistency).
+    #[serde(default)]
+    pub cloud_map: CloudMapSettingsSpec,
     /// Variants of the baseline; the report compares them side by side.
     #[serde(default)]
     pub variants: BTreeMap<String, VariantSpec>,
+}
+
+/// How long Cloud Map's changes take to show.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloudMapSettingsSpec {
+    /// From `RegisterInstance`/`DeregisterInstance` to `DiscoverInstances` seeing it (default
+    /// 1s; AWS only says "brief").
+    #[serde(default = "CloudMapSettingsSpec::default_registration")]
+    pub registration_delay: Dur,
+    /// From `UpdateInstanceCustomHealthStatus` to the change (default 30s, as AWS documents).
+    #[serde(default = "CloudMapSettingsSpec::default_health")]
+    pub health_change_delay: Dur,
+    /// From a registration change to Route 53's name servers answering with it (default 60s:
+    /// AWS says "generally within 60 seconds").
+    #[serde(default = "CloudMapSettingsSpec::default_dns")]
+    pub dns_propagation: Dur,
+}
+
+impl CloudMapSettingsSpec {
+    fn default_registration() -> Dur {
+        Dur(1_000_000_000)
+    }
+    fn default_health() -> Dur {
+        Dur(30_000_000_000)
+    }
+    fn default_dns() -> Dur {
+        Dur(60_000_000_000)
+    }
+}
+
+impl Default for CloudMapSettingsSpec {
+    fn default() -> Self {
+        CloudMapSettingsSpec {
+            registration_delay: Self::default_registration(),
+            health_change_delay: Self::default_health(),
+            dns_propagation: Self::default_dns(),
+        }
+    }
 }
 
 /// A Region.
@@ -244,10 +286,41 @@ impl Default for ContainerHealthCheckSpec {
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CloudMapRegistration {
-    /// An HTTP namespace (created if needed).
+    /// The namespace (created if needed): HTTP, or private DNS when `dns` is given.
     pub namespace: String,
     /// The Cloud Map service (created if needed, with a custom health check).
     pub service: String,
+    /// Also publish A records in Route 53 (a private DNS namespace), as ECS service discovery
+    /// does.
+    #[serde(default)]
+    pub dns: Option<CloudMapDnsSpec>,
+}
+
+/// The DNS records of a Cloud Map service.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloudMapDnsSpec {
+    /// The records' TTL (default 60s).
+    #[serde(default = "CloudMapDnsSpec::default_ttl")]
+    pub ttl: Dur,
+    /// `multivalue` (up to 8 healthy records per answer, the default) or `weighted` (one).
+    #[serde(default)]
+    pub routing: DnsRouting,
+}
+
+impl CloudMapDnsSpec {
+    fn default_ttl() -> Dur {
+        Dur(60_000_000_000)
+    }
+}
+
+/// A Cloud Map service's DNS routing policy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DnsRouting {
+    #[default]
+    Multivalue,
+    Weighted,
 }
 
 /// Client-side discovery through Cloud Map's `DiscoverInstances`.
@@ -260,6 +333,19 @@ pub struct DiscoverySpec {
     /// How often the client asks again (default 30s). Between calls it uses what it has.
     #[serde(default)]
     pub refresh: Option<Dur>,
+    /// `api` (`DiscoverInstances`, the default) or `dns` (the service's A records through the
+    /// VPC resolver, cached for their TTL or the client's `dns_cache`).
+    #[serde(default)]
+    pub via: DiscoveryVia,
+}
+
+/// How a client discovers instances.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DiscoveryVia {
+    #[default]
+    Api,
+    Dns,
 }
 
 /// Cold starts (Lambda). Each execution environment works on one request at a time.
@@ -901,6 +987,8 @@ pub struct VariantSpec {
     pub expectations: Option<Vec<ExpectationSpec>>,
     #[serde(default)]
     pub prices: Option<Prices>,
+    #[serde(default)]
+    pub cloud_map: Option<CloudMapSettingsSpec>,
 }
 
 /// The host name of instance `n` of service `service` in `az` (`router-use1-az1-0`).

@@ -450,6 +450,25 @@ impl Checker<'_> {
                     None,
                 );
             }
+            if let Some(d) = c.discovery.as_ref().filter(|d| d.via == DiscoveryVia::Dns) {
+                let has_dns = self.f.services.get(&c.target.value).and_then(|s| s.cloud_map.as_ref()).is_some_and(|r| r.dns.is_some());
+                if !has_dns {
+                    self.push(
+                        None,
+                        format!("{path}.discovery.via"),
+                        format!("DNS discovery needs DNS records: add `dns:` to `cloud_map:` on `{}`", c.target.value),
+                        None,
+                    );
+                }
+                if !d.query.is_empty() || d.refresh.is_some() {
+                    self.push(
+                        None,
+                        format!("{path}.discovery.via"),
+                        "DNS answers cannot be filtered and follow their TTL: `query` and `refresh` apply to `via: api` only".into(),
+                        None,
+                    );
+                }
+            }
             match (c.rate, c.concurrency) {
                 (Some(r), None) if r > 0.0 && r.is_finite() => {}
                 (None, Some(n)) if n > 0 => {}

@@ -54,5 +54,8 @@ pub(crate) fn apply(base: &ScenarioFile, v: &VariantSpec) -> ScenarioFile {
     if let Some(x) = &v.prices {
         f.prices = x.clone();
     }
+    if let Some(x) = &v.cloud_map {
+        f.cloud_map = x.clone();
+    }
     f
 }

@@ -150,7 +150,7 @@ impl Registry {
         if attributes.len() > 30 {
             return Err(CloudMapError::InvalidInput("an instance has at most 30 custom attributes".into()));
         }
-        let delay = self.settings.registration_delay;
+        let (delay, propagation) = (self.settings.registration_delay, self.settings.dns_propagation);
         let svc = self.service_mut(namespace, service)?;
         let health = match (svc.health, attributes.get("AWS_INIT_HEALTH_STATUS").map(String::as_str)) {
             (HealthConfig::None, _) => Health::Unknown,
@@ -166,7 +166,11 @@ impl Registry {
             Some(old) if old.gone_at.is_none() || old.gone_at.is_some_and(|t| t > now) => old.visible_at.min(now + delay),
             _ => now + delay,
         };
-        svc.instances.insert(id.into(), Instance { attributes, health, pending_health: None, visible_at, gone_at: None });
+        let dns_visible_at = match svc.instances.get(id) {
+            Some(old) if old.gone_at.is_none_or(|t| t > now) => old.dns_visible_at.min(now + delay + propagation),
+            _ => now + delay + propagation,
+        };
+        svc.instances.insert(id.into(), Instance { attributes, health, pending_health: None, visible_at, dns_visible_at, gone_at: None });
         svc.revision += 1;
         Ok(())
     }
@@ -200,11 +204,14 @@ impl Registry {
         Ok(())
     }
 
-    /// Applies what time has made true: health changes due, deregistrations done.
+    /// Applies what time has made true: health changes due, deregistrations done (and, for
+    /// DNS namespaces, propagated to the name servers).
     pub fn settle(&mut self, now: Nanos) {
+        let propagation = self.settings.dns_propagation;
         for ns in self.namespaces.values_mut() {
+            let linger = if ns.kind == NamespaceKind::Http { 0 } else { propagation };
             for svc in ns.services.values_mut() {
-                svc.instances.retain(|_, i| i.gone_at.is_none_or(|t| t > now));
+                svc.instances.retain(|_, i| i.gone_at.is_none_or(|t| t.saturating_add(linger) > now));
                 for inst in svc.instances.values_mut() {
                     if let Some((h, at)) = inst.pending_health.filter(|(_, at)| *at <= now) {
                         let _ = at;
@@ -240,7 +247,7 @@ impl Registry {
         self.settle(now);
         let svc = self.service_mut(&req.namespace, &req.service)?;
         let matches = |i: &Instance, params: &BTreeMap<String, String>| params.iter().all(|(k, v)| i.attributes.get(k) == Some(v));
-        let mut found: Vec<(&String, &Instance)> = svc.instances.iter().filter(|(_, i)| i.visible_at <= now && matches(i, &req.query)).collect();
+        let mut found: Vec<(&String, &Instance)> = svc.instances.iter().filter(|(_, i)| i.is_registered(now) && matches(i, &req.query)).collect();
         if svc.health != HealthConfig::None {
             let healthy = |i: &Instance| i.health == Health::Healthy;
             found = match req.health.unwrap_or(HealthFilter::Healthy) {
@@ -272,6 +279,44 @@ impl Registry {
     pub fn health_status(&mut self, now: Nanos, namespace: &str, service: &str) -> Result<BTreeMap<String, Health>, CloudMapError> {
         self.settle(now);
         let svc = self.service_mut(namespace, service)?;
-        Ok(svc.instances.iter().map(|(id, i)| (id.clone(), i.health)).collect())
+        Ok(svc.instances.iter().filter(|(_, i)| i.is_registered(now)).map(|(id, i)| (id.clone(), i.health)).collect())
+    }
+
+    /// What Route 53 answers for a service of a DNS namespace (its A records): the instances
+    /// the name servers know of (registration changes reach them `dns_propagation` later); of
+    /// those, the healthy ones, or all of them if none is (Route 53 then answers with unhealthy
+    /// records rather than none); MULTIVALUE: up to 8 at random, WEIGHTED: one. The answer's
+    /// TTL is the service's.
+    pub fn dns_answer(&mut self, now: Nanos, rng: &mut SimRng, namespace: &str, service: &str) -> Result<(Vec<Found>, Nanos), CloudMapError> {
+        self.settle(now);
+        let propagation = self.settings.dns_propagation;
+        let kind = self.namespaces.get(namespace).map(|ns| ns.kind).ok_or_else(|| CloudMapError::NamespaceNotFound(namespace.into()))?;
+        if kind == NamespaceKind::Http {
+            return Err(CloudMapError::InvalidInput(format!("`{namespace}` is an HTTP namespace: it has no DNS records")));
+        }
+        let svc = self.service_mut(namespace, service)?;
+        let known = |i: &Instance| i.dns_visible_at <= now && i.gone_at.is_none_or(|t| t.saturating_add(propagation) > now);
+        let mut found: Vec<(&String, &Instance)> = svc.instances.iter().filter(|(_, i)| known(i)).collect();
+        if svc.health != HealthConfig::None && found.iter().any(|(_, i)| i.health == Health::Healthy) {
+            found.retain(|(_, i)| i.health == Health::Healthy);
+        }
+        for k in (1..found.len()).rev() {
+            let j = rng.below(k as u64 + 1) as usize;
+            found.swap(k, j);
+        }
+        found.truncate(if svc.routing == RoutingPolicy::Weighted { 1 } else { 8 });
+        let ttl = u64::from(svc.ttl) * 1_000_000_000;
+        let answer: Vec<Found> = found.into_iter().map(|(id, i)| Found { id: id.clone(), health: i.health, attributes: i.attributes.clone() }).collect();
+        for f in &answer {
+            self.last_returned.insert(f.id.clone(), now);
+        }
+        Ok((answer, ttl))
+    }
+}
+
+impl Instance {
+    /// Registered as the API sees it: visible, and not yet deregistered.
+    fn is_registered(&self, now: Nanos) -> bool {
+        self.visible_at <= now && self.gone_at.is_none_or(|t| t > now)
     }
 }

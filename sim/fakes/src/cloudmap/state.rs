@@ -57,6 +57,8 @@ pub struct Instance {
     pub pending_health: Option<(Health, Nanos)>,
     /// When discovery starts returning it (registration is eventually consistent).
     pub visible_at: Nanos,
+    /// When Route 53's name servers start answering with it (DNS namespaces).
+    pub dns_visible_at: Nanos,
     /// Set when deregistered: discovery stops returning it at this time.
     pub gone_at: Option<Nanos>,
 }
@@ -82,12 +84,15 @@ pub struct Namespace {
     pub services: BTreeMap<String, Service>,
 }
 
-/// Delays and limits. AWS documents the health delay (about 30 s) and the throttle (a bucket of
-/// 2,000 tokens refilled at 1,000/s); it calls the registration delay only "brief", so that
-/// default (1 s) is ours.
+/// Delays and limits. AWS documents the health delay (about 30 s), the throttle (a bucket of
+/// 2,000 tokens refilled at 1,000/s) and DNS propagation (generally within 60 s); it calls the
+/// registration delay only "brief", so that default (1 s) is ours.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Settings {
     pub registration_delay: Nanos,
+    /// How long a registration change takes to reach Route 53's name servers (DNS namespaces).
+    /// AWS: "generally within 60 seconds"; the default takes that bound.
+    pub dns_propagation: Nanos,
     pub health_change_delay: Nanos,
     pub throttle_capacity: f64,
     pub throttle_refill_per_s: f64,
@@ -95,7 +100,13 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { registration_delay: 1_000_000_000, health_change_delay: 30_000_000_000, throttle_capacity: 2000.0, throttle_refill_per_s: 1000.0 }
+        Settings {
+            registration_delay: 1_000_000_000,
+            dns_propagation: 60_000_000_000,
+            health_change_delay: 30_000_000_000,
+            throttle_capacity: 2000.0,
+            throttle_refill_per_s: 1000.0,
+        }
     }
 }
 

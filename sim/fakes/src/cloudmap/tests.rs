@@ -161,3 +161,54 @@ fn the_registry_remembers_when_discovery_last_returned_each_instance_after_it_is
     assert_eq!(r.last_returned.get("b"), Some(&(5 * S)));
     assert_eq!(r.last_returned.get("c"), None, "never returned: unhealthy");
 }
+
+fn dns_registry(routing: RoutingPolicy, instances: usize) -> Registry {
+    let mut r = Registry::new(Settings::default());
+    r.create_namespace("ns", NamespaceKind::DnsPrivate).unwrap();
+    r.create_service("ns", "svc", HealthConfig::Custom, routing, 10).unwrap();
+    for i in 0..instances {
+        r.register_instance(0, "ns", "svc", &format!("i{i}"), attrs(&[("AWS_INSTANCE_IPV4", "10.0.0.1")])).unwrap();
+    }
+    r
+}
+
+fn dns_ids(r: &mut Registry, now: u64) -> Vec<String> {
+    let (found, ttl) = r.dns_answer(now, &mut SimRng::from_seed(1), "ns", "svc").unwrap();
+    assert_eq!(ttl, 10 * S, "the service's TTL");
+    let mut ids: Vec<String> = found.into_iter().map(|f| f.id).collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn dns_answers_follow_registration_after_the_propagation_delay() {
+    let mut r = dns_registry(RoutingPolicy::Multivalue, 2);
+    assert!(dns_ids(&mut r, 60 * S).is_empty(), "registered at 0, visible to the API at 1 s, to DNS at 61 s");
+    assert_eq!(dns_ids(&mut r, 61 * S), ["i0", "i1"]);
+    r.deregister_instance(100 * S, "ns", "svc", "i0").unwrap();
+    let api = discover(&mut r, 102 * S, &[], &[], None).unwrap();
+    assert_eq!(api, ["i1"], "the API drops it after the registration delay");
+    assert_eq!(dns_ids(&mut r, 160 * S), ["i0", "i1"], "the name servers still have it");
+    assert_eq!(dns_ids(&mut r, 161 * S), ["i1"]);
+}
+
+#[test]
+fn dns_multivalue_answers_at_most_8_records_and_weighted_one() {
+    assert_eq!(dns_ids(&mut dns_registry(RoutingPolicy::Multivalue, 12), 61 * S).len(), 8);
+    assert_eq!(dns_ids(&mut dns_registry(RoutingPolicy::Weighted, 12), 61 * S).len(), 1);
+}
+
+#[test]
+fn dns_answers_unhealthy_records_when_none_is_healthy() {
+    let mut r = dns_registry(RoutingPolicy::Multivalue, 2);
+    r.update_custom_health(0, "ns", "svc", "i0", Health::Unhealthy).unwrap();
+    assert_eq!(dns_ids(&mut r, 61 * S), ["i1"], "only the healthy one while there is one");
+    r.update_custom_health(61 * S, "ns", "svc", "i1", Health::Unhealthy).unwrap();
+    assert_eq!(dns_ids(&mut r, 92 * S), ["i0", "i1"], "all of them once none is healthy");
+}
+
+#[test]
+fn an_http_namespace_has_no_dns_records() {
+    let mut r = registry();
+    assert!(r.dns_answer(2 * S, &mut SimRng::from_seed(1), "ns", "svc").is_err());
+}
