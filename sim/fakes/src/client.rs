@@ -145,6 +145,7 @@ impl Client {
             response_bytes: self.config.response_bytes,
             chain_azs: Vec::new(),
             http,
+            source: cx.host(),
         };
         cx.send(to.host, rpc::request(id, req));
         self.pending.insert(id.0, id);

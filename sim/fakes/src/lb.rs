@@ -121,6 +121,8 @@ pub struct LbNodeConfig {
     /// an NLB's AZ without a healthy target leaves DNS, i.e. 1).
     pub dns_failover_min_healthy: Option<u32>,
     pub cross_zone: bool,
+    /// NLB: targets see the client's address; ALB: the node's.
+    pub preserve_client_ip: bool,
     pub processing: Dist,
     pub health: HealthCheckConfig,
     /// How long the node waits for a target's answer before answering 504 (ALB idle timeout:
@@ -320,7 +322,7 @@ impl LbNode {
     /// `None` when the node answered itself (fixed response, redirect).
     fn listener_action(&mut self, cx: &mut Cx<'_>, value: u64) -> Option<usize> {
         let p = self.pending.get(&value)?;
-        let source = cx.topology().host(p.req.reply_to).ip;
+        let source = cx.topology().host(p.req.source).ip;
         match rules::evaluate(&self.config.rules, &p.req.http, source) {
             None => Some(0),
             Some(Action::Forward(groups)) => {
@@ -411,7 +413,7 @@ impl Process for LbNode {
     }
 
     fn on_message(&mut self, cx: &mut Cx<'_>, _from: HostId, msg: Message) {
-        let id = msg.request;
+        let (id, bytes) = (msg.request, msg.bytes);
         let body: Box<dyn Any + Send> = msg.body;
         let body = match body.downcast::<Request>() {
             Ok(req) => {
@@ -427,7 +429,7 @@ impl Process for LbNode {
             Ok(resp) => {
                 if let Some(p) = self.pending.remove(&resp.call_id) {
                     self.settle_target(p.target);
-                    let bytes = if resp.status == 200 { p.req.response_bytes } else { 0 };
+                    // The target's answer, as large as it was.
                     cx.send(p.req.reply_to, rpc::response(Some(p.id), p.req.call_id, resp.status, bytes));
                 }
                 return;
@@ -489,6 +491,7 @@ impl Process for LbNode {
                     response_bytes: p.req.response_bytes,
                     chain_azs: Vec::new(),
                     http: p.req.http.clone(),
+                    source: if self.config.preserve_client_ip { p.req.source } else { cx.host() },
                 };
                 cx.send(target.host, rpc::request(p.id, fwd));
                 self.target_deadlines.add(cx, value, self.config.target_timeout, TARGET_TIMEOUT);

@@ -32,5 +32,5 @@ pub use ecs::{ContainerHealthCheck, EcsCloudMap, EcsService, EcsServiceConfig, T
 pub use lb::{ClientRouting, HealthCheckConfig, LbAlgorithm, LbDirectory, LbNode, LbNodeConfig};
 pub use pick::{Endpoint, PickPolicy, Picker};
 pub use rpc::{HealthCheck, HealthReply, HttpRequest, Request, Response};
-pub use service::{ColdStart, ServiceConfig, ServiceInstance, Step, StepKind};
+pub use service::{CannedRoute, ColdStart, ServiceConfig, ServiceInstance, Step, StepKind};
 pub use targets::{Registration, TargetRegistry};

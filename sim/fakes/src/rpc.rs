@@ -34,6 +34,10 @@ pub struct Request {
     pub chain_azs: Vec<AzId>,
     /// Method, path, host, headers and query (shared, not copied, hop to hop).
     pub http: Arc<HttpRequest>,
+    /// The address the receiver sees the request come from: the client, or the hop before it.
+    /// An ALB node substitutes its own (the client's goes in `X-Forwarded-For`); an NLB keeps
+    /// the client's (client IP preservation, on by default for instance and IP targets).
+    pub source: HostId,
 }
 
 /// The answer to a [`Request`].

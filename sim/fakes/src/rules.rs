@@ -68,7 +68,8 @@ pub fn glob(pattern: &str, text: &str, case_insensitive: bool) -> bool {
     p[pi..].iter().all(|c| *c == '*')
 }
 
-fn in_cidr(ip: Ipv4Addr, (net, prefix): (Ipv4Addr, u8)) -> bool {
+/// Whether `ip` is in the CIDR block `net/prefix`.
+pub fn in_cidr(ip: Ipv4Addr, (net, prefix): (Ipv4Addr, u8)) -> bool {
     let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix.min(32))) };
     u32::from(ip) & mask == u32::from(net) & mask
 }

@@ -5,6 +5,7 @@
 
 use std::any::Any;
 use std::collections::{BTreeMap, VecDeque};
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use azsim_kernel::{Cx, Dist, HostId, Message, Nanos, Process, RequestId};
@@ -13,6 +14,7 @@ use crate::deadline::Deadlines;
 use crate::ecs::TaskSwitch;
 use crate::pick::Picker;
 use crate::rpc::{self, HEALTH_CHECK_BYTES, HealthCheck, HealthReply, Request, Response};
+use crate::rules::{Conditions, in_cidr};
 
 /// `call` waits for the answer; `forward` hands the request on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +44,20 @@ pub struct ServiceConfig {
     pub call_timeout: Nanos,
     /// Lambda-style execution environments, if the service has them.
     pub cold_start: Option<ColdStart>,
+    /// Canned answers: the first route whose conditions match answers with its status and
+    /// body size after processing, instead of running the steps (a static backend).
+    pub routes: Vec<CannedRoute>,
+    /// Source CIDRs allowed in (empty: everyone); others get 403 at once. The source is the
+    /// address the instance sees (an ALB node's, or the client's through an NLB).
+    pub allow_sources: Vec<(Ipv4Addr, u8)>,
+}
+
+/// A canned answer for the requests matching `conditions`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CannedRoute {
+    pub conditions: Conditions,
+    pub status: u16,
+    pub bytes: u64,
 }
 
 /// Execution environments as Lambda runs them: each works on one request at a time; a request
@@ -51,6 +67,8 @@ pub struct ServiceConfig {
 pub struct ColdStart {
     pub duration: Dist,
     pub keep_warm: Nanos,
+    /// Added to every cold start when the function is attached to a VPC.
+    pub vpc_attach: Option<Dist>,
 }
 
 /// The timer token of the call-deadline sweep (job ids start at 1, so `0 << 8 | 1` is free).
@@ -77,6 +95,8 @@ pub struct ServiceInstance {
     pub rejected: u64,
     /// Requests that paid a cold start.
     pub cold_starts: u64,
+    /// Requests refused with 403 by the source allow-list.
+    pub forbidden: u64,
     /// Idle execution environments, by the time they became idle.
     warm: Vec<Nanos>,
     /// An ECS task answers only while it runs; other instances always do.
@@ -97,6 +117,7 @@ impl ServiceInstance {
             served: 0,
             rejected: 0,
             cold_starts: 0,
+            forbidden: 0,
             warm: Vec::new(),
             switch: None,
         }
@@ -121,6 +142,14 @@ impl ServiceInstance {
     }
 
     fn admit(&mut self, cx: &mut Cx<'_>, id: RequestId, req: Request) {
+        if !self.config.allow_sources.is_empty() {
+            let source = cx.topology().host(req.source).ip;
+            if !self.config.allow_sources.iter().any(|c| in_cidr(source, *c)) {
+                self.forbidden += 1;
+                cx.send(req.reply_to, rpc::response(Some(id), req.call_id, 403, 0));
+                return;
+            }
+        }
         let limit = self.config.concurrency.unwrap_or(u32::MAX);
         if self.active < limit {
             self.start(cx, id, req);
@@ -143,6 +172,9 @@ impl ServiceInstance {
             self.warm.retain(|idle_since| now - idle_since < cs.keep_warm);
             if self.warm.pop().is_none() {
                 t += cs.duration.sample(cx.rng());
+                if let Some(vpc) = &cs.vpc_attach {
+                    t += vpc.sample(cx.rng());
+                }
                 self.cold_starts += 1;
             }
         }
@@ -152,6 +184,16 @@ impl ServiceInstance {
     /// Runs the job's next step, or answers if there is none.
     fn advance(&mut self, cx: &mut Cx<'_>, job: u64) {
         let Some(j) = self.jobs.get_mut(&job) else { return };
+        if j.step == 0 {
+            let source = cx.topology().host(j.req.source).ip;
+            if let Some(route) = self.config.routes.iter().find(|r| r.conditions.matches(&j.req.http, source)) {
+                let (status, bytes) = (route.status, route.bytes);
+                let j = self.jobs.remove(&job).expect("present");
+                cx.send(j.req.reply_to, rpc::response(Some(j.id), j.req.call_id, status, bytes));
+                self.finish(cx);
+                return;
+            }
+        }
         let Some(step) = self.steps.get_mut(j.step) else {
             let j = self.jobs.remove(&job).expect("present");
             cx.send(j.req.reply_to, rpc::response(Some(j.id), j.req.call_id, 200, j.req.response_bytes));
@@ -170,7 +212,7 @@ impl ServiceInstance {
         match step.kind {
             StepKind::Forward => {
                 let j = self.jobs.remove(&job).expect("present");
-                let next = Request { chain_azs: visited, ..j.req };
+                let next = Request { chain_azs: visited, source: cx.host(), ..j.req };
                 cx.send(target.host, rpc::request(j.id, next));
                 self.finish(cx);
             }
@@ -182,6 +224,7 @@ impl ServiceInstance {
                     response_bytes: j.req.response_bytes,
                     chain_azs: Vec::new(),
                     http: j.req.http.clone(),
+                    source: cx.host(),
                 };
                 let id = j.id;
                 cx.send(target.host, rpc::request(id, req));

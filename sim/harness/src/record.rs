@@ -132,6 +132,7 @@ pub struct TimelinePoint {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ServiceRecord {
     pub service: String,
+    /// Hosts (for an ECS service, every host that can run a task).
     pub instances: u32,
     /// Requests answered or forwarded.
     pub served: u64,
@@ -139,6 +140,8 @@ pub struct ServiceRecord {
     pub rejected: u64,
     /// Requests that paid a cold start.
     pub cold_starts: u64,
+    /// Refused with 403 by the source allow-list.
+    pub forbidden: u64,
 }
 
 /// One kind of hop (from one group of hosts to another), over every request.

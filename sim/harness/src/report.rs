@@ -47,9 +47,10 @@ pub fn summary_markdown(r: &RunRecord) -> String {
     );
     let _ = writeln!(s, "| {} | {} | {} | {} | {} | ${:.6} |\n", b.total, b.cross_az, b.cross_region, b.cross_az_per_request, b.dropped, r.cost_usd);
     if !r.services.is_empty() {
-        let _ = writeln!(s, "## Services\n\n| service | instances | served | rejected (queue full) | cold starts |\n|---|---:|---:|---:|---:|");
+        let _ =
+            writeln!(s, "## Services\n\n| service | hosts | served | rejected (queue full) | cold starts | forbidden (403) |\n|---|---:|---:|---:|---:|---:|");
         for v in &r.services {
-            let _ = writeln!(s, "| {} | {} | {} | {} | {} |", v.service, v.instances, v.served, v.rejected, v.cold_starts);
+            let _ = writeln!(s, "| {} | {} | {} | {} | {} | {} |", v.service, v.instances, v.served, v.rejected, v.cold_starts, v.forbidden);
         }
         let _ = writeln!(s);
     }

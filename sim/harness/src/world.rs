@@ -7,9 +7,9 @@ use std::time::Duration;
 use azsim_fakes::cloudmap::{CloudMapNode, Discover, HealthConfig, NamespaceKind, Registry, RoutingPolicy, Settings};
 use azsim_fakes::rules::{Action, Conditions, Rule};
 use azsim_fakes::{
-    Client, ClientConfig, ClientRouting, ColdStart, ContainerHealthCheck, Destination, EcsCloudMap, EcsService, EcsServiceConfig, Endpoint, HealthCheckConfig,
-    HttpRequest, LbAlgorithm, LbDirectory, LbNode, LbNodeConfig, Pacing, PickPolicy, Picker, ServiceConfig, ServiceInstance, Step, StepKind, TargetRegistry,
-    TaskEvents, TaskSlot, TaskSwitch,
+    CannedRoute, Client, ClientConfig, ClientRouting, ColdStart, ContainerHealthCheck, Destination, EcsCloudMap, EcsService, EcsServiceConfig, Endpoint,
+    HealthCheckConfig, HttpRequest, LbAlgorithm, LbDirectory, LbNode, LbNodeConfig, Pacing, PickPolicy, Picker, ServiceConfig, ServiceInstance, Step, StepKind,
+    TargetRegistry, TaskEvents, TaskSlot, TaskSwitch,
 };
 use azsim_kernel::{AzId, Dist, Fault, HostId, LatencyModel, Scope, Sim, SimConfig, Topology};
 use azsim_scenario::{Algorithm, Arrivals, ClientRoutingPolicy, DiscoveryVia, DistSpec, DnsRouting, LbKind, LoadBalancerSpec, Pick, ScenarioFile};
@@ -204,7 +204,28 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
                 queue: svc.queue,
                 steps,
                 call_timeout: SERVICE_CALL_TIMEOUT,
-                cold_start: svc.cold_start.as_ref().map(|cs| ColdStart { duration: dist(f, &cs.duration), keep_warm: cs.keep_warm.nanos() }),
+                cold_start: svc.cold_start.as_ref().map(|cs| ColdStart {
+                    duration: dist(f, &cs.duration),
+                    keep_warm: cs.keep_warm.nanos(),
+                    vpc_attach: cs.vpc_attach.as_ref().map(|d| dist(f, d)),
+                }),
+                routes: svc
+                    .routes
+                    .iter()
+                    .map(|r| CannedRoute {
+                        conditions: Conditions { paths: r.path.clone(), hosts: r.host.clone(), methods: r.method.clone(), ..Conditions::default() },
+                        status: r.status,
+                        bytes: r.bytes,
+                    })
+                    .collect(),
+                allow_sources: svc
+                    .allow_sources
+                    .iter()
+                    .flat_map(|source| match azsim_scenario::parse_cidr(source) {
+                        Some(cidr) => vec![cidr],
+                        None => groups.get(source).into_iter().flatten().map(|h| (core.topology().host(*h).ip, 32)).collect(),
+                    })
+                    .collect(),
             });
             match slots.get(name) {
                 Some(task_slots) => {
@@ -247,6 +268,7 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
                     routing_failover_min_healthy: tg_health.routing_failover_min_healthy.unwrap_or(1),
                     dns_failover_min_healthy: dns_failover,
                     cross_zone,
+                    preserve_client_ip: lb.kind == LbKind::Nlb,
                     processing: dist(f, &lb.processing),
                     health,
                     target_timeout,

@@ -216,11 +216,48 @@ pub struct ServiceSpec {
     /// `AWS_INSTANCE_PORT`, `AVAILABILITY_ZONE` and `REGION`).
     #[serde(default)]
     pub cloud_map: Option<CloudMapRegistration>,
+    /// Canned answers (a static backend): the first route whose conditions match answers
+    /// with its status and body size after `processing`, instead of running the steps.
+    #[serde(default)]
+    pub routes: Vec<CannedRouteSpec>,
+    /// Sources allowed in (default: everyone); others get 403. Each is an IPv4 CIDR block or
+    /// the name of a client, load balancer or service (its hosts' addresses, as a security
+    /// group reference). Behind an ALB the source is the ALB node; behind an NLB, the client
+    /// (client IP preservation).
+    #[serde(default)]
+    pub allow_sources: Vec<String>,
     /// Run the instances as an ECS service's tasks: `instances` is where they run at the start;
     /// ECS checks them, deregisters and replaces failed ones, and registers new ones once they
     /// are healthy.
     #[serde(default)]
     pub ecs: Option<EcsSpec>,
+}
+
+/// A canned answer of a static backend: conditions as in ALB listener rules (absent: any).
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CannedRouteSpec {
+    /// Path patterns with `*` and `?`.
+    #[serde(default)]
+    pub path: Vec<String>,
+    /// Methods, exact.
+    #[serde(default)]
+    pub method: Vec<String>,
+    /// Host header patterns (case-insensitive).
+    #[serde(default)]
+    pub host: Vec<String>,
+    /// Status answered (default 200).
+    #[serde(default = "CannedRouteSpec::default_status")]
+    pub status: u16,
+    /// Body bytes answered (default 0).
+    #[serde(default)]
+    pub bytes: u64,
+}
+
+impl CannedRouteSpec {
+    fn default_status() -> u16 {
+        200
+    }
 }
 
 /// An ECS service's task lifecycle. AWS documents the container health check defaults; the
@@ -358,6 +395,11 @@ pub struct ColdStartSpec {
     /// minutes are commonly observed).
     #[serde(default = "ColdStartSpec::default_keep_warm")]
     pub keep_warm: Dur,
+    /// Extra time a cold start takes when the function is attached to a VPC (its ENI). Before
+    /// AWS's 2019 Hyperplane ENIs this was about 10 s (shared/seeds/003); now it is small.
+    /// Default: none.
+    #[serde(default)]
+    pub vpc_attach: Option<DistSpec>,
 }
 
 impl ColdStartSpec {

@@ -231,6 +231,25 @@ impl Checker<'_> {
             self.check_dist(&svc.processing, Some(svc.instances.referenced), &format!("{path}.processing"));
             if let Some(cs) = &svc.cold_start {
                 self.check_dist(&cs.duration, Some(svc.instances.referenced), &format!("{path}.cold_start.duration"));
+                if let Some(d) = &cs.vpc_attach {
+                    self.check_dist(d, Some(svc.instances.referenced), &format!("{path}.cold_start.vpc_attach"));
+                }
+            }
+            for (i, source) in svc.allow_sources.iter().enumerate() {
+                let known = self.f.clients.contains_key(source) || self.f.load_balancers.contains_key(source) || self.f.services.contains_key(source);
+                if parse_cidr(source).is_none() && !known {
+                    self.push(
+                        None,
+                        format!("{path}.allow_sources[{i}]"),
+                        format!("`{source}` is neither an IPv4 CIDR block (10.0.0.0/16) nor a client, load balancer or service"),
+                        None,
+                    );
+                }
+            }
+            for (i, r) in svc.routes.iter().enumerate() {
+                if !(100..=599).contains(&r.status) {
+                    self.push(None, format!("{path}.routes[{i}].status"), "a status is between 100 and 599".into(), None);
+                }
             }
             if let Some(ecs) = &svc.ecs {
                 let at = Some(svc.instances.referenced);

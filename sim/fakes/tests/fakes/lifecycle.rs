@@ -48,6 +48,7 @@ fn load_balancer(w: &World, registry: TargetRegistry, o: LbOptions) -> Lb {
             routing_failover_min_healthy: o.routing_failover_min_healthy,
             dns_failover_min_healthy: o.dns_failover_min_healthy,
             cross_zone: o.cross_zone,
+            preserve_client_ip: false,
             processing: Dist::Fixed(0),
             health: o.health,
             target_timeout: 60_000 * MS,
@@ -239,6 +240,8 @@ fn ecs_service(w: &World, launch: u64, startup: u64, drain: u64) -> Ecs {
         steps: vec![],
         call_timeout: 5_000 * MS,
         cold_start: None,
+        routes: vec![],
+        allow_sources: vec![],
     });
     let names: Vec<String> = (0..3).flat_map(|az| (0..2).map(move |n| format!("api-{az}-{n}"))).collect();
     let api = w.api();

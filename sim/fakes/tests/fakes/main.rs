@@ -49,7 +49,17 @@ impl World {
         })
     }
     fn add_api(&self, processing: Dist, concurrency: Option<u32>, queue: u32) {
-        let cfg = Arc::new(ServiceConfig { name: "api".into(), processing, concurrency, queue, steps: vec![], call_timeout: 5_000 * MS, cold_start: None });
+        let cfg = Arc::new(ServiceConfig {
+            name: "api".into(),
+            processing,
+            concurrency,
+            queue,
+            steps: vec![],
+            call_timeout: 5_000 * MS,
+            cold_start: None,
+            routes: vec![],
+            allow_sources: vec![],
+        });
         let api = self.api();
         self.sim.with_core(|c| {
             for e in api {
@@ -129,6 +139,7 @@ fn lb_to(w: &World, kind: LbKindConfig, cross_zone: bool, algorithm: LbAlgorithm
             routing_failover_min_healthy: 1,
             dns_failover_min_healthy: (kind == LbKindConfig::Nlb).then_some(1),
             cross_zone,
+            preserve_client_ip: kind == LbKindConfig::Nlb,
             processing: Dist::Fixed(0),
             health: HealthCheckConfig::default(),
             target_timeout: 60_000 * MS,
@@ -237,6 +248,8 @@ fn least_outstanding_requests_avoids_a_slow_target() {
                     steps: vec![],
                     call_timeout: 5_000 * MS,
                     cold_start: None,
+                    routes: vec![],
+                    allow_sources: vec![],
                 });
                 c.add_process(e.host, Box::new(ServiceInstance::new(cfg)));
             }
@@ -283,4 +296,49 @@ fn alb_with_target_group_cross_zone_off_answers_503_in_an_az_without_targets() {
     assert!(failed.iter().all(|o| **o == Outcome::Failed("status 503".into())));
     // The client picks a node at random: about a third enter the AZ without targets.
     assert!((250..350).contains(&failed.len()), "{}", failed.len());
+}
+
+#[test]
+fn a_static_backend_answers_the_first_matching_route_and_refuses_sources_not_allowed() {
+    let run = |allow: Vec<(std::net::Ipv4Addr, u8)>| {
+        let mut w = world(1, &[("client", 0)]);
+        let route = |path: &str, status| CannedRoute { conditions: rules::Conditions { paths: vec![path.into()], ..Default::default() }, status, bytes: 10 };
+        let cfg = Arc::new(ServiceConfig {
+            name: "api".into(),
+            processing: Dist::Fixed(MS),
+            concurrency: None,
+            queue: 0,
+            steps: vec![],
+            call_timeout: 5_000 * MS,
+            cold_start: None,
+            routes: vec![route("/gone*", 410), route("/*", 200)],
+            allow_sources: allow,
+        });
+        let api = w.api()[0];
+        w.sim.with_core(|c| c.add_process(api.host, Box::new(ServiceInstance::new(cfg))));
+        let mut config = ClientConfig {
+            label: 0,
+            destination: Destination::Service(Picker::new(PickPolicy::Any, vec![api])),
+            pacing: Pacing::Closed { concurrency: 1 },
+            max_requests: Some(2),
+            start_at: 0,
+            stop_at: u64::MAX,
+            request_bytes: 100,
+            response_bytes: 100,
+            timeout: 2_000 * MS,
+            mix: vec![],
+        };
+        let req = |path: &str| Arc::new(HttpRequest { path: path.into(), ..HttpRequest::default() });
+        config.mix = vec![(1, req("/gone/1")), (1, req("/here"))];
+        let client = w.host("client");
+        w.sim.with_core(|c| c.add_process(client, Box::new(Client::new(config))));
+        w.sim.run_until(Duration::from_secs(1));
+        let mut outcomes: Vec<String> = w.results().into_iter().map(|r| format!("{:?}", r.1)).collect();
+        outcomes.sort();
+        outcomes
+    };
+    let client_ip = |w: &World| w.sim.with_core(|c| c.topology().host(w.host("client")).ip);
+    let ip = client_ip(&world(1, &[("client", 0)]));
+    assert_eq!(run(vec![(ip, 32)]), ["Failed(\"status 410\")", "Ok"]);
+    assert_eq!(run(vec![(std::net::Ipv4Addr::new(192, 168, 0, 0), 16)]), ["Failed(\"status 403\")", "Failed(\"status 403\")"]);
 }
