@@ -141,7 +141,7 @@ impl Client {
         let req = Request {
             reply_to: cx.host(),
             call_id: id.0,
-            request_bytes: self.config.request_bytes,
+            request_bytes: self.config.request_bytes + http.large_header_bytes,
             response_bytes: self.config.response_bytes,
             chain_azs: Vec::new(),
             http,

@@ -123,6 +123,8 @@ pub struct LbNodeConfig {
     pub cross_zone: bool,
     /// NLB: targets see the client's address; ALB: the node's.
     pub preserve_client_ip: bool,
+    /// ALB: answer 400 to oversized request heads (16 KiB per line, 64 KiB in all).
+    pub header_limits: bool,
     pub processing: Dist,
     pub health: HealthCheckConfig,
     /// How long the node waits for a target's answer before answering 504 (ALB idle timeout:
@@ -417,6 +419,13 @@ impl Process for LbNode {
         let body: Box<dyn Any + Send> = msg.body;
         let body = match body.downcast::<Request>() {
             Ok(req) => {
+                // An ALB answers 400 itself to a request line or header line over 16 KiB, or a
+                // head over 64 KiB (an NLB passes bytes through).
+                let (line, largest, total) = req.http.head_sizes();
+                if self.config.header_limits && (line > 16 * 1024 || largest > 16 * 1024 || total > 64 * 1024) {
+                    cx.send(req.reply_to, rpc::response(id, req.call_id, 400, 0));
+                    return;
+                }
                 self.next += 1;
                 self.pending.insert(self.next, Pending { id: id.expect("requests carry their id"), req: *req, target: None });
                 let t = self.config.processing.sample(cx.rng());

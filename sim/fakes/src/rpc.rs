@@ -12,12 +12,30 @@ pub struct HttpRequest {
     pub host: String,
     pub headers: Vec<(String, String)>,
     pub query: Vec<(String, String)>,
+    /// One more header of this many bytes (a large cookie or token), for header limits.
+    pub large_header_bytes: u64,
 }
 
 impl Default for HttpRequest {
     /// `GET /`.
     fn default() -> Self {
-        HttpRequest { method: "GET".into(), path: "/".into(), host: String::new(), headers: Vec::new(), query: Vec::new() }
+        HttpRequest { method: "GET".into(), path: "/".into(), host: String::new(), headers: Vec::new(), query: Vec::new(), large_header_bytes: 0 }
+    }
+}
+
+impl HttpRequest {
+    /// The request line's size and the largest header line's, and all of the head's, in bytes
+    /// (`name: value\r\n` per header).
+    pub fn head_sizes(&self) -> (u64, u64, u64) {
+        let line = (self.method.len() + self.path.len() + 11) as u64 + self.query.iter().map(|(k, v)| (k.len() + v.len() + 2) as u64).sum::<u64>();
+        let mut largest = self.large_header_bytes;
+        let mut total = line + self.large_header_bytes + (self.host.len() + 8) as u64;
+        for (k, v) in &self.headers {
+            let h = (k.len() + v.len() + 4) as u64;
+            largest = largest.max(h);
+            total += h;
+        }
+        (line, largest, total)
     }
 }
 

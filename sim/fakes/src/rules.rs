@@ -123,6 +123,7 @@ mod tests {
             host: "api.example.com".into(),
             headers: vec![("X-Tenant".into(), "blue".into())],
             query: vec![("v".into(), "2".into())],
+            large_header_bytes: 0,
         };
         let ip = Ipv4Addr::new(10, 0, 3, 4);
         let mut c = Conditions { paths: vec!["/other".into(), "/items/*".into()], methods: vec!["PUT".into()], ..Default::default() };

@@ -269,6 +269,7 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
                     dns_failover_min_healthy: dns_failover,
                     cross_zone,
                     preserve_client_ip: lb.kind == LbKind::Nlb,
+                    header_limits: lb.kind == LbKind::Alb,
                     processing: dist(f, &lb.processing),
                     health,
                     target_timeout,
@@ -355,6 +356,7 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
                             host: h.host.clone(),
                             headers: h.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
                             query: h.query.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                            large_header_bytes: h.large_header_bytes,
                         };
                         (h.weight, Arc::new(http))
                     })

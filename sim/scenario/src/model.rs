@@ -615,6 +615,10 @@ pub struct HttpSpec {
     /// Relative share of this request in the mix (default 1).
     #[serde(default = "HttpSpec::default_weight")]
     pub weight: u32,
+    /// One more header of this many bytes, e.g. a large cookie (default 0). An ALB answers
+    /// 400 above 16 KiB per header or 64 KiB in all.
+    #[serde(default)]
+    pub large_header_bytes: u64,
 }
 
 impl HttpSpec {

@@ -49,6 +49,7 @@ fn load_balancer(w: &World, registry: TargetRegistry, o: LbOptions) -> Lb {
             dns_failover_min_healthy: o.dns_failover_min_healthy,
             cross_zone: o.cross_zone,
             preserve_client_ip: false,
+            header_limits: true,
             processing: Dist::Fixed(0),
             health: o.health,
             target_timeout: 60_000 * MS,

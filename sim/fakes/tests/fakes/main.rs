@@ -140,6 +140,7 @@ fn lb_to(w: &World, kind: LbKindConfig, cross_zone: bool, algorithm: LbAlgorithm
             dns_failover_min_healthy: (kind == LbKindConfig::Nlb).then_some(1),
             cross_zone,
             preserve_client_ip: kind == LbKindConfig::Nlb,
+            header_limits: kind == LbKindConfig::Alb,
             processing: Dist::Fixed(0),
             health: HealthCheckConfig::default(),
             target_timeout: 60_000 * MS,
@@ -341,4 +342,35 @@ fn a_static_backend_answers_the_first_matching_route_and_refuses_sources_not_all
     let ip = client_ip(&world(1, &[("client", 0)]));
     assert_eq!(run(vec![(ip, 32)]), ["Failed(\"status 410\")", "Ok"]);
     assert_eq!(run(vec![(std::net::Ipv4Addr::new(192, 168, 0, 0), 16)]), ["Failed(\"status 403\")", "Failed(\"status 403\")"]);
+}
+
+#[test]
+fn an_alb_answers_400_to_a_header_over_16_kib_and_an_nlb_passes_it() {
+    let run = |kind: LbKindConfig, header: u64| {
+        let w = world(1, &LB_HOSTS);
+        w.add_api(Dist::Fixed(MS), None, 0);
+        let dir = LbDirectory::default();
+        lb(&w, kind, true, LbAlgorithm::RoundRobin, &dir);
+        let mut config = ClientConfig {
+            label: 0,
+            destination: Destination::LoadBalancer { name: "lb".into(), zonal: false, directory: dir, ttl: 60_000 * MS },
+            pacing: Pacing::Closed { concurrency: 1 },
+            max_requests: Some(1),
+            start_at: 0,
+            stop_at: u64::MAX,
+            request_bytes: 100,
+            response_bytes: 100,
+            timeout: 2_000 * MS,
+            mix: vec![],
+        };
+        config.mix = vec![(1, Arc::new(HttpRequest { large_header_bytes: header, ..HttpRequest::default() }))];
+        let client = w.host("client");
+        let mut w = w;
+        w.sim.with_core(|c| c.add_process(client, Box::new(Client::new(config))));
+        w.sim.run_until(Duration::from_secs(1));
+        w.results()[0].1.clone()
+    };
+    assert_eq!(run(LbKindConfig::Alb, 16 * 1024), Outcome::Ok);
+    assert_eq!(run(LbKindConfig::Alb, 16 * 1024 + 1), Outcome::Failed("status 400".into()));
+    assert_eq!(run(LbKindConfig::Nlb, 16 * 1024 + 1), Outcome::Ok);
 }
