@@ -1,0 +1,130 @@
+//! Where endpoints come from: a static list, or AWS Cloud Map's `DiscoverInstances` over HTTP
+//! (AWS JSON 1.1), refreshed on a jittered interval. A refresh that fails, or finds nothing,
+//! keeps the last good set (static stability) and says so.
+//!
+//! Not yet: SigV4 signing of the Cloud Map call (AWS requires it; the azsim fake does not), and
+//! NLB zonal DNS names as a source.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use azsim_net::{Clock, Connect, Rng};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+
+use crate::balancer::Endpoint;
+
+/// A source of endpoints.
+pub trait Discover: Send + Sync {
+    fn discover(&self) -> impl Future<Output = Result<Vec<Endpoint>, String>> + Send;
+}
+
+/// A fixed list.
+#[derive(Clone, Debug)]
+pub struct Static(pub Vec<Endpoint>);
+
+impl Discover for Static {
+    async fn discover(&self) -> Result<Vec<Endpoint>, String> {
+        Ok(self.0.clone())
+    }
+}
+
+/// `DiscoverInstances` against a Cloud Map endpoint (in production
+/// `servicediscovery.<region>.amazonaws.com` through a signing proxy; in the simulation, the
+/// fake's address).
+#[derive(Clone, Debug)]
+pub struct CloudMap<N> {
+    pub net: N,
+    pub endpoint: SocketAddr,
+    pub namespace: String,
+    pub service: String,
+    /// `QueryParameters`, e.g. `AVAILABILITY_ZONE` = the caller's AZ.
+    pub query: BTreeMap<String, String>,
+    /// `HealthStatus` (`HEALTHY`, `ALL`, `HEALTHY_OR_ELSE_ALL`, ...); `None` leaves it out.
+    pub health_status: Option<String>,
+    /// The Region given to endpoints whose attributes have no `REGION`.
+    pub region: String,
+}
+
+impl<N: Connect> CloudMap<N> {
+    fn body(&self) -> String {
+        let mut req = serde_json::json!({ "NamespaceName": self.namespace, "ServiceName": self.service });
+        if !self.query.is_empty() {
+            req["QueryParameters"] = serde_json::json!(self.query);
+        }
+        if let Some(h) = &self.health_status {
+            req["HealthStatus"] = serde_json::json!(h);
+        }
+        req.to_string()
+    }
+
+    async fn call(&self) -> Result<Vec<Endpoint>, String> {
+        let stream = self.net.connect(self.endpoint).await.map_err(|e| format!("connect {}: {e}", self.endpoint))?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| format!("handshake: {e}"))?;
+        let request = http::Request::post("/")
+            .header("host", self.endpoint.to_string())
+            .header("content-type", "application/x-amz-json-1.1")
+            .header("x-amz-target", "Route53AutoNaming_v20170314.DiscoverInstances")
+            .body(Full::new(Bytes::from(self.body())))
+            .map_err(|e| e.to_string())?;
+        let exchange = async {
+            let response = sender.send_request(request).await.map_err(|e| format!("request: {e}"))?;
+            let status = response.status();
+            let body = response.into_body().collect().await.map_err(|e| format!("body: {e}"))?.to_bytes();
+            Ok::<_, String>((status, body))
+        };
+        // Drive the connection while the exchange runs; drop it after (no task spawned).
+        let (status, body) = tokio::select! {
+            r = exchange => r?,
+            c = conn => return Err(format!("connection closed early: {c:?}")),
+        };
+        let json: serde_json::Value = serde_json::from_slice(&body).map_err(|e| format!("answer is not JSON: {e}"))?;
+        if !status.is_success() {
+            return Err(format!("{status}: {}", json["__type"].as_str().unwrap_or("error")));
+        }
+        let instances = json["Instances"].as_array().ok_or("answer has no Instances")?;
+        Ok(instances.iter().filter_map(|i| self.endpoint_of(i)).collect())
+    }
+
+    fn endpoint_of(&self, instance: &serde_json::Value) -> Option<Endpoint> {
+        let a = &instance["Attributes"];
+        let ip: std::net::IpAddr = a["AWS_INSTANCE_IPV4"].as_str()?.parse().ok()?;
+        let port: u16 = a["AWS_INSTANCE_PORT"].as_str().and_then(|p| p.parse().ok()).unwrap_or(80);
+        Some(Endpoint {
+            id: instance["InstanceId"].as_str().unwrap_or_default().to_string(),
+            addr: SocketAddr::new(ip, port),
+            zone: a["AVAILABILITY_ZONE"].as_str().unwrap_or_default().to_string(),
+            region: a["REGION"].as_str().map_or_else(|| self.region.clone(), str::to_string),
+        })
+    }
+}
+
+impl<N: Connect> Discover for CloudMap<N> {
+    async fn discover(&self) -> Result<Vec<Endpoint>, String> {
+        self.call().await
+    }
+}
+
+/// Refreshes `apply` from `source` every `interval` (jittered by up to ±20 %), forever. A failed
+/// or empty refresh keeps what `apply` last got. Run it as a task beside the client.
+pub async fn refresh<D: Discover, C: Clock>(source: D, interval: Duration, clock: C, mut rng: Box<dyn Rng + Send>, apply: impl Fn(Vec<Endpoint>)) {
+    let mut have = 0usize;
+    loop {
+        match source.discover().await {
+            Ok(list) if !list.is_empty() => {
+                if list.len() != have {
+                    tracing::info!(endpoints = list.len(), "discovery refreshed");
+                }
+                have = list.len();
+                apply(list);
+            }
+            Ok(_) => tracing::warn!(kept = have, "discovery found no endpoints: keeping the last good set"),
+            Err(e) => tracing::warn!(error = %e, kept = have, "discovery failed: keeping the last good set"),
+        }
+        let jitter = 0.8 + 0.4 * rng.next_f64();
+        clock.sleep(interval.mul_f64(jitter)).await;
+    }
+}

@@ -1,0 +1,325 @@
+//! One test per behaviour, on paused tokio time with a mock endpoint service: three AZs, two
+//! endpoints each, the caller in `az1`. Each zone's behaviour (answer, fail, hang) can change
+//! during a test.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use affinity_client::breaker::{BreakerConfig, Trip};
+use affinity_client::retry::BudgetConfig;
+use affinity_client::*;
+use azsim_net::Rng;
+use azsim_net::tokio_impl::TokioEnv;
+use tower::{Service, ServiceExt};
+
+/// A seeded xorshift for tests.
+struct TestRng(u64);
+impl Rng for TestRng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Behaviour {
+    Ok,
+    Status(u16),
+    Hang,
+}
+
+#[derive(Clone, Default)]
+struct Mock {
+    behaviour: Arc<Mutex<BTreeMap<String, Behaviour>>>,
+    /// Attempts seen per zone.
+    seen: Arc<Mutex<BTreeMap<String, u32>>>,
+}
+
+impl Mock {
+    fn set(&self, zone: &str, b: Behaviour) {
+        self.behaviour.lock().unwrap().insert(zone.into(), b);
+    }
+    fn seen(&self, zone: &str) -> u32 {
+        self.seen.lock().unwrap().get(zone).copied().unwrap_or(0)
+    }
+    fn reset(&self) {
+        self.seen.lock().unwrap().clear();
+    }
+}
+
+type Client = AffinityClient<tower::util::BoxCloneSyncService<Routed<http::Request<()>>, http::Response<()>, Infallible>, TokioEnv, HttpPolicy>;
+
+fn endpoints() -> Vec<Endpoint> {
+    (1..=3)
+        .flat_map(|z| {
+            (0..2).map(move |n| Endpoint {
+                id: format!("az{z}-{n}"),
+                addr: format!("10.0.{z}.{n}:80").parse().unwrap(),
+                zone: format!("az{z}"),
+                region: "r1".into(),
+            })
+        })
+        .collect()
+}
+
+fn client(config: Config) -> (Client, Mock) {
+    let mock = Mock::default();
+    let m = mock.clone();
+    let svc = tower::service_fn(move |r: Routed<http::Request<()>>| {
+        let m = m.clone();
+        async move {
+            *m.seen.lock().unwrap().entry(r.endpoint.zone.clone()).or_default() += 1;
+            let b = m.behaviour.lock().unwrap().get(&r.endpoint.zone).copied().unwrap_or(Behaviour::Ok);
+            match b {
+                Behaviour::Ok => Ok(http::Response::new(())),
+                Behaviour::Status(s) => Ok(http::Response::builder().status(s).body(()).unwrap()),
+                Behaviour::Hang => {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    Ok(http::Response::new(()))
+                }
+            }
+        }
+    });
+    let c = AffinityClient::new(config, tower::util::BoxCloneSyncService::new(svc), HttpPolicy, TokioEnv, Box::new(TestRng(0x2545_f491_4f6c_dd1d)));
+    c.set_endpoints(endpoints());
+    (c, mock)
+}
+
+/// Our defaults without retries or breakers, so each test turns on what it looks at.
+fn bare() -> Config {
+    let mut c = Config::new(Some("az1"));
+    c.outlier = None;
+    c.breaker = None;
+    c.retry.max_attempts = 1;
+    c
+}
+
+async fn get(c: &Client) -> Result<http::StatusCode, Error<Infallible>> {
+    c.clone().oneshot(http::Request::new(())).await.map(|r| r.status())
+}
+
+async fn post(c: &Client) -> Result<http::StatusCode, Error<Infallible>> {
+    c.clone().oneshot(http::Request::post("/").body(()).unwrap()).await.map(|r| r.status())
+}
+
+#[tokio::test(start_paused = true)]
+async fn healthy_traffic_stays_in_the_local_zone() {
+    let (c, m) = client(bare());
+    for _ in 0..100 {
+        assert_eq!(get(&c).await.unwrap(), 200);
+    }
+    assert_eq!((m.seen("az1"), m.seen("az2"), m.seen("az3")), (100, 0, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn outlier_ejection_removes_an_endpoint_for_base_times_ejections() {
+    let mut cfg = bare();
+    cfg.outlier =
+        Some(OutlierConfig { consecutive_failures: 3, base_ejection: Duration::from_secs(30), max_ejection: Duration::from_secs(300), max_ejected_share: 0.5 });
+    cfg.zones.spill_below = 0.0; // stay local: this test looks at ejection alone
+    let (c, m) = client(cfg);
+    m.set("az1", Behaviour::Status(503));
+    for _ in 0..12 {
+        let _ = get(&c).await;
+    }
+    let now = tokio::time::Instant::now();
+    assert!(c.balancer().is_ejected("az1-0", now) && c.balancer().is_ejected("az1-1", now), "3 failures in a row eject each");
+    tokio::time::advance(Duration::from_secs(31)).await;
+    let now = tokio::time::Instant::now();
+    assert!(!c.balancer().is_ejected("az1-0", now), "back after the base ejection time");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_ejected_share_is_capped() {
+    let mut cfg = bare();
+    cfg.outlier =
+        Some(OutlierConfig { consecutive_failures: 1, base_ejection: Duration::from_secs(30), max_ejection: Duration::from_secs(300), max_ejected_share: 0.1 });
+    cfg.zones.panic_threshold = 0.0;
+    let (c, m) = client(cfg);
+    for z in ["az1", "az2", "az3"] {
+        m.set(z, Behaviour::Status(500));
+    }
+    for _ in 0..30 {
+        let _ = get(&c).await;
+    }
+    let now = tokio::time::Instant::now();
+    let ejected = endpoints().iter().filter(|e| c.balancer().is_ejected(&e.id, now)).count();
+    assert_eq!(ejected, 1, "10 % of 6 rounds down, but one may always be ejected");
+}
+
+#[tokio::test(start_paused = true)]
+async fn traffic_spills_over_when_the_local_zone_degrades_and_fails_back_only_after_the_hysteresis() {
+    let mut cfg = bare();
+    cfg.outlier =
+        Some(OutlierConfig { consecutive_failures: 2, base_ejection: Duration::from_secs(10), max_ejection: Duration::from_secs(10), max_ejected_share: 0.5 });
+    cfg.zones.failback_after = Duration::from_secs(30);
+    let (c, m) = client(cfg);
+    m.set("az1", Behaviour::Status(503));
+    for _ in 0..10 {
+        let _ = get(&c).await;
+    }
+    assert!(matches!(c.balancer().mode(), Mode::Spilled { .. }));
+    m.set("az1", Behaviour::Ok);
+    m.reset();
+    for _ in 0..60 {
+        assert_eq!(get(&c).await.unwrap(), 200);
+    }
+    assert_eq!(m.seen("az1"), 0, "ejected: nothing local");
+    assert!(m.seen("az2") > 15 && m.seen("az3") > 15, "spread over the other zones: {} {}", m.seen("az2"), m.seen("az3"));
+    // The ejections end at 10 s; the local zone must then stay healthy for 30 s.
+    tokio::time::advance(Duration::from_secs(11)).await;
+    let _ = get(&c).await;
+    tokio::time::advance(Duration::from_secs(20)).await;
+    m.reset();
+    let _ = get(&c).await;
+    assert!(matches!(c.balancer().mode(), Mode::Spilled { .. }), "not yet: 20 s of the 30");
+    tokio::time::advance(Duration::from_secs(11)).await;
+    m.reset();
+    for _ in 0..20 {
+        let _ = get(&c).await;
+    }
+    assert_eq!(c.balancer().mode(), Mode::Local);
+    assert_eq!(m.seen("az1"), 20, "failed back");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_zone_breaker_opens_moves_traffic_and_closes_after_successful_probes() {
+    let mut cfg = bare();
+    cfg.breaker = Some((BreakerScope::Zone, BreakerConfig { trip: Trip::ConsecutiveFailures(3), open_for: Duration::from_secs(5), probes: 2 }));
+    cfg.zones.failback_after = Duration::ZERO;
+    let (c, m) = client(cfg);
+    m.set("az1", Behaviour::Status(503));
+    for _ in 0..3 {
+        let _ = get(&c).await;
+    }
+    assert!(matches!(c.balancer().zone_breaker("az1"), Some(breaker::BreakerState::Open { .. })));
+    m.reset();
+    for _ in 0..10 {
+        assert_eq!(get(&c).await.unwrap(), 200);
+    }
+    assert_eq!(m.seen("az1"), 0, "open: the zone gets nothing");
+    m.set("az1", Behaviour::Ok);
+    tokio::time::advance(Duration::from_secs(5)).await;
+    for _ in 0..10 {
+        let _ = get(&c).await;
+    }
+    assert_eq!(c.balancer().zone_breaker("az1"), Some(breaker::BreakerState::Closed), "two probes succeeded");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_attempt_is_retried_in_another_zone() {
+    let mut cfg = bare();
+    cfg.retry.max_attempts = 2;
+    let (c, m) = client(cfg);
+    m.set("az1", Behaviour::Status(503));
+    assert_eq!(get(&c).await.unwrap(), 200);
+    assert_eq!(m.seen("az1"), 1);
+    assert_eq!(m.seen("az2") + m.seen("az3"), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_post_without_an_idempotency_key_is_not_retried() {
+    let mut cfg = bare();
+    cfg.retry.max_attempts = 3;
+    let (c, m) = client(cfg);
+    m.set("az1", Behaviour::Status(503));
+    assert_eq!(post(&c).await.unwrap(), 503);
+    assert_eq!(m.seen("az1") + m.seen("az2") + m.seen("az3"), 1);
+    let keyed = http::Request::post("/").header("idempotency-key", "k1").body(()).unwrap();
+    assert_eq!(c.clone().oneshot(keyed).await.unwrap().status(), 200, "with a key it is");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_retry_budget_runs_out() {
+    let mut cfg = bare();
+    cfg.retry.max_attempts = 3;
+    cfg.retry.budget = BudgetConfig::TokenBucket { capacity: 10, retry_cost: 5, timeout_cost: 10, success_refund: 1 };
+    cfg.zones.panic_threshold = 0.0;
+    let (c, m) = client(cfg);
+    for z in ["az1", "az2", "az3"] {
+        m.set(z, Behaviour::Status(503));
+    }
+    assert_eq!(get(&c).await.unwrap(), 503, "two retries spend the 10 tokens");
+    let e = get(&c).await.unwrap_err();
+    assert!(e.is_budget_exhausted(), "{e}");
+    assert_eq!(m.seen("az1") + m.seen("az2") + m.seen("az3"), 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hung_attempt_times_out_and_the_retry_answers() {
+    let mut cfg = bare();
+    cfg.retry.max_attempts = 2;
+    cfg.retry.per_try_timeout = Some(Duration::from_millis(200));
+    let (c, m) = client(cfg);
+    m.set("az1", Behaviour::Hang);
+    let start = tokio::time::Instant::now();
+    assert_eq!(get(&c).await.unwrap(), 200);
+    let took = start.elapsed();
+    assert!(took >= Duration::from_millis(200) && took < Duration::from_millis(400), "{took:?}");
+    cfg_deadline_test().await;
+}
+
+async fn cfg_deadline_test() {
+    let mut cfg = bare();
+    cfg.retry.max_attempts = 5;
+    cfg.retry.deadline = Some(Duration::from_millis(500));
+    let (c, m) = client(cfg);
+    for z in ["az1", "az2", "az3"] {
+        m.set(z, Behaviour::Hang);
+    }
+    let start = tokio::time::Instant::now();
+    let e = get(&c).await.unwrap_err();
+    assert!(e.is_timeout(), "{e}");
+    assert_eq!(start.elapsed(), Duration::from_millis(500), "the deadline bounds the whole call");
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_every_zone_breaker_open_the_caller_is_told() {
+    let mut cfg = bare();
+    cfg.breaker = Some((BreakerScope::Zone, BreakerConfig { trip: Trip::ConsecutiveFailures(1), open_for: Duration::from_secs(60), probes: 1 }));
+    let (c, m) = client(cfg);
+    for z in ["az1", "az2", "az3"] {
+        m.set(z, Behaviour::Status(503));
+    }
+    for _ in 0..3 {
+        let _ = get(&c).await;
+    }
+    assert!(get(&c).await.unwrap_err().is_circuit_open());
+}
+
+#[tokio::test(start_paused = true)]
+async fn panic_mode_uses_every_endpoint_when_too_few_are_available() {
+    let mut cfg = bare();
+    cfg.outlier =
+        Some(OutlierConfig { consecutive_failures: 1, base_ejection: Duration::from_secs(60), max_ejection: Duration::from_secs(60), max_ejected_share: 1.0 });
+    let (c, m) = client(cfg);
+    for z in ["az1", "az2"] {
+        m.set(z, Behaviour::Status(503));
+    }
+    for _ in 0..40 {
+        let _ = get(&c).await;
+    }
+    // az1 and az2 are ejected (4 of 6): below the 50 % panic threshold, so they get traffic again.
+    m.reset();
+    for _ in 0..60 {
+        let _ = get(&c).await;
+    }
+    assert!(m.seen("az1") + m.seen("az2") > 0, "panic: unhealthy endpoints are used too");
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_no_endpoints_the_caller_is_told() {
+    let (c, _) = client(bare());
+    c.set_endpoints(Vec::new());
+    assert!(get(&c).await.unwrap_err().is_no_endpoints());
+}
+
+#[tokio::test(start_paused = true)]
+async fn poll_ready_is_always_ready() {
+    let (mut c, _) = client(bare());
+    std::future::poll_fn(|cx| c.poll_ready(cx)).await.unwrap();
+}
