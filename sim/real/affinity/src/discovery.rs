@@ -108,8 +108,9 @@ impl<N: Connect> Discover for CloudMap<N> {
     }
 }
 
-/// Refreshes `apply` from `source` every `interval` (jittered by up to ±20 %), forever. A failed
-/// or empty refresh keeps what `apply` last got. Run it as a task beside the client.
+/// Refreshes `apply` from `source` every `interval` (jittered by up to ±20 %; within a second
+/// while nothing has been found yet), forever. A failed or empty refresh keeps what `apply`
+/// last got. Run it as a task beside the client.
 pub async fn refresh<D: Discover, C: Clock>(source: D, interval: Duration, clock: C, mut rng: Box<dyn Rng + Send>, apply: impl Fn(Vec<Endpoint>)) {
     let mut have = 0usize;
     loop {
@@ -124,7 +125,9 @@ pub async fn refresh<D: Discover, C: Clock>(source: D, interval: Duration, clock
             Ok(_) => tracing::warn!(kept = have, "discovery found no endpoints: keeping the last good set"),
             Err(e) => tracing::warn!(error = %e, kept = have, "discovery failed: keeping the last good set"),
         }
+        // Until the first good answer, ask again within a second rather than a whole interval.
+        let base = if have == 0 { interval.min(Duration::from_secs(1)) } else { interval };
         let jitter = 0.8 + 0.4 * rng.next_f64();
-        clock.sleep(interval.mul_f64(jitter)).await;
+        clock.sleep(base.mul_f64(jitter)).await;
     }
 }
