@@ -79,7 +79,11 @@ fn run(seed: u64, crash_local_at: Option<u64>) -> Seen {
     let registry = Arc::new(Mutex::new(registry));
     if let Some(at) = crash_local_at {
         let local: Vec<HostId> = w.backends[..2].iter().map(|(h, _)| *h).collect();
-        w.sim.with_core(|c| local.into_iter().for_each(|h| drop(c.schedule_fault(at, None, Fault::HostCrash(h)))));
+        w.sim.with_core(|c| {
+            for h in local {
+                c.schedule_fault(at, None, Fault::HostCrash(h));
+            }
+        });
     }
     let server_net = w.sim.net(w.cloudmap);
     let caller = w.sim.net(w.caller);
