@@ -151,8 +151,11 @@ impl Model<'_> {
                     }
                 }
             } else {
-                // Discovery filtered to the client's own AZ (`AVAILABILITY_ZONE: $az`) stays local.
-                let own_only = c.discovery.as_ref().is_some_and(|d| d.query.get("AVAILABILITY_ZONE").is_some_and(|v| v == "$az"));
+                // Discovery filtered to the client's own AZ (`AVAILABILITY_ZONE: $az`) stays local,
+                // and so does the affinity client library while its AZ is healthy (the paper path
+                // is the healthy one).
+                let filtered = c.discovery.as_ref().is_some_and(|d| d.query.get("AVAILABILITY_ZONE").is_some_and(|v| v == "$az"));
+                let own_only = filtered || (c.library.is_some() && self.instance_azs(&c.target.value).iter().any(|t| t == az));
                 for t in self.instance_azs(&c.target.value).into_iter().filter(|t| !own_only || t == az) {
                     let entered = self.hop(&p, &t, &c.target.value);
                     for r in self.service(&c.target.value, entered, &[]) {

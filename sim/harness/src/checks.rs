@@ -66,6 +66,15 @@ fn evaluate_one(f: &ScenarioFile, e: &ExpectationSpec, rec: &RunRecord, views: &
     } else if let Some(b) = &e.failures {
         let failed = selected.iter().filter(|v| !v.ok).count() as u64;
         ("failures", failed <= b.max, format!("<= {}", b.max), format!("{failed} of {}", selected.len()))
+    } else if let Some(b) = &e.retry_amplification {
+        let chosen: Vec<&crate::record::ClientRecord> =
+            rec.clients.iter().filter(|c| c.attempts.is_some() && e.client.as_ref().is_none_or(|n| n.value == c.client)).collect();
+        let attempts: u64 = chosen.iter().filter_map(|c| c.attempts).sum();
+        let requests: u64 = chosen.iter().map(|c| c.requests.sent).sum();
+        let ratio = if requests == 0 { 0.0 } else { attempts as f64 / requests as f64 };
+        let passed = requests > 0 && b.min.is_none_or(|m| ratio >= m) && b.max.is_none_or(|m| ratio <= m);
+        let expected = [b.min.map(|m| format!(">= {m}")), b.max.map(|m| format!("<= {m}"))].into_iter().flatten().collect::<Vec<_>>().join(", ");
+        ("retry amplification", passed, expected, format!("{ratio:.3} ({attempts} attempts for {requests} requests)"))
     } else if let Some(b) = &e.discovery_staleness {
         let max = b.max.value.nanos() as f64 / 1e9;
         let stale: Vec<(String, f64)> = rec.faults.iter().filter_map(|r| Some((r.fault.clone(), r.discovery_stale_s?))).collect();

@@ -9,6 +9,7 @@
 
 mod analytic;
 mod checks;
+mod library_client;
 mod record;
 mod report;
 mod run;

@@ -115,6 +115,10 @@ pub struct ClientRecord {
     pub client: String,
     pub requests: Counts,
     pub latency_us: Percentiles,
+    /// Through the client library: attempts sent and retries among them (retry amplification
+    /// is attempts / requests).
+    pub attempts: Option<u64>,
+    pub retries: Option<u64>,
 }
 
 /// Requests started in one window of the timeline.

@@ -76,11 +76,15 @@ pub fn summary_markdown(r: &RunRecord) -> String {
         let _ = writeln!(s);
     }
     if r.clients.len() > 1 {
-        let _ = writeln!(s, "## Clients\n\n| client | sent | ok | failed | p50 | p99 |\n|---|---:|---:|---:|---:|---:|");
+        let _ = writeln!(s, "## Clients\n\n| client | sent | ok | failed | p50 | p99 | attempts (retries) |\n|---|---:|---:|---:|---:|---:|---:|");
         for c in &r.clients {
+            let attempts = match (c.attempts, c.retries) {
+                (Some(a), Some(r)) => format!("{a} ({r})"),
+                _ => "-".to_string(),
+            };
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {attempts} |",
                 c.client,
                 c.requests.sent,
                 c.requests.ok,

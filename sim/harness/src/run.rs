@@ -129,7 +129,18 @@ fn record(f: &ScenarioFile, scenario: &str, variant: &str, seed: u64, world: &Wo
             .map(|(i, name)| {
                 let mine: Vec<RequestView> = views.iter().filter(|v| v.client == i).cloned().collect();
                 let mut lat: Vec<u64> = mine.iter().filter(|v| v.ok).filter_map(|v| v.latency).collect();
-                ClientRecord { client: name.clone(), requests: counts(&mine), latency_us: Percentiles::of(&mut lat) }
+                let library: Vec<&crate::library_client::LibraryClient> = world
+                    .roles
+                    .iter()
+                    .filter(|(_, r)| **r == Role::Client(name.clone()))
+                    .filter_map(|(h, _)| core.process(*h)?.as_any().downcast_ref())
+                    .collect();
+                let (attempts, retries) = if library.is_empty() {
+                    (None, None)
+                } else {
+                    (Some(library.iter().map(|l| l.sent_attempts).sum()), Some(library.iter().map(|l| l.retries).sum()))
+                };
+                ClientRecord { client: name.clone(), requests: counts(&mine), latency_us: Percentiles::of(&mut lat), attempts, retries }
             })
             .collect();
         let services = service_records(world, core);

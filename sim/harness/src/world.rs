@@ -12,6 +12,8 @@ use azsim_fakes::{
     TargetRegistry, TaskEvents, TaskSlot, TaskSwitch,
 };
 use azsim_kernel::{AzId, Dist, Fault, HostId, LatencyModel, Scope, Sim, SimConfig, Topology};
+
+use crate::library_client::{LibraryClient, LibraryClientConfig};
 use azsim_scenario::{Algorithm, Arrivals, ClientRoutingPolicy, DiscoveryVia, DistSpec, DnsRouting, LbKind, LoadBalancerSpec, Pick, ScenarioFile};
 
 /// What kind of thing a host is, for accounting (ALB-to-target traffic may be free).
@@ -378,6 +380,28 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
                         optional: BTreeMap::new(),
                         health: None,
                     };
+                    if let Some(lib) = &c.library {
+                        let Pacing::Open { rate, poisson } = cfg.pacing else { unreachable!("validated: the library client is open loop") };
+                        let discover = Discover { query: BTreeMap::new(), ..request.clone() };
+                        let config = LibraryClientConfig {
+                            label: label as u32,
+                            library: library_config(lib, &my_az),
+                            cloud_map: endpoint,
+                            discover,
+                            refresh: d.refresh.map_or(DISCOVERY_REFRESH, |r| r.nanos()),
+                            rate,
+                            poisson,
+                            start_at: c.start.nanos(),
+                            stop_at: f.duration.nanos(),
+                            request_bytes: c.request_bytes,
+                            response_bytes: c.response_bytes,
+                            timeout: c.timeout.nanos(),
+                            http: cfg.mix.first().map(|(_, h)| h.clone()).unwrap_or_default(),
+                            base: core.base(),
+                        };
+                        core.add_process(*h, Box::new(LibraryClient::new(config)));
+                        continue;
+                    }
                     cfg.destination = match d.via {
                         DiscoveryVia::Api => Destination::CloudMap { endpoint, request, refresh: d.refresh.map_or(DISCOVERY_REFRESH, |r| r.nanos()) },
                         DiscoveryVia::Dns => Destination::CloudMapDns {
@@ -404,6 +428,34 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
         }
     });
     Ok(World { sim, roles, client_labels: f.clients.keys().cloned().collect(), task_events, cloud_map, fault_hosts })
+}
+
+/// The library's configuration from a scenario's `library:` (absent fields: its defaults).
+fn library_config(l: &azsim_scenario::LibrarySpec, my_az: &str) -> affinity_client::Config {
+    use affinity_client::breaker::{BreakerConfig, Trip};
+    use affinity_client::config::presets;
+    use affinity_client::retry::BudgetConfig;
+    let mut c = affinity_client::Config::new(Some(my_az));
+    c.retry.max_attempts = l.max_attempts.unwrap_or(c.retry.max_attempts);
+    c.retry.per_try_timeout = l.per_try_timeout.map(|d| Duration::from_nanos(d.nanos()));
+    c.retry.budget = match l.retry_budget {
+        None | Some(azsim_scenario::RetryBudgetKind::TokenBucket) => c.retry.budget,
+        Some(azsim_scenario::RetryBudgetKind::Ratio) => presets::envoy_retry_budget(),
+        Some(azsim_scenario::RetryBudgetKind::None) => BudgetConfig::Unlimited,
+    };
+    match l.outlier_consecutive_failures {
+        Some(0) => c.outlier = None,
+        Some(n) => c.outlier = Some(affinity_client::OutlierConfig { consecutive_failures: n, ..presets::envoy_outlier_detection() }),
+        None => {}
+    }
+    let open_for = l.breaker_open_for.map_or(Duration::from_secs(30), |d| Duration::from_nanos(d.nanos()));
+    match l.breaker_consecutive_failures {
+        Some(0) => c.breaker = None,
+        n => c.breaker = Some((affinity_client::BreakerScope::Zone, BreakerConfig { trip: Trip::ConsecutiveFailures(n.unwrap_or(5)), open_for, probes: 3 })),
+    }
+    c.zones.spill_below = l.spill_below.unwrap_or(c.zones.spill_below);
+    c.zones.failback_after = l.failback_after.map_or(c.zones.failback_after, |d| Duration::from_nanos(d.nanos()));
+    c
 }
 
 /// The attributes ECS gives every instance it registers in Cloud Map, besides address, port,

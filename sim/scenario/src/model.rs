@@ -376,6 +376,48 @@ pub struct DiscoverySpec {
     pub via: DiscoveryVia,
 }
 
+/// The client library's settings; absent fields take the library's defaults (AZ affinity,
+/// spill below 70 %, failback after 30 s above 90 %, Envoy's outlier ejection, a per-zone
+/// breaker of 5 failures / 30 s / 3 probes, the AWS SDK's standard retries).
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LibrarySpec {
+    /// Attempts in all (default 3; 1 = no retries).
+    #[serde(default)]
+    pub max_attempts: Option<u32>,
+    /// Each attempt gives up after this long (default: only the client's `timeout`).
+    #[serde(default)]
+    pub per_try_timeout: Option<Dur>,
+    /// `token_bucket` (the AWS SDK's, default), `ratio` (Envoy's 20 %), or `none` (unlimited:
+    /// the retry-storm baseline).
+    #[serde(default)]
+    pub retry_budget: Option<RetryBudgetKind>,
+    /// Outlier ejection after this many failures in a row (default 5; 0 turns it off).
+    #[serde(default)]
+    pub outlier_consecutive_failures: Option<u32>,
+    /// The per-zone circuit breaker opens after this many failures in a row (default 5; 0 off).
+    #[serde(default)]
+    pub breaker_consecutive_failures: Option<u32>,
+    /// How long the breaker stays open (default 30s).
+    #[serde(default)]
+    pub breaker_open_for: Option<Dur>,
+    /// Spill over when the local zone's available share falls below this (default 0.7).
+    #[serde(default)]
+    pub spill_below: Option<f64>,
+    /// Fail back after the local share has been at least 0.9 this long (default 30s).
+    #[serde(default)]
+    pub failback_after: Option<Dur>,
+}
+
+/// A retry budget.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RetryBudgetKind {
+    TokenBucket,
+    Ratio,
+    None,
+}
+
 /// How a client discovers instances.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -745,6 +787,11 @@ pub struct ClientSpec {
     /// SDKs do (default: honour the TTL).
     #[serde(default)]
     pub dns_cache: Option<Dur>,
+    /// Send through the AZ-affinity client library (`affinity-client`): zone-aware selection,
+    /// outlier ejection, circuit breaking, retries under a budget. Needs `discovery` (the
+    /// library discovers every zone's instances and prefers its own; leave `query` out).
+    #[serde(default)]
+    pub library: Option<LibrarySpec>,
 }
 
 impl ClientSpec {
@@ -954,6 +1001,10 @@ pub struct ExpectationSpec {
     /// Failed requests (answered with an error, or not at all).
     #[serde(default)]
     pub failures: Option<FailureBudget>,
+    /// Attempts per request of clients using the library (retry amplification): `max` for a
+    /// budget, `min` to document a retry storm.
+    #[serde(default)]
+    pub retry_amplification: Option<RatioBudget>,
     /// After a fault takes down hosts registered in Cloud Map: how long `DiscoverInstances`
     /// kept returning them.
     #[serde(default)]

@@ -469,6 +469,33 @@ impl Checker<'_> {
                     None,
                 );
             }
+            if let Some(lib) = &c.library {
+                if c.discovery.as_ref().is_none_or(|d| d.via != DiscoveryVia::Api) {
+                    self.push(
+                        None,
+                        format!("{path}.library"),
+                        "the client library discovers through Cloud Map's API: add `discovery: {}` (via api)".into(),
+                        None,
+                    );
+                }
+                if c.discovery.as_ref().is_some_and(|d| !d.query.is_empty()) {
+                    self.push(
+                        None,
+                        format!("{path}.discovery.query"),
+                        "with `library`, discover every zone: the library prefers its own AZ itself".into(),
+                        None,
+                    );
+                }
+                if c.rate.is_none() {
+                    self.push(None, format!("{path}.library"), "a library client is open loop: give `rate`".into(), None);
+                }
+                if lib.max_attempts == Some(0) {
+                    self.push(None, format!("{path}.library.max_attempts"), "at least 1 attempt".into(), None);
+                }
+                if lib.spill_below.is_some_and(|v| !(0.0..=1.0).contains(&v)) {
+                    self.push(None, format!("{path}.library.spill_below"), "a share is between 0 and 1".into(), None);
+                }
+            }
             if let Some(d) = c.discovery.as_ref().filter(|d| d.via == DiscoveryVia::Dns) {
                 let has_dns = self.f.services.get(&c.target.value).and_then(|s| s.cloud_map.as_ref()).is_some_and(|r| r.dns.is_some());
                 if !has_dns {
@@ -599,16 +626,33 @@ impl Checker<'_> {
                 e.recovery.is_some(),
                 e.failures.is_some(),
                 e.discovery_staleness.is_some(),
+                e.retry_amplification.is_some(),
             ]
             .iter()
             .filter(|k| **k)
             .count();
             if kinds != 1 {
                 let name = e.name.as_deref().unwrap_or("");
-                self.push(loc, path.clone(), format!("an expectation has exactly one check (latency, worst_path_latency, az_crossings, region_crossings, success_ratio, cost_usd, cross_az_bytes, recovery, failures, discovery_staleness); `{name}` has {kinds}"), None);
+                self.push(loc, path.clone(), format!("an expectation has exactly one check (latency, worst_path_latency, az_crossings, region_crossings, success_ratio, cost_usd, cross_az_bytes, recovery, failures, discovery_staleness, retry_amplification); `{name}` has {kinds}"), None);
             }
             if let Some(r) = e.recovery.as_ref().filter(|_| self.f.faults.is_empty()) {
                 self.push(Some(r.within.referenced), format!("{path}.recovery"), "a recovery budget needs faults on the timeline".into(), None);
+            }
+            if let Some(r) = &e.retry_amplification {
+                if r.min.is_none() && r.max.is_none() {
+                    self.push(loc, format!("{path}.retry_amplification"), "give `min` or `max` (attempts per request)".into(), None);
+                }
+                if e.az.is_some() || e.window.is_some() {
+                    self.push(
+                        loc,
+                        format!("{path}.retry_amplification"),
+                        "retry amplification is per client over the whole run: `az` and `window` do not apply".into(),
+                        None,
+                    );
+                }
+                if self.f.clients.values().all(|c| c.library.is_none()) {
+                    self.push(loc, format!("{path}.retry_amplification"), "retry amplification needs a client using the library (`library:`)".into(), None);
+                }
             }
             if let Some(r) = &e.discovery_staleness {
                 if self.f.faults.is_empty() || self.f.services.values().all(|s| s.cloud_map.is_none()) {
