@@ -59,3 +59,8 @@ pub use config::{BreakerScope, Config, OutlierConfig, Selection, ZoneConfig};
 pub fn local_zone_from_env() -> Option<String> {
     ["AZSIM_ZONE", "AWS_AVAILABILITY_ZONE"].iter().find_map(|k| std::env::var(k).ok()).filter(|v| !v.is_empty())
 }
+
+/// The README's example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../../../../README.md")]
+struct ReadmeExample;

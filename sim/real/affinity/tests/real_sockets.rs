@@ -1,0 +1,151 @@
+//! On real sockets: wiremock servers stand in for endpoints in three AZs (two each), with
+//! failures injected per server; the library sends real HTTP/1.1 over loopback TCP. Nothing
+//! here asserts wall-clock durations; waits only let real time pass for the hysteresis.
+
+use std::time::Duration;
+
+use affinity_client::retry::BudgetConfig;
+use affinity_client::{AffinityClient, Config, Endpoint, HttpPolicy, Mode, Routed};
+use azsim_net::tokio_impl::{OsSeededRng, TokioEnv};
+use http_body_util::Empty;
+use hyper_util::rt::TokioIo;
+use tower::ServiceExt;
+use wiremock::matchers::any;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+struct Fleet {
+    servers: Vec<(MockServer, String)>,
+}
+
+impl Fleet {
+    async fn start() -> Fleet {
+        let mut servers = Vec::new();
+        for z in 1..=3 {
+            for _ in 0..2 {
+                let s = MockServer::start().await;
+                servers.push((s, format!("az{z}")));
+            }
+        }
+        let fleet = Fleet { servers };
+        for z in ["az1", "az2", "az3"] {
+            fleet.answer(z, 200).await;
+        }
+        fleet
+    }
+
+    async fn answer(&self, zone: &str, status: u16) {
+        for (s, z) in &self.servers {
+            if z == zone {
+                s.reset().await;
+                Mock::given(any()).respond_with(ResponseTemplate::new(status)).mount(s).await;
+            }
+        }
+    }
+
+    fn endpoints(&self) -> Vec<Endpoint> {
+        self.servers
+            .iter()
+            .enumerate()
+            .map(|(i, (s, z))| Endpoint { id: format!("e{i}"), addr: *s.address(), zone: z.clone(), region: "local".into() })
+            .collect()
+    }
+
+    async fn received(&self, zone: &str) -> usize {
+        let mut n = 0;
+        for (s, z) in &self.servers {
+            if z == zone {
+                n += s.received_requests().await.map_or(0, |r| r.len());
+            }
+        }
+        n
+    }
+}
+
+type Send = tower::util::BoxCloneSyncService<Routed<http::Request<Empty<bytes::Bytes>>>, http::Response<hyper::body::Incoming>, String>;
+
+/// A hyper client on real TCP: one connection per attempt.
+fn sender() -> Send {
+    tower::util::BoxCloneSyncService::new(tower::service_fn(|r: Routed<http::Request<Empty<bytes::Bytes>>>| async move {
+        let stream = tokio::net::TcpStream::connect(r.endpoint.addr).await.map_err(|e| e.to_string())?;
+        let (mut tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+        tokio::spawn(conn);
+        tx.send_request(r.request).await.map_err(|e| e.to_string())
+    }))
+}
+
+fn client(fleet: &Fleet, config: Config) -> AffinityClient<Send, TokioEnv, HttpPolicy> {
+    let c = AffinityClient::new(config, sender(), HttpPolicy, TokioEnv, Box::new(OsSeededRng::new()));
+    c.set_endpoints(fleet.endpoints());
+    c
+}
+
+async fn get(c: &AffinityClient<Send, TokioEnv, HttpPolicy>) -> Result<u16, String> {
+    let req = http::Request::get("/orders").body(Empty::new()).unwrap();
+    c.clone().oneshot(req).await.map(|r| r.status().as_u16()).map_err(|e| e.to_string())
+}
+
+#[tokio::test]
+async fn fails_over_to_other_zones_and_fails_back_after_the_hysteresis() {
+    let fleet = Fleet::start().await;
+    let mut config = Config::new(Some("az1"));
+    config.zones.failback_after = Duration::from_millis(300);
+    config.outlier = Some(affinity_client::OutlierConfig {
+        consecutive_failures: 2,
+        base_ejection: Duration::from_millis(200),
+        max_ejection: Duration::from_millis(200),
+        max_ejected_share: 0.5,
+    });
+    let c = client(&fleet, config);
+    for _ in 0..20 {
+        assert_eq!(get(&c).await.unwrap(), 200);
+    }
+    assert_eq!(fleet.received("az1").await, 20, "healthy: all local");
+
+    fleet.answer("az1", 503).await;
+    for _ in 0..40 {
+        assert_eq!(get(&c).await.unwrap(), 200, "a failed attempt is retried in another zone");
+    }
+    assert!(matches!(c.balancer().mode(), Mode::Spilled { .. }));
+    assert!(fleet.received("az2").await + fleet.received("az3").await >= 40);
+
+    fleet.answer("az1", 200).await;
+    // Ejections end after 200 ms; then 300 ms of health before failing back.
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    for _ in 0..5 {
+        let _ = get(&c).await;
+    }
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    for _ in 0..20 {
+        assert_eq!(get(&c).await.unwrap(), 200);
+    }
+    assert_eq!(c.balancer().mode(), Mode::Local, "failed back");
+    fleet.answer("az1", 200).await; // resets the count
+    for _ in 0..10 {
+        let _ = get(&c).await;
+    }
+    assert_eq!(fleet.received("az1").await, 10);
+}
+
+#[tokio::test]
+async fn respects_its_retry_budget_when_everything_fails() {
+    let fleet = Fleet::start().await;
+    for z in ["az1", "az2", "az3"] {
+        fleet.answer(z, 503).await;
+    }
+    let mut config = Config::new(Some("az1"));
+    config.breaker = None;
+    config.outlier = None;
+    config.retry.base = Duration::from_millis(1);
+    config.retry.budget = BudgetConfig::TokenBucket { capacity: 20, retry_cost: 5, timeout_cost: 10, success_refund: 1 };
+    let c = client(&fleet, config);
+    let mut exhausted = 0;
+    for _ in 0..10 {
+        if get(&c).await.is_err_and(|e| e.contains("budget")) {
+            exhausted += 1;
+        }
+    }
+    let sent = fleet.received("az1").await + fleet.received("az2").await + fleet.received("az3").await;
+    // 20 tokens pay for 4 retries; after that every request is tried once.
+    assert_eq!(sent, 10 + 4);
+    assert!(exhausted >= 7, "{exhausted}");
+}
