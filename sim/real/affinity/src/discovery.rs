@@ -2,15 +2,16 @@
 //! (AWS JSON 1.1), refreshed on a jittered interval. A refresh that fails, or finds nothing,
 //! keeps the last good set (static stability) and says so.
 //!
-//! Not yet: SigV4 signing of the Cloud Map call (AWS requires it; the azsim fake does not), and
-//! NLB zonal DNS names as a source.
+//! Sources: [`Static`], [`CloudMap`], and [`ZonalDns`] (an NLB's zonal names, one per AZ).
+//!
+//! Not yet: SigV4 signing of the Cloud Map call (AWS requires it; the azsim fake does not).
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use azsim_net::{Clock, Connect, Rng};
+use azsim_net::{Clock, Connect, Resolve, Rng};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
@@ -106,6 +107,63 @@ impl<N: Connect> Discover for CloudMap<N> {
     async fn discover(&self) -> Result<Vec<Endpoint>, String> {
         self.call().await
     }
+}
+
+/// An NLB's zonal DNS names (`use1-az1.my-nlb-....elb.us-east-1.amazonaws.com`), one per AZ:
+/// every address a zonal name resolves to is an endpoint in that AZ. With cross-zone load
+/// balancing off, that node only sends to its own AZ's targets, so zone choice is preserved.
+#[derive(Clone, Debug)]
+pub struct ZonalDns<R> {
+    pub resolver: R,
+    /// (zone, DNS name) pairs.
+    pub names: Vec<(String, String)>,
+    pub port: u16,
+    pub region: String,
+}
+
+impl<R: Resolve> Discover for ZonalDns<R> {
+    async fn discover(&self) -> Result<Vec<Endpoint>, String> {
+        let mut out = Vec::new();
+        let mut errors = Vec::new();
+        for (zone, name) in &self.names {
+            match self.resolver.resolve(name).await {
+                Ok(ips) => out.extend(ips.into_iter().map(|ip| Endpoint {
+                    id: format!("{name}/{ip}"),
+                    addr: SocketAddr::new(ip, self.port),
+                    zone: zone.clone(),
+                    region: self.region.clone(),
+                })),
+                // An AZ whose name does not resolve (its node left DNS) simply has no endpoint.
+                Err(e) => errors.push(format!("{name}: {e}")),
+            }
+        }
+        if out.is_empty() && !errors.is_empty() {
+            return Err(errors.join("; "));
+        }
+        Ok(out)
+    }
+}
+
+/// The task's AZ from the ECS task metadata endpoint v4 (`$ECS_CONTAINER_METADATA_URI_V4/task`,
+/// its `AvailabilityZone`), fetched through `net`.
+pub async fn ecs_task_zone<N: Connect>(net: &N, metadata_uri: &str) -> Result<String, String> {
+    let rest = metadata_uri.strip_prefix("http://").ok_or("the metadata URI is not http://")?;
+    let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+    let addr: SocketAddr = authority.parse().map_err(|e| format!("metadata address {authority}: {e}"))?;
+    let stream = net.connect(addr).await.map_err(|e| format!("connect {addr}: {e}"))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| format!("handshake: {e}"))?;
+    let request =
+        http::Request::get(format!("/{path}/task").replace("//", "/")).header("host", authority).body(Full::new(Bytes::new())).map_err(|e| e.to_string())?;
+    let exchange = async {
+        let response = sender.send_request(request).await.map_err(|e| format!("request: {e}"))?;
+        response.into_body().collect().await.map_err(|e| format!("body: {e}")).map(|b| b.to_bytes())
+    };
+    let body = tokio::select! {
+        r = exchange => r?,
+        c = conn => return Err(format!("connection closed early: {c:?}")),
+    };
+    let json: serde_json::Value = serde_json::from_slice(&body).map_err(|e| format!("task metadata is not JSON: {e}"))?;
+    json["AvailabilityZone"].as_str().map(str::to_string).ok_or_else(|| "task metadata has no AvailabilityZone".to_string())
 }
 
 /// Refreshes `apply` from `source` every `interval` (jittered by up to ±20 %; within a second

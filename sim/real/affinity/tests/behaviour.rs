@@ -323,3 +323,68 @@ async fn poll_ready_is_always_ready() {
     let (mut c, _) = client(bare());
     std::future::poll_fn(|cx| c.poll_ready(cx)).await.unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn with_its_whole_region_failing_it_fails_over_to_the_secondary_region() {
+    let mut cfg = bare();
+    cfg.retry.max_attempts = 1;
+    cfg.outlier =
+        Some(OutlierConfig { consecutive_failures: 1, base_ejection: Duration::from_secs(60), max_ejection: Duration::from_secs(60), max_ejected_share: 1.0 });
+    cfg.zones.panic_threshold = 0.0;
+    let (c, m) = client(cfg);
+    // az3 is in another Region.
+    let mut eps = endpoints();
+    eps.iter_mut().filter(|e| e.zone == "az3").for_each(|e| e.region = "r2".into());
+    c.set_endpoints(eps);
+    m.set("az1", Behaviour::Status(503));
+    m.set("az2", Behaviour::Status(503));
+    for _ in 0..10 {
+        let _ = get(&c).await;
+    }
+    m.reset();
+    for _ in 0..10 {
+        assert_eq!(get(&c).await.unwrap(), 200);
+    }
+    assert_eq!(m.seen("az3"), 10, "every local-Region endpoint is ejected: the secondary Region takes it");
+}
+
+#[tokio::test(start_paused = true)]
+async fn within_the_region_it_spills_to_the_local_region_before_another() {
+    let mut cfg = bare();
+    cfg.outlier =
+        Some(OutlierConfig { consecutive_failures: 1, base_ejection: Duration::from_secs(60), max_ejection: Duration::from_secs(60), max_ejected_share: 1.0 });
+    cfg.zones.panic_threshold = 0.0;
+    let (c, m) = client(cfg);
+    let mut eps = endpoints();
+    eps.iter_mut().filter(|e| e.zone == "az3").for_each(|e| e.region = "r2".into());
+    c.set_endpoints(eps);
+    m.set("az1", Behaviour::Status(503));
+    for _ in 0..5 {
+        let _ = get(&c).await;
+    }
+    m.reset();
+    for _ in 0..20 {
+        assert_eq!(get(&c).await.unwrap(), 200);
+    }
+    assert_eq!((m.seen("az2"), m.seen("az3")), (20, 0));
+}
+
+#[tokio::test]
+async fn zonal_dns_names_become_endpoints_in_their_zones() {
+    use affinity_client::discovery::{Discover, ZonalDns};
+    #[derive(Clone)]
+    struct Names;
+    impl azsim_net::Resolve for Names {
+        async fn resolve(&self, name: &str) -> std::io::Result<Vec<std::net::IpAddr>> {
+            match name {
+                "az1.nlb" => Ok(vec!["10.0.1.10".parse().unwrap()]),
+                "az2.nlb" => Ok(vec!["10.0.2.10".parse().unwrap()]),
+                _ => Err(std::io::Error::new(std::io::ErrorKind::NotFound, "NXDOMAIN")),
+            }
+        }
+    }
+    let names = [("az1", "az1.nlb"), ("az2", "az2.nlb"), ("az3", "az3.nlb")].iter().map(|(z, n)| (z.to_string(), n.to_string())).collect();
+    let found = ZonalDns { resolver: Names, names, port: 443, region: "r1".into() }.discover().await.unwrap();
+    let zones: Vec<(String, String)> = found.iter().map(|e| (e.zone.clone(), e.addr.to_string())).collect();
+    assert_eq!(zones, [("az1".to_string(), "10.0.1.10:443".to_string()), ("az2".to_string(), "10.0.2.10:443".to_string())], "az3 left DNS");
+}

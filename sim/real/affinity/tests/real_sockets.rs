@@ -149,3 +149,15 @@ async fn respects_its_retry_budget_when_everything_fails() {
     assert_eq!(sent, 10 + 4);
     assert!(exhausted >= 7, "{exhausted}");
 }
+
+#[tokio::test]
+async fn learns_its_zone_from_ecs_task_metadata() {
+    let metadata = MockServer::start().await;
+    Mock::given(wiremock::matchers::path("/v4/abc/task"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"Cluster":"c","AvailabilityZone":"us-east-1b"}"#))
+        .mount(&metadata)
+        .await;
+    let uri = format!("http://{}/v4/abc", metadata.address());
+    let zone = affinity_client::discovery::ecs_task_zone(&TokioEnv, &uri).await;
+    assert_eq!(zone.as_deref(), Ok("us-east-1b"));
+}
