@@ -1,0 +1,139 @@
+//! The forwarding agent: next to private backends, it dials out to every proxy, greets it, and
+//! then serves the proxy's HTTP/2 streams by forwarding each to the local backend the
+//! `x-tunnel-backend` header names. A lost connection is redialled with capped exponential
+//! backoff and full jitter; a refused greeting is logged and retried the same way.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use azsim_net::{Clock, Connect, Rng};
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use serde::Deserialize;
+use tokio::io::AsyncWriteExt;
+
+use crate::protocol::{Hello, read_line};
+use crate::proxy::BACKEND_HEADER;
+
+type Body = BoxBody<Bytes, hyper::Error>;
+
+/// The agent's settings (its JSON config file).
+#[derive(Clone, Debug, Deserialize)]
+pub struct AgentConfig {
+    pub id: String,
+    pub token: String,
+    /// Backend id -> the local address serving it.
+    pub backends: BTreeMap<String, SocketAddr>,
+    /// Every proxy to connect to.
+    pub proxies: Vec<SocketAddr>,
+    #[serde(default = "AgentConfig::default_backoff_base_ms")]
+    pub backoff_base_ms: u64,
+    #[serde(default = "AgentConfig::default_backoff_cap_ms")]
+    pub backoff_cap_ms: u64,
+}
+
+impl AgentConfig {
+    fn default_backoff_base_ms() -> u64 {
+        100
+    }
+    fn default_backoff_cap_ms() -> u64 {
+        10_000
+    }
+}
+
+fn text(status: u16, body: &'static str) -> http::Response<Body> {
+    let body = Full::new(Bytes::from_static(body.as_bytes())).map_err(|never: Infallible| match never {}).boxed();
+    http::Response::builder().status(status).body(body).expect("a valid response")
+}
+
+/// Runs the agent: one session loop per proxy, forever. Dropping (or aborting) this future
+/// ends every session, as the process's death would.
+pub async fn run<N: Connect + Clock>(config: AgentConfig, net: N, mut rng: Box<dyn Rng + Send>) {
+    let mut sessions = tokio::task::JoinSet::new();
+    for proxy in config.proxies.clone() {
+        let seed = rng.next_u64();
+        sessions.spawn(session_loop(config.clone(), net.clone(), proxy, seed));
+    }
+    while sessions.join_next().await.is_some() {}
+}
+
+/// A small xorshift for the jitter of one session loop, seeded from the agent's generator.
+struct Jitter(u64);
+impl Rng for Jitter {
+    fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+async fn session_loop<N: Connect + Clock>(config: AgentConfig, net: N, proxy: SocketAddr, seed: u64) {
+    let mut rng = Jitter(seed | 1);
+    let mut failures = 0u32;
+    loop {
+        let started = net.now();
+        match session(&config, &net, proxy).await {
+            Ok(()) => tracing::warn!(%proxy, "proxy connection closed"),
+            Err(e) => tracing::warn!(%proxy, error = %e, "proxy session failed"),
+        }
+        // A session that lasted a while resets the backoff.
+        failures = if net.now().saturating_duration_since(started) > Duration::from_secs(30) { 1 } else { failures + 1 };
+        let ceiling = (config.backoff_base_ms << failures.min(20).saturating_sub(1)).min(config.backoff_cap_ms);
+        let wait = rng.below(ceiling.max(1) + 1);
+        net.sleep(Duration::from_millis(wait)).await;
+    }
+}
+
+async fn session<N: Connect>(config: &AgentConfig, net: &N, proxy: SocketAddr) -> Result<(), String> {
+    let mut stream = net.connect(proxy).await.map_err(|e| format!("connect: {e}"))?;
+    let hello = Hello { agent: config.id.clone(), token: config.token.clone(), backends: config.backends.keys().cloned().collect() };
+    stream.write_all(hello.encode().as_bytes()).await.map_err(|e| e.to_string())?;
+    let reply = read_line(&mut stream).await.map_err(|e| format!("reply: {e}"))?;
+    if reply != "OK" {
+        return Err(format!("refused by the proxy: {reply}"));
+    }
+    tracing::info!(%proxy, "connected to proxy");
+    let backends = config.backends.clone();
+    let net = net.clone();
+    let svc = hyper::service::service_fn(move |req: http::Request<Incoming>| {
+        let (backends, net) = (backends.clone(), net.clone());
+        async move { Ok::<_, Infallible>(forward(req, &backends, &net).await) }
+    });
+    hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .serve_connection(TokioIo::new(stream), svc)
+        .await
+        .map_err(|e| format!("HTTP/2: {e}"))
+}
+
+/// Sends one request to its local backend and streams the answer back.
+async fn forward<N: Connect>(mut req: http::Request<Incoming>, backends: &BTreeMap<String, SocketAddr>, net: &N) -> http::Response<Body> {
+    let Some(addr) = req.headers_mut().remove(BACKEND_HEADER).and_then(|v| backends.get(v.to_str().ok()?).copied()) else {
+        return text(421, "this agent does not serve that backend\n");
+    };
+    let stream = match net.connect(addr).await {
+        Ok(s) => s,
+        Err(_) => return text(502, "the backend refused the connection\n"),
+    };
+    let Ok((mut sender, conn)) = hyper::client::conn::http1::handshake::<_, Body>(TokioIo::new(stream)).await else {
+        return text(502, "the backend broke the connection\n");
+    };
+    tokio::spawn(conn);
+    // HTTP/2 carries no Host line: keep the authority as the Host header for the backend.
+    if let Some(authority) = req.uri().authority().cloned() {
+        req.headers_mut().entry(http::header::HOST).or_insert(http::HeaderValue::from_str(authority.as_str()).expect("an authority is a valid header"));
+    }
+    let path = req.uri().path_and_query().map_or("/".to_string(), |p| p.to_string());
+    *req.uri_mut() = path.parse().expect("a path is a valid URI");
+    *req.version_mut() = http::Version::HTTP_11;
+    match sender.send_request(req.map(|b| b.boxed())).await {
+        Ok(resp) => resp.map(|b| b.boxed()),
+        Err(_) => text(502, "the backend failed to answer\n"),
+    }
+}

@@ -1,0 +1,33 @@
+//! The forwarding agent: `forwarding-agent --config agent.json` (id, token, backends, proxies).
+
+use azsim_net::tokio_impl::{OsSeededRng, TokioEnv};
+use clap::Parser;
+
+/// Dials out to every proxy and serves its backends' requests.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// The JSON config: id, token, backends (id -> local address), proxies (addresses).
+    #[arg(long)]
+    config: std::path::PathBuf,
+    /// Overrides the config's token; `TUNNEL_TOKEN` in the environment does too (a secret).
+    #[arg(long)]
+    token: Option<String>,
+}
+
+fn main() {
+    let args = Args::parse();
+    let text = std::fs::read_to_string(&args.config).unwrap_or_else(|e| exit(&format!("{}: {e}", args.config.display())));
+    let mut config: tunnel::AgentConfig = serde_json::from_str(&text).unwrap_or_else(|e| exit(&format!("{}: {e}", args.config.display())));
+    if let Some(t) = args.token.or_else(|| std::env::var("TUNNEL_TOKEN").ok()) {
+        config.token = t;
+    }
+    eprintln!("forwarding-agent {}: backends {:?}, proxies {:?}", config.id, config.backends, config.proxies);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| exit(&e.to_string()));
+    rt.block_on(tunnel::agent::run(config, TokioEnv, Box::new(OsSeededRng::new())));
+}
+
+fn exit(msg: &str) -> ! {
+    eprintln!("forwarding-agent: {msg}");
+    std::process::exit(2)
+}

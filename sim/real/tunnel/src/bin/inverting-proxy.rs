@@ -1,0 +1,53 @@
+//! The inverting proxy: `inverting-proxy --config proxy.json --listen 0.0.0.0:8080 --agents 0.0.0.0:8443 --admin 0.0.0.0:9090`.
+
+use std::net::SocketAddr;
+
+use azsim_net::Listen;
+use azsim_net::tokio_impl::TokioEnv;
+use clap::Parser;
+
+/// Serves clients through agents that dial in.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// The JSON config: agents (token, backends), routes, default_backend, backends, limits.
+    #[arg(long)]
+    config: std::path::PathBuf,
+    /// Where clients connect (HTTP/1.1).
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    listen: SocketAddr,
+    /// Where agents connect.
+    #[arg(long, default_value = "0.0.0.0:8443")]
+    agents: SocketAddr,
+    /// `/ready` and `/metrics`.
+    #[arg(long, default_value = "0.0.0.0:9090")]
+    admin: SocketAddr,
+    /// Also print a CloudWatch Embedded Metric Format line per response.
+    #[arg(long)]
+    emf: bool,
+}
+
+fn main() {
+    let args = Args::parse();
+    let text = std::fs::read_to_string(&args.config).unwrap_or_else(|e| exit(&format!("{}: {e}", args.config.display())));
+    let config: tunnel::ProxyConfig = serde_json::from_str(&text).unwrap_or_else(|e| exit(&format!("{}: {e}", args.config.display())));
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| exit(&e.to_string()));
+    rt.block_on(async move {
+        let mut proxy = tunnel::Proxy::new(config, TokioEnv);
+        if args.emf {
+            std::sync::Arc::get_mut(&mut proxy).expect("not shared yet").metrics.emf = true;
+        }
+        let env = TokioEnv;
+        let bind = |addr| async move { env.bind(addr).await.unwrap_or_else(|e| exit(&format!("bind {addr}: {e}"))) };
+        let (clients, agents, admin) = (bind(args.listen).await, bind(args.agents).await, bind(args.admin).await);
+        eprintln!("inverting-proxy: clients on {}, agents on {}, admin on {}", args.listen, args.agents, args.admin);
+        tokio::spawn(proxy.clone().accept_agents(agents));
+        tokio::spawn(proxy.clone().serve_admin(admin));
+        proxy.serve_clients(clients).await;
+    });
+}
+
+fn exit(msg: &str) -> ! {
+    eprintln!("inverting-proxy: {msg}");
+    std::process::exit(2)
+}

@@ -1,0 +1,24 @@
+//! An inverting proxy and its forwarding agent.
+//!
+//! A private backend sits behind a firewall that accepts no inbound connection. An **agent**
+//! next to it dials *out* to every **proxy** (in AWS, behind a load balancer), greets it
+//! ([`protocol`]), and keeps that one connection: HTTP/2 with the roles inverted, the proxy as
+//! the client. Each client request reaching a proxy becomes one stream on an agent's
+//! connection: no polling, no round trip per request, bodies streamed both ways.
+//!
+//! Sockets, time and randomness come through the `azsim-net` seam: the binaries
+//! (`inverting-proxy`, `forwarding-agent`) use real ones, the simulation its own.
+//!
+//! Status: the core (greeting with a server-side check of each agent's token and backends,
+//! routing by host, path prefix or header, the failure semantics in [`proxy`], readiness,
+//! Prometheus and EMF metrics, reconnects with capped backoff and jitter). Not yet: TLS and
+//! mutual TLS between agent and proxy, WebSocket upgrades, Cloud Map registration by the agent,
+//! the simulated reference scenario, the container tier and the benchmarks.
+
+pub mod agent;
+pub mod metrics;
+pub mod protocol;
+pub mod proxy;
+
+pub use agent::AgentConfig;
+pub use proxy::{Proxy, ProxyConfig};

@@ -1,0 +1,75 @@
+//! Per backend: responses by status code and by class, and a latency histogram, as Prometheus
+//! text; optionally one CloudWatch Embedded Metric Format line per response.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Histogram bucket upper bounds, seconds.
+const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+
+#[derive(Clone, Debug, Default)]
+struct PerBackend {
+    by_status: BTreeMap<u16, u64>,
+    buckets: [u64; BUCKETS.len()],
+    count: u64,
+    sum_seconds: f64,
+}
+
+/// The proxy's counters.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    inner: Mutex<BTreeMap<String, PerBackend>>,
+    /// Print an EMF line per response to stdout (CloudWatch ingests them from the logs).
+    pub emf: bool,
+}
+
+impl Metrics {
+    pub fn record(&self, backend: &str, status: u16, latency: Duration) {
+        let mut m = self.inner.lock().expect("metrics lock");
+        let b = m.entry(backend.to_string()).or_default();
+        *b.by_status.entry(status).or_default() += 1;
+        let s = latency.as_secs_f64();
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if s <= *bound {
+                b.buckets[i] += 1;
+            }
+        }
+        b.count += 1;
+        b.sum_seconds += s;
+        if self.emf {
+            println!(
+                r#"{{"_aws":{{"CloudWatchMetrics":[{{"Namespace":"InvertingProxy","Dimensions":[["Backend","StatusClass"]],"Metrics":[{{"Name":"Requests","Unit":"Count"}},{{"Name":"Latency","Unit":"Milliseconds"}}]}}]}},"Backend":"{backend}","StatusClass":"{}xx","Requests":1,"Latency":{:.3}}}"#,
+                status / 100,
+                s * 1000.0
+            );
+        }
+    }
+
+    /// Responses of `backend` with `status`.
+    pub fn count(&self, backend: &str, status: u16) -> u64 {
+        self.inner.lock().expect("metrics lock").get(backend).and_then(|b| b.by_status.get(&status).copied()).unwrap_or(0)
+    }
+
+    pub fn prometheus(&self) -> String {
+        let m = self.inner.lock().expect("metrics lock");
+        let mut out = String::new();
+        let _ = writeln!(out, "# TYPE tunnel_responses_total counter");
+        for (backend, b) in m.iter() {
+            for (status, n) in &b.by_status {
+                let _ = writeln!(out, "tunnel_responses_total{{backend=\"{backend}\",code=\"{status}\",class=\"{}xx\"}} {n}", status / 100);
+            }
+        }
+        let _ = writeln!(out, "# TYPE tunnel_request_duration_seconds histogram");
+        for (backend, b) in m.iter() {
+            for (i, bound) in BUCKETS.iter().enumerate() {
+                let _ = writeln!(out, "tunnel_request_duration_seconds_bucket{{backend=\"{backend}\",le=\"{bound}\"}} {}", b.buckets[i]);
+            }
+            let _ = writeln!(out, "tunnel_request_duration_seconds_bucket{{backend=\"{backend}\",le=\"+Inf\"}} {}", b.count);
+            let _ = writeln!(out, "tunnel_request_duration_seconds_sum{{backend=\"{backend}\"}} {}", b.sum_seconds);
+            let _ = writeln!(out, "tunnel_request_duration_seconds_count{{backend=\"{backend}\"}} {}", b.count);
+        }
+        out
+    }
+}

@@ -1,0 +1,341 @@
+//! The inverting proxy: it accepts agents (authenticated by their greeting), and serves clients
+//! by sending each request as an HTTP/2 stream to an agent of the request's backend.
+//!
+//! Failure semantics:
+//! - no agent for the backend: 503 at once;
+//! - a request the chosen agent's connection could not take (it was closing) goes to another
+//!   agent of the backend: it was never handed over;
+//! - a request handed to an agent that is lost before answering: 502, not sent again (unless the
+//!   method is idempotent and `retry_idempotent` is set);
+//! - an agent lost while the response streams: the client's connection is aborted (the body
+//!   ends in an error, never a clean end);
+//! - the deadline passes before the response head: 504;
+//! - headers over `max_header_bytes`: 431; a declared body over `max_body_bytes`: 413.
+//!
+//! Not yet: TLS between agent and proxy (rustls, with the agent verifying the proxy and mutual
+//! TLS for agents) - the greeting's shared token authenticates agents meanwhile; WebSocket
+//! upgrades; a bounded pending queue (requests go to an agent at once or get 503).
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use azsim_net::{Accept, Clock};
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::client::conn::http2::SendRequest;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use serde::Deserialize;
+use tokio::io::AsyncWriteExt;
+
+use crate::metrics::Metrics;
+use crate::protocol::{Hello, read_line};
+
+/// The header that tells the agent which backend a request is for.
+pub const BACKEND_HEADER: &str = "x-tunnel-backend";
+
+pub type Body = BoxBody<Bytes, hyper::Error>;
+
+/// What an agent may do.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Grant {
+    pub token: String,
+    /// Backend ids this agent may serve; a greeting claiming another is refused.
+    pub backends: Vec<String>,
+}
+
+/// How a client request finds its backend: the first route that matches.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Route {
+    pub backend: String,
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub path_prefix: Option<String>,
+    /// `name: value`: a header that must carry this value.
+    #[serde(default)]
+    pub header: Option<(String, String)>,
+}
+
+/// The proxy's settings (its JSON config file).
+#[derive(Clone, Debug, Deserialize)]
+pub struct ProxyConfig {
+    /// Agent id -> its token and the backends it may serve.
+    pub agents: BTreeMap<String, Grant>,
+    #[serde(default)]
+    pub routes: Vec<Route>,
+    #[serde(default)]
+    pub default_backend: Option<String>,
+    /// The backends this proxy serves: it is ready only while each has an agent.
+    pub backends: Vec<String>,
+    #[serde(default = "ProxyConfig::default_timeout_ms")]
+    pub request_timeout_ms: u64,
+    #[serde(default = "ProxyConfig::default_max_header_bytes")]
+    pub max_header_bytes: usize,
+    #[serde(default = "ProxyConfig::default_max_body_bytes")]
+    pub max_body_bytes: u64,
+    /// Send an idempotent request again to another agent if its agent is lost before answering.
+    #[serde(default)]
+    pub retry_idempotent: bool,
+}
+
+impl ProxyConfig {
+    fn default_timeout_ms() -> u64 {
+        30_000
+    }
+    fn default_max_header_bytes() -> usize {
+        16 * 1024
+    }
+    fn default_max_body_bytes() -> u64 {
+        100 * 1024 * 1024
+    }
+}
+
+struct AgentConn {
+    id: u64,
+    agent: String,
+    sender: SendRequest<Body>,
+    in_flight: Arc<AtomicU32>,
+}
+
+#[derive(Default)]
+struct State {
+    by_backend: BTreeMap<String, Vec<AgentConn>>,
+    next_id: u64,
+}
+
+/// The proxy. Share it in an `Arc`; run [`Proxy::accept_agents`], [`Proxy::serve_clients`] and
+/// [`Proxy::serve_admin`] on their listeners.
+pub struct Proxy<C> {
+    config: ProxyConfig,
+    clock: C,
+    state: Mutex<State>,
+    pub metrics: Metrics,
+}
+
+fn text(status: u16, body: impl Into<String>) -> http::Response<Body> {
+    let body = Full::new(Bytes::from(body.into())).map_err(|never: Infallible| match never {}).boxed();
+    http::Response::builder().status(status).header("content-type", "text/plain").body(body).expect("a valid response")
+}
+
+impl<C: Clock> Proxy<C> {
+    pub fn new(config: ProxyConfig, clock: C) -> Arc<Self> {
+        Arc::new(Proxy { config, clock, state: Mutex::new(State::default()), metrics: Metrics::default() })
+    }
+
+    /// Backend ids with at least one agent connected.
+    pub fn connected_backends(&self) -> Vec<String> {
+        self.state.lock().expect("state lock").by_backend.iter().filter(|(_, v)| !v.is_empty()).map(|(k, _)| k.clone()).collect()
+    }
+
+    /// Accepts agent connections forever.
+    pub async fn accept_agents<A: Accept>(self: Arc<Self>, mut listener: A) {
+        while let Ok((stream, peer)) = listener.accept().await {
+            let proxy = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = proxy.agent_session(stream).await {
+                    tracing::warn!(%peer, error = %e, "agent session ended");
+                }
+            });
+        }
+    }
+
+    async fn agent_session<S: azsim_net::Stream>(self: Arc<Self>, mut stream: S) -> Result<(), String> {
+        let line = tokio::select! {
+            l = read_line(&mut stream) => l.map_err(|e| format!("greeting: {e}"))?,
+            _ = self.clock.sleep(Duration::from_secs(5)) => return Err("no greeting within 5 s".into()),
+        };
+        let hello = match Hello::parse(&line).and_then(|h| self.authorize(h)) {
+            Ok(h) => h,
+            Err(reason) => {
+                let _ = stream.write_all(format!("ERR {reason}\n").as_bytes()).await;
+                return Err(format!("refused: {reason}"));
+            }
+        };
+        stream.write_all(b"OK\n").await.map_err(|e| e.to_string())?;
+        let (sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .keep_alive_interval(Duration::from_secs(10))
+            .keep_alive_timeout(Duration::from_secs(5))
+            .handshake::<_, Body>(TokioIo::new(stream))
+            .await
+            .map_err(|e| format!("HTTP/2 handshake: {e}"))?;
+        let id = {
+            let mut state = self.state.lock().expect("state lock");
+            state.next_id += 1;
+            let id = state.next_id;
+            for backend in &hello.backends {
+                let conn = AgentConn { id, agent: hello.agent.clone(), sender: sender.clone(), in_flight: Arc::new(AtomicU32::new(0)) };
+                state.by_backend.entry(backend.clone()).or_default().push(conn);
+            }
+            id
+        };
+        tracing::info!(agent = %hello.agent, backends = ?hello.backends, "agent connected");
+        let result = conn.await;
+        let mut state = self.state.lock().expect("state lock");
+        state.by_backend.values_mut().for_each(|v| v.retain(|c| c.id != id));
+        tracing::warn!(agent = %hello.agent, ?result, "agent disconnected");
+        Ok(())
+    }
+
+    /// The server-side check: the token, and every claimed backend allowed for this agent.
+    fn authorize(&self, hello: Hello) -> Result<Hello, String> {
+        let grant = self.config.agents.get(&hello.agent).ok_or_else(|| format!("unknown agent {}", hello.agent))?;
+        if grant.token != hello.token {
+            return Err("bad token".into());
+        }
+        if let Some(b) = hello.backends.iter().find(|b| !grant.backends.contains(b)) {
+            return Err(format!("agent {} may not serve {b}", hello.agent));
+        }
+        Ok(hello)
+    }
+
+    fn route(&self, req: &http::Request<Incoming>) -> Option<String> {
+        let host = req.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()).map(|h| h.split(':').next().unwrap_or(h));
+        self.config
+            .routes
+            .iter()
+            .find(|r| {
+                r.host.as_deref().is_none_or(|h| Some(h) == host)
+                    && r.path_prefix.as_deref().is_none_or(|p| req.uri().path().starts_with(p))
+                    && r.header.as_ref().is_none_or(|(n, v)| req.headers().get(n.as_str()).is_some_and(|x| x.as_bytes() == v.as_bytes()))
+            })
+            .map(|r| r.backend.clone())
+            .or_else(|| self.config.default_backend.clone())
+    }
+
+    /// The least-loaded agent of `backend` (skipping `except`), with its in-flight counter.
+    fn pick(&self, backend: &str, except: &[u64]) -> Option<(u64, String, SendRequest<Body>, Arc<AtomicU32>)> {
+        let state = self.state.lock().expect("state lock");
+        let conns = state.by_backend.get(backend)?;
+        conns
+            .iter()
+            .filter(|c| !except.contains(&c.id) && !c.sender.is_closed())
+            .min_by_key(|c| c.in_flight.load(Ordering::Relaxed))
+            .map(|c| (c.id, c.agent.clone(), c.sender.clone(), c.in_flight.clone()))
+    }
+
+    /// Serves client connections (HTTP/1.1) forever.
+    pub async fn serve_clients<A: Accept>(self: Arc<Self>, mut listener: A) {
+        while let Ok((stream, _)) = listener.accept().await {
+            let proxy = self.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req| {
+                    let proxy = proxy.clone();
+                    async move { Ok::<_, Infallible>(proxy.handle(req).await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .auto_date_header(false)
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(Duration::from_secs(10))
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    }
+
+    /// One client request.
+    pub async fn handle(&self, req: http::Request<Incoming>) -> http::Response<Body> {
+        let start = self.clock.now();
+        let (backend, response) = self.handle_inner(req).await;
+        let elapsed = self.clock.now().saturating_duration_since(start);
+        self.metrics.record(backend.as_deref().unwrap_or("-"), response.status().as_u16(), elapsed);
+        response
+    }
+
+    async fn handle_inner(&self, req: http::Request<Incoming>) -> (Option<String>, http::Response<Body>) {
+        let header_bytes: usize = req.headers().iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum();
+        if header_bytes > self.config.max_header_bytes {
+            return (None, text(431, "request headers too large\n"));
+        }
+        let declared = req.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > self.config.max_body_bytes) {
+            return (None, text(413, "request body too large\n"));
+        }
+        let Some(backend) = self.route(&req) else { return (None, text(404, "no route to a backend\n")) };
+        let idempotent = matches!(*req.method(), http::Method::GET | http::Method::HEAD | http::Method::OPTIONS | http::Method::PUT | http::Method::DELETE);
+        let (mut parts, body) = req.into_parts();
+        parts.headers.insert(BACKEND_HEADER, http::HeaderValue::from_str(&backend).expect("backend ids are header-safe"));
+        let mut request = Some(http::Request::from_parts(parts, body.boxed()));
+        let deadline = Duration::from_millis(self.config.request_timeout_ms);
+        let mut tried = Vec::new();
+        loop {
+            let Some((id, agent, mut sender, in_flight)) = self.pick(&backend, &tried) else {
+                let msg = if tried.is_empty() { format!("no agent connected for backend {backend}\n") } else { format!("agents of {backend} lost\n") };
+                return (Some(backend), text(if tried.is_empty() { 503 } else { 502 }, msg));
+            };
+            tried.push(id);
+            let Some(req) = request.take() else { return (Some(backend), text(502, "agent lost before answering\n")) };
+            // Keep a copy of an idempotent request without a body, to send again if allowed.
+            let again = (idempotent && self.config.retry_idempotent).then(|| copy_head(&req)).flatten();
+            in_flight.fetch_add(1, Ordering::Relaxed);
+            let sent = tokio::select! {
+                r = sender.try_send_request(req) => Some(r),
+                _ = self.clock.sleep(deadline) => None,
+            };
+            in_flight.fetch_sub(1, Ordering::Relaxed);
+            match sent {
+                None => return (Some(backend), text(504, "the backend did not answer in time\n")),
+                Some(Ok(resp)) => return (Some(backend), resp.map(|b| b.boxed())),
+                Some(Err(mut e)) => match e.take_message() {
+                    // Never handed to the agent: another agent of the backend may take it.
+                    Some(unsent) => {
+                        tracing::debug!(%agent, "agent connection closing; requeueing");
+                        request = Some(unsent);
+                    }
+                    None => {
+                        tracing::warn!(%agent, error = %e.into_error(), "agent lost with a request in flight");
+                        match again {
+                            Some(copy) => request = Some(copy),
+                            None => return (Some(backend), text(502, "agent lost before answering\n")),
+                        }
+                    }
+                },
+            }
+        }
+    }
+
+    /// The admin endpoint: `/ready` (200 while every backend has an agent, else 503) and
+    /// `/metrics` (Prometheus text).
+    pub async fn serve_admin<A: Accept>(self: Arc<Self>, mut listener: A) {
+        while let Ok((stream, _)) = listener.accept().await {
+            let proxy = self.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req: http::Request<Incoming>| {
+                    let proxy = proxy.clone();
+                    async move { Ok::<_, Infallible>(proxy.admin(req.uri().path())) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new().auto_date_header(false).serve_connection(TokioIo::new(stream), svc).await;
+            });
+        }
+    }
+
+    pub fn admin(&self, path: &str) -> http::Response<Body> {
+        match path {
+            "/ready" => {
+                let connected = self.connected_backends();
+                let missing: Vec<&String> = self.config.backends.iter().filter(|b| !connected.contains(b)).collect();
+                if missing.is_empty() { text(200, "ready\n") } else { text(503, format!("no agent for: {missing:?}\n")) }
+            }
+            "/metrics" => text(200, self.metrics.prometheus()),
+            _ => text(404, "try /ready or /metrics\n"),
+        }
+    }
+}
+
+/// A copy of a request without a body (only those may be sent twice).
+fn copy_head(req: &http::Request<Body>) -> Option<http::Request<Body>> {
+    use http_body::Body as _;
+    if !req.body().is_end_stream() && req.body().size_hint().exact() != Some(0) {
+        return None;
+    }
+    let mut copy = http::Request::builder().method(req.method()).uri(req.uri()).version(req.version());
+    for (n, v) in req.headers() {
+        copy = copy.header(n, v);
+    }
+    copy.body(Full::new(Bytes::new()).map_err(|never: Infallible| match never {}).boxed()).ok()
+}
