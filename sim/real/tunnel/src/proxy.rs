@@ -64,6 +64,9 @@ pub struct Route {
 /// The proxy's settings (its JSON config file).
 #[derive(Clone, Debug, Deserialize)]
 pub struct ProxyConfig {
+    /// This proxy's name (in logs and the request ids it makes).
+    #[serde(default = "ProxyConfig::default_name")]
+    pub name: String,
     /// Agent id -> its token and the backends it may serve.
     pub agents: BTreeMap<String, Grant>,
     #[serde(default)]
@@ -84,6 +87,9 @@ pub struct ProxyConfig {
 }
 
 impl ProxyConfig {
+    fn default_name() -> String {
+        "proxy".into()
+    }
     fn default_timeout_ms() -> u64 {
         30_000
     }
@@ -115,6 +121,9 @@ pub struct Proxy<C> {
     clock: C,
     state: Mutex<State>,
     pub metrics: Metrics,
+    request_ids: std::sync::atomic::AtomicU64,
+    /// Prefix of the request ids this proxy makes (its name).
+    id_prefix: String,
 }
 
 fn text(status: u16, body: impl Into<String>) -> http::Response<Body> {
@@ -124,7 +133,8 @@ fn text(status: u16, body: impl Into<String>) -> http::Response<Body> {
 
 impl<C: Clock> Proxy<C> {
     pub fn new(config: ProxyConfig, clock: C) -> Arc<Self> {
-        Arc::new(Proxy { config, clock, state: Mutex::new(State::default()), metrics: Metrics::default() })
+        let id_prefix = config.name.clone();
+        Arc::new(Proxy { config, clock, state: Mutex::new(State::default()), metrics: Metrics::default(), request_ids: Default::default(), id_prefix })
     }
 
     /// Backend ids with at least one agent connected.
@@ -260,6 +270,11 @@ impl<C: Clock> Proxy<C> {
         let idempotent = matches!(*req.method(), http::Method::GET | http::Method::HEAD | http::Method::OPTIONS | http::Method::PUT | http::Method::DELETE);
         let (mut parts, body) = req.into_parts();
         parts.headers.insert(BACKEND_HEADER, http::HeaderValue::from_str(&backend).expect("backend ids are header-safe"));
+        // Request ids propagate (`traceparent` passes through untouched); one is made if absent.
+        if !parts.headers.contains_key("x-request-id") {
+            let n = self.request_ids.fetch_add(1, Ordering::Relaxed);
+            parts.headers.insert("x-request-id", http::HeaderValue::from_str(&format!("{}-{n:012x}", self.id_prefix)).expect("hex is header-safe"));
+        }
         let mut request = Some(http::Request::from_parts(parts, body.boxed()));
         let deadline = Duration::from_millis(self.config.request_timeout_ms);
         let mut tried = Vec::new();

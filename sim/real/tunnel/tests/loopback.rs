@@ -82,6 +82,7 @@ struct Setup {
 
 fn proxy_config() -> ProxyConfig {
     ProxyConfig {
+        name: "p1".into(),
         agents: BTreeMap::from([
             ("agent-1".to_string(), Grant { token: "t1".into(), backends: vec!["orders".into()] }),
             ("agent-2".to_string(), Grant { token: "t2".into(), backends: vec!["orders".into()] }),
@@ -232,4 +233,91 @@ async fn with_two_agents_losing_one_keeps_the_backend_served() {
     }
     // A request handed to agent-1 just as it died may get 502; none may hang or vanish.
     assert!(ok >= 49, "{ok} of 50");
+}
+
+/// A backend that counts how often it executed each request id.
+async fn counting_backend(seen: Arc<std::sync::Mutex<BTreeMap<String, u32>>>) -> SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                    let seen = seen.clone();
+                    async move {
+                        let id = req.headers().get("x-request-id").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+                        *seen.lock().unwrap().entry(id).or_default() += 1;
+                        Ok::<_, Infallible>(http::Response::new(http_body_util::Full::new(Bytes::from_static(b"done"))))
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(s), svc).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn agents_restarting_in_a_loop_lose_nothing_and_execute_nothing_twice() {
+    let seen = Arc::new(std::sync::Mutex::new(BTreeMap::new()));
+    let mut s = setup().await;
+    s.backend = counting_backend(seen.clone()).await;
+    // Two agents, each killed and restarted every 20 to 40 ms.
+    let chaos = {
+        let setup = Setup { proxy: s.proxy.clone(), clients: s.clients, agents: s.agents, backend: s.backend };
+        tokio::spawn(async move {
+            let mut a1 = agent(&setup, "agent-1", "t1", &["orders"]);
+            let mut a2 = agent(&setup, "agent-2", "t2", &["orders"]);
+            for round in 0u64.. {
+                tokio::time::sleep(Duration::from_millis(20 + round % 3 * 10)).await;
+                if round % 2 == 0 {
+                    a1.abort();
+                    a1 = agent(&setup, "agent-1", "t1", &["orders"]);
+                } else {
+                    a2.abort();
+                    a2 = agent(&setup, "agent-2", "t2", &["orders"]);
+                }
+            }
+        })
+    };
+    let mut workers = Vec::new();
+    for w in 0..8 {
+        let clients = s.clients;
+        workers.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            for i in 0..1250 {
+                let id = format!("w{w}-{i}");
+                let stream = tokio::net::TcpStream::connect(clients).await.unwrap();
+                let (mut tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+                tokio::spawn(conn);
+                let req = http::Request::post("/orders").header("host", "orders").header("x-request-id", &id).body(Empty::<Bytes>::new()).unwrap();
+                let status = tokio::time::timeout(Duration::from_secs(5), async { tx.send_request(req).await.map(|r| r.status().as_u16()) })
+                    .await
+                    .expect("every request is answered")
+                    .unwrap_or(0);
+                out.push((id, status));
+            }
+            out
+        }));
+    }
+    let mut results = Vec::new();
+    for w in workers {
+        results.extend(w.await.unwrap());
+    }
+    chaos.abort();
+    let seen = seen.lock().unwrap();
+    assert_eq!(results.len(), 10_000);
+    let mut by_status: BTreeMap<u16, u32> = BTreeMap::new();
+    for (id, status) in &results {
+        *by_status.entry(*status).or_default() += 1;
+        let executed = seen.get(id).copied().unwrap_or(0);
+        assert!(executed <= 1, "{id} executed {executed} times");
+        if *status == 200 {
+            assert_eq!(executed, 1, "{id} answered 200 but never executed");
+        }
+        assert!(matches!(status, 200 | 502 | 503), "{id}: unexpected status {status}");
+    }
+    eprintln!("statuses over 10,000 requests with agents restarting: {by_status:?}");
+    assert!(by_status.get(&200).copied().unwrap_or(0) > 9_000, "{by_status:?}");
 }
