@@ -1,0 +1,154 @@
+//! The proxy and the agent, unchanged, inside the azsim kernel: two proxies in two AZs of a
+//! Region, an agent and a backend in an on-premises site 10 ms away. The agent dials out to both
+//! proxies; a client's request crosses proxy -> agent -> backend on the agent's connection.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use azsim_kernel::{Dist, Fault, HostId, Sim, SimConfig, SimNet, SimRng, Topology};
+use azsim_net::{Accept, Clock, Connect, Listen};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tunnel::proxy::{Grant, Route};
+use tunnel::{AgentConfig, Proxy, ProxyConfig};
+
+const MS: u64 = 1_000_000;
+
+struct World {
+    sim: Sim,
+    client: HostId,
+    proxies: [HostId; 2],
+    agent: HostId,
+    backend: HostId,
+}
+
+fn world(seed: u64) -> World {
+    let mut topo = Topology::default();
+    let region = topo.add_region("us-east-1");
+    let (az1, az2) = (topo.add_az(region, "use1-az1"), topo.add_az(region, "use1-az2"));
+    let site = topo.add_region("on-prem");
+    let dc = topo.add_az(site, "dc1");
+    let client = topo.add_host("client", az1, None);
+    let proxies = [topo.add_host("proxy-1", az1, None), topo.add_host("proxy-2", az2, None)];
+    let agent = topo.add_host("agent", dc, None);
+    let backend = topo.add_host("backend", dc, None);
+    let mut config = SimConfig::new(seed, topo);
+    config.latency.intra_az = Dist::Fixed(100_000);
+    config.latency.inter_az = Dist::Fixed(MS);
+    config.latency.inter_region = Dist::Fixed(10 * MS);
+    World { sim: Sim::new(config), client, proxies, agent, backend }
+}
+
+fn proxy_config(name: &str) -> ProxyConfig {
+    ProxyConfig {
+        name: name.into(),
+        agents: BTreeMap::from([("site-agent".to_string(), Grant { token: "tok".into(), backends: vec!["ledger".into()] })]),
+        routes: vec![Route { backend: "ledger".into(), ..Route::default() }],
+        default_backend: None,
+        backends: vec!["ledger".into()],
+        request_timeout_ms: 5_000,
+        max_header_bytes: 16 * 1024,
+        max_body_bytes: 1 << 20,
+        retry_idempotent: false,
+    }
+}
+
+async fn backend(net: SimNet) {
+    let mut l = net.bind((net.ip(), 8080).into()).await.unwrap();
+    while let Ok((s, _)) = l.accept().await {
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(|_req| async { Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from_static(b"ledger ok")))) });
+            let _ = hyper::server::conn::http1::Builder::new().auto_date_header(false).timer(TokioTimer::new()).serve_connection(TokioIo::new(s), svc).await;
+        });
+    }
+}
+
+async fn get(net: &SimNet, to: SocketAddr) -> (u16, Duration) {
+    let t0 = net.now();
+    let stream = net.connect(to).await.unwrap();
+    let (mut tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(conn);
+    let resp = tx.send_request(http::Request::get("/balance").header("host", "ledger").body(Empty::<Bytes>::new()).unwrap()).await.unwrap();
+    let status = resp.status().as_u16();
+    let _ = resp.into_body().collect().await;
+    (status, net.now() - t0)
+}
+
+/// Requests to proxy-1 at 2 s, and (statuses only) every second from 10 s to 40 s; the
+/// readiness of proxy-1 at the end. `crash_agent_at`: the agent's host crashes then.
+fn run(seed: u64, crash_agent_at: Option<u64>) -> (u16, Duration, Vec<u16>, u16) {
+    let mut w = world(seed);
+    if let Some(at) = crash_agent_at {
+        let agent = w.agent;
+        w.sim.with_core(|c| {
+            c.schedule_fault(at, None, Fault::HostCrash(agent));
+        });
+    }
+    let (client, agent, backend_net) = (w.sim.net(w.client), w.sim.net(w.agent), w.sim.net(w.backend));
+    let proxy_nets: Vec<SimNet> = w.proxies.iter().map(|h| w.sim.net(*h)).collect();
+    w.sim
+        .block_on(Duration::from_secs(60), async move {
+            tokio::spawn(backend(backend_net.clone()));
+            let mut proxies = Vec::new();
+            for (i, net) in proxy_nets.iter().enumerate() {
+                let p = Proxy::new(proxy_config(&format!("proxy-{}", i + 1)), net.clone());
+                let clients = net.bind((net.ip(), 80).into()).await.unwrap();
+                let agents = net.bind((net.ip(), 8443).into()).await.unwrap();
+                tokio::spawn(p.clone().serve_clients(clients));
+                tokio::spawn(p.clone().accept_agents(agents));
+                proxies.push(p);
+            }
+            let config = AgentConfig {
+                id: "site-agent".into(),
+                token: "tok".into(),
+                backends: BTreeMap::from([("ledger".to_string(), (backend_net.ip(), 8080).into())]),
+                proxies: proxy_nets.iter().map(|n| (n.ip(), 8443).into()).collect(),
+                backoff_base_ms: 100,
+                backoff_cap_ms: 2_000,
+            };
+            tokio::spawn(tunnel::agent::run(config, agent.clone(), Box::new(SimRng::from_seed(seed))));
+            client.sleep(Duration::from_secs(2)).await;
+            let p1: SocketAddr = (proxy_nets[0].ip(), 80).into();
+            let (status, took) = get(&client, p1).await;
+            client.sleep(Duration::from_secs(8)).await;
+            let mut later = Vec::new();
+            for _ in 0..30 {
+                later.push(get(&client, p1).await.0);
+                client.sleep(Duration::from_secs(1)).await;
+            }
+            let ready = proxies[0].admin("/ready").status().as_u16();
+            (status, took, later, ready)
+        })
+        .unwrap()
+}
+
+#[test]
+fn a_request_crosses_to_the_site_over_the_agents_connection() {
+    let (status, took, later, ready) = run(3, None);
+    assert_eq!(status, 200);
+    // Client -> proxy-1: a new connection and a request in the AZ (4 x 0.1 ms); proxy -> agent
+    // on the open HTTP/2 connection: 10 ms each way; agent -> backend: a new connection in the
+    // site (4 x 0.1 ms).
+    assert_eq!(took, Duration::from_micros(800) + Duration::from_millis(20));
+    assert!(later.iter().all(|s| *s == 200));
+    assert_eq!(ready, 200);
+}
+
+#[test]
+fn when_the_agent_dies_the_proxy_answers_503_and_says_it_is_not_ready() {
+    let (status, _, later, ready) = run(3, Some(12_000 * MS));
+    assert_eq!(status, 200);
+    // HTTP/2 keep-alive pings every 10 s with a 5 s timeout find the dead agent.
+    let first_503 = later.iter().position(|s| *s == 503).expect("503 once the agent is gone");
+    assert!(first_503 <= 2 + 16, "detected within 16 s of the crash: {later:?}");
+    assert!(later[first_503..].iter().all(|s| *s == 503), "{later:?}");
+    assert_eq!(ready, 503);
+}
+
+#[test]
+fn the_same_seed_gives_the_same_run() {
+    assert_eq!(run(9, Some(12_000 * MS)), run(9, Some(12_000 * MS)));
+}
