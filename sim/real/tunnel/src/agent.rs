@@ -101,30 +101,61 @@ async fn session<N: Connect>(config: &AgentConfig, net: &N, proxy: SocketAddr) -
     tracing::info!(%proxy, "connected to proxy");
     let backends = config.backends.clone();
     let net = net.clone();
+    let pool = Pool::default();
     let svc = hyper::service::service_fn(move |req: http::Request<Incoming>| {
-        let (backends, net) = (backends.clone(), net.clone());
-        async move { Ok::<_, Infallible>(forward(req, &backends, &net).await) }
+        let (backends, net, pool) = (backends.clone(), net.clone(), pool.clone());
+        async move { Ok::<_, Infallible>(forward(req, &backends, &net, &pool).await) }
     });
     hyper::server::conn::http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())
+        .initial_stream_window_size(4 << 20)
+        .initial_connection_window_size(16 << 20)
+        .max_frame_size(256 << 10)
         .serve_connection(TokioIo::new(stream), svc)
         .await
         .map_err(|e| format!("HTTP/2: {e}"))
 }
 
+/// Keep-alive connections to the local backends: a connection is taken when it is idle (its
+/// last response fully read), and put back as soon as the response head has arrived.
+#[derive(Clone, Default)]
+struct Pool(std::sync::Arc<std::sync::Mutex<BTreeMap<SocketAddr, Vec<SendRequest>>>>);
+
+type SendRequest = hyper::client::conn::http1::SendRequest<Body>;
+
+impl Pool {
+    fn take(&self, addr: SocketAddr) -> Option<SendRequest> {
+        let mut pool = self.0.lock().expect("pool lock");
+        let conns = pool.get_mut(&addr)?;
+        conns.retain(|c| !c.is_closed());
+        let i = conns.iter().position(|c| c.is_ready())?;
+        Some(conns.swap_remove(i))
+    }
+
+    fn put(&self, addr: SocketAddr, sender: SendRequest) {
+        self.0.lock().expect("pool lock").entry(addr).or_default().push(sender);
+    }
+}
+
 /// Sends one request to its local backend and streams the answer back.
-async fn forward<N: Connect>(mut req: http::Request<Incoming>, backends: &BTreeMap<String, SocketAddr>, net: &N) -> http::Response<Body> {
+async fn forward<N: Connect>(mut req: http::Request<Incoming>, backends: &BTreeMap<String, SocketAddr>, net: &N, pool: &Pool) -> http::Response<Body> {
     let Some(addr) = req.headers_mut().remove(BACKEND_HEADER).and_then(|v| backends.get(v.to_str().ok()?).copied()) else {
         return text(421, "this agent does not serve that backend\n");
     };
-    let stream = match net.connect(addr).await {
-        Ok(s) => s,
-        Err(_) => return text(502, "the backend refused the connection\n"),
+    let mut sender = match pool.take(addr) {
+        Some(s) => s,
+        None => {
+            let stream = match net.connect(addr).await {
+                Ok(s) => s,
+                Err(_) => return text(502, "the backend refused the connection\n"),
+            };
+            let Ok((sender, conn)) = hyper::client::conn::http1::handshake::<_, Body>(TokioIo::new(stream)).await else {
+                return text(502, "the backend broke the connection\n");
+            };
+            tokio::spawn(conn);
+            sender
+        }
     };
-    let Ok((mut sender, conn)) = hyper::client::conn::http1::handshake::<_, Body>(TokioIo::new(stream)).await else {
-        return text(502, "the backend broke the connection\n");
-    };
-    tokio::spawn(conn);
     // HTTP/2 carries no Host line: keep the authority as the Host header for the backend.
     if let Some(authority) = req.uri().authority().cloned() {
         req.headers_mut().entry(http::header::HOST).or_insert(http::HeaderValue::from_str(authority.as_str()).expect("an authority is a valid header"));
@@ -132,7 +163,9 @@ async fn forward<N: Connect>(mut req: http::Request<Incoming>, backends: &BTreeM
     let path = req.uri().path_and_query().map_or("/".to_string(), |p| p.to_string());
     *req.uri_mut() = path.parse().expect("a path is a valid URI");
     *req.version_mut() = http::Version::HTTP_11;
-    match sender.send_request(req.map(|b| b.boxed())).await {
+    let answer = sender.send_request(req.map(|b| b.boxed())).await;
+    pool.put(addr, sender);
+    match answer {
         Ok(resp) => resp.map(|b| b.boxed()),
         Err(_) => text(502, "the backend failed to answer\n"),
     }

@@ -171,6 +171,9 @@ impl<C: Clock> Proxy<C> {
             .timer(TokioTimer::new())
             .keep_alive_interval(Duration::from_secs(10))
             .keep_alive_timeout(Duration::from_secs(5))
+            .initial_stream_window_size(4 << 20)
+            .initial_connection_window_size(16 << 20)
+            .max_frame_size(256 << 10)
             .handshake::<_, Body>(TokioIo::new(stream))
             .await
             .map_err(|e| format!("HTTP/2 handshake: {e}"))?;
