@@ -7,6 +7,9 @@ use clap::Parser;
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
+    /// Log at debug level (default: info).
+    #[arg(long, short)]
+    verbose: bool,
     /// The JSON config: id, token, backends (id -> local address), proxies (addresses).
     #[arg(long)]
     config: std::path::PathBuf,
@@ -17,6 +20,8 @@ struct Args {
 
 fn main() {
     let args = Args::parse();
+    let level = if args.verbose { tracing::Level::DEBUG } else { tracing::Level::INFO };
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(level).with_target(false).init();
     let text = std::fs::read_to_string(&args.config).unwrap_or_else(|e| exit(&format!("{}: {e}", args.config.display())));
     let mut config: tunnel::AgentConfig = serde_json::from_str(&text).unwrap_or_else(|e| exit(&format!("{}: {e}", args.config.display())));
     if let Some(t) = args.token.or_else(|| std::env::var("TUNNEL_TOKEN").ok()) {

@@ -10,6 +10,9 @@ use clap::Parser;
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
+    /// Log at debug level (default: info).
+    #[arg(long, short)]
+    verbose: bool,
     /// The JSON config: agents (token, backends), routes, default_backend, backends, limits.
     #[arg(long)]
     config: std::path::PathBuf,
@@ -29,6 +32,8 @@ struct Args {
 
 fn main() {
     let args = Args::parse();
+    let level = if args.verbose { tracing::Level::DEBUG } else { tracing::Level::INFO };
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(level).with_target(false).init();
     let text = std::fs::read_to_string(&args.config).unwrap_or_else(|e| exit(&format!("{}: {e}", args.config.display())));
     let config: tunnel::ProxyConfig = serde_json::from_str(&text).unwrap_or_else(|e| exit(&format!("{}: {e}", args.config.display())));
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| exit(&e.to_string()));
