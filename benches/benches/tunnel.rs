@@ -76,6 +76,7 @@ async fn tunnel_in_front(origin: SocketAddr) -> SocketAddr {
         max_header_bytes: 16 * 1024,
         max_body_bytes: u64::MAX,
         retry_idempotent: false,
+        tls: None,
     };
     let proxy = tunnel::Proxy::new(config, TokioEnv);
     let clients = TokioEnv.bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
@@ -90,8 +91,11 @@ async fn tunnel_in_front(origin: SocketAddr) -> SocketAddr {
         proxies: vec![agent_addr],
         backoff_base_ms: 10,
         backoff_cap_ms: 100,
+        tls: None,
     };
-    tokio::spawn(tunnel::agent::run(agent, TokioEnv, Box::new(OsSeededRng::new())));
+    tokio::spawn(async move {
+        let _ = tunnel::agent::run(agent, TokioEnv, Box::new(OsSeededRng::new())).await;
+    });
     while proxy.connected_backends().is_empty() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }

@@ -35,6 +35,9 @@ pub struct AgentConfig {
     pub backoff_base_ms: u64,
     #[serde(default = "AgentConfig::default_backoff_cap_ms")]
     pub backoff_cap_ms: u64,
+    /// TLS to the proxies: the agent verifies their certificate (always, when TLS is on).
+    #[serde(default)]
+    pub tls: Option<crate::tls::ClientTlsFiles>,
 }
 
 impl AgentConfig {
@@ -51,13 +54,24 @@ fn text(status: u16, body: &'static str) -> http::Response<Body> {
     http::Response::builder().status(status).body(body).expect("a valid response")
 }
 
+/// TLS to the proxies: the connector and the name their certificates must carry.
+pub type Tls = (tokio_rustls::TlsConnector, rustls::pki_types::ServerName<'static>);
+
 /// Runs the agent: one session loop per proxy, forever. Dropping (or aborting) this future
-/// ends every session, as the process's death would.
-pub async fn run<N: Connect + Clock>(config: AgentConfig, net: N, mut rng: Box<dyn Rng + Send>) {
+/// ends every session, as the process's death would. TLS comes from `config.tls` (PEM files);
+/// a bad TLS setting is an error before anything connects.
+pub async fn run<N: Connect + Clock>(config: AgentConfig, net: N, rng: Box<dyn Rng + Send>) -> Result<(), String> {
+    let tls = config.tls.as_ref().map(|t| t.connector()).transpose()?;
+    run_with_tls(config, net, rng, tls).await;
+    Ok(())
+}
+
+/// [`run`] with TLS given directly.
+pub async fn run_with_tls<N: Connect + Clock>(config: AgentConfig, net: N, mut rng: Box<dyn Rng + Send>, tls: Option<Tls>) {
     let mut sessions = tokio::task::JoinSet::new();
     for proxy in config.proxies.clone() {
         let seed = rng.next_u64();
-        sessions.spawn(session_loop(config.clone(), net.clone(), proxy, seed));
+        sessions.spawn(session_loop(config.clone(), net.clone(), proxy, seed, tls.clone()));
     }
     while sessions.join_next().await.is_some() {}
 }
@@ -73,12 +87,12 @@ impl Rng for Jitter {
     }
 }
 
-async fn session_loop<N: Connect + Clock>(config: AgentConfig, net: N, proxy: SocketAddr, seed: u64) {
+async fn session_loop<N: Connect + Clock>(config: AgentConfig, net: N, proxy: SocketAddr, seed: u64, tls: Option<Tls>) {
     let mut rng = Jitter(seed | 1);
     let mut failures = 0u32;
     loop {
         let started = net.now();
-        match session(&config, &net, proxy).await {
+        match session(&config, &net, proxy, tls.as_ref()).await {
             Ok(()) => tracing::warn!(%proxy, "proxy connection closed"),
             Err(e) => tracing::warn!(%proxy, error = %e, "proxy session failed"),
         }
@@ -90,8 +104,24 @@ async fn session_loop<N: Connect + Clock>(config: AgentConfig, net: N, proxy: So
     }
 }
 
-async fn session<N: Connect>(config: &AgentConfig, net: &N, proxy: SocketAddr) -> Result<(), String> {
-    let mut stream = net.connect(proxy).await.map_err(|e| format!("connect: {e}"))?;
+async fn session<N: Connect>(config: &AgentConfig, net: &N, proxy: SocketAddr, tls: Option<&Tls>) -> Result<(), String> {
+    let stream = net.connect(proxy).await.map_err(|e| format!("connect: {e}"))?;
+    match tls {
+        Some((connector, name)) => {
+            let stream = connector.connect(name.clone(), stream).await.map_err(|e| format!("TLS (the proxy's certificate is checked): {e}"))?;
+            serve(config, net, proxy, stream).await
+        }
+        None => serve(config, net, proxy, stream).await,
+    }
+}
+
+/// Greets the proxy on `stream` and serves its streams until the connection ends.
+async fn serve<N: Connect, S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static>(
+    config: &AgentConfig,
+    net: &N,
+    proxy: SocketAddr,
+    mut stream: S,
+) -> Result<(), String> {
     let hello = Hello { agent: config.id.clone(), token: config.token.clone(), backends: config.backends.keys().cloned().collect() };
     stream.write_all(hello.encode().as_bytes()).await.map_err(|e| e.to_string())?;
     let reply = read_line(&mut stream).await.map_err(|e| format!("reply: {e}"))?;

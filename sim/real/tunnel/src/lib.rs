@@ -10,15 +10,16 @@
 //! (`inverting-proxy`, `forwarding-agent`) use real ones, the simulation its own.
 //!
 //! Status: the core (greeting with a server-side check of each agent's token and backends,
-//! routing by host, path prefix or header, the failure semantics in [`proxy`], readiness,
-//! Prometheus and EMF metrics, reconnects with capped backoff and jitter). Not yet: TLS and
-//! mutual TLS between agent and proxy, WebSocket upgrades, Cloud Map registration by the agent,
-//! the simulated reference scenario, the container tier and the benchmarks.
+//! TLS with the agent always verifying the proxy and optional mutual TLS ([`tls`]), routing by
+//! host, path prefix or header, the failure semantics in [`proxy`], readiness, Prometheus and
+//! EMF metrics, reconnects with capped backoff and jitter). Not yet: WebSocket upgrades, Cloud
+//! Map registration by the agent, the simulated reference scenario, the container tier.
 
 pub mod agent;
 pub mod metrics;
 pub mod protocol;
 pub mod proxy;
+pub mod tls;
 
 pub use agent::AgentConfig;
 pub use proxy::{Proxy, ProxyConfig};

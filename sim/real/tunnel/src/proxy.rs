@@ -12,9 +12,8 @@
 //! - the deadline passes before the response head: 504;
 //! - headers over `max_header_bytes`: 431; a declared body over `max_body_bytes`: 413.
 //!
-//! Not yet: TLS between agent and proxy (rustls, with the agent verifying the proxy and mutual
-//! TLS for agents) - the greeting's shared token authenticates agents meanwhile; WebSocket
-//! upgrades; a bounded pending queue (requests go to an agent at once or get 503).
+//! Not yet: WebSocket upgrades; a bounded pending queue (requests go to an agent at once or get
+//! 503); slow-client limits beyond hyper's header read timeout.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -84,6 +83,9 @@ pub struct ProxyConfig {
     /// Send an idempotent request again to another agent if its agent is lost before answering.
     #[serde(default)]
     pub retry_idempotent: bool,
+    /// TLS for agent connections (strongly advised outside a trusted network).
+    #[serde(default)]
+    pub tls: Option<crate::tls::ServerTlsFiles>,
 }
 
 impl ProxyConfig {
@@ -124,6 +126,7 @@ pub struct Proxy<C> {
     request_ids: std::sync::atomic::AtomicU64,
     /// Prefix of the request ids this proxy makes (its name).
     id_prefix: String,
+    agent_tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 fn text(status: u16, body: impl Into<String>) -> http::Response<Body> {
@@ -132,9 +135,23 @@ fn text(status: u16, body: impl Into<String>) -> http::Response<Body> {
 }
 
 impl<C: Clock> Proxy<C> {
+    /// A proxy without TLS on its agent listener.
     pub fn new(config: ProxyConfig, clock: C) -> Arc<Self> {
+        Self::with_agent_tls(config, clock, None)
+    }
+
+    /// A proxy whose agents connect over TLS through `acceptor` (see [`crate::tls`]).
+    pub fn with_agent_tls(config: ProxyConfig, clock: C, acceptor: Option<tokio_rustls::TlsAcceptor>) -> Arc<Self> {
         let id_prefix = config.name.clone();
-        Arc::new(Proxy { config, clock, state: Mutex::new(State::default()), metrics: Metrics::default(), request_ids: Default::default(), id_prefix })
+        Arc::new(Proxy {
+            config,
+            clock,
+            state: Mutex::new(State::default()),
+            metrics: Metrics::default(),
+            request_ids: Default::default(),
+            id_prefix,
+            agent_tls: acceptor,
+        })
     }
 
     /// Backend ids with at least one agent connected.
@@ -147,14 +164,27 @@ impl<C: Clock> Proxy<C> {
         while let Ok((stream, peer)) = listener.accept().await {
             let proxy = self.clone();
             tokio::spawn(async move {
-                if let Err(e) = proxy.agent_session(stream).await {
+                let result = match proxy.agent_tls.clone() {
+                    Some(acceptor) => {
+                        let handshake = tokio::select! {
+                            r = acceptor.accept(stream) => r.map_err(|e| format!("TLS: {e}")),
+                            _ = proxy.clock.sleep(Duration::from_secs(10)) => Err("no TLS handshake within 10 s".to_string()),
+                        };
+                        match handshake {
+                            Ok(tls) => proxy.agent_session(tls).await,
+                            Err(e) => Err(e),
+                        }
+                    }
+                    None => proxy.agent_session(stream).await,
+                };
+                if let Err(e) = result {
                     tracing::warn!(%peer, error = %e, "agent session ended");
                 }
             });
         }
     }
 
-    async fn agent_session<S: azsim_net::Stream>(self: Arc<Self>, mut stream: S) -> Result<(), String> {
+    async fn agent_session<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static>(self: Arc<Self>, mut stream: S) -> Result<(), String> {
         let line = tokio::select! {
             l = read_line(&mut stream) => l.map_err(|e| format!("greeting: {e}"))?,
             _ = self.clock.sleep(Duration::from_secs(5)) => return Err("no greeting within 5 s".into()),

@@ -53,6 +53,7 @@ fn proxy_config(name: &str) -> ProxyConfig {
         max_header_bytes: 16 * 1024,
         max_body_bytes: 1 << 20,
         retry_idempotent: false,
+        tls: None,
     }
 }
 
@@ -108,8 +109,9 @@ fn run(seed: u64, crash_agent_at: Option<u64>) -> (u16, Duration, Vec<u16>, u16)
                 proxies: proxy_nets.iter().map(|n| (n.ip(), 8443).into()).collect(),
                 backoff_base_ms: 100,
                 backoff_cap_ms: 2_000,
+                tls: None,
             };
-            tokio::spawn(tunnel::agent::run(config, agent.clone(), Box::new(SimRng::from_seed(seed))));
+            tokio::spawn(tunnel::agent::run_with_tls(config, agent.clone(), Box::new(SimRng::from_seed(seed)), None));
             client.sleep(Duration::from_secs(2)).await;
             let p1: SocketAddr = (proxy_nets[0].ip(), 80).into();
             let (status, took) = get(&client, p1).await;

@@ -29,7 +29,9 @@ fn main() {
     }
     eprintln!("forwarding-agent {}: backends {:?}, proxies {:?}", config.id, config.backends, config.proxies);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| exit(&e.to_string()));
-    rt.block_on(tunnel::agent::run(config, TokioEnv, Box::new(OsSeededRng::new())));
+    if let Err(e) = rt.block_on(tunnel::agent::run(config, TokioEnv, Box::new(OsSeededRng::new()))) {
+        exit(&e);
+    }
 }
 
 fn exit(msg: &str) -> ! {

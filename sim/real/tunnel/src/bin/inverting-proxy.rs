@@ -37,8 +37,12 @@ fn main() {
     let text = std::fs::read_to_string(&args.config).unwrap_or_else(|e| exit(&format!("{}: {e}", args.config.display())));
     let config: tunnel::ProxyConfig = serde_json::from_str(&text).unwrap_or_else(|e| exit(&format!("{}: {e}", args.config.display())));
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| exit(&e.to_string()));
+    let tls = config.tls.as_ref().map(|t| t.acceptor()).transpose().unwrap_or_else(|e| exit(&format!("tls: {e}")));
+    if tls.is_none() {
+        tracing::warn!("agents connect without TLS: use this only inside a trusted network");
+    }
     rt.block_on(async move {
-        let mut proxy = tunnel::Proxy::new(config, TokioEnv);
+        let mut proxy = tunnel::Proxy::with_agent_tls(config, TokioEnv, tls);
         if args.emf {
             std::sync::Arc::get_mut(&mut proxy).expect("not shared yet").metrics.emf = true;
         }

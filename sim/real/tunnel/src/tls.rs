@@ -1,0 +1,109 @@
+//! TLS between agent and proxy (rustls, with the ring provider chosen explicitly). The agent
+//! always verifies the proxy's certificate against the CA it is given (there is no switch to
+//! skip it); the proxy can require agents to present a certificate from its client CA (mutual
+//! TLS), in addition to the greeting's token.
+
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use serde::Deserialize;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+
+/// The proxy's side, as PEM file paths in its config.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ServerTlsFiles {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+    /// Require agents to present a certificate issued by this CA.
+    #[serde(default)]
+    pub client_ca: Option<std::path::PathBuf>,
+}
+
+/// The agent's side, as PEM file paths in its config.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ClientTlsFiles {
+    /// The CA that issued the proxies' certificates.
+    pub ca: std::path::PathBuf,
+    /// The name the proxies' certificates carry.
+    pub server_name: String,
+    /// The agent's own certificate and key, for mutual TLS.
+    #[serde(default)]
+    pub cert: Option<std::path::PathBuf>,
+    #[serde(default)]
+    pub key: Option<std::path::PathBuf>,
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn certs(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(pem).collect::<Result<_, _>>().map_err(|e| format!("certificate PEM: {e}"))?;
+    if certs.is_empty() {
+        return Err("no certificate in the PEM".into());
+    }
+    Ok(certs)
+}
+
+fn key(pem: &[u8]) -> Result<PrivateKeyDer<'static>, String> {
+    PrivateKeyDer::from_pem_slice(pem).map_err(|e| format!("private key PEM: {e}"))
+}
+
+fn roots(pem: &[u8]) -> Result<rustls::RootCertStore, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in certs(pem)? {
+        roots.add(c).map_err(|e| format!("CA certificate: {e}"))?;
+    }
+    Ok(roots)
+}
+
+/// The proxy's acceptor for agent connections.
+pub fn acceptor(cert_pem: &[u8], key_pem: &[u8], client_ca_pem: Option<&[u8]>) -> Result<TlsAcceptor, String> {
+    let builder = rustls::ServerConfig::builder_with_provider(provider()).with_safe_default_protocol_versions().map_err(|e| e.to_string())?;
+    let builder = match client_ca_pem {
+        Some(ca) => {
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots(ca)?), provider()).build().map_err(|e| e.to_string())?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let config = builder.with_single_cert(certs(cert_pem)?, key(key_pem)?).map_err(|e| format!("certificate and key: {e}"))?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// The agent's connector: verifies the proxy against `ca_pem` for `server_name`.
+pub fn connector(ca_pem: &[u8], server_name: &str, client: Option<(&[u8], &[u8])>) -> Result<(TlsConnector, ServerName<'static>), String> {
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots(ca_pem)?);
+    let config = match client {
+        Some((cert, k)) => builder.with_client_auth_cert(certs(cert)?, key(k)?).map_err(|e| format!("client certificate: {e}"))?,
+        None => builder.with_no_client_auth(),
+    };
+    let name = ServerName::try_from(server_name.to_string()).map_err(|e| format!("server name {server_name}: {e}"))?;
+    Ok((TlsConnector::from(Arc::new(config)), name))
+}
+
+fn read(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+impl ServerTlsFiles {
+    pub fn acceptor(&self) -> Result<TlsAcceptor, String> {
+        let ca = self.client_ca.as_deref().map(read).transpose()?;
+        acceptor(&read(&self.cert)?, &read(&self.key)?, ca.as_deref())
+    }
+}
+
+impl ClientTlsFiles {
+    pub fn connector(&self) -> Result<(TlsConnector, ServerName<'static>), String> {
+        let client = match (&self.cert, &self.key) {
+            (Some(c), Some(k)) => Some((read(c)?, read(k)?)),
+            (None, None) => None,
+            _ => return Err("give both `cert` and `key` for mutual TLS".into()),
+        };
+        connector(&read(&self.ca)?, &self.server_name, client.as_ref().map(|(c, k)| (c.as_slice(), k.as_slice())))
+    }
+}
