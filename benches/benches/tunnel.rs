@@ -92,6 +92,7 @@ async fn tunnel_in_front(origin: SocketAddr) -> SocketAddr {
         backoff_base_ms: 10,
         backoff_cap_ms: 100,
         tls: None,
+        cloud_map: None,
     };
     tokio::spawn(async move {
         let _ = tunnel::agent::run(agent, TokioEnv, Box::new(OsSeededRng::new())).await;

@@ -38,6 +38,9 @@ pub struct AgentConfig {
     /// TLS to the proxies: the agent verifies their certificate (always, when TLS is on).
     #[serde(default)]
     pub tls: Option<crate::tls::ClientTlsFiles>,
+    /// Register the backends in Cloud Map while the agent runs.
+    #[serde(default)]
+    pub cloud_map: Option<crate::cloudmap::Registration>,
 }
 
 impl AgentConfig {
@@ -67,13 +70,43 @@ pub async fn run<N: Connect + Clock>(config: AgentConfig, net: N, rng: Box<dyn R
 }
 
 /// [`run`] with TLS given directly.
-pub async fn run_with_tls<N: Connect + Clock>(config: AgentConfig, net: N, mut rng: Box<dyn Rng + Send>, tls: Option<Tls>) {
+pub async fn run_with_tls<N: Connect + Clock>(config: AgentConfig, net: N, rng: Box<dyn Rng + Send>, tls: Option<Tls>) {
+    run_until(config, net, rng, tls, std::future::pending::<()>()).await;
+}
+
+/// Runs until `shutdown` completes: registers the backends in Cloud Map (if configured), serves,
+/// then closes every proxy session and deregisters.
+pub async fn run_until<N: Connect + Clock>(config: AgentConfig, net: N, mut rng: Box<dyn Rng + Send>, tls: Option<Tls>, shutdown: impl std::future::Future) {
+    if let Some(reg) = &config.cloud_map {
+        for attempt in 1..=5u32 {
+            match crate::cloudmap::register(&net, reg, &config.id, &config.backends).await {
+                Ok(()) => break,
+                Err(e) => tracing::warn!(attempt, error = %e, "Cloud Map registration failed"),
+            }
+            net.sleep(Duration::from_millis(200 << attempt)).await;
+        }
+    }
     let mut sessions = tokio::task::JoinSet::new();
     for proxy in config.proxies.clone() {
         let seed = rng.next_u64();
         sessions.spawn(session_loop(config.clone(), net.clone(), proxy, seed, tls.clone()));
     }
-    while sessions.join_next().await.is_some() {}
+    // Session loops never end on their own (an agent with no proxy just stays registered).
+    let serve = async {
+        while sessions.join_next().await.is_some() {}
+        std::future::pending::<()>().await
+    };
+    tokio::select! {
+        _ = serve => {}
+        _ = shutdown => tracing::info!("shutting down"),
+    }
+    sessions.abort_all();
+    if let Some(Err(e)) = match &config.cloud_map {
+        Some(reg) => Some(crate::cloudmap::deregister(&net, reg, &config.id, &config.backends).await),
+        None => None,
+    } {
+        tracing::warn!(error = %e, "Cloud Map deregistration failed");
+    }
 }
 
 /// A small xorshift for the jitter of one session loop, seeded from the agent's generator.

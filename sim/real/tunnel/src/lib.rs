@@ -12,10 +12,12 @@
 //! Status: the core (greeting with a server-side check of each agent's token and backends,
 //! TLS with the agent always verifying the proxy and optional mutual TLS ([`tls`]), routing by
 //! host, path prefix or header, the failure semantics in [`proxy`], readiness, Prometheus and
-//! EMF metrics, reconnects with capped backoff and jitter). Not yet: WebSocket upgrades, Cloud
-//! Map registration by the agent, the simulated reference scenario, the container tier.
+//! EMF metrics, reconnects with capped backoff and jitter, the agent's Cloud Map registration).
+//! Not yet: WebSocket upgrades, SigV4, discovery of the proxies through Cloud Map, the
+//! simulated reference scenario, the container tier.
 
 pub mod agent;
+pub mod cloudmap;
 pub mod metrics;
 pub mod protocol;
 pub mod proxy;

@@ -110,6 +110,7 @@ fn run(seed: u64, crash_agent_at: Option<u64>) -> (u16, Duration, Vec<u16>, u16)
                 backoff_base_ms: 100,
                 backoff_cap_ms: 2_000,
                 tls: None,
+                cloud_map: None,
             };
             tokio::spawn(tunnel::agent::run_with_tls(config, agent.clone(), Box::new(SimRng::from_seed(seed)), None));
             client.sleep(Duration::from_secs(2)).await;
@@ -153,4 +154,52 @@ fn when_the_agent_dies_the_proxy_answers_503_and_says_it_is_not_ready() {
 #[test]
 fn the_same_seed_gives_the_same_run() {
     assert_eq!(run(9, Some(12_000 * MS)), run(9, Some(12_000 * MS)));
+}
+
+#[test]
+fn the_agent_registers_its_backends_in_cloud_map_and_deregisters_on_shutdown() {
+    use azsim_fakes::cloudmap::{self, HealthConfig, NamespaceKind, Registry, RoutingPolicy, Settings};
+    use std::sync::{Arc, Mutex};
+    let mut w = world(4);
+    let mut registry = Registry::new(Settings::default());
+    registry.create_namespace("tunnel", NamespaceKind::Http).unwrap();
+    let service_id = registry.create_service("tunnel", "backends", HealthConfig::None, RoutingPolicy::Multivalue, 60).unwrap();
+    let registry = Arc::new(Mutex::new(registry));
+    let (cloudmap_net, agent, backend_net) = (w.sim.net(w.proxies[1]), w.sim.net(w.agent), w.sim.net(w.backend));
+    let seen = registry.clone();
+    let (during, after) = w
+        .sim
+        .block_on(Duration::from_secs(30), async move {
+            let addr: SocketAddr = (cloudmap_net.ip(), 443).into();
+            let listener = cloudmap_net.bind(addr).await.unwrap();
+            let clock = cloudmap_net.clone();
+            tokio::spawn(cloudmap::serve(listener, registry, Arc::new(move || clock.elapsed()), Arc::new(Mutex::new(SimRng::from_seed(1)))));
+            let config = AgentConfig {
+                id: "site-agent".into(),
+                token: "tok".into(),
+                backends: BTreeMap::from([("ledger".to_string(), (backend_net.ip(), 8080).into())]),
+                proxies: vec![],
+                backoff_base_ms: 100,
+                backoff_cap_ms: 2_000,
+                tls: None,
+                cloud_map: Some(tunnel::cloudmap::Registration { endpoint: addr, service_id, zone: "dc1".into(), attributes: BTreeMap::new() }),
+            };
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let agent_task = tokio::spawn(tunnel::agent::run_until(config, agent.clone(), Box::new(SimRng::from_seed(4)), None, stopped));
+            agent.sleep(Duration::from_secs(5)).await;
+            let during = seen.lock().unwrap().namespaces["tunnel"].services["backends"].instances.get("site-agent-ledger").map(|i| i.attributes.clone());
+            stop.send(()).unwrap();
+            agent_task.await.unwrap();
+            agent.sleep(Duration::from_secs(5)).await;
+            let mut reg = seen.lock().unwrap();
+            reg.settle(agent.elapsed());
+            let after = reg.namespaces["tunnel"].services["backends"].instances.contains_key("site-agent-ledger");
+            (during, after)
+        })
+        .unwrap();
+    let attrs = during.expect("registered while running");
+    assert_eq!(attrs["BACKEND_ID"], "ledger");
+    assert_eq!(attrs["AVAILABILITY_ZONE"], "dc1");
+    assert_eq!(attrs["AWS_INSTANCE_PORT"], "8080");
+    assert!(!after, "deregistered on shutdown");
 }

@@ -116,6 +116,7 @@ fn agent(s: &Setup, id: &str, token: &str, backends: &[&str]) -> tokio::task::Jo
         backoff_base_ms: 20,
         backoff_cap_ms: 200,
         tls: None,
+        cloud_map: None,
     };
     tokio::spawn(async move {
         let _ = tunnel::agent::run(config, TokioEnv, Box::new(OsSeededRng::new())).await;
@@ -372,6 +373,7 @@ fn tls_agent(s: &Setup, tls: tunnel::agent::Tls) -> tokio::task::JoinHandle<()> 
         backoff_base_ms: 20,
         backoff_cap_ms: 200,
         tls: None,
+        cloud_map: None,
     };
     tokio::spawn(tunnel::agent::run_with_tls(config, TokioEnv, Box::new(OsSeededRng::new()), Some(tls)))
 }

@@ -29,9 +29,16 @@ fn main() {
     }
     eprintln!("forwarding-agent {}: backends {:?}, proxies {:?}", config.id, config.backends, config.proxies);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| exit(&e.to_string()));
-    if let Err(e) = rt.block_on(tunnel::agent::run(config, TokioEnv, Box::new(OsSeededRng::new()))) {
-        exit(&e);
-    }
+    let tls = config.tls.as_ref().map(|t| t.connector()).transpose().unwrap_or_else(|e| exit(&format!("tls: {e}")));
+    // Ctrl-C or SIGTERM: close the sessions and deregister from Cloud Map.
+    let shutdown = async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("a SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    };
+    rt.block_on(tunnel::agent::run_until(config, TokioEnv, Box::new(OsSeededRng::new()), tls, shutdown));
 }
 
 fn exit(msg: &str) -> ! {
