@@ -7,7 +7,7 @@ use std::time::Duration;
 use azsim_fakes::*;
 use azsim_kernel::{Dist, Fault, HostId, Outcome};
 
-use super::{LB_HOSTS, MS, World, world};
+use super::{LB_HOSTS, MS, World, client_config, resolve_from, world};
 
 /// A load balancer over the registry's group `api`, one node per AZ.
 struct Lb {
@@ -129,18 +129,7 @@ fn requests_still_in_flight_when_the_deregistration_delay_ends_get_502() {
     let leaving = w.api()[0].host;
     let ops = w.host("ops");
     w.sim.with_core(|c| c.add_process(ops, Box::new(Deregister { registry: lb.registry.clone(), host: leaving, at: 1_000 * MS })));
-    let cfg = ClientConfig {
-        label: 0,
-        destination: via_lb(&lb),
-        pacing: Pacing::Open { rate: 10.0, poisson: false },
-        max_requests: Some(10),
-        start_at: 0,
-        stop_at: u64::MAX,
-        request_bytes: 100,
-        response_bytes: 100,
-        timeout: 20_000 * MS,
-        mix: vec![],
-    };
+    let cfg = ClientConfig { timeout: 20_000 * MS, ..client_config(via_lb(&lb), Pacing::Open { rate: 10.0, poisson: false }, 10) };
     let client = w.host("client");
     w.sim.with_core(|c| c.add_process(client, Box::new(Client::new(cfg))));
     w.sim.run_until(Duration::from_secs(15));
@@ -184,25 +173,6 @@ fn routing_failover_above_the_healthy_count_routes_to_unhealthy_targets_too() {
     let late = failures(&w).iter().filter(|(t, _)| *t >= 20_000).count();
     // One healthy target is below the threshold of 2: every target gets traffic, two of three fail.
     assert!((1300..1400).contains(&late), "{late}");
-}
-
-/// What `lb` resolves to from `host` at the end of the run so far.
-fn resolve_from(w: &mut World, dir: &LbDirectory, host: &str) -> usize {
-    struct Probe(LbDirectory, Vec<usize>);
-    impl azsim_kernel::Process for Probe {
-        fn on_start(&mut self, cx: &mut azsim_kernel::Cx<'_>) {
-            self.1.push(self.0.resolve(cx, "lb", None).len());
-        }
-        fn on_message(&mut self, _: &mut azsim_kernel::Cx<'_>, _: HostId, _: azsim_kernel::Message) {}
-        fn as_any(&self) -> &dyn std::any::Any {
-            self
-        }
-    }
-    let h = w.host(host);
-    w.sim.with_core(|c| c.add_process(h, Box::new(Probe(dir.clone(), Vec::new()))));
-    let now = w.sim.now();
-    w.sim.run_until(Duration::from_nanos(now + MS));
-    w.sim.with_core(|c| c.process(h).unwrap().as_any().downcast_ref::<Probe>().unwrap().1[0])
 }
 
 #[test]

@@ -39,6 +39,41 @@ fn world(per_az: u32, extra: &[(&str, usize)]) -> World {
     World { sim: Sim::new(config), azs, topo_hosts: hosts }
 }
 
+/// A client sending at most `max` requests of `GET /` (100 bytes each way, 2 s timeout).
+fn client_config(destination: Destination, pacing: Pacing, max: u64) -> ClientConfig {
+    ClientConfig {
+        label: 0,
+        destination,
+        pacing,
+        max_requests: Some(max),
+        start_at: 0,
+        stop_at: u64::MAX,
+        request_bytes: 100,
+        response_bytes: 100,
+        timeout: 2_000 * MS,
+        mix: vec![],
+    }
+}
+
+/// How many addresses load balancer `lb` resolves to from `host`, asked now.
+fn resolve_from(w: &mut World, dir: &LbDirectory, host: &str) -> usize {
+    struct Probe(LbDirectory, Vec<usize>);
+    impl azsim_kernel::Process for Probe {
+        fn on_start(&mut self, cx: &mut azsim_kernel::Cx<'_>) {
+            self.1.push(self.0.resolve(cx, "lb", None).len());
+        }
+        fn on_message(&mut self, _: &mut azsim_kernel::Cx<'_>, _: HostId, _: azsim_kernel::Message) {}
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+    }
+    let h = w.host(host);
+    w.sim.with_core(|c| c.add_process(h, Box::new(Probe(dir.clone(), Vec::new()))));
+    let now = w.sim.now();
+    w.sim.run_until(Duration::from_nanos(now + MS));
+    w.sim.with_core(|c| c.process(h).unwrap().as_any().downcast_ref::<Probe>().unwrap().1[0])
+}
+
 impl World {
     fn host(&self, name: &str) -> HostId {
         self.topo_hosts.iter().find(|(n, _)| n == name).unwrap().1
@@ -68,18 +103,7 @@ impl World {
         });
     }
     fn client(&self, host: &str, destination: Destination, pacing: Pacing, max: u64) {
-        let cfg = ClientConfig {
-            label: 0,
-            destination,
-            pacing,
-            max_requests: Some(max),
-            start_at: 0,
-            stop_at: u64::MAX,
-            request_bytes: 100,
-            response_bytes: 100,
-            timeout: 2_000 * MS,
-            mix: vec![],
-        };
+        let cfg = client_config(destination, pacing, max);
         let h = self.host(host);
         self.sim.with_core(|c| c.add_process(h, Box::new(Client::new(cfg))));
     }
@@ -211,22 +235,7 @@ fn a_powered_off_node_leaves_dns() {
     let mut w = w;
     w.sim.with_core(|c| c.schedule_fault(1_000 * MS, None, Fault::HostPowerOff(node1)));
     w.sim.run_until(Duration::from_secs(2));
-    // A probe for the dead node's resolution: use a throwaway client process's context.
-    struct Probe(LbDirectory, Vec<usize>);
-    impl azsim_kernel::Process for Probe {
-        fn on_start(&mut self, cx: &mut azsim_kernel::Cx<'_>) {
-            self.1.push(self.0.resolve(cx, "lb", None).len());
-        }
-        fn on_message(&mut self, _: &mut azsim_kernel::Cx<'_>, _: HostId, _: azsim_kernel::Message) {}
-        fn as_any(&self) -> &dyn std::any::Any {
-            self
-        }
-    }
-    let client = w.host("client");
-    w.sim.with_core(|c| c.add_process(client, Box::new(Probe(dir.clone(), Vec::new()))));
-    w.sim.run_until(Duration::from_secs(3));
-    let seen = w.sim.with_core(|c| c.process(client).unwrap().as_any().downcast_ref::<Probe>().unwrap().1.clone());
-    assert_eq!(seen, vec![2], "the powered-off node is not published");
+    assert_eq!(resolve_from(&mut w, &dir, "client"), 2, "the powered-off node is not published");
 }
 
 fn served(w: &World) -> Vec<u64> {
@@ -317,18 +326,7 @@ fn a_static_backend_answers_the_first_matching_route_and_refuses_sources_not_all
         });
         let api = w.api()[0];
         w.sim.with_core(|c| c.add_process(api.host, Box::new(ServiceInstance::new(cfg))));
-        let mut config = ClientConfig {
-            label: 0,
-            destination: Destination::Service(Picker::new(PickPolicy::Any, vec![api])),
-            pacing: Pacing::Closed { concurrency: 1 },
-            max_requests: Some(2),
-            start_at: 0,
-            stop_at: u64::MAX,
-            request_bytes: 100,
-            response_bytes: 100,
-            timeout: 2_000 * MS,
-            mix: vec![],
-        };
+        let mut config = client_config(Destination::Service(Picker::new(PickPolicy::Any, vec![api])), Pacing::Closed { concurrency: 1 }, 2);
         let req = |path: &str| Arc::new(HttpRequest { path: path.into(), ..HttpRequest::default() });
         config.mix = vec![(1, req("/gone/1")), (1, req("/here"))];
         let client = w.host("client");
@@ -351,18 +349,8 @@ fn an_alb_answers_400_to_a_header_over_16_kib_and_an_nlb_passes_it() {
         w.add_api(Dist::Fixed(MS), None, 0);
         let dir = LbDirectory::default();
         lb(&w, kind, true, LbAlgorithm::RoundRobin, &dir);
-        let mut config = ClientConfig {
-            label: 0,
-            destination: Destination::LoadBalancer { name: "lb".into(), zonal: false, directory: dir, ttl: 60_000 * MS },
-            pacing: Pacing::Closed { concurrency: 1 },
-            max_requests: Some(1),
-            start_at: 0,
-            stop_at: u64::MAX,
-            request_bytes: 100,
-            response_bytes: 100,
-            timeout: 2_000 * MS,
-            mix: vec![],
-        };
+        let destination = Destination::LoadBalancer { name: "lb".into(), zonal: false, directory: dir, ttl: 60_000 * MS };
+        let mut config = client_config(destination, Pacing::Closed { concurrency: 1 }, 1);
         config.mix = vec![(1, Arc::new(HttpRequest { large_header_bytes: header, ..HttpRequest::default() }))];
         let client = w.host("client");
         let mut w = w;
