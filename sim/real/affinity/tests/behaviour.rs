@@ -324,18 +324,22 @@ async fn poll_ready_is_always_ready() {
     std::future::poll_fn(|cx| c.poll_ready(cx)).await.unwrap();
 }
 
-#[tokio::test(start_paused = true)]
-async fn with_its_whole_region_failing_it_fails_over_to_the_secondary_region() {
+/// az1 and az2 in Region r1, az3 in r2; an endpoint is ejected after one failure, for 60 s.
+fn two_regions() -> (Client, Mock) {
     let mut cfg = bare();
-    cfg.retry.max_attempts = 1;
     cfg.outlier =
         Some(OutlierConfig { consecutive_failures: 1, base_ejection: Duration::from_secs(60), max_ejection: Duration::from_secs(60), max_ejected_share: 1.0 });
     cfg.zones.panic_threshold = 0.0;
     let (c, m) = client(cfg);
-    // az3 is in another Region.
     let mut eps = endpoints();
     eps.iter_mut().filter(|e| e.zone == "az3").for_each(|e| e.region = "r2".into());
     c.set_endpoints(eps);
+    (c, m)
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_its_whole_region_failing_it_fails_over_to_the_secondary_region() {
+    let (c, m) = two_regions();
     m.set("az1", Behaviour::Status(503));
     m.set("az2", Behaviour::Status(503));
     for _ in 0..10 {
@@ -350,14 +354,7 @@ async fn with_its_whole_region_failing_it_fails_over_to_the_secondary_region() {
 
 #[tokio::test(start_paused = true)]
 async fn within_the_region_it_spills_to_the_local_region_before_another() {
-    let mut cfg = bare();
-    cfg.outlier =
-        Some(OutlierConfig { consecutive_failures: 1, base_ejection: Duration::from_secs(60), max_ejection: Duration::from_secs(60), max_ejected_share: 1.0 });
-    cfg.zones.panic_threshold = 0.0;
-    let (c, m) = client(cfg);
-    let mut eps = endpoints();
-    eps.iter_mut().filter(|e| e.zone == "az3").for_each(|e| e.region = "r2".into());
-    c.set_endpoints(eps);
+    let (c, m) = two_regions();
     m.set("az1", Behaviour::Status(503));
     for _ in 0..5 {
         let _ = get(&c).await;
