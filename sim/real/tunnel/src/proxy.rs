@@ -12,6 +12,8 @@
 //! - the deadline passes before the response head: 504;
 //! - headers over `max_header_bytes`: 431; a declared body over `max_body_bytes`: 413.
 //!
+//! Graceful shutdown ([`Proxy::drain`]): not ready first, then the requests in hand finish.
+//!
 //! Not yet: WebSocket upgrades; a bounded pending queue (requests go to an agent at once or get
 //! 503); slow-client limits beyond hyper's header read timeout.
 
@@ -127,6 +129,10 @@ pub struct Proxy<C> {
     /// Prefix of the request ids this proxy makes (its name).
     id_prefix: String,
     agent_tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Client requests being handled, until their response body has been sent (for draining).
+    active: Arc<AtomicU32>,
+    /// Set by [`Proxy::drain`]: not ready, so load balancers stop sending.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 fn text(status: u16, body: impl Into<String>) -> http::Response<Body> {
@@ -151,6 +157,8 @@ impl<C: Clock> Proxy<C> {
             request_ids: Default::default(),
             id_prefix,
             agent_tls: acceptor,
+            active: Arc::new(AtomicU32::new(0)),
+            draining: Default::default(),
         })
     }
 
@@ -284,10 +292,12 @@ impl<C: Clock> Proxy<C> {
     /// One client request.
     pub async fn handle(&self, req: http::Request<Incoming>) -> http::Response<Body> {
         let start = self.clock.now();
+        let guard = Active::new(self.active.clone());
         let (backend, response) = self.handle_inner(req).await;
         let elapsed = self.clock.now().saturating_duration_since(start);
         self.metrics.record(backend.as_deref().unwrap_or("-"), response.status().as_u16(), elapsed);
-        response
+        // The request stays active until its body has been sent (or the client went away).
+        response.map(|inner| Tracked { inner, _guard: guard }.boxed())
     }
 
     async fn handle_inner(&self, req: http::Request<Incoming>) -> (Option<String>, http::Response<Body>) {
@@ -362,8 +372,23 @@ impl<C: Clock> Proxy<C> {
         }
     }
 
+    /// Graceful shutdown: reports not ready (a load balancer's health check takes the proxy
+    /// out), keeps serving for `grace` so the balancer notices, then waits up to `timeout`
+    /// for the requests in hand to finish. Returns how many were still running.
+    pub async fn drain(&self, grace: Duration, timeout: Duration) -> u32 {
+        self.draining.store(true, Ordering::Relaxed);
+        tracing::info!(?grace, "draining: no longer ready");
+        self.clock.sleep(grace).await;
+        let deadline = self.clock.now() + timeout;
+        while self.active.load(Ordering::Relaxed) > 0 && self.clock.now() < deadline {
+            self.clock.sleep(Duration::from_millis(50)).await;
+        }
+        self.active.load(Ordering::Relaxed)
+    }
+
     pub fn admin(&self, path: &str) -> http::Response<Body> {
         match path {
+            "/ready" if self.draining.load(Ordering::Relaxed) => text(503, "draining\n"),
             "/ready" => {
                 let connected = self.connected_backends();
                 let missing: Vec<&String> = self.config.backends.iter().filter(|b| !connected.contains(b)).collect();
@@ -386,4 +411,46 @@ fn copy_head(req: &http::Request<Body>) -> Option<http::Request<Body>> {
         copy = copy.header(n, v);
     }
     copy.body(Full::new(Bytes::new()).map_err(|never: Infallible| match never {}).boxed()).ok()
+}
+
+/// Counts a request as active while it lives.
+struct Active(Arc<AtomicU32>);
+
+impl Active {
+    fn new(count: Arc<AtomicU32>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Active(count)
+    }
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A response body that keeps its request counted as active until it is done or dropped.
+struct Tracked {
+    inner: Body,
+    _guard: Active,
+}
+
+impl http_body::Body for Tracked {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, hyper::Error>>> {
+        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
 }

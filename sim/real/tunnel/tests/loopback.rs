@@ -414,3 +414,26 @@ fn pki_other_ca() -> String {
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.self_signed(&key).unwrap().pem()
 }
+
+#[tokio::test]
+async fn draining_reports_not_ready_and_lets_requests_in_hand_finish() {
+    let s = setup().await;
+    let _a = agent(&s, "agent-1", "t1", &["orders"]);
+    until("the agent", || s.proxy.admin("/ready").status() == 200).await;
+    // A streamed response (150 ms) is in hand when the drain starts.
+    let clients = s.clients;
+    let slow = tokio::spawn(async move { body(request(clients, "/stream", &[]).await).await });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let proxy = s.proxy.clone();
+    let drain = tokio::spawn(async move {
+        let t = tokio::time::Instant::now();
+        (proxy.drain(Duration::from_millis(10), Duration::from_secs(5)).await, t.elapsed())
+    });
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(s.proxy.admin("/ready").status(), 503, "not ready while draining");
+    let (unfinished, took) = drain.await.unwrap();
+    assert_eq!(unfinished, 0);
+    // The body's last chunk leaves about 100 ms after the drain began: it waited for it.
+    assert!(took >= Duration::from_millis(90), "the drain waited for the streamed body: {took:?}");
+    assert_eq!(slow.await.unwrap(), "chunk0;chunk1;chunk2;");
+}

@@ -52,7 +52,15 @@ fn main() {
         eprintln!("inverting-proxy: clients on {}, agents on {}, admin on {}", args.listen, args.agents, args.admin);
         tokio::spawn(proxy.clone().accept_agents(agents));
         tokio::spawn(proxy.clone().serve_admin(admin));
-        proxy.serve_clients(clients).await;
+        tokio::spawn(proxy.clone().serve_clients(clients));
+        // SIGTERM or Ctrl-C: drain (not ready for 10 s, then up to 30 s for requests in hand).
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).unwrap_or_else(|e| exit(&e.to_string()));
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        let left = proxy.drain(std::time::Duration::from_secs(10), std::time::Duration::from_secs(30)).await;
+        tracing::info!(unfinished = left, "stopped");
     });
 }
 
