@@ -20,14 +20,16 @@
 //!   task goes to the AZ with the fewest tasks that has a free slot on a host that is up; with
 //!   none, the launch fails and is retried every 10 s (as capacity errors are).
 //!
-//! Not modelled (say so in reports and docs): service auto scaling, AZ rebalancing, deployments,
+//! - Optional service auto scaling ([`AutoScaling`]): target tracking on CPU.
+//!
+//! Not modelled (say so in reports and docs): AZ rebalancing, deployments,
 //! the task stop timeout (tasks stop when draining ends), and ELB health checks as a reason to
 //! replace a task. AWS does not document the delay between an agent losing its host and ECS
 //! noticing; here it is the container health check's `interval × retries`.
 
 use std::any::Any;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use azsim_kernel::{Cx, Dist, HostId, Message, Nanos, Process};
@@ -36,21 +38,46 @@ use crate::cloudmap::Registry;
 use crate::pick::Endpoint;
 use crate::targets::TargetRegistry;
 
-/// Whether a task runs on a host; shared by the ECS control plane and the task's
-/// [`ServiceInstance`](crate::ServiceInstance).
+/// Whether a task runs on a host, and the CPU time it has used; shared by the ECS control
+/// plane and the task's [`ServiceInstance`](crate::ServiceInstance).
 #[derive(Clone, Debug, Default)]
-pub struct TaskSwitch(Arc<AtomicBool>);
+pub struct TaskSwitch {
+    on: Arc<AtomicBool>,
+    busy: Arc<AtomicU64>,
+}
 
 impl TaskSwitch {
     pub fn new(on: bool) -> Self {
-        TaskSwitch(Arc::new(AtomicBool::new(on)))
+        TaskSwitch { on: Arc::new(AtomicBool::new(on)), busy: Arc::default() }
     }
     pub fn is_on(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.on.load(Ordering::Relaxed)
     }
     fn set(&self, on: bool) {
-        self.0.store(on, Ordering::Relaxed);
+        self.on.store(on, Ordering::Relaxed);
     }
+    /// The task spent `ns` of processing on a request (its CPU time).
+    pub fn add_busy(&self, ns: Nanos) {
+        self.busy.fetch_add(ns, Ordering::Relaxed);
+    }
+    fn busy(&self) -> Nanos {
+        self.busy.load(Ordering::Relaxed)
+    }
+}
+
+/// Service auto scaling with target tracking on average CPU, as Application Auto Scaling does
+/// it: a datapoint a minute; scale out after 3 datapoints above the target, in after 15 below
+/// 90 % of it (AWS's alarm defaults); new capacity = ceil(tasks x CPU / target), within
+/// [min, max]; a cooldown after each scaling activity of the same direction. A task's CPU is
+/// its processing time over the minute divided by its `cpus` (its concurrency slots).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AutoScaling {
+    pub target: f64,
+    pub min: u32,
+    pub max: u32,
+    pub scale_out_cooldown: Nanos,
+    pub scale_in_cooldown: Nanos,
+    pub cpus: f64,
 }
 
 /// The container health check (ECS defaults: 30 s interval, 3 retries, no start period).
@@ -129,6 +156,7 @@ pub struct EcsServiceConfig {
     pub target_groups: Option<(TargetRegistry, Nanos)>,
     pub cloud_map: Option<EcsCloudMap>,
     pub events: TaskEvents,
+    pub autoscaling: Option<AutoScaling>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -153,6 +181,8 @@ const LAUNCHED: u64 = 1;
 const CHECK: u64 = 2;
 const DRAINED: u64 = 3;
 const RETRY_PLACEMENT: u64 = 4;
+const METRIC: u64 = 5;
+const MINUTE: Nanos = 60_000_000_000;
 const PLACEMENT_RETRY: Nanos = 10_000_000_000;
 
 /// The control plane of one ECS service (a process on a host in the Region's AWS API zone).
@@ -162,12 +192,100 @@ pub struct EcsService {
     tasks_started: u32,
     /// Replacements waiting for capacity.
     unplaced: u32,
+    /// The desired count (auto scaling changes it).
+    desired: u32,
+    /// Auto scaling: each slot's CPU time at the last datapoint, the runs of datapoints above
+    /// and below the target, and when the last scale-out and scale-in happened.
+    last_busy: Vec<Nanos>,
+    high: u32,
+    low: u32,
+    last_out: Option<Nanos>,
+    last_in: Option<Nanos>,
 }
 
 impl EcsService {
     pub fn new(config: EcsServiceConfig) -> Self {
         let slots = config.slots.iter().map(|_| Slot { state: State::Free, epoch: 0, task: 0 }).collect();
-        EcsService { config, slots, tasks_started: 0, unplaced: 0 }
+        let desired = config.slots.iter().filter(|s| s.running_at_start).count() as u32;
+        let last_busy = vec![0; config.slots.len()];
+        EcsService { config, slots, tasks_started: 0, unplaced: 0, desired, last_busy, high: 0, low: 0, last_out: None, last_in: None }
+    }
+
+    fn live(&self) -> u32 {
+        self.slots.iter().filter(|s| matches!(s.state, State::Provisioning | State::Starting { .. } | State::Healthy { .. })).count() as u32 + self.unplaced
+    }
+
+    /// One CloudWatch datapoint: the average CPU of the healthy tasks over the last minute.
+    fn datapoint(&mut self, cx: &mut Cx<'_>) {
+        cx.set_timer(MINUTE, METRIC);
+        let Some(a) = self.config.autoscaling else { return };
+        let (mut busy, mut tasks) = (0u64, 0u32);
+        for (i, slot) in self.config.slots.iter().enumerate() {
+            let now_busy = slot.switch.busy();
+            if matches!(self.slots[i].state, State::Healthy { .. }) {
+                busy += now_busy - self.last_busy[i];
+                tasks += 1;
+            }
+            self.last_busy[i] = now_busy;
+        }
+        if tasks == 0 {
+            return;
+        }
+        let cpu = (busy as f64 / (MINUTE as f64 * a.cpus.max(0.001) * f64::from(tasks))).min(1.0);
+        (self.high, self.low) = if cpu > a.target {
+            (self.high + 1, 0)
+        } else if cpu < a.target * 0.9 {
+            (0, self.low + 1)
+        } else {
+            (0, 0)
+        };
+        let now = cx.now();
+        let wanted = ((f64::from(tasks) * cpu / a.target).ceil() as u32).clamp(a.min, a.max);
+        let cooled = |last: Option<Nanos>, cooldown: Nanos| last.is_none_or(|t| now >= t + cooldown);
+        if self.high >= 3 && wanted > self.desired && cooled(self.last_out, a.scale_out_cooldown) {
+            self.scale(cx, wanted, cpu, a.target);
+            self.last_out = Some(now);
+            self.high = 0;
+        } else if self.low >= 15 && wanted < self.desired && cooled(self.last_in, a.scale_in_cooldown) {
+            self.scale(cx, wanted, cpu, a.target);
+            self.last_in = Some(now);
+            self.low = 0;
+        }
+    }
+
+    fn scale(&mut self, cx: &mut Cx<'_>, wanted: u32, cpu: f64, target: f64) {
+        let direction = if wanted > self.desired { "out" } else { "in" };
+        self.config.events.push(TaskEvent {
+            at: cx.now(),
+            service: self.config.service.clone(),
+            task: 0,
+            host: String::new(),
+            event: format!("scale {direction} from {} to {wanted} tasks (CPU {:.0} % against a target of {:.0} %)", self.desired, cpu * 100.0, target * 100.0),
+        });
+        self.desired = wanted;
+        while self.live() < self.desired {
+            let before = self.live();
+            self.launch(cx);
+            if self.live() == before {
+                break;
+            }
+        }
+        while self.live() > self.desired {
+            // Scale in from the AZ with the most tasks.
+            let mut per_az: BTreeMap<azsim_kernel::AzId, u32> = BTreeMap::new();
+            for (i, s) in self.slots.iter().enumerate() {
+                if matches!(s.state, State::Healthy { .. }) {
+                    *per_az.entry(self.config.slots[i].endpoint.az).or_default() += 1;
+                }
+            }
+            let Some((&az, _)) = per_az.iter().max_by_key(|(az, n)| (**n, std::cmp::Reverse(**az))) else { break };
+            let Some(victim) =
+                (0..self.slots.len()).rev().find(|i| self.config.slots[*i].endpoint.az == az && matches!(self.slots[*i].state, State::Healthy { .. }))
+            else {
+                break;
+            };
+            self.stop(cx, victim, "scale in".into(), false);
+        }
     }
 
     fn token(&self, slot: usize, kind: u64) -> u64 {
@@ -241,7 +359,7 @@ impl EcsService {
 
     /// Takes a task out: deregisters it, lets its targets drain, stops it, and (unless it is
     /// being removed for good) places a replacement.
-    fn stop(&mut self, cx: &mut Cx<'_>, slot: usize, reason: String) {
+    fn stop(&mut self, cx: &mut Cx<'_>, slot: usize, reason: String, replace: bool) {
         let registered = matches!(self.slots[slot].state, State::Healthy { .. });
         self.event(cx, slot, format!("{reason}; stopping"));
         let mut drain = 0;
@@ -258,7 +376,9 @@ impl EcsService {
         }
         self.slots[slot].state = State::Draining;
         cx.set_timer(drain, self.token(slot, DRAINED));
-        self.launch(cx);
+        if replace {
+            self.launch(cx);
+        }
     }
 
     fn check(&mut self, cx: &mut Cx<'_>, slot: usize) {
@@ -274,7 +394,7 @@ impl EcsService {
                 } else if now.saturating_sub(since) >= hc.start_period {
                     let fails = fails + 1;
                     if fails >= hc.retries {
-                        return self.stop(cx, slot, format!("container health check failed {fails} times while starting"));
+                        return self.stop(cx, slot, format!("container health check failed {fails} times while starting"), true);
                     }
                     self.slots[slot].state = State::Starting { since, ready_at, fails };
                 }
@@ -282,7 +402,7 @@ impl EcsService {
             State::Healthy { fails } => {
                 let fails = if up { 0 } else { fails + 1 };
                 if fails >= hc.retries {
-                    return self.stop(cx, slot, format!("container health check failed {fails} times"));
+                    return self.stop(cx, slot, format!("container health check failed {fails} times"), true);
                 }
                 self.slots[slot].state = State::Healthy { fails };
             }
@@ -294,6 +414,9 @@ impl EcsService {
 
 impl Process for EcsService {
     fn on_start(&mut self, cx: &mut Cx<'_>) {
+        if self.config.autoscaling.is_some() {
+            cx.set_timer(MINUTE, METRIC);
+        }
         let interval = self.config.health.interval.max(1);
         for i in 0..self.slots.len() {
             let running = self.config.slots[i].running_at_start;
@@ -313,6 +436,9 @@ impl Process for EcsService {
     fn on_message(&mut self, _cx: &mut Cx<'_>, _from: HostId, _msg: Message) {}
 
     fn on_timer(&mut self, cx: &mut Cx<'_>, token: u64) {
+        if token == METRIC {
+            return self.datapoint(cx);
+        }
         if token == RETRY_PLACEMENT {
             let waiting = std::mem::take(&mut self.unplaced);
             for _ in 0..waiting {

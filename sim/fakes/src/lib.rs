@@ -28,7 +28,7 @@ mod service;
 mod targets;
 
 pub use client::{Client, ClientConfig, Destination, Pacing};
-pub use ecs::{ContainerHealthCheck, EcsCloudMap, EcsService, EcsServiceConfig, TaskEvent, TaskEvents, TaskSlot, TaskSwitch};
+pub use ecs::{AutoScaling, ContainerHealthCheck, EcsCloudMap, EcsService, EcsServiceConfig, TaskEvent, TaskEvents, TaskSlot, TaskSwitch};
 pub use lb::{ClientRouting, HealthCheckConfig, LbAlgorithm, LbDirectory, LbNode, LbNodeConfig};
 pub use pick::{Endpoint, PickPolicy, Picker};
 pub use rpc::{HealthCheck, HealthReply, HttpRequest, Request, Response};

@@ -167,6 +167,9 @@ impl ServiceInstance {
         let job = self.next_job;
         self.jobs.insert(job, Job { id, req, step: 0 });
         let mut t = self.config.processing.sample(cx.rng());
+        if let Some(task) = &self.switch {
+            task.add_busy(t);
+        }
         if let Some(cs) = &self.config.cold_start {
             let now = cx.now();
             self.warm.retain(|idle_since| now - idle_since < cs.keep_warm);

@@ -7,9 +7,9 @@ use std::time::Duration;
 use azsim_fakes::cloudmap::{CloudMapNode, Discover, HealthConfig, NamespaceKind, Registry, RoutingPolicy, Settings};
 use azsim_fakes::rules::{Action, Conditions, Rule};
 use azsim_fakes::{
-    CannedRoute, Client, ClientConfig, ClientRouting, ColdStart, ContainerHealthCheck, Destination, EcsCloudMap, EcsService, EcsServiceConfig, Endpoint,
-    HealthCheckConfig, HttpRequest, LbAlgorithm, LbDirectory, LbNode, LbNodeConfig, Pacing, PickPolicy, Picker, ServiceConfig, ServiceInstance, Step, StepKind,
-    TargetRegistry, TaskEvents, TaskSlot, TaskSwitch,
+    AutoScaling, CannedRoute, Client, ClientConfig, ClientRouting, ColdStart, ContainerHealthCheck, Destination, EcsCloudMap, EcsService, EcsServiceConfig,
+    Endpoint, HealthCheckConfig, HttpRequest, LbAlgorithm, LbDirectory, LbNode, LbNodeConfig, Pacing, PickPolicy, Picker, ServiceConfig, ServiceInstance, Step,
+    StepKind, TargetRegistry, TaskEvents, TaskSlot, TaskSwitch,
 };
 use azsim_kernel::{AzId, Dist, Fault, HostId, LatencyModel, Scope, Sim, SimConfig, Topology};
 
@@ -319,6 +319,14 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
                     attributes: ecs_attributes(name, &region_of(svc.instances.value.keys().next().expect("validated"))),
                 }),
                 events: task_events.clone(),
+                autoscaling: ecs.autoscaling.as_ref().map(|a| AutoScaling {
+                    target: a.target_cpu,
+                    min: a.min,
+                    max: a.max,
+                    scale_out_cooldown: a.scale_out_cooldown.nanos(),
+                    scale_in_cooldown: a.scale_in_cooldown.nanos(),
+                    cpus: f64::from(svc.concurrency.unwrap_or(1)),
+                }),
             };
             core.add_process(*host, Box::new(EcsService::new(cfg)));
         }

@@ -274,10 +274,38 @@ pub struct EcsSpec {
     /// The container health check (ECS defaults: interval 30s, retries 3, start_period 0s).
     #[serde(default)]
     pub health_check: ContainerHealthCheckSpec,
-    /// Hosts per AZ that can run a task (default: the service's total task count, so every
-    /// task fits in any one AZ). Replacements go where there is a free one.
+    /// Hosts per AZ that can run a task (default: the service's total task count, or the auto
+    /// scaling maximum if larger, so every task fits in any one AZ). Replacements go where there
+    /// is a free one.
     #[serde(default)]
     pub capacity_per_az: Option<u32>,
+    /// Service auto scaling: target tracking on average CPU.
+    #[serde(default)]
+    pub autoscaling: Option<AutoScalingSpec>,
+}
+
+/// Target tracking on CPU, with AWS's alarm behaviour (3 datapoints a minute apart to scale
+/// out, 15 below 90 % of the target to scale in). A task's CPU is its processing time over its
+/// `concurrency` slots.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AutoScalingSpec {
+    /// Average CPU to hold, 0 to 1 (e.g. 0.5).
+    pub target_cpu: f64,
+    pub min: u32,
+    pub max: u32,
+    /// After a scale-out, none for this long (default 300s, AWS's).
+    #[serde(default = "AutoScalingSpec::default_cooldown")]
+    pub scale_out_cooldown: Dur,
+    /// After a scale-in, none for this long (default 300s).
+    #[serde(default = "AutoScalingSpec::default_cooldown")]
+    pub scale_in_cooldown: Dur,
+}
+
+impl AutoScalingSpec {
+    fn default_cooldown() -> Dur {
+        Dur(300_000_000_000)
+    }
 }
 
 impl EcsSpec {
@@ -460,7 +488,10 @@ impl ServiceSpec {
     pub fn hosts_in(&self, az: &str) -> u32 {
         let initial = self.instances.value.get(az).copied().unwrap_or(0);
         match &self.ecs {
-            Some(ecs) => ecs.capacity_per_az.unwrap_or_else(|| self.instances.value.values().sum()).max(initial),
+            Some(ecs) => {
+                let most = self.instances.value.values().sum::<u32>().max(ecs.autoscaling.as_ref().map_or(0, |a| a.max));
+                ecs.capacity_per_az.unwrap_or(most).max(initial)
+            }
             None => initial,
         }
     }

@@ -262,6 +262,14 @@ impl Checker<'_> {
                 if !(1..=10).contains(&hc.retries) {
                     self.push(None, format!("{path}.ecs.health_check.retries"), "container health check retries are 1 to 10".into(), None);
                 }
+                if let Some(a) = &ecs.autoscaling {
+                    if !(a.target_cpu > 0.0 && a.target_cpu <= 1.0) {
+                        self.push(None, format!("{path}.ecs.autoscaling.target_cpu"), "a CPU target is above 0 and at most 1 (e.g. 0.5)".into(), None);
+                    }
+                    if a.min > a.max || a.max == 0 {
+                        self.push(None, format!("{path}.ecs.autoscaling"), "give 1 <= min <= max".into(), None);
+                    }
+                }
                 let most = svc.instances.value.values().copied().max().unwrap_or(0);
                 if ecs.capacity_per_az.is_some_and(|c| c < most) {
                     self.push(

@@ -239,6 +239,7 @@ fn ecs_service(w: &World, launch: u64, startup: u64, drain: u64) -> Ecs {
         target_groups: Some((registry.clone(), drain)),
         cloud_map: None,
         events: events.clone(),
+        autoscaling: None,
     };
     let ecs = w.host("ecs");
     w.sim.with_core(|c| {
