@@ -89,6 +89,8 @@ async fn tunnel_in_front(origin: SocketAddr) -> SocketAddr {
         token: "t".into(),
         backends: BTreeMap::from([("o".to_string(), origin)]),
         proxies: vec![agent_addr],
+        proxy_names: vec![],
+        resolve_every_ms: 30_000,
         backoff_base_ms: 10,
         backoff_cap_ms: 100,
         tls: None,

@@ -8,7 +8,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use azsim_net::{Clock, Connect, Rng};
+use azsim_net::{Clock, Connect, Resolve, Rng};
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
@@ -29,8 +29,15 @@ pub struct AgentConfig {
     pub token: String,
     /// Backend id -> the local address serving it.
     pub backends: BTreeMap<String, SocketAddr>,
-    /// Every proxy to connect to.
+    /// Proxies to connect to, by address.
+    #[serde(default)]
     pub proxies: Vec<SocketAddr>,
+    /// Proxies by DNS name (`host:port`): the agent connects to every address a name resolves
+    /// to, and looks again every `resolve_every_ms`.
+    #[serde(default)]
+    pub proxy_names: Vec<String>,
+    #[serde(default = "AgentConfig::default_resolve_every_ms")]
+    pub resolve_every_ms: u64,
     #[serde(default = "AgentConfig::default_backoff_base_ms")]
     pub backoff_base_ms: u64,
     #[serde(default = "AgentConfig::default_backoff_cap_ms")]
@@ -50,6 +57,17 @@ impl AgentConfig {
     fn default_backoff_cap_ms() -> u64 {
         10_000
     }
+    fn default_resolve_every_ms() -> u64 {
+        30_000
+    }
+}
+
+/// The addresses of `name` (`host:port`).
+async fn resolve<N: Resolve>(net: &N, name: &str) -> Result<Vec<SocketAddr>, String> {
+    let (host, port) = name.rsplit_once(':').ok_or_else(|| format!("{name}: expected host:port"))?;
+    let port: u16 = port.parse().map_err(|_| format!("{name}: bad port"))?;
+    let ips = net.resolve(host).await.map_err(|e| e.to_string())?;
+    Ok(ips.into_iter().map(|ip| SocketAddr::new(ip, port)).collect())
 }
 
 fn text(status: u16, body: &'static str) -> http::Response<Body> {
@@ -63,20 +81,26 @@ pub type Tls = (tokio_rustls::TlsConnector, rustls::pki_types::ServerName<'stati
 /// Runs the agent: one session loop per proxy, forever. Dropping (or aborting) this future
 /// ends every session, as the process's death would. TLS comes from `config.tls` (PEM files);
 /// a bad TLS setting is an error before anything connects.
-pub async fn run<N: Connect + Clock>(config: AgentConfig, net: N, rng: Box<dyn Rng + Send>) -> Result<(), String> {
+pub async fn run<N: Connect + Clock + Resolve>(config: AgentConfig, net: N, rng: Box<dyn Rng + Send>) -> Result<(), String> {
     let tls = config.tls.as_ref().map(|t| t.connector()).transpose()?;
     run_with_tls(config, net, rng, tls).await;
     Ok(())
 }
 
 /// [`run`] with TLS given directly.
-pub async fn run_with_tls<N: Connect + Clock>(config: AgentConfig, net: N, rng: Box<dyn Rng + Send>, tls: Option<Tls>) {
+pub async fn run_with_tls<N: Connect + Clock + Resolve>(config: AgentConfig, net: N, rng: Box<dyn Rng + Send>, tls: Option<Tls>) {
     run_until(config, net, rng, tls, std::future::pending::<()>()).await;
 }
 
 /// Runs until `shutdown` completes: registers the backends in Cloud Map (if configured), serves,
 /// then closes every proxy session and deregisters.
-pub async fn run_until<N: Connect + Clock>(config: AgentConfig, net: N, mut rng: Box<dyn Rng + Send>, tls: Option<Tls>, shutdown: impl std::future::Future) {
+pub async fn run_until<N: Connect + Clock + Resolve>(
+    config: AgentConfig,
+    net: N,
+    mut rng: Box<dyn Rng + Send>,
+    tls: Option<Tls>,
+    shutdown: impl std::future::Future,
+) {
     if let Some(reg) = &config.cloud_map {
         for attempt in 1..=5u32 {
             match crate::cloudmap::register(&net, reg, &config.id, &config.backends).await {
@@ -86,15 +110,47 @@ pub async fn run_until<N: Connect + Clock>(config: AgentConfig, net: N, mut rng:
             net.sleep(Duration::from_millis(200 << attempt)).await;
         }
     }
+    // One session loop per proxy address: the static ones, and every address the proxy names
+    // resolve to, looked up again every `resolve_every_ms` (proxies added behind a name are
+    // joined, removed ones left). Session loops never end on their own.
     let mut sessions = tokio::task::JoinSet::new();
-    for proxy in config.proxies.clone() {
-        let seed = rng.next_u64();
-        sessions.spawn(session_loop(config.clone(), net.clone(), proxy, seed, tls.clone()));
-    }
-    // Session loops never end on their own (an agent with no proxy just stays registered).
+    let mut running: BTreeMap<SocketAddr, tokio::task::AbortHandle> = BTreeMap::new();
     let serve = async {
-        while sessions.join_next().await.is_some() {}
-        std::future::pending::<()>().await
+        loop {
+            let mut wanted: Vec<SocketAddr> = config.proxies.clone();
+            let mut failed_lookup = false;
+            for name in &config.proxy_names {
+                match resolve(&net, name).await {
+                    Ok(addrs) => wanted.extend(addrs),
+                    Err(e) => {
+                        failed_lookup = true;
+                        tracing::warn!(%name, error = %e, "resolving a proxy name failed; keeping the proxies it had");
+                    }
+                }
+            }
+            for proxy in &wanted {
+                if !running.contains_key(proxy) {
+                    let seed = rng.next_u64();
+                    let handle = sessions.spawn(session_loop(config.clone(), net.clone(), *proxy, seed, tls.clone()));
+                    running.insert(*proxy, handle);
+                }
+            }
+            // After a failed lookup nothing is dropped (static stability).
+            if !failed_lookup {
+                running.retain(|addr, handle| {
+                    let keep = wanted.contains(addr);
+                    if !keep {
+                        tracing::info!(proxy = %addr, "proxy no longer listed: leaving it");
+                        handle.abort();
+                    }
+                    keep
+                });
+            }
+            if config.proxy_names.is_empty() {
+                std::future::pending::<()>().await;
+            }
+            net.sleep(Duration::from_millis(config.resolve_every_ms)).await;
+        }
     };
     tokio::select! {
         _ = serve => {}

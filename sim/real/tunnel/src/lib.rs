@@ -12,9 +12,9 @@
 //! Status: the core (greeting with a server-side check of each agent's token and backends,
 //! TLS with the agent always verifying the proxy and optional mutual TLS ([`tls`]), routing by
 //! host, path prefix or header, the failure semantics in [`proxy`], readiness, Prometheus and
-//! EMF metrics, reconnects with capped backoff and jitter, the agent's Cloud Map registration).
-//! Not yet: WebSocket upgrades, SigV4, discovery of the proxies through Cloud Map, the
-//! simulated reference scenario, the container tier.
+//! EMF metrics, reconnects with capped backoff and jitter, proxies by address or DNS name, the
+//! agent's Cloud Map registration, the proxy's graceful drain). Not yet: WebSocket upgrades,
+//! SigV4, the simulated reference scenario, the container tier.
 
 pub mod agent;
 pub mod cloudmap;

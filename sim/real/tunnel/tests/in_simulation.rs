@@ -107,6 +107,8 @@ fn run(seed: u64, crash_agent_at: Option<u64>) -> (u16, Duration, Vec<u16>, u16)
                 token: "tok".into(),
                 backends: BTreeMap::from([("ledger".to_string(), (backend_net.ip(), 8080).into())]),
                 proxies: proxy_nets.iter().map(|n| (n.ip(), 8443).into()).collect(),
+                proxy_names: vec![],
+                resolve_every_ms: 30_000,
                 backoff_base_ms: 100,
                 backoff_cap_ms: 2_000,
                 tls: None,
@@ -179,6 +181,8 @@ fn the_agent_registers_its_backends_in_cloud_map_and_deregisters_on_shutdown() {
                 token: "tok".into(),
                 backends: BTreeMap::from([("ledger".to_string(), (backend_net.ip(), 8080).into())]),
                 proxies: vec![],
+                proxy_names: vec![],
+                resolve_every_ms: 30_000,
                 backoff_base_ms: 100,
                 backoff_cap_ms: 2_000,
                 tls: None,
@@ -202,4 +206,39 @@ fn the_agent_registers_its_backends_in_cloud_map_and_deregisters_on_shutdown() {
     assert_eq!(attrs["AVAILABILITY_ZONE"], "dc1");
     assert_eq!(attrs["AWS_INSTANCE_PORT"], "8080");
     assert!(!after, "deregistered on shutdown");
+}
+
+#[test]
+fn an_agent_given_a_dns_name_connects_to_every_proxy_behind_it() {
+    let mut w = world(6);
+    let (agent, backend_net) = (w.sim.net(w.agent), w.sim.net(w.backend));
+    let proxy_nets: Vec<SimNet> = w.proxies.iter().map(|h| w.sim.net(*h)).collect();
+    agent.register_name("proxies.tunnel.internal", proxy_nets.iter().map(|n| n.ip()).collect());
+    let ready = w
+        .sim
+        .block_on(Duration::from_secs(30), async move {
+            let mut proxies = Vec::new();
+            for (i, net) in proxy_nets.iter().enumerate() {
+                let p = Proxy::new(proxy_config(&format!("proxy-{}", i + 1)), net.clone());
+                tokio::spawn(p.clone().accept_agents(net.bind((net.ip(), 8443).into()).await.unwrap()));
+                proxies.push(p);
+            }
+            let config = AgentConfig {
+                id: "site-agent".into(),
+                token: "tok".into(),
+                backends: BTreeMap::from([("ledger".to_string(), (backend_net.ip(), 8080).into())]),
+                proxies: vec![],
+                proxy_names: vec!["proxies.tunnel.internal:8443".into()],
+                resolve_every_ms: 30_000,
+                backoff_base_ms: 100,
+                backoff_cap_ms: 2_000,
+                tls: None,
+                cloud_map: None,
+            };
+            tokio::spawn(tunnel::agent::run_with_tls(config, agent.clone(), Box::new(SimRng::from_seed(6)), None));
+            agent.sleep(Duration::from_secs(2)).await;
+            proxies.iter().map(|p| p.admin("/ready").status().as_u16()).collect::<Vec<_>>()
+        })
+        .unwrap();
+    assert_eq!(ready, [200, 200], "every proxy behind the name has the agent");
 }
