@@ -230,6 +230,7 @@ async fn serve<N: Connect, S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unp
         .initial_stream_window_size(4 << 20)
         .initial_connection_window_size(16 << 20)
         .max_frame_size(256 << 10)
+        .enable_connect_protocol()
         .serve_connection(TokioIo::new(stream), svc)
         .await
         .map_err(|e| format!("HTTP/2: {e}"))
@@ -261,6 +262,9 @@ async fn forward<N: Connect>(mut req: http::Request<Incoming>, backends: &BTreeM
     let Some(addr) = req.headers_mut().remove(BACKEND_HEADER).and_then(|v| backends.get(v.to_str().ok()?).copied()) else {
         return text(421, "this agent does not serve that backend\n");
     };
+    if req.method() == http::Method::CONNECT && req.extensions().get::<hyper::ext::Protocol>().is_some_and(|p| p.as_str() == "websocket") {
+        return websocket(req, addr, net).await;
+    }
     let mut sender = match pool.take(addr) {
         Some(s) => s,
         None => {
@@ -288,4 +292,48 @@ async fn forward<N: Connect>(mut req: http::Request<Incoming>, backends: &BTreeM
         Ok(resp) => resp.map(|b| b.boxed()),
         Err(_) => text(502, "the backend failed to answer\n"),
     }
+}
+
+/// The agent's half of a WebSocket: an HTTP/1.1 upgrade to the backend; on its 101, answers
+/// the proxy's extended CONNECT with 200 (and the backend's WebSocket headers) and joins the
+/// two streams.
+async fn websocket<N: Connect>(mut req: http::Request<Incoming>, addr: SocketAddr, net: &N) -> http::Response<Body> {
+    let Ok(stream) = net.connect(addr).await else { return text(502, "the backend refused the connection\n") };
+    let Ok((mut sender, conn)) = hyper::client::conn::http1::handshake::<_, Body>(TokioIo::new(stream)).await else {
+        return text(502, "the backend broke the connection\n");
+    };
+    tokio::spawn(conn.with_upgrades());
+    let authority = req.uri().authority().map_or("backend".to_string(), |a| a.to_string());
+    let path = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_string();
+    let mut upgrade = http::Request::get(path).header("host", authority).header("connection", "upgrade").header("upgrade", "websocket");
+    for (name, value) in req.headers() {
+        if !crate::proxy::is_hop_by_hop(name) {
+            upgrade = upgrade.header(name, value);
+        }
+    }
+    let Ok(upgrade) = upgrade.body(Full::new(Bytes::new()).map_err(|never: Infallible| match never {}).boxed()) else {
+        return text(400, "bad upgrade request\n");
+    };
+    let proxy_side = hyper::upgrade::on(&mut req);
+    let answer = match sender.send_request(upgrade).await {
+        Ok(a) => a,
+        Err(_) => return text(502, "the backend failed to answer\n"),
+    };
+    if answer.status() != http::StatusCode::SWITCHING_PROTOCOLS {
+        return answer.map(|b| b.boxed());
+    }
+    let mut ok = http::Response::builder().status(http::StatusCode::OK);
+    for (name, value) in answer.headers() {
+        if !crate::proxy::is_hop_by_hop(name) {
+            ok = ok.header(name, value);
+        }
+    }
+    let backend_side = hyper::upgrade::on(answer);
+    tokio::spawn(async move {
+        if let (Ok(proxy), Ok(backend)) = (proxy_side.await, backend_side.await) {
+            let (mut proxy, mut backend) = (TokioIo::new(proxy), TokioIo::new(backend));
+            let _ = tokio::io::copy_bidirectional(&mut proxy, &mut backend).await;
+        }
+    });
+    ok.body(Full::new(Bytes::new()).map_err(|never: Infallible| match never {}).boxed()).unwrap_or_else(|_| text(502, "bad upgrade answer\n"))
 }

@@ -13,7 +13,7 @@
 //! TLS with the agent always verifying the proxy and optional mutual TLS ([`tls`]), routing by
 //! host, path prefix or header, the failure semantics in [`proxy`], readiness, Prometheus and
 //! EMF metrics, reconnects with capped backoff and jitter, proxies by address or DNS name, the
-//! agent's Cloud Map registration, the proxy's graceful drain). Not yet: WebSocket upgrades,
+//! agent's Cloud Map registration, the proxy's graceful drain, WebSocket pass-through). Not yet:
 //! SigV4, the simulated reference scenario, the container tier.
 
 pub mod agent;

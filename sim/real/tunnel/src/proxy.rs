@@ -14,7 +14,9 @@
 //!
 //! Graceful shutdown ([`Proxy::drain`]): not ready first, then the requests in hand finish.
 //!
-//! Not yet: WebSocket upgrades; a bounded pending queue (requests go to an agent at once or get
+//! WebSocket upgrades pass through as HTTP/2 extended CONNECT streams (RFC 8441).
+//!
+//! Not yet: a bounded pending queue (requests go to an agent at once or get
 //! 503); slow-client limits beyond hyper's header read timeout.
 
 use std::collections::BTreeMap;
@@ -284,6 +286,7 @@ impl<C: Clock> Proxy<C> {
                     .timer(TokioTimer::new())
                     .header_read_timeout(Duration::from_secs(10))
                     .serve_connection(TokioIo::new(stream), svc)
+                    .with_upgrades()
                     .await;
             });
         }
@@ -310,6 +313,10 @@ impl<C: Clock> Proxy<C> {
             return (None, text(413, "request body too large\n"));
         }
         let Some(backend) = self.route(&req) else { return (None, text(404, "no route to a backend\n")) };
+        if is_websocket(&req) {
+            let response = self.websocket(&backend, req).await;
+            return (Some(backend), response);
+        }
         let idempotent = matches!(*req.method(), http::Method::GET | http::Method::HEAD | http::Method::OPTIONS | http::Method::PUT | http::Method::DELETE);
         let (mut parts, body) = req.into_parts();
         parts.headers.insert(BACKEND_HEADER, http::HeaderValue::from_str(&backend).expect("backend ids are header-safe"));
@@ -355,6 +362,54 @@ impl<C: Clock> Proxy<C> {
                 },
             }
         }
+    }
+
+    /// A WebSocket upgrade: an HTTP/2 extended CONNECT (RFC 8441) to an agent, which upgrades
+    /// its connection to the backend; the client gets the backend's 101 and both ends are
+    /// joined byte for byte.
+    async fn websocket(&self, backend: &str, mut req: http::Request<Incoming>) -> http::Response<Body> {
+        let Some((_, agent, mut sender, _)) = self.pick(backend, &[]) else {
+            return text(503, format!("no agent connected for backend {backend}\n"));
+        };
+        let authority = req.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("backend").to_string();
+        let path = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_string();
+        let mut connect = http::Request::builder().method(http::Method::CONNECT).version(http::Version::HTTP_2).uri(format!("http://{authority}{path}"));
+        for (name, value) in req.headers() {
+            if !is_hop_by_hop(name) && name != http::header::HOST {
+                connect = connect.header(name, value);
+            }
+        }
+        connect = connect.header(BACKEND_HEADER, backend);
+        let Ok(mut connect) = connect.body(Full::new(Bytes::new()).map_err(|never: Infallible| match never {}).boxed()) else {
+            return text(400, "bad upgrade request\n");
+        };
+        connect.extensions_mut().insert(hyper::ext::Protocol::from_static("websocket"));
+        let client_side = hyper::upgrade::on(&mut req);
+        let answer = match sender.send_request(connect).await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(%agent, error = %e, "WebSocket upgrade through the agent failed");
+                return text(502, "agent lost before answering\n");
+            }
+        };
+        if answer.status() != http::StatusCode::OK {
+            return answer.map(|b| b.boxed());
+        }
+        let mut switching =
+            http::Response::builder().status(http::StatusCode::SWITCHING_PROTOCOLS).header("connection", "upgrade").header("upgrade", "websocket");
+        for (name, value) in answer.headers() {
+            if !is_hop_by_hop(name) {
+                switching = switching.header(name, value);
+            }
+        }
+        let agent_side = hyper::upgrade::on(answer);
+        tokio::spawn(async move {
+            if let (Ok(client), Ok(agent)) = (client_side.await, agent_side.await) {
+                let (mut client, mut agent) = (TokioIo::new(client), TokioIo::new(agent));
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut agent).await;
+            }
+        });
+        switching.body(Full::new(Bytes::new()).map_err(|never: Infallible| match never {}).boxed()).unwrap_or_else(|_| text(502, "bad upgrade answer\n"))
     }
 
     /// The admin endpoint: `/ready` (200 while every backend has an agent, else 503) and
@@ -453,4 +508,15 @@ impl http_body::Body for Tracked {
     fn size_hint(&self) -> http_body::SizeHint {
         self.inner.size_hint()
     }
+}
+
+/// An HTTP/1.1 WebSocket upgrade request.
+pub fn is_websocket<B>(req: &http::Request<B>) -> bool {
+    req.method() == http::Method::GET
+        && req.headers().get(http::header::UPGRADE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+/// Headers that belong to one connection, not to the request.
+pub fn is_hop_by_hop(name: &http::HeaderName) -> bool {
+    matches!(name.as_str(), "connection" | "upgrade" | "keep-alive" | "proxy-connection" | "transfer-encoding" | "te" | "trailer")
 }

@@ -441,3 +441,70 @@ async fn draining_reports_not_ready_and_lets_requests_in_hand_finish() {
     assert!(took >= Duration::from_millis(90), "the drain waited for the streamed body: {took:?}");
     assert_eq!(slow.await.unwrap(), "chunk0;chunk1;chunk2;");
 }
+
+/// A backend that accepts a WebSocket upgrade and then echoes raw bytes (framing does not
+/// matter to a tunnel: it carries bytes).
+async fn echo_backend() -> SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(|mut req: http::Request<hyper::body::Incoming>| async move {
+                    assert_eq!(req.headers()["upgrade"], "websocket");
+                    let key = req.headers()["sec-websocket-key"].to_str().unwrap().to_string();
+                    let upgraded = hyper::upgrade::on(&mut req);
+                    tokio::spawn(async move {
+                        let mut io = TokioIo::new(upgraded.await.unwrap());
+                        let mut buf = [0u8; 64];
+                        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                        while let Ok(n) = io.read(&mut buf).await {
+                            if n == 0 || io.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                    });
+                    let resp = http::Response::builder()
+                        .status(101)
+                        .header("connection", "upgrade")
+                        .header("upgrade", "websocket")
+                        .header("sec-websocket-accept", format!("accept-for-{key}"))
+                        .body(Empty::<Bytes>::new())
+                        .unwrap();
+                    Ok::<_, Infallible>(resp)
+                });
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(s), svc).with_upgrades().await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_websocket_upgrade_passes_through_and_carries_bytes_both_ways() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = setup().await;
+    s.backend = echo_backend().await;
+    let _a = agent(&s, "agent-1", "t1", &["orders"]);
+    until("the agent", || !s.proxy.connected_backends().is_empty()).await;
+    let mut client = tokio::net::TcpStream::connect(s.clients).await.unwrap();
+    client
+        .write_all(
+            b"GET /ws HTTP/1.1\r\nHost: orders\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k123\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        head.push(client.read_u8().await.unwrap());
+    }
+    let head = String::from_utf8(head).unwrap().to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(head.contains("sec-websocket-accept: accept-for-k123"), "the backend's handshake answer reaches the client: {head}");
+    for msg in ["ping-1", "a longer second message"] {
+        client.write_all(msg.as_bytes()).await.unwrap();
+        let mut back = vec![0u8; msg.len()];
+        client.read_exact(&mut back).await.unwrap();
+        assert_eq!(back, msg.as_bytes());
+    }
+}
