@@ -14,7 +14,7 @@
 //! host, path prefix or header, the failure semantics in [`proxy`], readiness, Prometheus and
 //! EMF metrics, reconnects with capped backoff and jitter, proxies by address or DNS name, the
 //! agent's Cloud Map registration, the proxy's graceful drain, WebSocket pass-through). Not yet:
-//! SigV4, the simulated reference scenario, the container tier.
+//! SigV4, the simulated reference scenario.
 
 pub mod agent;
 pub mod cloudmap;
