@@ -25,6 +25,8 @@ pub trait Policy<R, Resp, E>: Send + Sync + 'static {
     fn classify(&self, result: &Result<Resp, E>) -> Outcome;
     /// Whether a failed request may be sent again (idempotent, or carrying an idempotency key).
     fn may_retry(&self, request: &R) -> bool;
+    /// Called once per call before the first attempt (e.g. to add an idempotency key).
+    fn prepare(&self, _request: &mut R, _rng: &mut dyn Rng) {}
 }
 
 /// Why a call failed.
@@ -146,7 +148,7 @@ where
     }
 }
 
-async fn run<S, C, P, R>(inner: S, shared: Arc<Shared<C, P>>, request: R) -> Result<S::Response, Error<S::Error>>
+async fn run<S, C, P, R>(inner: S, shared: Arc<Shared<C, P>>, mut request: R) -> Result<S::Response, Error<S::Error>>
 where
     S: Service<Routed<R>> + Clone + Send + 'static,
     S::Future: Send,
@@ -154,6 +156,7 @@ where
     C: Clock,
     P: Policy<R, S::Response, S::Error>,
 {
+    shared.policy.prepare(&mut request, shared.rng.lock().expect("rng lock").as_mut());
     let retry = shared.balancer.lock().expect("balancer lock").config().retry;
     let start = shared.clock.now();
     let deadline = retry.deadline.map(|d| start + d);
@@ -228,8 +231,18 @@ where
 
 /// The policy for HTTP: 5xx answers and transport errors are failures; GET, HEAD, OPTIONS,
 /// TRACE, PUT and DELETE, or any request with an `idempotency-key` header, may be retried.
+/// [`HttpPolicy::with_idempotency_keys`] adds a random key to requests that have none (POST,
+/// PATCH), so the server can drop duplicates and the library may retry them.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct HttpPolicy;
+pub struct HttpPolicy {
+    add_keys: bool,
+}
+
+impl HttpPolicy {
+    pub fn with_idempotency_keys() -> Self {
+        HttpPolicy { add_keys: true }
+    }
+}
 
 impl<B, RB, E> Policy<http::Request<B>, http::Response<RB>, E> for HttpPolicy {
     fn classify(&self, result: &Result<http::Response<RB>, E>) -> Outcome {
@@ -241,8 +254,20 @@ impl<B, RB, E> Policy<http::Request<B>, http::Response<RB>, E> for HttpPolicy {
     }
 
     fn may_retry(&self, request: &http::Request<B>) -> bool {
-        use http::Method;
-        matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE)
-            || request.headers().contains_key("idempotency-key")
+        idempotent(request)
     }
+
+    fn prepare(&self, request: &mut http::Request<B>, rng: &mut dyn Rng) {
+        if self.add_keys && !idempotent(request) {
+            let key = format!("{:016x}{:016x}", rng.next_u64(), rng.next_u64());
+            request.headers_mut().insert("idempotency-key", http::HeaderValue::from_str(&key).expect("hex is a valid header value"));
+        }
+    }
+}
+
+/// Safe to send twice: an idempotent method, or an idempotency key the server honours.
+fn idempotent<B>(request: &http::Request<B>) -> bool {
+    use http::Method;
+    matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE)
+        || request.headers().contains_key("idempotency-key")
 }

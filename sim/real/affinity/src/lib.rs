@@ -29,7 +29,7 @@
 //! let send = tower::service_fn(|r: Routed<http::Request<()>>| async move {
 //!     Ok::<_, Infallible>(http::Response::new(format!("{} answered", r.endpoint.zone)))
 //! });
-//! let client = AffinityClient::new(Config::new(Some("use1-az1")), send, HttpPolicy, TokioEnv, Box::new(OsSeededRng::new()));
+//! let client = AffinityClient::new(Config::new(Some("use1-az1")), send, HttpPolicy::default(), TokioEnv, Box::new(OsSeededRng::new()));
 //! let endpoint = |id: &str, zone: &str| Endpoint {
 //!     id: id.into(),
 //!     addr: "10.0.0.1:80".parse().unwrap(),

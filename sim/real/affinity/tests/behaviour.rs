@@ -84,7 +84,7 @@ fn client(config: Config) -> (Client, Mock) {
             }
         }
     });
-    let c = AffinityClient::new(config, tower::util::BoxCloneSyncService::new(svc), HttpPolicy, TokioEnv, Box::new(TestRng(0x2545_f491_4f6c_dd1d)));
+    let c = AffinityClient::new(config, tower::util::BoxCloneSyncService::new(svc), HttpPolicy::default(), TokioEnv, Box::new(TestRng(0x2545_f491_4f6c_dd1d)));
     c.set_endpoints(endpoints());
     (c, mock)
 }
@@ -384,4 +384,32 @@ async fn zonal_dns_names_become_endpoints_in_their_zones() {
     let found = ZonalDns { resolver: Names, names, port: 443, region: "r1".into() }.discover().await.unwrap();
     let zones: Vec<(String, String)> = found.iter().map(|e| (e.zone.clone(), e.addr.to_string())).collect();
     assert_eq!(zones, [("az1".to_string(), "10.0.1.10:443".to_string()), ("az2".to_string(), "10.0.2.10:443".to_string())], "az3 left DNS");
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_idempotency_keys_a_post_gets_a_key_and_is_retried() {
+    let mut cfg = bare();
+    cfg.retry.max_attempts = 2;
+    let mock = Mock::default();
+    let m = mock.clone();
+    let keys = Arc::new(Mutex::new(Vec::new()));
+    let k = keys.clone();
+    let svc = tower::service_fn(move |r: Routed<http::Request<()>>| {
+        let (m, k) = (m.clone(), k.clone());
+        async move {
+            k.lock().unwrap().push(r.request.headers().get("idempotency-key").map(|v| v.to_str().unwrap().to_string()));
+            *m.seen.lock().unwrap().entry(r.endpoint.zone.clone()).or_default() += 1;
+            let b = m.behaviour.lock().unwrap().get(&r.endpoint.zone).copied().unwrap_or(Behaviour::Ok);
+            let status = if let Behaviour::Status(s) = b { s } else { 200 };
+            Ok::<_, Infallible>(http::Response::builder().status(status).body(()).unwrap())
+        }
+    });
+    let c = AffinityClient::new(cfg, svc, HttpPolicy::with_idempotency_keys(), TokioEnv, Box::new(TestRng(7)));
+    c.set_endpoints(endpoints());
+    mock.set("az1", Behaviour::Status(503));
+    let resp = c.clone().oneshot(http::Request::post("/").body(()).unwrap()).await.unwrap();
+    assert_eq!(resp.status(), 200, "retried in another zone");
+    let keys = keys.lock().unwrap();
+    assert_eq!(keys.len(), 2);
+    assert!(keys[0].is_some() && keys[0] == keys[1], "one key, sent with both attempts: {keys:?}");
 }

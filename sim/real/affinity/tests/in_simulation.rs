@@ -110,7 +110,7 @@ fn run(seed: u64, crash_local_at: Option<u64>) -> Seen {
             });
             let mut config = Config::new(Some("use1-az1"));
             config.retry.per_try_timeout = Some(Duration::from_secs(1));
-            let client = AffinityClient::new(config, send, HttpPolicy, caller.clone(), Box::new(SimRng::from_seed(seed)));
+            let client = AffinityClient::new(config, send, HttpPolicy::default(), caller.clone(), Box::new(SimRng::from_seed(seed)));
             let source = CloudMap {
                 net: caller.clone(),
                 endpoint: addr,

@@ -74,7 +74,7 @@ fn sender() -> Send {
 }
 
 fn client(fleet: &Fleet, config: Config) -> AffinityClient<Send, TokioEnv, HttpPolicy> {
-    let c = AffinityClient::new(config, sender(), HttpPolicy, TokioEnv, Box::new(OsSeededRng::new()));
+    let c = AffinityClient::new(config, sender(), HttpPolicy::default(), TokioEnv, Box::new(OsSeededRng::new()));
     c.set_endpoints(fleet.endpoints());
     c
 }
