@@ -85,16 +85,9 @@ async fn tunnel_in_front(origin: SocketAddr) -> SocketAddr {
     tokio::spawn(proxy.clone().serve_clients(clients));
     tokio::spawn(proxy.clone().accept_agents(agents));
     let agent = tunnel::AgentConfig {
-        id: "a".into(),
-        token: "t".into(),
-        backends: BTreeMap::from([("o".to_string(), origin)]),
-        proxies: vec![agent_addr],
-        proxy_names: vec![],
-        resolve_every_ms: 30_000,
         backoff_base_ms: 10,
         backoff_cap_ms: 100,
-        tls: None,
-        cloud_map: None,
+        ..tunnel::AgentConfig::new("a", "t", BTreeMap::from([("o".to_string(), origin)]), vec![agent_addr])
     };
     tokio::spawn(async move {
         let _ = tunnel::agent::run(agent, TokioEnv, Box::new(OsSeededRng::new())).await;

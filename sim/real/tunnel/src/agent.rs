@@ -51,6 +51,23 @@ pub struct AgentConfig {
 }
 
 impl AgentConfig {
+    /// An agent `id` with `token`, serving `backends` (id -> local address) through `proxies`,
+    /// with the defaults for everything else (no TLS, no Cloud Map).
+    pub fn new(id: &str, token: &str, backends: BTreeMap<String, SocketAddr>, proxies: Vec<SocketAddr>) -> Self {
+        AgentConfig {
+            id: id.into(),
+            token: token.into(),
+            backends,
+            proxies,
+            proxy_names: Vec::new(),
+            resolve_every_ms: Self::default_resolve_every_ms(),
+            backoff_base_ms: Self::default_backoff_base_ms(),
+            backoff_cap_ms: Self::default_backoff_cap_ms(),
+            tls: None,
+            cloud_map: None,
+        }
+    }
+
     fn default_backoff_base_ms() -> u64 {
         100
     }

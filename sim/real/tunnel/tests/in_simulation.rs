@@ -103,16 +103,13 @@ fn run(seed: u64, crash_agent_at: Option<u64>) -> (u16, Duration, Vec<u16>, u16)
                 proxies.push(p);
             }
             let config = AgentConfig {
-                id: "site-agent".into(),
-                token: "tok".into(),
-                backends: BTreeMap::from([("ledger".to_string(), (backend_net.ip(), 8080).into())]),
-                proxies: proxy_nets.iter().map(|n| (n.ip(), 8443).into()).collect(),
-                proxy_names: vec![],
-                resolve_every_ms: 30_000,
-                backoff_base_ms: 100,
                 backoff_cap_ms: 2_000,
-                tls: None,
-                cloud_map: None,
+                ..AgentConfig::new(
+                    "site-agent",
+                    "tok",
+                    BTreeMap::from([("ledger".to_string(), (backend_net.ip(), 8080).into())]),
+                    proxy_nets.iter().map(|n| (n.ip(), 8443).into()).collect(),
+                )
             };
             tokio::spawn(tunnel::agent::run_with_tls(config, agent.clone(), Box::new(SimRng::from_seed(seed)), None));
             client.sleep(Duration::from_secs(2)).await;
@@ -177,16 +174,9 @@ fn the_agent_registers_its_backends_in_cloud_map_and_deregisters_on_shutdown() {
             let clock = cloudmap_net.clone();
             tokio::spawn(cloudmap::serve(listener, registry, Arc::new(move || clock.elapsed()), Arc::new(Mutex::new(SimRng::from_seed(1)))));
             let config = AgentConfig {
-                id: "site-agent".into(),
-                token: "tok".into(),
-                backends: BTreeMap::from([("ledger".to_string(), (backend_net.ip(), 8080).into())]),
-                proxies: vec![],
-                proxy_names: vec![],
-                resolve_every_ms: 30_000,
-                backoff_base_ms: 100,
                 backoff_cap_ms: 2_000,
-                tls: None,
                 cloud_map: Some(tunnel::cloudmap::Registration { endpoint: addr, service_id, zone: "dc1".into(), attributes: BTreeMap::new() }),
+                ..AgentConfig::new("site-agent", "tok", BTreeMap::from([("ledger".to_string(), (backend_net.ip(), 8080).into())]), vec![])
             };
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
             let agent_task = tokio::spawn(tunnel::agent::run_until(config, agent.clone(), Box::new(SimRng::from_seed(4)), None, stopped));
@@ -224,16 +214,9 @@ fn an_agent_given_a_dns_name_connects_to_every_proxy_behind_it() {
                 proxies.push(p);
             }
             let config = AgentConfig {
-                id: "site-agent".into(),
-                token: "tok".into(),
-                backends: BTreeMap::from([("ledger".to_string(), (backend_net.ip(), 8080).into())]),
-                proxies: vec![],
                 proxy_names: vec!["proxies.tunnel.internal:8443".into()],
-                resolve_every_ms: 30_000,
-                backoff_base_ms: 100,
                 backoff_cap_ms: 2_000,
-                tls: None,
-                cloud_map: None,
+                ..AgentConfig::new("site-agent", "tok", BTreeMap::from([("ledger".to_string(), (backend_net.ip(), 8080).into())]), vec![])
             };
             tokio::spawn(tunnel::agent::run_with_tls(config, agent.clone(), Box::new(SimRng::from_seed(6)), None));
             agent.sleep(Duration::from_secs(2)).await;

@@ -15,6 +15,8 @@ use hyper_util::rt::TokioIo;
 use tunnel::proxy::{Grant, Route};
 use tunnel::{AgentConfig, Proxy, ProxyConfig};
 
+mod common;
+
 async fn listener() -> (azsim_net::tokio_impl::TokioListener, SocketAddr) {
     let l = TokioEnv.bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let addr = azsim_net::Accept::local_addr(&l).unwrap();
@@ -50,27 +52,13 @@ async fn backend() -> SocketAddr {
                             }
                         }
                     });
-                    Ok::<_, Infallible>(http::Response::new(StreamBody::new(tokio_stream(rx))))
+                    Ok::<_, Infallible>(http::Response::new(StreamBody::new(common::Chunks(rx))))
                 });
                 let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(s), svc).await;
             });
         }
     });
     addr
-}
-
-/// An mpsc receiver as a stream (for `StreamBody`).
-struct Chunks<T>(tokio::sync::mpsc::Receiver<T>);
-
-impl<T> futures_core::Stream for Chunks<T> {
-    type Item = T;
-    fn poll_next(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<T>> {
-        self.0.poll_recv(cx)
-    }
-}
-
-fn tokio_stream<T>(rx: tokio::sync::mpsc::Receiver<T>) -> Chunks<T> {
-    Chunks(rx)
 }
 
 struct Setup {
@@ -109,16 +97,9 @@ async fn setup() -> Setup {
 
 fn agent(s: &Setup, id: &str, token: &str, backends: &[&str]) -> tokio::task::JoinHandle<()> {
     let config = AgentConfig {
-        id: id.into(),
-        token: token.into(),
-        backends: backends.iter().map(|b| (b.to_string(), s.backend)).collect(),
-        proxies: vec![s.agents],
-        proxy_names: vec![],
-        resolve_every_ms: 30_000,
         backoff_base_ms: 20,
         backoff_cap_ms: 200,
-        tls: None,
-        cloud_map: None,
+        ..AgentConfig::new(id, token, backends.iter().map(|b| (b.to_string(), s.backend)).collect(), vec![s.agents])
     };
     tokio::spawn(async move {
         let _ = tunnel::agent::run(config, TokioEnv, Box::new(OsSeededRng::new())).await;
@@ -368,16 +349,9 @@ async fn tls_setup(pki: &Pki, mutual: bool) -> Setup {
 
 fn tls_agent(s: &Setup, tls: tunnel::agent::Tls) -> tokio::task::JoinHandle<()> {
     let config = AgentConfig {
-        id: "agent-1".into(),
-        token: "t1".into(),
-        backends: BTreeMap::from([("orders".to_string(), s.backend)]),
-        proxies: vec![s.agents],
-        proxy_names: vec![],
-        resolve_every_ms: 30_000,
         backoff_base_ms: 20,
         backoff_cap_ms: 200,
-        tls: None,
-        cloud_map: None,
+        ..AgentConfig::new("agent-1", "t1", BTreeMap::from([("orders".to_string(), s.backend)]), vec![s.agents])
     };
     tokio::spawn(tunnel::agent::run_with_tls(config, TokioEnv, Box::new(OsSeededRng::new()), Some(tls)))
 }

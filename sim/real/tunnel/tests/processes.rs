@@ -10,6 +10,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 
+mod common;
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -68,21 +70,13 @@ async fn backend() -> SocketAddr {
                             tokio::time::sleep(Duration::from_secs(60)).await;
                         }
                     });
-                    Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::StreamBody::new(Chunks(rx))))
+                    Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::StreamBody::new(common::Chunks(rx))))
                 });
                 let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(s), svc).await;
             });
         }
     });
     addr
-}
-
-struct Chunks<T>(tokio::sync::mpsc::Receiver<T>);
-impl<T> futures_core::Stream for Chunks<T> {
-    type Item = T;
-    fn poll_next(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<T>> {
-        self.0.poll_recv(cx)
-    }
 }
 
 async fn get(port: u16, path: &str) -> Option<http::Response<hyper::body::Incoming>> {
