@@ -9,9 +9,8 @@
 //!   threshold (default 1), route to all candidates.
 //! - Targets come from the [`TargetRegistry`], which each node reads within a second of a
 //!   change (AWS does not document the propagation time); a deregistered target gets no new
-//!   requests and,
-//!   once the deregistration delay (default 300 s) has passed, is dropped: requests still in
-//!   flight to it get 502.
+//!   requests and, once the deregistration delay (default 300 s) has passed, is dropped:
+//!   requests still in flight to it get 502.
 //! - DNS: a node is published while it is up and while its target group has at least the DNS
 //!   failover threshold of healthy candidates (NLB: 1, as AWS documents; ALB: off by default),
 //!   unless no node qualifies: then every node (fail-open). Clients cache the answer for the
