@@ -477,6 +477,12 @@ impl Checker<'_> {
                     None,
                 );
             }
+            if c.discovery.as_ref().and_then(|d| d.refresh).is_some_and(|r| r.nanos() < 1_000_000_000) {
+                self.push(None, format!("{path}.discovery.refresh"), "refresh at most once a second (Cloud Map throttles, and 0 would never end)".into(), None);
+            }
+            if c.dns_cache.is_some_and(|d| d.nanos() == 0) {
+                self.push(None, format!("{path}.dns_cache"), "a DNS cache keeps answers for more than 0s".into(), None);
+            }
             if let Some(lib) = &c.library {
                 if c.discovery.as_ref().is_none_or(|d| d.via != DiscoveryVia::Api) {
                     self.push(
