@@ -76,6 +76,7 @@ async fn tunnel_in_front(origin: SocketAddr) -> SocketAddr {
         max_header_bytes: 16 * 1024,
         max_body_bytes: u64::MAX,
         retry_idempotent: false,
+        max_in_flight: 10_000,
         tls: None,
     };
     let proxy = tunnel::Proxy::new(config, TokioEnv);

@@ -16,8 +16,9 @@
 //!
 //! WebSocket upgrades pass through as HTTP/2 extended CONNECT streams (RFC 8441).
 //!
-//! Not yet: a bounded pending queue (requests go to an agent at once or get
-//! 503); slow-client limits beyond hyper's header read timeout.
+//! Requests in flight are bounded (`max_in_flight`, 503 beyond it).
+//!
+//! Not yet: slow-client limits beyond hyper's header read timeout.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -87,6 +88,10 @@ pub struct ProxyConfig {
     /// Send an idempotent request again to another agent if its agent is lost before answering.
     #[serde(default)]
     pub retry_idempotent: bool,
+    /// Requests the proxy holds at once (waiting for or streaming from agents); beyond it,
+    /// 503 at once rather than an unbounded queue (default 10,000).
+    #[serde(default = "ProxyConfig::default_max_in_flight")]
+    pub max_in_flight: u32,
     /// TLS for agent connections (strongly advised outside a trusted network).
     #[serde(default)]
     pub tls: Option<crate::tls::ServerTlsFiles>,
@@ -104,6 +109,9 @@ impl ProxyConfig {
     }
     fn default_max_body_bytes() -> u64 {
         100 * 1024 * 1024
+    }
+    fn default_max_in_flight() -> u32 {
+        10_000
     }
 }
 
@@ -296,7 +304,11 @@ impl<C: Clock> Proxy<C> {
     pub async fn handle(&self, req: http::Request<Incoming>) -> http::Response<Body> {
         let start = self.clock.now();
         let guard = Active::new(self.active.clone());
-        let (backend, response) = self.handle_inner(req).await;
+        let (backend, response) = if self.active.load(Ordering::Relaxed) > self.config.max_in_flight {
+            (None, text(503, "the proxy is at its limit of requests in flight\n"))
+        } else {
+            self.handle_inner(req).await
+        };
         let elapsed = self.clock.now().saturating_duration_since(start);
         self.metrics.record(backend.as_deref().unwrap_or("-"), response.status().as_u16(), elapsed);
         // The request stays active until its body has been sent (or the client went away).

@@ -53,6 +53,7 @@ fn proxy_config(name: &str) -> ProxyConfig {
         max_header_bytes: 16 * 1024,
         max_body_bytes: 1 << 20,
         retry_idempotent: false,
+        max_in_flight: 10_000,
         tls: None,
     }
 }

@@ -82,6 +82,7 @@ fn proxy_config() -> ProxyConfig {
         max_header_bytes: 8 * 1024,
         max_body_bytes: 1024 * 1024,
         retry_idempotent: false,
+        max_in_flight: 10_000,
         tls: None,
     }
 }
@@ -481,4 +482,21 @@ async fn a_websocket_upgrade_passes_through_and_carries_bytes_both_ways() {
         client.read_exact(&mut back).await.unwrap();
         assert_eq!(back, msg.as_bytes());
     }
+}
+
+#[tokio::test]
+async fn beyond_its_limit_of_requests_in_flight_the_proxy_answers_503() {
+    let proxy = Proxy::new(ProxyConfig { max_in_flight: 1, ..proxy_config() }, TokioEnv);
+    let (cl, clients) = listener().await;
+    let (al, agents) = listener().await;
+    tokio::spawn(proxy.clone().serve_clients(cl));
+    tokio::spawn(proxy.clone().accept_agents(al));
+    let s = Setup { proxy, clients, agents, backend: backend().await };
+    let _a = agent(&s, "agent-1", "t1", &["orders"]);
+    until("the agent", || !s.proxy.connected_backends().is_empty()).await;
+    // One request streams (and stays in flight); the next is over the limit.
+    let held = request(s.clients, "/hang", &[]).await;
+    assert_eq!(held.status(), 200);
+    assert_eq!(request(s.clients, "/orders", &[]).await.status(), 503);
+    drop(held);
 }
