@@ -88,6 +88,8 @@ async fn get(c: &AffinityClient<Send, TokioEnv, HttpPolicy>) -> Result<u16, Stri
 async fn fails_over_to_other_zones_and_fails_back_after_the_hysteresis() {
     let fleet = Fleet::start().await;
     let mut config = Config::new(Some("az1"));
+    // Outlier ejection drives this test; a zone breaker (30 s open) would hold failback back.
+    config.breaker = None;
     config.zones.failback_after = Duration::from_millis(300);
     config.outlier = Some(affinity_client::OutlierConfig {
         consecutive_failures: 2,
