@@ -331,11 +331,15 @@ impl<C: Clock> Proxy<C> {
         }
         let idempotent = matches!(*req.method(), http::Method::GET | http::Method::HEAD | http::Method::OPTIONS | http::Method::PUT | http::Method::DELETE);
         let (mut parts, body) = req.into_parts();
-        parts.headers.insert(BACKEND_HEADER, http::HeaderValue::from_str(&backend).expect("backend ids are header-safe"));
+        let Ok(backend_header) = http::HeaderValue::from_str(&backend) else {
+            return (None, text(500, format!("backend id {backend:?} cannot travel in a header: fix the proxy's config\n")));
+        };
+        parts.headers.insert(BACKEND_HEADER, backend_header);
         // Request ids propagate (`traceparent` passes through untouched); one is made if absent.
         if !parts.headers.contains_key("x-request-id") {
             let n = self.request_ids.fetch_add(1, Ordering::Relaxed);
-            parts.headers.insert("x-request-id", http::HeaderValue::from_str(&format!("{}-{n:012x}", self.id_prefix)).expect("hex is header-safe"));
+            let id = http::HeaderValue::from_str(&format!("{}-{n:012x}", self.id_prefix)).unwrap_or_else(|_| http::HeaderValue::from(n));
+            parts.headers.insert("x-request-id", id);
         }
         let mut request = Some(http::Request::from_parts(parts, body.boxed()));
         let deadline = Duration::from_millis(self.config.request_timeout_ms);

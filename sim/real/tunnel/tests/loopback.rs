@@ -500,3 +500,12 @@ async fn beyond_its_limit_of_requests_in_flight_the_proxy_answers_503() {
     assert_eq!(request(s.clients, "/orders", &[]).await.status(), 503);
     drop(held);
 }
+
+#[tokio::test]
+async fn a_backend_id_that_cannot_be_a_header_gets_500_not_a_crash() {
+    let config = ProxyConfig { name: "bad\nname".into(), routes: vec![Route { backend: "orders\u{7f}".into(), ..Route::default() }], ..proxy_config() };
+    let proxy = Proxy::new(config, TokioEnv);
+    let (cl, clients) = listener().await;
+    tokio::spawn(proxy.clone().serve_clients(cl));
+    assert_eq!(request(clients, "/x", &[]).await.status(), 500);
+}
