@@ -35,13 +35,15 @@ pub(crate) struct LibraryClientConfig {
     pub(crate) response_bytes: u64,
     /// The whole request's deadline (the scenario client's `timeout`).
     pub(crate) timeout: Nanos,
-    pub(crate) http: Arc<HttpRequest>,
+    /// The requests it sends, with weights (empty: `GET /`).
+    pub(crate) mix: Vec<(u32, Arc<HttpRequest>)>,
     /// The kernel's time zero as a tokio instant (the library works in instants).
     pub(crate) base: tokio::time::Instant,
 }
 
 struct Call {
     id: RequestId,
+    http: Arc<HttpRequest>,
     started: Nanos,
     attempt: u32,
     /// The attempt in flight (its key and pick).
@@ -137,11 +139,28 @@ impl LibraryClient {
         let key = self.next_key;
         let now = self.instant(cx);
         self.budget.on_request(now);
-        self.calls.insert(key, Call { id, started: cx.now(), attempt: 0, current: None, avoid: None, retried: false, after_timeout: false });
+        let http = self.pick_http(cx);
+        self.calls.insert(key, Call { id, http, started: cx.now(), attempt: 0, current: None, avoid: None, retried: false, after_timeout: false });
         self.attempt(cx, key);
         let mean = 1e9 / self.config.rate;
         let gap = if self.config.poisson { -mean * (1.0 - cx.rng().next_f64()).ln() } else { mean };
         cx.set_timer(gap.round().max(1.0) as Nanos, ARRIVAL);
+    }
+
+    /// One request of the mix, by weight.
+    fn pick_http(&self, cx: &mut Cx<'_>) -> Arc<HttpRequest> {
+        let total: u64 = self.config.mix.iter().map(|(w, _)| u64::from(*w)).sum();
+        if total == 0 {
+            return Arc::default();
+        }
+        let mut x = cx.rng().below(total);
+        for (w, http) in &self.config.mix {
+            if x < u64::from(*w) {
+                return http.clone();
+            }
+            x -= u64::from(*w);
+        }
+        unreachable!("x < total")
     }
 
     fn attempt(&mut self, cx: &mut Cx<'_>, key: u64) {
@@ -169,7 +188,7 @@ impl LibraryClient {
             request_bytes: self.config.request_bytes,
             response_bytes: self.config.response_bytes,
             chain_azs: Vec::new(),
-            http: self.config.http.clone(),
+            http: call.http.clone(),
             source: cx.host(),
         };
         let id = call.id;
@@ -200,8 +219,8 @@ impl LibraryClient {
             FailureKind::Connect => "connection refused".to_string(),
         };
         let deadline = call.started + self.config.timeout;
-        let idempotent = matches!(self.config.http.method.as_str(), "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE")
-            || self.config.http.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("idempotency-key"));
+        let idempotent = matches!(call.http.method.as_str(), "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE")
+            || call.http.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("idempotency-key"));
         if call.attempt >= self.retry.max_attempts || !idempotent || cx.now() >= deadline {
             return self.finish(cx, key, Err(reason));
         }

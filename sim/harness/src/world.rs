@@ -404,7 +404,7 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
                             request_bytes: c.request_bytes,
                             response_bytes: c.response_bytes,
                             timeout: c.timeout.nanos(),
-                            http: cfg.mix.first().map(|(_, h)| h.clone()).unwrap_or_default(),
+                            mix: cfg.mix.clone(),
                             base: core.base(),
                         };
                         core.add_process(*h, Box::new(LibraryClient::new(config)));
