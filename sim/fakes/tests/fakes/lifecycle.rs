@@ -7,7 +7,7 @@ use std::time::Duration;
 use azsim_fakes::*;
 use azsim_kernel::{Dist, Fault, HostId, Outcome};
 
-use super::{LB_HOSTS, MS, World, client_config, resolve_from, world};
+use super::{LB_HOSTS, MS, World, api_config, client_config, resolve_from, world};
 
 /// A load balancer over the registry's group `api`, one node per AZ.
 struct Lb {
@@ -203,17 +203,7 @@ fn ecs_world(extra: &[(&str, usize)]) -> World {
 }
 
 fn ecs_service(w: &World, launch: u64, startup: u64, drain: u64) -> Ecs {
-    let cfg = Arc::new(ServiceConfig {
-        name: "api".into(),
-        processing: Dist::Fixed(MS),
-        concurrency: None,
-        queue: 0,
-        steps: vec![],
-        call_timeout: 5_000 * MS,
-        cold_start: None,
-        routes: vec![],
-        allow_sources: vec![],
-    });
+    let cfg = Arc::new(api_config(Dist::Fixed(MS), None, 0));
     let names: Vec<String> = (0..3).flat_map(|az| (0..2).map(move |n| format!("api-{az}-{n}"))).collect();
     let api = w.api();
     let registry = TargetRegistry::default();

@@ -39,6 +39,21 @@ fn world(per_az: u32, extra: &[(&str, usize)]) -> World {
     World { sim: Sim::new(config), azs, topo_hosts: hosts }
 }
 
+/// The `api` service: `processing` per request, no steps, no limits beyond those given.
+fn api_config(processing: Dist, concurrency: Option<u32>, queue: u32) -> ServiceConfig {
+    ServiceConfig {
+        name: "api".into(),
+        processing,
+        concurrency,
+        queue,
+        steps: vec![],
+        call_timeout: 5_000 * MS,
+        cold_start: None,
+        routes: vec![],
+        allow_sources: vec![],
+    }
+}
+
 /// A client sending at most `max` requests of `GET /` (100 bytes each way, 2 s timeout).
 fn client_config(destination: Destination, pacing: Pacing, max: u64) -> ClientConfig {
     ClientConfig {
@@ -84,17 +99,7 @@ impl World {
         })
     }
     fn add_api(&self, processing: Dist, concurrency: Option<u32>, queue: u32) {
-        let cfg = Arc::new(ServiceConfig {
-            name: "api".into(),
-            processing,
-            concurrency,
-            queue,
-            steps: vec![],
-            call_timeout: 5_000 * MS,
-            cold_start: None,
-            routes: vec![],
-            allow_sources: vec![],
-        });
+        let cfg = Arc::new(api_config(processing, concurrency, queue));
         let api = self.api();
         self.sim.with_core(|c| {
             for e in api {
@@ -250,17 +255,7 @@ fn least_outstanding_requests_avoids_a_slow_target() {
         w.sim.with_core(|c| {
             for (i, e) in api.iter().enumerate() {
                 let processing = if i == 2 { Dist::Fixed(50 * MS) } else { Dist::Fixed(MS) };
-                let cfg = Arc::new(ServiceConfig {
-                    name: "api".into(),
-                    processing,
-                    concurrency: None,
-                    queue: 0,
-                    steps: vec![],
-                    call_timeout: 5_000 * MS,
-                    cold_start: None,
-                    routes: vec![],
-                    allow_sources: vec![],
-                });
+                let cfg = Arc::new(api_config(processing, None, 0));
                 c.add_process(e.host, Box::new(ServiceInstance::new(cfg)));
             }
         });
@@ -313,17 +308,8 @@ fn a_static_backend_answers_the_first_matching_route_and_refuses_sources_not_all
     let run = |allow: Vec<(std::net::Ipv4Addr, u8)>| {
         let mut w = world(1, &[("client", 0)]);
         let route = |path: &str, status| CannedRoute { conditions: rules::Conditions { paths: vec![path.into()], ..Default::default() }, status, bytes: 10 };
-        let cfg = Arc::new(ServiceConfig {
-            name: "api".into(),
-            processing: Dist::Fixed(MS),
-            concurrency: None,
-            queue: 0,
-            steps: vec![],
-            call_timeout: 5_000 * MS,
-            cold_start: None,
-            routes: vec![route("/gone*", 410), route("/*", 200)],
-            allow_sources: allow,
-        });
+        let cfg =
+            Arc::new(ServiceConfig { routes: vec![route("/gone*", 410), route("/*", 200)], allow_sources: allow, ..api_config(Dist::Fixed(MS), None, 0) });
         let api = w.api()[0];
         w.sim.with_core(|c| c.add_process(api.host, Box::new(ServiceInstance::new(cfg))));
         let mut config = client_config(Destination::Service(Picker::new(PickPolicy::Any, vec![api])), Pacing::Closed { concurrency: 1 }, 2);

@@ -51,7 +51,7 @@ pub struct CloudMap<N> {
 }
 
 impl<N: Connect> CloudMap<N> {
-    fn body(&self) -> String {
+    fn body(&self) -> serde_json::Value {
         let mut req = serde_json::json!({ "NamespaceName": self.namespace, "ServiceName": self.service });
         if !self.query.is_empty() {
             req["QueryParameters"] = serde_json::json!(self.query);
@@ -59,33 +59,11 @@ impl<N: Connect> CloudMap<N> {
         if let Some(h) = &self.health_status {
             req["HealthStatus"] = serde_json::json!(h);
         }
-        req.to_string()
+        req
     }
 
     async fn call(&self) -> Result<Vec<Endpoint>, String> {
-        let stream = self.net.connect(self.endpoint).await.map_err(|e| format!("connect {}: {e}", self.endpoint))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| format!("handshake: {e}"))?;
-        let request = http::Request::post("/")
-            .header("host", self.endpoint.to_string())
-            .header("content-type", "application/x-amz-json-1.1")
-            .header("x-amz-target", "Route53AutoNaming_v20170314.DiscoverInstances")
-            .body(Full::new(Bytes::from(self.body())))
-            .map_err(|e| e.to_string())?;
-        let exchange = async {
-            let response = sender.send_request(request).await.map_err(|e| format!("request: {e}"))?;
-            let status = response.status();
-            let body = response.into_body().collect().await.map_err(|e| format!("body: {e}"))?.to_bytes();
-            Ok::<_, String>((status, body))
-        };
-        // Drive the connection while the exchange runs; drop it after (no task spawned).
-        let (status, body) = tokio::select! {
-            r = exchange => r?,
-            c = conn => return Err(format!("connection closed early: {c:?}")),
-        };
-        let json: serde_json::Value = serde_json::from_slice(&body).map_err(|e| format!("answer is not JSON: {e}"))?;
-        if !status.is_success() {
-            return Err(format!("{status}: {}", json["__type"].as_str().unwrap_or("error")));
-        }
+        let json = aws_json::call(&self.net, self.endpoint, "Route53AutoNaming_v20170314.DiscoverInstances", &self.body()).await?;
         let instances = json["Instances"].as_array().ok_or("answer has no Instances")?;
         Ok(instances.iter().filter_map(|i| self.endpoint_of(i)).collect())
     }

@@ -3,16 +3,13 @@
 //! address), registered when the agent starts and deregistered when it shuts down, through
 //! the Cloud Map API (AWS JSON 1.1 over HTTP; in the simulation, the Cloud Map fake).
 //!
-//! Not yet: SigV4 signing, which AWS requires (credentials from the environment or a profile);
+//! Calls go through `aws-json`. Not yet: SigV4 signing, which AWS requires (credentials from the environment or a profile);
 //! until then, reach AWS through a signing proxy.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use azsim_net::Connect;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 
 /// Where and how the agent registers.
@@ -29,31 +26,9 @@ pub struct Registration {
     pub attributes: BTreeMap<String, String>,
 }
 
-/// One Cloud Map call: `operation` with a JSON body; the JSON answer, or the error type.
+/// One Cloud Map operation.
 async fn call<N: Connect>(net: &N, endpoint: SocketAddr, operation: &str, body: serde_json::Value) -> Result<serde_json::Value, String> {
-    let stream = net.connect(endpoint).await.map_err(|e| format!("connect {endpoint}: {e}"))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| format!("handshake: {e}"))?;
-    let request = http::Request::post("/")
-        .header("host", endpoint.to_string())
-        .header("content-type", "application/x-amz-json-1.1")
-        .header("x-amz-target", format!("Route53AutoNaming_v20170314.{operation}"))
-        .body(Full::new(Bytes::from(body.to_string())))
-        .map_err(|e| e.to_string())?;
-    let exchange = async {
-        let response = sender.send_request(request).await.map_err(|e| format!("{operation}: {e}"))?;
-        let status = response.status();
-        let bytes = response.into_body().collect().await.map_err(|e| format!("{operation}: {e}"))?.to_bytes();
-        Ok::<_, String>((status, bytes))
-    };
-    let (status, bytes) = tokio::select! {
-        r = exchange => r?,
-        c = conn => return Err(format!("{operation}: connection closed early: {c:?}")),
-    };
-    let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| format!("{operation}: answer is not JSON: {e}"))?;
-    if !status.is_success() {
-        return Err(format!("{operation}: {status} {}", json["__type"].as_str().unwrap_or("error")));
-    }
-    Ok(json)
+    aws_json::call(net, endpoint, &format!("Route53AutoNaming_v20170314.{operation}"), &body).await
 }
 
 fn instance_id(agent: &str, backend: &str) -> String {
