@@ -68,15 +68,16 @@ pub struct Client {
     sent: u64,
     pending: BTreeMap<u64, RequestId>,
     resolved: Vec<Endpoint>,
-    /// Discovery: when the first answer arrived. DNS: when the cached answer expires.
-    discovered_at: Option<Nanos>,
+    /// Discovery: the first answer has arrived (and the workload started).
+    discovered: bool,
+    /// DNS: when the cached answer expires.
     expires_at: Option<Nanos>,
     deadlines: Deadlines,
 }
 
 impl Client {
     pub fn new(config: ClientConfig) -> Self {
-        Client { config, sent: 0, pending: BTreeMap::new(), resolved: Vec::new(), discovered_at: None, expires_at: None, deadlines: Deadlines::default() }
+        Client { config, sent: 0, pending: BTreeMap::new(), resolved: Vec::new(), discovered: false, expires_at: None, deadlines: Deadlines::default() }
     }
 
     fn may_send(&self, now: Nanos) -> bool {
@@ -165,8 +166,8 @@ impl Client {
     /// Keeps the instances Cloud Map returned (their `AWS_INSTANCE_IPV4`); on an error keeps
     /// the last good set (static stability).
     fn discovered(&mut self, cx: &mut Cx<'_>, answer: DiscoverAnswer) {
-        if self.discovered_at.is_none() {
-            self.discovered_at = Some(cx.now());
+        if !self.discovered {
+            self.discovered = true;
             let wait = self.config.start_at.saturating_sub(cx.now());
             cx.set_timer(wait, NEXT_ARRIVAL);
         }
@@ -263,7 +264,7 @@ impl Process for Client {
         self.pending.clear();
         self.deadlines.clear();
         self.resolved.clear();
-        self.discovered_at = None;
+        self.discovered = false;
         self.expires_at = None;
     }
 
