@@ -69,7 +69,7 @@ pub struct Client {
     pending: BTreeMap<u64, RequestId>,
     resolved: Vec<Endpoint>,
     /// Discovery: the first answer has arrived (and the workload started).
-    discovered: bool,
+    discovery_answered: bool,
     /// DNS: when the cached answer expires.
     expires_at: Option<Nanos>,
     deadlines: Deadlines,
@@ -77,7 +77,7 @@ pub struct Client {
 
 impl Client {
     pub fn new(config: ClientConfig) -> Self {
-        Client { config, sent: 0, pending: BTreeMap::new(), resolved: Vec::new(), discovered: false, expires_at: None, deadlines: Deadlines::default() }
+        Client { config, sent: 0, pending: BTreeMap::new(), resolved: Vec::new(), discovery_answered: false, expires_at: None, deadlines: Deadlines::default() }
     }
 
     fn may_send(&self, now: Nanos) -> bool {
@@ -166,8 +166,8 @@ impl Client {
     /// Keeps the instances Cloud Map returned (their `AWS_INSTANCE_IPV4`); on an error keeps
     /// the last good set (static stability).
     fn discovered(&mut self, cx: &mut Cx<'_>, answer: DiscoverAnswer) {
-        if !self.discovered {
-            self.discovered = true;
+        if !self.discovery_answered {
+            self.discovery_answered = true;
             let wait = self.config.start_at.saturating_sub(cx.now());
             cx.set_timer(wait, NEXT_ARRIVAL);
         }
@@ -264,7 +264,7 @@ impl Process for Client {
         self.pending.clear();
         self.deadlines.clear();
         self.resolved.clear();
-        self.discovered = false;
+        self.discovery_answered = false;
         self.expires_at = None;
     }
 
