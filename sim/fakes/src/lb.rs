@@ -445,7 +445,7 @@ impl Process for LbNode {
             Err(b) => b,
         };
         if let Ok(r) = body.downcast::<HealthReply>() {
-            self.probe_result(cx, r.seq, true);
+            self.probe_result(cx, r.seq, r.passes());
         }
     }
 

@@ -31,6 +31,6 @@ pub use client::{Client, ClientConfig, Destination, Pacing};
 pub use ecs::{AutoScaling, ContainerHealthCheck, EcsCloudMap, EcsService, EcsServiceConfig, TaskEvent, TaskEvents, TaskSlot, TaskSwitch};
 pub use lb::{ClientRouting, HealthCheckConfig, LbAlgorithm, LbDirectory, LbNode, LbNodeConfig};
 pub use pick::{Endpoint, PickPolicy, Picker};
-pub use rpc::{HealthCheck, HealthReply, HttpRequest, Request, Response};
+pub use rpc::{HEALTH_CHECK_BYTES, HealthCheck, HealthReply, HttpRequest, Request, Response, response};
 pub use service::{CannedRoute, ColdStart, ServiceConfig, ServiceInstance, Step, StepKind};
 pub use targets::{Registration, TargetRegistry};

@@ -76,6 +76,16 @@ pub struct HealthCheck {
 #[derive(Clone, Debug)]
 pub struct HealthReply {
     pub seq: u64,
+    /// The probe's HTTP status. 200-399 passes (an NLB's default success codes; an ALB's
+    /// default matcher is 200 alone, and the targets here answer 200 or an error, so the two
+    /// agree).
+    pub status: u16,
+}
+
+impl HealthReply {
+    pub fn passes(&self) -> bool {
+        (200..400).contains(&self.status)
+    }
 }
 
 /// Bytes on the wire of a health probe and its answer (an HTTP GET and a small 200).
@@ -85,6 +95,7 @@ pub(crate) fn request(id: RequestId, req: Request) -> Message {
     Message { request: Some(id), bytes: req.request_bytes, body: Box::new(req) }
 }
 
-pub(crate) fn response(id: Option<RequestId>, call_id: u64, status: u16, bytes: u64) -> Message {
+/// The answer to a request (`call_id` is the request's), `bytes` on the wire.
+pub fn response(id: Option<RequestId>, call_id: u64, status: u16, bytes: u64) -> Message {
     Message { request: id, bytes, body: Box::new(Response { call_id, status }) }
 }

@@ -280,7 +280,7 @@ impl Process for ServiceInstance {
             Err(b) => b,
         };
         if let Ok(hc) = body.downcast::<HealthCheck>() {
-            let reply = Message { request: None, bytes: HEALTH_CHECK_BYTES, body: Box::new(HealthReply { seq: hc.seq }) };
+            let reply = Message { request: None, bytes: HEALTH_CHECK_BYTES, body: Box::new(HealthReply { seq: hc.seq, status: 200 }) };
             cx.send(from, reply);
         }
     }

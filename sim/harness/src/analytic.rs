@@ -185,6 +185,11 @@ fn prune(paths: Vec<AnalyticPath>) -> Vec<AnalyticPath> {
 
 /// The path with the most AZ crossings (ties: the slowest at p50) over every client.
 pub fn worst_case_path(f: &ScenarioFile) -> Option<AnalyticPath> {
+    // A tunnel's path runs through real code (its hops depend on connections, not on a
+    // table): no figure on paper rather than a wrong one.
+    if f.tunnel.is_some() {
+        return None;
+    }
     let region_of = f.regions.value.iter().flat_map(|(r, spec)| spec.azs.iter().map(move |a| (a.clone(), r.clone()))).collect();
     let m = Model { f, region_of };
     f.clients.keys().flat_map(|c| m.client(c)).max_by_key(|p| p.key())

@@ -85,6 +85,13 @@ fn evaluate_one(f: &ScenarioFile, e: &ExpectationSpec, rec: &RunRecord, views: &
             stale.iter().map(|(f, s)| format!("{f}: returned until {s:.3}s after")).collect::<Vec<_>>().join("; ")
         };
         ("discovery staleness", passed, format!("<= {}", b.max.value), actual)
+    } else if let Some(b) = &e.unanswered {
+        let n = selected.iter().filter(|v| v.unanswered).count() as u64;
+        ("unanswered", n <= b.max, format!("<= {}", b.max), format!("{n} of {}", selected.len()))
+    } else if let Some(b) = &e.executed_twice {
+        let n = rec.tunnel.as_ref().map_or(0, |t| t.executed_twice);
+        let of = rec.tunnel.as_ref().map_or(0, |t| t.executed);
+        ("executed twice", n <= b.max, format!("<= {}", b.max), format!("{n} of {of} executed"))
     } else if let Some(b) = &e.cross_az_bytes {
         ("cross-AZ bytes", (rec.bytes.cross_az as f64) <= b.max, format!("<= {}", b.max), rec.bytes.cross_az.to_string())
     } else {

@@ -185,6 +185,21 @@ pub struct FaultRecord {
     pub discovery_stale_s: Option<f64>,
 }
 
+/// What a tunnel's proxies, agents and backend did over a run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TunnelRecord {
+    /// Distinct requests the backend executed.
+    pub executed: u64,
+    /// Of those, executed more than once.
+    pub executed_twice: u64,
+    /// Requests a proxy answered 503 because it had no agent for the backend.
+    pub sent_to_proxy_without_agent: u64,
+    /// Requests nobody answered (client timeout, or in flight at the end).
+    pub unanswered: u64,
+    /// Connections from outside that a closed site's firewall dropped.
+    pub firewall_drops: u64,
+}
+
 /// One event of an ECS task's life.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TaskEventRecord {
@@ -229,6 +244,8 @@ pub struct RunRecord {
     pub faults: Vec<FaultRecord>,
     /// What ECS did to tasks (empty without ECS services).
     pub task_events: Vec<TaskEventRecord>,
+    /// What the tunnel's real code did (scenarios with `tunnel:`).
+    pub tunnel: Option<TunnelRecord>,
     pub expectations: Vec<ExpectationResult>,
     pub passed: bool,
     /// Kernel events handled (the simulator's work, not a wall-clock figure).

@@ -6,6 +6,14 @@ use std::path::{Path, PathBuf};
 
 use crate::record::RunRecord;
 
+/// The path on paper's figures, or dashes where there is none (e.g. through a tunnel).
+fn on_paper(a: &crate::record::Analytic) -> (String, String, String) {
+    if a.path.is_empty() {
+        return ("-".into(), "-".into(), "-".into());
+    }
+    (a.max_az_crossings.to_string(), ms(a.p0_us), ms(a.p50_us))
+}
+
 fn ms(us: f64) -> String {
     format!("{:.3} ms", us / 1000.0)
 }
@@ -27,7 +35,8 @@ pub fn summary_markdown(r: &RunRecord) -> String {
     let w = &r.worst_path;
     let a = &r.analytic;
     let _ = writeln!(s, "## Worst-case path\n\n| | AZ crossings | p0 | p50 |\n|---|---:|---:|---:|");
-    let _ = writeln!(s, "| on paper (sum of per-hop percentiles) | {} | {} | {} |", a.max_az_crossings, ms(a.p0_us), ms(a.p50_us));
+    let (crossings, p0, p50) = on_paper(a);
+    let _ = writeln!(s, "| on paper (sum of per-hop percentiles) | {crossings} | {p0} | {p50} |");
     let _ = writeln!(s, "| simulated ({} requests took it) | {} | {} | {} |\n", w.requests, w.az_crossings, ms(w.latency_us.p0), ms(w.latency_us.p50));
     if !a.path.is_empty() {
         let _ = writeln!(s, "Path on paper: `{}`\n", a.path.join(" → "));
@@ -119,6 +128,13 @@ pub fn summary_markdown(r: &RunRecord) -> String {
         }
         let _ = writeln!(s);
     }
+    if let Some(t) = &r.tunnel {
+        let _ = writeln!(
+            s,
+            "## Tunnel\n\n| executed by the backend | executed twice | sent to a proxy with no agent (503) | unanswered | inbound connections dropped by the site's firewall |\n|---:|---:|---:|---:|---:|\n| {} | {} | {} | {} | {} |\n",
+            t.executed, t.executed_twice, t.sent_to_proxy_without_agent, t.unanswered, t.firewall_drops
+        );
+    }
     let _ = writeln!(s, "## Expectations\n\n| | expectation | expected | actual |\n|---|---|---|---|");
     for e in &r.expectations {
         let _ = writeln!(s, "| {} | {} | {} | {} |", if e.passed { "✅" } else { "❌" }, e.name, e.expected, e.actual);
@@ -141,6 +157,7 @@ pub fn comparison_markdown(records: &[RunRecord]) -> String {
     );
     let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|");
     for r in records {
+        let (crossings, p0, p50) = on_paper(&r.analytic);
         let delta = if first.bytes.cross_az_per_request > 0.0 {
             format!("{:+.1} %", (r.bytes.cross_az_per_request / first.bytes.cross_az_per_request - 1.0) * 100.0)
         } else {
@@ -157,9 +174,9 @@ pub fn comparison_markdown(records: &[RunRecord]) -> String {
             ms(r.latency_us.p99),
             r.worst_path.az_crossings,
             ms(r.worst_path.latency_us.p50),
-            r.analytic.max_az_crossings,
-            ms(r.analytic.p0_us),
-            ms(r.analytic.p50_us),
+            crossings,
+            p0,
+            p50,
             r.crossings.az.mean,
             r.bytes.cross_az_per_request,
             delta,

@@ -37,6 +37,8 @@ pub(crate) struct RequestView {
     pub(crate) latency: Option<u64>,
     pub(crate) ok: bool,
     pub(crate) done: bool,
+    /// Nobody answered: the client timed out, or it was in flight at the end.
+    pub(crate) unanswered: bool,
     pub(crate) az_crossings: u32,
     pub(crate) region_crossings: u32,
 }
@@ -50,6 +52,11 @@ impl RequestView {
             latency: r.latency(),
             ok: r.outcome == Outcome::Ok,
             done: r.outcome != Outcome::Unknown,
+            unanswered: match &r.outcome {
+                Outcome::Unknown => true,
+                Outcome::Failed(reason) => reason.contains("timeout") || reason.contains("timed out"),
+                Outcome::Ok => false,
+            },
             az_crossings: r.az_crossings,
             region_crossings: r.region_crossings,
         }
@@ -175,6 +182,13 @@ fn record(f: &ScenarioFile, scenario: &str, variant: &str, seed: u64, world: &Wo
             hops,
             faults,
             task_events,
+            tunnel: world.tunnel.as_ref().map(|t| TunnelRecord {
+                executed: t.executed(),
+                executed_twice: t.executed_twice(),
+                sent_to_proxy_without_agent: t.no_agent.load(std::sync::atomic::Ordering::Relaxed),
+                unanswered: views.iter().filter(|v| v.unanswered).count() as u64,
+                firewall_drops: core.firewall_drops(),
+            }),
             expectations: Vec::new(),
             passed: true,
             events: core.events_processed(),
@@ -347,6 +361,7 @@ fn group(world: &World, host: azsim_kernel::HostId) -> String {
         Some(Role::LbNode { lb, .. }) => lb.clone(),
         Some(Role::CloudMap) => "cloudmap".to_string(),
         Some(Role::EcsControl(n)) => format!("ecs-{n}"),
+        Some(Role::TunnelAgent) => "tunnel-agent".to_string(),
         None => "?".to_string(),
     }
 }

@@ -14,6 +14,7 @@ use azsim_fakes::{
 use azsim_kernel::{AzId, Dist, Fault, HostId, LatencyModel, Scope, Sim, SimConfig, Topology};
 
 use crate::library_client::{LibraryClient, LibraryClientConfig};
+use crate::tunnel::{TunnelCounters, TunnelPlan};
 use azsim_scenario::{Algorithm, Arrivals, ClientRoutingPolicy, DiscoveryVia, DistSpec, DnsRouting, LbKind, LoadBalancerSpec, Pick, ScenarioFile};
 
 /// What kind of thing a host is, for accounting (ALB-to-target traffic may be free).
@@ -30,6 +31,8 @@ pub(crate) enum Role {
     CloudMap,
     /// An ECS service's control plane (it sends nothing on the network).
     EcsControl(String),
+    /// A tunnel's forwarding agent (real code).
+    TunnelAgent,
 }
 
 /// A built world: the simulation plus what the harness needs to read it.
@@ -44,6 +47,8 @@ pub(crate) struct World {
     pub(crate) cloud_map: Option<Arc<Mutex<Registry>>>,
     /// For each fault of the scenario, the hosts it takes down (by name).
     pub(crate) fault_hosts: Vec<Vec<String>>,
+    /// What the tunnel's parts counted, if the scenario has one.
+    pub(crate) tunnel: Option<TunnelCounters>,
 }
 
 /// A scenario distribution as a kernel distribution (profiles resolved; validation has
@@ -81,6 +86,9 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
     let mut azs: BTreeMap<String, AzId> = BTreeMap::new();
     for (region, spec) in &f.regions.value {
         let r = topo.add_region(region);
+        if spec.inbound == azsim_scenario::Inbound::Closed {
+            topo.close_inbound(r);
+        }
         for az in &spec.azs {
             azs.insert(az.clone(), topo.add_az(r, az));
         }
@@ -137,6 +145,18 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
         }
     }
 
+    // Tunnel agents: `tunnel-agent-<az>-<n>`.
+    let mut tunnel_agents = Vec::new();
+    if let Some(t) = &f.tunnel {
+        for (az, count) in &t.agents.value {
+            for n in 0..*count {
+                let name = azsim_scenario::tunnel_agent_host(az, n);
+                let h = add(&mut topo, "tunnel-agent", name.clone(), az, Role::TunnelAgent)?;
+                tunnel_agents.push((name, h));
+            }
+        }
+    }
+
     // Cloud Map: one regional endpoint where a registered service runs. It is a regional AWS
     // service that survives an AZ outage, so it sits in a zone of its own (`aws-api-<region>`,
     // latency as between AZs); its API traffic is left out of cross-AZ bytes and cost.
@@ -185,8 +205,24 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
     let mut cloud_map = None;
     let mut fault_hosts = Vec::new();
 
+    let tunnel_plan = f.tunnel.as_ref().map(|t| TunnelPlan {
+        spec: t.clone(),
+        proxies: instances.get(&t.proxies.value).into_iter().flatten().map(|e| e.host).collect(),
+        agents: tunnel_agents.clone(),
+        backends: instances.get(&t.backend.value).into_iter().flatten().map(|e| e.host).collect(),
+        processing: dist(f, &f.services[&t.backend.value].processing),
+    });
+    let real_code: Vec<&str> = f.tunnel.iter().flat_map(|t| [t.proxies.value.as_str(), t.backend.value.as_str()]).collect();
+    let mut proxy_tasks = Vec::new();
+
     sim.with_core(|core| {
-        for (name, svc) in &f.services {
+        if let Some(plan) = &tunnel_plan {
+            for (host, front, task) in crate::tunnel::fronts(plan) {
+                core.add_process(host, Box::new(front));
+                proxy_tasks.push((host, task));
+            }
+        }
+        for (name, svc) in f.services.iter().filter(|(name, _)| !real_code.contains(&name.as_str())) {
             let steps = svc
                 .steps
                 .iter()
@@ -435,7 +471,14 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
             fault_hosts.push(down);
         }
     });
-    Ok(World { sim, roles, client_labels: f.clients.keys().cloned().collect(), task_events, cloud_map, fault_hosts })
+    let tunnel = tunnel_plan.map(|plan| {
+        let counters = TunnelCounters::default();
+        let seed = sim.with_core(|c| c.seed());
+        let nets = |h: HostId| sim.net(h);
+        crate::tunnel::start(&plan, &nets, proxy_tasks, &counters, seed, &|f| sim.spawn(f));
+        counters
+    });
+    Ok(World { sim, roles, client_labels: f.clients.keys().cloned().collect(), task_events, cloud_map, fault_hosts, tunnel })
 }
 
 /// The library's configuration from a scenario's `library:` (absent fields: its defaults).

@@ -119,6 +119,10 @@ pub struct Core {
     /// behind (the driver catches it up before any task runs). Saves a scheduler round trip
     /// per event when only processes (fakes) run.
     pub(crate) detached_now: Option<Nanos>,
+    /// Connection attempts a closed Region's firewall dropped.
+    pub(crate) firewall_drops: u64,
+    /// Tasks waiting for a host to change state ([`crate::SimNet::until_up`]).
+    pub(crate) state_wakers: Vec<Waker>,
 }
 
 impl Core {
@@ -150,6 +154,8 @@ impl Core {
             driver_waker: None,
             events_processed: 0,
             detached_now: None,
+            firewall_drops: 0,
+            state_wakers: Vec::new(),
             topo,
         }
     }
@@ -207,6 +213,11 @@ impl Core {
     }
 
     /// Events handled so far (a measure of the simulator's work).
+    /// Connection attempts dropped by a Region closed to inbound connections.
+    pub fn firewall_drops(&self) -> u64 {
+        self.firewall_drops
+    }
+
     pub fn events_processed(&self) -> u64 {
         self.events_processed
     }
@@ -478,12 +489,25 @@ impl Core {
             if old == HostState::Up {
                 // The process dies: its timers are void, its state is lost, its connections break.
                 self.generations[host.0 as usize] += 1;
+                let mut open = Vec::new();
                 if let Some(p) = self.processes[host.0 as usize].as_mut() {
+                    if state == HostState::Crashed {
+                        open = p.open_requests();
+                    }
                     p.on_crash();
+                }
+                // The OS resets the dead process's connections: each sender hears it.
+                for (sender, msg) in open {
+                    if let Some(at) = self.transmit(host, sender, 0, None).arrive_at {
+                        self.schedule(at, Event::Refused { sender, refuser: host, msg });
+                    }
                 }
                 self.host_failed(host, state);
             } else if state == HostState::Up {
                 self.with_process(host, |p, cx| p.on_restart(cx));
+            }
+            for w in std::mem::take(&mut self.state_wakers) {
+                self.wake(Some(w));
             }
         }
     }

@@ -38,11 +38,17 @@ impl Default for LatencyModel {
     }
 }
 
+/// A host to itself: loopback, no network delay (unless a link rule says otherwise).
+static LOOPBACK: Dist = Dist::Fixed(0);
+
 impl LatencyModel {
     /// The base distribution from `from` to `to`.
     pub fn base(&self, topo: &Topology, from: HostId, to: HostId) -> &Dist {
         if let Some(d) = self.links.get(&(from, to)) {
             return d;
+        }
+        if from == to {
+            return &LOOPBACK;
         }
         let (a, b) = (topo.host(from), topo.host(to));
         if a.region != b.region {

@@ -23,6 +23,14 @@ pub trait Process: Send + 'static {
     /// The host crashed or lost power: everything in memory is gone. Timers already set will
     /// not fire.
     fn on_crash(&mut self) {}
+    /// Called just before [`Process::on_crash`] when the process crashes (not when the host
+    /// loses power): the requests it had accepted and not answered, with who sent each. Their
+    /// connections die with the process, so the OS resets them: each sender's
+    /// [`Process::on_refused`] gets the message back, one trip later. Default: none (the
+    /// senders find out by their own timeouts).
+    fn open_requests(&mut self) -> Vec<(HostId, Message)> {
+        Vec::new()
+    }
     /// The host is back.
     fn on_restart(&mut self, cx: &mut Cx<'_>) {
         self.on_start(cx);
@@ -80,5 +88,10 @@ impl<'a> Cx<'a> {
     }
     pub fn finish_request(&mut self, id: RequestId, outcome: Outcome) {
         self.core.finish_request(id, outcome);
+    }
+    /// Call after waking tokio tasks from a handler (e.g. sending on a channel a task reads),
+    /// so the driver lets them run at this instant, before it moves time.
+    pub fn tasks_woken(&mut self) {
+        self.core.woke_tasks = true;
     }
 }

@@ -52,6 +52,34 @@ impl SimNet {
         self.shared.lock().now()
     }
 
+    /// Whether this host is up (not crashed, not powered off). For supervisors that model a
+    /// process's lifetime (a crash kills it; a restart starts it again), not for routing.
+    pub fn is_up(&self) -> bool {
+        self.shared.lock().host_state(self.host) == crate::HostState::Up
+    }
+
+    /// Waits until this host is up (`true`) or down (`false`).
+    pub async fn until_up(&self, up: bool) {
+        std::future::poll_fn(|cx| {
+            let mut core = self.shared.lock();
+            if (core.host_state(self.host) == crate::HostState::Up) == up {
+                return Poll::Ready(());
+            }
+            core.state_wakers.push(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Sends a typed message from this host to the process on `to` (the message path), for
+    /// adapters that join real code to the fakes. A host that is not up sends nothing.
+    pub fn send(&self, to: HostId, msg: crate::Message) {
+        let mut core = self.shared.lock();
+        if core.host_state(self.host) == crate::HostState::Up {
+            core.send_message(self.host, to, msg);
+        }
+    }
+
     /// The clock alone (for components that take a `Clock`).
     pub fn clock(&self) -> SimClock {
         SimClock { shared: self.shared.clone() }

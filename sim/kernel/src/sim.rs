@@ -129,6 +129,15 @@ impl Sim {
         f(&mut self.shared.lock())
     }
 
+    /// Spawns `f` on the simulation's runtime; it runs as the driver moves time.
+    pub fn spawn<F>(&self, f: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let _enter = self.rt.enter();
+        tokio::spawn(f);
+    }
+
     /// The I/O seam for real code running on `host`.
     pub fn net(&self, host: HostId) -> SimNet {
         SimNet::new(self.shared.clone(), host)

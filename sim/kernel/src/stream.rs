@@ -177,8 +177,12 @@ impl Core {
                 tag: None,
             },
         );
-        if server.is_some() {
+        // A firewall that admits no inbound connection drops the SYN: the connect hangs until
+        // the caller's own timeout, as it would against a real one.
+        if server.is_some_and(|s| self.topology().admits(client, s)) {
             self.send_segment(id, Side::Server, Segment::Syn);
+        } else if server.is_some() {
+            self.firewall_drops += 1;
         }
         id
     }

@@ -49,6 +49,8 @@ pub struct Topology {
     hosts: Vec<HostInfo>,
     by_ip: BTreeMap<Ipv4Addr, HostId>,
     by_name: BTreeMap<String, HostId>,
+    /// Regions whose firewall drops connections opened from outside (an on-premises site).
+    closed: Vec<RegionId>,
 }
 
 impl Topology {
@@ -113,5 +115,17 @@ impl Topology {
     }
     pub fn regions(&self) -> impl Iterator<Item = RegionId> + '_ {
         (0..self.regions.len()).map(|i| RegionId(i as u16))
+    }
+    /// Closes `region` to inbound connections: a SYN from a host outside it is dropped (as a
+    /// stateful firewall does); connections its hosts open go out and their replies come back.
+    pub fn close_inbound(&mut self, region: RegionId) {
+        if !self.closed.contains(&region) {
+            self.closed.push(region);
+        }
+    }
+    /// Whether a connection from `client` to `server` passes the server's firewall.
+    pub fn admits(&self, client: HostId, server: HostId) -> bool {
+        let (c, s) = (self.host(client).region, self.host(server).region);
+        c == s || !self.closed.contains(&s)
     }
 }

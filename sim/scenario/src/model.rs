@@ -67,9 +67,86 @@ pub struct ScenarioFile {
     /// Cloud Map's delays (eventual consistency).
     #[serde(default)]
     pub cloud_map: CloudMapSettingsSpec,
+    /// An inverting-proxy tunnel: the real proxy and agent binaries' code, on simulated hosts.
+    #[serde(default)]
+    pub tunnel: Option<TunnelSpec>,
     /// Variants of the baseline; the report compares them side by side.
     #[serde(default)]
     pub variants: BTreeMap<String, VariantSpec>,
+}
+
+/// An inverting-proxy tunnel (crate `tunnel`, run unchanged through the I/O seam): proxies on
+/// the instances of one service, forwarding agents beside a backend, usually in an
+/// on-premises site whose Region is `inbound: closed`. Agents dial out to the proxies; a request
+/// that reaches a proxy (through a load balancer) travels to an agent as an HTTP/2 stream on
+/// the agent's connection, and the agent sends it to the backend.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TunnelSpec {
+    /// The service whose instances run the inverting proxy (its `instances` place them; its
+    /// other settings do not apply). Put a load balancer in front of it.
+    #[schemars(with = "String")]
+    pub proxies: Ref,
+    /// The service the agents serve: its instances run a real HTTP server that takes the
+    /// service's `processing` time per request and answers with the client's response size.
+    #[schemars(with = "String")]
+    pub backend: Ref,
+    /// Forwarding agents per AZ (hosts `tunnel-agent-<az>-<n>`; fault scope `tunnel-agent`).
+    #[schemars(with = "BTreeMap<String, u32>")]
+    pub agents: Spanned<BTreeMap<String, u32>>,
+    /// Which proxies each agent connects to (default `every_proxy`).
+    #[serde(default)]
+    pub connect: AgentConnect,
+    /// What a proxy's health check answers (default `agents`).
+    #[serde(default)]
+    pub readiness: Readiness,
+    /// The proxy's deadline for an agent's answer; 504 after it (default 30s).
+    #[serde(default = "TunnelSpec::default_timeout")]
+    pub request_timeout: Dur,
+    /// Send an idempotent request again to another agent when its agent is lost before
+    /// answering (default false).
+    #[serde(default)]
+    pub retry_idempotent: bool,
+    /// The cap of an agent's reconnection backoff (default 2s).
+    #[serde(default = "TunnelSpec::default_backoff_cap")]
+    pub backoff_cap: Dur,
+}
+
+impl TunnelSpec {
+    fn default_timeout() -> Dur {
+        Dur(30_000_000_000)
+    }
+    fn default_backoff_cap() -> Dur {
+        Dur(2_000_000_000)
+    }
+}
+
+/// Which proxies an agent connects to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentConnect {
+    /// Every agent to every proxy (the HA the tunnel is built for).
+    #[default]
+    EveryProxy,
+    /// Agent n to proxy n alone (the AWS sample's HA: one agent per proxy).
+    Pinned,
+}
+
+/// What a proxy's health check reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Readiness {
+    /// `/ready`: healthy only while an agent serves each backend (a proxy with no agent leaves
+    /// the load balancer).
+    #[default]
+    Agents,
+    /// Healthy while the process runs, agents or not (the AWS sample's check).
+    Process,
+}
+
+/// The host name of tunnel agent `n` in `az`.
+pub fn tunnel_agent_host(az: &str, n: u32) -> String {
+    format!("tunnel-agent-{az}-{n}")
 }
 
 /// How long Cloud Map's changes take to show.
@@ -117,6 +194,20 @@ impl Default for CloudMapSettingsSpec {
 pub struct RegionSpec {
     /// Its AZ IDs (e.g. `use1-az1`); names must be unique across Regions.
     pub azs: Vec<String>,
+    /// `closed`: a firewall drops every connection opened from outside the Region (an
+    /// on-premises site); connections opened from inside, and their replies, pass. Default
+    /// `open`. Enforced by the kernel on the byte-stream path.
+    #[serde(default)]
+    pub inbound: Inbound,
+}
+
+/// Whether a Region accepts connections opened from outside it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Inbound {
+    #[default]
+    Open,
+    Closed,
 }
 
 /// One-way latency rules; the most specific wins: link, AZ pair, Region pair, then the defaults.
@@ -1040,6 +1131,13 @@ pub struct ExpectationSpec {
     /// kept returning them.
     #[serde(default)]
     pub discovery_staleness: Option<StalenessBudget>,
+    /// Requests nobody answered: the client timed out, or they were still in flight at the
+    /// end. An error status (502, 503, 504) is an answer: the failure was explicit.
+    #[serde(default)]
+    pub unanswered: Option<FailureBudget>,
+    /// Requests the tunnel's backend executed more than once (the whole run; needs `tunnel`).
+    #[serde(default)]
+    pub executed_twice: Option<FailureBudget>,
 }
 
 /// A bound on failed requests.
@@ -1117,6 +1215,8 @@ pub struct VariantSpec {
     pub prices: Option<Prices>,
     #[serde(default)]
     pub cloud_map: Option<CloudMapSettingsSpec>,
+    #[serde(default)]
+    pub tunnel: Option<TunnelSpec>,
 }
 
 /// The host name of instance `n` of service `service` in `az` (`router-use1-az1-0`).
@@ -1149,6 +1249,11 @@ impl ScenarioFile {
         for (name, c) in &self.clients {
             for (az, count) in &c.azs.value {
                 names.extend((0..*count).map(|n| client_host(name, az, n)));
+            }
+        }
+        if let Some(t) = &self.tunnel {
+            for (az, count) in &t.agents.value {
+                names.extend((0..*count).map(|n| tunnel_agent_host(az, n)));
             }
         }
         names

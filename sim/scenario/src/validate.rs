@@ -110,6 +110,71 @@ impl Checker<'_> {
         self.check_clients();
         self.check_faults();
         self.check_expectations();
+        self.check_tunnel();
+    }
+
+    fn check_tunnel(&mut self) {
+        let Some(t) = &self.f.tunnel else { return };
+        let services: Vec<String> = self.f.services.keys().cloned().collect();
+        let proxies_ok = self.check_ref(&t.proxies, &services, "tunnel.proxies", "service");
+        let backend_ok = self.check_ref(&t.backend, &services, "tunnel.backend", "service");
+        if t.proxies.value == t.backend.value {
+            self.push(Some(t.proxies.referenced), "tunnel".into(), "the proxies and the backend must be different services".into(), None);
+        }
+        self.check_az_map(&t.agents, "tunnel.agents");
+        for (ok, r, role) in [(proxies_ok, &t.proxies, "proxies"), (backend_ok, &t.backend, "backend")] {
+            let Some(svc) = self.f.services.get(&r.value).filter(|_| ok) else { continue };
+            let extras = [
+                (!svc.steps.is_empty(), "steps"),
+                (svc.ecs.is_some(), "ecs"),
+                (svc.cloud_map.is_some(), "cloud_map"),
+                (!svc.routes.is_empty(), "routes"),
+                (svc.cold_start.is_some(), "cold_start"),
+                (!svc.allow_sources.is_empty(), "allow_sources"),
+            ];
+            for (_, what) in extras.iter().filter(|(set, _)| *set) {
+                self.push(
+                    Some(r.referenced),
+                    format!("services.{}.{what}", r.value),
+                    format!("`{what}` does not apply to the tunnel's {role}: real code runs there"),
+                    Some("remove it, or use another service".into()),
+                );
+            }
+        }
+        // The backend speaks HTTP on the byte-stream path: only agents reach it.
+        let backend = t.backend.value.clone();
+        for (name, lb) in &self.f.load_balancers {
+            if lb.targets.value == backend {
+                self.push(
+                    Some(lb.targets.referenced),
+                    format!("load_balancers.{name}.targets"),
+                    format!("`{backend}` is the tunnel's backend: only its agents reach it"),
+                    None,
+                );
+            }
+        }
+        for (name, c) in &self.f.clients {
+            if c.target.value == backend {
+                self.push(
+                    Some(c.target.referenced),
+                    format!("clients.{name}.target"),
+                    format!("`{backend}` is the tunnel's backend: only its agents reach it"),
+                    None,
+                );
+            }
+        }
+        for (name, svc) in &self.f.services {
+            for (i, step) in svc.steps.iter().enumerate() {
+                if let Some(r) = step.call.as_ref().or(step.forward.as_ref()).filter(|r| r.value == backend) {
+                    self.push(
+                        Some(r.referenced),
+                        format!("services.{name}.steps[{i}]"),
+                        format!("`{backend}` is the tunnel's backend: only its agents reach it"),
+                        None,
+                    );
+                }
+            }
+        }
     }
 
     fn check_regions(&mut self) {
@@ -548,6 +613,9 @@ impl Checker<'_> {
         v.extend(self.f.services.keys().cloned());
         v.extend(self.f.load_balancers.keys().cloned());
         v.extend(self.f.clients.keys().cloned());
+        if self.f.tunnel.is_some() {
+            v.push("tunnel-agent".into());
+        }
         v
     }
 
@@ -641,13 +709,23 @@ impl Checker<'_> {
                 e.failures.is_some(),
                 e.discovery_staleness.is_some(),
                 e.retry_amplification.is_some(),
+                e.unanswered.is_some(),
+                e.executed_twice.is_some(),
             ]
             .iter()
             .filter(|k| **k)
             .count();
             if kinds != 1 {
                 let name = e.name.as_deref().unwrap_or("");
-                self.push(loc, path.clone(), format!("an expectation has exactly one check (latency, worst_path_latency, az_crossings, region_crossings, success_ratio, cost_usd, cross_az_bytes, recovery, failures, discovery_staleness, retry_amplification); `{name}` has {kinds}"), None);
+                self.push(loc, path.clone(), format!("an expectation has exactly one check (latency, worst_path_latency, az_crossings, region_crossings, success_ratio, cost_usd, cross_az_bytes, recovery, failures, discovery_staleness, retry_amplification, unanswered, executed_twice); `{name}` has {kinds}"), None);
+            }
+            if e.executed_twice.is_some() && self.f.tunnel.is_none() {
+                self.push(
+                    loc,
+                    format!("{path}.executed_twice"),
+                    "`executed_twice` counts what a tunnel's backend executed: this scenario has no `tunnel`".into(),
+                    None,
+                );
             }
             if let Some(r) = e.recovery.as_ref().filter(|_| self.f.faults.is_empty()) {
                 self.push(Some(r.within.referenced), format!("{path}.recovery"), "a recovery budget needs faults on the timeline".into(), None);

@@ -57,5 +57,8 @@ pub(crate) fn apply(base: &ScenarioFile, v: &VariantSpec) -> ScenarioFile {
     if let Some(x) = &v.cloud_map {
         f.cloud_map = x.clone();
     }
+    if let Some(x) = &v.tunnel {
+        f.tunnel = Some(x.clone());
+    }
     f
 }

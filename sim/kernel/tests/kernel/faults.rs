@@ -189,3 +189,66 @@ fn a_connection_that_never_gets_through_is_reset() {
         .unwrap();
     assert_eq!(kind, Err(std::io::ErrorKind::ConnectionReset));
 }
+
+/// A site (its own Region, closed to inbound connections) and a Region: hosts `inside` and
+/// `outside`, 5 ms apart.
+fn site_world(seed: u64) -> (azsim_kernel::Sim, azsim_kernel::HostId, azsim_kernel::HostId) {
+    let mut topo = azsim_kernel::Topology::default();
+    let region = topo.add_region("us-east-1");
+    let site = topo.add_region("on-prem");
+    let (az, dc) = (topo.add_az(region, "use1-az1"), topo.add_az(site, "dc1"));
+    let outside = topo.add_host("outside", az, None);
+    let inside = topo.add_host("inside", dc, None);
+    topo.close_inbound(site);
+    let mut config = azsim_kernel::SimConfig::new(seed, topo);
+    config.latency.inter_region = azsim_kernel::Dist::Fixed(5_000_000);
+    (azsim_kernel::Sim::new(config), inside, outside)
+}
+
+#[test]
+fn a_closed_site_drops_inbound_connections_and_lets_its_own_out() {
+    let (mut sim, inside, outside) = site_world(5);
+    let (i, o) = (sim.net(inside), sim.net(outside));
+    let (in_ip, out_ip) = (i.ip(), o.ip());
+    let (inbound_hung, outbound) = sim
+        .block_on(Duration::from_secs(10), async move {
+            let _ = serve(i.clone(), (in_ip, 80).into(), Duration::ZERO).await;
+            let _ = serve(o.clone(), (out_ip, 80).into(), Duration::ZERO).await;
+            // From outside in: the SYN is dropped, so the connect hangs (no refusal either).
+            let hung = tokio::time::timeout(Duration::from_secs(3), o.connect((in_ip, 80).into())).await.is_err();
+            // From inside out: connects, and the reply comes back on the same connection.
+            let t0 = i.now();
+            let mut st = i.connect((out_ip, 80).into()).await.unwrap();
+            st.write_all(b"x").await.unwrap();
+            (hung, i.now() - t0)
+        })
+        .unwrap();
+    assert!(inbound_hung, "the firewall must drop the SYN");
+    assert_eq!(outbound, Duration::from_millis(10), "SYN out, SYN-ACK back");
+    assert_eq!(sim.with_core(|c| c.firewall_drops()), 1);
+}
+
+#[test]
+fn loopback_takes_no_time_and_until_up_follows_the_hosts_state() {
+    let (mut sim, client, server) = sim_with_latency(6, L);
+    sim.with_core(|core| core.schedule_fault(5_000_000, Some(8_000_000), Fault::HostCrash(server)));
+    let s = sim.net(server);
+    let ip = s.ip();
+    let (loopback, down_at, up_at) = sim
+        .block_on(Duration::from_secs(1), async move {
+            let _ = serve(s.clone(), (ip, 80).into(), Duration::ZERO).await;
+            let t0 = s.now();
+            let _conn = s.connect((ip, 80).into()).await.unwrap();
+            let loopback = s.now() - t0;
+            s.until_up(false).await;
+            let down_at = s.now() - t0;
+            assert!(!s.is_up());
+            s.until_up(true).await;
+            (loopback, down_at, s.now() - t0)
+        })
+        .unwrap();
+    let _ = client;
+    assert_eq!(loopback, Duration::ZERO);
+    assert_eq!(down_at, Duration::from_millis(5));
+    assert_eq!(up_at, Duration::from_millis(8));
+}

@@ -138,3 +138,48 @@ fn sim_clock_sleeps_to_the_nanosecond() {
         .unwrap();
     assert_eq!(elapsed, Duration::from_nanos(1_234_568));
 }
+
+/// Holds every request without answering; on a crash, hands them back as open.
+#[derive(Default)]
+struct Holder {
+    held: Vec<(HostId, Message)>,
+}
+impl Process for Holder {
+    fn on_message(&mut self, _cx: &mut Cx<'_>, from: HostId, msg: Message) {
+        self.held.push((from, msg));
+    }
+    fn open_requests(&mut self) -> Vec<(HostId, Message)> {
+        std::mem::take(&mut self.held)
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+#[test]
+fn a_crash_resets_the_requests_its_process_held_and_a_power_off_does_not() {
+    for (fault, expect_refused) in [(Fault::HostCrash(HostId(1)), true), (Fault::HostPowerOff(HostId(1)), false)] {
+        let mut topo = Topology::default();
+        let r = topo.add_region("r1");
+        let a = topo.add_az(r, "a");
+        let p = topo.add_host("p", a, None);
+        let h = topo.add_host("h", a, None);
+        assert_eq!(h, HostId(1));
+        let mut config = SimConfig::new(1, topo);
+        config.latency.intra_az = Dist::Fixed(MS);
+        let mut sim = Sim::new(config);
+        sim.with_core(|c| {
+            c.add_process(p, Box::new(Pinger { to: h, at: vec![0], refused: vec![] }));
+            c.add_process(h, Box::new(Holder::default()));
+            c.schedule_fault(10 * MS, None, fault.clone());
+        });
+        sim.run_until(Duration::from_millis(100));
+        let refused = sim.with_core(|c| c.process(p).unwrap().as_any().downcast_ref::<Pinger>().unwrap().refused.clone());
+        if expect_refused {
+            // Held from 1 ms; the crash at 10 ms resets it; the reset arrives 1 ms later.
+            assert_eq!(refused, vec![11 * MS]);
+        } else {
+            assert!(refused.is_empty(), "a host without power sends nothing: {refused:?}");
+        }
+    }
+}

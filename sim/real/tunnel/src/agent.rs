@@ -42,6 +42,16 @@ pub struct AgentConfig {
     pub backoff_base_ms: u64,
     #[serde(default = "AgentConfig::default_backoff_cap_ms")]
     pub backoff_cap_ms: u64,
+    /// A connection (TCP, TLS and the greeting) to a proxy that is not up within this is
+    /// abandoned and redialled: a firewall or a dead host drops SYNs silently.
+    #[serde(default = "AgentConfig::default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// An HTTP/2 ping to each proxy this often; a connection that does not answer within
+    /// `keepalive_timeout_ms` is closed and redialled (a path that died silently).
+    #[serde(default = "AgentConfig::default_keepalive_interval_ms")]
+    pub keepalive_interval_ms: u64,
+    #[serde(default = "AgentConfig::default_keepalive_timeout_ms")]
+    pub keepalive_timeout_ms: u64,
     /// TLS to the proxies: the agent verifies their certificate (always, when TLS is on).
     #[serde(default)]
     pub tls: Option<crate::tls::ClientTlsFiles>,
@@ -63,6 +73,9 @@ impl AgentConfig {
             resolve_every_ms: Self::default_resolve_every_ms(),
             backoff_base_ms: Self::default_backoff_base_ms(),
             backoff_cap_ms: Self::default_backoff_cap_ms(),
+            connect_timeout_ms: Self::default_connect_timeout_ms(),
+            keepalive_interval_ms: Self::default_keepalive_interval_ms(),
+            keepalive_timeout_ms: Self::default_keepalive_timeout_ms(),
             tls: None,
             cloud_map: None,
         }
@@ -76,6 +89,15 @@ impl AgentConfig {
     }
     fn default_resolve_every_ms() -> u64 {
         30_000
+    }
+    fn default_connect_timeout_ms() -> u64 {
+        5_000
+    }
+    fn default_keepalive_interval_ms() -> u64 {
+        10_000
+    }
+    fn default_keepalive_timeout_ms() -> u64 {
+        5_000
     }
 }
 
@@ -210,31 +232,57 @@ async fn session_loop<N: Connect + Clock>(config: AgentConfig, net: N, proxy: So
     }
 }
 
-async fn session<N: Connect>(config: &AgentConfig, net: &N, proxy: SocketAddr, tls: Option<&Tls>) -> Result<(), String> {
-    let stream = net.connect(proxy).await.map_err(|e| format!("connect: {e}"))?;
-    match tls {
-        Some((connector, name)) => {
-            let stream = connector.connect(name.clone(), stream).await.map_err(|e| format!("TLS (the proxy's certificate is checked): {e}"))?;
-            serve(config, net, proxy, stream).await
+async fn session<N: Connect + Clock>(config: &AgentConfig, net: &N, proxy: SocketAddr, tls: Option<&Tls>) -> Result<(), String> {
+    let timeout = Duration::from_millis(config.connect_timeout_ms);
+    let connect = async {
+        let stream = net.connect(proxy).await.map_err(|e| format!("connect: {e}"))?;
+        match tls {
+            Some((connector, name)) => {
+                let mut stream = connector.connect(name.clone(), stream).await.map_err(|e| format!("TLS (the proxy's certificate is checked): {e}"))?;
+                greet(config, &mut stream).await?;
+                Ok(Stream::Tls(Box::new(stream)))
+            }
+            None => {
+                let mut stream = stream;
+                greet(config, &mut stream).await?;
+                Ok(Stream::Plain(stream))
+            }
         }
-        None => serve(config, net, proxy, stream).await,
+    };
+    let connect = async { connect.await as Result<_, String> };
+    let stream = tokio::select! {
+        r = connect => r?,
+        _ = net.sleep(timeout) => return Err(format!("no connection within {timeout:?}")),
+    };
+    tracing::info!(%proxy, "connected to proxy");
+    match stream {
+        Stream::Tls(s) => serve(config, net, *s).await,
+        Stream::Plain(s) => serve(config, net, s).await,
     }
 }
 
-/// Greets the proxy on `stream` and serves its streams until the connection ends.
-async fn serve<N: Connect, S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static>(
-    config: &AgentConfig,
-    net: &N,
-    proxy: SocketAddr,
-    mut stream: S,
-) -> Result<(), String> {
+enum Stream<P, T> {
+    Plain(P),
+    Tls(Box<T>),
+}
+
+/// Sends the greeting and waits for the proxy's `OK`.
+async fn greet<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(config: &AgentConfig, stream: &mut S) -> Result<(), String> {
     let hello = Hello { agent: config.id.clone(), token: config.token.clone(), backends: config.backends.keys().cloned().collect() };
     stream.write_all(hello.encode().as_bytes()).await.map_err(|e| e.to_string())?;
-    let reply = read_line(&mut stream).await.map_err(|e| format!("reply: {e}"))?;
+    let reply = read_line(stream).await.map_err(|e| format!("reply: {e}"))?;
     if reply != "OK" {
         return Err(format!("refused by the proxy: {reply}"));
     }
-    tracing::info!(%proxy, "connected to proxy");
+    Ok(())
+}
+
+/// Serves the proxy's streams on a greeted connection until it ends.
+async fn serve<N: Connect, S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static>(
+    config: &AgentConfig,
+    net: &N,
+    stream: S,
+) -> Result<(), String> {
     let backends = config.backends.clone();
     let net = net.clone();
     let pool = Pool::default();
@@ -243,10 +291,15 @@ async fn serve<N: Connect, S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unp
         async move { Ok::<_, Infallible>(forward(req, &backends, &net, &pool).await) }
     });
     hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+        // The backend's own Date passes through; the agent adds none (and the simulation stays
+        // independent of the wall clock).
+        .auto_date_header(false)
         .timer(TokioTimer::new())
         .initial_stream_window_size(4 << 20)
         .initial_connection_window_size(16 << 20)
         .max_frame_size(256 << 10)
+        .keep_alive_interval(Duration::from_millis(config.keepalive_interval_ms))
+        .keep_alive_timeout(Duration::from_millis(config.keepalive_timeout_ms))
         .enable_connect_protocol()
         .serve_connection(TokioIo::new(stream), svc)
         .await

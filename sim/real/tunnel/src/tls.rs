@@ -86,6 +86,23 @@ pub fn connector(ca_pem: &[u8], server_name: &str, client: Option<(&[u8], &[u8])
     Ok((TlsConnector::from(Arc::new(config)), name))
 }
 
+/// A connector for public endpoints (AWS APIs): trusts the CAs of a system bundle (PEM), and
+/// verifies each endpoint's certificate for the name it is given per connection.
+pub fn public_connector(bundle_pem: &[u8]) -> Result<TlsConnector, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    // A system bundle holds certificates some of which webpki may not parse: keep the rest.
+    let (added, _ignored) = roots.add_parsable_certificates(certs(bundle_pem)?);
+    if added == 0 {
+        return Err("no usable CA certificate in the bundle".into());
+    }
+    let config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
 fn read(path: &std::path::Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
 }

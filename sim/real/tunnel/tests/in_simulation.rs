@@ -176,7 +176,14 @@ fn the_agent_registers_its_backends_in_cloud_map_and_deregisters_on_shutdown() {
             tokio::spawn(cloudmap::serve(listener, registry, Arc::new(move || clock.elapsed()), Arc::new(Mutex::new(SimRng::from_seed(1)))));
             let config = AgentConfig {
                 backoff_cap_ms: 2_000,
-                cloud_map: Some(tunnel::cloudmap::Registration { endpoint: addr, service_id, zone: "dc1".into(), attributes: BTreeMap::new() }),
+                cloud_map: Some(tunnel::cloudmap::Registration {
+                    endpoint: Some(addr),
+                    aws: None,
+                    session: None,
+                    service_id,
+                    zone: "dc1".into(),
+                    attributes: BTreeMap::new(),
+                }),
                 ..AgentConfig::new("site-agent", "tok", BTreeMap::from([("ledger".to_string(), (backend_net.ip(), 8080).into())]), vec![])
             };
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -3,13 +3,13 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use azsim_net::Listen;
 use azsim_net::tokio_impl::{OsSeededRng, TokioEnv};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, StreamBody};
+use http_body_util::{BodyExt, Empty, Full, StreamBody};
 use hyper::body::Frame;
 use hyper_util::rt::TokioIo;
 use tunnel::proxy::{Grant, Route};
@@ -508,4 +508,87 @@ async fn a_backend_id_that_cannot_be_a_header_gets_500_not_a_crash() {
     let (cl, clients) = listener().await;
     tokio::spawn(proxy.clone().serve_clients(cl));
     assert_eq!(request(clients, "/x", &[]).await.status(), 500);
+}
+
+/// Registration against AWS itself: HTTPS to the Region's Cloud Map endpoint (here a stand-in
+/// on loopback with a certificate for that name), signed with SigV4. The stand-in checks the
+/// signature by signing the request it received again with the same secret.
+#[tokio::test]
+async fn registering_with_aws_goes_over_tls_and_is_signed_with_sigv4() {
+    use aws_json::sigv4::{Credentials, Signer, amz_date};
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    use tunnel::cloudmap::{AwsApi, AwsSession, Registration};
+    let host = "servicediscovery.us-east-1.amazonaws.com";
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_pem = ca_params.self_signed(&ca_key).unwrap().pem();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec![host.to_string()]).unwrap().signed_by(&key, &issuer).unwrap();
+    let acceptor = tunnel::tls::acceptor(cert.pem().as_bytes(), key.serialize_pem().as_bytes(), None).unwrap();
+    let dir = std::env::temp_dir().join(format!("azsim-sigv4-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bundle = dir.join("ca.pem");
+    std::fs::write(&bundle, &ca_pem).unwrap();
+
+    use azsim_net::Accept;
+    let (mut aws, endpoint) = listener().await;
+    let seen: Arc<Mutex<Vec<(String, bool)>>> = Arc::default();
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = aws.accept().await {
+            let Ok(tls) = acceptor.accept(s).await else { continue };
+            let log = log.clone();
+            let svc = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                let log = log.clone();
+                async move {
+                    let (parts, body) = req.into_parts();
+                    let body = body.collect().await.unwrap().to_bytes();
+                    let h = |n: &str| parts.headers.get(n).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+                    let signer = Signer {
+                        credentials: Credentials { access_key_id: "AKIDTEST".into(), secret_access_key: "the-secret".into(), session_token: None },
+                        region: "us-east-1".into(),
+                        service: "servicediscovery".into(),
+                    };
+                    let (host, ct, target) = (h("host"), h("content-type"), h("x-amz-target"));
+                    let expected = signer.sign("POST", "/", "", &[("host", &host), ("content-type", &ct), ("x-amz-target", &target)], &body, &h("x-amz-date"));
+                    let valid = expected.iter().any(|(k, v)| k == "authorization" && *v == h("authorization"));
+                    log.lock().unwrap().push((format!("{target} {}", h("x-amz-date")), valid));
+                    Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from_static(b"{\"OperationId\":\"op-1\"}"))))
+                }
+            });
+            tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), svc));
+        }
+    });
+
+    let api = AwsApi { region: "us-east-1".into(), ca_bundle: bundle };
+    let env = |k: &str| match k {
+        "AWS_ACCESS_KEY_ID" => Some("AKIDTEST".to_string()),
+        "AWS_SECRET_ACCESS_KEY" => Some("the-secret".to_string()),
+        _ => None,
+    };
+    let session = AwsSession::load(&api, env, || 1_440_938_160).unwrap();
+    let reg = Registration {
+        endpoint: Some(endpoint),
+        aws: Some(api),
+        session: Some(Arc::new(session)),
+        service_id: "srv-123".into(),
+        zone: "dc1".into(),
+        attributes: BTreeMap::new(),
+    };
+    let backends = BTreeMap::from([("ledger".to_string(), "127.0.0.1:8080".parse().unwrap())]);
+    tunnel::cloudmap::register(&TokioEnv, &reg, "agent-1", &backends).await.unwrap();
+    tunnel::cloudmap::deregister(&TokioEnv, &reg, "agent-1", &backends).await.unwrap();
+    let seen = seen.lock().unwrap().clone();
+    let date = amz_date(1_440_938_160);
+    assert_eq!(
+        seen,
+        vec![(format!("Route53AutoNaming_v20170314.RegisterInstance {date}"), true), (format!("Route53AutoNaming_v20170314.DeregisterInstance {date}"), true)]
+    );
+    // Without credentials loaded the agent says so rather than sending an unsigned call.
+    let unsigned = Registration { session: None, ..reg };
+    let err = tunnel::cloudmap::register(&TokioEnv, &unsigned, "agent-1", &backends).await.unwrap_err();
+    assert!(err.contains("credentials were not loaded"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
 }

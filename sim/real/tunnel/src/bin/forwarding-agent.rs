@@ -27,6 +27,12 @@ fn main() {
     if let Some(t) = args.token.or_else(|| std::env::var("TUNNEL_TOKEN").ok()) {
         config.token = t;
     }
+    if let Some(reg) = config.cloud_map.as_mut()
+        && let Some(api) = &reg.aws
+    {
+        let session = tunnel::cloudmap::AwsSession::load(api, |k| std::env::var(k).ok(), unix_now).unwrap_or_else(|e| exit(&format!("cloud_map.aws: {e}")));
+        reg.session = Some(std::sync::Arc::new(session));
+    }
     eprintln!("forwarding-agent {}: backends {:?}, proxies {:?}", config.id, config.backends, config.proxies);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| exit(&e.to_string()));
     let tls = config.tls.as_ref().map(|t| t.connector()).transpose().unwrap_or_else(|e| exit(&format!("tls: {e}")));
@@ -39,6 +45,13 @@ fn main() {
         }
     };
     rt.block_on(tunnel::agent::run_until(config, TokioEnv, Box::new(OsSeededRng::new()), tls, shutdown));
+}
+
+/// The wall clock SigV4 signs with (AWS rejects a signature more than 5 minutes off). Only
+/// this binary reads it; in the simulation the agent never calls AWS.
+#[allow(clippy::disallowed_methods)]
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 fn exit(msg: &str) -> ! {
