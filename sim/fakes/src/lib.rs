@@ -16,6 +16,7 @@
 //! balancer's control plane, which AWS documents as watching its own nodes, and the ECS agent,
 //! which runs the container health check on the task's host.
 
+pub mod apigw;
 mod client;
 pub mod cloudmap;
 mod deadline;

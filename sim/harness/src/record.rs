@@ -185,6 +185,24 @@ pub struct FaultRecord {
     pub discovery_stale_s: Option<f64>,
 }
 
+/// What an API's gateway did over a run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ApiGatewayRecord {
+    pub api: String,
+    /// Answers to clients by status (the integration's, or the gateway's own).
+    pub statuses: Vec<(u16, u64)>,
+    /// 429: a route's, the stage's or the account's bucket was empty.
+    pub throttled: u64,
+    /// 401: no valid token.
+    pub unauthorized: u64,
+    /// 403: a valid token without the route's scope.
+    pub forbidden: u64,
+    /// CORS preflights answered by the gateway.
+    pub preflights: u64,
+    /// Integrations that did not answer within the timeout.
+    pub timeouts: u64,
+}
+
 /// What a tunnel's proxies, agents and backend did over a run.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TunnelRecord {
@@ -246,6 +264,8 @@ pub struct RunRecord {
     pub task_events: Vec<TaskEventRecord>,
     /// What the tunnel's real code did (scenarios with `tunnel:`).
     pub tunnel: Option<TunnelRecord>,
+    /// What each API Gateway API answered itself and passed on.
+    pub api_gateways: Vec<ApiGatewayRecord>,
     pub expectations: Vec<ExpectationResult>,
     pub passed: bool,
     /// Kernel events handled (the simulator's work, not a wall-clock figure).

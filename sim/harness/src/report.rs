@@ -128,6 +128,14 @@ pub fn summary_markdown(r: &RunRecord) -> String {
         }
         let _ = writeln!(s);
     }
+    for a in &r.api_gateways {
+        let statuses = a.statuses.iter().map(|(s, n)| format!("{s}: {n}")).collect::<Vec<_>>().join(", ");
+        let _ = writeln!(
+            s,
+            "## API `{}`\n\n| answers by status | throttled (429) | no valid token (401) | missing scope (403) | CORS preflights | integration timeouts |\n|---|---:|---:|---:|---:|---:|\n| {statuses} | {} | {} | {} | {} | {} |\n",
+            a.api, a.throttled, a.unauthorized, a.forbidden, a.preflights, a.timeouts
+        );
+    }
     if let Some(t) = &r.tunnel {
         let _ = writeln!(
             s,

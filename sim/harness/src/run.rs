@@ -189,6 +189,7 @@ fn record(f: &ScenarioFile, scenario: &str, variant: &str, seed: u64, world: &Wo
                 unanswered: views.iter().filter(|v| v.unanswered).count() as u64,
                 firewall_drops: core.firewall_drops(),
             }),
+            api_gateways: api_gateway_records(world, core),
             expectations: Vec::new(),
             passed: true,
             events: core.events_processed(),
@@ -224,8 +225,9 @@ fn cost(f: &ScenarioFile, world: &World, core: &azsim_kernel::Core) -> f64 {
             if p.alb_to_target_free && alb_target_pair(world, *a, *b) {
                 continue;
             }
-            // Calls to AWS APIs (Cloud Map) are not billed as data transfer between AZs.
-            if world.roles.get(a) == Some(&Role::CloudMap) || world.roles.get(b) == Some(&Role::CloudMap) {
+            // Calls to AWS APIs (Cloud Map, API Gateway's regional endpoint) are not billed as
+            // data transfer between AZs.
+            if regional(world, a) || regional(world, b) {
                 continue;
             }
             usd += gb * 2.0 * p.cross_az_per_gb;
@@ -234,10 +236,10 @@ fn cost(f: &ScenarioFile, world: &World, core: &azsim_kernel::Core) -> f64 {
     (usd * 1e9).round() / 1e9
 }
 
-/// Bytes between different AZs of a Region, leaving out calls to AWS APIs (Cloud Map).
+/// Bytes between different AZs of a Region, leaving out calls to regional AWS endpoints.
 fn cross_az_bytes(world: &World, core: &azsim_kernel::Core) -> u64 {
     let topo = core.topology();
-    let api = |h: &azsim_kernel::HostId| world.roles.get(h) == Some(&Role::CloudMap);
+    let api = |h: &azsim_kernel::HostId| regional(world, h);
     core.traffic()
         .by_host_pair
         .iter()
@@ -248,6 +250,34 @@ fn cross_az_bytes(world: &World, core: &azsim_kernel::Core) -> u64 {
         })
         .map(|(_, c)| c.bytes)
         .sum()
+}
+
+fn api_gateway_records(world: &World, core: &azsim_kernel::Core) -> Vec<ApiGatewayRecord> {
+    world
+        .roles
+        .iter()
+        .filter_map(|(h, r)| match r {
+            Role::ApiGateway(name) => Some((name, core.process(*h)?.as_any().downcast_ref::<azsim_fakes::apigw::ApiGateway>()?)),
+            _ => None,
+        })
+        .map(|(name, gw)| {
+            let c = &gw.counts;
+            ApiGatewayRecord {
+                api: name.clone(),
+                statuses: c.by_status.iter().map(|(s, n)| (*s, *n)).collect(),
+                throttled: c.throttled,
+                unauthorized: c.unauthorized,
+                forbidden: c.forbidden,
+                preflights: c.preflights,
+                timeouts: c.timeouts,
+            }
+        })
+        .collect()
+}
+
+/// A regional AWS endpoint (Cloud Map, API Gateway): not in an AZ of the VPC.
+fn regional(world: &World, h: &azsim_kernel::HostId) -> bool {
+    matches!(world.roles.get(h), Some(Role::CloudMap | Role::ApiGateway(_)))
 }
 
 fn alb_target_pair(world: &World, a: azsim_kernel::HostId, b: azsim_kernel::HostId) -> bool {
@@ -362,6 +392,8 @@ fn group(world: &World, host: azsim_kernel::HostId) -> String {
         Some(Role::CloudMap) => "cloudmap".to_string(),
         Some(Role::EcsControl(n)) => format!("ecs-{n}"),
         Some(Role::TunnelAgent) => "tunnel-agent".to_string(),
+        Some(Role::ApiGateway(n)) => n.clone(),
+        Some(Role::VpcLinkEni(n)) => format!("{n}-vpclink"),
         None => "?".to_string(),
     }
 }

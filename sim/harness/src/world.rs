@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use azsim_fakes::apigw::{ApiGateway, ApiGatewayConfig, VpcLinkEni};
 use azsim_fakes::cloudmap::{CloudMapNode, Discover, HealthConfig, NamespaceKind, Registry, RoutingPolicy, Settings};
 use azsim_fakes::rules::{Action, Conditions, Rule};
 use azsim_fakes::{
@@ -33,6 +34,10 @@ pub(crate) enum Role {
     EcsControl(String),
     /// A tunnel's forwarding agent (real code).
     TunnelAgent,
+    /// An API Gateway API's regional endpoint.
+    ApiGateway(String),
+    /// An ENI of an API's VPC link.
+    VpcLinkEni(String),
 }
 
 /// A built world: the simulation plus what the harness needs to read it.
@@ -165,7 +170,8 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
         let zone = format!("aws-api-{region}");
         if topo.az_by_name(&zone).is_none() {
             let region_id = topo.region_by_name(region).expect("added above");
-            topo.add_az(region_id, &zone);
+            let az = topo.add_az(region_id, &zone);
+            topo.mark_regional(az);
         }
         zone
     };
@@ -179,6 +185,20 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
                 slot.insert(h);
             }
         }
+    }
+    // API Gateway: the regional endpoint in its Region's API zone (`<api>-apigw`), and an ENI
+    // of its VPC link in each subnet's AZ (`<api>-vpclink-<az>`).
+    let mut apis: BTreeMap<String, (HostId, AzId, Vec<HostId>)> = BTreeMap::new();
+    for (name, api) in &f.api_gateways {
+        let first = api.vpc_link.value.first().expect("validated: a VPC link has subnets");
+        let zone = api_zone(&mut topo, &region_of(first));
+        let gw = add(&mut topo, name, azsim_scenario::apigw_host(name), &zone, Role::ApiGateway(name.clone()))?;
+        let mut enis = Vec::new();
+        for az in &api.vpc_link.value {
+            enis.push(add(&mut topo, name, azsim_scenario::vpclink_host(name, az), az, Role::VpcLinkEni(name.clone()))?);
+        }
+        let zone_id = topo.az_by_name(&zone).expect("added above");
+        apis.insert(name.clone(), (gw, zone_id, enis));
     }
     // ECS: a control plane per service, in its Region's API zone.
     let mut ecs_hosts: BTreeMap<String, HostId> = BTreeMap::new();
@@ -215,7 +235,7 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
     let real_code: Vec<&str> = f.tunnel.iter().flat_map(|t| [t.proxies.value.as_str(), t.backend.value.as_str()]).collect();
     let mut proxy_tasks = Vec::new();
 
-    sim.with_core(|core| {
+    sim.with_core(|core| -> Result<(), String> {
         if let Some(plan) = &tunnel_plan {
             for (host, front, task) in crate::tunnel::fronts(plan) {
                 core.add_process(host, Box::new(front));
@@ -331,6 +351,15 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
         if !cloud_map_hosts.is_empty() {
             cloud_map = Some(registry.clone());
         }
+        for (name, api) in &f.api_gateways {
+            let (gw, _, enis) = &apis[name];
+            let config = Arc::new(api_gateway_config(f, name, api, enis, &directory, &registry)?);
+            let cache = azsim_fakes::apigw::DiscoveryCache::default();
+            for eni in enis {
+                core.add_process(*eni, Box::new(VpcLinkEni::new(Arc::new(config.integrations.clone()), cache.clone())));
+            }
+            core.add_process(*gw, Box::new(ApiGateway::new(config)));
+        }
         for (name, host) in &ecs_hosts {
             let svc = &f.services[name];
             let ecs = svc.ecs.as_ref().expect("ECS services only");
@@ -367,7 +396,9 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
             core.add_process(*host, Box::new(EcsService::new(cfg)));
         }
         for (label, (name, c)) in f.clients.iter().enumerate() {
-            let destination = if f.load_balancers.contains_key(&c.target.value) {
+            let destination = if let Some((gw, zone, _)) = apis.get(&c.target.value) {
+                Destination::Service(Picker::new(PickPolicy::Any, vec![Endpoint { host: *gw, az: *zone }]))
+            } else if f.load_balancers.contains_key(&c.target.value) {
                 Destination::LoadBalancer {
                     name: c.target.value.clone(),
                     zonal: c.resolve == azsim_scenario::Resolve::OwnAz,
@@ -396,11 +427,15 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
                     .http
                     .iter()
                     .map(|h| {
+                        let mut headers: Vec<(String, String)> = h.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                        if let Some(token) = &h.jwt_token {
+                            headers.push(("authorization".into(), format!("Bearer {token}")));
+                        }
                         let http = HttpRequest {
                             method: h.method.clone(),
                             path: h.path.clone(),
                             host: h.host.clone(),
-                            headers: h.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                            headers,
                             query: h.query.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
                             large_header_bytes: h.large_header_bytes,
                         };
@@ -470,7 +505,8 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
             }
             fault_hosts.push(down);
         }
-    });
+        Ok(())
+    })?;
     let tunnel = tunnel_plan.map(|plan| {
         let counters = TunnelCounters::default();
         let seed = sim.with_core(|c| c.seed());
@@ -479,6 +515,68 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
         counters
     });
     Ok(World { sim, roles, client_labels: f.clients.keys().cloned().collect(), task_events, cloud_map, fault_hosts, tunnel })
+}
+
+/// An API's gateway configuration from its scenario spec (validated).
+fn api_gateway_config(
+    f: &ScenarioFile,
+    name: &str,
+    api: &azsim_scenario::ApiGatewaySpec,
+    enis: &[HostId],
+    directory: &LbDirectory,
+    registry: &Arc<Mutex<Registry>>,
+) -> Result<ApiGatewayConfig, String> {
+    use azsim_fakes::apigw::{ApiKind, ApiRoute, Cors, Integration, RouteKey, Throttle, jwt::JwtAuthorizer};
+    let rest = api.kind == azsim_scenario::ApiKindSpec::Rest;
+    let throttle = |t: &azsim_scenario::ThrottleSpec| Throttle { rate: t.rate, burst: t.burst };
+    let mut integrations = Vec::new();
+    let mut routes = Vec::new();
+    for (key, r) in &api.routes {
+        let integration = match (&r.load_balancer, &r.cloud_map) {
+            (Some(lb), _) => Integration::LoadBalancer { name: lb.value.clone(), directory: directory.clone() },
+            (None, Some(svc)) => {
+                let reg = f.services[&svc.value].cloud_map.as_ref().expect("validated: registered in Cloud Map");
+                let discover = Discover {
+                    namespace: reg.namespace.clone(),
+                    service: reg.service.clone(),
+                    max_results: None,
+                    query: r.query.clone(),
+                    optional: BTreeMap::new(),
+                    health: None,
+                };
+                Integration::CloudMap { registry: registry.clone(), discover, cache_ttl: api.discovery_cache.nanos() }
+            }
+            (None, None) => unreachable!("validated"),
+        };
+        integrations.push(integration);
+        routes.push(ApiRoute {
+            key: RouteKey::parse(key).map_err(|e| format!("api_gateways.{name}.routes: {e}"))?,
+            integration: integrations.len() - 1,
+            jwt: r.jwt.clone(),
+            throttle: r.throttle.as_ref().map(throttle),
+        });
+    }
+    let authorizer = match &api.jwt {
+        Some(j) => Some(Arc::new(JwtAuthorizer::from_jwks(&j.issuer, j.audience.clone(), &j.jwks_text).map_err(|e| format!("api_gateways.{name}.jwt: {e}"))?)),
+        None => None,
+    };
+    Ok(ApiGatewayConfig {
+        name: name.to_string(),
+        kind: if rest { ApiKind::Rest } else { ApiKind::Http },
+        stages: api.stages.clone(),
+        strip_stage: api.strip_stage,
+        routes,
+        integrations,
+        account: api.account_throttle.as_ref().map_or(Throttle::ACCOUNT_DEFAULT, throttle),
+        stage_throttle: api.stage_throttle.as_ref().map(throttle),
+        integration_timeout: api.integration_timeout.map_or(if rest { 29_000_000_000 } else { 30_000_000_000 }, |d| d.nanos()),
+        timeout_status: api.timeout_status.unwrap_or(if rest { 504 } else { 503 }),
+        epoch_unix: api.jwt.as_ref().map_or(0, |j| j.start_unix),
+        authorizer,
+        cors: api.cors.as_ref().map(|c| Cors { allow_origins: c.allow_origins.clone() }),
+        enis: enis.to_vec(),
+        processing: dist(f, &api.processing),
+    })
 }
 
 /// The library's configuration from a scenario's `library:` (absent fields: its defaults).

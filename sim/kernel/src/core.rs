@@ -312,10 +312,11 @@ impl Core {
         if arrive_at.is_none() {
             self.traffic.bytes_dropped += bytes;
         }
+        let crosses_az = self.topo.crosses_az(azs.0, azs.1);
         let hop = request.and_then(|id| {
             let r = &mut self.requests[id.0 as usize];
             r.bytes += bytes;
-            if azs.0 != azs.1 {
+            if crosses_az {
                 r.az_crossings += 1;
                 r.bytes_cross_az += bytes;
             }

@@ -51,6 +51,8 @@ pub struct Topology {
     by_name: BTreeMap<String, HostId>,
     /// Regions whose firewall drops connections opened from outside (an on-premises site).
     closed: Vec<RegionId>,
+    /// Zones that stand for a regional service's endpoint rather than an AZ.
+    regional: Vec<AzId>,
 }
 
 impl Topology {
@@ -122,6 +124,17 @@ impl Topology {
         if !self.closed.contains(&region) {
             self.closed.push(region);
         }
+    }
+    /// Marks `az` as the zone of regional endpoints (services that live in no AZ): a hop
+    /// to or from it is not an AZ crossing of the request (its latency still applies).
+    pub fn mark_regional(&mut self, az: AzId) {
+        if !self.regional.contains(&az) {
+            self.regional.push(az);
+        }
+    }
+    /// Whether a hop between `a` and `b` crosses an AZ boundary.
+    pub fn crosses_az(&self, a: AzId, b: AzId) -> bool {
+        a != b && !self.regional.contains(&a) && !self.regional.contains(&b)
     }
     /// Whether a connection from `client` to `server` passes the server's firewall.
     pub fn admits(&self, client: HostId, server: HostId) -> bool {

@@ -96,8 +96,12 @@ pub fn load_str(source: Source) -> Result<Scenario, ScenarioError> {
         issues: vec![parse_issue(&e)],
         text: source.text.clone(),
     })?;
+    let mut file = file;
+    let base = std::path::Path::new(&source.name).parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+    let mut read_issues = read_files(&mut file, &base);
     let scenario = Scenario { path: source.name.clone(), file };
     let mut issues = validate::validate(&scenario);
+    issues.append(&mut read_issues);
     for issue in issues.iter_mut().filter(|i| i.line == 0 && !i.path.is_empty()) {
         if let Some((line, column)) = locate(&source.text, &issue.path) {
             (issue.line, issue.column) = (line, column);
@@ -107,6 +111,38 @@ pub fn load_str(source: Source) -> Result<Scenario, ScenarioError> {
         return Err(ScenarioError { file: source.name, issues, text: source.text });
     }
     Ok(scenario)
+}
+
+/// Reads the files a scenario names (JWKS, tokens), relative to the scenario file, into the
+/// model; a file that cannot be read is an issue at its path.
+fn read_files(file: &mut crate::ScenarioFile, base: &std::path::Path) -> Vec<Issue> {
+    let mut issues = Vec::new();
+    let mut read = |name: &str, at: String| match std::fs::read_to_string(base.join(name)) {
+        Ok(text) => Some(text.trim().to_string()),
+        Err(e) => {
+            issues.push(Issue::at(None, at, format!("cannot read `{name}` (relative to the scenario file): {e}")));
+            None
+        }
+    };
+    let mut apis: Vec<(String, &mut crate::ApiGatewaySpec)> = file.api_gateways.iter_mut().map(|(n, a)| (format!("api_gateways.{n}"), a)).collect();
+    let mut clients: Vec<(String, &mut crate::ClientSpec)> = file.clients.iter_mut().map(|(n, c)| (format!("clients.{n}"), c)).collect();
+    for (v, spec) in file.variants.iter_mut() {
+        apis.extend(spec.api_gateways.iter_mut().map(|(n, a)| (format!("variants.{v}.api_gateways.{n}"), a)));
+        clients.extend(spec.clients.iter_mut().map(|(n, c)| (format!("variants.{v}.clients.{n}"), c)));
+    }
+    for (path, api) in apis {
+        if let Some(jwt) = api.jwt.as_mut() {
+            jwt.jwks_text = read(&jwt.jwks.clone(), format!("{path}.jwt.jwks")).unwrap_or_default();
+        }
+    }
+    for (path, c) in clients {
+        for (i, h) in c.http.iter_mut().enumerate() {
+            if let Some(name) = h.jwt.clone() {
+                h.jwt_token = read(&name, format!("{path}.http[{i}].jwt"));
+            }
+        }
+    }
+    issues
 }
 
 fn parse_issue(e: &serde_saphyr::Error) -> Issue {

@@ -70,6 +70,9 @@ pub struct ScenarioFile {
     /// An inverting-proxy tunnel: the real proxy and agent binaries' code, on simulated hosts.
     #[serde(default)]
     pub tunnel: Option<TunnelSpec>,
+    /// API Gateway APIs (HTTP or REST) with private integrations through a VPC link.
+    #[serde(default)]
+    pub api_gateways: BTreeMap<String, ApiGatewaySpec>,
     /// Variants of the baseline; the report compares them side by side.
     #[serde(default)]
     pub variants: BTreeMap<String, VariantSpec>,
@@ -119,6 +122,148 @@ impl TunnelSpec {
     fn default_backoff_cap() -> Dur {
         Dur(2_000_000_000)
     }
+}
+
+/// An API Gateway API (reference/aws-semantics.md §1): stages, routes in AWS's order, a JWT
+/// authorizer, throttling, CORS, and private integrations through a VPC link.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiGatewaySpec {
+    /// `http` (default) or `rest`: REST answers 403 for unknown paths and 504 on integration
+    /// timeouts, and its timeout is 29 s.
+    #[serde(default)]
+    pub kind: ApiKindSpec,
+    /// Stages: `$default` (served at the root) and named ones (a path prefix). Default
+    /// `[$default]`.
+    #[serde(default = "ApiGatewaySpec::default_stages")]
+    pub stages: Vec<String>,
+    /// Strip a named stage from the path the backend sees (parameter mapping
+    /// `overwrite:path`); by default it reaches the backend.
+    #[serde(default)]
+    pub strip_stage: bool,
+    /// The VPC link's subnets, as AZs: one ENI in each. The gateway spreads requests over the
+    /// ENIs whose AZ is up (AWS manages them; how it spreads is not documented: ours).
+    #[schemars(with = "Vec<String>")]
+    pub vpc_link: Spanned<Vec<String>>,
+    /// Route key (`GET /orders/{id}`, `ANY /{proxy+}`, `$default`) -> what serves it.
+    pub routes: BTreeMap<String, ApiRouteSpec>,
+    /// 50 ms to 30 s; default 30 s (REST: 29 s).
+    #[serde(default)]
+    pub integration_timeout: Option<Dur>,
+    /// What a timed-out integration answers: AWS's sources conflict (503 reported for HTTP
+    /// APIs, 504 in the knowledge center). Default 503 (REST: 504).
+    #[serde(default)]
+    pub timeout_status: Option<u16>,
+    /// The account's bucket in this Region (default 10,000/s, burst 5,000).
+    #[serde(default)]
+    pub account_throttle: Option<ThrottleSpec>,
+    /// The stage's default route throttle (`DefaultRouteSettings`).
+    #[serde(default)]
+    pub stage_throttle: Option<ThrottleSpec>,
+    /// The JWT authorizer of routes with `jwt`.
+    #[serde(default)]
+    pub jwt: Option<JwtSpec>,
+    /// CORS: the gateway answers preflight `OPTIONS` itself.
+    #[serde(default)]
+    pub cors: Option<CorsSpec>,
+    /// How long a Cloud Map integration's `DiscoverInstances` answer is kept (AWS caches it
+    /// and does not say for how long; default 30 s, ours).
+    #[serde(default = "ApiGatewaySpec::default_discovery_cache")]
+    pub discovery_cache: Dur,
+    /// The gateway's own time per request (default 0).
+    #[serde(default)]
+    pub processing: DistSpec,
+}
+
+impl ApiGatewaySpec {
+    fn default_stages() -> Vec<String> {
+        vec!["$default".into()]
+    }
+    fn default_discovery_cache() -> Dur {
+        Dur(30_000_000_000)
+    }
+}
+
+/// HTTP API or REST API.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiKindSpec {
+    #[default]
+    Http,
+    Rest,
+}
+
+/// What serves a route: exactly one of `load_balancer` and `cloud_map`.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiRouteSpec {
+    /// A private integration with this ALB's or NLB's listener.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub load_balancer: Option<Ref>,
+    /// A private integration with this service's Cloud Map service (it must register).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub cloud_map: Option<Ref>,
+    /// `DiscoverInstances` query parameters of a Cloud Map integration.
+    #[serde(default)]
+    pub query: BTreeMap<String, String>,
+    /// Guard the route with the API's JWT authorizer, requiring one of these scopes (an empty
+    /// list: any valid token).
+    #[serde(default)]
+    pub jwt: Option<Vec<String>>,
+    /// The route's throttle (`RouteSettings`).
+    #[serde(default)]
+    pub throttle: Option<ThrottleSpec>,
+}
+
+/// A token bucket.
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottleSpec {
+    /// Requests per second.
+    pub rate: f64,
+    /// Bucket capacity.
+    pub burst: f64,
+}
+
+/// A JWT authorizer.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JwtSpec {
+    pub issuer: String,
+    pub audience: Vec<String>,
+    /// The issuer's JWKS, a file relative to the scenario file.
+    pub jwks: String,
+    /// The JWKS read when the scenario was loaded.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub jwks_text: String,
+    /// The wall-clock time at the start of the run (token expiry is checked against it), as
+    /// seconds since the Unix epoch (default 1767225600: 2026-01-01T00:00:00Z).
+    #[serde(default = "JwtSpec::default_epoch")]
+    pub start_unix: u64,
+}
+
+impl JwtSpec {
+    fn default_epoch() -> u64 {
+        1_767_225_600
+    }
+}
+
+/// CORS settings.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CorsSpec {
+    pub allow_origins: Vec<String>,
+}
+
+/// The host of an API's gateway (`<api>-apigw`) and of its VPC link's ENI in `az`.
+pub fn apigw_host(api: &str) -> String {
+    format!("{api}-apigw")
+}
+pub fn vpclink_host(api: &str, az: &str) -> String {
+    format!("{api}-vpclink-{az}")
 }
 
 /// Which proxies an agent connects to.
@@ -783,6 +928,13 @@ pub struct HttpSpec {
     /// 400 above 16 KiB per header or 64 KiB in all.
     #[serde(default)]
     pub large_header_bytes: u64,
+    /// A file holding a JWT (relative to the scenario file), sent as `Authorization: Bearer`.
+    #[serde(default)]
+    pub jwt: Option<String>,
+    /// The token read from `jwt` when the scenario was loaded.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub jwt_token: Option<String>,
 }
 
 impl HttpSpec {
@@ -1217,6 +1369,8 @@ pub struct VariantSpec {
     pub cloud_map: Option<CloudMapSettingsSpec>,
     #[serde(default)]
     pub tunnel: Option<TunnelSpec>,
+    #[serde(default)]
+    pub api_gateways: BTreeMap<String, ApiGatewaySpec>,
 }
 
 /// The host name of instance `n` of service `service` in `az` (`router-use1-az1-0`).
@@ -1255,6 +1409,10 @@ impl ScenarioFile {
             for (az, count) in &t.agents.value {
                 names.extend((0..*count).map(|n| tunnel_agent_host(az, n)));
             }
+        }
+        for (name, api) in &self.api_gateways {
+            names.push(apigw_host(name));
+            names.extend(api.vpc_link.value.iter().map(|az| vpclink_host(name, az)));
         }
         names
     }

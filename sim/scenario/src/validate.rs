@@ -45,6 +45,26 @@ fn did_you_mean<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) 
     }
 }
 
+/// A route key's syntax: `METHOD /path` (segments literal, `{param}`, or a last `{proxy+}`) or
+/// `$default`.
+fn check_route_key(key: &str) -> Result<(), String> {
+    if key == "$default" {
+        return Ok(());
+    }
+    let (method, path) = key.split_once(' ').ok_or_else(|| format!("`{key}` is not a route key"))?;
+    if !matches!(method, "ANY" | "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS") {
+        return Err(format!("unknown method `{method}`"));
+    }
+    if !path.starts_with('/') {
+        return Err("the path must start with `/`".into());
+    }
+    let segments: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    if segments.iter().rev().skip(1).any(|p| p.ends_with("+}")) {
+        return Err("a greedy variable (`{proxy+}`) must be the last segment".into());
+    }
+    Ok(())
+}
+
 pub(crate) fn validate(s: &Scenario) -> Vec<Issue> {
     let mut issues = Vec::new();
     if s.file.version.value != 1 {
@@ -111,6 +131,75 @@ impl Checker<'_> {
         self.check_faults();
         self.check_expectations();
         self.check_tunnel();
+        self.check_api_gateways();
+    }
+
+    fn check_api_gateways(&mut self) {
+        let azs: Vec<String> = self.azs().into_iter().map(String::from).collect();
+        let lbs: Vec<String> = self.f.load_balancers.keys().cloned().collect();
+        for (name, api) in &self.f.api_gateways {
+            let path = format!("api_gateways.{name}");
+            let loc = Some(api.vpc_link.referenced);
+            if api.vpc_link.value.is_empty() {
+                self.push(loc, format!("{path}.vpc_link"), "a VPC link needs at least one subnet (AZ)".into(), None);
+            }
+            for az in &api.vpc_link.value {
+                if !azs.contains(az) {
+                    let hint = did_you_mean(az, azs.iter().map(String::as_str));
+                    self.push(loc, format!("{path}.vpc_link"), format!("unknown AZ `{az}`"), hint);
+                }
+            }
+            let regions: BTreeSet<&String> =
+                api.vpc_link.value.iter().filter_map(|az| self.f.regions.value.iter().find(|(_, r)| r.azs.contains(az)).map(|(n, _)| n)).collect();
+            if regions.len() > 1 {
+                self.push(loc, format!("{path}.vpc_link"), "a VPC link's subnets are in one Region".into(), None);
+            }
+            if api.stages.is_empty() {
+                self.push(loc, format!("{path}.stages"), "at least one stage (`$default` or a name) is needed".into(), None);
+            }
+            let max_timeout = if api.kind == ApiKindSpec::Rest { 29_000 } else { 30_000 };
+            if let Some(t) = api.integration_timeout
+                && !(50..=max_timeout).contains(&(t.nanos() / 1_000_000))
+            {
+                self.push(loc, format!("{path}.integration_timeout"), format!("an integration timeout is 50ms to {}s", max_timeout / 1000), None);
+            }
+            for (t, what) in [(&api.account_throttle, "account_throttle"), (&api.stage_throttle, "stage_throttle")] {
+                if t.is_some_and(|t| !(t.rate > 0.0 && t.burst >= 1.0)) {
+                    self.push(loc, format!("{path}.{what}"), "a throttle needs a rate above 0 and a burst of at least 1".into(), None);
+                }
+            }
+            if api.routes.is_empty() {
+                self.push(loc, format!("{path}.routes"), "an API needs at least one route".into(), None);
+            }
+            for (key, route) in &api.routes {
+                let rpath = format!("{path}.routes.{key}");
+                if let Err(e) = check_route_key(key) {
+                    self.push(loc, rpath.clone(), e, Some("`GET /orders/{id}`, `ANY /{proxy+}` or `$default`".into()));
+                }
+                match (&route.load_balancer, &route.cloud_map) {
+                    (Some(lb), None) => {
+                        self.check_ref(lb, &lbs, &format!("{rpath}.load_balancer"), "load balancer");
+                    }
+                    (None, Some(svc)) => {
+                        if self.f.services.get(&svc.value).is_none_or(|s| s.cloud_map.is_none()) {
+                            self.push(
+                                Some(svc.referenced),
+                                format!("{rpath}.cloud_map"),
+                                format!("`{}` is not a service registered in Cloud Map", svc.value),
+                                Some("give the service `cloud_map:`".into()),
+                            );
+                        }
+                    }
+                    _ => self.push(loc, rpath.clone(), "a route needs exactly one of `load_balancer` and `cloud_map`".into(), None),
+                }
+                if route.jwt.is_some() && api.jwt.is_none() {
+                    self.push(loc, format!("{rpath}.jwt"), "the route asks for a JWT but the API has no `jwt` authorizer".into(), None);
+                }
+                if route.throttle.is_some_and(|t| !(t.rate > 0.0 && t.burst >= 1.0)) {
+                    self.push(loc, format!("{rpath}.throttle"), "a throttle needs a rate above 0 and a burst of at least 1".into(), None);
+                }
+            }
+        }
     }
 
     fn check_tunnel(&mut self) {
@@ -497,6 +586,7 @@ impl Checker<'_> {
     fn check_clients(&mut self) {
         let mut targets: Vec<String> = self.f.services.keys().cloned().collect();
         targets.extend(self.f.load_balancers.keys().cloned());
+        targets.extend(self.f.api_gateways.keys().cloned());
         if self.f.clients.is_empty() {
             self.push(None, "clients".into(), "at least one client is needed".into(), None);
         }
@@ -504,7 +594,7 @@ impl Checker<'_> {
             let path = format!("clients.{name}");
             self.check_az_map(&c.azs, &format!("{path}.azs"));
             let loc = Some(c.target.referenced);
-            if self.check_ref(&c.target, &targets, &format!("{path}.target"), "load balancer or service") && c.resolve == Resolve::OwnAz {
+            if self.check_ref(&c.target, &targets, &format!("{path}.target"), "load balancer, API or service") && c.resolve == Resolve::OwnAz {
                 match self.f.load_balancers.get(&c.target.value) {
                     Some(lb) if lb.kind == LbKind::Nlb => {
                         for az in c.azs.value.keys() {

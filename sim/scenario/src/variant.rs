@@ -45,6 +45,7 @@ pub(crate) fn apply(base: &ScenarioFile, v: &VariantSpec) -> ScenarioFile {
     f.services.extend(v.services.clone());
     f.load_balancers.extend(v.load_balancers.clone());
     f.clients.extend(v.clients.clone());
+    f.api_gateways.extend(v.api_gateways.clone());
     if let Some(x) = &v.faults {
         f.faults = x.clone();
     }

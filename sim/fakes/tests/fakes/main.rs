@@ -1,6 +1,7 @@
 //! The fakes on their own, on small worlds built directly on the kernel. One line per
 //! documented behaviour where it fits.
 
+mod apigw;
 mod cloudmap;
 mod lifecycle;
 

@@ -1,0 +1,205 @@
+//! API Gateway conformance: one case per documented behaviour (reference/aws-semantics.md §1),
+//! each a request through a gateway, a VPC link ENI and a Cloud Map integration to a service.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use azsim_fakes::apigw::{ApiGateway, ApiGatewayConfig, ApiKind, ApiRoute, Cors, Integration, RouteKey, Throttle, VpcLinkEni};
+use azsim_fakes::cloudmap::{Discover, HealthConfig, NamespaceKind, Registry, RoutingPolicy, Settings};
+use azsim_fakes::*;
+use azsim_kernel::{Dist, Outcome};
+
+use crate::{MS, World, world};
+
+/// Settings a case changes.
+struct Case {
+    kind: ApiKind,
+    stages: Vec<&'static str>,
+    strip_stage: bool,
+    routes: Vec<&'static str>,
+    /// The service never answers.
+    hangs: bool,
+    timeout: u64,
+    route_throttle: Option<Throttle>,
+    cors: bool,
+    /// Every instance dead (crashed): the link's target refuses.
+    target_down: bool,
+}
+
+impl Default for Case {
+    fn default() -> Self {
+        Case {
+            kind: ApiKind::Http,
+            stages: vec!["$default"],
+            strip_stage: false,
+            routes: vec!["GET /orders/{id}"],
+            hangs: false,
+            timeout: 30_000 * MS,
+            route_throttle: None,
+            cors: false,
+            target_down: false,
+        }
+    }
+}
+
+/// Sends `request` (method, path, extra headers) through a gateway set up as `case`: its
+/// outcome, and the paths the service saw.
+fn run(case: Case, request: Sent) -> (Vec<Outcome>, Vec<String>) {
+    let mut w: World = world(1, &[("client", 0), ("gw", 0), ("eni-a", 0), ("eni-b", 1)]);
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut registry = Registry::new(Settings { registration_delay: 0, ..Settings::default() });
+    registry.create_namespace("internal", NamespaceKind::Http).unwrap();
+    registry.create_service("internal", "orders", HealthConfig::None, RoutingPolicy::Multivalue, 60).unwrap();
+    for (i, e) in w.api().iter().enumerate() {
+        let ip = w.sim.with_core(|c| c.topology().host(e.host).ip.to_string());
+        let attrs = BTreeMap::from([("AWS_INSTANCE_IPV4".to_string(), ip), ("AWS_INSTANCE_PORT".to_string(), "80".to_string())]);
+        registry.register_instance(0, "internal", "orders", &format!("task-{i}"), attrs).unwrap();
+    }
+    let registry = Arc::new(Mutex::new(registry));
+    let discover =
+        Discover { namespace: "internal".into(), service: "orders".into(), max_results: None, query: BTreeMap::new(), optional: BTreeMap::new(), health: None };
+    let integrations = vec![Integration::CloudMap { registry, discover, cache_ttl: 30_000 * MS }];
+    let (gw, enis) = (w.host("gw"), vec![w.host("eni-a"), w.host("eni-b")]);
+    let config = ApiGatewayConfig {
+        name: "api".into(),
+        kind: case.kind,
+        stages: case.stages.iter().map(|s| s.to_string()).collect(),
+        strip_stage: case.strip_stage,
+        routes: case.routes.iter().map(|k| ApiRoute { key: RouteKey::parse(k).unwrap(), integration: 0, jwt: None, throttle: case.route_throttle }).collect(),
+        integrations: integrations.clone(),
+        account: Throttle::ACCOUNT_DEFAULT,
+        stage_throttle: None,
+        integration_timeout: case.timeout,
+        timeout_status: if case.kind == ApiKind::Rest { 504 } else { 503 },
+        authorizer: None,
+        epoch_unix: 0,
+        cors: case.cors.then(Cors::default),
+        enis: enis.clone(),
+        processing: Dist::Fixed(0),
+    };
+    // The service records the path it is asked for, and answers at once (or, when `hangs`,
+    // never: slower than any timeout).
+    struct Recorder(Arc<Mutex<Vec<String>>>, bool);
+    impl azsim_kernel::Process for Recorder {
+        fn on_message(&mut self, cx: &mut azsim_kernel::Cx<'_>, _: azsim_kernel::HostId, msg: azsim_kernel::Message) {
+            if let Ok(req) = msg.body.downcast::<Request>() {
+                self.0.lock().unwrap().push(req.http.path.clone());
+                if !self.1 {
+                    cx.send(req.reply_to, azsim_fakes::response(msg.request, req.call_id, 200, 10));
+                }
+            }
+        }
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+    }
+    let slow = case.hangs;
+    let api = w.api();
+    let cache = azsim_fakes::apigw::DiscoveryCache::default();
+    w.sim.with_core(|c| {
+        for e in &api {
+            c.add_process(e.host, Box::new(Recorder(seen.clone(), slow)));
+        }
+        for eni in &enis {
+            c.add_process(*eni, Box::new(VpcLinkEni::new(Arc::new(integrations.clone()), cache.clone())));
+        }
+        c.add_process(gw, Box::new(ApiGateway::new(Arc::new(config))));
+        if case.target_down {
+            for e in &api {
+                c.schedule_fault(0, None, azsim_kernel::Fault::HostCrash(e.host));
+            }
+        }
+    });
+    let (method, path, headers) = request;
+    let headers = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let http = Arc::new(HttpRequest { method: method.to_string(), path: path.to_string(), headers, ..HttpRequest::default() });
+    let cfg = ClientConfig {
+        label: 0,
+        destination: Destination::Service(Picker::new(PickPolicy::Any, vec![Endpoint { host: gw, az: w.azs[0] }])),
+        pacing: Pacing::Closed { concurrency: 1 },
+        max_requests: Some(1),
+        start_at: 0,
+        stop_at: u64::MAX,
+        request_bytes: 100,
+        response_bytes: 100,
+        timeout: 60_000 * MS,
+        mix: vec![(1, http)],
+    };
+    let client = w.host("client");
+    w.sim.with_core(|c| c.add_process(client, Box::new(Client::new(cfg))));
+    w.sim.run_until(Duration::from_secs(120));
+    let outcomes = w.sim.with_core(|c| {
+        let mut r: Vec<_> = c.requests().iter().map(|r| (r.started, r.outcome.clone())).collect();
+        r.sort_by_key(|(t, _)| *t);
+        r.into_iter().map(|(_, o)| o).collect()
+    });
+    let seen = seen.lock().unwrap().clone();
+    (outcomes, seen)
+}
+
+/// Method, path, extra headers.
+type Sent<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+
+fn status(code: u16) -> Outcome {
+    if code < 400 { Outcome::Ok } else { Outcome::Failed(format!("status {code}")) }
+}
+
+#[test]
+fn http_api_conformance() {
+    let cases: Vec<(&str, Case, Sent, Outcome, Option<&str>)> = vec![
+        ("a matching route reaches the integration", Case::default(), ("GET", "/orders/1", &[]), status(200), Some("/orders/1")),
+        ("no route: 404", Case::default(), ("GET", "/nothing", &[]), status(404), None),
+        ("another method: 404", Case::default(), ("DELETE", "/orders/1", &[]), status(404), None),
+        ("REST answers 403 for an unknown path", Case { kind: ApiKind::Rest, ..Case::default() }, ("GET", "/nothing", &[]), status(403), None),
+        (
+            "a named stage's prefix reaches the backend",
+            Case { stages: vec!["prod"], ..Case::default() },
+            ("GET", "/prod/orders/1", &[]),
+            status(200),
+            Some("/prod/orders/1"),
+        ),
+        (
+            "unless mapped away (overwrite:path)",
+            Case { stages: vec!["prod"], strip_stage: true, ..Case::default() },
+            ("GET", "/prod/orders/1", &[]),
+            status(200),
+            Some("/orders/1"),
+        ),
+        ("no $default stage and no stage in the path: 404", Case { stages: vec!["prod"], ..Case::default() }, ("GET", "/orders/1", &[]), status(404), None),
+        (
+            "an integration slower than the timeout: 503 (HTTP API)",
+            Case { hangs: true, timeout: 50 * MS, ..Case::default() },
+            ("GET", "/orders/1", &[]),
+            status(503),
+            Some("/orders/1"),
+        ),
+        (
+            "and 504 from a REST API",
+            Case { kind: ApiKind::Rest, hangs: true, timeout: 50 * MS, ..Case::default() },
+            ("GET", "/orders/1", &[]),
+            status(504),
+            Some("/orders/1"),
+        ),
+        ("a target that refuses: 500", Case { target_down: true, ..Case::default() }, ("GET", "/orders/1", &[]), status(500), None),
+        (
+            "CORS preflights are answered by the gateway",
+            Case { cors: true, ..Case::default() },
+            ("OPTIONS", "/orders/1", &[("origin", "https://a.example"), ("access-control-request-method", "PUT")]),
+            status(204),
+            None,
+        ),
+        (
+            "an empty route bucket: 429",
+            Case { route_throttle: Some(Throttle { rate: 0.001, burst: 0.5 }), ..Case::default() },
+            ("GET", "/orders/1", &[]),
+            status(429),
+            None,
+        ),
+    ];
+    for (rule, case, request, want, backend_path) in cases {
+        let (outcomes, seen) = run(case, request);
+        assert_eq!(outcomes, vec![want], "{rule}");
+        assert_eq!(seen.first().map(String::as_str), backend_path, "{rule}: what the backend saw");
+    }
+}
