@@ -34,9 +34,9 @@ use crate::rpc::{self, HttpRequest, Request, Response};
 enum Segment {
     Literal(String),
     /// `{name}`: one segment.
-    Param,
+    Param(String),
     /// `{name+}`: the rest of the path (one segment or more); only last.
-    Greedy,
+    Greedy(String),
 }
 
 /// A route key: `GET /pets/{id}`, `ANY /{proxy+}`, or `$default`.
@@ -72,9 +72,9 @@ impl RouteKey {
                     if i + 1 != parts.len() {
                         return Err(format!("`{key}`: a greedy variable `{{{name}}}` must be the last segment"));
                     }
-                    Segment::Greedy
+                    Segment::Greedy(name.trim_end_matches('+').to_string())
                 }
-                Some(_) => Segment::Param,
+                Some(name) => Segment::Param(name.to_string()),
                 None => Segment::Literal((*p).to_string()),
             };
             segments.push(seg);
@@ -93,7 +93,7 @@ impl RouteKey {
             return None;
         };
         let Some(segments) = &self.path else { return Some((2, Vec::new(), method_rank)) };
-        let greedy = segments.last() == Some(&Segment::Greedy);
+        let greedy = matches!(segments.last(), Some(Segment::Greedy(_)));
         let fixed = if greedy { &segments[..segments.len() - 1] } else { &segments[..] };
         if greedy && path.len() <= fixed.len() || !greedy && path.len() != fixed.len() {
             return None;
@@ -102,7 +102,7 @@ impl RouteKey {
         for (seg, part) in fixed.iter().zip(path) {
             match seg {
                 Segment::Literal(l) if l == part => specificity.push(0),
-                Segment::Param => specificity.push(1),
+                Segment::Param(_) => specificity.push(1),
                 _ => return None,
             }
         }
@@ -111,6 +111,28 @@ impl RouteKey {
             specificity.resize(16, 2);
         }
         Some((u8::from(greedy), specificity, method_rank))
+    }
+}
+
+impl RouteKey {
+    /// The path parameters `path` gives this route (`{id}` -> `17`, `{proxy+}` -> `a/b`).
+    pub fn params(&self, path: &str) -> BTreeMap<String, String> {
+        let parts: Vec<&str> = path.split('?').next().unwrap_or("").split('/').filter(|s| !s.is_empty()).collect();
+        let mut out = BTreeMap::new();
+        for (i, seg) in self.path.iter().flatten().enumerate() {
+            match seg {
+                Segment::Param(name) => {
+                    if let Some(p) = parts.get(i) {
+                        out.insert(name.clone(), (*p).to_string());
+                    }
+                }
+                Segment::Greedy(name) => {
+                    out.insert(name.clone(), parts.get(i..).unwrap_or_default().join("/"));
+                }
+                Segment::Literal(_) => {}
+            }
+        }
+        out
     }
 }
 
@@ -179,6 +201,45 @@ pub struct ApiRoute {
     /// `Some(scopes)`: the JWT authorizer guards the route (an empty list: any valid token).
     pub jwt: Option<Vec<String>>,
     pub throttle: Option<Throttle>,
+    /// An `http_proxy` integration's URI (REST): its host is the `Host` the backend gets, and
+    /// its path, with `{name}` filled from the route's path parameters, the path.
+    pub uri: Option<IntegrationUri>,
+}
+
+/// `http://host/path/{proxy}` of an integration, and which route parameter fills each
+/// `{name}` of it (`requestParameters`: `integration.request.path.proxy` <-
+/// `method.request.path.proxy`).
+#[derive(Clone, Debug)]
+pub struct IntegrationUri {
+    pub host: String,
+    pub path: String,
+    pub params: BTreeMap<String, String>,
+}
+
+impl IntegrationUri {
+    /// Parses `http(s)://host[:port]/path`.
+    pub fn parse(uri: &str, params: BTreeMap<String, String>) -> Result<IntegrationUri, String> {
+        let rest = uri
+            .strip_prefix("http://")
+            .or_else(|| uri.strip_prefix("https://"))
+            .ok_or_else(|| format!("`{uri}`: an integration URI is http(s)://host/path"))?;
+        let (host, path) = rest.split_once('/').map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+        if host.is_empty() {
+            return Err(format!("`{uri}`: no host"));
+        }
+        Ok(IntegrationUri { host: host.to_string(), path, params })
+    }
+
+    /// The backend's path for a request whose route parameters are `route_params`.
+    fn path_for(&self, route_params: &BTreeMap<String, String>) -> String {
+        let mut path = self.path.clone();
+        for (to, from) in &self.params {
+            if let Some(v) = route_params.get(from) {
+                path = path.replace(&format!("{{{to}}}"), v);
+            }
+        }
+        path
+    }
 }
 
 /// CORS, answered by the gateway: preflights get 204 without reaching a route.
@@ -332,7 +393,11 @@ impl ApiGateway {
         }
         buckets.iter_mut().for_each(|b| b.tokens -= 1.0);
         let mut client = req;
-        if backend_path != http.path {
+        if let Some(uri) = &self.config.routes[route].uri {
+            // `http_proxy` to a URI: the backend gets the URI's host and path.
+            let params = self.config.routes[route].key.params(route_path);
+            client.http = Arc::new(HttpRequest { path: uri.path_for(&params), host: uri.host.clone(), ..(*http).clone() });
+        } else if backend_path != http.path {
             client.http = Arc::new(HttpRequest { path: backend_path, ..(*http).clone() });
         }
         self.next += 1;
@@ -365,13 +430,21 @@ fn header<'a>(http: &'a HttpRequest, name: &str) -> Option<&'a str> {
 }
 
 impl Process for ApiGateway {
-    fn on_message(&mut self, cx: &mut Cx<'_>, _from: HostId, msg: Message) {
+    fn on_message(&mut self, cx: &mut Cx<'_>, from: HostId, msg: Message) {
         let (id, bytes) = (msg.request, msg.bytes);
         let body = match msg.body.downcast::<Request>() {
             Ok(req) => {
                 if let Some(id) = id {
                     self.handle(cx, id, *req);
                 }
+                return;
+            }
+            Err(b) => b,
+        };
+        // A Route 53 health check of the API's endpoint: it answers while it is up.
+        let body = match body.downcast::<rpc::HealthCheck>() {
+            Ok(hc) => {
+                cx.send(from, Message { request: None, bytes: rpc::HEALTH_CHECK_BYTES, body: Box::new(rpc::HealthReply { seq: hc.seq, status: 200 }) });
                 return;
             }
             Err(b) => b,
@@ -543,6 +616,11 @@ mod tests {
         assert_eq!(select_route(&no_default, "GET", "/cats"), None, "no match and no $default: 404");
         assert_eq!(select_route(&no_default, "POST", "/pets"), None, "another method does not match");
         assert!(RouteKey::parse("GET /{proxy+}/x").is_err(), "a greedy variable must be last");
+        let k = RouteKey::parse("GET /foo/{id}/{proxy+}").unwrap();
+        assert_eq!(k.params("/foo/7/a/b"), BTreeMap::from([("id".to_string(), "7".to_string()), ("proxy".to_string(), "a/b".to_string())]));
+        let uri = IntegrationUri::parse("http://backend.example.com/foo/{proxy}", BTreeMap::from([("proxy".to_string(), "proxy".to_string())])).unwrap();
+        assert_eq!((uri.host.as_str(), uri.path_for(&k.params("/foo/7/bar")).as_str()), ("backend.example.com", "/foo/bar"));
+        assert_eq!(IntegrationUri::parse("http://backend.example.com", BTreeMap::new()).unwrap().path, "/");
         assert!(RouteKey::parse("FETCH /x").is_err());
     }
 

@@ -26,6 +26,8 @@ pub enum Destination {
     /// A Cloud Map service's DNS name (DNS namespace) through the VPC resolver: its A records,
     /// cached for their TTL, or for `cache` when the client keeps answers longer.
     CloudMapDns { registry: Arc<Mutex<Registry>>, namespace: String, service: String, cache: Option<Nanos> },
+    /// A Route 53 name, through a resolver that caches answers for their TTL, or for `cache`.
+    Route53 { zone: crate::route53::Route53, name: String, cache: Option<Nanos> },
 }
 
 /// How requests are paced.
@@ -102,6 +104,21 @@ impl Client {
                     let ttl = cache.unwrap_or(ttl).max(1);
                     let age = if self.expires_at.is_none() { cx.rng().below(ttl) } else { 0 };
                     self.resolved = endpoints(cx, &found);
+                    self.expires_at = Some(now + ttl - age);
+                }
+                if self.resolved.is_empty() {
+                    return None;
+                }
+                let i = cx.rng().below(self.resolved.len() as u64) as usize;
+                Some(self.resolved[i])
+            }
+            Destination::Route53 { zone, name, cache } => {
+                let now = cx.now();
+                if self.expires_at.is_none_or(|t| now >= t) {
+                    let (found, ttl) = zone.resolve(now, cx.rng(), name).unwrap_or_default();
+                    let ttl = cache.unwrap_or(ttl).max(1);
+                    let age = if self.expires_at.is_none() { cx.rng().below(ttl) } else { 0 };
+                    self.resolved = found;
                     self.expires_at = Some(now + ttl - age);
                 }
                 if self.resolved.is_empty() {

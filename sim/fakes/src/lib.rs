@@ -9,20 +9,25 @@
 //!   clients resolve; `targets.rs`: the target groups it reads;
 //! - `client.rs`: a client workload (open or closed loop, timeouts);
 //! - `cloudmap.rs` + `cloudmap/`: AWS Cloud Map, registry and AWS JSON 1.1 endpoint;
+//! - `apigw.rs`: API Gateway (HTTP and REST APIs) and its VPC link ENIs;
+//! - `route53.rs`: Route 53 records, health checks and checkers; `edge.rs`: CloudFront and WAF;
 //! - `rpc.rs`: the messages they exchange; `pick.rs`: how a caller picks an instance.
 //!
 //! Every fake learns about failures the way the real service does (timeouts, health checks).
-//! Two read host liveness directly, standing for a component on that host: the load
-//! balancer's control plane, which AWS documents as watching its own nodes, and the ECS agent,
-//! which runs the container health check on the task's host.
+//! Three read host liveness directly, standing for a component AWS runs: the load balancer's
+//! control plane, which AWS documents as watching its own nodes; the ECS agent, which runs the
+//! container health check on the task's host; and API Gateway, which manages its VPC link's
+//! ENIs (it stops using those in a dead AZ: our assumption, AWS does not document it).
 
 pub mod apigw;
 mod client;
 pub mod cloudmap;
 mod deadline;
 mod ecs;
+pub mod edge;
 mod lb;
 mod pick;
+pub mod route53;
 mod rpc;
 pub mod rules;
 mod service;

@@ -81,6 +81,9 @@ struct Job {
 }
 
 /// One instance. Timer tokens: `job << 8` processing done; `CALL_SWEEP` a call deadline passed.
+/// How many kinds of request an instance tells apart in [`ServiceInstance::received`].
+pub const RECEIVED_KINDS: usize = 64;
+
 pub struct ServiceInstance {
     config: Arc<ServiceConfig>,
     steps: Vec<Step>,
@@ -97,6 +100,9 @@ pub struct ServiceInstance {
     pub cold_starts: u64,
     /// Requests refused with 403 by the source allow-list.
     pub forbidden: u64,
+    /// What arrived, by (method, `Host`, path): at most [`RECEIVED_KINDS`] kinds, the rest
+    /// counted under `("*", "*", "*")`.
+    pub received: BTreeMap<(String, String, String), u64>,
     /// Idle execution environments, by the time they became idle.
     warm: Vec<Nanos>,
     /// An ECS task answers only while it runs; other instances always do.
@@ -118,6 +124,7 @@ impl ServiceInstance {
             rejected: 0,
             cold_starts: 0,
             forbidden: 0,
+            received: BTreeMap::new(),
             warm: Vec::new(),
             switch: None,
         }
@@ -142,6 +149,10 @@ impl ServiceInstance {
     }
 
     fn admit(&mut self, cx: &mut Cx<'_>, id: RequestId, req: Request) {
+        let h = &req.http;
+        let key = (h.method.clone(), h.host.clone(), h.path.clone());
+        let key = if self.received.len() < RECEIVED_KINDS || self.received.contains_key(&key) { key } else { ("*".into(), "*".into(), "*".into()) };
+        *self.received.entry(key).or_default() += 1;
         if !self.config.allow_sources.is_empty() {
             let source = cx.topology().host(req.source).ip;
             if !self.config.allow_sources.iter().any(|c| in_cidr(source, *c)) {

@@ -146,6 +146,18 @@ pub struct ServiceRecord {
     pub cold_starts: u64,
     /// Refused with 403 by the source allow-list.
     pub forbidden: u64,
+    /// What arrived, by method, `Host` and path (the first 64 kinds per instance; the rest
+    /// as `*`).
+    pub received: Vec<Received>,
+}
+
+/// Requests of one kind a service received.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Received {
+    pub method: String,
+    pub host: String,
+    pub path: String,
+    pub count: u64,
 }
 
 /// One kind of hop (from one group of hosts to another), over every request.

@@ -128,6 +128,14 @@ pub fn summary_markdown(r: &RunRecord) -> String {
         }
         let _ = writeln!(s);
     }
+    // What backends received, where a hop set the `Host` (an API's integration URI).
+    for svc in r.services.iter().filter(|s| s.received.iter().any(|x| !x.host.is_empty())) {
+        let _ = writeln!(s, "## What `{}` received\n\n| method | Host | path | requests |\n|---|---|---|---:|", svc.service);
+        for x in &svc.received {
+            let _ = writeln!(s, "| {} | {} | {} | {} |", x.method, x.host, x.path, x.count);
+        }
+        let _ = writeln!(s);
+    }
     for a in &r.api_gateways {
         let statuses = a.statuses.iter().map(|(s, n)| format!("{s}: {n}")).collect::<Vec<_>>().join(", ");
         let _ = writeln!(

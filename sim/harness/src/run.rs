@@ -444,15 +444,31 @@ fn service_records(world: &World, core: &azsim_kernel::Core) -> Vec<ServiceRecor
     let mut by_name: std::collections::BTreeMap<String, ServiceRecord> = std::collections::BTreeMap::new();
     for (host, role) in &world.roles {
         let Role::Service(name) = role else { continue };
-        let entry =
-            by_name.entry(name.clone()).or_insert(ServiceRecord { service: name.clone(), instances: 0, served: 0, rejected: 0, cold_starts: 0, forbidden: 0 });
+        let entry = by_name.entry(name.clone()).or_insert(ServiceRecord {
+            service: name.clone(),
+            instances: 0,
+            served: 0,
+            rejected: 0,
+            cold_starts: 0,
+            forbidden: 0,
+            received: Vec::new(),
+        });
         entry.instances += 1;
         if let Some(i) = core.process(*host).and_then(|p| p.as_any().downcast_ref::<azsim_fakes::ServiceInstance>()) {
             entry.served += i.served;
             entry.rejected += i.rejected;
             entry.cold_starts += i.cold_starts;
             entry.forbidden += i.forbidden;
+            for ((method, host, path), count) in &i.received {
+                match entry.received.iter_mut().find(|r| r.method == *method && r.host == *host && r.path == *path) {
+                    Some(r) => r.count += count,
+                    None => entry.received.push(Received { method: method.clone(), host: host.clone(), path: path.clone(), count: *count }),
+                }
+            }
         }
+    }
+    for r in by_name.values_mut() {
+        r.received.sort_by(|a, b| (&a.method, &a.host, &a.path).cmp(&(&b.method, &b.host, &b.path)));
     }
     by_name.into_values().collect()
 }

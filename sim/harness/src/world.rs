@@ -526,7 +526,7 @@ fn api_gateway_config(
     directory: &LbDirectory,
     registry: &Arc<Mutex<Registry>>,
 ) -> Result<ApiGatewayConfig, String> {
-    use azsim_fakes::apigw::{ApiKind, ApiRoute, Cors, Integration, RouteKey, Throttle, jwt::JwtAuthorizer};
+    use azsim_fakes::apigw::{ApiKind, ApiRoute, Cors, Integration, IntegrationUri, RouteKey, Throttle, jwt::JwtAuthorizer};
     let rest = api.kind == azsim_scenario::ApiKindSpec::Rest;
     let throttle = |t: &azsim_scenario::ThrottleSpec| Throttle { rate: t.rate, burst: t.burst };
     let mut integrations = Vec::new();
@@ -554,6 +554,12 @@ fn api_gateway_config(
             integration: integrations.len() - 1,
             jwt: r.jwt.clone(),
             throttle: r.throttle.as_ref().map(throttle),
+            uri: r
+                .uri
+                .as_ref()
+                .map(|u| IntegrationUri::parse(u, r.path_parameters.clone()))
+                .transpose()
+                .map_err(|e| format!("api_gateways.{name}.routes.{key}: {e}"))?,
         });
     }
     let authorizer = match &api.jwt {

@@ -9,6 +9,7 @@
 
 mod load;
 mod model;
+mod openapi;
 mod units;
 mod validate;
 mod variant;

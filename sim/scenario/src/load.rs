@@ -117,7 +117,7 @@ pub fn load_str(source: Source) -> Result<Scenario, ScenarioError> {
 /// model; a file that cannot be read is an issue at its path.
 fn read_files(file: &mut crate::ScenarioFile, base: &std::path::Path) -> Vec<Issue> {
     let mut issues = Vec::new();
-    let mut read = |name: &str, at: String| match std::fs::read_to_string(base.join(name)) {
+    let read = |issues: &mut Vec<Issue>, name: &str, at: String| match std::fs::read_to_string(base.join(name)) {
         Ok(text) => Some(text.trim().to_string()),
         Err(e) => {
             issues.push(Issue::at(None, at, format!("cannot read `{name}` (relative to the scenario file): {e}")));
@@ -132,13 +132,26 @@ fn read_files(file: &mut crate::ScenarioFile, base: &std::path::Path) -> Vec<Iss
     }
     for (path, api) in apis {
         if let Some(jwt) = api.jwt.as_mut() {
-            jwt.jwks_text = read(&jwt.jwks.clone(), format!("{path}.jwt.jwks")).unwrap_or_default();
+            jwt.jwks_text = read(&mut issues, &jwt.jwks.clone(), format!("{path}.jwt.jwks")).unwrap_or_default();
+        }
+        let Some(name) = api.openapi.clone() else { continue };
+        let Some(text) = read(&mut issues, &name, format!("{path}.openapi")) else { continue };
+        match crate::openapi::import(&text, api) {
+            Ok(routes) => {
+                for (key, route) in routes {
+                    if api.routes.contains_key(&key) {
+                        issues.push(Issue::at(None, format!("{path}.openapi"), format!("`{key}` is both in `{name}` and in `routes`")));
+                    }
+                    api.routes.insert(key, route);
+                }
+            }
+            Err(e) => issues.push(Issue::at(None, format!("{path}.openapi"), format!("{name}: {e}"))),
         }
     }
     for (path, c) in clients {
         for (i, h) in c.http.iter_mut().enumerate() {
             if let Some(name) = h.jwt.clone() {
-                h.jwt_token = read(&name, format!("{path}.http[{i}].jwt"));
+                h.jwt_token = read(&mut issues, &name, format!("{path}.http[{i}].jwt"));
             }
         }
     }

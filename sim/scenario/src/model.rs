@@ -146,7 +146,19 @@ pub struct ApiGatewaySpec {
     #[schemars(with = "Vec<String>")]
     pub vpc_link: Spanned<Vec<String>>,
     /// Route key (`GET /orders/{id}`, `ANY /{proxy+}`, `$default`) -> what serves it.
+    #[serde(default)]
     pub routes: BTreeMap<String, ApiRouteSpec>,
+    /// A Swagger 2.0 or OpenAPI 3 file (relative to the scenario file) whose paths with
+    /// `x-amazon-apigateway-integration` (`http_proxy` through a VPC link) become routes.
+    #[serde(default)]
+    pub openapi: Option<String>,
+    /// Stage variables (`${stageVariables.name}` in an imported `connectionId`).
+    #[serde(default)]
+    pub stage_variables: BTreeMap<String, String>,
+    /// VPC link ids an imported `connectionId` may name -> the load balancer each targets.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, String>")]
+    pub vpc_links: BTreeMap<String, Ref>,
     /// 50 ms to 30 s; default 30 s (REST: 29 s).
     #[serde(default)]
     pub integration_timeout: Option<Dur>,
@@ -215,6 +227,14 @@ pub struct ApiRouteSpec {
     /// The route's throttle (`RouteSettings`).
     #[serde(default)]
     pub throttle: Option<ThrottleSpec>,
+    /// An `http_proxy` integration URI (`http://host/path/{proxy}`): the backend gets its host
+    /// as `Host` and its path, `{name}` filled from `path_parameters`. Without it, the
+    /// request's own path and host go through.
+    #[serde(default)]
+    pub uri: Option<String>,
+    /// `{name}` of `uri` -> the route's path parameter that fills it.
+    #[serde(default)]
+    pub path_parameters: BTreeMap<String, String>,
 }
 
 /// A token bucket.

@@ -155,26 +155,29 @@ impl Checker<'_> {
                 self.push(loc, format!("{path}.vpc_link"), "a VPC link's subnets are in one Region".into(), None);
             }
             if api.stages.is_empty() {
-                self.push(loc, format!("{path}.stages"), "at least one stage (`$default` or a name) is needed".into(), None);
+                self.push(None, format!("{path}.stages"), "at least one stage (`$default` or a name) is needed".into(), None);
             }
             let max_timeout = if api.kind == ApiKindSpec::Rest { 29_000 } else { 30_000 };
             if let Some(t) = api.integration_timeout
                 && !(50..=max_timeout).contains(&(t.nanos() / 1_000_000))
             {
-                self.push(loc, format!("{path}.integration_timeout"), format!("an integration timeout is 50ms to {}s", max_timeout / 1000), None);
+                self.push(None, format!("{path}.integration_timeout"), format!("an integration timeout is 50ms to {}s", max_timeout / 1000), None);
             }
             for (t, what) in [(&api.account_throttle, "account_throttle"), (&api.stage_throttle, "stage_throttle")] {
                 if t.is_some_and(|t| !(t.rate > 0.0 && t.burst >= 1.0)) {
-                    self.push(loc, format!("{path}.{what}"), "a throttle needs a rate above 0 and a burst of at least 1".into(), None);
+                    self.push(None, format!("{path}.{what}"), "a throttle needs a rate above 0 and a burst of at least 1".into(), None);
                 }
             }
             if api.routes.is_empty() {
-                self.push(loc, format!("{path}.routes"), "an API needs at least one route".into(), None);
+                self.push(loc, format!("{path}.routes"), "an API needs at least one route (in `routes` or an `openapi` file)".into(), None);
+            }
+            for (id, lb) in &api.vpc_links {
+                self.check_ref(lb, &lbs, &format!("{path}.vpc_links.{id}"), "load balancer");
             }
             for (key, route) in &api.routes {
                 let rpath = format!("{path}.routes.{key}");
                 if let Err(e) = check_route_key(key) {
-                    self.push(loc, rpath.clone(), e, Some("`GET /orders/{id}`, `ANY /{proxy+}` or `$default`".into()));
+                    self.push(None, rpath.clone(), e, Some("`GET /orders/{id}`, `ANY /{proxy+}` or `$default`".into()));
                 }
                 match (&route.load_balancer, &route.cloud_map) {
                     (Some(lb), None) => {
@@ -190,13 +193,18 @@ impl Checker<'_> {
                             );
                         }
                     }
-                    _ => self.push(loc, rpath.clone(), "a route needs exactly one of `load_balancer` and `cloud_map`".into(), None),
+                    _ => self.push(None, rpath.clone(), "a route needs exactly one of `load_balancer` and `cloud_map`".into(), None),
+                }
+                if let Some(uri) = &route.uri
+                    && !(uri.starts_with("http://") || uri.starts_with("https://"))
+                {
+                    self.push(None, format!("{rpath}.uri"), format!("`{uri}`: an integration URI is http(s)://host/path"), None);
                 }
                 if route.jwt.is_some() && api.jwt.is_none() {
-                    self.push(loc, format!("{rpath}.jwt"), "the route asks for a JWT but the API has no `jwt` authorizer".into(), None);
+                    self.push(None, format!("{rpath}.jwt"), "the route asks for a JWT but the API has no `jwt` authorizer".into(), None);
                 }
                 if route.throttle.is_some_and(|t| !(t.rate > 0.0 && t.burst >= 1.0)) {
-                    self.push(loc, format!("{rpath}.throttle"), "a throttle needs a rate above 0 and a burst of at least 1".into(), None);
+                    self.push(None, format!("{rpath}.throttle"), "a throttle needs a rate above 0 and a burst of at least 1".into(), None);
                 }
             }
         }

@@ -66,7 +66,11 @@ fn run(case: Case, request: Sent) -> (Vec<Outcome>, Vec<String>) {
         kind: case.kind,
         stages: case.stages.iter().map(|s| s.to_string()).collect(),
         strip_stage: case.strip_stage,
-        routes: case.routes.iter().map(|k| ApiRoute { key: RouteKey::parse(k).unwrap(), integration: 0, jwt: None, throttle: case.route_throttle }).collect(),
+        routes: case
+            .routes
+            .iter()
+            .map(|k| ApiRoute { key: RouteKey::parse(k).unwrap(), integration: 0, jwt: None, throttle: case.route_throttle, uri: None })
+            .collect(),
         integrations: integrations.clone(),
         account: Throttle::ACCOUNT_DEFAULT,
         stage_throttle: None,
