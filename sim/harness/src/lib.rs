@@ -19,8 +19,8 @@ mod world;
 
 pub use analytic::{AnalyticPath, worst_case_path};
 pub use record::{
-    Analytic, ApiGatewayRecord, Bytes, ClientRecord, Counts, CrossingStats, Crossings, ExpectationResult, FaultRecord, HopStats, PairBytes, Percentiles,
-    Received, RunRecord, ServiceRecord, TimelinePoint, TunnelRecord, WorstPath,
+    Analytic, ApiGatewayRecord, Bytes, ClientRecord, Counts, CrossingStats, Crossings, EdgeRecord, ExpectationResult, FaultRecord, HealthChangeRecord,
+    HopStats, PairBytes, Percentiles, Received, RunRecord, ServiceRecord, TimelinePoint, TunnelRecord, WorstPath,
 };
 pub use report::{comparison_markdown, junit_xml, summary_markdown, to_json, write_reports};
 pub use run::{RunOptions, run_variant};

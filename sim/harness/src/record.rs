@@ -197,6 +197,30 @@ pub struct FaultRecord {
     pub discovery_stale_s: Option<f64>,
 }
 
+/// A Route 53 health check's change: when the checkers' aggregate changed, and when name
+/// servers began answering with it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HealthChangeRecord {
+    pub check: String,
+    pub healthy: bool,
+    pub at_s: f64,
+    pub published_s: f64,
+}
+
+/// What a CloudFront edge did.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EdgeRecord {
+    pub distribution: String,
+    /// 403 from the WAF allow-list.
+    pub blocked: u64,
+    /// The origin did not answer within the response timeout.
+    pub timeouts: u64,
+    /// Sent to the origin group's secondary.
+    pub failed_over: u64,
+    /// The origin's name resolved to nothing.
+    pub no_origin: u64,
+}
+
 /// What an API's gateway did over a run.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ApiGatewayRecord {
@@ -278,6 +302,10 @@ pub struct RunRecord {
     pub tunnel: Option<TunnelRecord>,
     /// What each API Gateway API answered itself and passed on.
     pub api_gateways: Vec<ApiGatewayRecord>,
+    /// Route 53 health checks' status changes.
+    pub health_changes: Vec<HealthChangeRecord>,
+    /// What each CloudFront edge did itself.
+    pub edges: Vec<EdgeRecord>,
     pub expectations: Vec<ExpectationResult>,
     pub passed: bool,
     /// Kernel events handled (the simulator's work, not a wall-clock figure).

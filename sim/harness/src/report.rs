@@ -136,6 +136,20 @@ pub fn summary_markdown(r: &RunRecord) -> String {
         }
         let _ = writeln!(s);
     }
+    if !r.health_changes.is_empty() {
+        let _ = writeln!(s, "## Route 53 health changes\n\n| check | became | checkers' verdict at | name servers answer from |\n|---|---|---:|---:|");
+        for c in &r.health_changes {
+            let _ = writeln!(s, "| {} | {} | {:.3}s | {:.3}s |", c.check, if c.healthy { "healthy" } else { "unhealthy" }, c.at_s, c.published_s);
+        }
+        let _ = writeln!(s);
+    }
+    for e in &r.edges {
+        let _ = writeln!(
+            s,
+            "## CloudFront `{}`\n\n| blocked by WAF (403) | origin timeouts | sent to the secondary origin | origin name resolved to nothing |\n|---:|---:|---:|---:|\n| {} | {} | {} | {} |\n",
+            e.distribution, e.blocked, e.timeouts, e.failed_over, e.no_origin
+        );
+    }
     for a in &r.api_gateways {
         let statuses = a.statuses.iter().map(|(s, n)| format!("{s}: {n}")).collect::<Vec<_>>().join(", ");
         let _ = writeln!(

@@ -190,6 +190,27 @@ fn record(f: &ScenarioFile, scenario: &str, variant: &str, seed: u64, world: &Wo
                 firewall_drops: core.firewall_drops(),
             }),
             api_gateways: api_gateway_records(world, core),
+            health_changes: world
+                .route53
+                .iter()
+                .flat_map(|z| z.changes())
+                .map(|c| HealthChangeRecord { check: c.check, healthy: c.healthy, at_s: c.at as f64 / 1e9, published_s: c.published_at as f64 / 1e9 })
+                .collect(),
+            edges: world
+                .roles
+                .iter()
+                .filter_map(|(h, r)| match r {
+                    Role::Edge(name) => Some((name, core.process(*h)?.as_any().downcast_ref::<azsim_fakes::edge::Edge>()?)),
+                    _ => None,
+                })
+                .map(|(name, e)| EdgeRecord {
+                    distribution: name.clone(),
+                    blocked: e.counts.blocked,
+                    timeouts: e.counts.timeouts,
+                    failed_over: e.counts.failed_over,
+                    no_origin: e.counts.no_origin,
+                })
+                .collect(),
             expectations: Vec::new(),
             passed: true,
             events: core.events_processed(),
@@ -219,6 +240,9 @@ fn cost(f: &ScenarioFile, world: &World, core: &azsim_kernel::Core) -> f64 {
     for ((a, b), c) in &core.traffic().by_host_pair {
         let (ha, hb) = (topo.host(*a), topo.host(*b));
         let gb = c.bytes as f64 / 1e9;
+        if regional(world, a) || regional(world, b) {
+            continue;
+        }
         if ha.region != hb.region {
             usd += gb * p.cross_region_per_gb;
         } else if ha.az != hb.az {
@@ -275,9 +299,10 @@ fn api_gateway_records(world: &World, core: &azsim_kernel::Core) -> Vec<ApiGatew
         .collect()
 }
 
-/// A regional AWS endpoint (Cloud Map, API Gateway): not in an AZ of the VPC.
+/// A regional AWS endpoint (Cloud Map, API Gateway), CloudFront's edge or Route 53's checkers:
+/// not in an AZ of the VPC, and not billed as data transfer between AZs or Regions here.
 fn regional(world: &World, h: &azsim_kernel::HostId) -> bool {
-    matches!(world.roles.get(h), Some(Role::CloudMap | Role::ApiGateway(_)))
+    matches!(world.roles.get(h), Some(Role::CloudMap | Role::ApiGateway(_) | Role::Edge(_) | Role::Route53Checker))
 }
 
 fn alb_target_pair(world: &World, a: azsim_kernel::HostId, b: azsim_kernel::HostId) -> bool {
@@ -392,7 +417,8 @@ fn group(world: &World, host: azsim_kernel::HostId) -> String {
         Some(Role::CloudMap) => "cloudmap".to_string(),
         Some(Role::EcsControl(n)) => format!("ecs-{n}"),
         Some(Role::TunnelAgent) => "tunnel-agent".to_string(),
-        Some(Role::ApiGateway(n)) => n.clone(),
+        Some(Role::ApiGateway(n)) | Some(Role::Edge(n)) => n.clone(),
+        Some(Role::Route53Checker) => "route53-checker".to_string(),
         Some(Role::VpcLinkEni(n)) => format!("{n}-vpclink"),
         None => "?".to_string(),
     }

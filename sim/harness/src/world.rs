@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use azsim_fakes::apigw::{ApiGateway, ApiGatewayConfig, VpcLinkEni};
 use azsim_fakes::cloudmap::{CloudMapNode, Discover, HealthConfig, NamespaceKind, Registry, RoutingPolicy, Settings};
+use azsim_fakes::edge::{Edge, EdgeConfig};
+use azsim_fakes::route53::{HealthCheckConfig as R53Check, HealthChecker, Policy, RecordSet, RecordTarget, Route53};
 use azsim_fakes::rules::{Action, Conditions, Rule};
 use azsim_fakes::{
     AutoScaling, CannedRoute, Client, ClientConfig, ClientRouting, ColdStart, ContainerHealthCheck, Destination, EcsCloudMap, EcsService, EcsServiceConfig,
@@ -38,6 +40,10 @@ pub(crate) enum Role {
     ApiGateway(String),
     /// An ENI of an API's VPC link.
     VpcLinkEni(String),
+    /// A Route 53 health checker.
+    Route53Checker,
+    /// A CloudFront distribution's edge location.
+    Edge(String),
 }
 
 /// A built world: the simulation plus what the harness needs to read it.
@@ -54,6 +60,8 @@ pub(crate) struct World {
     pub(crate) fault_hosts: Vec<Vec<String>>,
     /// What the tunnel's parts counted, if the scenario has one.
     pub(crate) tunnel: Option<TunnelCounters>,
+    /// Route 53's zone (health changes), if the scenario has one.
+    pub(crate) route53: Option<azsim_fakes::route53::Route53>,
 }
 
 /// A scenario distribution as a kernel distribution (profiles resolved; validation has
@@ -200,6 +208,24 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
         let zone_id = topo.az_by_name(&zone).expect("added above");
         apis.insert(name.clone(), (gw, zone_id, enis));
     }
+    // Route 53's checkers (`route53-checker-<n>`) and CloudFront's edges (`<name>-edge`).
+    let mut checkers = Vec::new();
+    if let Some(r) = &f.route53 {
+        for n in 0..r.checkers.count {
+            checkers.push(add(&mut topo, "route53-checker", azsim_scenario::checker_host(n), &r.checkers.az.value, Role::Route53Checker)?);
+        }
+    }
+    let mut edges: BTreeMap<String, HostId> = BTreeMap::new();
+    for (name, cf) in &f.cloudfront {
+        edges.insert(name.clone(), add(&mut topo, name, azsim_scenario::edge_host(name), &cf.az.value, Role::Edge(name.clone()))?);
+    }
+    // AWS's edge and Route 53's checkers are in no AZ of a VPC: hops to them are not AZ
+    // crossings (their latency still applies; Region crossings still count).
+    let edge_zones: Vec<&str> = f.cloudfront.values().map(|c| c.az.value.as_str()).chain(f.route53.iter().map(|r| r.checkers.az.value.as_str())).collect();
+    for z in edge_zones {
+        let az = topo.az_by_name(z).expect("validated");
+        topo.mark_regional(az);
+    }
     // ECS: a control plane per service, in its Region's API zone.
     let mut ecs_hosts: BTreeMap<String, HostId> = BTreeMap::new();
     for (name, svc) in f.services.iter().filter(|(_, s)| s.ecs.is_some()) {
@@ -234,6 +260,7 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
     });
     let real_code: Vec<&str> = f.tunnel.iter().flat_map(|t| [t.proxies.value.as_str(), t.backend.value.as_str()]).collect();
     let mut proxy_tasks = Vec::new();
+    let mut route53 = None;
 
     sim.with_core(|core| -> Result<(), String> {
         if let Some(plan) = &tunnel_plan {
@@ -351,6 +378,64 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
         if !cloud_map_hosts.is_empty() {
             cloud_map = Some(registry.clone());
         }
+        if let Some(r) = &f.route53 {
+            let endpoints_of = |name: &str| -> Vec<Endpoint> {
+                match apis.get(name) {
+                    Some((gw, zone, _)) => vec![Endpoint { host: *gw, az: *zone }],
+                    None => instances.get(name).cloned().unwrap_or_default(),
+                }
+            };
+            let target = |t: &azsim_scenario::RecordTargetSpec| RecordTarget { endpoints: endpoints_of(&t.target.value), health_check: t.health_check.clone() };
+            let records = r
+                .records
+                .iter()
+                .map(|(name, rec)| {
+                    let policy = if let Some(t) = &rec.simple {
+                        Policy::Simple(target(t))
+                    } else if let Some(fo) = &rec.failover {
+                        Policy::Failover { primary: target(&fo.primary), secondary: target(&fo.secondary) }
+                    } else if !rec.weighted.is_empty() {
+                        Policy::Weighted(rec.weighted.iter().map(|t| (t.weight, target(t))).collect())
+                    } else {
+                        Policy::Multivalue(rec.multivalue.iter().map(target).collect())
+                    };
+                    (name.clone(), RecordSet { ttl: rec.ttl.nanos(), policy })
+                })
+                .collect();
+            let checks = r
+                .health_checks
+                .iter()
+                .filter_map(|(id, hc)| {
+                    let host = endpoints_of(&hc.target.value).first()?.host;
+                    Some((id.clone(), R53Check { target: host, interval: hc.interval.nanos(), failure_threshold: hc.failure_threshold }))
+                })
+                .collect();
+            let zone = Route53::new(records, checks, checkers.len(), dist(f, &r.propagation), core.seed().stream("route53"));
+            for (i, h) in checkers.iter().enumerate() {
+                core.add_process(*h, Box::new(HealthChecker::new(zone.clone(), i)));
+            }
+            route53 = Some(zone);
+        }
+        for (name, cf) in &f.cloudfront {
+            let zone = route53.clone().expect("validated: CloudFront origins are Route 53 records");
+            let allow = cf
+                .allow
+                .iter()
+                .flat_map(|a| match azsim_scenario::parse_cidr(a) {
+                    Some(cidr) => vec![cidr],
+                    None => groups.get(a).into_iter().flatten().map(|h| (core.topology().host(*h).ip, 32)).collect(),
+                })
+                .collect();
+            let config = EdgeConfig {
+                zone,
+                origin: cf.origin.clone(),
+                secondary: cf.secondary_origin.clone().map(|o| (o, cf.failover_statuses.clone())),
+                response_timeout: cf.response_timeout.nanos(),
+                allow,
+                processing: dist(f, &cf.processing),
+            };
+            core.add_process(edges[name], Box::new(Edge::new(config)));
+        }
         for (name, api) in &f.api_gateways {
             let (gw, _, enis) = &apis[name];
             let config = Arc::new(api_gateway_config(f, name, api, enis, &directory, &registry)?);
@@ -396,8 +481,15 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
             core.add_process(*host, Box::new(EcsService::new(cfg)));
         }
         for (label, (name, c)) in f.clients.iter().enumerate() {
+            let is_record = f.route53.as_ref().is_some_and(|r| r.records.contains_key(&c.target.value));
             let destination = if let Some((gw, zone, _)) = apis.get(&c.target.value) {
                 Destination::Service(Picker::new(PickPolicy::Any, vec![Endpoint { host: *gw, az: *zone }]))
+            } else if let Some(edge) = edges.get(&c.target.value) {
+                let az = core.topology().host(*edge).az;
+                Destination::Service(Picker::new(PickPolicy::Any, vec![Endpoint { host: *edge, az }]))
+            } else if is_record {
+                let zone = route53.clone().expect("a record implies a zone");
+                Destination::Route53 { zone, name: c.target.value.clone(), cache: c.dns_cache.map(|d| d.nanos()) }
             } else if f.load_balancers.contains_key(&c.target.value) {
                 Destination::LoadBalancer {
                     name: c.target.value.clone(),
@@ -514,7 +606,7 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
         crate::tunnel::start(&plan, &nets, proxy_tasks, &counters, seed, &|f| sim.spawn(f));
         counters
     });
-    Ok(World { sim, roles, client_labels: f.clients.keys().cloned().collect(), task_events, cloud_map, fault_hosts, tunnel })
+    Ok(World { sim, roles, client_labels: f.clients.keys().cloned().collect(), task_events, cloud_map, fault_hosts, tunnel, route53 })
 }
 
 /// An API's gateway configuration from its scenario spec (validated).

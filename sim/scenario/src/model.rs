@@ -73,6 +73,12 @@ pub struct ScenarioFile {
     /// API Gateway APIs (HTTP or REST) with private integrations through a VPC link.
     #[serde(default)]
     pub api_gateways: BTreeMap<String, ApiGatewaySpec>,
+    /// Route 53: records, health checks and the checker fleet.
+    #[serde(default)]
+    pub route53: Option<Route53Spec>,
+    /// CloudFront distributions (edge locations) in front of origins named by Route 53 records.
+    #[serde(default)]
+    pub cloudfront: BTreeMap<String, CloudFrontSpec>,
     /// Variants of the baseline; the report compares them side by side.
     #[serde(default)]
     pub variants: BTreeMap<String, VariantSpec>,
@@ -276,6 +282,165 @@ impl JwtSpec {
 #[serde(deny_unknown_fields)]
 pub struct CorsSpec {
     pub allow_origins: Vec<String>,
+}
+
+/// Route 53 (reference/aws-semantics.md §6).
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Route53Spec {
+    /// Where the health checkers run (an AZ of a Region standing for the Internet or AWS's
+    /// edge), and how many there are (default 16: AWS's 8 Regions probe a 30 s check about every
+    /// 2 s in all).
+    pub checkers: CheckersSpec,
+    /// From a health status change to the name servers answering with it (default uniform 0 to
+    /// 60 s: AWS says "generally within 60 seconds").
+    #[serde(default = "Route53Spec::default_propagation")]
+    pub propagation: DistSpec,
+    /// Health checks by id.
+    #[serde(default)]
+    pub health_checks: BTreeMap<String, HealthCheckR53Spec>,
+    /// Record sets by DNS name.
+    pub records: BTreeMap<String, RecordSpec>,
+}
+
+impl Route53Spec {
+    fn default_propagation() -> DistSpec {
+        DistSpec::Uniform { min: Dur(0), max: Dur(60_000_000_000) }
+    }
+}
+
+/// The checker fleet.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckersSpec {
+    #[schemars(with = "String")]
+    pub az: Ref,
+    #[serde(default = "CheckersSpec::default_count")]
+    pub count: u32,
+}
+
+impl CheckersSpec {
+    fn default_count() -> u32 {
+        16
+    }
+}
+
+/// A Route 53 health check of an endpoint.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheckR53Spec {
+    /// An API (its regional endpoint) or a service (its first instance).
+    #[schemars(with = "String")]
+    pub target: Ref,
+    /// 10s (fast) or 30s (standard, the default).
+    #[serde(default = "HealthCheckR53Spec::default_interval")]
+    pub interval: Dur,
+    /// 1 to 10 (default 3).
+    #[serde(default = "HealthCheckR53Spec::default_threshold")]
+    pub failure_threshold: u32,
+}
+
+impl HealthCheckR53Spec {
+    fn default_interval() -> Dur {
+        Dur(30_000_000_000)
+    }
+    fn default_threshold() -> u32 {
+        3
+    }
+}
+
+/// A record set: one routing policy.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordSpec {
+    /// The answer's TTL (default 60s).
+    #[serde(default = "RecordSpec::default_ttl")]
+    pub ttl: Dur,
+    #[serde(default)]
+    pub simple: Option<RecordTargetSpec>,
+    #[serde(default)]
+    pub failover: Option<FailoverSpec>,
+    #[serde(default)]
+    pub weighted: Vec<RecordTargetSpec>,
+    #[serde(default)]
+    pub multivalue: Vec<RecordTargetSpec>,
+}
+
+impl RecordSpec {
+    fn default_ttl() -> Dur {
+        Dur(60_000_000_000)
+    }
+}
+
+/// A failover pair.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FailoverSpec {
+    pub primary: RecordTargetSpec,
+    pub secondary: RecordTargetSpec,
+}
+
+/// What a record answers with: an API's regional endpoint or a service's instances.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordTargetSpec {
+    #[schemars(with = "String")]
+    pub target: Ref,
+    #[serde(default)]
+    pub health_check: Option<String>,
+    /// Weighted records: 0 to 255 (default 1).
+    #[serde(default = "RecordTargetSpec::default_weight")]
+    pub weight: u32,
+}
+
+impl RecordTargetSpec {
+    fn default_weight() -> u32 {
+        1
+    }
+}
+
+/// A CloudFront distribution, served from one edge location.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloudFrontSpec {
+    /// The edge location's AZ (of a Region standing for AWS's edge).
+    #[schemars(with = "String")]
+    pub az: Ref,
+    /// The origin's DNS name (a Route 53 record).
+    pub origin: String,
+    /// An origin group's secondary origin (a Route 53 record).
+    #[serde(default)]
+    pub secondary_origin: Option<String>,
+    /// Statuses from the primary that send a request to the secondary (timeouts and refusals
+    /// always do). Default 500, 502, 503, 504.
+    #[serde(default = "CloudFrontSpec::default_failover_statuses")]
+    pub failover_statuses: Vec<u16>,
+    /// CloudFront's origin response timeout (default 30s).
+    #[serde(default = "CloudFrontSpec::default_timeout")]
+    pub response_timeout: Dur,
+    /// WAF: only clients from these CIDR blocks or clients (others get 403).
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// The edge's own time per request (default 0).
+    #[serde(default)]
+    pub processing: DistSpec,
+}
+
+impl CloudFrontSpec {
+    fn default_failover_statuses() -> Vec<u16> {
+        vec![500, 502, 503, 504]
+    }
+    fn default_timeout() -> Dur {
+        Dur(30_000_000_000)
+    }
+}
+
+/// A Route 53 checker's host, and a CloudFront distribution's edge host.
+pub fn checker_host(n: u32) -> String {
+    format!("route53-checker-{n}")
+}
+pub fn edge_host(name: &str) -> String {
+    format!("{name}-edge")
 }
 
 /// The host of an API's gateway (`<api>-apigw`) and of its VPC link's ENI in `az`.
@@ -1391,6 +1556,10 @@ pub struct VariantSpec {
     pub tunnel: Option<TunnelSpec>,
     #[serde(default)]
     pub api_gateways: BTreeMap<String, ApiGatewaySpec>,
+    #[serde(default)]
+    pub route53: Option<Route53Spec>,
+    #[serde(default)]
+    pub cloudfront: BTreeMap<String, CloudFrontSpec>,
 }
 
 /// The host name of instance `n` of service `service` in `az` (`router-use1-az1-0`).
@@ -1430,6 +1599,10 @@ impl ScenarioFile {
                 names.extend((0..*count).map(|n| tunnel_agent_host(az, n)));
             }
         }
+        if let Some(r) = &self.route53 {
+            names.extend((0..r.checkers.count).map(checker_host));
+        }
+        names.extend(self.cloudfront.keys().map(|n| edge_host(n)));
         for (name, api) in &self.api_gateways {
             names.push(apigw_host(name));
             names.extend(api.vpc_link.value.iter().map(|az| vpclink_host(name, az)));

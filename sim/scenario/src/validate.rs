@@ -132,6 +132,72 @@ impl Checker<'_> {
         self.check_expectations();
         self.check_tunnel();
         self.check_api_gateways();
+        self.check_route53();
+    }
+
+    fn check_route53(&mut self) {
+        let azs: Vec<String> = self.azs().into_iter().map(String::from).collect();
+        let mut endpoints: Vec<String> = self.f.api_gateways.keys().cloned().collect();
+        endpoints.extend(self.f.services.keys().cloned());
+        let records: Vec<String> = self.f.route53.iter().flat_map(|r| r.records.keys().cloned()).collect();
+        if let Some(r) = &self.f.route53 {
+            self.check_ref(&r.checkers.az, &azs, "route53.checkers.az", "AZ");
+            if r.checkers.count == 0 {
+                self.push(Some(r.checkers.az.referenced), "route53.checkers.count".into(), "at least one checker is needed".into(), None);
+            }
+            self.check_dist(&r.propagation, None, "route53.propagation");
+            for (id, hc) in &r.health_checks {
+                let path = format!("route53.health_checks.{id}");
+                self.check_ref(&hc.target, &endpoints, &format!("{path}.target"), "API or service");
+                if ![10_000_000_000, 30_000_000_000].contains(&hc.interval.nanos()) {
+                    self.push(
+                        Some(hc.target.referenced),
+                        format!("{path}.interval"),
+                        "a Route 53 health check is every 10s (fast) or 30s (standard)".into(),
+                        None,
+                    );
+                }
+                if !(1..=10).contains(&hc.failure_threshold) {
+                    self.push(Some(hc.target.referenced), format!("{path}.failure_threshold"), "the failure threshold is 1 to 10".into(), None);
+                }
+            }
+            for (name, rec) in &r.records {
+                let path = format!("route53.records.{name}");
+                let policies = [rec.simple.is_some(), rec.failover.is_some(), !rec.weighted.is_empty(), !rec.multivalue.is_empty()];
+                if policies.iter().filter(|p| **p).count() != 1 {
+                    self.push(None, path.clone(), "a record set has exactly one of `simple`, `failover`, `weighted` and `multivalue`".into(), None);
+                }
+                let targets: Vec<&RecordTargetSpec> =
+                    rec.simple.iter().chain(rec.failover.iter().flat_map(|f| [&f.primary, &f.secondary])).chain(&rec.weighted).chain(&rec.multivalue).collect();
+                for t in targets {
+                    self.check_ref(&t.target, &endpoints, &format!("{path}.target"), "API or service");
+                    if let Some(hc) = &t.health_check
+                        && !r.health_checks.contains_key(hc)
+                    {
+                        let hint = did_you_mean(hc, r.health_checks.keys().map(String::as_str));
+                        self.push(Some(t.target.referenced), format!("{path}.health_check"), format!("unknown health check `{hc}`"), hint);
+                    }
+                    if t.weight > 255 {
+                        self.push(Some(t.target.referenced), format!("{path}.weight"), "a weight is 0 to 255".into(), None);
+                    }
+                }
+            }
+        }
+        for (name, cf) in &self.f.cloudfront {
+            let path = format!("cloudfront.{name}");
+            self.check_ref(&cf.az, &azs, &format!("{path}.az"), "AZ");
+            for origin in std::iter::once(&cf.origin).chain(&cf.secondary_origin) {
+                if !records.contains(origin) {
+                    let hint = did_you_mean(origin, records.iter().map(String::as_str));
+                    self.push(Some(cf.az.referenced), format!("{path}.origin"), format!("`{origin}` is not a Route 53 record of this scenario"), hint);
+                }
+            }
+            for a in &cf.allow {
+                if parse_cidr(a).is_none() && !self.f.clients.contains_key(a) {
+                    self.push(Some(cf.az.referenced), format!("{path}.allow"), format!("`{a}` is neither a CIDR block nor a client"), None);
+                }
+            }
+        }
     }
 
     fn check_api_gateways(&mut self) {
@@ -375,6 +441,9 @@ impl Checker<'_> {
             ("service", self.f.services.keys().collect::<Vec<_>>()),
             ("load balancer", self.f.load_balancers.keys().collect()),
             ("client", self.f.clients.keys().collect()),
+            ("API", self.f.api_gateways.keys().collect()),
+            ("CloudFront distribution", self.f.cloudfront.keys().collect()),
+            ("DNS name", self.f.route53.iter().flat_map(|r| r.records.keys()).collect()),
         ];
         for (kind, names) in groups {
             for name in names {
@@ -595,6 +664,8 @@ impl Checker<'_> {
         let mut targets: Vec<String> = self.f.services.keys().cloned().collect();
         targets.extend(self.f.load_balancers.keys().cloned());
         targets.extend(self.f.api_gateways.keys().cloned());
+        targets.extend(self.f.cloudfront.keys().cloned());
+        targets.extend(self.f.route53.iter().flat_map(|r| r.records.keys().cloned()));
         if self.f.clients.is_empty() {
             self.push(None, "clients".into(), "at least one client is needed".into(), None);
         }
@@ -602,7 +673,9 @@ impl Checker<'_> {
             let path = format!("clients.{name}");
             self.check_az_map(&c.azs, &format!("{path}.azs"));
             let loc = Some(c.target.referenced);
-            if self.check_ref(&c.target, &targets, &format!("{path}.target"), "load balancer, API or service") && c.resolve == Resolve::OwnAz {
+            if self.check_ref(&c.target, &targets, &format!("{path}.target"), "load balancer, API, CloudFront distribution, DNS name or service")
+                && c.resolve == Resolve::OwnAz
+            {
                 match self.f.load_balancers.get(&c.target.value) {
                     Some(lb) if lb.kind == LbKind::Nlb => {
                         for az in c.azs.value.keys() {

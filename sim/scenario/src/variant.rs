@@ -46,6 +46,10 @@ pub(crate) fn apply(base: &ScenarioFile, v: &VariantSpec) -> ScenarioFile {
     f.load_balancers.extend(v.load_balancers.clone());
     f.clients.extend(v.clients.clone());
     f.api_gateways.extend(v.api_gateways.clone());
+    f.cloudfront.extend(v.cloudfront.clone());
+    if let Some(r) = &v.route53 {
+        f.route53 = Some(r.clone());
+    }
     if let Some(x) = &v.faults {
         f.faults = x.clone();
     }

@@ -3,6 +3,7 @@
 
 mod apigw;
 mod cloudmap;
+mod edge;
 mod lifecycle;
 
 use std::sync::Arc;
