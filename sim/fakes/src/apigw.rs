@@ -190,6 +190,9 @@ pub enum Integration {
     /// A private integration with a Cloud Map service (`DiscoverInstances` with these
     /// parameters), its answer cached for `cache_ttl`.
     CloudMap { registry: Arc<Mutex<Registry>>, discover: Discover, cache_ttl: Nanos },
+    /// A Lambda function (its execution environments): invoked by the gateway itself, not
+    /// through the VPC link.
+    Lambda(Vec<Endpoint>),
 }
 
 /// One route.
@@ -408,6 +411,22 @@ impl ApiGateway {
 
     fn forward(&mut self, cx: &mut Cx<'_>, call: u64) {
         let Some(p) = self.pending.get(&call) else { return };
+        let integration = self.config.routes[p.route].integration;
+        if let Some(Integration::Lambda(functions)) = self.config.integrations.get(integration) {
+            if functions.is_empty() {
+                let (id, client) = (p.id, p.client.clone());
+                self.pending.remove(&call);
+                return self.answer(cx, id, &client, 500, 35);
+            }
+            let target = functions[cx.rng().below(functions.len() as u64) as usize].host;
+            let mut req = p.client.clone();
+            req.reply_to = cx.host();
+            req.call_id = call;
+            req.source = cx.host();
+            cx.send(target, rpc::request(p.id, req));
+            cx.set_timer(self.config.integration_timeout, call << 1 | TIMEOUT);
+            return;
+        }
         let enis: Vec<HostId> = self.config.enis.iter().copied().filter(|h| cx.host_is_up(*h)).collect();
         if enis.is_empty() {
             let (id, client) = (p.id, p.client.clone());
@@ -458,10 +477,15 @@ impl Process for ApiGateway {
     }
 
     fn on_refused(&mut self, cx: &mut Cx<'_>, _to: HostId, msg: Message) {
-        // The ENI is gone: the VPC link fails (500).
-        if let Ok(link) = msg.body.downcast::<LinkRequest>()
-            && let Some(p) = self.pending.remove(&link.req.call_id)
-        {
+        // The ENI (or the function) is gone: 500.
+        let call = match msg.body.downcast::<LinkRequest>() {
+            Ok(link) => link.req.call_id,
+            Err(b) => match b.downcast::<Request>() {
+                Ok(req) => req.call_id,
+                Err(_) => return,
+            },
+        };
+        if let Some(p) = self.pending.remove(&call) {
             self.answer(cx, p.id, &p.client, 500, 35);
         }
     }
@@ -513,6 +537,7 @@ impl VpcLinkEni {
                 let nodes = directory.resolve(cx, name, None);
                 (!nodes.is_empty()).then(|| nodes[cx.rng().below(nodes.len() as u64) as usize].host)
             }
+            Integration::Lambda(_) => None,
             Integration::CloudMap { registry, discover, cache_ttl } => {
                 let now = cx.now();
                 let cached = self.cache.lock().expect("discovery cache").get(&integration).filter(|(at, _)| now < at + cache_ttl).map(|(_, e)| e.clone());

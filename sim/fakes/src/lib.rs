@@ -11,6 +11,7 @@
 //! - `cloudmap.rs` + `cloudmap/`: AWS Cloud Map, registry and AWS JSON 1.1 endpoint;
 //! - `apigw.rs`: API Gateway (HTTP and REST APIs) and its VPC link ENIs;
 //! - `route53.rs`: Route 53 records, health checks and checkers; `edge.rs`: CloudFront and WAF;
+//! - `nat.rs`: NAT gateways and the egress proxy fleet;
 //! - `rpc.rs`: the messages they exchange; `pick.rs`: how a caller picks an instance.
 //!
 //! Every fake learns about failures the way the real service does (timeouts, health checks).
@@ -26,6 +27,7 @@ mod deadline;
 mod ecs;
 pub mod edge;
 mod lb;
+pub mod nat;
 mod pick;
 pub mod route53;
 mod rpc;

@@ -13,7 +13,7 @@ use azsim_kernel::{Cx, Dist, HostId, Message, Nanos, Process, RequestId};
 use crate::deadline::Deadlines;
 use crate::ecs::TaskSwitch;
 use crate::pick::Picker;
-use crate::rpc::{self, HEALTH_CHECK_BYTES, HealthCheck, HealthReply, Request, Response};
+use crate::rpc::{self, HEALTH_CHECK_BYTES, HealthCheck, HealthReply, HttpRequest, Request, Response};
 use crate::rules::{Conditions, in_cidr};
 
 /// `call` waits for the answer; `forward` hands the request on.
@@ -29,6 +29,19 @@ pub struct Step {
     pub kind: StepKind,
     /// Instances of the service called, with the policy to pick one.
     pub picker: Picker,
+    /// Headers this step adds to what it sends (e.g. a shared secret).
+    pub headers: Vec<(String, String)>,
+}
+
+/// `http` with `headers` set (replacing any of the same name).
+fn with_headers(http: &Arc<HttpRequest>, headers: &[(String, String)]) -> Arc<HttpRequest> {
+    if headers.is_empty() {
+        return http.clone();
+    }
+    let mut h = (**http).clone();
+    h.headers.retain(|(k, _)| !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(k)));
+    h.headers.extend(headers.iter().cloned());
+    Arc::new(h)
 }
 
 /// What every instance of a service shares.
@@ -226,7 +239,8 @@ impl ServiceInstance {
         match step.kind {
             StepKind::Forward => {
                 let j = self.jobs.remove(&job).expect("present");
-                let next = Request { chain_azs: visited, source: cx.host(), ..j.req };
+                let http = with_headers(&j.req.http, &step.headers);
+                let next = Request { chain_azs: visited, source: cx.host(), http, ..j.req };
                 cx.send(target.host, rpc::request(j.id, next));
                 self.finish(cx);
             }
@@ -237,7 +251,7 @@ impl ServiceInstance {
                     request_bytes: j.req.request_bytes,
                     response_bytes: j.req.response_bytes,
                     chain_azs: Vec::new(),
-                    http: j.req.http.clone(),
+                    http: with_headers(&j.req.http, &step.headers),
                     source: cx.host(),
                 };
                 let id = j.id;

@@ -113,6 +113,12 @@ fn latency(b: &LatencyBudget, values: &mut [u64]) -> (bool, String, String) {
         expected.push(format!("{name} <= {budget}"));
         actual.push(format!("{name} = {}", fmt_duration(got_ns)));
     }
+    if let Some(floor) = b.at_least {
+        let got_ns = (p.p0 * 1000.0).round() as u64;
+        passed &= got_ns >= floor.nanos();
+        expected.push(format!("every request >= {floor}"));
+        actual.push(format!("fastest = {}", fmt_duration(got_ns)));
+    }
     if values.is_empty() {
         actual = vec!["no answered requests".to_string()];
     }

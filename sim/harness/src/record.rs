@@ -207,6 +207,29 @@ pub struct HealthChangeRecord {
     pub published_s: f64,
 }
 
+/// What a NAT gateway carried.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NatRecord {
+    /// The gateway's host (`<name>-<az>`), whose address is its Elastic IP.
+    pub nat: String,
+    pub elastic_ip: String,
+    /// Bytes processed, both directions.
+    pub bytes: u64,
+    /// Connections refused: no port left for the destination.
+    pub port_exhausted: u64,
+}
+
+/// What an egress proxy fleet did.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EgressRecord {
+    pub service: String,
+    pub forwarded: u64,
+    /// 403: no valid secret.
+    pub rejected: u64,
+    /// No answer from the destination in time (504).
+    pub timeouts: u64,
+}
+
 /// What a CloudFront edge did.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct EdgeRecord {
@@ -306,6 +329,10 @@ pub struct RunRecord {
     pub health_changes: Vec<HealthChangeRecord>,
     /// What each CloudFront edge did itself.
     pub edges: Vec<EdgeRecord>,
+    /// What each NAT gateway carried.
+    pub nat_gateways: Vec<NatRecord>,
+    /// What each egress proxy fleet did.
+    pub egress: Vec<EgressRecord>,
     pub expectations: Vec<ExpectationResult>,
     pub passed: bool,
     /// Kernel events handled (the simulator's work, not a wall-clock figure).

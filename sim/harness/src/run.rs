@@ -190,6 +190,31 @@ fn record(f: &ScenarioFile, scenario: &str, variant: &str, seed: u64, world: &Wo
                 firewall_drops: core.firewall_drops(),
             }),
             api_gateways: api_gateway_records(world, core),
+            nat_gateways: world
+                .roles
+                .iter()
+                .filter_map(|(h, r)| match r {
+                    Role::Nat(_) => Some((*h, core.process(*h)?.as_any().downcast_ref::<azsim_fakes::nat::NatGateway>()?)),
+                    _ => None,
+                })
+                .map(|(h, n)| {
+                    let info = core.topology().host(h);
+                    NatRecord { nat: info.name.clone(), elastic_ip: info.ip.to_string(), bytes: n.counts.bytes, port_exhausted: n.counts.port_exhausted }
+                })
+                .collect(),
+            egress: {
+                let mut by: std::collections::BTreeMap<String, EgressRecord> = std::collections::BTreeMap::new();
+                for (h, r) in &world.roles {
+                    let (Role::Service(name), Some(e)) = (r, core.process(*h).and_then(|p| p.as_any().downcast_ref::<azsim_fakes::nat::EgressProxy>())) else {
+                        continue;
+                    };
+                    let rec = by.entry(name.clone()).or_insert(EgressRecord { service: name.clone(), forwarded: 0, rejected: 0, timeouts: 0 });
+                    rec.forwarded += e.counts.forwarded;
+                    rec.rejected += e.counts.rejected;
+                    rec.timeouts += e.counts.timeouts;
+                }
+                by.into_values().collect()
+            },
             health_changes: world
                 .route53
                 .iter()
@@ -255,6 +280,13 @@ fn cost(f: &ScenarioFile, world: &World, core: &azsim_kernel::Core) -> f64 {
                 continue;
             }
             usd += gb * 2.0 * p.cross_az_per_gb;
+        }
+    }
+    // NAT gateways: each GB processed, and each hour of each gateway.
+    let hours = f.duration.nanos() as f64 / 3.6e12;
+    for (h, role) in &world.roles {
+        if let (Role::Nat(_), Some(nat)) = (role, core.process(*h).and_then(|p| p.as_any().downcast_ref::<azsim_fakes::nat::NatGateway>())) {
+            usd += nat.counts.bytes as f64 / 1e9 * p.nat_per_gb + hours * p.nat_per_hour;
         }
     }
     (usd * 1e9).round() / 1e9
@@ -419,6 +451,7 @@ fn group(world: &World, host: azsim_kernel::HostId) -> String {
         Some(Role::TunnelAgent) => "tunnel-agent".to_string(),
         Some(Role::ApiGateway(n)) | Some(Role::Edge(n)) => n.clone(),
         Some(Role::Route53Checker) => "route53-checker".to_string(),
+        Some(Role::Nat(n)) => n.clone(),
         Some(Role::VpcLinkEni(n)) => format!("{n}-vpclink"),
         None => "?".to_string(),
     }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use azsim_fakes::apigw::{ApiGateway, ApiGatewayConfig, VpcLinkEni};
 use azsim_fakes::cloudmap::{CloudMapNode, Discover, HealthConfig, NamespaceKind, Registry, RoutingPolicy, Settings};
 use azsim_fakes::edge::{Edge, EdgeConfig};
+use azsim_fakes::nat::{EgressConfig, EgressProxy, NatGateway, Secret};
 use azsim_fakes::route53::{HealthCheckConfig as R53Check, HealthChecker, Policy, RecordSet, RecordTarget, Route53};
 use azsim_fakes::rules::{Action, Conditions, Rule};
 use azsim_fakes::{
@@ -44,6 +45,8 @@ pub(crate) enum Role {
     Route53Checker,
     /// A CloudFront distribution's edge location.
     Edge(String),
+    /// A zonal NAT gateway.
+    Nat(String),
 }
 
 /// A built world: the simulation plus what the harness needs to read it.
@@ -198,8 +201,12 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
     // of its VPC link in each subnet's AZ (`<api>-vpclink-<az>`).
     let mut apis: BTreeMap<String, (HostId, AzId, Vec<HostId>)> = BTreeMap::new();
     for (name, api) in &f.api_gateways {
-        let first = api.vpc_link.value.first().expect("validated: a VPC link has subnets");
-        let zone = api_zone(&mut topo, &region_of(first));
+        let region = match (&api.region, api.vpc_link.value.first()) {
+            (Some(r), _) => r.clone(),
+            (None, Some(az)) => region_of(az),
+            (None, None) => unreachable!("validated: a region or a VPC link"),
+        };
+        let zone = api_zone(&mut topo, &region);
         let gw = add(&mut topo, name, azsim_scenario::apigw_host(name), &zone, Role::ApiGateway(name.clone()))?;
         let mut enis = Vec::new();
         for az in &api.vpc_link.value {
@@ -207,6 +214,13 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
         }
         let zone_id = topo.az_by_name(&zone).expect("added above");
         apis.insert(name.clone(), (gw, zone_id, enis));
+    }
+    // NAT gateways: `<nat>-<az>`.
+    let mut nat_hosts: BTreeMap<(String, String), HostId> = BTreeMap::new();
+    for (name, nat) in &f.nat_gateways {
+        for az in &nat.azs.value {
+            nat_hosts.insert((name.clone(), az.clone()), add(&mut topo, name, azsim_scenario::nat_host(name, az), az, Role::Nat(name.clone()))?);
+        }
     }
     // Route 53's checkers (`route53-checker-<n>`) and CloudFront's edges (`<name>-edge`).
     let mut checkers = Vec::new();
@@ -279,7 +293,12 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
                         (None, Some(t)) => (StepKind::Forward, t),
                         (None, None) => unreachable!("validated"),
                     };
-                    Step { kind, picker: Picker::new(pick_policy(s.pick), instances.get(&target.value).cloned().unwrap_or_default()) }
+                    // A load balancer's nodes, or a service's instances.
+                    let endpoints = match nodes.get(&target.value) {
+                        Some(n) => n.iter().map(|(h, az)| Endpoint { host: *h, az: azs[az] }).collect(),
+                        None => instances.get(&target.value).cloned().unwrap_or_default(),
+                    };
+                    Step { kind, picker: Picker::new(pick_policy(s.pick), endpoints), headers: s.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect() }
                 })
                 .collect();
             let cfg = Arc::new(ServiceConfig {
@@ -308,10 +327,31 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
                     .iter()
                     .flat_map(|source| match azsim_scenario::parse_cidr(source) {
                         Some(cidr) => vec![cidr],
-                        None => groups.get(source).into_iter().flatten().map(|h| (core.topology().host(*h).ip, 32)).collect(),
+                        None => match core.topology().host_by_name(source) {
+                            Some(h) => vec![(core.topology().host(h).ip, 32)],
+                            None => groups.get(source).into_iter().flatten().map(|h| (core.topology().host(*h).ip, 32)).collect(),
+                        },
                     })
                     .collect(),
             });
+            if let Some(e) = &svc.egress {
+                let nat = &f.nat_gateways[&e.nat.value];
+                let destination = instances.get(&e.destination.value).and_then(|i| i.first()).map(|e| e.host).expect("validated: a service has instances");
+                for inst in instances.get(name).into_iter().flatten() {
+                    let az = core.topology().az_name(inst.az).to_string();
+                    let nat_az = nat.routes.get(&az).unwrap_or(&az).clone();
+                    let config = EgressConfig {
+                        header: e.header.clone(),
+                        secrets: e.secrets.iter().map(|s| Secret { value: s.value.clone(), from: s.from.nanos(), until: s.until.map(|u| u.nanos()) }).collect(),
+                        nat: nat_hosts[&(e.nat.value.clone(), nat_az)],
+                        destination,
+                        deep: (e.health == azsim_scenario::EgressHealth::Deep).then_some((5_000_000_000, 15_000_000_000)),
+                        timeout: e.timeout.nanos(),
+                    };
+                    core.add_process(inst.host, Box::new(EgressProxy::new(Arc::new(config))));
+                }
+                continue;
+            }
             match slots.get(name) {
                 Some(task_slots) => {
                     for slot in task_slots {
@@ -378,6 +418,9 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
         if !cloud_map_hosts.is_empty() {
             cloud_map = Some(registry.clone());
         }
+        for h in nat_hosts.values() {
+            core.add_process(*h, Box::new(NatGateway::new()));
+        }
         if let Some(r) = &f.route53 {
             let endpoints_of = |name: &str| -> Vec<Endpoint> {
                 match apis.get(name) {
@@ -438,7 +481,7 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
         }
         for (name, api) in &f.api_gateways {
             let (gw, _, enis) = &apis[name];
-            let config = Arc::new(api_gateway_config(f, name, api, enis, &directory, &registry)?);
+            let config = Arc::new(api_gateway_config(f, name, api, enis, &directory, &registry, &instances)?);
             let cache = azsim_fakes::apigw::DiscoveryCache::default();
             for eni in enis {
                 core.add_process(*eni, Box::new(VpcLinkEni::new(Arc::new(config.integrations.clone()), cache.clone())));
@@ -617,6 +660,7 @@ fn api_gateway_config(
     enis: &[HostId],
     directory: &LbDirectory,
     registry: &Arc<Mutex<Registry>>,
+    instances: &BTreeMap<String, Vec<Endpoint>>,
 ) -> Result<ApiGatewayConfig, String> {
     use azsim_fakes::apigw::{ApiKind, ApiRoute, Cors, Integration, IntegrationUri, RouteKey, Throttle, jwt::JwtAuthorizer};
     let rest = api.kind == azsim_scenario::ApiKindSpec::Rest;
@@ -626,6 +670,10 @@ fn api_gateway_config(
     for (key, r) in &api.routes {
         let integration = match (&r.load_balancer, &r.cloud_map) {
             (Some(lb), _) => Integration::LoadBalancer { name: lb.value.clone(), directory: directory.clone() },
+            (None, None) if r.lambda.is_some() => {
+                let f = r.lambda.as_ref().expect("checked");
+                Integration::Lambda(instances.get(&f.value).cloned().unwrap_or_default())
+            }
             (None, Some(svc)) => {
                 let reg = f.services[&svc.value].cloud_map.as_ref().expect("validated: registered in Cloud Map");
                 let discover = Discover {

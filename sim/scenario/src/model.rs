@@ -79,6 +79,10 @@ pub struct ScenarioFile {
     /// CloudFront distributions (edge locations) in front of origins named by Route 53 records.
     #[serde(default)]
     pub cloudfront: BTreeMap<String, CloudFrontSpec>,
+    /// NAT gateways: one per AZ with an Elastic IP, and which AZ's NAT each subnet's route
+    /// table points at.
+    #[serde(default)]
+    pub nat_gateways: BTreeMap<String, NatSpec>,
     /// Variants of the baseline; the report compares them side by side.
     #[serde(default)]
     pub variants: BTreeMap<String, VariantSpec>,
@@ -148,9 +152,14 @@ pub struct ApiGatewaySpec {
     #[serde(default)]
     pub strip_stage: bool,
     /// The VPC link's subnets, as AZs: one ENI in each. The gateway spreads requests over the
-    /// ENIs whose AZ is up (AWS manages them; how it spreads is not documented: ours).
+    /// ENIs whose AZ is up (AWS manages them; how it spreads is not documented: ours). Needed
+    /// by private integrations (`load_balancer`, `cloud_map`).
+    #[serde(default = "ApiGatewaySpec::no_link")]
     #[schemars(with = "Vec<String>")]
     pub vpc_link: Spanned<Vec<String>>,
+    /// The API's Region (default: that of the VPC link's subnets).
+    #[serde(default)]
+    pub region: Option<String>,
     /// Route key (`GET /orders/{id}`, `ANY /{proxy+}`, `$default`) -> what serves it.
     #[serde(default)]
     pub routes: BTreeMap<String, ApiRouteSpec>,
@@ -194,6 +203,9 @@ pub struct ApiGatewaySpec {
 }
 
 impl ApiGatewaySpec {
+    fn no_link() -> Spanned<Vec<String>> {
+        Spanned::new(Vec::new(), serde_saphyr::Location::UNKNOWN, serde_saphyr::Location::UNKNOWN)
+    }
     fn default_stages() -> Vec<String> {
         vec!["$default".into()]
     }
@@ -223,6 +235,11 @@ pub struct ApiRouteSpec {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub cloud_map: Option<Ref>,
+    /// A Lambda integration: this service's instances (give it a `cold_start`) are the
+    /// function's execution environments.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub lambda: Option<Ref>,
     /// `DiscoverInstances` query parameters of a Cloud Map integration.
     #[serde(default)]
     pub query: BTreeMap<String, String>,
@@ -433,6 +450,79 @@ impl CloudFrontSpec {
     fn default_timeout() -> Dur {
         Dur(30_000_000_000)
     }
+}
+
+/// NAT gateways of one VPC.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NatSpec {
+    /// A zonal NAT in each of these AZs (hosts `<name>-<az>`, each with its Elastic IP).
+    #[schemars(with = "Vec<String>")]
+    pub azs: Spanned<Vec<String>>,
+    /// Route tables: a subnet's AZ -> the AZ of the NAT it sends through (default: its own).
+    /// A subnet routed to another AZ's NAT crosses an AZ and dies with that AZ.
+    #[serde(default)]
+    pub routes: BTreeMap<String, String>,
+}
+
+/// An egress proxy fleet (a service's instances).
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EgressSpec {
+    /// The NAT gateways its subnets route through.
+    #[schemars(with = "String")]
+    pub nat: Ref,
+    /// Where it sends what it accepts (a service).
+    #[schemars(with = "String")]
+    pub destination: Ref,
+    /// The header with the shared secret (default `x-egress-secret`).
+    #[serde(default = "EgressSpec::default_header")]
+    pub header: String,
+    /// The secrets it takes, each in a window (a rotation: the old one until some time, the
+    /// new one from an earlier time).
+    pub secrets: Vec<SecretSpec>,
+    /// `shallow` (default, the sample's: the proxy answers its health check itself) or `deep`
+    /// (healthy only while a probe of the destination through the NAT passed in the last 15 s;
+    /// probes every 5 s).
+    #[serde(default)]
+    pub health: EgressHealth,
+    /// How long it waits for the destination (default 10s; then 504).
+    #[serde(default = "EgressSpec::default_timeout")]
+    pub timeout: Dur,
+}
+
+impl EgressSpec {
+    fn default_header() -> String {
+        "x-egress-secret".into()
+    }
+    fn default_timeout() -> Dur {
+        Dur(10_000_000_000)
+    }
+}
+
+/// A shared secret and when it is taken.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretSpec {
+    pub value: String,
+    #[serde(default)]
+    pub from: Dur,
+    #[serde(default)]
+    pub until: Option<Dur>,
+}
+
+/// What an egress proxy's health check covers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EgressHealth {
+    #[default]
+    Shallow,
+    Deep,
+}
+
+/// A NAT gateway's host.
+pub fn nat_host(name: &str, az: &str) -> String {
+    format!("{name}-{az}")
 }
 
 /// A Route 53 checker's host, and a CloudFront distribution's edge host.
@@ -647,6 +737,10 @@ pub struct ServiceSpec {
     /// (client IP preservation).
     #[serde(default)]
     pub allow_sources: Vec<String>,
+    /// Run the instances as egress proxies (the Envoy fleet of seeds/003) instead: they check a
+    /// shared secret and send what they accept through their subnet's NAT gateway.
+    #[serde(default)]
+    pub egress: Option<EgressSpec>,
     /// Run the instances as an ECS service's tasks: `instances` is where they run at the start;
     /// ECS checks them, deregisters and replaces failed ones, and registers new ones once they
     /// are healthy.
@@ -924,7 +1018,7 @@ impl ServiceSpec {
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StepSpec {
-    /// Call this service and wait for its answer.
+    /// Call this service (or load balancer) and wait for its answer.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub call: Option<Ref>,
@@ -935,6 +1029,9 @@ pub struct StepSpec {
     /// How to pick the instance (default `any`).
     #[serde(default)]
     pub pick: Pick,
+    /// Headers this step adds to what it sends (a shared secret, say).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
 }
 
 /// How a caller picks an instance of a service.
@@ -1357,10 +1454,13 @@ pub struct Window {
     pub to: Option<Dur>,
 }
 
-/// Latency budgets by percentile (each a maximum).
+/// Latency budgets by percentile (each a maximum), and `at_least`, a minimum for every request
+/// (to document a cost, e.g. that each request paid a cold start).
 #[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LatencyBudget {
+    #[serde(default)]
+    pub at_least: Option<Dur>,
     #[serde(default)]
     pub p0: Option<Dur>,
     #[serde(default)]
@@ -1506,9 +1606,18 @@ pub struct Prices {
     /// in AWS's pricing page).
     #[serde(default = "yes")]
     pub alb_to_target_free: bool,
+    /// A NAT gateway's processing, per GB in either direction (default 0.045, us-east-1).
+    #[serde(default = "Prices::default_nat")]
+    pub nat_per_gb: f64,
+    /// A NAT gateway's hour (default 0.045, us-east-1).
+    #[serde(default = "Prices::default_nat")]
+    pub nat_per_hour: f64,
 }
 
 impl Prices {
+    fn default_nat() -> f64 {
+        0.045
+    }
     fn default_cross_az() -> f64 {
         0.01
     }
@@ -1519,7 +1628,7 @@ impl Prices {
 
 impl Default for Prices {
     fn default() -> Self {
-        Prices { cross_az_per_gb: 0.01, cross_region_per_gb: 0.02, alb_to_target_free: true }
+        Prices { cross_az_per_gb: 0.01, cross_region_per_gb: 0.02, alb_to_target_free: true, nat_per_gb: 0.045, nat_per_hour: 0.045 }
     }
 }
 
@@ -1560,6 +1669,8 @@ pub struct VariantSpec {
     pub route53: Option<Route53Spec>,
     #[serde(default)]
     pub cloudfront: BTreeMap<String, CloudFrontSpec>,
+    #[serde(default)]
+    pub nat_gateways: BTreeMap<String, NatSpec>,
 }
 
 /// The host name of instance `n` of service `service` in `az` (`router-use1-az1-0`).
@@ -1603,6 +1714,9 @@ impl ScenarioFile {
             names.extend((0..r.checkers.count).map(checker_host));
         }
         names.extend(self.cloudfront.keys().map(|n| edge_host(n)));
+        for (name, nat) in &self.nat_gateways {
+            names.extend(nat.azs.value.iter().map(|az| nat_host(name, az)));
+        }
         for (name, api) in &self.api_gateways {
             names.push(apigw_host(name));
             names.extend(api.vpc_link.value.iter().map(|az| vpclink_host(name, az)));

@@ -99,6 +99,7 @@ pub(crate) fn import(text: &str, api: &ApiGatewaySpec) -> Result<Vec<(String, Ap
             let route = ApiRouteSpec {
                 load_balancer: Some(lb.clone()),
                 cloud_map: None,
+                lambda: None,
                 query: BTreeMap::new(),
                 jwt: None,
                 throttle: None,

@@ -133,6 +133,52 @@ impl Checker<'_> {
         self.check_tunnel();
         self.check_api_gateways();
         self.check_route53();
+        self.check_nat();
+    }
+
+    fn check_nat(&mut self) {
+        let azs: Vec<String> = self.azs().into_iter().map(String::from).collect();
+        for (name, nat) in &self.f.nat_gateways {
+            let loc = Some(nat.azs.referenced);
+            for az in nat.azs.value.iter().chain(nat.routes.keys()).chain(nat.routes.values()) {
+                if !azs.contains(az) {
+                    let hint = did_you_mean(az, azs.iter().map(String::as_str));
+                    self.push(loc, format!("nat_gateways.{name}"), format!("unknown AZ `{az}`"), hint);
+                }
+            }
+            for (from, to) in &nat.routes {
+                if !nat.azs.value.contains(to) {
+                    self.push(loc, format!("nat_gateways.{name}.routes.{from}"), format!("no NAT gateway of `{name}` in `{to}`"), None);
+                }
+            }
+        }
+        let nats: Vec<String> = self.f.nat_gateways.keys().cloned().collect();
+        let services: Vec<String> = self.f.services.keys().cloned().collect();
+        for (name, svc) in &self.f.services {
+            let Some(e) = &svc.egress else { continue };
+            let path = format!("services.{name}.egress");
+            if self.check_ref(&e.nat, &nats, &format!("{path}.nat"), "NAT gateway") {
+                let nat = &self.f.nat_gateways[&e.nat.value];
+                for az in svc.instances.value.keys() {
+                    let to = nat.routes.get(az).unwrap_or(az);
+                    if !nat.azs.value.contains(to) {
+                        self.push(
+                            Some(e.nat.referenced),
+                            format!("{path}.nat"),
+                            format!("instances in `{az}` have no route to a NAT of `{}`", e.nat.value),
+                            Some(format!("add `{az}: <AZ with a NAT>` to its `routes`")),
+                        );
+                    }
+                }
+            }
+            self.check_ref(&e.destination, &services, &format!("{path}.destination"), "service");
+            if e.secrets.is_empty() {
+                self.push(Some(e.nat.referenced), format!("{path}.secrets"), "an egress proxy needs at least one secret".into(), None);
+            }
+            if !svc.steps.is_empty() || svc.ecs.is_some() || svc.cold_start.is_some() {
+                self.push(Some(e.nat.referenced), path.clone(), "an egress proxy has no `steps`, `ecs` or `cold_start`".into(), None);
+            }
+        }
     }
 
     fn check_route53(&mut self) {
@@ -206,8 +252,22 @@ impl Checker<'_> {
         for (name, api) in &self.f.api_gateways {
             let path = format!("api_gateways.{name}");
             let loc = Some(api.vpc_link.referenced);
-            if api.vpc_link.value.is_empty() {
-                self.push(loc, format!("{path}.vpc_link"), "a VPC link needs at least one subnet (AZ)".into(), None);
+            let private = api.routes.values().any(|r| r.load_balancer.is_some() || r.cloud_map.is_some());
+            if api.vpc_link.value.is_empty() && private {
+                self.push(
+                    None,
+                    format!("{path}.vpc_link"),
+                    "private integrations (`load_balancer`, `cloud_map`) need a VPC link with at least one subnet (AZ)".into(),
+                    None,
+                );
+            }
+            match &api.region {
+                Some(r) if !self.f.regions.value.contains_key(r) => {
+                    let hint = did_you_mean(r, self.f.regions.value.keys().map(String::as_str));
+                    self.push(None, format!("{path}.region"), format!("unknown Region `{r}`"), hint);
+                }
+                None if api.vpc_link.value.is_empty() => self.push(None, path.clone(), "give the API a `region` (or a `vpc_link`)".into(), None),
+                _ => {}
             }
             for az in &api.vpc_link.value {
                 if !azs.contains(az) {
@@ -245,11 +305,15 @@ impl Checker<'_> {
                 if let Err(e) = check_route_key(key) {
                     self.push(None, rpath.clone(), e, Some("`GET /orders/{id}`, `ANY /{proxy+}` or `$default`".into()));
                 }
-                match (&route.load_balancer, &route.cloud_map) {
-                    (Some(lb), None) => {
+                let services: Vec<String> = self.f.services.keys().cloned().collect();
+                match (&route.load_balancer, &route.cloud_map, &route.lambda) {
+                    (Some(lb), None, None) => {
                         self.check_ref(lb, &lbs, &format!("{rpath}.load_balancer"), "load balancer");
                     }
-                    (None, Some(svc)) => {
+                    (None, None, Some(f)) => {
+                        self.check_ref(f, &services, &format!("{rpath}.lambda"), "service");
+                    }
+                    (None, Some(svc), None) => {
                         if self.f.services.get(&svc.value).is_none_or(|s| s.cloud_map.is_none()) {
                             self.push(
                                 Some(svc.referenced),
@@ -259,7 +323,7 @@ impl Checker<'_> {
                             );
                         }
                     }
-                    _ => self.push(None, rpath.clone(), "a route needs exactly one of `load_balancer` and `cloud_map`".into(), None),
+                    _ => self.push(None, rpath.clone(), "a route needs exactly one of `load_balancer`, `cloud_map` and `lambda`".into(), None),
                 }
                 if let Some(uri) = &route.uri
                     && !(uri.starts_with("http://") || uri.starts_with("https://"))
@@ -467,7 +531,11 @@ impl Checker<'_> {
                 }
             }
             for (i, source) in svc.allow_sources.iter().enumerate() {
-                let known = self.f.clients.contains_key(source) || self.f.load_balancers.contains_key(source) || self.f.services.contains_key(source);
+                let known = self.f.clients.contains_key(source)
+                    || self.f.load_balancers.contains_key(source)
+                    || self.f.services.contains_key(source)
+                    || self.f.nat_gateways.contains_key(source)
+                    || self.f.host_names().contains(source);
                 if parse_cidr(source).is_none() && !known {
                     self.push(
                         None,
@@ -527,6 +595,7 @@ impl Checker<'_> {
             for (i, step) in svc.steps.iter().enumerate() {
                 let sp = format!("{path}.steps[{i}]");
                 match (&step.call, &step.forward) {
+                    (Some(r), None) if self.f.load_balancers.contains_key(&r.value) => {}
                     (Some(r), None) | (None, Some(r)) => {
                         self.check_ref(r, &names, &sp, "service");
                     }
@@ -935,7 +1004,8 @@ impl Checker<'_> {
                     );
                 }
             }
-            let empty_latency = |b: &Option<LatencyBudget>| b.as_ref().is_some_and(|b| [b.p0, b.p50, b.p90, b.p99, b.p999, b.max].iter().all(Option::is_none));
+            let empty_latency =
+                |b: &Option<LatencyBudget>| b.as_ref().is_some_and(|b| [b.at_least, b.p0, b.p50, b.p90, b.p99, b.p999, b.max].iter().all(Option::is_none));
             let empty_count = |b: &Option<CountBudget>| b.as_ref().is_some_and(|b| b.max.is_none() && b.mean.is_none());
             if empty_latency(&e.latency) || empty_latency(&e.worst_path_latency) || empty_count(&e.az_crossings) || empty_count(&e.region_crossings) {
                 self.push(loc, path.clone(), "a budget needs at least one bound (e.g. `p99: 40ms`, `max: 4`)".into(), None);

@@ -47,6 +47,7 @@ pub(crate) fn apply(base: &ScenarioFile, v: &VariantSpec) -> ScenarioFile {
     f.clients.extend(v.clients.clone());
     f.api_gateways.extend(v.api_gateways.clone());
     f.cloudfront.extend(v.cloudfront.clone());
+    f.nat_gateways.extend(v.nat_gateways.clone());
     if let Some(r) = &v.route53 {
         f.route53 = Some(r.clone());
     }

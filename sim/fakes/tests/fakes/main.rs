@@ -5,6 +5,7 @@ mod apigw;
 mod cloudmap;
 mod edge;
 mod lifecycle;
+mod nat;
 
 use std::sync::Arc;
 use std::time::Duration;

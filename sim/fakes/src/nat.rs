@@ -1,0 +1,310 @@
+//! NAT gateways and an egress proxy fleet (reference/aws-semantics.md §5, seeds/003).
+//!
+//! - [`NatGateway`]: a zonal NAT with an Elastic IP (its host's address): what leaves through
+//!   it arrives from that address (source translation), and the answer comes back through it.
+//!   It holds at most 55,000 connections at once per destination (each request in flight is
+//!   one here) and refuses more (a reset: the caller's `on_refused`). It dies with its AZ, and
+//!   so does the traffic of every subnet routed to it.
+//! - [`EgressProxy`]: stands for the Envoy fleet of seeds/003: it answers its load balancer's
+//!   health check itself (shallow, the sample's) or only while its last probe of the
+//!   destination through its NAT passed (`deep`); it requires a shared-secret header, taking
+//!   each secret only in its window (so the current and the previous one overlap during a
+//!   rotation), strips it, and forwards the request through its subnet's NAT.
+//!
+//! Not modelled: the 350 s idle timeout and its RST (requests are messages, not long-lived
+//! connections), bandwidth and packet-rate limits, secondary addresses.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use azsim_kernel::{Cx, HostId, Message, Nanos, Process, RequestId};
+
+use crate::rpc::{self, HEALTH_CHECK_BYTES, HealthCheck, HealthReply, HttpRequest, Request, Response};
+
+/// AWS: 55,000 simultaneous connections per unique destination per address.
+pub const CONNECTIONS_PER_DESTINATION: usize = 55_000;
+
+/// A request for the NAT to send on to `to`.
+#[derive(Clone, Debug)]
+pub struct NatForward {
+    pub to: HostId,
+    pub req: Request,
+}
+
+/// A probe for the NAT to send on to `to` (an egress proxy's deep health check).
+#[derive(Clone, Debug)]
+pub struct NatProbe {
+    pub to: HostId,
+    pub seq: u64,
+}
+
+/// What a NAT gateway did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NatCounts {
+    /// Bytes processed (both directions): what AWS charges per GB.
+    pub bytes: u64,
+    /// Connections refused: no port left for the destination (`ErrorPortAllocation`).
+    pub port_exhausted: u64,
+}
+
+/// A zonal NAT gateway.
+#[derive(Default)]
+pub struct NatGateway {
+    /// Our call -> (request id, the inside caller's request).
+    pending: BTreeMap<u64, (RequestId, Request)>,
+    /// Probe seq -> the inside prober.
+    probes: BTreeMap<u64, HostId>,
+    per_destination: BTreeMap<HostId, usize>,
+    destination_of: BTreeMap<u64, HostId>,
+    next: u64,
+    pub counts: NatCounts,
+}
+
+impl NatGateway {
+    pub fn new() -> NatGateway {
+        NatGateway::default()
+    }
+}
+
+impl Process for NatGateway {
+    fn on_message(&mut self, cx: &mut Cx<'_>, from: HostId, msg: Message) {
+        let (id, bytes) = (msg.request, msg.bytes);
+        self.counts.bytes += bytes;
+        let body = match msg.body.downcast::<NatForward>() {
+            Ok(fwd) => {
+                let Some(id) = id else { return };
+                let NatForward { to, req } = *fwd;
+                let open = self.per_destination.entry(to).or_default();
+                if *open >= CONNECTIONS_PER_DESTINATION {
+                    self.counts.port_exhausted += 1;
+                    cx.send(req.reply_to, rpc::response(Some(id), req.call_id, 502, 0));
+                    return;
+                }
+                *open += 1;
+                self.next += 1;
+                let mut out = req.clone();
+                out.reply_to = cx.host();
+                out.call_id = self.next;
+                out.source = cx.host(); // source translation to the Elastic IP
+                self.destination_of.insert(self.next, to);
+                self.pending.insert(self.next, (id, req));
+                cx.send(to, rpc::request(id, out));
+                return;
+            }
+            Err(b) => b,
+        };
+        let body = match body.downcast::<NatProbe>() {
+            Ok(p) => {
+                self.probes.insert(p.seq, from);
+                cx.send(p.to, Message { request: None, bytes: HEALTH_CHECK_BYTES, body: Box::new(HealthCheck { seq: p.seq }) });
+                return;
+            }
+            Err(b) => b,
+        };
+        let body = match body.downcast::<HealthReply>() {
+            Ok(r) => {
+                if let Some(prober) = self.probes.remove(&r.seq) {
+                    cx.send(prober, Message { request: None, bytes: HEALTH_CHECK_BYTES, body: r });
+                }
+                return;
+            }
+            Err(b) => b,
+        };
+        if let Ok(resp) = body.downcast::<Response>()
+            && let Some((id, req)) = self.pending.remove(&resp.call_id)
+        {
+            if let Some(to) = self.destination_of.remove(&resp.call_id)
+                && let Some(n) = self.per_destination.get_mut(&to)
+            {
+                *n = n.saturating_sub(1);
+            }
+            cx.send(req.reply_to, rpc::response(Some(id), req.call_id, resp.status, bytes));
+        }
+    }
+
+    fn on_refused(&mut self, cx: &mut Cx<'_>, _to: HostId, msg: Message) {
+        if let Ok(req) = msg.body.downcast::<Request>()
+            && let Some((id, orig)) = self.pending.remove(&req.call_id)
+        {
+            if let Some(to) = self.destination_of.remove(&req.call_id)
+                && let Some(n) = self.per_destination.get_mut(&to)
+            {
+                *n = n.saturating_sub(1);
+            }
+            cx.send(orig.reply_to, rpc::response(Some(id), orig.call_id, 502, 0));
+        }
+    }
+
+    fn on_crash(&mut self) {
+        self.pending.clear();
+        self.probes.clear();
+        self.per_destination.clear();
+        self.destination_of.clear();
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+/// A secret the egress proxy takes, in a window of time (`until: None`: forever).
+#[derive(Clone, Debug)]
+pub struct Secret {
+    pub value: String,
+    pub from: Nanos,
+    pub until: Option<Nanos>,
+}
+
+/// An egress proxy's configuration.
+#[derive(Clone, Debug)]
+pub struct EgressConfig {
+    /// The header carrying the shared secret.
+    pub header: String,
+    pub secrets: Vec<Secret>,
+    /// The NAT gateway its subnet's route table points at.
+    pub nat: HostId,
+    /// Where it sends what it accepts.
+    pub destination: HostId,
+    /// Health checks pass only while a probe of the destination through the NAT passed
+    /// within the last `deep.1` (probing every `deep.0`); `None`: they always pass.
+    pub deep: Option<(Nanos, Nanos)>,
+    /// Its own answer time for the request.
+    pub timeout: Nanos,
+}
+
+/// What an egress proxy did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EgressCounts {
+    pub forwarded: u64,
+    /// 403: no secret, or one outside its window.
+    pub rejected: u64,
+    pub timeouts: u64,
+}
+
+const PROBE: u64 = 0;
+const TIMEOUT: u64 = 1;
+
+/// An egress proxy instance.
+pub struct EgressProxy {
+    config: Arc<EgressConfig>,
+    pending: BTreeMap<u64, (RequestId, Request)>,
+    next: u64,
+    /// When a deep probe last passed.
+    last_ok: Option<Nanos>,
+    pub counts: EgressCounts,
+}
+
+impl EgressProxy {
+    pub fn new(config: Arc<EgressConfig>) -> EgressProxy {
+        EgressProxy { config, pending: BTreeMap::new(), next: 0, last_ok: None, counts: EgressCounts::default() }
+    }
+
+    fn accepts(&self, now: Nanos, http: &HttpRequest) -> bool {
+        let Some((_, value)) = http.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(&self.config.header)) else { return false };
+        self.config.secrets.iter().any(|s| s.value == *value && s.from <= now && s.until.is_none_or(|u| now < u))
+    }
+
+    fn healthy(&self, now: Nanos) -> bool {
+        match self.config.deep {
+            None => true,
+            Some((_, window)) => self.last_ok.is_some_and(|t| now.saturating_sub(t) <= window),
+        }
+    }
+}
+
+impl Process for EgressProxy {
+    fn on_start(&mut self, cx: &mut Cx<'_>) {
+        if let Some((every, _)) = self.config.deep {
+            let phase = cx.rng().below(every.max(1));
+            cx.set_timer(phase, PROBE);
+        }
+    }
+
+    fn on_message(&mut self, cx: &mut Cx<'_>, from: HostId, msg: Message) {
+        let (id, bytes) = (msg.request, msg.bytes);
+        let body = match msg.body.downcast::<Request>() {
+            Ok(req) => {
+                let Some(id) = id else { return };
+                if !self.accepts(cx.now(), &req.http) {
+                    self.counts.rejected += 1;
+                    cx.send(req.reply_to, rpc::response(Some(id), req.call_id, 403, 0));
+                    return;
+                }
+                self.counts.forwarded += 1;
+                self.next += 1;
+                let mut out = (*req).clone();
+                // The secret stays here.
+                let mut http = (*req.http).clone();
+                http.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(&self.config.header));
+                out.http = Arc::new(http);
+                out.reply_to = cx.host();
+                out.call_id = self.next;
+                out.source = cx.host();
+                self.pending.insert(self.next, (id, *req));
+                let msg = Message { request: Some(id), bytes: out.request_bytes, body: Box::new(NatForward { to: self.config.destination, req: out }) };
+                cx.send(self.config.nat, msg);
+                cx.set_timer(self.config.timeout, self.next << 1 | TIMEOUT);
+                return;
+            }
+            Err(b) => b,
+        };
+        let body = match body.downcast::<HealthCheck>() {
+            // The load balancer's probe: answered here, from what the proxy knows.
+            Ok(hc) => {
+                let status = if self.healthy(cx.now()) { 200 } else { 503 };
+                cx.send(from, Message { request: None, bytes: HEALTH_CHECK_BYTES, body: Box::new(HealthReply { seq: hc.seq, status }) });
+                return;
+            }
+            Err(b) => b,
+        };
+        let body = match body.downcast::<HealthReply>() {
+            // Our probe of the destination, back through the NAT.
+            Ok(r) => {
+                if r.passes() {
+                    self.last_ok = Some(cx.now());
+                }
+                return;
+            }
+            Err(b) => b,
+        };
+        if let Ok(resp) = body.downcast::<Response>()
+            && let Some((id, req)) = self.pending.remove(&resp.call_id)
+        {
+            cx.send(req.reply_to, rpc::response(Some(id), req.call_id, resp.status, bytes));
+        }
+    }
+
+    fn on_refused(&mut self, cx: &mut Cx<'_>, _to: HostId, msg: Message) {
+        if let Ok(fwd) = msg.body.downcast::<NatForward>()
+            && let Some((id, req)) = self.pending.remove(&fwd.req.call_id)
+        {
+            cx.send(req.reply_to, rpc::response(Some(id), req.call_id, 502, 0));
+        }
+    }
+
+    fn on_timer(&mut self, cx: &mut Cx<'_>, token: u64) {
+        if token == PROBE {
+            if let Some((every, _)) = self.config.deep {
+                self.next += 1;
+                let probe = NatProbe { to: self.config.destination, seq: self.next };
+                cx.send(self.config.nat, Message { request: None, bytes: HEALTH_CHECK_BYTES, body: Box::new(probe) });
+                cx.set_timer(every, PROBE);
+            }
+            return;
+        }
+        if token & 1 == TIMEOUT
+            && let Some((id, req)) = self.pending.remove(&(token >> 1))
+        {
+            self.counts.timeouts += 1;
+            cx.send(req.reply_to, rpc::response(Some(id), req.call_id, 504, 0));
+        }
+    }
+
+    fn on_crash(&mut self) {
+        self.pending.clear();
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}

@@ -1,0 +1,196 @@
+//! NAT gateway and egress proxy conformance: one case per behaviour `nat.rs` documents.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use azsim_fakes::nat::{EgressConfig, EgressProxy, NatGateway, Secret};
+use azsim_fakes::*;
+use azsim_kernel::{Cx, Fault, HostId, Message, Outcome, Process};
+
+use crate::{MS, world};
+
+/// What the partner saw of each request: its source and headers.
+type Seen = Vec<(HostId, Vec<(String, String)>)>;
+
+/// The destination: records the source address and headers of what arrives, answers 200.
+struct Partner(Arc<Mutex<Seen>>);
+
+impl Process for Partner {
+    fn on_message(&mut self, cx: &mut Cx<'_>, from: HostId, msg: Message) {
+        let id = msg.request;
+        match msg.body.downcast::<Request>() {
+            Ok(req) => {
+                self.0.lock().unwrap().push((req.source, req.http.headers.clone()));
+                cx.send(req.reply_to, azsim_fakes::response(id, req.call_id, 200, 10));
+            }
+            Err(b) => {
+                if let Ok(hc) = b.downcast::<HealthCheck>() {
+                    cx.send(from, Message { request: None, bytes: HEALTH_CHECK_BYTES, body: Box::new(HealthReply { seq: hc.seq, status: 200 }) });
+                }
+            }
+        }
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+/// Asks a host's health (as a load balancer would) at `at`, records the status.
+struct Prober(HostId, u64, Vec<u16>);
+
+impl Process for Prober {
+    fn on_start(&mut self, cx: &mut Cx<'_>) {
+        cx.set_timer(self.1, 0);
+    }
+    fn on_timer(&mut self, cx: &mut Cx<'_>, _: u64) {
+        cx.send(self.0, Message { request: None, bytes: HEALTH_CHECK_BYTES, body: Box::new(HealthCheck { seq: 1 }) });
+    }
+    fn on_message(&mut self, _: &mut Cx<'_>, _: HostId, msg: Message) {
+        if let Ok(r) = msg.body.downcast::<HealthReply>() {
+            self.2.push(r.status);
+        }
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+struct Case {
+    secret: Option<&'static str>,
+    /// Seconds into the run the request is sent.
+    at: u64,
+    nat_down: bool,
+    deep: bool,
+}
+
+/// One request with `secret` through an egress proxy (secrets: `old` until 20 s, `new` from
+/// 10 s) and its NAT to the partner; the outcome, what the partner saw, the proxy's health
+/// at the end, and the NAT's address.
+fn run(case: Case) -> (Outcome, Seen, Vec<u16>, HostId) {
+    let mut w = world(0, &[("client", 0), ("proxy", 0), ("nat", 0), ("partner", 1), ("lb", 0)]);
+    let (client, proxy, nat, partner, lb) = (w.host("client"), w.host("proxy"), w.host("nat"), w.host("partner"), w.host("lb"));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let config = EgressConfig {
+        header: "x-egress-secret".into(),
+        secrets: vec![Secret { value: "old".into(), from: 0, until: Some(20_000 * MS) }, Secret { value: "new".into(), from: 10_000 * MS, until: None }],
+        nat,
+        destination: partner,
+        deep: case.deep.then_some((5_000 * MS, 15_000 * MS)),
+        timeout: 2_000 * MS,
+    };
+    w.sim.with_core(|c| {
+        c.add_process(proxy, Box::new(EgressProxy::new(Arc::new(config))));
+        c.add_process(nat, Box::new(NatGateway::new()));
+        c.add_process(partner, Box::new(Partner(seen.clone())));
+        c.add_process(lb, Box::new(Prober(proxy, 29_000 * MS, Vec::new())));
+        if case.nat_down {
+            c.schedule_fault(0, None, Fault::HostPowerOff(nat));
+        }
+    });
+    let headers = case.secret.map(|s| vec![("x-egress-secret".to_string(), s.to_string())]).unwrap_or_default();
+    let http = Arc::new(HttpRequest { method: "POST".into(), path: "/pay".into(), headers, ..HttpRequest::default() });
+    let to = w.sim.with_core(|c| Endpoint { host: proxy, az: c.topology().host(proxy).az });
+    let cfg = ClientConfig {
+        label: 0,
+        destination: Destination::Service(Picker::new(PickPolicy::Any, vec![to])),
+        pacing: Pacing::Closed { concurrency: 1 },
+        max_requests: Some(1),
+        start_at: case.at * 1_000 * MS,
+        stop_at: u64::MAX,
+        request_bytes: 100,
+        response_bytes: 100,
+        timeout: 10_000 * MS,
+        mix: vec![(1, http)],
+    };
+    w.sim.with_core(|c| c.add_process(client, Box::new(Client::new(cfg))));
+    w.sim.run_until(Duration::from_secs(30));
+    let outcome = w.results()[0].1.clone();
+    let health = w.sim.with_core(|c| c.process(lb).unwrap().as_any().downcast_ref::<Prober>().unwrap().2.clone());
+    let seen = seen.lock().unwrap().clone();
+    (outcome, seen, health, nat)
+}
+
+fn status(code: u16) -> Outcome {
+    if code < 400 { Outcome::Ok } else { Outcome::Failed(format!("status {code}")) }
+}
+
+#[test]
+fn egress_and_nat_conformance() {
+    let base = || Case { secret: Some("old"), at: 1, nat_down: false, deep: false };
+    let (outcome, seen, health, nat) = run(base());
+    assert_eq!(outcome, status(200), "a request with the current secret goes through");
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].0, nat, "the partner sees the NAT's address (source translation)");
+    assert!(seen[0].1.iter().all(|(k, _)| k != "x-egress-secret"), "the proxy strips the secret");
+    assert_eq!(health, [200], "a shallow health check passes");
+
+    let cases: Vec<(&str, Case, Outcome)> = vec![
+        ("no secret: 403", Case { secret: None, ..base() }, status(403)),
+        ("a wrong secret: 403", Case { secret: Some("guess"), ..base() }, status(403)),
+        ("the new secret before its window: 403", Case { secret: Some("new"), at: 5, ..base() }, status(403)),
+        ("old and new both pass while the windows overlap", Case { secret: Some("old"), at: 15, ..base() }, status(200)),
+        ("(the new one too)", Case { secret: Some("new"), at: 15, ..base() }, status(200)),
+        ("the old secret after its window: 403", Case { secret: Some("old"), at: 25, ..base() }, status(403)),
+        ("a dead NAT: the proxy gives up at its timeout (504)", Case { nat_down: true, ..base() }, status(504)),
+    ];
+    for (rule, case, want) in cases {
+        assert_eq!(run(case).0, want, "{rule}");
+    }
+    let (_, _, health, _) = run(Case { nat_down: true, ..base() });
+    assert_eq!(health, [200], "a shallow check passes even with the NAT dead (the sample's flaw)");
+    let (_, _, health, _) = run(Case { nat_down: true, deep: true, ..base() });
+    assert_eq!(health, [503], "a deep check fails when the egress path does");
+    let (_, _, health, _) = run(Case { deep: true, ..base() });
+    assert_eq!(health, [200], "and passes while it works");
+}
+
+#[test]
+fn a_nat_refuses_connections_beyond_55000_per_destination() {
+    let mut w = world(0, &[("client", 0), ("nat", 0), ("partner", 1)]);
+    let (nat, partner) = (w.host("nat"), w.host("partner"));
+    // The partner never answers: every request holds its connection.
+    struct Silent;
+    impl Process for Silent {
+        fn on_message(&mut self, _: &mut Cx<'_>, _: HostId, _: Message) {}
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+    }
+    /// Sends `n` requests through the NAT at once.
+    struct Burst(HostId, HostId, u64, u64);
+    impl Process for Burst {
+        fn on_start(&mut self, cx: &mut Cx<'_>) {
+            for i in 0..self.2 {
+                let id = cx.new_request(0);
+                let req = Request {
+                    reply_to: cx.host(),
+                    call_id: i,
+                    request_bytes: 10,
+                    response_bytes: 10,
+                    chain_azs: vec![],
+                    http: Arc::new(HttpRequest::default()),
+                    source: cx.host(),
+                };
+                let fwd = azsim_fakes::nat::NatForward { to: self.1, req };
+                cx.send(self.0, Message { request: Some(id), bytes: 10, body: Box::new(fwd) });
+            }
+        }
+        fn on_message(&mut self, _: &mut Cx<'_>, _: HostId, msg: Message) {
+            if msg.body.downcast::<Response>().is_ok_and(|r| r.status == 502) {
+                self.3 += 1;
+            }
+        }
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+    }
+    let client = w.host("client");
+    w.sim.with_core(|c| {
+        c.add_process(nat, Box::new(NatGateway::new()));
+        c.add_process(partner, Box::new(Silent));
+        c.add_process(client, Box::new(Burst(nat, partner, 55_010, 0)));
+    });
+    w.sim.run_until(Duration::from_secs(1));
+    let refused = w.sim.with_core(|c| c.process(client).unwrap().as_any().downcast_ref::<Burst>().unwrap().3);
+    assert_eq!(refused, 10, "55,000 connections to one destination, no more");
+}
