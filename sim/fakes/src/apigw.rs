@@ -193,6 +193,8 @@ pub enum Integration {
     /// A Lambda function (its execution environments): invoked by the gateway itself, not
     /// through the VPC link.
     Lambda(Vec<Endpoint>),
+    /// An HTTP proxy integration to a public URL (these endpoints), not through the VPC link.
+    Http(Vec<Endpoint>),
 }
 
 /// One route.
@@ -412,7 +414,7 @@ impl ApiGateway {
     fn forward(&mut self, cx: &mut Cx<'_>, call: u64) {
         let Some(p) = self.pending.get(&call) else { return };
         let integration = self.config.routes[p.route].integration;
-        if let Some(Integration::Lambda(functions)) = self.config.integrations.get(integration) {
+        if let Some(Integration::Lambda(functions) | Integration::Http(functions)) = self.config.integrations.get(integration) {
             if functions.is_empty() {
                 let (id, client) = (p.id, p.client.clone());
                 self.pending.remove(&call);
@@ -537,7 +539,7 @@ impl VpcLinkEni {
                 let nodes = directory.resolve(cx, name, None);
                 (!nodes.is_empty()).then(|| nodes[cx.rng().below(nodes.len() as u64) as usize].host)
             }
-            Integration::Lambda(_) => None,
+            Integration::Lambda(_) | Integration::Http(_) => None,
             Integration::CloudMap { registry, discover, cache_ttl } => {
                 let now = cx.now();
                 let cached = self.cache.lock().expect("discovery cache").get(&integration).filter(|(at, _)| now < at + cache_ttl).map(|(_, e)| e.clone());

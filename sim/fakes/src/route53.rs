@@ -15,8 +15,11 @@
 //!   within 60 seconds"; default here: uniform 0 to 60 s), and resolvers cache answers for the
 //!   record's TTL.
 //!
+//! - Calculated checks: healthy while at least `threshold` children are.
+//!
 //! Not modelled: latency-based records (they need measured latencies), alias records to load
-//! balancers with evaluate-target-health, calculated and CloudWatch-alarm checks, string match.
+//! balancers with evaluate-target-health, CloudWatch-alarm checks, string match, TCP checks'
+//! 10 s connect budget.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -49,6 +52,14 @@ pub struct RecordSet {
     pub policy: Policy,
 }
 
+/// A calculated health check: healthy while at least `threshold` of its `children` are (a
+/// threshold above the number of children: never; 0: always).
+#[derive(Clone, Debug)]
+pub struct CalculatedCheck {
+    pub children: Vec<String>,
+    pub threshold: u32,
+}
+
 /// A health check's settings.
 #[derive(Clone, Debug)]
 pub struct HealthCheckConfig {
@@ -79,6 +90,7 @@ struct CheckState {
 struct State {
     records: BTreeMap<String, RecordSet>,
     checks: BTreeMap<String, CheckState>,
+    calculated: BTreeMap<String, CalculatedCheck>,
     propagation: Dist,
     rng: SimRng,
 }
@@ -113,16 +125,40 @@ impl Route53 {
                 (id, CheckState { config, verdicts: vec![true; checkers], healthy: true, published: true, pending: Vec::new(), changes: Vec::new() })
             })
             .collect();
-        Route53(Arc::new(Mutex::new(State { records, checks, propagation, rng })))
+        Route53(Arc::new(Mutex::new(State { records, checks, calculated: BTreeMap::new(), propagation, rng })))
+    }
+
+    /// Adds calculated checks (their children are endpoint checks or other calculated ones).
+    pub fn with_calculated(self, calculated: BTreeMap<String, CalculatedCheck>) -> Route53 {
+        {
+            let mut s = self.lock();
+            for (id, c) in &calculated {
+                let healthy = c.threshold == 0 || (c.threshold as usize <= c.children.len());
+                s.checks.insert(
+                    id.clone(),
+                    CheckState {
+                        config: HealthCheckConfig { target: HostId(u32::MAX), interval: 0, failure_threshold: 0 },
+                        verdicts: Vec::new(),
+                        healthy,
+                        published: healthy,
+                        pending: Vec::new(),
+                        changes: Vec::new(),
+                    },
+                );
+            }
+            s.calculated = calculated;
+        }
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.0.lock().expect("route53 lock")
     }
 
-    /// The checks' settings, by id.
+    /// The endpoint checks' settings, by id (what checkers probe).
     pub fn checks(&self) -> Vec<(String, HealthCheckConfig)> {
-        self.lock().checks.iter().map(|(id, c)| (id.clone(), c.config.clone())).collect()
+        let s = self.lock();
+        s.checks.iter().filter(|(id, _)| !s.calculated.contains_key(*id)).map(|(id, c)| (id.clone(), c.config.clone())).collect()
     }
 
     /// Checker `checker`'s verdict on `check` changed at `now`.
@@ -140,6 +176,31 @@ impl Route53 {
             let at = now + propagation.sample(rng);
             c.pending.push((at, aggregate));
             c.changes.push((now, at, aggregate));
+            Route53::recalculate(&mut s, now);
+        }
+    }
+
+    /// Calculated checks follow their children (until nothing changes: parents of parents).
+    fn recalculate(s: &mut State, now: Nanos) {
+        for _ in 0..=s.calculated.len() {
+            let mut changed = false;
+            let parents: Vec<(String, CalculatedCheck)> = s.calculated.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            for (id, calc) in parents {
+                let up = calc.children.iter().filter(|c| s.checks.get(*c).is_some_and(|x| x.healthy)).count() as u32;
+                let healthy = up >= calc.threshold;
+                let State { checks, propagation, rng, .. } = &mut *s;
+                let Some(c) = checks.get_mut(&id) else { continue };
+                if c.healthy != healthy {
+                    c.healthy = healthy;
+                    let at = now + propagation.sample(rng);
+                    c.pending.push((at, healthy));
+                    c.changes.push((now, at, healthy));
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
         }
     }
 
@@ -354,6 +415,18 @@ mod tests {
         assert_eq!(answer(&z), [1], "2 of 10 healthy (20 %) is healthy");
         z.report(0, "p", 8, false);
         assert_eq!(answer(&z), [2], "1 of 10 (10 %) is not");
+    }
+
+    #[test]
+    fn a_calculated_check_is_healthy_while_enough_children_are() {
+        let z = zone(Policy::Failover { primary: target(1, Some("both")), secondary: target(2, None) }, &["a", "b"])
+            .with_calculated(BTreeMap::from([("both".to_string(), CalculatedCheck { children: vec!["a".into(), "b".into()], threshold: 2 })]));
+        assert_eq!(answer(&z), [1]);
+        down(&z, "a", 10);
+        assert_eq!(answer(&z), [2], "one of two children down: below the threshold of 2");
+        let never = zone(Policy::Failover { primary: target(1, Some("c")), secondary: target(2, None) }, &["a"])
+            .with_calculated(BTreeMap::from([("c".to_string(), CalculatedCheck { children: vec!["a".into()], threshold: 2 })]));
+        assert_eq!(answer(&never), [2], "a threshold above the number of children: never healthy");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use azsim_fakes::apigw::{ApiGateway, ApiGatewayConfig, VpcLinkEni};
 use azsim_fakes::cloudmap::{CloudMapNode, Discover, HealthConfig, NamespaceKind, Registry, RoutingPolicy, Settings};
 use azsim_fakes::edge::{Edge, EdgeConfig};
 use azsim_fakes::nat::{EgressConfig, EgressProxy, NatGateway, Secret};
-use azsim_fakes::route53::{HealthCheckConfig as R53Check, HealthChecker, Policy, RecordSet, RecordTarget, Route53};
+use azsim_fakes::route53::{CalculatedCheck, HealthCheckConfig as R53Check, HealthChecker, Policy, RecordSet, RecordTarget, Route53};
 use azsim_fakes::rules::{Action, Conditions, Rule};
 use azsim_fakes::{
     AutoScaling, CannedRoute, Client, ClientConfig, ClientRouting, ColdStart, ContainerHealthCheck, Destination, EcsCloudMap, EcsService, EcsServiceConfig,
@@ -453,7 +453,9 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
                     Some((id.clone(), R53Check { target: host, interval: hc.interval.nanos(), failure_threshold: hc.failure_threshold }))
                 })
                 .collect();
-            let zone = Route53::new(records, checks, checkers.len(), dist(f, &r.propagation), core.seed().stream("route53"));
+            let calculated =
+                r.calculated_checks.iter().map(|(id, c)| (id.clone(), CalculatedCheck { children: c.children.clone(), threshold: c.threshold })).collect();
+            let zone = Route53::new(records, checks, checkers.len(), dist(f, &r.propagation), core.seed().stream("route53")).with_calculated(calculated);
             for (i, h) in checkers.iter().enumerate() {
                 core.add_process(*h, Box::new(HealthChecker::new(zone.clone(), i)));
             }
@@ -673,6 +675,10 @@ fn api_gateway_config(
             (None, None) if r.lambda.is_some() => {
                 let f = r.lambda.as_ref().expect("checked");
                 Integration::Lambda(instances.get(&f.value).cloned().unwrap_or_default())
+            }
+            (None, None) if r.http.is_some() => {
+                let svc = r.http.as_ref().expect("checked");
+                Integration::Http(instances.get(&svc.value).cloned().unwrap_or_default())
             }
             (None, Some(svc)) => {
                 let reg = f.services[&svc.value].cloud_map.as_ref().expect("validated: registered in Cloud Map");

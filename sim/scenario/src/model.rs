@@ -240,6 +240,11 @@ pub struct ApiRouteSpec {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub lambda: Option<Ref>,
+    /// An HTTP proxy integration to a public endpoint: this service's instances (with `uri`,
+    /// the `Host` and path they get).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub http: Option<Ref>,
     /// `DiscoverInstances` query parameters of a Cloud Map integration.
     #[serde(default)]
     pub query: BTreeMap<String, String>,
@@ -316,6 +321,9 @@ pub struct Route53Spec {
     /// Health checks by id.
     #[serde(default)]
     pub health_checks: BTreeMap<String, HealthCheckR53Spec>,
+    /// Calculated health checks by id: healthy while at least `threshold` of `children` are.
+    #[serde(default)]
+    pub calculated_checks: BTreeMap<String, CalculatedCheckSpec>,
     /// Record sets by DNS name.
     pub records: BTreeMap<String, RecordSpec>,
 }
@@ -324,6 +332,16 @@ impl Route53Spec {
     fn default_propagation() -> DistSpec {
         DistSpec::Uniform { min: Dur(0), max: Dur(60_000_000_000) }
     }
+}
+
+/// A calculated health check.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CalculatedCheckSpec {
+    /// Health check ids (endpoint or calculated).
+    pub children: Vec<String>,
+    /// How many must be healthy (0: always healthy; more than the children: never).
+    pub threshold: u32,
 }
 
 /// The checker fleet.
@@ -456,9 +474,14 @@ impl CloudFrontSpec {
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NatSpec {
-    /// A zonal NAT in each of these AZs (hosts `<name>-<az>`, each with its Elastic IP).
+    /// A zonal NAT in each of these AZs (hosts `<name>-<az>`, each with its Elastic IP). For a
+    /// regional NAT gateway: the AZs it has expanded to (where workloads are).
     #[schemars(with = "Vec<String>")]
     pub azs: Spanned<Vec<String>>,
+    /// A regional NAT gateway (late 2025): one gateway with an address in each AZ, every
+    /// subnet using its own AZ's (so `routes` must stay empty).
+    #[serde(default)]
+    pub regional: bool,
     /// Route tables: a subnet's AZ -> the AZ of the NAT it sends through (default: its own).
     /// A subnet routed to another AZ's NAT crosses an AZ and dies with that AZ.
     #[serde(default)]

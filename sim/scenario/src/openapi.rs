@@ -100,6 +100,7 @@ pub(crate) fn import(text: &str, api: &ApiGatewaySpec) -> Result<Vec<(String, Ap
                 load_balancer: Some(lb.clone()),
                 cloud_map: None,
                 lambda: None,
+                http: None,
                 query: BTreeMap::new(),
                 jwt: None,
                 throttle: None,

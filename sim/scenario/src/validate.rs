@@ -146,6 +146,14 @@ impl Checker<'_> {
                     self.push(loc, format!("nat_gateways.{name}"), format!("unknown AZ `{az}`"), hint);
                 }
             }
+            if nat.regional && !nat.routes.is_empty() {
+                self.push(
+                    loc,
+                    format!("nat_gateways.{name}.routes"),
+                    "a regional NAT gateway has no route tables to set: each subnet uses its own AZ's address".into(),
+                    None,
+                );
+            }
             for (from, to) in &nat.routes {
                 if !nat.azs.value.contains(to) {
                     self.push(loc, format!("nat_gateways.{name}.routes.{from}"), format!("no NAT gateway of `{name}` in `{to}`"), None);
@@ -207,6 +215,16 @@ impl Checker<'_> {
                     self.push(Some(hc.target.referenced), format!("{path}.failure_threshold"), "the failure threshold is 1 to 10".into(), None);
                 }
             }
+            for (id, calc) in &r.calculated_checks {
+                if r.health_checks.contains_key(id) {
+                    self.push(None, format!("route53.calculated_checks.{id}"), format!("`{id}` is also an endpoint health check"), None);
+                }
+                for child in &calc.children {
+                    if !r.health_checks.contains_key(child) && !r.calculated_checks.contains_key(child) || child == id {
+                        self.push(None, format!("route53.calculated_checks.{id}"), format!("unknown child health check `{child}`"), None);
+                    }
+                }
+            }
             for (name, rec) in &r.records {
                 let path = format!("route53.records.{name}");
                 let policies = [rec.simple.is_some(), rec.failover.is_some(), !rec.weighted.is_empty(), !rec.multivalue.is_empty()];
@@ -219,6 +237,7 @@ impl Checker<'_> {
                     self.check_ref(&t.target, &endpoints, &format!("{path}.target"), "API or service");
                     if let Some(hc) = &t.health_check
                         && !r.health_checks.contains_key(hc)
+                        && !r.calculated_checks.contains_key(hc)
                     {
                         let hint = did_you_mean(hc, r.health_checks.keys().map(String::as_str));
                         self.push(Some(t.target.referenced), format!("{path}.health_check"), format!("unknown health check `{hc}`"), hint);
@@ -306,24 +325,28 @@ impl Checker<'_> {
                     self.push(None, rpath.clone(), e, Some("`GET /orders/{id}`, `ANY /{proxy+}` or `$default`".into()));
                 }
                 let services: Vec<String> = self.f.services.keys().cloned().collect();
-                match (&route.load_balancer, &route.cloud_map, &route.lambda) {
+                let set =
+                    [route.load_balancer.is_some(), route.cloud_map.is_some(), route.lambda.is_some(), route.http.is_some()].iter().filter(|x| **x).count();
+                match (&route.load_balancer, &route.cloud_map, route.lambda.as_ref().or(route.http.as_ref())) {
+                    _ if set != 1 => {
+                        self.push(None, rpath.clone(), "a route needs exactly one of `load_balancer`, `cloud_map`, `lambda` and `http`".into(), None)
+                    }
                     (Some(lb), None, None) => {
                         self.check_ref(lb, &lbs, &format!("{rpath}.load_balancer"), "load balancer");
                     }
                     (None, None, Some(f)) => {
-                        self.check_ref(f, &services, &format!("{rpath}.lambda"), "service");
+                        let what = if route.lambda.is_some() { "lambda" } else { "http" };
+                        self.check_ref(f, &services, &format!("{rpath}.{what}"), "service");
                     }
-                    (None, Some(svc), None) => {
-                        if self.f.services.get(&svc.value).is_none_or(|s| s.cloud_map.is_none()) {
-                            self.push(
-                                Some(svc.referenced),
-                                format!("{rpath}.cloud_map"),
-                                format!("`{}` is not a service registered in Cloud Map", svc.value),
-                                Some("give the service `cloud_map:`".into()),
-                            );
-                        }
+                    (None, Some(svc), None) if self.f.services.get(&svc.value).is_none_or(|s| s.cloud_map.is_none()) => {
+                        self.push(
+                            Some(svc.referenced),
+                            format!("{rpath}.cloud_map"),
+                            format!("`{}` is not a service registered in Cloud Map", svc.value),
+                            Some("give the service `cloud_map:`".into()),
+                        );
                     }
-                    _ => self.push(None, rpath.clone(), "a route needs exactly one of `load_balancer`, `cloud_map` and `lambda`".into(), None),
+                    _ => {}
                 }
                 if let Some(uri) = &route.uri
                     && !(uri.starts_with("http://") || uri.starts_with("https://"))

@@ -25,6 +25,8 @@ struct Case {
     cors: bool,
     /// Every instance dead (crashed): the link's target refuses.
     target_down: bool,
+    /// An HTTP proxy integration straight to the service, not through the VPC link.
+    direct: bool,
 }
 
 impl Default for Case {
@@ -39,6 +41,7 @@ impl Default for Case {
             route_throttle: None,
             cors: false,
             target_down: false,
+            direct: false,
         }
     }
 }
@@ -59,7 +62,7 @@ fn run(case: Case, request: Sent) -> (Vec<Outcome>, Vec<String>) {
     let registry = Arc::new(Mutex::new(registry));
     let discover =
         Discover { namespace: "internal".into(), service: "orders".into(), max_results: None, query: BTreeMap::new(), optional: BTreeMap::new(), health: None };
-    let integrations = vec![Integration::CloudMap { registry, discover, cache_ttl: 30_000 * MS }];
+    let integrations = if case.direct { vec![Integration::Http(w.api())] } else { vec![Integration::CloudMap { registry, discover, cache_ttl: 30_000 * MS }] };
     let (gw, enis) = (w.host("gw"), vec![w.host("eni-a"), w.host("eni-b")]);
     let config = ApiGatewayConfig {
         name: "api".into(),
@@ -186,6 +189,8 @@ fn http_api_conformance() {
             Some("/orders/1"),
         ),
         ("a target that refuses: 500", Case { target_down: true, ..Case::default() }, ("GET", "/orders/1", &[]), status(500), None),
+        ("an HTTP proxy integration to a URL", Case { direct: true, ..Case::default() }, ("GET", "/orders/1", &[]), status(200), Some("/orders/1")),
+        ("which refuses: 500", Case { direct: true, target_down: true, ..Case::default() }, ("GET", "/orders/1", &[]), status(500), None),
         (
             "CORS preflights are answered by the gateway",
             Case { cors: true, ..Case::default() },
