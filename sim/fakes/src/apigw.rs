@@ -524,13 +524,12 @@ pub type DiscoveryCache = Arc<Mutex<BTreeMap<usize, (Nanos, Vec<Endpoint>)>>>;
 pub struct VpcLinkEni {
     integrations: Arc<Vec<Integration>>,
     cache: DiscoveryCache,
-    pending: BTreeMap<u64, (RequestId, Request)>,
-    next: u64,
+    relay: rpc::Relay,
 }
 
 impl VpcLinkEni {
     pub fn new(integrations: Arc<Vec<Integration>>, cache: DiscoveryCache) -> VpcLinkEni {
-        VpcLinkEni { integrations, cache, pending: BTreeMap::new(), next: 0 }
+        VpcLinkEni { integrations, cache, relay: rpc::Relay::default() }
     }
 
     fn target(&mut self, cx: &mut Cx<'_>, integration: usize) -> Option<HostId> {
@@ -577,35 +576,26 @@ impl Process for VpcLinkEni {
                     cx.send(req.reply_to, rpc::response(Some(id), req.call_id, 503, 35));
                     return;
                 };
-                self.next += 1;
-                let mut out = req.clone();
-                out.reply_to = cx.host();
-                out.call_id = self.next;
-                out.source = cx.host();
-                self.pending.insert(self.next, (id, req));
+                let out = self.relay.take(cx.host(), id, req);
                 cx.send(target, rpc::request(id, out));
                 return;
             }
             Err(b) => b,
         };
-        if let Ok(resp) = body.downcast::<Response>()
-            && let Some((id, req)) = self.pending.remove(&resp.call_id)
-        {
-            cx.send(req.reply_to, rpc::response(Some(id), req.call_id, resp.status, bytes));
+        if let Ok(resp) = body.downcast::<Response>() {
+            self.relay.answer(cx, resp.call_id, resp.status, bytes);
         }
     }
 
     fn on_refused(&mut self, cx: &mut Cx<'_>, _to: HostId, msg: Message) {
         // The target is not listening: "execution failed due to configuration error", 500.
-        if let Ok(req) = msg.body.downcast::<Request>()
-            && let Some((id, orig)) = self.pending.remove(&req.call_id)
-        {
-            cx.send(orig.reply_to, rpc::response(Some(id), orig.call_id, 500, 35));
+        if let Ok(req) = msg.body.downcast::<Request>() {
+            self.relay.answer(cx, req.call_id, 500, 35);
         }
     }
 
     fn on_crash(&mut self) {
-        self.pending.clear();
+        self.relay.clear();
     }
 
     fn as_any(&self) -> &dyn std::any::Any {

@@ -17,9 +17,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use azsim_kernel::{Cx, HostId, Message, Nanos, Process, RequestId};
+use azsim_kernel::{Cx, HostId, Message, Nanos, Process};
 
-use crate::rpc::{self, HEALTH_CHECK_BYTES, HealthCheck, HealthReply, HttpRequest, Request, Response};
+use crate::rpc::{self, HEALTH_CHECK_BYTES, HealthCheck, HealthReply, HttpRequest, Relay, Request, Response};
 
 /// AWS: 55,000 simultaneous connections per unique destination per address.
 pub const CONNECTIONS_PER_DESTINATION: usize = 55_000;
@@ -50,14 +50,23 @@ pub struct NatCounts {
 /// A zonal NAT gateway.
 #[derive(Default)]
 pub struct NatGateway {
-    /// Our call -> (request id, the inside caller's request).
-    pending: BTreeMap<u64, (RequestId, Request)>,
+    relay: Relay,
     /// Probe seq -> the inside prober.
     probes: BTreeMap<u64, HostId>,
     per_destination: BTreeMap<HostId, usize>,
     destination_of: BTreeMap<u64, HostId>,
-    next: u64,
     pub counts: NatCounts,
+}
+
+impl NatGateway {
+    /// The connection of call `call` is closed.
+    fn close(&mut self, call: u64) {
+        if let Some(to) = self.destination_of.remove(&call)
+            && let Some(n) = self.per_destination.get_mut(&to)
+        {
+            *n = n.saturating_sub(1);
+        }
+    }
 }
 
 impl NatGateway {
@@ -81,13 +90,9 @@ impl Process for NatGateway {
                     return;
                 }
                 *open += 1;
-                self.next += 1;
-                let mut out = req.clone();
-                out.reply_to = cx.host();
-                out.call_id = self.next;
-                out.source = cx.host(); // source translation to the Elastic IP
-                self.destination_of.insert(self.next, to);
-                self.pending.insert(self.next, (id, req));
+                // Source translation: the destination sees the Elastic IP.
+                let out = self.relay.take(cx.host(), id, req);
+                self.destination_of.insert(out.call_id, to);
                 cx.send(to, rpc::request(id, out));
                 return;
             }
@@ -111,32 +116,22 @@ impl Process for NatGateway {
             Err(b) => b,
         };
         if let Ok(resp) = body.downcast::<Response>()
-            && let Some((id, req)) = self.pending.remove(&resp.call_id)
+            && self.relay.answer(cx, resp.call_id, resp.status, bytes)
         {
-            if let Some(to) = self.destination_of.remove(&resp.call_id)
-                && let Some(n) = self.per_destination.get_mut(&to)
-            {
-                *n = n.saturating_sub(1);
-            }
-            cx.send(req.reply_to, rpc::response(Some(id), req.call_id, resp.status, bytes));
+            self.close(resp.call_id);
         }
     }
 
     fn on_refused(&mut self, cx: &mut Cx<'_>, _to: HostId, msg: Message) {
         if let Ok(req) = msg.body.downcast::<Request>()
-            && let Some((id, orig)) = self.pending.remove(&req.call_id)
+            && self.relay.answer(cx, req.call_id, 502, 0)
         {
-            if let Some(to) = self.destination_of.remove(&req.call_id)
-                && let Some(n) = self.per_destination.get_mut(&to)
-            {
-                *n = n.saturating_sub(1);
-            }
-            cx.send(orig.reply_to, rpc::response(Some(id), orig.call_id, 502, 0));
+            self.close(req.call_id);
         }
     }
 
     fn on_crash(&mut self) {
-        self.pending.clear();
+        self.relay.clear();
         self.probes.clear();
         self.per_destination.clear();
         self.destination_of.clear();
@@ -187,8 +182,9 @@ const TIMEOUT: u64 = 1;
 /// An egress proxy instance.
 pub struct EgressProxy {
     config: Arc<EgressConfig>,
-    pending: BTreeMap<u64, (RequestId, Request)>,
-    next: u64,
+    relay: Relay,
+    /// The last probe's number.
+    probe: u64,
     /// When a deep probe last passed.
     last_ok: Option<Nanos>,
     pub counts: EgressCounts,
@@ -196,7 +192,7 @@ pub struct EgressProxy {
 
 impl EgressProxy {
     pub fn new(config: Arc<EgressConfig>) -> EgressProxy {
-        EgressProxy { config, pending: BTreeMap::new(), next: 0, last_ok: None, counts: EgressCounts::default() }
+        EgressProxy { config, relay: Relay::default(), probe: 0, last_ok: None, counts: EgressCounts::default() }
     }
 
     fn accepts(&self, now: Nanos, http: &HttpRequest) -> bool {
@@ -231,19 +227,15 @@ impl Process for EgressProxy {
                     return;
                 }
                 self.counts.forwarded += 1;
-                self.next += 1;
-                let mut out = (*req).clone();
+                let mut out = self.relay.take(cx.host(), id, *req);
                 // The secret stays here.
-                let mut http = (*req.http).clone();
+                let mut http = (*out.http).clone();
                 http.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(&self.config.header));
                 out.http = Arc::new(http);
-                out.reply_to = cx.host();
-                out.call_id = self.next;
-                out.source = cx.host();
-                self.pending.insert(self.next, (id, *req));
+                let call = out.call_id;
                 let msg = Message { request: Some(id), bytes: out.request_bytes, body: Box::new(NatForward { to: self.config.destination, req: out }) };
                 cx.send(self.config.nat, msg);
-                cx.set_timer(self.config.timeout, self.next << 1 | TIMEOUT);
+                cx.set_timer(self.config.timeout, call << 1 | TIMEOUT);
                 return;
             }
             Err(b) => b,
@@ -267,41 +259,34 @@ impl Process for EgressProxy {
             }
             Err(b) => b,
         };
-        if let Ok(resp) = body.downcast::<Response>()
-            && let Some((id, req)) = self.pending.remove(&resp.call_id)
-        {
-            cx.send(req.reply_to, rpc::response(Some(id), req.call_id, resp.status, bytes));
+        if let Ok(resp) = body.downcast::<Response>() {
+            self.relay.answer(cx, resp.call_id, resp.status, bytes);
         }
     }
 
     fn on_refused(&mut self, cx: &mut Cx<'_>, _to: HostId, msg: Message) {
-        if let Ok(fwd) = msg.body.downcast::<NatForward>()
-            && let Some((id, req)) = self.pending.remove(&fwd.req.call_id)
-        {
-            cx.send(req.reply_to, rpc::response(Some(id), req.call_id, 502, 0));
+        if let Ok(fwd) = msg.body.downcast::<NatForward>() {
+            self.relay.answer(cx, fwd.req.call_id, 502, 0);
         }
     }
 
     fn on_timer(&mut self, cx: &mut Cx<'_>, token: u64) {
         if token == PROBE {
             if let Some((every, _)) = self.config.deep {
-                self.next += 1;
-                let probe = NatProbe { to: self.config.destination, seq: self.next };
+                self.probe += 1;
+                let probe = NatProbe { to: self.config.destination, seq: self.probe };
                 cx.send(self.config.nat, Message { request: None, bytes: HEALTH_CHECK_BYTES, body: Box::new(probe) });
                 cx.set_timer(every, PROBE);
             }
             return;
         }
-        if token & 1 == TIMEOUT
-            && let Some((id, req)) = self.pending.remove(&(token >> 1))
-        {
+        if token & 1 == TIMEOUT && self.relay.answer(cx, token >> 1, 504, 0) {
             self.counts.timeouts += 1;
-            cx.send(req.reply_to, rpc::response(Some(id), req.call_id, 504, 0));
         }
     }
 
     fn on_crash(&mut self) {
-        self.pending.clear();
+        self.relay.clear();
     }
 
     fn as_any(&self) -> &dyn std::any::Any {

@@ -95,6 +95,41 @@ pub(crate) fn request(id: RequestId, req: Request) -> Message {
     Message { request: Some(id), bytes: req.request_bytes, body: Box::new(req) }
 }
 
+/// A hop that passes requests on (a VPC link's ENI, a NAT gateway, an egress proxy): what it
+/// sent on, and to whom each answer goes back.
+#[derive(Debug, Default)]
+pub(crate) struct Relay {
+    pending: std::collections::BTreeMap<u64, (RequestId, Request)>,
+    next: u64,
+}
+
+impl Relay {
+    /// Takes over `req` and returns what to send on: from this host (the address the next hop
+    /// sees), answered here, under a call id of the relay's.
+    pub(crate) fn take(&mut self, host: HostId, id: RequestId, req: Request) -> Request {
+        self.next += 1;
+        let mut out = req.clone();
+        out.reply_to = host;
+        out.call_id = self.next;
+        out.source = host;
+        self.pending.insert(self.next, (id, req));
+        out
+    }
+
+    /// Passes the answer to call `call_id` back to whoever sent the request; false if the call
+    /// is not (or no longer) one of ours.
+    pub(crate) fn answer(&mut self, cx: &mut azsim_kernel::Cx<'_>, call_id: u64, status: u16, bytes: u64) -> bool {
+        let Some((id, req)) = self.pending.remove(&call_id) else { return false };
+        cx.send(req.reply_to, response(Some(id), req.call_id, status, bytes));
+        true
+    }
+
+    /// Forgets everything (the process died).
+    pub(crate) fn clear(&mut self) {
+        self.pending.clear();
+    }
+}
+
 /// The answer to a request (`call_id` is the request's), `bytes` on the wire.
 pub fn response(id: Option<RequestId>, call_id: u64, status: u16, bytes: u64) -> Message {
     Message { request: id, bytes, body: Box::new(Response { call_id, status }) }
