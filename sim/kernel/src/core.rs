@@ -212,12 +212,12 @@ impl Core {
         &self.requests
     }
 
-    /// Events handled so far (a measure of the simulator's work).
     /// Connection attempts dropped by a Region closed to inbound connections.
     pub fn firewall_drops(&self) -> u64 {
         self.firewall_drops
     }
 
+    /// Events handled so far (a measure of the simulator's work).
     pub fn events_processed(&self) -> u64 {
         self.events_processed
     }

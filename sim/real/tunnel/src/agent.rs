@@ -240,7 +240,7 @@ async fn session<N: Connect + Clock>(config: &AgentConfig, net: &N, proxy: Socke
             Some((connector, name)) => {
                 let mut stream = connector.connect(name.clone(), stream).await.map_err(|e| format!("TLS (the proxy's certificate is checked): {e}"))?;
                 greet(config, &mut stream).await?;
-                Ok(Stream::Tls(Box::new(stream)))
+                Ok::<_, String>(Stream::Tls(Box::new(stream)))
             }
             None => {
                 let mut stream = stream;
@@ -249,7 +249,6 @@ async fn session<N: Connect + Clock>(config: &AgentConfig, net: &N, proxy: Socke
             }
         }
     };
-    let connect = async { connect.await as Result<_, String> };
     let stream = tokio::select! {
         r = connect => r?,
         _ = net.sleep(timeout) => return Err(format!("no connection within {timeout:?}")),
