@@ -14,10 +14,14 @@
 //! a REST API 504; no route: 404 (REST: 403); account throttle 10,000 requests/s with a burst
 //! of 5,000; a VPC link whose target refuses: 500.
 //!
-//! Not modelled: Lambda and AWS-service integrations, parameter mapping beyond the stage
-//! prefix, response mapping, usage plans, caching.
+//! Request parameter mapping (`append|overwrite|remove:header.*`, `querystring.*`,
+//! `overwrite:path`) and the headers the backend receives (`x-forwarded-for`,
+//! `x-forwarded-proto`, `x-forwarded-port`, `x-amzn-trace-id`) are in [`mapping`].
+//!
+//! Not modelled: AWS-service integrations, response mapping, usage plans, caching.
 
 pub mod jwt;
+pub mod mapping;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -209,6 +213,8 @@ pub struct ApiRoute {
     /// An `http_proxy` integration's URI (REST): its host is the `Host` the backend gets, and
     /// its path, with `{name}` filled from the route's path parameters, the path.
     pub uri: Option<IntegrationUri>,
+    /// Request parameter mappings (HTTP APIs), applied in order.
+    pub mappings: Vec<mapping::Mapping>,
 }
 
 /// `http://host/path/{proxy}` of an integration, and which route parameter fills each
@@ -398,13 +404,20 @@ impl ApiGateway {
         }
         buckets.iter_mut().for_each(|b| b.tokens -= 1.0);
         let mut client = req;
-        if let Some(uri) = &self.config.routes[route].uri {
+        let spec = &self.config.routes[route];
+        let params = spec.key.params(route_path);
+        let mut sent = match &spec.uri {
             // `http_proxy` to a URI: the backend gets the URI's host and path.
-            let params = self.config.routes[route].key.params(route_path);
-            client.http = Arc::new(HttpRequest { path: uri.path_for(&params), host: uri.host.clone(), ..(*http).clone() });
-        } else if backend_path != http.path {
-            client.http = Arc::new(HttpRequest { path: backend_path, ..(*http).clone() });
+            Some(uri) => HttpRequest { path: uri.path_for(&params), host: uri.host.clone(), ..(*http).clone() },
+            None => HttpRequest { path: backend_path, ..(*http).clone() },
+        };
+        if !spec.mappings.is_empty() {
+            let cx_map = mapping::MapContext { path_params: params, request_id: format!("{:016x}", id.0) };
+            sent = mapping::apply(&sent, &http, &spec.mappings, &cx_map);
         }
+        let client_ip = cx.topology().host(client.source).ip.to_string();
+        mapping::add_forwarded(&mut sent, &client_ip, self.config.epoch_unix + cx.now() / 1_000_000_000, id.0);
+        client.http = Arc::new(sent);
         self.next += 1;
         self.pending.insert(self.next, Pending { id, client, route, done: false });
         let t = self.config.processing.sample(cx.rng());

@@ -128,8 +128,9 @@ pub fn summary_markdown(r: &RunRecord) -> String {
         }
         let _ = writeln!(s);
     }
-    // What backends received, where a hop set the `Host` (an API's integration URI).
-    for svc in r.services.iter().filter(|s| s.received.iter().any(|x| !x.host.is_empty())) {
+    // What backends received, where an API Gateway sits in front (its mappings and integration
+    // URIs change the path and `Host`) or a hop set the `Host`.
+    for svc in r.services.iter().filter(|s| !r.api_gateways.is_empty() || s.received.iter().any(|x| !x.host.is_empty())) {
         let _ = writeln!(s, "## What `{}` received\n\n| method | Host | path | requests |\n|---|---|---|---:|", svc.service);
         for x in &svc.received {
             let _ = writeln!(s, "| {} | {} | {} | {} |", x.method, x.host, x.path, x.count);

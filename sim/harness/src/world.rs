@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use azsim_fakes::apigw::mapping::Mapping;
 use azsim_fakes::apigw::{ApiGateway, ApiGatewayConfig, VpcLinkEni};
 use azsim_fakes::cloudmap::{CloudMapNode, Discover, HealthConfig, NamespaceKind, Registry, RoutingPolicy, Settings};
 use azsim_fakes::edge::{Edge, EdgeConfig};
@@ -706,6 +707,13 @@ fn api_gateway_config(
                 .map(|u| IntegrationUri::parse(u, r.path_parameters.clone()))
                 .transpose()
                 .map_err(|e| format!("api_gateways.{name}.routes.{key}: {e}"))?,
+            mappings: r
+                .request_parameters
+                .value
+                .iter()
+                .map(|(k, v)| Mapping::parse(k, v))
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("api_gateways.{name}.routes.{key}.request_parameters: {e}"))?,
         });
     }
     let authorizer = match &api.jwt {

@@ -263,6 +263,21 @@ pub struct ApiRouteSpec {
     /// `{name}` of `uri` -> the route's path parameter that fills it.
     #[serde(default)]
     pub path_parameters: BTreeMap<String, String>,
+    /// HTTP API request parameter mappings, applied in key order:
+    /// `append|overwrite|remove:header.<name>`, `append|overwrite|remove:querystring.<name>`,
+    /// `overwrite:path` -> a value: static text, `$request.header.<name>`,
+    /// `$request.querystring.<name>`, `$request.path.<name>`, `$request.path`,
+    /// `$context.requestId`, or text with `${...}` of those. Reserved headers (`authorization`,
+    /// `x-forwarded-*`, `x-amz-*`, ...) cannot be mapped.
+    #[serde(default = "ApiRouteSpec::no_mappings")]
+    #[schemars(with = "BTreeMap<String, String>")]
+    pub request_parameters: Spanned<BTreeMap<String, String>>,
+}
+
+impl ApiRouteSpec {
+    pub(crate) fn no_mappings() -> Spanned<BTreeMap<String, String>> {
+        Spanned::new(BTreeMap::new(), serde_saphyr::Location::UNKNOWN, serde_saphyr::Location::UNKNOWN)
+    }
 }
 
 /// A token bucket.

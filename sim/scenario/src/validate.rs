@@ -65,6 +65,51 @@ fn check_route_key(key: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A request parameter mapping's key and value (the fake applies them; this is the language's
+/// check, so a mistake gets its line and column).
+fn check_mapping(key: &str, value: &str) -> Result<(), String> {
+    let (action, what) = key.split_once(':').unwrap_or(("", key));
+    if !matches!(action, "append" | "overwrite" | "remove") {
+        return Err(format!("`{key}`: a mapping starts with `append:`, `overwrite:` or `remove:`"));
+    }
+    if what == "path" {
+        return match action {
+            "overwrite" if value.starts_with('/') || value.starts_with('$') => Ok(()),
+            "overwrite" => Err("the path must start with `/`".into()),
+            _ => Err("the path can only be overwritten (`overwrite:path`)".into()),
+        };
+    }
+    const RESERVED: [&str; 18] = [
+        "authorization",
+        "connection",
+        "content-encoding",
+        "content-length",
+        "content-location",
+        "forwarded",
+        "keep-alive",
+        "origin",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "x-forwarded-for",
+        "x-forwarded-host",
+        "x-forwarded-proto",
+        "via",
+    ];
+    match what.strip_prefix("header.").map(str::to_ascii_lowercase) {
+        Some(h) if h.is_empty() => Err("no header name".into()),
+        Some(h) if RESERVED.contains(&h.as_str()) || ["access-control-", "apigw-", "x-amz-", "x-amzn-"].iter().any(|p| h.starts_with(p)) => {
+            Err(format!("`{h}` is a reserved header; API Gateway does not let mappings change it"))
+        }
+        Some(_) => Ok(()),
+        None if what.strip_prefix("querystring.").is_some_and(|q| !q.is_empty()) => Ok(()),
+        None => Err(format!("`{key}`: expected `header.<name>`, `querystring.<name>` or `path` after `{action}:`")),
+    }
+}
+
 pub(crate) fn validate(s: &Scenario) -> Vec<Issue> {
     let mut issues = Vec::new();
     if s.file.version.value != 1 {
@@ -352,6 +397,16 @@ impl Checker<'_> {
                     && !(uri.starts_with("http://") || uri.starts_with("https://"))
                 {
                     self.push(None, format!("{rpath}.uri"), format!("`{uri}`: an integration URI is http(s)://host/path"), None);
+                }
+                for (k, v) in &route.request_parameters.value {
+                    if let Err(e) = check_mapping(k, v) {
+                        self.push(
+                            Some(route.request_parameters.referenced),
+                            format!("{rpath}.request_parameters.{k}"),
+                            e,
+                            Some("`append:header.x-tenant: acme`, `overwrite:path: /v2${request.path}`".into()),
+                        );
+                    }
                 }
                 if route.jwt.is_some() && api.jwt.is_none() {
                     self.push(None, format!("{rpath}.jwt"), "the route asks for a JWT but the API has no `jwt` authorizer".into(), None);

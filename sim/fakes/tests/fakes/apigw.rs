@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use azsim_fakes::apigw::mapping::Mapping;
 use azsim_fakes::apigw::{ApiGateway, ApiGatewayConfig, ApiKind, ApiRoute, Cors, Integration, RouteKey, Throttle, VpcLinkEni};
 use azsim_fakes::cloudmap::{Discover, HealthConfig, NamespaceKind, Registry, RoutingPolicy, Settings};
 use azsim_fakes::*;
@@ -27,6 +28,7 @@ struct Case {
     target_down: bool,
     /// An HTTP proxy integration straight to the service, not through the VPC link.
     direct: bool,
+    mappings: Vec<Mapping>,
 }
 
 impl Default for Case {
@@ -42,15 +44,16 @@ impl Default for Case {
             cors: false,
             target_down: false,
             direct: false,
+            mappings: Vec::new(),
         }
     }
 }
 
 /// Sends `request` (method, path, extra headers) through a gateway set up as `case`: its
-/// outcome, and the paths the service saw.
-fn run(case: Case, request: Sent) -> (Vec<Outcome>, Vec<String>) {
+/// outcome, and the requests the service saw.
+fn run(case: Case, request: Sent) -> (Vec<Outcome>, Vec<Arc<HttpRequest>>) {
     let mut w: World = world(1, &[("client", 0), ("gw", 0), ("eni-a", 0), ("eni-b", 1)]);
-    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = Arc::new(Mutex::new(Vec::<Arc<HttpRequest>>::new()));
     let mut registry = Registry::new(Settings { registration_delay: 0, ..Settings::default() });
     registry.create_namespace("internal", NamespaceKind::Http).unwrap();
     registry.create_service("internal", "orders", HealthConfig::None, RoutingPolicy::Multivalue, 60).unwrap();
@@ -72,7 +75,14 @@ fn run(case: Case, request: Sent) -> (Vec<Outcome>, Vec<String>) {
         routes: case
             .routes
             .iter()
-            .map(|k| ApiRoute { key: RouteKey::parse(k).unwrap(), integration: 0, jwt: None, throttle: case.route_throttle, uri: None })
+            .map(|k| ApiRoute {
+                key: RouteKey::parse(k).unwrap(),
+                integration: 0,
+                jwt: None,
+                throttle: case.route_throttle,
+                uri: None,
+                mappings: case.mappings.clone(),
+            })
             .collect(),
         integrations: integrations.clone(),
         account: Throttle::ACCOUNT_DEFAULT,
@@ -85,13 +95,13 @@ fn run(case: Case, request: Sent) -> (Vec<Outcome>, Vec<String>) {
         enis: enis.clone(),
         processing: Dist::Fixed(0),
     };
-    // The service records the path it is asked for, and answers at once (or, when `hangs`,
+    // The service records the request it is asked for, and answers at once (or, when `hangs`,
     // never: slower than any timeout).
-    struct Recorder(Arc<Mutex<Vec<String>>>, bool);
+    struct Recorder(Arc<Mutex<Vec<Arc<HttpRequest>>>>, bool);
     impl azsim_kernel::Process for Recorder {
         fn on_message(&mut self, cx: &mut azsim_kernel::Cx<'_>, _: azsim_kernel::HostId, msg: azsim_kernel::Message) {
             if let Ok(req) = msg.body.downcast::<Request>() {
-                self.0.lock().unwrap().push(req.http.path.clone());
+                self.0.lock().unwrap().push(req.http.clone());
                 if !self.1 {
                     cx.send(req.reply_to, azsim_fakes::response(msg.request, req.call_id, 200, 10));
                 }
@@ -209,6 +219,41 @@ fn http_api_conformance() {
     for (rule, case, request, want, backend_path) in cases {
         let (outcomes, seen) = run(case, request);
         assert_eq!(outcomes, vec![want], "{rule}");
-        assert_eq!(seen.first().map(String::as_str), backend_path, "{rule}: what the backend saw");
+        assert_eq!(seen.first().map(|h| h.path.as_str()), backend_path, "{rule}: what the backend saw");
     }
+}
+
+fn header<'a>(h: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    h.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+}
+
+/// What the backend receives: API Gateway's forwarding headers, and the route's parameter
+/// mappings (reference/aws-semantics.md §1.7).
+#[test]
+fn the_backend_gets_forwarding_headers_and_mapped_parameters() {
+    let (outcomes, seen) = run(Case::default(), ("GET", "/orders/1", &[("x-forwarded-for", "198.51.100.7")]));
+    assert_eq!(outcomes, vec![status(200)]);
+    let got = &seen[0];
+    let client_ip = header(got, "x-forwarded-for").unwrap().rsplit(',').next().unwrap().to_string();
+    assert_eq!(header(got, "x-forwarded-for"), Some(format!("198.51.100.7,{client_ip}").as_str()), "the client's address is appended");
+    assert!(client_ip.parse::<std::net::Ipv4Addr>().is_ok(), "{client_ip}");
+    assert_eq!(header(got, "x-forwarded-proto"), Some("https"));
+    assert_eq!(header(got, "x-forwarded-port"), Some("443"));
+    assert!(header(got, "x-amzn-trace-id").is_some_and(|t| t.starts_with("Root=1-")), "a trace id");
+
+    let mappings = vec![
+        Mapping::parse("append:header.x-tenant", "acme").unwrap(),
+        Mapping::parse("overwrite:header.x-order", "$request.path.id").unwrap(),
+        Mapping::parse("remove:header.x-debug", "").unwrap(),
+        Mapping::parse("overwrite:querystring.source", "gateway").unwrap(),
+        Mapping::parse("overwrite:path", "/v2/orders/${request.path.id}").unwrap(),
+    ];
+    let (outcomes, seen) = run(Case { mappings, ..Case::default() }, ("GET", "/orders/17", &[("x-debug", "1"), ("x-tenant", "beta")]));
+    assert_eq!(outcomes, vec![status(200)]);
+    let got = &seen[0];
+    assert_eq!(got.path, "/v2/orders/17", "overwrite:path with a path parameter");
+    assert_eq!(header(got, "x-tenant"), Some("beta,acme"), "append joins with a comma");
+    assert_eq!(header(got, "x-order"), Some("17"));
+    assert_eq!(header(got, "x-debug"), None, "removed");
+    assert_eq!(got.query, vec![("source".to_string(), "gateway".to_string())]);
 }

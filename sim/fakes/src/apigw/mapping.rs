@@ -1,0 +1,319 @@
+//! HTTP API request parameter mapping (reference/aws-semantics.md §1.7), and the headers API
+//! Gateway adds to what the backend receives.
+//!
+//! A mapping is `append|overwrite|remove:header.<name>`, `append|overwrite|remove:querystring.<name>`
+//! or `overwrite:path`, with a value that is static text, `$request.header.<name>`,
+//! `$request.querystring.<name>`, `$request.path.<name>`, `$request.path`, `$context.requestId`,
+//! or text with `${...}` of those inside. Values are taken from the request as the client sent
+//! it, before any mapping (as AWS evaluates them). Header names are case-insensitive; an
+//! appended header or query string joins its values with commas. Reserved headers cannot be
+//! mapped (a configuration error, as AWS rejects them).
+
+use std::collections::BTreeMap;
+
+use crate::rpc::HttpRequest;
+
+/// What a mapping does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapAction {
+    Append,
+    Overwrite,
+    Remove,
+}
+
+/// What a mapping changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MapTarget {
+    /// A header (its name in lower case).
+    Header(String),
+    /// A query-string parameter (its name as given: query names are case-sensitive).
+    Query(String),
+    /// The path the backend gets.
+    Path,
+}
+
+/// One request parameter mapping.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    pub action: MapAction,
+    pub target: MapTarget,
+    /// The value template (empty for `remove`).
+    pub value: String,
+}
+
+/// Headers API Gateway does not let a mapping touch.
+const RESERVED: &[&str] = &[
+    "authorization",
+    "connection",
+    "content-encoding",
+    "content-length",
+    "content-location",
+    "forwarded",
+    "keep-alive",
+    "origin",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "via",
+];
+const RESERVED_PREFIXES: &[&str] = &["access-control-", "apigw-", "x-amz-", "x-amzn-"];
+
+/// Whether API Gateway reserves header `name` (lower case).
+pub fn is_reserved(name: &str) -> bool {
+    RESERVED.contains(&name) || RESERVED_PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
+impl Mapping {
+    /// Parses a mapping key (`append:header.x-tenant`) and its value.
+    pub fn parse(key: &str, value: &str) -> Result<Mapping, String> {
+        let (action, what) = key
+            .split_once(':')
+            .ok_or_else(|| format!("`{key}`: a mapping is `append|overwrite|remove:header.<name>`, `...:querystring.<name>` or `overwrite:path`"))?;
+        let action = match action {
+            "append" => MapAction::Append,
+            "overwrite" => MapAction::Overwrite,
+            "remove" => MapAction::Remove,
+            other => return Err(format!("`{key}`: unknown action `{other}` (expected append, overwrite or remove)")),
+        };
+        let target = if what == "path" {
+            if action != MapAction::Overwrite {
+                return Err(format!("`{key}`: the path can only be overwritten (`overwrite:path`)"));
+            }
+            MapTarget::Path
+        } else if let Some(name) = what.strip_prefix("header.") {
+            let name = name.to_ascii_lowercase();
+            if name.is_empty() {
+                return Err(format!("`{key}`: no header name"));
+            }
+            if is_reserved(&name) {
+                return Err(format!("`{key}`: `{name}` is a reserved header; API Gateway does not let mappings change it"));
+            }
+            MapTarget::Header(name)
+        } else if let Some(name) = what.strip_prefix("querystring.") {
+            if name.is_empty() {
+                return Err(format!("`{key}`: no query-string name"));
+            }
+            MapTarget::Query(name.to_string())
+        } else {
+            return Err(format!("`{key}`: expected `header.<name>`, `querystring.<name>` or `path` after `{}:`", key.split(':').next().unwrap_or("")));
+        };
+        if action != MapAction::Remove {
+            check_template(value).map_err(|e| format!("`{key}`: {e}"))?;
+        }
+        if target == MapTarget::Path && !value.starts_with('/') && !value.starts_with('$') {
+            return Err(format!("`{key}`: the path must start with `/`"));
+        }
+        Ok(Mapping { action, target, value: if action == MapAction::Remove { String::new() } else { value.to_string() } })
+    }
+}
+
+/// What mapping values can refer to besides the request itself.
+#[derive(Clone, Debug, Default)]
+pub struct MapContext {
+    /// The route's path parameters (`{id}`, `{proxy+}`).
+    pub path_params: BTreeMap<String, String>,
+    /// `$context.requestId`.
+    pub request_id: String,
+}
+
+const SOURCES: &[&str] = &["request.header.", "request.querystring.", "request.path.", "context.requestId"];
+
+fn check_reference(r: &str) -> Result<(), String> {
+    if r == "request.path" || SOURCES.iter().any(|s| r.starts_with(s) && (r.len() > s.len() || *s == "context.requestId")) {
+        Ok(())
+    } else {
+        Err(format!(
+            "`${r}`: a mapping value refers to $request.header.<name>, $request.querystring.<name>, $request.path.<name>, $request.path or $context.requestId"
+        ))
+    }
+}
+
+fn check_template(value: &str) -> Result<(), String> {
+    if let Some(r) = value.strip_prefix('$')
+        && !r.starts_with('{')
+    {
+        return check_reference(r);
+    }
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        let end = rest[start..].find('}').ok_or_else(|| format!("`{value}`: `${{` without `}}`"))?;
+        check_reference(&rest[start + 2..start + end])?;
+        rest = &rest[start + end + 1..];
+    }
+    Ok(())
+}
+
+fn lookup(r: &str, http: &HttpRequest, cx: &MapContext) -> String {
+    if r == "request.path" {
+        return http.path.split('?').next().unwrap_or("").to_string();
+    }
+    if r == "context.requestId" {
+        return cx.request_id.clone();
+    }
+    if let Some(name) = r.strip_prefix("request.header.") {
+        let values: Vec<&str> = http.headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).collect();
+        return values.join(",");
+    }
+    if let Some(name) = r.strip_prefix("request.querystring.") {
+        let values: Vec<&str> = http.query.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect();
+        return values.join(",");
+    }
+    if let Some(name) = r.strip_prefix("request.path.") {
+        return cx.path_params.get(name).cloned().unwrap_or_default();
+    }
+    String::new()
+}
+
+fn render(value: &str, http: &HttpRequest, cx: &MapContext) -> String {
+    if let Some(r) = value.strip_prefix('$')
+        && !r.starts_with('{')
+    {
+        return lookup(r, http, cx);
+    }
+    let mut out = String::new();
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find('}') else { break };
+        out.push_str(&lookup(&rest[start + 2..start + end], http, cx));
+        rest = &rest[start + end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn set(pairs: &mut Vec<(String, String)>, same: impl Fn(&str) -> bool, name: &str, action: MapAction, value: String) {
+    match action {
+        MapAction::Remove => pairs.retain(|(k, _)| !same(k)),
+        MapAction::Overwrite => {
+            pairs.retain(|(k, _)| !same(k));
+            pairs.push((name.to_string(), value));
+        }
+        MapAction::Append => match pairs.iter_mut().find(|(k, _)| same(k)) {
+            Some((_, v)) => {
+                v.push(',');
+                v.push_str(&value);
+            }
+            None => pairs.push((name.to_string(), value)),
+        },
+    }
+}
+
+/// `base` (what the integration would send) with `mappings` applied, their values taken from
+/// `sent`, the request as the client sent it.
+pub fn apply(base: &HttpRequest, sent: &HttpRequest, mappings: &[Mapping], cx: &MapContext) -> HttpRequest {
+    let mut out = base.clone();
+    for m in mappings {
+        let value = render(&m.value, sent, cx);
+        match &m.target {
+            MapTarget::Header(name) => set(&mut out.headers, |k| k.eq_ignore_ascii_case(name), name, m.action, value),
+            MapTarget::Query(name) => set(&mut out.query, |k| k == name, name, m.action, value),
+            MapTarget::Path => out.path = value,
+        }
+    }
+    out
+}
+
+/// The headers API Gateway adds for the backend: the client's address appended to
+/// `x-forwarded-for`, `x-forwarded-proto: https`, `x-forwarded-port: 443`, and an
+/// `x-amzn-trace-id` (X-Ray's format: `Root=1-<epoch seconds, hex>-<96 bits, hex>`; the bits
+/// come from the request's id, so they draw nothing from any random stream). AWS documents
+/// these as observed on HTTP API events (SECONDARY for the exact set).
+pub fn add_forwarded(http: &mut HttpRequest, client_ip: &str, epoch_secs: u64, request: u64) {
+    set(&mut http.headers, |k| k.eq_ignore_ascii_case("x-forwarded-for"), "x-forwarded-for", MapAction::Append, client_ip.to_string());
+    set(&mut http.headers, |k| k.eq_ignore_ascii_case("x-forwarded-proto"), "x-forwarded-proto", MapAction::Overwrite, "https".into());
+    set(&mut http.headers, |k| k.eq_ignore_ascii_case("x-forwarded-port"), "x-forwarded-port", MapAction::Overwrite, "443".into());
+    if !http.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("x-amzn-trace-id")) {
+        let (a, b) = (splitmix(request), splitmix(request ^ 0x9e37_79b9_7f4a_7c15));
+        http.headers.push(("x-amzn-trace-id".into(), format!("Root=1-{:08x}-{:016x}{:08x}", epoch_secs as u32, a, b as u32)));
+    }
+}
+
+fn splitmix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req() -> HttpRequest {
+        HttpRequest {
+            method: "GET".into(),
+            path: "/orders/17".into(),
+            host: "api.example.com".into(),
+            headers: vec![("X-Tenant".into(), "acme".into()), ("accept".into(), "a/b".into())],
+            query: vec![("page".into(), "2".into())],
+            large_header_bytes: 0,
+        }
+    }
+
+    fn map(pairs: &[(&str, &str)]) -> HttpRequest {
+        let maps: Vec<Mapping> = pairs.iter().map(|(k, v)| Mapping::parse(k, v).unwrap()).collect();
+        let cx = MapContext { path_params: BTreeMap::from([("id".to_string(), "17".to_string())]), request_id: "req-1".into() };
+        apply(&req(), &req(), &maps, &cx)
+    }
+
+    fn header(h: &HttpRequest, name: &str) -> Option<String> {
+        h.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone())
+    }
+
+    /// One case per documented rule.
+    #[test]
+    fn mappings_follow_the_documented_rules() {
+        assert_eq!(header(&map(&[("append:header.x-tenant", "beta")]), "x-tenant").as_deref(), Some("acme,beta"), "append joins with a comma");
+        assert_eq!(header(&map(&[("overwrite:header.X-TENANT", "beta")]), "x-tenant").as_deref(), Some("beta"), "names are case-insensitive");
+        assert_eq!(header(&map(&[("remove:header.x-tenant", "")]), "x-tenant"), None, "remove");
+        assert_eq!(header(&map(&[("append:header.x-new", "v")]), "x-new").as_deref(), Some("v"), "append to a missing header adds it");
+        assert_eq!(header(&map(&[("overwrite:header.x-order", "$request.path.id")]), "x-order").as_deref(), Some("17"), "a path parameter");
+        assert_eq!(header(&map(&[("overwrite:header.x-id", "$context.requestId")]), "x-id").as_deref(), Some("req-1"), "the request id");
+        assert_eq!(header(&map(&[("overwrite:header.x-p", "p-${request.querystring.page}")]), "x-p").as_deref(), Some("p-2"), "text around a reference");
+        let h = map(&[("overwrite:header.x-t", "$request.header.x-tenant"), ("remove:header.x-tenant", "")]);
+        assert_eq!(header(&h, "x-t").as_deref(), Some("acme"), "values come from the request as sent");
+        assert_eq!(map(&[("append:querystring.page", "3")]).query, vec![("page".to_string(), "2,3".to_string())], "query strings join too");
+        assert!(map(&[("remove:querystring.Page", "")]).query.len() == 1, "query names are case-sensitive");
+        assert_eq!(map(&[("overwrite:path", "/v2/orders/${request.path.id}")]).path, "/v2/orders/17", "overwrite:path");
+    }
+
+    #[test]
+    fn bad_mappings_are_refused_with_a_reason() {
+        for (key, value, says) in [
+            ("overwrite:header.authorization", "x", "reserved"),
+            ("append:header.x-amzn-foo", "x", "reserved"),
+            ("overwrite:header.x-forwarded-for", "x", "reserved"),
+            ("append:path", "/x", "only be overwritten"),
+            ("replace:header.x", "x", "unknown action"),
+            ("overwrite:body.x", "x", "expected `header.<name>`"),
+            ("overwrite:header.x", "$request.body.name", "refers to"),
+            ("overwrite:header.x", "a-${request.path.id", "without"),
+            ("overwrite:path", "v2", "must start with `/`"),
+        ] {
+            let err = Mapping::parse(key, value).unwrap_err();
+            assert!(err.contains(says), "{key}: {err}");
+        }
+    }
+
+    #[test]
+    fn forwarded_headers_are_added_for_the_backend() {
+        let mut h = req();
+        h.headers.push(("x-forwarded-for".into(), "198.51.100.7".into()));
+        add_forwarded(&mut h, "203.0.113.9", 1_767_225_600, 42);
+        assert_eq!(header(&h, "x-forwarded-for").as_deref(), Some("198.51.100.7,203.0.113.9"));
+        assert_eq!(header(&h, "x-forwarded-proto").as_deref(), Some("https"));
+        assert_eq!(header(&h, "x-forwarded-port").as_deref(), Some("443"));
+        let trace = header(&h, "x-amzn-trace-id").unwrap();
+        assert!(trace.starts_with("Root=1-6955b900-") && trace.len() == "Root=1-6955b900-".len() + 24, "{trace}");
+        let mut again = req();
+        add_forwarded(&mut again, "203.0.113.9", 1_767_225_600, 43);
+        assert_ne!(header(&again, "x-amzn-trace-id").unwrap(), trace, "one trace id per request");
+    }
+}
