@@ -1,8 +1,12 @@
 //! The tunnel on loopback, in one run: an origin (hyper) reached directly and through
 //! inverting-proxy + forwarding-agent, at 1, 16 and 64 client connections (keep-alive, one
 //! request in flight per connection), and a 100 MB download. Prints requests/s, p50/p99, the
-//! tunnel/direct ratio and the added p50 at one connection. `AZSIM_TUNNEL_SECONDS` sets the
-//! length of each measurement (default 2).
+//! tunnel/direct ratio, the added p50 at one connection, and the CPU time each component spends
+//! per request. `AZSIM_TUNNEL_SECONDS` sets the length of each measurement (default 2).
+//!
+//! Each component runs as its binary does: on its own single-threaded tokio runtime, on its own
+//! thread (a stand-in for its own process). The load generator, the origin, the proxy and the
+//! agent share the machine's cores; the direct arm uses the same load generator and origin.
 
 // Real sockets, real time: this bench measures wall-clock throughput, nothing simulated.
 #![allow(clippy::disallowed_methods)]
@@ -17,6 +21,7 @@ use azsim_net::{Accept, Listen};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper_util::rt::TokioIo;
+use tokio::runtime::Handle;
 use tunnel::proxy::{Grant, Route};
 
 const BULK: usize = 100 * 1024 * 1024;
@@ -65,7 +70,7 @@ impl<T> futures_core::Stream for Chunks<T> {
 }
 
 /// The proxy and an agent in front of `origin`; returns the proxy's client address.
-async fn tunnel_in_front(origin: SocketAddr) -> SocketAddr {
+async fn tunnel_in_front(origin: SocketAddr, proxy_rt: &Handle, agent_rt: &Handle) -> SocketAddr {
     let config = tunnel::ProxyConfig {
         name: "bench".into(),
         agents: BTreeMap::from([("a".to_string(), Grant { token: "t".into(), backends: vec!["o".into()] })]),
@@ -79,18 +84,25 @@ async fn tunnel_in_front(origin: SocketAddr) -> SocketAddr {
         max_in_flight: 10_000,
         tls: None,
     };
-    let proxy = tunnel::Proxy::new(config, TokioEnv);
-    let clients = TokioEnv.bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let agents = TokioEnv.bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let (client_addr, agent_addr) = (clients.local_addr().unwrap(), agents.local_addr().unwrap());
-    tokio::spawn(proxy.clone().serve_clients(clients));
-    tokio::spawn(proxy.clone().accept_agents(agents));
+    // Listeners are bound inside the proxy's runtime: their sockets belong to its reactor.
+    let (proxy, client_addr, agent_addr) = proxy_rt
+        .spawn(async move {
+            let proxy = tunnel::Proxy::new(config, TokioEnv);
+            let clients = TokioEnv.bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+            let agents = TokioEnv.bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+            let (client_addr, agent_addr) = (clients.local_addr().unwrap(), agents.local_addr().unwrap());
+            tokio::spawn(proxy.clone().serve_clients(clients));
+            tokio::spawn(proxy.clone().accept_agents(agents));
+            (proxy, client_addr, agent_addr)
+        })
+        .await
+        .unwrap();
     let agent = tunnel::AgentConfig {
         backoff_base_ms: 10,
         backoff_cap_ms: 100,
         ..tunnel::AgentConfig::new("a", "t", BTreeMap::from([("o".to_string(), origin)]), vec![agent_addr])
     };
-    tokio::spawn(async move {
+    agent_rt.spawn(async move {
         let _ = tunnel::agent::run(agent, TokioEnv, Box::new(OsSeededRng::new())).await;
     });
     while proxy.connected_backends().is_empty() {
@@ -156,34 +168,99 @@ async fn bulk(addr: SocketAddr) -> f64 {
     n as f64 / t.elapsed().as_secs_f64() / 1e9
 }
 
+/// A component's own single-threaded runtime on its own thread, as the binaries run.
+fn process(name: &str) -> Handle {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            tx.send(rt.handle().clone()).unwrap();
+            rt.block_on(std::future::pending::<()>());
+        })
+        .unwrap();
+    rx.recv().unwrap()
+}
+
+/// CPU time (ns) each named thread of this process has used so far (Linux; empty elsewhere).
+fn cpu_by_thread() -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for task in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default().trim().to_string();
+        let ns = std::fs::read_to_string(task.path().join("schedstat")).ok().and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok());
+        if let Some(ns) = ns {
+            *out.entry(comm).or_insert(0) += ns;
+        }
+    }
+    out
+}
+
+/// `load` with the CPU time per request (µs) of each component during it.
+async fn measured(addr: SocketAddr, conns: usize, secs: f64) -> (f64, Vec<u64>, String) {
+    let before = cpu_by_thread();
+    let (rate, lat) = load(addr, conns, secs).await;
+    let after = cpu_by_thread();
+    let n = lat.len().max(1) as f64;
+    let mut total = 0.0;
+    let mut parts = Vec::new();
+    for name in ["load", "origin", "proxy", "agent"] {
+        let used = after.get(name).copied().unwrap_or(0).saturating_sub(before.get(name).copied().unwrap_or(0)) as f64 / 1000.0 / n;
+        if used >= 0.05 {
+            total += used;
+            parts.push(format!("{name} {used:.1}"));
+        }
+    }
+    (rate, lat, format!("{total:.1} ({})", parts.join(", ")))
+}
+
 fn main() {
     let secs: f64 = std::env::var("AZSIM_TUNNEL_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(2.0);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    rt.block_on(async move {
-        let origin = origin().await;
-        let through = tunnel_in_front(origin).await;
-        println!("tunnel on loopback (2 worker threads for origin, proxy, agent and load), {secs} s per figure");
-        println!(
-            "{:>6} | {:>12} {:>9} {:>9} | {:>12} {:>9} {:>9} | {:>6}",
-            "conns", "direct rps", "p50 ms", "p99 ms", "tunnel rps", "p50 ms", "p99 ms", "ratio"
-        );
-        let mut added_p50 = 0.0;
-        for conns in [1usize, 16, 64] {
-            let (dr, dl) = load(origin, conns, secs).await;
-            let (tr, tl) = load(through, conns, secs).await;
-            if conns == 1 {
-                added_p50 = pct(&tl, 0.5) - pct(&dl, 0.5);
-            }
-            println!(
-                "{conns:>6} | {dr:>12.0} {:>9.3} {:>9.3} | {tr:>12.0} {:>9.3} {:>9.3} | {:>6.2}",
-                pct(&dl, 0.5),
-                pct(&dl, 0.99),
-                pct(&tl, 0.5),
-                pct(&tl, 0.99),
-                tr / dr
-            );
-        }
-        println!("added p50 at one connection: {added_p50:.3} ms (target <= 0.15 ms)");
-        println!("100 MB download: direct {:.2} GB/s, tunnel {:.2} GB/s (target >= 0.8 GB/s)", bulk(origin).await, bulk(through).await);
-    });
+    let (origin_rt, proxy_rt, agent_rt) = (process("origin"), process("proxy"), process("agent"));
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    // The load generator has its thread too.
+    let load_thread = std::thread::Builder::new()
+        .name("load".into())
+        .spawn(move || {
+            rt.block_on(async move {
+                let origin = origin_rt.spawn(origin()).await.unwrap();
+                let through = tunnel_in_front(origin, &proxy_rt, &agent_rt).await;
+                println!("tunnel on loopback (origin, proxy, agent and load generator each on its own single-threaded runtime), {secs} s per figure");
+                println!(
+                    "{:>6} | {:>12} {:>9} {:>9} | {:>12} {:>9} {:>9} | {:>6}",
+                    "conns", "direct rps", "p50 ms", "p99 ms", "tunnel rps", "p50 ms", "p99 ms", "ratio"
+                );
+                let mut added_p50 = 0.0;
+                // `AZSIM_TUNNEL_ONLY=direct|tunnel`: one arm at 16 connections (for a profiler).
+                if let Ok(arm) = std::env::var("AZSIM_TUNNEL_ONLY") {
+                    let (r, l, c) = measured(if arm == "direct" { origin } else { through }, 16, secs).await;
+                    println!("{arm}, 16 connections: {r:.0} requests/s, p50 {:.3} ms, CPU µs per request {c}", pct(&l, 0.5));
+                    return;
+                }
+                let mut cpu = Vec::new();
+                for conns in [1usize, 16, 64] {
+                    let (dr, dl, dcpu) = measured(origin, conns, secs).await;
+                    let (tr, tl, tcpu) = measured(through, conns, secs).await;
+                    if conns == 1 {
+                        added_p50 = pct(&tl, 0.5) - pct(&dl, 0.5);
+                    }
+                    println!(
+                        "{conns:>6} | {dr:>12.0} {:>9.3} {:>9.3} | {tr:>12.0} {:>9.3} {:>9.3} | {:>6.2}",
+                        pct(&dl, 0.5),
+                        pct(&dl, 0.99),
+                        pct(&tl, 0.5),
+                        pct(&tl, 0.99),
+                        tr / dr
+                    );
+                    cpu.push(format!("{conns:>6} | direct {dcpu} | tunnel {tcpu}"));
+                }
+                println!("CPU µs per request (all components; each one's share):");
+                for line in cpu {
+                    println!("{line}");
+                }
+                println!("added p50 at one connection: {added_p50:.3} ms (target <= 0.15 ms)");
+                println!("100 MB download: direct {:.2} GB/s, tunnel {:.2} GB/s (target >= 0.8 GB/s)", bulk(origin).await, bulk(through).await);
+            })
+        })
+        .unwrap();
+    load_thread.join().unwrap();
 }

@@ -282,7 +282,7 @@ async fn serve<N: Connect, S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unp
     net: &N,
     stream: S,
 ) -> Result<(), String> {
-    let backends = config.backends.clone();
+    let backends = std::sync::Arc::new(config.backends.clone());
     let net = net.clone();
     let pool = Pool::default();
     let svc = hyper::service::service_fn(move |req: http::Request<Incoming>| {
@@ -349,11 +349,17 @@ async fn forward<N: Connect>(mut req: http::Request<Incoming>, backends: &BTreeM
         }
     };
     // HTTP/2 carries no Host line: keep the authority as the Host header for the backend.
-    if let Some(authority) = req.uri().authority().cloned() {
-        req.headers_mut().entry(http::header::HOST).or_insert(http::HeaderValue::from_str(authority.as_str()).expect("an authority is a valid header"));
+    if !req.headers().contains_key(http::header::HOST)
+        && let Some(host) = req.uri().authority().and_then(|a| http::HeaderValue::from_str(a.as_str()).ok())
+    {
+        req.headers_mut().insert(http::header::HOST, host);
     }
-    let path = req.uri().path_and_query().map_or("/".to_string(), |p| p.to_string());
-    *req.uri_mut() = path.parse().expect("a path is a valid URI");
+    // The origin form (path and query only), without parsing it again.
+    let mut origin_form = http::uri::Parts::default();
+    origin_form.path_and_query = Some(req.uri().path_and_query().cloned().unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")));
+    if let Ok(uri) = http::Uri::from_parts(origin_form) {
+        *req.uri_mut() = uri;
+    }
     *req.version_mut() = http::Version::HTTP_11;
     let answer = sender.send_request(req.map(|b| b.boxed())).await;
     pool.put(addr, sender);

@@ -28,7 +28,11 @@ pub struct Metrics {
 impl Metrics {
     pub fn record(&self, backend: &str, status: u16, latency: Duration) {
         let mut m = self.inner.lock().expect("metrics lock");
-        let b = m.entry(backend.to_string()).or_default();
+        // No allocation per response once the backend has its entry.
+        if !m.contains_key(backend) {
+            m.insert(backend.to_string(), PerBackend::default());
+        }
+        let Some(b) = m.get_mut(backend) else { return };
         *b.by_status.entry(status).or_default() += 1;
         let s = latency.as_secs_f64();
         for (i, bound) in BUCKETS.iter().enumerate() {

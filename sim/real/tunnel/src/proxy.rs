@@ -117,10 +117,13 @@ impl ProxyConfig {
 
 struct AgentConn {
     id: u64,
-    agent: String,
+    agent: Arc<str>,
     sender: SendRequest<Body>,
     in_flight: Arc<AtomicU32>,
 }
+
+/// A chosen agent connection: its id, the agent's name, its sender and in-flight counter.
+type Picked = (u64, Arc<str>, SendRequest<Body>, Arc<AtomicU32>);
 
 #[derive(Default)]
 struct State {
@@ -138,6 +141,9 @@ pub struct Proxy<C> {
     request_ids: std::sync::atomic::AtomicU64,
     /// Prefix of the request ids this proxy makes (its name).
     id_prefix: String,
+    /// The `x-tunnel-backend` value of each backend a route (or the default) names, made once;
+    /// a backend id that cannot be a header value is absent (its requests get 500).
+    backend_headers: BTreeMap<String, http::HeaderValue>,
     agent_tls: Option<tokio_rustls::TlsAcceptor>,
     /// Client requests being handled, until their response body has been sent (for draining).
     active: Arc<AtomicU32>,
@@ -159,6 +165,13 @@ impl<C: Clock> Proxy<C> {
     /// A proxy whose agents connect over TLS through `acceptor` (see [`crate::tls`]).
     pub fn with_agent_tls(config: ProxyConfig, clock: C, acceptor: Option<tokio_rustls::TlsAcceptor>) -> Arc<Self> {
         let id_prefix = config.name.clone();
+        let backend_headers = config
+            .routes
+            .iter()
+            .map(|r| &r.backend)
+            .chain(config.default_backend.as_ref())
+            .filter_map(|b| Some((b.clone(), http::HeaderValue::from_str(b).ok()?)))
+            .collect();
         Arc::new(Proxy {
             config,
             clock,
@@ -166,6 +179,7 @@ impl<C: Clock> Proxy<C> {
             metrics: Metrics::default(),
             request_ids: Default::default(),
             id_prefix,
+            backend_headers,
             agent_tls: acceptor,
             active: Arc::new(AtomicU32::new(0)),
             draining: Default::default(),
@@ -225,12 +239,13 @@ impl<C: Clock> Proxy<C> {
             .handshake::<_, Body>(TokioIo::new(stream))
             .await
             .map_err(|e| format!("HTTP/2 handshake: {e}"))?;
+        let agent: Arc<str> = hello.agent.as_str().into();
         let id = {
             let mut state = self.state.lock().expect("state lock");
             state.next_id += 1;
             let id = state.next_id;
             for backend in &hello.backends {
-                let conn = AgentConn { id, agent: hello.agent.clone(), sender: sender.clone(), in_flight: Arc::new(AtomicU32::new(0)) };
+                let conn = AgentConn { id, agent: agent.clone(), sender: sender.clone(), in_flight: Arc::new(AtomicU32::new(0)) };
                 state.by_backend.entry(backend.clone()).or_default().push(conn);
             }
             id
@@ -255,7 +270,7 @@ impl<C: Clock> Proxy<C> {
         Ok(hello)
     }
 
-    fn route(&self, req: &http::Request<Incoming>) -> Option<String> {
+    fn route(&self, req: &http::Request<Incoming>) -> Option<&str> {
         let host = req.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()).map(|h| h.split(':').next().unwrap_or(h));
         self.config
             .routes
@@ -265,12 +280,12 @@ impl<C: Clock> Proxy<C> {
                     && r.path_prefix.as_deref().is_none_or(|p| req.uri().path().starts_with(p))
                     && r.header.as_ref().is_none_or(|(n, v)| req.headers().get(n.as_str()).is_some_and(|x| x.as_bytes() == v.as_bytes()))
             })
-            .map(|r| r.backend.clone())
-            .or_else(|| self.config.default_backend.clone())
+            .map(|r| r.backend.as_str())
+            .or(self.config.default_backend.as_deref())
     }
 
     /// The least-loaded agent of `backend` (skipping `except`), with its in-flight counter.
-    fn pick(&self, backend: &str, except: &[u64]) -> Option<(u64, String, SendRequest<Body>, Arc<AtomicU32>)> {
+    fn pick(&self, backend: &str, except: &[u64]) -> Option<Picked> {
         let state = self.state.lock().expect("state lock");
         let conns = state.by_backend.get(backend)?;
         conns
@@ -310,12 +325,12 @@ impl<C: Clock> Proxy<C> {
             self.handle_inner(req).await
         };
         let elapsed = self.clock.now().saturating_duration_since(start);
-        self.metrics.record(backend.as_deref().unwrap_or("-"), response.status().as_u16(), elapsed);
+        self.metrics.record(backend.unwrap_or("-"), response.status().as_u16(), elapsed);
         // The request stays active until its body has been sent (or the client went away).
         response.map(|inner| Tracked { inner, _guard: guard }.boxed())
     }
 
-    async fn handle_inner(&self, req: http::Request<Incoming>) -> (Option<String>, http::Response<Body>) {
+    async fn handle_inner(&self, req: http::Request<Incoming>) -> (Option<&str>, http::Response<Body>) {
         let header_bytes: usize = req.headers().iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum();
         if header_bytes > self.config.max_header_bytes {
             return (None, text(431, "request headers too large\n"));
@@ -326,26 +341,26 @@ impl<C: Clock> Proxy<C> {
         }
         let Some(backend) = self.route(&req) else { return (None, text(404, "no route to a backend\n")) };
         if is_websocket(&req) {
-            let response = self.websocket(&backend, req).await;
+            let response = self.websocket(backend, req).await;
             return (Some(backend), response);
         }
         let idempotent = matches!(*req.method(), http::Method::GET | http::Method::HEAD | http::Method::OPTIONS | http::Method::PUT | http::Method::DELETE);
         let (mut parts, body) = req.into_parts();
-        let Ok(backend_header) = http::HeaderValue::from_str(&backend) else {
+        let Some(backend_header) = self.backend_headers.get(backend) else {
             return (None, text(500, format!("backend id {backend:?} cannot travel in a header: fix the proxy's config\n")));
         };
-        parts.headers.insert(BACKEND_HEADER, backend_header);
+        parts.headers.insert(BACKEND_HEADER, backend_header.clone());
         // Request ids propagate (`traceparent` passes through untouched); one is made if absent.
         if !parts.headers.contains_key("x-request-id") {
             let n = self.request_ids.fetch_add(1, Ordering::Relaxed);
-            let id = http::HeaderValue::from_str(&format!("{}-{n:012x}", self.id_prefix)).unwrap_or_else(|_| http::HeaderValue::from(n));
+            let id = http::HeaderValue::from_maybe_shared(Bytes::from(format!("{}-{n:012x}", self.id_prefix))).unwrap_or_else(|_| http::HeaderValue::from(n));
             parts.headers.insert("x-request-id", id);
         }
         let mut request = Some(http::Request::from_parts(parts, body.boxed()));
         let deadline = Duration::from_millis(self.config.request_timeout_ms);
         let mut tried = Vec::new();
         loop {
-            let Some((id, agent, mut sender, in_flight)) = self.pick(&backend, &tried) else {
+            let Some((id, agent, mut sender, in_flight)) = self.pick(backend, &tried) else {
                 let msg = if tried.is_empty() { format!("no agent connected for backend {backend}\n") } else { format!("agents of {backend} lost\n") };
                 return (Some(backend), text(if tried.is_empty() { 503 } else { 502 }, msg));
             };
