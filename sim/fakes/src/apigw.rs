@@ -478,7 +478,7 @@ impl Process for ApiGateway {
         // A Route 53 health check of the API's endpoint: it answers while it is up.
         let body = match body.downcast::<rpc::HealthCheck>() {
             Ok(hc) => {
-                cx.send(from, Message { request: None, bytes: rpc::HEALTH_CHECK_BYTES, body: Box::new(rpc::HealthReply { seq: hc.seq, status: 200 }) });
+                cx.send(from, Message { request: None, bytes: rpc::HEALTH_CHECK_BYTES, body: Box::new(rpc::HealthReply::status(hc.seq, 200)) });
                 return;
             }
             Err(b) => b,

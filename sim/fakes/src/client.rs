@@ -115,7 +115,7 @@ impl Client {
             Destination::Route53 { zone, name, cache } => {
                 let now = cx.now();
                 if self.expires_at.is_none_or(|t| now >= t) {
-                    let (found, ttl) = zone.resolve(now, cx.rng(), name).unwrap_or_default();
+                    let (found, ttl) = zone.resolve(cx, name).unwrap_or_default();
                     let ttl = cache.unwrap_or(ttl).max(1);
                     let age = if self.expires_at.is_none() { cx.rng().below(ttl) } else { 0 };
                     self.resolved = found;

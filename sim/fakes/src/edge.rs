@@ -72,7 +72,7 @@ impl Edge {
     fn resolve(&mut self, cx: &mut Cx<'_>, name: &str) -> Option<HostId> {
         let now = cx.now();
         if self.cache.get(name).is_none_or(|(expires, _)| now >= *expires) {
-            let (endpoints, ttl) = self.config.zone.resolve(now, cx.rng(), name).unwrap_or_default();
+            let (endpoints, ttl) = self.config.zone.resolve(cx, name).unwrap_or_default();
             self.cache.insert(name.to_string(), (now + ttl.max(1), endpoints));
         }
         let endpoints = &self.cache[name].1;

@@ -49,6 +49,8 @@ struct NodeEntry {
     host: HostId,
     az: AzId,
     serving: bool,
+    /// Per target group, as this node sees it: whether it has targets, and a healthy one.
+    groups: Vec<(bool, bool)>,
 }
 
 #[derive(Clone, Debug)]
@@ -66,7 +68,7 @@ impl LbDirectory {
     pub fn register_node(&self, lb: &str, host: HostId, az: AzId) {
         let mut map = self.0.lock().expect("directory lock");
         let rec = map.entry(lb.to_string()).or_insert(LbRecord { routing: ClientRouting::default(), nodes: Vec::new() });
-        rec.nodes.push(NodeEntry { host, az, serving: true });
+        rec.nodes.push(NodeEntry { host, az, serving: true, groups: Vec::new() });
     }
 
     /// Sets the DNS client routing policy of `lb` (NLB).
@@ -76,11 +78,27 @@ impl LbDirectory {
         }
     }
 
-    fn set_serving(&self, lb: &str, host: HostId, serving: bool) {
+    fn set_serving(&self, lb: &str, host: HostId, serving: bool, groups: Vec<(bool, bool)>) {
         let mut map = self.0.lock().expect("directory lock");
         if let Some(n) = map.get_mut(lb).and_then(|r| r.nodes.iter_mut().find(|n| n.host == host)) {
             n.serving = serving;
+            n.groups = groups;
         }
+    }
+
+    /// Whether `lb` is healthy as Route 53's evaluate-target-health sees it: every target
+    /// group that has targets has a healthy one (by any live node's checks); groups without
+    /// targets count healthy (AWS's current documentation). No live node: unhealthy.
+    pub fn targets_healthy(&self, cx: &Cx<'_>, lb: &str) -> bool {
+        let map = self.0.lock().expect("directory lock");
+        let Some(rec) = map.get(lb) else { return false };
+        let live: Vec<&NodeEntry> = rec.nodes.iter().filter(|n| cx.host_is_up(n.host)).collect();
+        let groups = live.iter().map(|n| n.groups.len()).max().unwrap_or(0);
+        !live.is_empty()
+            && (0..groups).all(|g| {
+                let seen: Vec<(bool, bool)> = live.iter().filter_map(|n| n.groups.get(g).copied()).collect();
+                !seen.iter().any(|(has, _)| *has) || seen.iter().any(|(_, healthy)| *healthy)
+            })
     }
 
     /// The nodes `lb`'s regional name (or, with `zone`, its zonal name) resolves to now, for a
@@ -358,7 +376,15 @@ impl LbNode {
             (Some(min), Some(range)) => self.healthy_candidates(range.clone(), cx.az()) >= min.max(1),
             _ => true,
         };
-        self.config.directory.set_serving(&self.config.lb, cx.host(), serving);
+        let groups = self
+            .groups
+            .iter()
+            .map(|r| {
+                let live = r.clone().filter(|i| self.draining[*i].is_none());
+                (live.clone().next().is_some(), live.clone().any(|i| self.targets[i].health == Health::Healthy))
+            })
+            .collect();
+        self.config.directory.set_serving(&self.config.lb, cx.host(), serving, groups);
     }
 
     fn probe_round(&mut self, cx: &mut Cx<'_>) {

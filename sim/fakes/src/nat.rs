@@ -244,7 +244,7 @@ impl Process for EgressProxy {
             // The load balancer's probe: answered here, from what the proxy knows.
             Ok(hc) => {
                 let status = if self.healthy(cx.now()) { 200 } else { 503 };
-                cx.send(from, Message { request: None, bytes: HEALTH_CHECK_BYTES, body: Box::new(HealthReply { seq: hc.seq, status }) });
+                cx.send(from, Message { request: None, bytes: HEALTH_CHECK_BYTES, body: Box::new(HealthReply::status(hc.seq, status)) });
                 return;
             }
             Err(b) => b,

@@ -16,16 +16,27 @@
 //!   record's TTL.
 //!
 //! - Calculated checks: healthy while at least `threshold` children are.
+//! - Check kinds: HTTP and HTTPS (a 2xx or 3xx within 4 s + 2 s; HTTPS validates no
+//!   certificate), TCP (a connection within 10 s: any answer passes, whatever its status) and
+//!   string match (HTTP(S) whose body must hold the string in its first 5,120 bytes, within 2 s
+//!   more).
+//! - Latency records: the record of the Region with the lowest latency from the resolver's
+//!   Region (AWS measures it; here the p50 of the scenario's latency between the two Regions,
+//!   which does not change over the run), among the healthy ones.
+//! - Alias records to a load balancer: the answer is the load balancer's own (its live nodes),
+//!   with its 60 s TTL; with `evaluate_target_health` the record is healthy iff every target
+//!   group that has targets has a healthy one (empty groups count healthy, AWS's current
+//!   documentation). AWS does not say how soon a target's health reaches Route 53: here, at once.
 //!
-//! Not modelled: latency-based records (they need measured latencies), alias records to load
-//! balancers with evaluate-target-health, CloudWatch-alarm checks, string match, TCP checks'
-//! 10 s connect budget.
+//! Not modelled: CloudWatch-alarm checks, checker Regions apart from one another, geolocation
+//! and geoproximity records.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use azsim_kernel::{Cx, Dist, HostId, Message, Nanos, Process, SimRng};
+use azsim_kernel::{Cx, Dist, HostId, Message, Nanos, Process, RegionId, SimRng};
 
+use crate::lb::LbDirectory;
 use crate::pick::Endpoint;
 use crate::rpc::{HEALTH_CHECK_BYTES, HealthCheck, HealthReply};
 
@@ -34,6 +45,48 @@ use crate::rpc::{HEALTH_CHECK_BYTES, HealthCheck, HealthReply};
 pub struct RecordTarget {
     pub endpoints: Vec<Endpoint>,
     pub health_check: Option<String>,
+    /// An alias to a load balancer: its answer replaces `endpoints`.
+    pub alias: Option<AliasTarget>,
+}
+
+/// An alias record's load balancer.
+#[derive(Clone, Debug)]
+pub struct AliasTarget {
+    pub lb: String,
+    pub directory: LbDirectory,
+    /// The record is healthy only while the load balancer is (every target group with
+    /// targets has a healthy one).
+    pub evaluate_target_health: bool,
+}
+
+/// An alias to an Elastic Load Balancer answers with the load balancer's TTL, 60 s.
+pub const ELB_ALIAS_TTL: Nanos = 60_000_000_000;
+
+/// Who is asking, as Route 53 sees it: the time, the resolver's Region (for latency
+/// records), a random stream (weighted records), and what an alias target answers now.
+pub trait Resolver {
+    fn now(&self) -> Nanos;
+    fn region(&self) -> RegionId;
+    fn rng(&mut self) -> &mut SimRng;
+    /// The alias target's endpoints, and whether it is healthy.
+    fn alias(&mut self, alias: &AliasTarget) -> (Vec<Endpoint>, bool);
+}
+
+impl Resolver for Cx<'_> {
+    fn now(&self) -> Nanos {
+        Cx::now(self)
+    }
+    fn region(&self) -> RegionId {
+        self.topology().az_region(self.az())
+    }
+    fn rng(&mut self) -> &mut SimRng {
+        Cx::rng(self)
+    }
+    fn alias(&mut self, alias: &AliasTarget) -> (Vec<Endpoint>, bool) {
+        let endpoints = alias.directory.resolve(self, &alias.lb, None);
+        let healthy = !alias.evaluate_target_health || alias.directory.targets_healthy(self, &alias.lb);
+        (endpoints, healthy)
+    }
 }
 
 /// A record set's routing policy.
@@ -41,8 +94,13 @@ pub struct RecordTarget {
 pub enum Policy {
     Simple(RecordTarget),
     Weighted(Vec<(u32, RecordTarget)>),
-    Failover { primary: RecordTarget, secondary: RecordTarget },
+    Failover {
+        primary: RecordTarget,
+        secondary: RecordTarget,
+    },
     Multivalue(Vec<RecordTarget>),
+    /// Each target in a Region: the lowest latency from the resolver's Region wins.
+    Latency(Vec<(RegionId, RecordTarget)>),
 }
 
 /// A name's records.
@@ -60,6 +118,51 @@ pub struct CalculatedCheck {
     pub threshold: u32,
 }
 
+/// How a checker decides that one probe passed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum CheckKind {
+    /// A 2xx or 3xx status.
+    #[default]
+    Http,
+    /// The same over TLS (Route 53 validates no certificate).
+    Https,
+    /// A TCP connection: any answer passes.
+    Tcp,
+    /// HTTP(S) whose body holds this string in its first [`STRING_MATCH_BYTES`] bytes.
+    StringMatch(String),
+}
+
+/// How much of the body a string-match check searches.
+pub const STRING_MATCH_BYTES: usize = 5_120;
+
+impl CheckKind {
+    /// How long a checker waits: HTTP(S) 4 s to connect and 2 s for the status; TCP 10 s to
+    /// connect; a string match 2 s more for the body.
+    pub fn timeout(&self) -> Nanos {
+        match self {
+            CheckKind::Http | CheckKind::Https => 6_000_000_000,
+            CheckKind::Tcp => 10_000_000_000,
+            CheckKind::StringMatch(_) => 8_000_000_000,
+        }
+    }
+
+    /// Whether `reply` passes.
+    pub fn passes(&self, reply: &HealthReply) -> bool {
+        match self {
+            CheckKind::Tcp => true,
+            CheckKind::Http | CheckKind::Https => reply.passes(),
+            CheckKind::StringMatch(needle) => {
+                let body = reply.body.as_deref().unwrap_or("");
+                let mut end = body.len().min(STRING_MATCH_BYTES);
+                while !body.is_char_boundary(end) {
+                    end -= 1;
+                }
+                reply.passes() && body[..end].contains(needle.as_str())
+            }
+        }
+    }
+}
+
 /// A health check's settings.
 #[derive(Clone, Debug)]
 pub struct HealthCheckConfig {
@@ -69,10 +172,8 @@ pub struct HealthCheckConfig {
     pub interval: Nanos,
     /// 1 to 10; AWS's default 3.
     pub failure_threshold: u32,
+    pub kind: CheckKind,
 }
-
-/// How long a checker waits for an answer: 4 s to connect and 2 s for the status.
-pub const PROBE_TIMEOUT: Nanos = 6_000_000_000;
 
 struct CheckState {
     config: HealthCheckConfig,
@@ -91,6 +192,8 @@ struct State {
     records: BTreeMap<String, RecordSet>,
     checks: BTreeMap<String, CheckState>,
     calculated: BTreeMap<String, CalculatedCheck>,
+    /// What latency records compare: from a resolver's Region to a target's.
+    latencies: BTreeMap<(RegionId, RegionId), Nanos>,
     propagation: Dist,
     rng: SimRng,
 }
@@ -125,7 +228,14 @@ impl Route53 {
                 (id, CheckState { config, verdicts: vec![true; checkers], healthy: true, published: true, pending: Vec::new(), changes: Vec::new() })
             })
             .collect();
-        Route53(Arc::new(Mutex::new(State { records, checks, calculated: BTreeMap::new(), propagation, rng })))
+        Route53(Arc::new(Mutex::new(State { records, checks, calculated: BTreeMap::new(), latencies: BTreeMap::new(), propagation, rng })))
+    }
+
+    /// Sets the latencies latency records compare (from the resolver's Region, to the
+    /// target's); a pair not given counts as farther than any given.
+    pub fn with_latencies(self, latencies: BTreeMap<(RegionId, RegionId), Nanos>) -> Route53 {
+        self.lock().latencies = latencies;
+        self
     }
 
     /// Adds calculated checks (their children are endpoint checks or other calculated ones).
@@ -137,7 +247,7 @@ impl Route53 {
                 s.checks.insert(
                     id.clone(),
                     CheckState {
-                        config: HealthCheckConfig { target: HostId(u32::MAX), interval: 0, failure_threshold: 0 },
+                        config: HealthCheckConfig { target: HostId(u32::MAX), interval: 0, failure_threshold: 0, kind: CheckKind::Http },
                         verdicts: Vec::new(),
                         healthy,
                         published: healthy,
@@ -214,48 +324,64 @@ impl Route53 {
         c.published
     }
 
-    /// What a resolver gets for `name` at `now`: the endpoints and the TTL. `None`: no such
-    /// name (NXDOMAIN).
-    pub fn resolve(&self, now: Nanos, rng: &mut SimRng, name: &str) -> Option<(Vec<Endpoint>, Nanos)> {
-        let mut s = self.lock();
+    /// What `resolver` gets for `name`: the endpoints and the TTL. `None`: no such name
+    /// (NXDOMAIN).
+    pub fn resolve(&self, resolver: &mut dyn Resolver, name: &str) -> Option<(Vec<Endpoint>, Nanos)> {
+        let now = resolver.now();
+        let mut guard = self.lock();
+        let s = &mut *guard;
         let set = s.records.get(name)?.clone();
-        let mut healthy = |t: &RecordTarget| t.health_check.as_ref().is_none_or(|c| Route53::published(&mut s, now, c));
-        let answer = match &set.policy {
-            Policy::Simple(t) => t.endpoints.clone(),
+        let latencies = s.latencies.clone();
+        let mut view = |t: &RecordTarget, resolver: &mut dyn Resolver| Route53::view(s, resolver, now, t, set.ttl);
+        let chosen = match &set.policy {
+            Policy::Simple(t) => Some(view(t, resolver)),
             Policy::Failover { primary, secondary } => {
-                if healthy(primary) || !healthy(secondary) {
-                    primary.endpoints.clone()
-                } else {
-                    secondary.endpoints.clone()
-                }
+                let (p, second) = (view(primary, resolver), view(secondary, resolver));
+                Some(if p.healthy || !second.healthy { p } else { second })
             }
             Policy::Weighted(targets) => {
-                let up: Vec<bool> = targets.iter().map(|(_, t)| healthy(t)).collect();
-                let any_up = up.iter().any(|u| *u);
-                // If none is healthy, all count as healthy; zero weights only if every
-                // non-zero one is unhealthy.
-                let live: Vec<(u32, &RecordTarget)> = targets.iter().zip(&up).filter(|(_, u)| **u || !any_up).map(|((w, t), _)| (*w, t)).collect();
-                let nonzero: Vec<(u32, &RecordTarget)> = live.iter().copied().filter(|(w, _)| *w > 0).collect();
-                let pool = if nonzero.is_empty() { live.iter().map(|(_, t)| (1, *t)).collect() } else { nonzero };
+                let seen: Vec<(u32, Seen)> = targets.iter().map(|(w, t)| (*w, view(t, resolver))).collect();
+                let live = usable(seen, |(_, v)| v.healthy);
+                // Zero weights only if every non-zero record is unhealthy; all zero: equal.
+                let nonzero: Vec<(u32, usize)> = live.iter().enumerate().filter(|(_, (w, _))| *w > 0).map(|(i, (w, _))| (*w, i)).collect();
+                let pool = if nonzero.is_empty() { (0..live.len()).map(|i| (1, i)).collect() } else { nonzero };
                 let total: u64 = pool.iter().map(|(w, _)| u64::from(*w)).sum();
-                let mut pick = rng.below(total.max(1));
-                let mut chosen = pool.first().map(|(_, t)| t.endpoints.clone()).unwrap_or_default();
-                for (w, t) in &pool {
+                let mut pick = resolver.rng().below(total.max(1));
+                let mut chosen = pool.first().map(|(_, i)| *i);
+                for (w, i) in &pool {
                     if pick < u64::from(*w) {
-                        chosen = t.endpoints.clone();
+                        chosen = Some(*i);
                         break;
                     }
                     pick -= u64::from(*w);
                 }
-                chosen
+                chosen.and_then(|i| live.into_iter().nth(i)).map(|(_, v)| v)
             }
             Policy::Multivalue(targets) => {
-                let up: Vec<&RecordTarget> = targets.iter().filter(|t| healthy(t)).collect();
-                let pool: Vec<&RecordTarget> = if up.is_empty() { targets.iter().collect() } else { up };
-                pool.into_iter().take(8).flat_map(|t| t.endpoints.clone()).collect()
+                let seen: Vec<Seen> = targets.iter().map(|t| view(t, resolver)).collect();
+                let endpoints = usable(seen, |v| v.healthy).into_iter().take(8).flat_map(|v| v.endpoints).collect();
+                Some(Seen { endpoints, healthy: true, ttl: set.ttl })
+            }
+            Policy::Latency(targets) => {
+                let from = resolver.region();
+                let seen: Vec<(Nanos, Seen)> = targets.iter().map(|(region, t)| (latency_between(&latencies, from, *region), view(t, resolver))).collect();
+                // The nearest Region (list order breaks ties).
+                usable(seen, |(_, v)| v.healthy).into_iter().min_by_key(|(l, _)| *l).map(|(_, v)| v)
             }
         };
-        Some((answer, set.ttl))
+        Some(chosen.map_or((Vec::new(), set.ttl), |v| (v.endpoints, v.ttl)))
+    }
+
+    /// A target's endpoints, health and TTL, as name servers see them at `now`.
+    fn view(s: &mut State, resolver: &mut dyn Resolver, now: Nanos, t: &RecordTarget, ttl: Nanos) -> Seen {
+        let checked = t.health_check.as_ref().is_none_or(|c| Route53::published(s, now, c));
+        match &t.alias {
+            Some(a) => {
+                let (endpoints, healthy) = resolver.alias(a);
+                Seen { endpoints, healthy: checked && healthy, ttl: ELB_ALIAS_TTL }
+            }
+            None => Seen { endpoints: t.endpoints.clone(), healthy: checked, ttl },
+        }
     }
 
     /// Every aggregate health change so far.
@@ -277,6 +403,23 @@ impl Route53 {
 
 const ROUND: u64 = 0;
 const TIMEOUT: u64 = 1;
+
+/// A record as name servers see it.
+struct Seen {
+    endpoints: Vec<Endpoint>,
+    healthy: bool,
+    ttl: Nanos,
+}
+
+/// The healthy records of a set; if none is healthy, all of them (AWS's rule).
+fn usable<T>(records: Vec<T>, healthy: impl Fn(&T) -> bool) -> Vec<T> {
+    if records.iter().any(&healthy) { records.into_iter().filter(|r| healthy(r)).collect() } else { records }
+}
+
+/// What a latency record compares: nothing within a Region; an unknown pair farthest.
+fn latency_between(latencies: &BTreeMap<(RegionId, RegionId), Nanos>, from: RegionId, to: RegionId) -> Nanos {
+    if from == to { 0 } else { latencies.get(&(from, to)).copied().unwrap_or(Nanos::MAX) }
+}
 
 /// One Route 53 health checker: probes every check's target on its own phase.
 pub struct HealthChecker {
@@ -329,7 +472,8 @@ impl Process for HealthChecker {
     fn on_message(&mut self, cx: &mut Cx<'_>, _from: HostId, msg: Message) {
         if let Ok(r) = msg.body.downcast::<HealthReply>() {
             let (check, seq) = ((r.seq >> 32) as usize, r.seq);
-            self.result(cx, check, seq, r.passes());
+            let ok = self.checks.get(check).is_some_and(|(_, c)| c.kind.passes(&r));
+            self.result(cx, check, seq, ok);
         }
     }
 
@@ -346,7 +490,7 @@ impl Process for HealthChecker {
         }
         let check = value as usize;
         let Some((_, c)) = self.checks.get(check) else { return };
-        let (target, interval) = (c.target, c.interval);
+        let (target, interval, timeout) = (c.target, c.interval, c.kind.timeout());
         cx.set_timer(interval, (check as u64) << 1 | ROUND);
         if self.state[check].2.is_some() {
             return; // the previous probe is still out
@@ -355,7 +499,7 @@ impl Process for HealthChecker {
         let seq = (check as u64) << 32 | (self.seq & 0xffff_ffff);
         self.state[check].2 = Some(seq);
         cx.send(target, Message { request: None, bytes: HEALTH_CHECK_BYTES, body: Box::new(HealthCheck { seq }) });
-        cx.set_timer(PROBE_TIMEOUT, seq << 1 | TIMEOUT);
+        cx.set_timer(timeout, seq << 1 | TIMEOUT);
     }
 
     fn on_crash(&mut self) {
@@ -371,14 +515,45 @@ impl Process for HealthChecker {
 mod tests {
     use super::*;
     use azsim_kernel::{AzId, Seed};
+    use std::sync::Arc;
 
     fn target(host: u32, check: Option<&str>) -> RecordTarget {
-        RecordTarget { endpoints: vec![Endpoint { host: HostId(host), az: AzId(0) }], health_check: check.map(String::from) }
+        RecordTarget { endpoints: vec![Endpoint { host: HostId(host), az: AzId(0) }], health_check: check.map(String::from), alias: None }
+    }
+
+    /// A resolver at a time, in a Region; alias targets answer host 99, healthy or not.
+    struct At {
+        now: Nanos,
+        region: RegionId,
+        rng: SimRng,
+        alias_healthy: bool,
+    }
+
+    impl Resolver for At {
+        fn now(&self) -> Nanos {
+            self.now
+        }
+        fn region(&self) -> RegionId {
+            self.region
+        }
+        fn rng(&mut self) -> &mut SimRng {
+            &mut self.rng
+        }
+        fn alias(&mut self, alias: &AliasTarget) -> (Vec<Endpoint>, bool) {
+            (vec![Endpoint { host: HostId(99), az: AzId(0) }], !alias.evaluate_target_health || self.alias_healthy)
+        }
+    }
+
+    fn at(now: Nanos) -> At {
+        At { now, region: RegionId(0), rng: Seed(2).stream("resolver"), alias_healthy: true }
     }
 
     fn zone(policy: Policy, checks: &[&str]) -> Route53 {
         let records = BTreeMap::from([("api.example.com".to_string(), RecordSet { ttl: 60_000_000_000, policy })]);
-        let checks = checks.iter().map(|c| (c.to_string(), HealthCheckConfig { target: HostId(0), interval: 10_000_000_000, failure_threshold: 3 })).collect();
+        let checks = checks
+            .iter()
+            .map(|c| (c.to_string(), HealthCheckConfig { target: HostId(0), interval: 10_000_000_000, failure_threshold: 3, kind: CheckKind::Http }))
+            .collect();
         Route53::new(records, checks, 10, Dist::Fixed(0), Seed(1).stream("r53"))
     }
 
@@ -389,8 +564,11 @@ mod tests {
     }
 
     fn answer(z: &Route53) -> Vec<u32> {
-        let mut rng = Seed(2).stream("resolver");
-        z.resolve(1, &mut rng, "api.example.com").unwrap().0.iter().map(|e| e.host.0).collect()
+        answer_from(z, &mut at(1))
+    }
+
+    fn answer_from(z: &Route53, r: &mut At) -> Vec<u32> {
+        z.resolve(r, "api.example.com").unwrap().0.iter().map(|e| e.host.0).collect()
     }
 
     /// One case per rule of reference/aws-semantics.md §6.1.
@@ -447,13 +625,78 @@ mod tests {
             "api.example.com".to_string(),
             RecordSet { ttl: 60_000_000_000, policy: Policy::Failover { primary: target(1, Some("p")), secondary: target(2, None) } },
         )]);
-        let checks = BTreeMap::from([("p".to_string(), HealthCheckConfig { target: HostId(0), interval: 10_000_000_000, failure_threshold: 3 })]);
+        let checks =
+            BTreeMap::from([("p".to_string(), HealthCheckConfig { target: HostId(0), interval: 10_000_000_000, failure_threshold: 3, kind: CheckKind::Http })]);
         let z = Route53::new(records, checks, 1, Dist::Fixed(30_000_000_000), Seed(1).stream("r53"));
         z.report(5_000_000_000, "p", 0, false);
-        let mut rng = Seed(2).stream("resolver");
-        let at = |t: u64, rng: &mut SimRng| z.resolve(t, rng, "api.example.com").unwrap().0[0].host.0;
-        assert_eq!(at(34_999_999_999, &mut rng), 1, "not yet published");
-        assert_eq!(at(35_000_000_000, &mut rng), 2, "published 30 s after the change");
-        assert!(z.resolve(0, &mut rng, "other.example.com").is_none(), "NXDOMAIN");
+        assert_eq!(answer_from(&z, &mut at(34_999_999_999)), [1], "not yet published");
+        assert_eq!(answer_from(&z, &mut at(35_000_000_000)), [2], "published 30 s after the change");
+        assert!(z.resolve(&mut at(0), "other.example.com").is_none(), "NXDOMAIN");
+    }
+
+    #[test]
+    fn latency_records_answer_with_the_nearest_healthy_region() {
+        // Targets in Regions 1 and 2; resolvers in Region 0 (nearer to 2) and 3 (nearer to 1).
+        let z = zone(Policy::Latency(vec![(RegionId(1), target(1, Some("one"))), (RegionId(2), target(2, Some("two")))]), &["one", "two"]).with_latencies(
+            BTreeMap::from([
+                ((RegionId(0), RegionId(1)), 20_000_000),
+                ((RegionId(0), RegionId(2)), 8_000_000),
+                ((RegionId(3), RegionId(1)), 5_000_000),
+                ((RegionId(3), RegionId(2)), 30_000_000),
+            ]),
+        );
+        let from = |region: u16| At { region: RegionId(region), ..at(1) };
+        assert_eq!(answer_from(&z, &mut from(0)), [2], "Region 2 is nearer from Region 0");
+        assert_eq!(answer_from(&z, &mut from(3)), [1], "Region 1 from Region 3");
+        assert_eq!(answer_from(&z, &mut from(1)), [1], "a resolver in a target's own Region gets it");
+        down(&z, "two", 10);
+        assert_eq!(answer_from(&z, &mut from(0)), [1], "the nearest is unhealthy: the next nearest");
+        down(&z, "one", 10);
+        assert_eq!(answer_from(&z, &mut from(0)), [2], "none healthy: all count, the nearest wins");
+    }
+
+    #[test]
+    fn alias_records_inherit_the_load_balancers_health_and_ttl() {
+        let alias = |evaluate: bool| RecordTarget {
+            endpoints: Vec::new(),
+            health_check: None,
+            alias: Some(AliasTarget { lb: "alb".into(), directory: LbDirectory::default(), evaluate_target_health: evaluate }),
+        };
+        let z = zone(Policy::Failover { primary: alias(true), secondary: target(2, None) }, &[]);
+        let mut healthy = at(1);
+        let (answer, ttl) = z.resolve(&mut healthy, "api.example.com").unwrap();
+        assert_eq!((answer[0].host.0, ttl), (99, ELB_ALIAS_TTL), "the load balancer's nodes, with its 60 s TTL");
+        let mut sick = At { alias_healthy: false, ..at(1) };
+        assert_eq!(answer_from(&z, &mut sick), [2], "evaluate-target-health: an unhealthy load balancer fails over");
+        let z = zone(Policy::Failover { primary: alias(false), secondary: target(2, None) }, &[]);
+        assert_eq!(answer_from(&z, &mut At { alias_healthy: false, ..at(1) }), [99], "without it, the alias always counts healthy");
+    }
+
+    #[test]
+    fn each_check_kind_has_its_criteria_and_budget() {
+        let reply = |status: u16, body: Option<&str>| HealthReply { seq: 0, status, body: body.map(Arc::from) };
+        let cases: Vec<(&str, CheckKind, HealthReply, bool)> = vec![
+            ("HTTP: 200 passes", CheckKind::Http, reply(200, None), true),
+            ("HTTP: 3xx passes", CheckKind::Http, reply(302, None), true),
+            ("HTTP: 500 fails", CheckKind::Http, reply(500, None), false),
+            ("HTTPS: the same criteria", CheckKind::Https, reply(503, None), false),
+            ("TCP: a connection is enough, whatever the status", CheckKind::Tcp, reply(500, None), true),
+            ("string match: found", CheckKind::StringMatch("ready".into()), reply(200, Some("status: ready")), true),
+            ("string match: missing", CheckKind::StringMatch("ready".into()), reply(200, Some("status: draining")), false),
+            ("string match: no body", CheckKind::StringMatch("ready".into()), reply(200, None), false),
+            ("string match: found but 500", CheckKind::StringMatch("ready".into()), reply(500, Some("ready")), false),
+            (
+                "string match: only the first 5,120 bytes count",
+                CheckKind::StringMatch("ready".into()),
+                reply(200, Some(&format!("{}ready", "x".repeat(STRING_MATCH_BYTES)))),
+                false,
+            ),
+        ];
+        for (rule, kind, r, want) in cases {
+            assert_eq!(kind.passes(&r), want, "{rule}");
+        }
+        assert_eq!(CheckKind::Http.timeout(), 6_000_000_000, "4 s to connect, 2 s for the status");
+        assert_eq!(CheckKind::Tcp.timeout(), 10_000_000_000, "10 s to connect");
+        assert_eq!(CheckKind::StringMatch(String::new()).timeout(), 8_000_000_000, "2 s more for the body");
     }
 }

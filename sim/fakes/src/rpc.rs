@@ -80,9 +80,16 @@ pub struct HealthReply {
     /// default matcher is 200 alone, and the targets here answer 200 or an error, so the two
     /// agree).
     pub status: u16,
+    /// The start of the answer's body, for checks that look for a string in it.
+    pub body: Option<Arc<str>>,
 }
 
 impl HealthReply {
+    /// An answer with `status` and no body.
+    pub fn status(seq: u64, status: u16) -> HealthReply {
+        HealthReply { seq, status, body: None }
+    }
+
     pub fn passes(&self) -> bool {
         (200..400).contains(&self.status)
     }

@@ -63,6 +63,8 @@ pub struct ServiceConfig {
     /// Source CIDRs allowed in (empty: everyone); others get 403 at once. The source is the
     /// address the instance sees (an ALB node's, or the client's through an NLB).
     pub allow_sources: Vec<(Ipv4Addr, u8)>,
+    /// The body of the health-check page (what a Route 53 string-match check reads).
+    pub health_body: Option<Arc<str>>,
 }
 
 /// A canned answer for the requests matching `conditions`.
@@ -305,7 +307,8 @@ impl Process for ServiceInstance {
             Err(b) => b,
         };
         if let Ok(hc) = body.downcast::<HealthCheck>() {
-            let reply = Message { request: None, bytes: HEALTH_CHECK_BYTES, body: Box::new(HealthReply { seq: hc.seq, status: 200 }) };
+            let reply = HealthReply { seq: hc.seq, status: 200, body: self.config.health_body.clone() };
+            let reply = Message { request: None, bytes: HEALTH_CHECK_BYTES, body: Box::new(reply) };
             cx.send(from, reply);
         }
     }

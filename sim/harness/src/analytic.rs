@@ -187,8 +187,9 @@ fn prune(paths: Vec<AnalyticPath>) -> Vec<AnalyticPath> {
 pub fn worst_case_path(f: &ScenarioFile) -> Option<AnalyticPath> {
     // A tunnel's path runs through real code (its hops depend on connections, not on a
     // table): no figure on paper rather than a wrong one.
-    // Nor is an API Gateway's VPC link modelled on paper yet.
-    if f.tunnel.is_some() || !f.api_gateways.is_empty() {
+    // Nor is an API Gateway's VPC link modelled on paper yet, nor names that Route 53 or
+    // CloudFront answer for (their answer changes with health).
+    if f.tunnel.is_some() || !f.api_gateways.is_empty() || f.route53.is_some() || !f.cloudfront.is_empty() {
         return None;
     }
     let region_of = f.regions.value.iter().flat_map(|(r, spec)| spec.azs.iter().map(move |a| (a.clone(), r.clone()))).collect();

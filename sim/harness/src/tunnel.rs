@@ -95,7 +95,7 @@ impl Process for ProxyFront {
                     (Some(_), Readiness::Process) => 200,
                     (Some(p), Readiness::Agents) => p.admin("/ready").status().as_u16(),
                 };
-                cx.send(from, Message { request: None, bytes: HEALTH_CHECK_BYTES, body: Box::new(HealthReply { seq: hc.seq, status }) });
+                cx.send(from, Message { request: None, bytes: HEALTH_CHECK_BYTES, body: Box::new(HealthReply::status(hc.seq, status)) });
                 return;
             }
             Err(b) => b,

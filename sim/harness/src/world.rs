@@ -9,18 +9,20 @@ use azsim_fakes::apigw::{ApiGateway, ApiGatewayConfig, VpcLinkEni};
 use azsim_fakes::cloudmap::{CloudMapNode, Discover, HealthConfig, NamespaceKind, Registry, RoutingPolicy, Settings};
 use azsim_fakes::edge::{Edge, EdgeConfig};
 use azsim_fakes::nat::{EgressConfig, EgressProxy, NatGateway, Secret};
-use azsim_fakes::route53::{CalculatedCheck, HealthCheckConfig as R53Check, HealthChecker, Policy, RecordSet, RecordTarget, Route53};
+use azsim_fakes::route53::{AliasTarget, CalculatedCheck, CheckKind, HealthCheckConfig as R53Check, HealthChecker, Policy, RecordSet, RecordTarget, Route53};
 use azsim_fakes::rules::{Action, Conditions, Rule};
 use azsim_fakes::{
     AutoScaling, CannedRoute, Client, ClientConfig, ClientRouting, ColdStart, ContainerHealthCheck, Destination, EcsCloudMap, EcsService, EcsServiceConfig,
     Endpoint, HealthCheckConfig, HttpRequest, LbAlgorithm, LbDirectory, LbNode, LbNodeConfig, Pacing, PickPolicy, Picker, ServiceConfig, ServiceInstance, Step,
     StepKind, TargetRegistry, TaskEvents, TaskSlot, TaskSwitch,
 };
-use azsim_kernel::{AzId, Dist, Fault, HostId, LatencyModel, Scope, Sim, SimConfig, Topology};
+use azsim_kernel::{AzId, Dist, Fault, HostId, LatencyModel, RegionId, Scope, Sim, SimConfig, Topology};
 
 use crate::library_client::{LibraryClient, LibraryClientConfig};
 use crate::tunnel::{TunnelCounters, TunnelPlan};
-use azsim_scenario::{Algorithm, Arrivals, ClientRoutingPolicy, DiscoveryVia, DistSpec, DnsRouting, LbKind, LoadBalancerSpec, Pick, ScenarioFile};
+use azsim_scenario::{
+    Algorithm, Arrivals, ClientRoutingPolicy, DiscoveryVia, DistSpec, DnsRouting, LbKind, LoadBalancerSpec, Pick, R53CheckType, ScenarioFile,
+};
 
 /// What kind of thing a host is, for accounting (ALB-to-target traffic may be free).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -334,6 +336,7 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
                         },
                     })
                     .collect(),
+                health_body: svc.health_body.as_deref().map(Arc::from),
             });
             if let Some(e) = &svc.egress {
                 let nat = &f.nat_gateways[&e.nat.value];
@@ -429,7 +432,24 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
                     None => instances.get(name).cloned().unwrap_or_default(),
                 }
             };
-            let target = |t: &azsim_scenario::RecordTargetSpec| RecordTarget { endpoints: endpoints_of(&t.target.value), health_check: t.health_check.clone() };
+            let target = |t: &azsim_scenario::RecordTargetSpec| RecordTarget {
+                endpoints: endpoints_of(&t.target.value),
+                health_check: t.health_check.clone(),
+                alias: f.load_balancers.contains_key(&t.target.value).then(|| AliasTarget {
+                    lb: t.target.value.clone(),
+                    directory: directory.clone(),
+                    evaluate_target_health: t.evaluate_target_health,
+                }),
+            };
+            let topo = core.topology();
+            // A latency record's Region: its load balancer's first AZ, or its first endpoint's.
+            let region_of = |name: &str| -> Option<RegionId> {
+                let az = match f.load_balancers.get(name) {
+                    Some(lb) => lb.azs.value.first().and_then(|az| topo.az_by_name(az)),
+                    None => endpoints_of(name).first().map(|e| e.az),
+                };
+                az.map(|az| topo.az_region(az))
+            };
             let records = r
                 .records
                 .iter()
@@ -440,6 +460,8 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
                         Policy::Failover { primary: target(&fo.primary), secondary: target(&fo.secondary) }
                     } else if !rec.weighted.is_empty() {
                         Policy::Weighted(rec.weighted.iter().map(|t| (t.weight, target(t))).collect())
+                    } else if !rec.latency.is_empty() {
+                        Policy::Latency(rec.latency.iter().filter_map(|t| Some((region_of(&t.target.value)?, target(t)))).collect())
                     } else {
                         Policy::Multivalue(rec.multivalue.iter().map(target).collect())
                     };
@@ -451,12 +473,28 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
                 .iter()
                 .filter_map(|(id, hc)| {
                     let host = endpoints_of(&hc.target.value).first()?.host;
-                    Some((id.clone(), R53Check { target: host, interval: hc.interval.nanos(), failure_threshold: hc.failure_threshold }))
+                    let kind = match (&hc.search_string, hc.kind) {
+                        (_, R53CheckType::Tcp) => CheckKind::Tcp,
+                        (Some(needle), _) => CheckKind::StringMatch(needle.clone()),
+                        (None, R53CheckType::Https) => CheckKind::Https,
+                        (None, R53CheckType::Http) => CheckKind::Http,
+                    };
+                    Some((id.clone(), R53Check { target: host, interval: hc.interval.nanos(), failure_threshold: hc.failure_threshold, kind }))
                 })
                 .collect();
             let calculated =
                 r.calculated_checks.iter().map(|(id, c)| (id.clone(), CalculatedCheck { children: c.children.clone(), threshold: c.threshold })).collect();
-            let zone = Route53::new(records, checks, checkers.len(), dist(f, &r.propagation), core.seed().stream("route53")).with_calculated(calculated);
+            // What latency records compare: the p50 of the one-way latency between Regions.
+            let model = core.latency_model();
+            let latencies = topo
+                .regions()
+                .flat_map(|a| topo.regions().map(move |b| (a, b)))
+                .filter(|(a, b)| a != b)
+                .map(|(a, b)| ((a, b), model.region_pairs.get(&(a, b)).unwrap_or(&model.inter_region).quantile(0.5)))
+                .collect();
+            let zone = Route53::new(records, checks, checkers.len(), dist(f, &r.propagation), core.seed().stream("route53"))
+                .with_calculated(calculated)
+                .with_latencies(latencies);
             for (i, h) in checkers.iter().enumerate() {
                 core.add_process(*h, Box::new(HealthChecker::new(zone.clone(), i)));
             }

@@ -388,6 +388,24 @@ pub struct HealthCheckR53Spec {
     /// 1 to 10 (default 3).
     #[serde(default = "HealthCheckR53Spec::default_threshold")]
     pub failure_threshold: u32,
+    /// `http` (default: a 2xx or 3xx within 4 s to connect + 2 s), `https` (the same; no
+    /// certificate validation) or `tcp` (a connection within 10 s; any answer passes).
+    #[serde(default, rename = "type")]
+    pub kind: R53CheckType,
+    /// HTTP(S) string matching: the body's first 5,120 bytes must hold this (2 s more for the
+    /// body). Services say what their health page holds with `health_body`.
+    #[serde(default)]
+    pub search_string: Option<String>,
+}
+
+/// A Route 53 health check's type.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum R53CheckType {
+    #[default]
+    Http,
+    Https,
+    Tcp,
 }
 
 impl HealthCheckR53Spec {
@@ -414,6 +432,11 @@ pub struct RecordSpec {
     pub weighted: Vec<RecordTargetSpec>,
     #[serde(default)]
     pub multivalue: Vec<RecordTargetSpec>,
+    /// Latency-based: the answer is the target in the Region with the lowest latency from the
+    /// resolver's Region (the p50 of the scenario's latency between the Regions), among the
+    /// healthy ones.
+    #[serde(default)]
+    pub latency: Vec<RecordTargetSpec>,
 }
 
 impl RecordSpec {
@@ -430,7 +453,8 @@ pub struct FailoverSpec {
     pub secondary: RecordTargetSpec,
 }
 
-/// What a record answers with: an API's regional endpoint or a service's instances.
+/// What a record answers with: an API's regional endpoint, a service's instances, or (an
+/// alias record) a load balancer's nodes, with the load balancer's 60 s TTL.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecordTargetSpec {
@@ -438,6 +462,10 @@ pub struct RecordTargetSpec {
     pub target: Ref,
     #[serde(default)]
     pub health_check: Option<String>,
+    /// An alias to a load balancer: healthy only while every target group that has targets
+    /// has a healthy one (default false).
+    #[serde(default)]
+    pub evaluate_target_health: bool,
     /// Weighted records: 0 to 255 (default 1).
     #[serde(default = "RecordTargetSpec::default_weight")]
     pub weight: u32,
@@ -775,6 +803,10 @@ pub struct ServiceSpec {
     /// (client IP preservation).
     #[serde(default)]
     pub allow_sources: Vec<String>,
+    /// The body of the instances' health-check page (what a Route 53 string-match check
+    /// reads; default empty).
+    #[serde(default)]
+    pub health_body: Option<String>,
     /// Run the instances as egress proxies (the Envoy fleet of seeds/003) instead: they check a
     /// shared secret and send what they accept through their subnet's NAT gateway.
     #[serde(default)]

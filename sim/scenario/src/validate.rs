@@ -238,6 +238,8 @@ impl Checker<'_> {
         let azs: Vec<String> = self.azs().into_iter().map(String::from).collect();
         let mut endpoints: Vec<String> = self.f.api_gateways.keys().cloned().collect();
         endpoints.extend(self.f.services.keys().cloned());
+        let mut record_targets = endpoints.clone();
+        record_targets.extend(self.f.load_balancers.keys().cloned());
         let records: Vec<String> = self.f.route53.iter().flat_map(|r| r.records.keys().cloned()).collect();
         if let Some(r) = &self.f.route53 {
             self.check_ref(&r.checkers.az, &azs, "route53.checkers.az", "AZ");
@@ -259,6 +261,17 @@ impl Checker<'_> {
                 if !(1..=10).contains(&hc.failure_threshold) {
                     self.push(Some(hc.target.referenced), format!("{path}.failure_threshold"), "the failure threshold is 1 to 10".into(), None);
                 }
+                if hc.kind == R53CheckType::Tcp && hc.search_string.is_some() {
+                    self.push(
+                        Some(hc.target.referenced),
+                        format!("{path}.search_string"),
+                        "a TCP check reads no body: string matching is for `http` and `https`".into(),
+                        None,
+                    );
+                }
+                if hc.search_string.as_ref().is_some_and(|s| s.is_empty() || s.len() > 255) {
+                    self.push(Some(hc.target.referenced), format!("{path}.search_string"), "a search string is 1 to 255 characters".into(), None);
+                }
             }
             for (id, calc) in &r.calculated_checks {
                 if r.health_checks.contains_key(id) {
@@ -272,14 +285,40 @@ impl Checker<'_> {
             }
             for (name, rec) in &r.records {
                 let path = format!("route53.records.{name}");
-                let policies = [rec.simple.is_some(), rec.failover.is_some(), !rec.weighted.is_empty(), !rec.multivalue.is_empty()];
+                let policies = [rec.simple.is_some(), rec.failover.is_some(), !rec.weighted.is_empty(), !rec.multivalue.is_empty(), !rec.latency.is_empty()];
                 if policies.iter().filter(|p| **p).count() != 1 {
-                    self.push(None, path.clone(), "a record set has exactly one of `simple`, `failover`, `weighted` and `multivalue`".into(), None);
+                    self.push(None, path.clone(), "a record set has exactly one of `simple`, `failover`, `weighted`, `multivalue` and `latency`".into(), None);
                 }
-                let targets: Vec<&RecordTargetSpec> =
-                    rec.simple.iter().chain(rec.failover.iter().flat_map(|f| [&f.primary, &f.secondary])).chain(&rec.weighted).chain(&rec.multivalue).collect();
+                let targets: Vec<&RecordTargetSpec> = rec
+                    .simple
+                    .iter()
+                    .chain(rec.failover.iter().flat_map(|f| [&f.primary, &f.secondary]))
+                    .chain(&rec.weighted)
+                    .chain(&rec.multivalue)
+                    .chain(&rec.latency)
+                    .collect();
+                let mut latency_regions = BTreeSet::new();
                 for t in targets {
-                    self.check_ref(&t.target, &endpoints, &format!("{path}.target"), "API or service");
+                    self.check_ref(&t.target, &record_targets, &format!("{path}.target"), "API, service or load balancer");
+                    if t.evaluate_target_health && !self.f.load_balancers.contains_key(&t.target.value) {
+                        self.push(
+                            Some(t.target.referenced),
+                            format!("{path}.evaluate_target_health"),
+                            format!("`{}` is not a load balancer: only alias records evaluate target health", t.target.value),
+                            Some("point the record at a load balancer, or give it a `health_check`".into()),
+                        );
+                    }
+                    if rec.latency.iter().any(|l| std::ptr::eq(l, t))
+                        && let Some(region) = self.region_of_target(&t.target.value)
+                        && !latency_regions.insert(region.clone())
+                    {
+                        self.push(
+                            Some(t.target.referenced),
+                            format!("{path}.latency"),
+                            format!("two latency records in Region `{region}`: one per Region"),
+                            None,
+                        );
+                    }
                     if let Some(hc) = &t.health_check
                         && !r.health_checks.contains_key(hc)
                         && !r.calculated_checks.contains_key(hc)
@@ -308,6 +347,22 @@ impl Checker<'_> {
                 }
             }
         }
+    }
+
+    /// The Region a record target (an API, a service's first instance, a load balancer's first
+    /// AZ) is in.
+    fn region_of_target(&self, name: &str) -> Option<String> {
+        let az = if let Some(api) = self.f.api_gateways.get(name) {
+            if let Some(r) = &api.region {
+                return Some(r.clone());
+            }
+            api.vpc_link.value.first().cloned()
+        } else if let Some(lb) = self.f.load_balancers.get(name) {
+            lb.azs.value.first().cloned()
+        } else {
+            self.f.services.get(name).and_then(|s| s.instances.value.keys().next().cloned())
+        }?;
+        self.f.regions.value.iter().find(|(_, r)| r.azs.contains(&az)).map(|(n, _)| n.clone())
     }
 
     fn check_api_gateways(&mut self) {

@@ -34,7 +34,7 @@ fn run(case: Case) -> (Outcome, azsim_fakes::edge::EdgeCounts) {
     let mut w = world(0, &[("client", 0), ("edge", 0), ("primary", 1), ("secondary", 2)]);
     let (client, edge, primary, secondary) = (w.host("client"), w.host("edge"), w.host("primary"), w.host("secondary"));
     let at = |h| w.sim.with_core(|c| Endpoint { host: h, az: c.topology().host(h).az });
-    let simple = |e: Endpoint| RecordSet { ttl: 60_000 * MS, policy: Policy::Simple(RecordTarget { endpoints: vec![e], health_check: None }) };
+    let simple = |e: Endpoint| RecordSet { ttl: 60_000 * MS, policy: Policy::Simple(RecordTarget { endpoints: vec![e], health_check: None, alias: None }) };
     let records = BTreeMap::from([("primary.example".to_string(), simple(at(primary))), ("secondary.example".to_string(), simple(at(secondary)))]);
     let zone = Route53::new(records, BTreeMap::new(), 1, Dist::Fixed(0), Seed(1).stream("r53"));
     let config = EdgeConfig {

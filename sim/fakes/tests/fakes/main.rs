@@ -6,6 +6,7 @@ mod cloudmap;
 mod edge;
 mod lifecycle;
 mod nat;
+mod route53;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,6 +55,7 @@ fn api_config(processing: Dist, concurrency: Option<u32>, queue: u32) -> Service
         cold_start: None,
         routes: vec![],
         allow_sources: vec![],
+        health_body: None,
     }
 }
 

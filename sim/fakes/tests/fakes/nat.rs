@@ -25,7 +25,7 @@ impl Process for Partner {
             }
             Err(b) => {
                 if let Ok(hc) = b.downcast::<HealthCheck>() {
-                    cx.send(from, Message { request: None, bytes: HEALTH_CHECK_BYTES, body: Box::new(HealthReply { seq: hc.seq, status: 200 }) });
+                    cx.send(from, Message { request: None, bytes: HEALTH_CHECK_BYTES, body: Box::new(HealthReply::status(hc.seq, 200)) });
                 }
             }
         }

@@ -1,0 +1,121 @@
+//! Route 53 through the kernel: each kind of health check against real fakes, and the health an
+//! alias record inherits from a load balancer's nodes (reference/aws-semantics.md §6.2).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use azsim_fakes::route53::{CheckKind, HealthCheckConfig as Check, HealthChecker, Route53};
+use azsim_fakes::*;
+use azsim_kernel::{Dist, Fault, Seed};
+
+use crate::{LB_HOSTS, LbKindConfig, MS, World, api_config, lb, world};
+
+/// One checker host; every check probes the first `api` instance, whose health page says
+/// `status: ok`. Runs 120 s, crashing that instance at `crash_at` if given; returns each check's
+/// health changes (checker time, healthy).
+fn checks(kinds: &[(&str, CheckKind)], crash_at: Option<u64>) -> BTreeMap<String, Vec<(u64, bool)>> {
+    let w: World = world(1, &[("checker", 0)]);
+    let cfg = Arc::new(ServiceConfig { health_body: Some(Arc::from("<html>status: ok</html>")), ..api_config(Dist::Fixed(MS), None, 0) });
+    let api = w.api();
+    let target = api[0].host;
+    let checks = kinds.iter().map(|(id, kind)| (id.to_string(), Check { target, interval: 10_000 * MS, failure_threshold: 3, kind: kind.clone() })).collect();
+    let zone = Route53::new(BTreeMap::new(), checks, 1, Dist::Fixed(0), Seed(1).stream("r53"));
+    let checker = w.host("checker");
+    w.sim.with_core(|c| {
+        for e in &api {
+            c.add_process(e.host, Box::new(ServiceInstance::new(cfg.clone())));
+        }
+        c.add_process(checker, Box::new(HealthChecker::new(zone.clone(), 0)));
+        if let Some(t) = crash_at {
+            c.schedule_fault(t, None, Fault::HostCrash(target));
+        }
+    });
+    let mut w = w;
+    w.sim.run_until(Duration::from_secs(120));
+    let mut out: BTreeMap<String, Vec<(u64, bool)>> = kinds.iter().map(|(id, _)| (id.to_string(), Vec::new())).collect();
+    for c in zone.changes() {
+        out.entry(c.check).or_default().push((c.at / MS, c.healthy));
+    }
+    out
+}
+
+#[test]
+fn each_check_kind_judges_the_same_endpoint_by_its_own_criteria() {
+    let got = checks(
+        &[
+            ("http", CheckKind::Http),
+            ("https", CheckKind::Https),
+            ("tcp", CheckKind::Tcp),
+            ("match", CheckKind::StringMatch("status: ok".into())),
+            ("mismatch", CheckKind::StringMatch("status: ready".into())),
+        ],
+        None,
+    );
+    for id in ["http", "https", "tcp", "match"] {
+        assert_eq!(got[id], vec![], "{id}: the endpoint passes, so the check never changes");
+    }
+    let mismatch = &got["mismatch"];
+    assert_eq!(mismatch.len(), 1, "{mismatch:?}");
+    assert!(!mismatch[0].1 && mismatch[0].0 >= 20_000 && mismatch[0].0 <= 30_001, "three failed probes, 10 s apart: {mismatch:?}");
+}
+
+#[test]
+fn a_crashed_endpoint_fails_every_kind_after_three_probes() {
+    let got = checks(&[("http", CheckKind::Http), ("tcp", CheckKind::Tcp), ("match", CheckKind::StringMatch("ok".into()))], Some(40_000 * MS));
+    for (id, changes) in &got {
+        assert_eq!(changes.len(), 1, "{id}: {changes:?}");
+        let (at, healthy) = changes[0];
+        assert!(!healthy && (60_000..=70_001).contains(&at), "{id}: unhealthy after three refused probes (30 s at most), at {at} ms");
+    }
+}
+
+/// A load balancer with a node per AZ in front of one `api` instance per AZ: whether
+/// evaluate-target-health sees it healthy, asked from the client host at `at` seconds.
+fn alias_health(faults: &[(u64, Fault)], at: &[u64]) -> Vec<bool> {
+    struct Ask(LbDirectory, Vec<bool>);
+    impl azsim_kernel::Process for Ask {
+        fn on_start(&mut self, cx: &mut azsim_kernel::Cx<'_>) {
+            let healthy = self.0.targets_healthy(cx, "lb");
+            self.1.push(healthy);
+        }
+        fn on_message(&mut self, _: &mut azsim_kernel::Cx<'_>, _: azsim_kernel::HostId, _: azsim_kernel::Message) {}
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+    }
+    let mut w = world(1, &LB_HOSTS);
+    w.add_api(Dist::Fixed(MS), None, 0);
+    let dir = LbDirectory::default();
+    lb(&w, LbKindConfig::Alb, true, LbAlgorithm::RoundRobin, &dir);
+    w.sim.with_core(|c| {
+        for (t, f) in faults {
+            c.schedule_fault(*t, None, f.clone());
+        }
+    });
+    let client = w.host("client");
+    let mut out = Vec::new();
+    for t in at {
+        w.sim.run_until(Duration::from_secs(*t));
+        w.sim.with_core(|c| c.add_process(client, Box::new(Ask(dir.clone(), Vec::new()))));
+        w.sim.run_until(Duration::from_nanos(t * 1_000 * MS + MS));
+        out.push(w.sim.with_core(|c| c.process(client).unwrap().as_any().downcast_ref::<Ask>().unwrap().1[0]));
+    }
+    out
+}
+
+#[test]
+fn an_alias_is_healthy_while_its_target_group_has_a_healthy_target() {
+    let w = world(1, &LB_HOSTS);
+    let api: Vec<_> = w.api().iter().map(|e| e.host).collect();
+    let nodes: Vec<_> = (0..3).map(|i| w.host(&format!("lb-{i}"))).collect();
+    drop(w);
+    assert_eq!(alias_health(&[], &[10, 100]), vec![true, true], "every target healthy");
+    let two = [(5_000 * MS, Fault::HostCrash(api[0])), (5_000 * MS, Fault::HostCrash(api[1]))];
+    assert_eq!(alias_health(&two, &[100]), vec![true], "one healthy target of three is enough");
+    let all: Vec<(u64, Fault)> = api.iter().map(|h| (5_000 * MS, Fault::HostCrash(*h))).collect();
+    // AWS's default target checks: 30 s apart, unhealthy after 2 failures.
+    assert_eq!(alias_health(&all, &[20, 100]), vec![true, false], "healthy until the checks notice, then no healthy target");
+    let no_nodes: Vec<(u64, Fault)> = nodes.iter().map(|h| (5_000 * MS, Fault::HostPowerOff(*h))).collect();
+    assert_eq!(alias_health(&no_nodes, &[10]), vec![false], "no live node");
+}
