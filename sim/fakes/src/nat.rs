@@ -10,9 +10,13 @@
 //!   destination through its NAT passed (`deep`); it requires a shared-secret header, taking
 //!   each secret only in its window (so the current and the previous one overlap during a
 //!   rotation), strips it, and forwards the request through its subnet's NAT.
+//! - The NAT's 350 s idle timeout: a connection the NAT saw nothing on for longer is gone from
+//!   its table, and the next packet on it gets an RST. It bites a proxy that keeps idle
+//!   upstream connections in a pool ([`UpstreamPool`]; Envoy keeps them an hour) unless TCP
+//!   keep-alives under 350 s keep the mapping alive. A proxy without a pool opens a connection
+//!   per request, which is never idle.
 //!
-//! Not modelled: the 350 s idle timeout and its RST (requests are messages, not long-lived
-//! connections), bandwidth and packet-rate limits, secondary addresses.
+//! Not modelled: bandwidth and packet-rate limits, secondary addresses.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -24,11 +28,33 @@ use crate::rpc::{self, HEALTH_CHECK_BYTES, HealthCheck, HealthReply, HttpRequest
 /// AWS: 55,000 simultaneous connections per unique destination per address.
 pub const CONNECTIONS_PER_DESTINATION: usize = 55_000;
 
-/// A request for the NAT to send on to `to`.
+/// AWS: a connection idle for 350 s is dropped, and the next packet on it gets an RST.
+pub const IDLE_TIMEOUT: Nanos = 350_000_000_000;
+
+/// A long-lived connection through the NAT: its id (per inside host), and the TCP keep-alive
+/// interval its sender uses (keep-alive packets refresh the NAT's mapping).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conn {
+    pub id: u64,
+    /// Opened for this request (the NAT creates the mapping).
+    pub new: bool,
+    pub keepalive: Option<Nanos>,
+}
+
+/// A request for the NAT to send on to `to`, on a pooled connection or (`conn: None`) a
+/// connection of its own.
 #[derive(Clone, Debug)]
 pub struct NatForward {
     pub to: HostId,
     pub req: Request,
+    pub conn: Option<Conn>,
+}
+
+/// The NAT's RST for a connection it no longer knows (call `call_id` was sent on it).
+#[derive(Clone, Debug)]
+pub struct ConnReset {
+    pub call_id: u64,
+    pub conn: u64,
 }
 
 /// A probe for the NAT to send on to `to` (an egress proxy's deep health check).
@@ -45,6 +71,8 @@ pub struct NatCounts {
     pub bytes: u64,
     /// Connections refused: no port left for the destination (`ErrorPortAllocation`).
     pub port_exhausted: u64,
+    /// Packets on a connection idle past the timeout, answered with RST.
+    pub idle_resets: u64,
 }
 
 /// A zonal NAT gateway.
@@ -55,12 +83,23 @@ pub struct NatGateway {
     probes: BTreeMap<u64, HostId>,
     per_destination: BTreeMap<HostId, usize>,
     destination_of: BTreeMap<u64, HostId>,
+    /// Long-lived connections: (inside host, connection id) -> when the NAT last saw traffic
+    /// on it, and its keep-alive interval.
+    flows: BTreeMap<(HostId, u64), (Nanos, Option<Nanos>)>,
+    /// Call (ours) -> the flow it travels on.
+    flow_of: BTreeMap<u64, (HostId, u64)>,
     pub counts: NatCounts,
 }
 
 impl NatGateway {
     /// The connection of call `call` is closed.
-    fn close(&mut self, call: u64) {
+    fn close(&mut self, now: Nanos, call: u64) {
+        // The answer is traffic on the connection too.
+        if let Some(key) = self.flow_of.remove(&call)
+            && let Some(flow) = self.flows.get_mut(&key)
+        {
+            flow.0 = now;
+        }
         if let Some(to) = self.destination_of.remove(&call)
             && let Some(n) = self.per_destination.get_mut(&to)
         {
@@ -82,7 +121,22 @@ impl Process for NatGateway {
         let body = match msg.body.downcast::<NatForward>() {
             Ok(fwd) => {
                 let Some(id) = id else { return };
-                let NatForward { to, req } = *fwd;
+                let NatForward { to, req, conn } = *fwd;
+                let now = cx.now();
+                if let Some(c) = conn {
+                    let key = (from, c.id);
+                    let alive =
+                        |(last, keepalive): (Nanos, Option<Nanos>)| now.saturating_sub(last) <= IDLE_TIMEOUT || keepalive.is_some_and(|k| k <= IDLE_TIMEOUT);
+                    if !c.new && !self.flows.get(&key).copied().is_some_and(alive) {
+                        // The mapping timed out: the NAT answers the inside host with an RST.
+                        self.flows.remove(&key);
+                        self.counts.idle_resets += 1;
+                        cx.send(from, Message { request: Some(id), bytes: 0, body: Box::new(ConnReset { call_id: req.call_id, conn: c.id }) });
+                        return;
+                    }
+                    self.flows.insert(key, (now, c.keepalive));
+                }
+                let flow = conn.map(|c| (from, c.id));
                 let open = self.per_destination.entry(to).or_default();
                 if *open >= CONNECTIONS_PER_DESTINATION {
                     self.counts.port_exhausted += 1;
@@ -93,6 +147,9 @@ impl Process for NatGateway {
                 // Source translation: the destination sees the Elastic IP.
                 let out = self.relay.take(cx.host(), id, req);
                 self.destination_of.insert(out.call_id, to);
+                if let Some(flow) = flow {
+                    self.flow_of.insert(out.call_id, flow);
+                }
                 cx.send(to, rpc::request(id, out));
                 return;
             }
@@ -118,7 +175,7 @@ impl Process for NatGateway {
         if let Ok(resp) = body.downcast::<Response>()
             && self.relay.answer(cx, resp.call_id, resp.status, bytes)
         {
-            self.close(resp.call_id);
+            self.close(cx.now(), resp.call_id);
         }
     }
 
@@ -126,7 +183,7 @@ impl Process for NatGateway {
         if let Ok(req) = msg.body.downcast::<Request>()
             && self.relay.answer(cx, req.call_id, 502, 0)
         {
-            self.close(req.call_id);
+            self.close(cx.now(), req.call_id);
         }
     }
 
@@ -135,6 +192,8 @@ impl Process for NatGateway {
         self.probes.clear();
         self.per_destination.clear();
         self.destination_of.clear();
+        self.flows.clear();
+        self.flow_of.clear();
     }
 
     fn as_any(&self) -> &dyn std::any::Any {
@@ -165,6 +224,17 @@ pub struct EgressConfig {
     pub deep: Option<(Nanos, Nanos)>,
     /// Its own answer time for the request.
     pub timeout: Nanos,
+    /// Keep upstream connections open between requests (`None`: one per request).
+    pub pool: Option<UpstreamPool>,
+}
+
+/// How an egress proxy keeps connections to its destination (Envoy's cluster settings).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UpstreamPool {
+    /// It closes a connection idle this long (Envoy's default: 1 h).
+    pub idle_timeout: Nanos,
+    /// TCP keep-alive interval on its connections (Envoy: off unless configured).
+    pub keepalive: Option<Nanos>,
 }
 
 /// What an egress proxy did.
@@ -174,6 +244,8 @@ pub struct EgressCounts {
     /// 403: no secret, or one outside its window.
     pub rejected: u64,
     pub timeouts: u64,
+    /// Requests that met an RST from the NAT on a pooled connection (503).
+    pub resets: u64,
 }
 
 const PROBE: u64 = 0;
@@ -187,12 +259,51 @@ pub struct EgressProxy {
     probe: u64,
     /// When a deep probe last passed.
     last_ok: Option<Nanos>,
+    /// Idle pooled connections (id, idle since), most recently used last.
+    idle: Vec<(u64, Nanos)>,
+    /// Call -> the pooled connection it is on.
+    on_conn: BTreeMap<u64, u64>,
+    conns: u64,
     pub counts: EgressCounts,
 }
 
 impl EgressProxy {
     pub fn new(config: Arc<EgressConfig>) -> EgressProxy {
-        EgressProxy { config, relay: Relay::default(), probe: 0, last_ok: None, counts: EgressCounts::default() }
+        EgressProxy {
+            config,
+            relay: Relay::default(),
+            probe: 0,
+            last_ok: None,
+            idle: Vec::new(),
+            on_conn: BTreeMap::new(),
+            conns: 0,
+            counts: EgressCounts::default(),
+        }
+    }
+
+    /// The connection for call `call`: the most recently used idle one the proxy has not
+    /// closed yet, else a new one (`None` without a pool).
+    fn connection(&mut self, now: Nanos, call: u64) -> Option<Conn> {
+        let pool = self.config.pool?;
+        self.idle.retain(|(_, since)| now.saturating_sub(*since) < pool.idle_timeout);
+        let (id, new) = match self.idle.pop() {
+            Some((id, _)) => (id, false),
+            None => {
+                self.conns += 1;
+                (self.conns, true)
+            }
+        };
+        self.on_conn.insert(call, id);
+        Some(Conn { id, new, keepalive: pool.keepalive })
+    }
+
+    /// Call `call` is over; its connection goes back to the pool if it is still good.
+    fn release(&mut self, now: Nanos, call: u64, reusable: bool) {
+        if let Some(id) = self.on_conn.remove(&call)
+            && reusable
+        {
+            self.idle.push((id, now));
+        }
     }
 
     fn accepts(&self, now: Nanos, http: &HttpRequest) -> bool {
@@ -233,7 +344,8 @@ impl Process for EgressProxy {
                 http.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(&self.config.header));
                 out.http = Arc::new(http);
                 let call = out.call_id;
-                let msg = Message { request: Some(id), bytes: out.request_bytes, body: Box::new(NatForward { to: self.config.destination, req: out }) };
+                let conn = self.connection(cx.now(), call);
+                let msg = Message { request: Some(id), bytes: out.request_bytes, body: Box::new(NatForward { to: self.config.destination, req: out, conn }) };
                 cx.send(self.config.nat, msg);
                 cx.set_timer(self.config.timeout, call << 1 | TIMEOUT);
                 return;
@@ -259,13 +371,28 @@ impl Process for EgressProxy {
             }
             Err(b) => b,
         };
-        if let Ok(resp) = body.downcast::<Response>() {
-            self.relay.answer(cx, resp.call_id, resp.status, bytes);
+        let body = match body.downcast::<ConnReset>() {
+            // The NAT forgot the connection: Envoy answers 503 ("upstream connect error or
+            // disconnect/reset before headers") and does not reuse it.
+            Ok(rst) => {
+                self.release(cx.now(), rst.call_id, false);
+                if self.relay.answer(cx, rst.call_id, 503, 0) {
+                    self.counts.resets += 1;
+                }
+                return;
+            }
+            Err(b) => b,
+        };
+        if let Ok(resp) = body.downcast::<Response>()
+            && self.relay.answer(cx, resp.call_id, resp.status, bytes)
+        {
+            self.release(cx.now(), resp.call_id, true);
         }
     }
 
     fn on_refused(&mut self, cx: &mut Cx<'_>, _to: HostId, msg: Message) {
         if let Ok(fwd) = msg.body.downcast::<NatForward>() {
+            self.release(cx.now(), fwd.req.call_id, false);
             self.relay.answer(cx, fwd.req.call_id, 502, 0);
         }
     }
@@ -282,11 +409,14 @@ impl Process for EgressProxy {
         }
         if token & 1 == TIMEOUT && self.relay.answer(cx, token >> 1, 504, 0) {
             self.counts.timeouts += 1;
+            self.release(cx.now(), token >> 1, false);
         }
     }
 
     fn on_crash(&mut self) {
         self.relay.clear();
+        self.idle.clear();
+        self.on_conn.clear();
     }
 
     fn as_any(&self) -> &dyn std::any::Any {

@@ -217,6 +217,8 @@ pub struct NatRecord {
     pub bytes: u64,
     /// Connections refused: no port left for the destination.
     pub port_exhausted: u64,
+    /// Packets on connections idle past 350 s, answered with RST.
+    pub idle_resets: u64,
 }
 
 /// What an egress proxy fleet did.
@@ -228,6 +230,8 @@ pub struct EgressRecord {
     pub rejected: u64,
     /// No answer from the destination in time (504).
     pub timeouts: u64,
+    /// A pooled connection met the NAT's RST (503).
+    pub resets: u64,
 }
 
 /// What a CloudFront edge did.

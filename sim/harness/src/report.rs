@@ -145,17 +145,17 @@ pub fn summary_markdown(r: &RunRecord) -> String {
         let _ = writeln!(s);
     }
     if !r.nat_gateways.is_empty() {
-        let _ = writeln!(s, "## NAT gateways\n\n| NAT | Elastic IP | bytes processed | refused (no port) |\n|---|---|---:|---:|");
+        let _ = writeln!(s, "## NAT gateways\n\n| NAT | Elastic IP | bytes processed | refused (no port) | RST after 350 s idle |\n|---|---|---:|---:|---:|");
         for n in &r.nat_gateways {
-            let _ = writeln!(s, "| {} | {} | {} | {} |", n.nat, n.elastic_ip, n.bytes, n.port_exhausted);
+            let _ = writeln!(s, "| {} | {} | {} | {} | {} |", n.nat, n.elastic_ip, n.bytes, n.port_exhausted, n.idle_resets);
         }
         let _ = writeln!(s);
     }
     for e in &r.egress {
         let _ = writeln!(
             s,
-            "## Egress proxies `{}`\n\n| forwarded | refused: no valid secret (403) | destination timeouts (504) |\n|---:|---:|---:|\n| {} | {} | {} |\n",
-            e.service, e.forwarded, e.rejected, e.timeouts
+            "## Egress proxies `{}`\n\n| forwarded | refused: no valid secret (403) | destination timeouts (504) | reset by the NAT (503) |\n|---:|---:|---:|---:|\n| {} | {} | {} | {} |\n",
+            e.service, e.forwarded, e.rejected, e.timeouts, e.resets
         );
     }
     for e in &r.edges {

@@ -199,7 +199,13 @@ fn record(f: &ScenarioFile, scenario: &str, variant: &str, seed: u64, world: &Wo
                 })
                 .map(|(h, n)| {
                     let info = core.topology().host(h);
-                    NatRecord { nat: info.name.clone(), elastic_ip: info.ip.to_string(), bytes: n.counts.bytes, port_exhausted: n.counts.port_exhausted }
+                    NatRecord {
+                        nat: info.name.clone(),
+                        elastic_ip: info.ip.to_string(),
+                        bytes: n.counts.bytes,
+                        port_exhausted: n.counts.port_exhausted,
+                        idle_resets: n.counts.idle_resets,
+                    }
                 })
                 .collect(),
             egress: {
@@ -208,10 +214,11 @@ fn record(f: &ScenarioFile, scenario: &str, variant: &str, seed: u64, world: &Wo
                     let (Role::Service(name), Some(e)) = (r, core.process(*h).and_then(|p| p.as_any().downcast_ref::<azsim_fakes::nat::EgressProxy>())) else {
                         continue;
                     };
-                    let rec = by.entry(name.clone()).or_insert(EgressRecord { service: name.clone(), forwarded: 0, rejected: 0, timeouts: 0 });
+                    let rec = by.entry(name.clone()).or_insert(EgressRecord { service: name.clone(), forwarded: 0, rejected: 0, timeouts: 0, resets: 0 });
                     rec.forwarded += e.counts.forwarded;
                     rec.rejected += e.counts.rejected;
                     rec.timeouts += e.counts.timeouts;
+                    rec.resets += e.counts.resets;
                 }
                 by.into_values().collect()
             },

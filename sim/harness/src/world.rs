@@ -8,7 +8,7 @@ use azsim_fakes::apigw::mapping::Mapping;
 use azsim_fakes::apigw::{ApiGateway, ApiGatewayConfig, VpcLinkEni};
 use azsim_fakes::cloudmap::{CloudMapNode, Discover, HealthConfig, NamespaceKind, Registry, RoutingPolicy, Settings};
 use azsim_fakes::edge::{Edge, EdgeConfig};
-use azsim_fakes::nat::{EgressConfig, EgressProxy, NatGateway, Secret};
+use azsim_fakes::nat::{EgressConfig, EgressProxy, NatGateway, Secret, UpstreamPool};
 use azsim_fakes::route53::{AliasTarget, CalculatedCheck, CheckKind, HealthCheckConfig as R53Check, HealthChecker, Policy, RecordSet, RecordTarget, Route53};
 use azsim_fakes::rules::{Action, Conditions, Rule};
 use azsim_fakes::{
@@ -351,6 +351,7 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
                         destination,
                         deep: (e.health == azsim_scenario::EgressHealth::Deep).then_some((5_000_000_000, 15_000_000_000)),
                         timeout: e.timeout.nanos(),
+                        pool: e.upstream_pool.map(|p| UpstreamPool { idle_timeout: p.idle_timeout.nanos(), keepalive: p.keepalive.map(|k| k.nanos()) }),
                     };
                     core.add_process(inst.host, Box::new(EgressProxy::new(Arc::new(config))));
                 }

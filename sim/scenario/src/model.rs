@@ -555,6 +555,29 @@ pub struct EgressSpec {
     /// How long it waits for the destination (default 10s; then 504).
     #[serde(default = "EgressSpec::default_timeout")]
     pub timeout: Dur,
+    /// Keep connections to the destination open between requests, as Envoy does (default:
+    /// a connection per request). A pooled connection idle past the NAT's 350 s timeout gets
+    /// an RST on its next request (503), unless `keepalive` is under 350 s.
+    #[serde(default)]
+    pub upstream_pool: Option<UpstreamPoolSpec>,
+}
+
+/// An egress proxy's upstream connection pool.
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamPoolSpec {
+    /// The proxy closes a connection idle this long (default 1h, Envoy's).
+    #[serde(default = "UpstreamPoolSpec::default_idle")]
+    pub idle_timeout: Dur,
+    /// TCP keep-alive interval on its connections (default: none, as Envoy).
+    #[serde(default)]
+    pub keepalive: Option<Dur>,
+}
+
+impl UpstreamPoolSpec {
+    fn default_idle() -> Dur {
+        Dur(3_600_000_000_000)
+    }
 }
 
 impl EgressSpec {

@@ -228,6 +228,11 @@ impl Checker<'_> {
             if e.secrets.is_empty() {
                 self.push(Some(e.nat.referenced), format!("{path}.secrets"), "an egress proxy needs at least one secret".into(), None);
             }
+            if let Some(pool) = &e.upstream_pool
+                && (pool.idle_timeout.nanos() < 1_000_000_000 || pool.keepalive.is_some_and(|k| k.nanos() < 1_000_000_000))
+            {
+                self.push(Some(e.nat.referenced), format!("{path}.upstream_pool"), "an idle timeout and a keep-alive interval are at least 1s".into(), None);
+            }
             if !svc.steps.is_empty() || svc.ecs.is_some() || svc.cold_start.is_some() {
                 self.push(Some(e.nat.referenced), path.clone(), "an egress proxy has no `steps`, `ecs` or `cold_start`".into(), None);
             }

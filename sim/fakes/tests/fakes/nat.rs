@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use azsim_fakes::nat::{EgressConfig, EgressProxy, NatGateway, Secret};
+use azsim_fakes::nat::{EgressConfig, EgressProxy, NatGateway, Secret, UpstreamPool};
 use azsim_fakes::*;
 use azsim_kernel::{Cx, Fault, HostId, Message, Outcome, Process};
 
@@ -77,6 +77,7 @@ fn run(case: Case) -> (Outcome, Seen, Vec<u16>, HostId) {
         destination: partner,
         deep: case.deep.then_some((5_000 * MS, 15_000 * MS)),
         timeout: 2_000 * MS,
+        pool: None,
     };
     w.sim.with_core(|c| {
         c.add_process(proxy, Box::new(EgressProxy::new(Arc::new(config))));
@@ -171,7 +172,7 @@ fn a_nat_refuses_connections_beyond_55000_per_destination() {
                     http: Arc::new(HttpRequest::default()),
                     source: cx.host(),
                 };
-                let fwd = azsim_fakes::nat::NatForward { to: self.1, req };
+                let fwd = azsim_fakes::nat::NatForward { to: self.1, req, conn: None };
                 cx.send(self.0, Message { request: Some(id), bytes: 10, body: Box::new(fwd) });
             }
         }
@@ -193,4 +194,72 @@ fn a_nat_refuses_connections_beyond_55000_per_destination() {
     w.sim.run_until(Duration::from_secs(1));
     let refused = w.sim.with_core(|c| c.process(client).unwrap().as_any().downcast_ref::<Burst>().unwrap().3);
     assert_eq!(refused, 10, "55,000 connections to one destination, no more");
+}
+
+/// Requests at `at` seconds, one after another, through an egress proxy with `pool` and its
+/// NAT: each one's outcome, and the NAT's idle resets.
+fn pooled(pool: Option<UpstreamPool>, at: &[u64]) -> (Vec<Outcome>, u64) {
+    let extra: Vec<(String, usize)> = at.iter().map(|t| (format!("client-{t}"), 0)).collect();
+    let mut hosts: Vec<(&str, usize)> = vec![("proxy", 0), ("nat", 0), ("partner", 1)];
+    hosts.extend(extra.iter().map(|(n, az)| (n.as_str(), *az)));
+    let mut w = world(0, &hosts);
+    let (proxy, nat, partner) = (w.host("proxy"), w.host("nat"), w.host("partner"));
+    let config = EgressConfig {
+        header: "x-egress-secret".into(),
+        secrets: vec![Secret { value: "s".into(), from: 0, until: None }],
+        nat,
+        destination: partner,
+        deep: None,
+        timeout: 2_000 * MS,
+        pool,
+    };
+    let http =
+        Arc::new(HttpRequest { method: "POST".into(), path: "/pay".into(), headers: vec![("x-egress-secret".into(), "s".into())], ..HttpRequest::default() });
+    let to = w.sim.with_core(|c| Endpoint { host: proxy, az: c.topology().host(proxy).az });
+    let clients: Vec<(u64, HostId)> = at.iter().map(|t| (*t, w.host(&format!("client-{t}")))).collect();
+    w.sim.with_core(|c| {
+        c.add_process(proxy, Box::new(EgressProxy::new(Arc::new(config))));
+        c.add_process(nat, Box::new(NatGateway::new()));
+        c.add_process(partner, Box::new(Partner(Arc::new(Mutex::new(Vec::new())))));
+        for (t, host) in &clients {
+            let cfg = ClientConfig {
+                label: 0,
+                destination: Destination::Service(Picker::new(PickPolicy::Any, vec![to])),
+                pacing: Pacing::Closed { concurrency: 1 },
+                max_requests: Some(1),
+                start_at: t * 1_000 * MS,
+                stop_at: u64::MAX,
+                request_bytes: 100,
+                response_bytes: 100,
+                timeout: 10_000 * MS,
+                mix: vec![(1, http.clone())],
+            };
+            c.add_process(*host, Box::new(Client::new(cfg)));
+        }
+    });
+    w.sim.run_until(Duration::from_secs(at.iter().max().copied().unwrap_or(0) + 30));
+    let outcomes = w.results().into_iter().map(|(_, o, _)| o).collect();
+    let resets = w.sim.with_core(|c| c.process(nat).unwrap().as_any().downcast_ref::<NatGateway>().unwrap().counts.idle_resets);
+    (outcomes, resets)
+}
+
+#[test]
+fn a_pooled_connection_idle_past_350_s_meets_the_nats_reset() {
+    let envoy = UpstreamPool { idle_timeout: 3_600_000 * MS, keepalive: None };
+    // Reused after 99 s idle; after 400 s the NAT has forgotten it: RST, 503; the next
+    // request opens a new connection.
+    let (outcomes, resets) = pooled(Some(envoy), &[1, 100, 500, 510]);
+    assert_eq!(outcomes, vec![status(200), status(200), status(503), status(200)]);
+    assert_eq!(resets, 1);
+    let cases: Vec<(&str, Option<UpstreamPool>)> = vec![
+        ("keep-alives under 350 s keep the mapping", Some(UpstreamPool { keepalive: Some(60_000 * MS), ..envoy })),
+        ("keep-alives over 350 s do not", Some(UpstreamPool { keepalive: Some(400_000 * MS), ..envoy })),
+        ("an idle timeout under 350 s closes it first", Some(UpstreamPool { idle_timeout: 300_000 * MS, keepalive: None })),
+        ("a connection per request is never idle", None),
+    ];
+    for (rule, pool) in cases {
+        let (outcomes, _) = pooled(pool, &[1, 500]);
+        let want = if rule.contains("do not") { vec![status(200), status(503)] } else { vec![status(200), status(200)] };
+        assert_eq!(outcomes, want, "{rule}");
+    }
 }
