@@ -79,6 +79,8 @@ async fn tunnel_in_front(origin: SocketAddr, proxy_rt: &Handle, agent_rt: &Handl
         backends: vec!["o".into()],
         request_timeout_ms: 30_000,
         max_header_bytes: 16 * 1024,
+        header_read_timeout_ms: 10_000,
+        body_read_timeout_ms: 10_000,
         max_body_bytes: u64::MAX,
         retry_idempotent: false,
         max_in_flight: 10_000,

@@ -13,8 +13,9 @@
 //! TLS with the agent always verifying the proxy and optional mutual TLS ([`tls`]), routing by
 //! host, path prefix or header, the failure semantics in [`proxy`], readiness, Prometheus and
 //! EMF metrics, reconnects with capped backoff and jitter, proxies by address or DNS name, the
-//! agent's Cloud Map registration, the proxy's graceful drain, WebSocket pass-through). Not yet:
-//! SigV4, the simulated reference scenario.
+//! agent's Cloud Map registration, the proxy's graceful drain, WebSocket pass-through, the
+//! proxy's slow-client limits: header and request-body read timeouts). Not yet: SigV4, the
+//! simulated reference scenario.
 
 pub mod agent;
 pub mod cloudmap;

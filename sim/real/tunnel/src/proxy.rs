@@ -12,13 +12,19 @@
 //! - the deadline passes before the response head: 504;
 //! - headers over `max_header_bytes`: 431; a declared body over `max_body_bytes`: 413.
 //!
+//! Slow clients: a connection whose request head is not complete within
+//! `header_read_timeout_ms` (10 s) is closed (a client that sends its headers slowly, or opens a
+//! connection and sends nothing). A client that then sends nothing of its request body for
+//! `body_read_timeout_ms` (10 s) is cut off: the request's stream toward the agent is reset (so
+//! the backend never sees a clean end of a truncated body) and the client gets 408 Request Timeout
+//! and a closed connection, or, if the response has already started, an aborted response. Both
+//! run on the injected clock.
+//!
 //! Graceful shutdown ([`Proxy::drain`]): not ready first, then the requests in hand finish.
 //!
 //! WebSocket upgrades pass through as HTTP/2 extended CONNECT streams (RFC 8441).
 //!
 //! Requests in flight are bounded (`max_in_flight`, 503 beyond it).
-//!
-//! Not yet: slow-client limits beyond hyper's header read timeout.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -26,7 +32,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use azsim_net::{Accept, Clock};
+use azsim_net::{Accept, BoxSleep, Clock};
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
@@ -42,7 +48,10 @@ use crate::protocol::{Hello, read_line};
 /// The header that tells the agent which backend a request is for.
 pub const BACKEND_HEADER: &str = "x-tunnel-backend";
 
-pub type Body = BoxBody<Bytes, hyper::Error>;
+/// Errors of the bodies the proxy passes on.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+pub type Body = BoxBody<Bytes, BoxError>;
 
 /// What an agent may do.
 #[derive(Clone, Debug, Deserialize)]
@@ -85,6 +94,15 @@ pub struct ProxyConfig {
     pub max_header_bytes: usize,
     #[serde(default = "ProxyConfig::default_max_body_bytes")]
     pub max_body_bytes: u64,
+    /// A client connection whose request head is not complete this long after it began (or
+    /// after the previous response) is closed: slow or idle clients do not hold connections.
+    #[serde(default = "ProxyConfig::default_client_timeout_ms")]
+    pub header_read_timeout_ms: u64,
+    /// A client that sends nothing of its request body for this long is cut off: 408 (and the
+    /// connection closed) if the response has not started, else the response is aborted; the
+    /// stream toward the agent is reset either way, so the backend never sees a clean end.
+    #[serde(default = "ProxyConfig::default_client_timeout_ms")]
+    pub body_read_timeout_ms: u64,
     /// Send an idempotent request again to another agent if its agent is lost before answering.
     #[serde(default)]
     pub retry_idempotent: bool,
@@ -111,6 +129,9 @@ impl ProxyConfig {
         100 * 1024 * 1024
     }
     fn default_max_in_flight() -> u32 {
+        10_000
+    }
+    fn default_client_timeout_ms() -> u64 {
         10_000
     }
 }
@@ -300,14 +321,16 @@ impl<C: Clock> Proxy<C> {
         while let Ok((stream, _)) = listener.accept().await {
             let proxy = self.clone();
             tokio::spawn(async move {
+                let header_read_timeout = Duration::from_millis(proxy.config.header_read_timeout_ms);
+                let timer = ClockTimer(proxy.clock.clone());
                 let svc = hyper::service::service_fn(move |req| {
                     let proxy = proxy.clone();
                     async move { Ok::<_, Infallible>(proxy.handle(req).await) }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .auto_date_header(false)
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(10))
+                    .timer(timer)
+                    .header_read_timeout(header_read_timeout)
                     .serve_connection(TokioIo::new(stream), svc)
                     .with_upgrades()
                     .await;
@@ -356,6 +379,14 @@ impl<C: Clock> Proxy<C> {
             let id = http::HeaderValue::from_maybe_shared(Bytes::from(format!("{}-{n:012x}", self.id_prefix))).unwrap_or_else(|_| http::HeaderValue::from(n));
             parts.headers.insert("x-request-id", id);
         }
+        let timed_out = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let body = IdleBody {
+            inner: body,
+            clock: self.clock.clone(),
+            idle: Duration::from_millis(self.config.body_read_timeout_ms),
+            timer: Mutex::new(None),
+            timed_out: timed_out.clone(),
+        };
         let mut request = Some(http::Request::from_parts(parts, body.boxed()));
         let deadline = Duration::from_millis(self.config.request_timeout_ms);
         let mut tried = Vec::new();
@@ -376,12 +407,18 @@ impl<C: Clock> Proxy<C> {
             in_flight.fetch_sub(1, Ordering::Relaxed);
             match sent {
                 None => return (Some(backend), text(504, "the backend did not answer in time\n")),
-                Some(Ok(resp)) => return (Some(backend), resp.map(|b| b.boxed())),
+                Some(Ok(resp)) => return (Some(backend), resp.map(|b| b.map_err(BoxError::from).boxed())),
                 Some(Err(mut e)) => match e.take_message() {
                     // Never handed to the agent: another agent of the backend may take it.
                     Some(unsent) => {
                         tracing::debug!(%agent, "agent connection closing; requeueing");
                         request = Some(unsent);
+                    }
+                    None if timed_out.load(Ordering::Relaxed) => {
+                        tracing::debug!(%agent, "the client stalled in its request body; its stream was reset");
+                        let mut response = text(408, "the request body stopped arriving\n");
+                        response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+                        return (Some(backend), response);
                     }
                     None => {
                         tracing::warn!(%agent, error = %e.into_error(), "agent lost with a request in flight");
@@ -424,7 +461,7 @@ impl<C: Clock> Proxy<C> {
             }
         };
         if answer.status() != http::StatusCode::OK {
-            return answer.map(|b| b.boxed());
+            return answer.map(|b| b.map_err(BoxError::from).boxed());
         }
         let mut switching =
             http::Response::builder().status(http::StatusCode::SWITCHING_PROTOCOLS).header("connection", "upgrade").header("upgrade", "websocket");
@@ -523,12 +560,9 @@ struct Tracked {
 
 impl http_body::Body for Tracked {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, hyper::Error>>> {
+    fn poll_frame(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
         std::pin::Pin::new(&mut self.inner).poll_frame(cx)
     }
 
@@ -538,6 +572,87 @@ impl http_body::Body for Tracked {
 
     fn size_hint(&self) -> http_body::SizeHint {
         self.inner.size_hint()
+    }
+}
+
+/// A client's request body that fails when nothing of it arrives for `idle` (measured on the
+/// injected clock, from the moment it is waited for). The failure resets the request's HTTP/2
+/// stream toward the agent and sets `timed_out`.
+struct IdleBody<C> {
+    inner: Incoming,
+    clock: C,
+    idle: Duration,
+    /// Armed while the body is waited for (in a mutex for `Sync`; polling never locks it).
+    timer: Mutex<Option<BoxSleep>>,
+    timed_out: Arc<std::sync::atomic::AtomicBool>,
+}
+
+// No field is pinned structurally (`Incoming` and the boxed sleep are `Unpin`; the clock is only
+// called).
+impl<C> Unpin for IdleBody<C> {}
+
+impl<C: Clock> http_body::Body for IdleBody<C> {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        use std::task::Poll;
+        let this = &mut *self;
+        let timer = this.timer.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match std::pin::Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                *timer = None;
+                Poll::Ready(frame.map(|f| f.map_err(BoxError::from)))
+            }
+            Poll::Pending => {
+                let timer = timer.get_or_insert_with(|| this.clock.sleep(this.idle));
+                match timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        this.timed_out.store(true, Ordering::Relaxed);
+                        Poll::Ready(Some(Err(format!("no request body for {:?}", this.idle).into())))
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// hyper's timer on the injected clock (virtual time in the simulation).
+#[derive(Clone)]
+struct ClockTimer<C>(C);
+
+/// A [`Clock`] sleep as hyper wants it (`Sync` through a mutex that polling never locks).
+struct ClockSleep(Mutex<BoxSleep>);
+
+impl std::future::Future for ClockSleep {
+    type Output = ();
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        self.get_mut().0.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner).as_mut().poll(cx)
+    }
+}
+
+impl hyper::rt::Sleep for ClockSleep {}
+
+impl<C: Clock> hyper::rt::Timer for ClockTimer<C> {
+    fn sleep(&self, duration: Duration) -> std::pin::Pin<Box<dyn hyper::rt::Sleep>> {
+        Box::pin(ClockSleep(Mutex::new(self.0.sleep(duration))))
+    }
+
+    fn sleep_until(&self, deadline: std::time::Instant) -> std::pin::Pin<Box<dyn hyper::rt::Sleep>> {
+        self.sleep(deadline.saturating_duration_since(self.now()))
+    }
+
+    fn now(&self) -> std::time::Instant {
+        self.0.now().into_std()
     }
 }
 

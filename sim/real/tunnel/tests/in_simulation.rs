@@ -51,6 +51,8 @@ fn proxy_config(name: &str) -> ProxyConfig {
         backends: vec!["ledger".into()],
         request_timeout_ms: 5_000,
         max_header_bytes: 16 * 1024,
+        header_read_timeout_ms: 10_000,
+        body_read_timeout_ms: 10_000,
         max_body_bytes: 1 << 20,
         retry_idempotent: false,
         max_in_flight: 10_000,

@@ -80,6 +80,8 @@ fn proxy_config() -> ProxyConfig {
         backends: vec!["orders".into()],
         request_timeout_ms: 2_000,
         max_header_bytes: 8 * 1024,
+        header_read_timeout_ms: 10_000,
+        body_read_timeout_ms: 10_000,
         max_body_bytes: 1024 * 1024,
         retry_idempotent: false,
         max_in_flight: 10_000,
@@ -88,7 +90,11 @@ fn proxy_config() -> ProxyConfig {
 }
 
 async fn setup() -> Setup {
-    let proxy = Proxy::new(proxy_config(), TokioEnv);
+    setup_with(proxy_config()).await
+}
+
+async fn setup_with(config: ProxyConfig) -> Setup {
+    let proxy = Proxy::new(config, TokioEnv);
     let (cl, clients) = listener().await;
     let (al, agents) = listener().await;
     tokio::spawn(proxy.clone().serve_clients(cl));
@@ -591,4 +597,112 @@ async fn registering_with_aws_goes_over_tls_and_is_signed_with_sigv4() {
     let err = tunnel::cloudmap::register(&TokioEnv, &unsigned, "agent-1", &backends).await.unwrap_err();
     assert!(err.contains("credentials were not loaded"), "{err}");
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A backend that logs what it saw: `/upload` reads the whole body (`clean <n>` or `error`),
+/// `/slow` logs `slow <request id>` and answers after a second.
+async fn recording_backend(log: Arc<Mutex<Vec<String>>>) -> SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                    let log = log.clone();
+                    async move {
+                        match req.uri().path() {
+                            "/upload" => {
+                                let seen = match req.into_body().collect().await {
+                                    Ok(b) => format!("clean {}", b.to_bytes().len()),
+                                    Err(_) => "error".to_string(),
+                                };
+                                log.lock().unwrap().push(seen);
+                            }
+                            "/slow" => {
+                                let id = req.headers().get("x-request-id").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+                                log.lock().unwrap().push(format!("slow {id}"));
+                                tokio::time::sleep(Duration::from_secs(1)).await;
+                            }
+                            _ => {}
+                        }
+                        Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from_static(b"done"))))
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(s), svc).await;
+            });
+        }
+    });
+    addr
+}
+
+/// Everything the proxy sends on a raw client connection until it closes it (or 5 s pass).
+async fn read_until_closed(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut out = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the proxy must close the connection; it sent {:?}", String::from_utf8_lossy(&out));
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn a_client_sending_its_headers_slowly_is_cut_off_and_others_are_served() {
+    let s = setup_with(ProxyConfig { header_read_timeout_ms: 300, ..proxy_config() }).await;
+    let _a = agent(&s, "agent-1", "t1", &["orders"]);
+    until("the agent", || !s.proxy.connected_backends().is_empty()).await;
+    use tokio::io::AsyncWriteExt;
+    let mut slow = tokio::net::TcpStream::connect(s.clients).await.unwrap();
+    slow.write_all(b"GET /orders HTTP/1.1\r\nhost: orders.corp.internal\r\n").await.unwrap();
+    // One header line every 100 ms, never the blank line that ends the head.
+    let trickle = async {
+        for i in 0..100 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if slow.write_all(format!("x-slow-{i}: 1\r\n").as_bytes()).await.is_err() {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), trickle).await.expect("the proxy stops taking the trickle");
+    let seen = read_until_closed(&mut slow).await;
+    assert!(!seen.contains(" 200 "), "a request whose head never ended is not served: {seen:?}");
+    // Others are served meanwhile, and afterwards.
+    let resp = request(s.clients, "/orders/1", &[]).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(body(resp).await, "backend saw orders.corp.internal /orders/1");
+}
+
+#[tokio::test]
+async fn a_client_that_stalls_mid_body_gets_408_and_the_backend_never_sees_a_clean_end() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let mut s = setup_with(ProxyConfig { body_read_timeout_ms: 300, ..proxy_config() }).await;
+    s.backend = recording_backend(log.clone()).await;
+    let _a = agent(&s, "agent-1", "t1", &["orders"]);
+    until("the agent", || !s.proxy.connected_backends().is_empty()).await;
+    use tokio::io::AsyncWriteExt;
+    // The same stall with each framing of a request body.
+    let heads = ["transfer-encoding: chunked\r\n\r\na\r\n0123456789\r\n", "content-length: 100\r\n\r\n0123456789"];
+    for (i, framing) in heads.iter().enumerate() {
+        let mut stalled = tokio::net::TcpStream::connect(s.clients).await.unwrap();
+        let head = format!("POST /upload HTTP/1.1\r\nhost: orders.corp.internal\r\n{framing}");
+        stalled.write_all(head.as_bytes()).await.unwrap();
+        // A client that keeps its connection open meanwhile is served.
+        let resp = request(s.clients, "/orders/2", &[]).await;
+        assert_eq!(resp.status(), 200);
+        let seen = read_until_closed(&mut stalled).await;
+        assert!(seen.starts_with("HTTP/1.1 408"), "{seen:?}");
+        until("the backend to hear of it", || log.lock().unwrap().len() > i).await;
+        assert_eq!(log.lock().unwrap()[i], "error", "the backend must never see a clean end of a truncated body");
+    }
+    assert_eq!(s.proxy.metrics.count("orders", 408), 2);
+    let resp = request(s.clients, "/orders/3", &[]).await;
+    assert_eq!(resp.status(), 200);
 }
