@@ -6,7 +6,8 @@
 //! - a request the chosen agent's connection could not take (it was closing) goes to another
 //!   agent of the backend: it was never handed over;
 //! - a request handed to an agent that is lost before answering: 502, not sent again (unless the
-//!   method is idempotent and `retry_idempotent` is set);
+//!   method is idempotent, the request has no body and `retry_idempotent` is set: then it goes to
+//!   another agent of the backend, which may execute it a second time);
 //! - an agent lost while the response streams: the client's connection is aborted (the body
 //!   ends in an error, never a clean end);
 //! - the deadline passes before the response head: 504;
@@ -103,7 +104,9 @@ pub struct ProxyConfig {
     /// stream toward the agent is reset either way, so the backend never sees a clean end.
     #[serde(default = "ProxyConfig::default_client_timeout_ms")]
     pub body_read_timeout_ms: u64,
-    /// Send an idempotent request again to another agent if its agent is lost before answering.
+    /// Send an idempotent request (GET, HEAD, OPTIONS, PUT, DELETE) without a body again to
+    /// another agent of its backend if its agent is lost before answering (default off: 502).
+    /// The backend may then execute it twice.
     #[serde(default)]
     pub retry_idempotent: bool,
     /// Requests the proxy holds at once (waiting for or streaming from agents); beyond it,
@@ -210,6 +213,12 @@ impl<C: Clock> Proxy<C> {
     /// Backend ids with at least one agent connected.
     pub fn connected_backends(&self) -> Vec<String> {
         self.state.lock().expect("state lock").by_backend.iter().filter(|(_, v)| !v.is_empty()).map(|(k, _)| k.clone()).collect()
+    }
+
+    /// The agents connected for `backend`, in the order they connected.
+    pub fn agents_of(&self, backend: &str) -> Vec<String> {
+        let state = self.state.lock().expect("state lock");
+        state.by_backend.get(backend).map_or_else(Vec::new, |conns| conns.iter().map(|c| c.agent.to_string()).collect())
     }
 
     /// Accepts agent connections forever.

@@ -706,3 +706,39 @@ async fn a_client_that_stalls_mid_body_gets_408_and_the_backend_never_sees_a_cle
     let resp = request(s.clients, "/orders/3", &[]).await;
     assert_eq!(resp.status(), 200);
 }
+
+/// A request to `/slow` is handed to agent-1, which is then lost with it in flight; agent-2
+/// stays. Returns the client's status and how often the backend executed the request.
+async fn lose_the_agent_mid_request(retry_idempotent: bool, method: http::Method) -> (u16, usize) {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let mut s = setup_with(ProxyConfig { retry_idempotent, ..proxy_config() }).await;
+    s.backend = recording_backend(log.clone()).await;
+    let a1 = agent(&s, "agent-1", "t1", &["orders"]);
+    until("agent-1", || !s.proxy.connected_backends().is_empty()).await;
+    // Agent-2 connects second: with both idle, the proxy picks agent-1.
+    let _a2 = agent(&s, "agent-2", "t2", &["orders"]);
+    until("agent-2", || s.proxy.agents_of("orders") == ["agent-1", "agent-2"]).await;
+    let clients = s.clients;
+    let client = tokio::spawn(async move {
+        let stream = tokio::net::TcpStream::connect(clients).await.unwrap();
+        let (mut tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+        tokio::spawn(conn);
+        let req = http::Request::builder().method(method).uri("/slow").header("host", "orders.corp.internal").body(Empty::<Bytes>::new()).unwrap();
+        tx.send_request(req).await.unwrap().status().as_u16()
+    });
+    until("the backend to take the request", || !log.lock().unwrap().is_empty()).await;
+    a1.abort(); // agent-1 dies with the request in flight
+    let status = tokio::time::timeout(Duration::from_secs(5), client).await.expect("an answer").unwrap();
+    // A second execution, if there is one, has had time to reach the backend.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let log = log.lock().unwrap();
+    assert!(log.iter().all(|l| l == &log[0]), "one request id throughout: {log:?}");
+    (status, log.len())
+}
+
+#[tokio::test]
+async fn a_request_whose_agent_is_lost_gets_502_and_is_sent_again_only_if_idempotent_and_allowed() {
+    assert_eq!(lose_the_agent_mid_request(false, http::Method::GET).await, (502, 1), "retries off");
+    assert_eq!(lose_the_agent_mid_request(true, http::Method::POST).await, (502, 1), "POST is not idempotent");
+    assert_eq!(lose_the_agent_mid_request(true, http::Method::GET).await, (200, 2), "GET is sent again to agent-2");
+}
