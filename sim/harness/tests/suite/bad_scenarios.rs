@@ -51,3 +51,59 @@ fn every_problem_is_reported_not_just_the_first() {
     let err = azsim_scenario::load_str(azsim_scenario::Source { name: "two.yaml".into(), text }).unwrap_err();
     assert_eq!(err.issues.len(), 2, "{err}");
 }
+
+/// The scenario language refuses exactly the header mappings the API Gateway fake refuses
+/// (each keeps its own list of AWS's reserved headers: the language so that the error has its
+/// line and column, the fake so that it never applies one).
+#[test]
+fn the_language_and_the_fake_agree_on_reserved_headers() {
+    let headers = [
+        "authorization",
+        "Authorization",
+        "connection",
+        "content-encoding",
+        "content-length",
+        "content-location",
+        "forwarded",
+        "keep-alive",
+        "origin",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "x-forwarded-for",
+        "x-forwarded-host",
+        "x-forwarded-proto",
+        "via",
+        "access-control-allow-origin",
+        "apigw-requestid",
+        "x-amz-date",
+        "x-amzn-trace-id",
+        "x-forwarded-port",
+        "x-tenant",
+        "host",
+        "accept",
+        "x-amzn",
+    ];
+    let sane = |text: String| azsim_scenario::load_str(azsim_scenario::Source { name: "m.yaml".into(), text }).map(|_| ()).map_err(|e| e.to_string());
+    for h in headers {
+        let key = format!("overwrite:header.{h}");
+        let text = format!(
+            "version: 1\nname: m\nduration: 1s\nregions:\n  r: {{ azs: [a] }}\nservices:\n  s: {{ instances: {{ a: 1 }} }}\n\
+             load_balancers:\n  lb: {{ kind: nlb, azs: [a], targets: s }}\napi_gateways:\n  api:\n    vpc_link: [a]\n    routes:\n\
+             \x20     \"GET /\": {{ load_balancer: lb, request_parameters: {{ \"{key}\": v }} }}\n\
+             clients:\n  c: {{ azs: {{ a: 1 }}, target: api, rate: 1 }}\n"
+        );
+        let language = match sane(text) {
+            Ok(()) => false,
+            Err(e) => {
+                assert!(e.contains("reserved header"), "`{h}`: a scenario that fails for another reason: {e}");
+                true
+            }
+        };
+        let fake = azsim_fakes::apigw::mapping::Mapping::parse(&key, "v").is_err();
+        assert_eq!(language, fake, "`{h}`: the language refuses it: {language}; the fake: {fake}");
+    }
+}
