@@ -156,6 +156,9 @@ fn proxy_config(plan: &TunnelPlan, name: &str) -> ProxyConfig {
         request_timeout_ms: plan.spec.request_timeout.nanos() / 1_000_000,
         max_header_bytes: 16 * 1024,
         max_body_bytes: 100 << 20,
+        // The proxy's defaults: a client's head within 10 s, no 10 s gap in its body.
+        header_read_timeout_ms: 10_000,
+        body_read_timeout_ms: 10_000,
         retry_idempotent: plan.spec.retry_idempotent,
         max_in_flight: 10_000,
         tls: None,
