@@ -58,6 +58,9 @@ pub struct AgentConfig {
     /// Register the backends in Cloud Map while the agent runs.
     #[serde(default)]
     pub cloud_map: Option<crate::cloudmap::Registration>,
+    /// Find proxies in Cloud Map too (looked up again every `resolve_every_ms`).
+    #[serde(default)]
+    pub proxy_discovery: Option<crate::cloudmap::ProxyDiscovery>,
 }
 
 impl AgentConfig {
@@ -78,6 +81,7 @@ impl AgentConfig {
             keepalive_timeout_ms: Self::default_keepalive_timeout_ms(),
             tls: None,
             cloud_map: None,
+            proxy_discovery: None,
         }
     }
 
@@ -149,9 +153,9 @@ pub async fn run_until<N: Connect + Clock + Resolve>(
             net.sleep(Duration::from_millis(200 << attempt)).await;
         }
     }
-    // One session loop per proxy address: the static ones, and every address the proxy names
-    // resolve to, looked up again every `resolve_every_ms` (proxies added behind a name are
-    // joined, removed ones left). Session loops never end on their own.
+    // One session loop per proxy address: the static ones, every address the proxy names
+    // resolve to and every proxy Cloud Map lists, looked up again every `resolve_every_ms`
+    // (proxies added are joined, removed ones left). Session loops never end on their own.
     let mut sessions = tokio::task::JoinSet::new();
     let mut running: BTreeMap<SocketAddr, tokio::task::AbortHandle> = BTreeMap::new();
     let serve = async {
@@ -164,6 +168,15 @@ pub async fn run_until<N: Connect + Clock + Resolve>(
                     Err(e) => {
                         failed_lookup = true;
                         tracing::warn!(%name, error = %e, "resolving a proxy name failed; keeping the proxies it had");
+                    }
+                }
+            }
+            if let Some(d) = &config.proxy_discovery {
+                match crate::cloudmap::discover_proxies(&net, d).await {
+                    Ok(addrs) => wanted.extend(addrs),
+                    Err(e) => {
+                        failed_lookup = true;
+                        tracing::warn!(service = %d.service, error = %e, "discovering proxies in Cloud Map failed; keeping the proxies it had");
                     }
                 }
             }
@@ -185,7 +198,7 @@ pub async fn run_until<N: Connect + Clock + Resolve>(
                     keep
                 });
             }
-            if config.proxy_names.is_empty() {
+            if config.proxy_names.is_empty() && config.proxy_discovery.is_none() {
                 std::future::pending::<()>().await;
             }
             net.sleep(Duration::from_millis(config.resolve_every_ms)).await;

@@ -1,7 +1,10 @@
-//! The agent's registration in AWS Cloud Map: one instance per backend it serves
-//! (`<agent>-<backend>`, with `BACKEND_ID`, `AGENT_ID`, `AVAILABILITY_ZONE` and the backend's
-//! address), registered when the agent starts and deregistered when it shuts down, through
-//! the Cloud Map API (AWS JSON 1.1 over HTTP; in the simulation, the Cloud Map fake).
+//! The agent's use of AWS Cloud Map, through its API (AWS JSON 1.1 over HTTP; in the
+//! simulation, the Cloud Map fake):
+//! - registration ([`Registration`]): one instance per backend it serves
+//!   (`<agent>-<backend>`, with `BACKEND_ID`, `AGENT_ID`, `AVAILABILITY_ZONE` and the backend's
+//!   address), registered when the agent starts and deregistered when it shuts down;
+//! - discovery of the proxies ([`ProxyDiscovery`]): `DiscoverInstances` of the proxies'
+//!   service, every instance's `AWS_INSTANCE_IPV4` and `AWS_INSTANCE_PORT` (or a fixed port).
 //!
 //! Calls go through `aws-json`: in the simulation, plain HTTP to the Cloud Map fake at
 //! `endpoint`; against AWS (`aws:` set), HTTPS to `servicediscovery.<region>.amazonaws.com`
@@ -37,6 +40,54 @@ pub struct Registration {
     /// More attributes for every instance.
     #[serde(default)]
     pub attributes: BTreeMap<String, String>,
+}
+
+impl Registration {
+    fn api(&self) -> Api<'_> {
+        Api { endpoint: self.endpoint, aws: self.aws.as_ref(), session: self.session.as_ref(), data_plane: false }
+    }
+}
+
+/// How the agent finds the proxies in Cloud Map: the instances of one service.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ProxyDiscovery {
+    /// The Cloud Map endpoint's address (required without `aws`; with it, overrides the
+    /// Region's data-plane endpoint).
+    #[serde(default)]
+    pub endpoint: Option<SocketAddr>,
+    /// Call AWS itself: TLS and SigV4 in this Region.
+    #[serde(default)]
+    pub aws: Option<AwsApi>,
+    /// Credentials and TLS for `aws`, loaded when the agent starts.
+    #[serde(skip)]
+    pub session: Option<Arc<AwsSession>>,
+    pub namespace: String,
+    pub service: String,
+    /// `QueryParameters`: only instances with these attributes.
+    #[serde(default)]
+    pub query: BTreeMap<String, String>,
+    /// The proxies' agent port when an instance has no `AWS_INSTANCE_PORT`.
+    #[serde(default)]
+    pub port: Option<u16>,
+}
+
+/// The proxies' agent addresses that Cloud Map lists now (healthy instances).
+pub async fn discover_proxies<N: Connect + Resolve>(net: &N, d: &ProxyDiscovery) -> Result<Vec<SocketAddr>, String> {
+    let api = Api { endpoint: d.endpoint, aws: d.aws.as_ref(), session: d.session.as_ref(), data_plane: true };
+    let body = serde_json::json!({ "NamespaceName": d.namespace, "ServiceName": d.service, "QueryParameters": d.query, "HealthStatus": "HEALTHY" });
+    let answer = call(net, api, "DiscoverInstances", body).await?;
+    let instances = answer.get("Instances").and_then(|i| i.as_array()).ok_or("DiscoverInstances: no `Instances` in the answer")?;
+    let mut out = Vec::new();
+    for i in instances {
+        let attr = |k: &str| i.get("Attributes").and_then(|a| a.get(k)).and_then(|v| v.as_str());
+        let ip = attr("AWS_INSTANCE_IPV4").and_then(|ip| ip.parse().ok());
+        let port = attr("AWS_INSTANCE_PORT").and_then(|p| p.parse().ok()).or(d.port);
+        match (ip, port) {
+            (Some(ip), Some(port)) => out.push(SocketAddr::new(ip, port)),
+            _ => tracing::warn!(instance = ?i.get("InstanceId"), "a proxy instance without an IPv4 address or a port: skipped"),
+        }
+    }
+    Ok(out)
 }
 
 /// Cloud Map in an AWS Region.
@@ -82,23 +133,32 @@ impl AwsSession {
     }
 }
 
+/// Where Cloud Map calls go: the fake's (or a VPC endpoint's) address, or AWS itself.
+struct Api<'a> {
+    endpoint: Option<SocketAddr>,
+    aws: Option<&'a AwsApi>,
+    session: Option<&'a Arc<AwsSession>>,
+    /// `DiscoverInstances` is served by the data plane: `data-servicediscovery.<region>`.
+    data_plane: bool,
+}
+
 /// One Cloud Map operation.
-async fn call<N: Connect + Resolve>(net: &N, reg: &Registration, operation: &str, body: serde_json::Value) -> Result<serde_json::Value, String> {
+async fn call<N: Connect + Resolve>(net: &N, api: Api<'_>, operation: &str, body: serde_json::Value) -> Result<serde_json::Value, String> {
     let target = format!("Route53AutoNaming_v20170314.{operation}");
-    let Some(api) = &reg.aws else {
-        let endpoint = reg.endpoint.ok_or("cloud_map: give `endpoint` (or `aws` to call AWS itself)")?;
+    let Some(aws) = api.aws else {
+        let endpoint = api.endpoint.ok_or("cloud_map: give `endpoint` (or `aws` to call AWS itself)")?;
         return aws_json::call(net, endpoint, &target, &body).await;
     };
-    let session = reg.session.as_ref().ok_or("cloud_map.aws: credentials were not loaded")?;
-    let host = api.host();
-    let endpoint = match reg.endpoint {
+    let session = api.session.ok_or("cloud_map.aws: credentials were not loaded")?;
+    let host = if api.data_plane { format!("data-{}", aws.host()) } else { aws.host() };
+    let endpoint = match api.endpoint {
         Some(e) => e,
         None => {
             let ips = net.resolve(&host).await.map_err(|e| format!("{host}: {e}"))?;
             SocketAddr::new(*ips.first().ok_or_else(|| format!("{host}: no address"))?, 443)
         }
     };
-    let signer = Signer { credentials: session.credentials.clone(), region: api.region.clone(), service: "servicediscovery".into() };
+    let signer = Signer { credentials: session.credentials.clone(), region: aws.region.clone(), service: "servicediscovery".into() };
     let remote = aws_json::Remote { endpoint, host, tls: Some(session.tls.clone()), signing: Some((signer, (session.wall_clock)())) };
     aws_json::call_with(net, &remote, &target, &body).await
 }
@@ -117,7 +177,7 @@ pub async fn register<N: Connect + Resolve>(net: &N, reg: &Registration, agent: 
         attributes.insert("BACKEND_ID".into(), backend.clone());
         attributes.insert("AGENT_ID".into(), agent.to_string());
         let body = serde_json::json!({ "ServiceId": reg.service_id, "InstanceId": instance_id(agent, backend), "Attributes": attributes });
-        call(net, reg, "RegisterInstance", body).await?;
+        call(net, reg.api(), "RegisterInstance", body).await?;
         tracing::info!(%backend, "registered in Cloud Map");
     }
     Ok(())
@@ -127,7 +187,7 @@ pub async fn register<N: Connect + Resolve>(net: &N, reg: &Registration, agent: 
 pub async fn deregister<N: Connect + Resolve>(net: &N, reg: &Registration, agent: &str, backends: &BTreeMap<String, SocketAddr>) -> Result<(), String> {
     for backend in backends.keys() {
         let body = serde_json::json!({ "ServiceId": reg.service_id, "InstanceId": instance_id(agent, backend) });
-        call(net, reg, "DeregisterInstance", body).await?;
+        call(net, reg.api(), "DeregisterInstance", body).await?;
         tracing::info!(%backend, "deregistered from Cloud Map");
     }
     Ok(())

@@ -12,10 +12,10 @@
 //! Status: the core (greeting with a server-side check of each agent's token and backends,
 //! TLS with the agent always verifying the proxy and optional mutual TLS ([`tls`]), routing by
 //! host, path prefix or header, the failure semantics in [`proxy`], readiness, Prometheus and
-//! EMF metrics, reconnects with capped backoff and jitter, proxies by address or DNS name, the
-//! agent's Cloud Map registration, the proxy's graceful drain, WebSocket pass-through, the
-//! proxy's slow-client limits: header and request-body read timeouts). Not yet: SigV4, the
-//! simulated reference scenario.
+//! EMF metrics, reconnects with capped backoff and jitter, proxies by address, DNS name or
+//! Cloud Map discovery, the agent's Cloud Map registration (SigV4-signed against AWS), the
+//! proxy's graceful drain, WebSocket pass-through, the proxy's slow-client limits: header and
+//! request-body read timeouts). The same code runs in `scenarios/reference/inverting-proxy.yaml`.
 
 pub mod agent;
 pub mod cloudmap;

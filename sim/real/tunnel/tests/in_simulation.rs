@@ -235,3 +235,64 @@ fn an_agent_given_a_dns_name_connects_to_every_proxy_behind_it() {
         .unwrap();
     assert_eq!(ready, [200, 200], "every proxy behind the name has the agent");
 }
+
+#[test]
+fn an_agent_finds_the_proxies_in_cloud_map_and_leaves_one_that_is_deregistered() {
+    use azsim_fakes::cloudmap::{self, HealthConfig, NamespaceKind, Registry, RoutingPolicy, Settings};
+    use std::sync::{Arc, Mutex};
+    let mut w = world(8);
+    let (cloudmap_net, agent, backend_net) = (w.sim.net(w.client), w.sim.net(w.agent), w.sim.net(w.backend));
+    let proxy_nets: Vec<SimNet> = w.proxies.iter().map(|h| w.sim.net(*h)).collect();
+    let mut registry = Registry::new(Settings::default());
+    registry.create_namespace("tunnel", NamespaceKind::Http).unwrap();
+    registry.create_service("tunnel", "proxies", HealthConfig::None, RoutingPolicy::Multivalue, 60).unwrap();
+    for (i, net) in proxy_nets.iter().enumerate() {
+        let attrs = BTreeMap::from([("AWS_INSTANCE_IPV4".to_string(), net.ip().to_string()), ("AWS_INSTANCE_PORT".to_string(), "8443".to_string())]);
+        registry.register_instance(0, "tunnel", "proxies", &format!("proxy-{}", i + 1), attrs).unwrap();
+    }
+    let registry = Arc::new(Mutex::new(registry));
+    let control = registry.clone();
+    let ready = w
+        .sim
+        .block_on(Duration::from_secs(60), async move {
+            let addr: SocketAddr = (cloudmap_net.ip(), 443).into();
+            let clock = cloudmap_net.clone();
+            tokio::spawn(cloudmap::serve(
+                cloudmap_net.bind(addr).await.unwrap(),
+                registry,
+                Arc::new(move || clock.elapsed()),
+                Arc::new(Mutex::new(SimRng::from_seed(1))),
+            ));
+            let mut proxies = Vec::new();
+            for (i, net) in proxy_nets.iter().enumerate() {
+                let p = Proxy::new(proxy_config(&format!("proxy-{}", i + 1)), net.clone());
+                tokio::spawn(p.clone().accept_agents(net.bind((net.ip(), 8443).into()).await.unwrap()));
+                proxies.push(p);
+            }
+            let config = AgentConfig {
+                proxy_discovery: Some(tunnel::cloudmap::ProxyDiscovery {
+                    endpoint: Some(addr),
+                    aws: None,
+                    session: None,
+                    namespace: "tunnel".into(),
+                    service: "proxies".into(),
+                    query: BTreeMap::new(),
+                    port: None,
+                }),
+                resolve_every_ms: 5_000,
+                backoff_cap_ms: 2_000,
+                ..AgentConfig::new("site-agent", "tok", BTreeMap::from([("ledger".to_string(), (backend_net.ip(), 8080).into())]), vec![])
+            };
+            tokio::spawn(tunnel::agent::run_with_tls(config, agent.clone(), Box::new(SimRng::from_seed(8)), None));
+            let ready = |proxies: &[std::sync::Arc<Proxy<SimNet>>]| proxies.iter().map(|p| p.admin("/ready").status().as_u16()).collect::<Vec<_>>();
+            // Registrations are visible after Cloud Map's 1 s delay; the agent looks every 5 s.
+            agent.sleep(Duration::from_secs(8)).await;
+            let before = ready(&proxies);
+            control.lock().unwrap().deregister_instance(agent.elapsed(), "tunnel", "proxies", "proxy-2").unwrap();
+            agent.sleep(Duration::from_secs(12)).await;
+            (before, ready(&proxies))
+        })
+        .unwrap();
+    assert_eq!(ready.0, [200, 200], "both listed proxies have the agent");
+    assert_eq!(ready.1, [200, 503], "the agent left the proxy Cloud Map no longer lists");
+}

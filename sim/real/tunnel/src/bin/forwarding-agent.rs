@@ -33,6 +33,13 @@ fn main() {
         let session = tunnel::cloudmap::AwsSession::load(api, |k| std::env::var(k).ok(), unix_now).unwrap_or_else(|e| exit(&format!("cloud_map.aws: {e}")));
         reg.session = Some(std::sync::Arc::new(session));
     }
+    if let Some(d) = config.proxy_discovery.as_mut()
+        && let Some(api) = &d.aws
+    {
+        let session =
+            tunnel::cloudmap::AwsSession::load(api, |k| std::env::var(k).ok(), unix_now).unwrap_or_else(|e| exit(&format!("proxy_discovery.aws: {e}")));
+        d.session = Some(std::sync::Arc::new(session));
+    }
     eprintln!("forwarding-agent {}: backends {:?}, proxies {:?}", config.id, config.backends, config.proxies);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| exit(&e.to_string()));
     let tls = config.tls.as_ref().map(|t| t.connector()).transpose().unwrap_or_else(|e| exit(&format!("tls: {e}")));
