@@ -296,6 +296,8 @@ pub struct GatewayCounts {
     pub forbidden: u64,
     pub preflights: u64,
     pub timeouts: u64,
+    /// The `www-authenticate` headers of the 401 answers, counted.
+    pub challenges: BTreeMap<String, u64>,
 }
 
 /// A request on its way through the VPC link: which integration serves it.
@@ -386,6 +388,9 @@ impl ApiGateway {
                 match denied {
                     jwt::Denied::Unauthorized(_) => self.counts.unauthorized += 1,
                     jwt::Denied::Forbidden => self.counts.forbidden += 1,
+                }
+                if let Some(challenge) = denied.www_authenticate() {
+                    *self.counts.challenges.entry(challenge).or_default() += 1;
                 }
                 return self.answer(cx, id, &req, denied.status(), 26);
             }
@@ -675,6 +680,13 @@ mod tests {
         assert_eq!(status(Some("Bearer not.a.jwt".into()), &write), 401);
         let other_issuer = jwt::JwtAuthorizer { issuer: "https://other.example.com/".into(), ..auth.clone() };
         assert_eq!(other_issuer.check(Some(&bearer("write.jwt")), now, &write).unwrap_err().status(), 401);
+        let challenge = |h: Option<String>| auth.check(h.as_deref(), now, &write).unwrap_err().www_authenticate();
+        assert_eq!(
+            challenge(Some(bearer("expired.jwt"))).as_deref(),
+            Some(r#"Bearer scope="" error="invalid_token" error_description="the token has expired""#),
+            "a 401 says why in www-authenticate"
+        );
+        assert_eq!(challenge(Some(bearer("read.jwt"))), None, "a 403 has no challenge");
     }
 
     #[test]

@@ -134,6 +134,10 @@ impl Process for NatGateway {
                         cx.send(from, Message { request: Some(id), bytes: 0, body: Box::new(ConnReset { call_id: req.call_id, conn: c.id }) });
                         return;
                     }
+                    if c.new {
+                        // Mappings time out: forget those past it (also those the proxy closed).
+                        self.flows.retain(|_, f| alive(*f));
+                    }
                     self.flows.insert(key, (now, c.keepalive));
                 }
                 let flow = conn.map(|c| (from, c.id));

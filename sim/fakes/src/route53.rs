@@ -331,7 +331,12 @@ impl Route53 {
         let mut guard = self.lock();
         let s = &mut *guard;
         let set = s.records.get(name)?.clone();
-        let latencies = s.latencies.clone();
+        // A latency record's distance to each target's Region, from the resolver's.
+        let from = resolver.region();
+        let distance: Vec<Nanos> = match &set.policy {
+            Policy::Latency(targets) => targets.iter().map(|(region, _)| latency_between(&s.latencies, from, *region)).collect(),
+            _ => Vec::new(),
+        };
         let mut view = |t: &RecordTarget, resolver: &mut dyn Resolver| Route53::view(s, resolver, now, t, set.ttl);
         let chosen = match &set.policy {
             Policy::Simple(t) => Some(view(t, resolver)),
@@ -363,8 +368,7 @@ impl Route53 {
                 Some(Seen { endpoints, healthy: true, ttl: set.ttl })
             }
             Policy::Latency(targets) => {
-                let from = resolver.region();
-                let seen: Vec<(Nanos, Seen)> = targets.iter().map(|(region, t)| (latency_between(&latencies, from, *region), view(t, resolver))).collect();
+                let seen: Vec<(Nanos, Seen)> = targets.iter().zip(&distance).map(|((_, t), d)| (*d, view(t, resolver))).collect();
                 // The nearest Region (list order breaks ties).
                 usable(seen, |(_, v)| v.healthy).into_iter().min_by_key(|(l, _)| *l).map(|(_, v)| v)
             }

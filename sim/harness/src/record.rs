@@ -264,6 +264,8 @@ pub struct ApiGatewayRecord {
     pub preflights: u64,
     /// Integrations that did not answer within the timeout.
     pub timeouts: u64,
+    /// The 401 answers by their `www-authenticate` header.
+    pub challenges: Vec<(String, u64)>,
 }
 
 /// What a tunnel's proxies, agents and backend did over a run.

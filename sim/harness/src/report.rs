@@ -172,6 +172,13 @@ pub fn summary_markdown(r: &RunRecord) -> String {
             "## API `{}`\n\n| answers by status | throttled (429) | no valid token (401) | missing scope (403) | CORS preflights | integration timeouts |\n|---|---:|---:|---:|---:|---:|\n| {statuses} | {} | {} | {} | {} | {} |\n",
             a.api, a.throttled, a.unauthorized, a.forbidden, a.preflights, a.timeouts
         );
+        if !a.challenges.is_empty() {
+            let _ = writeln!(s, "| 401 answers with `www-authenticate` | count |\n|---|---:|");
+            for (h, n) in &a.challenges {
+                let _ = writeln!(s, "| `{h}` | {n} |");
+            }
+            let _ = writeln!(s);
+        }
     }
     if let Some(t) = &r.tunnel {
         let _ = writeln!(

@@ -333,6 +333,7 @@ fn api_gateway_records(world: &World, core: &azsim_kernel::Core) -> Vec<ApiGatew
                 forbidden: c.forbidden,
                 preflights: c.preflights,
                 timeouts: c.timeouts,
+                challenges: c.challenges.iter().map(|(h, n)| (h.clone(), *n)).collect(),
             }
         })
         .collect()

@@ -72,6 +72,31 @@ fn check_mapping(key: &str, value: &str) -> Result<(), String> {
     if !matches!(action, "append" | "overwrite" | "remove") {
         return Err(format!("`{key}`: a mapping starts with `append:`, `overwrite:` or `remove:`"));
     }
+    // What a value may refer to: `$ref` whole, or `${ref}` inside text.
+    let known = |r: &str| {
+        r == "request.path"
+            || r == "context.requestId"
+            || ["request.header.", "request.querystring.", "request.path."].iter().any(|p| r.strip_prefix(p).is_some_and(|n| !n.is_empty()))
+    };
+    let mut refs: Vec<&str> = Vec::new();
+    match value.strip_prefix('$') {
+        Some(r) if !r.starts_with('{') => refs.push(r),
+        _ => {
+            let mut rest = value;
+            while let Some(start) = rest.find("${") {
+                let Some(end) = rest[start..].find('}') else { return Err(format!("`{value}`: `${{` without `}}`")) };
+                refs.push(&rest[start + 2..start + end]);
+                rest = &rest[start + end + 1..];
+            }
+        }
+    }
+    if action != "remove"
+        && let Some(bad) = refs.iter().find(|r| !known(r))
+    {
+        return Err(format!(
+            "`${bad}`: a mapping value refers to $request.header.<name>, $request.querystring.<name>, $request.path.<name>, $request.path or $context.requestId"
+        ));
+    }
     if what == "path" {
         return match action {
             "overwrite" if value.starts_with('/') || value.starts_with('$') => Ok(()),

@@ -33,6 +33,15 @@ impl Denied {
             Denied::Forbidden => 403,
         }
     }
+
+    /// The `www-authenticate` header of a 401 (as API Gateway words it: RFC 6750's bearer
+    /// challenge with the reason); none for 403.
+    pub fn www_authenticate(&self) -> Option<String> {
+        match self {
+            Denied::Unauthorized(why) => Some(format!("Bearer scope=\"\" error=\"invalid_token\" error_description=\"{why}\"")),
+            Denied::Forbidden => None,
+        }
+    }
 }
 
 /// Base64url without padding (RFC 7515), as JWTs and JWKS use.
