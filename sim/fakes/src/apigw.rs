@@ -417,7 +417,7 @@ impl ApiGateway {
             None => HttpRequest { path: backend_path, ..(*http).clone() },
         };
         if !spec.mappings.is_empty() {
-            let cx_map = mapping::MapContext { path_params: params, request_id: format!("{:016x}", id.0) };
+            let cx_map = mapping::MapContext { path_params: params, request_id: format!("{:016x}", id.0), route_path: route_path.to_string() };
             sent = mapping::apply(&sent, &http, &spec.mappings, &cx_map);
         }
         let client_ip = cx.topology().host(client.source).ip.to_string();

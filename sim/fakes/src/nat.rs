@@ -31,14 +31,16 @@ pub const CONNECTIONS_PER_DESTINATION: usize = 55_000;
 /// AWS: a connection idle for 350 s is dropped, and the next packet on it gets an RST.
 pub const IDLE_TIMEOUT: Nanos = 350_000_000_000;
 
-/// A long-lived connection through the NAT: its id (per inside host), and the TCP keep-alive
-/// interval its sender uses (keep-alive packets refresh the NAT's mapping).
+/// A long-lived connection through the NAT: its id (per inside host), the TCP keep-alive
+/// interval its sender uses (keep-alive packets refresh the NAT's mapping), and how long its
+/// sender keeps it idle before closing it (after which its keep-alives stop too).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Conn {
     pub id: u64,
     /// Opened for this request (the NAT creates the mapping).
     pub new: bool,
     pub keepalive: Option<Nanos>,
+    pub idle_timeout: Nanos,
 }
 
 /// A request for the NAT to send on to `to`, on a pooled connection or (`conn: None`) a
@@ -85,7 +87,7 @@ pub struct NatGateway {
     destination_of: BTreeMap<u64, HostId>,
     /// Long-lived connections: (inside host, connection id) -> when the NAT last saw traffic
     /// on it, and its keep-alive interval.
-    flows: BTreeMap<(HostId, u64), (Nanos, Option<Nanos>)>,
+    flows: BTreeMap<(HostId, u64), (Nanos, Conn)>,
     /// Call (ours) -> the flow it travels on.
     flow_of: BTreeMap<u64, (HostId, u64)>,
     pub counts: NatCounts,
@@ -125,8 +127,12 @@ impl Process for NatGateway {
                 let now = cx.now();
                 if let Some(c) = conn {
                     let key = (from, c.id);
-                    let alive =
-                        |(last, keepalive): (Nanos, Option<Nanos>)| now.saturating_sub(last) <= IDLE_TIMEOUT || keepalive.is_some_and(|k| k <= IDLE_TIMEOUT);
+                    // Traffic within the timeout keeps a mapping, and so do keep-alives more
+                    // often than that, while the sender keeps the connection open.
+                    let alive = |(last, conn): (Nanos, Conn)| {
+                        let idle = now.saturating_sub(last);
+                        idle <= IDLE_TIMEOUT || (conn.keepalive.is_some_and(|k| k < IDLE_TIMEOUT) && idle < conn.idle_timeout)
+                    };
                     if !c.new && !self.flows.get(&key).copied().is_some_and(alive) {
                         // The mapping timed out: the NAT answers the inside host with an RST.
                         self.flows.remove(&key);
@@ -138,7 +144,7 @@ impl Process for NatGateway {
                         // Mappings time out: forget those past it (also those the proxy closed).
                         self.flows.retain(|_, f| alive(*f));
                     }
-                    self.flows.insert(key, (now, c.keepalive));
+                    self.flows.insert(key, (now, c));
                 }
                 let flow = conn.map(|c| (from, c.id));
                 let open = self.per_destination.entry(to).or_default();
@@ -298,7 +304,7 @@ impl EgressProxy {
             }
         };
         self.on_conn.insert(call, id);
-        Some(Conn { id, new, keepalive: pool.keepalive })
+        Some(Conn { id, new, keepalive: pool.keepalive, idle_timeout: pool.idle_timeout })
     }
 
     /// Call `call` is over; its connection goes back to the pool if it is still good.

@@ -496,8 +496,10 @@ impl Process for HealthChecker {
         let Some((_, c)) = self.checks.get(check) else { return };
         let (target, interval, timeout) = (c.target, c.interval, c.kind.timeout());
         cx.set_timer(interval, (check as u64) << 1 | ROUND);
-        if self.state[check].2.is_some() {
-            return; // the previous probe is still out
+        if let Some(out) = self.state[check].2 {
+            // The previous probe is still out at the next round (a TCP check's 10 s budget
+            // equals the fast interval): it failed, and a new one goes.
+            self.result(cx, check, out, false);
         }
         self.seq += 1;
         let seq = (check as u64) << 32 | (self.seq & 0xffff_ffff);

@@ -462,13 +462,18 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
                     } else if !rec.weighted.is_empty() {
                         Policy::Weighted(rec.weighted.iter().map(|t| (t.weight, target(t))).collect())
                     } else if !rec.latency.is_empty() {
-                        Policy::Latency(rec.latency.iter().filter_map(|t| Some((region_of(&t.target.value)?, target(t)))).collect())
+                        let targets = rec.latency.iter().map(|t| {
+                            region_of(&t.target.value)
+                                .map(|r| (r, target(t)))
+                                .ok_or_else(|| format!("route53.records.{name}.latency: `{}` has no Region", t.target.value))
+                        });
+                        Policy::Latency(targets.collect::<Result<_, _>>()?)
                     } else {
                         Policy::Multivalue(rec.multivalue.iter().map(target).collect())
                     };
-                    (name.clone(), RecordSet { ttl: rec.ttl.nanos(), policy })
+                    Ok((name.clone(), RecordSet { ttl: rec.ttl.nanos(), policy }))
                 })
-                .collect();
+                .collect::<Result<_, String>>()?;
             let checks = r
                 .health_checks
                 .iter()

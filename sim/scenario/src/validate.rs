@@ -80,7 +80,9 @@ fn check_mapping(key: &str, value: &str) -> Result<(), String> {
     };
     let mut refs: Vec<&str> = Vec::new();
     match value.strip_prefix('$') {
+        _ if action == "remove" => {}
         Some(r) if !r.starts_with('{') => refs.push(r),
+        _ if value.replace("${", "").contains('$') => return Err(format!("`{value}`: inside text, write a reference as `${{request.path.proxy}}`")),
         _ => {
             let mut rest = value;
             while let Some(start) = rest.find("${") {
@@ -90,9 +92,7 @@ fn check_mapping(key: &str, value: &str) -> Result<(), String> {
             }
         }
     }
-    if action != "remove"
-        && let Some(bad) = refs.iter().find(|r| !known(r))
-    {
+    if let Some(bad) = refs.iter().find(|r| !known(r)) {
         return Err(format!(
             "`${bad}`: a mapping value refers to $request.header.<name>, $request.querystring.<name>, $request.path.<name>, $request.path or $context.requestId"
         ));
@@ -291,6 +291,14 @@ impl Checker<'_> {
                 if !(1..=10).contains(&hc.failure_threshold) {
                     self.push(Some(hc.target.referenced), format!("{path}.failure_threshold"), "the failure threshold is 1 to 10".into(), None);
                 }
+                if hc.search_string.is_some() && self.f.api_gateways.contains_key(&hc.target.value) {
+                    self.push(
+                        Some(hc.target.referenced),
+                        format!("{path}.search_string"),
+                        format!("`{}` is an API: its endpoint answers health checks with no body, so a string never matches", hc.target.value),
+                        Some("point the check at a service with a `health_body`".into()),
+                    );
+                }
                 if hc.kind == R53CheckType::Tcp && hc.search_string.is_some() {
                     self.push(
                         Some(hc.target.referenced),
@@ -327,6 +335,14 @@ impl Checker<'_> {
                     .chain(&rec.multivalue)
                     .chain(&rec.latency)
                     .collect();
+                if let Some(t) = rec.multivalue.iter().find(|t| self.f.load_balancers.contains_key(&t.target.value)) {
+                    self.push(
+                        Some(t.target.referenced),
+                        format!("{path}.multivalue"),
+                        format!("`{}` is a load balancer: multivalue answer records cannot be aliases", t.target.value),
+                        None,
+                    );
+                }
                 let mut latency_regions = BTreeSet::new();
                 for t in targets {
                     self.check_ref(&t.target, &record_targets, &format!("{path}.target"), "API, service or load balancer");
@@ -482,6 +498,14 @@ impl Checker<'_> {
                     && !(uri.starts_with("http://") || uri.starts_with("https://"))
                 {
                     self.push(None, format!("{rpath}.uri"), format!("`{uri}`: an integration URI is http(s)://host/path"), None);
+                }
+                if api.kind == ApiKindSpec::Rest && !route.request_parameters.value.is_empty() {
+                    self.push(
+                        Some(route.request_parameters.referenced),
+                        format!("{rpath}.request_parameters"),
+                        "request parameter mappings of this form are an HTTP API's; a REST API maps parameters in its OpenAPI file".into(),
+                        None,
+                    );
                 }
                 for (k, v) in &route.request_parameters.value {
                     if let Err(e) = check_mapping(k, v) {

@@ -4,10 +4,13 @@
 //! A mapping is `append|overwrite|remove:header.<name>`, `append|overwrite|remove:querystring.<name>`
 //! or `overwrite:path`, with a value that is static text, `$request.header.<name>`,
 //! `$request.querystring.<name>`, `$request.path.<name>`, `$request.path`, `$context.requestId`,
-//! or text with `${...}` of those inside. Values are taken from the request as the client sent
-//! it, before any mapping (as AWS evaluates them). Header names are case-insensitive; an
-//! appended header or query string joins its values with commas. Reserved headers cannot be
-//! mapped (a configuration error, as AWS rejects them).
+//! or text with `${...}` of those inside (`$request.path` is the path without the stage).
+//! Values are taken from the request as the client sent it, before any mapping (as AWS
+//! evaluates them). Header names are case-insensitive; an appended header or query string
+//! joins its values with commas; `header.host` is the request's `Host`. Reserved headers cannot
+//! be mapped (a configuration error, as AWS rejects them). Not modelled: `$request.body.*`,
+//! `$stageVariables.*` and `$context.*` values other than `requestId` (refused), response
+//! mappings. The forwarding headers are set after the mappings.
 
 use std::collections::BTreeMap;
 
@@ -120,12 +123,14 @@ pub struct MapContext {
     pub path_params: BTreeMap<String, String>,
     /// `$context.requestId`.
     pub request_id: String,
+    /// `$request.path`: the path without the stage.
+    pub route_path: String,
 }
 
-const SOURCES: &[&str] = &["request.header.", "request.querystring.", "request.path.", "context.requestId"];
+const SOURCES: &[&str] = &["request.header.", "request.querystring.", "request.path."];
 
 fn check_reference(r: &str) -> Result<(), String> {
-    if r == "request.path" || SOURCES.iter().any(|s| r.starts_with(s) && (r.len() > s.len() || *s == "context.requestId")) {
+    if r == "request.path" || r == "context.requestId" || SOURCES.iter().any(|s| r.strip_prefix(s).is_some_and(|n| !n.is_empty())) {
         Ok(())
     } else {
         Err(format!(
@@ -140,6 +145,9 @@ fn check_template(value: &str) -> Result<(), String> {
     {
         return check_reference(r);
     }
+    if value.replace("${", "").contains('$') {
+        return Err(format!("`{value}`: inside text, write a reference as `${{request.path.proxy}}`"));
+    }
     let mut rest = value;
     while let Some(start) = rest.find("${") {
         let end = rest[start..].find('}').ok_or_else(|| format!("`{value}`: `${{` without `}}`"))?;
@@ -151,7 +159,10 @@ fn check_template(value: &str) -> Result<(), String> {
 
 fn lookup(r: &str, http: &HttpRequest, cx: &MapContext) -> String {
     if r == "request.path" {
-        return http.path.split('?').next().unwrap_or("").to_string();
+        return cx.route_path.split('?').next().unwrap_or("").to_string();
+    }
+    if r.strip_prefix("request.header.").is_some_and(|h| h.eq_ignore_ascii_case("host")) {
+        return http.host.clone();
     }
     if r == "context.requestId" {
         return cx.request_id.clone();
@@ -212,6 +223,13 @@ pub fn apply(base: &HttpRequest, sent: &HttpRequest, mappings: &[Mapping], cx: &
     for m in mappings {
         let value = render(&m.value, sent, cx);
         match &m.target {
+            // `Host` is the request's own field, not one of its other headers.
+            MapTarget::Header(name) if name == "host" => match m.action {
+                MapAction::Remove => out.host.clear(),
+                MapAction::Overwrite => out.host = value,
+                MapAction::Append if out.host.is_empty() => out.host = value,
+                MapAction::Append => out.host = format!("{},{value}", out.host),
+            },
             MapTarget::Header(name) => set(&mut out.headers, |k| k.eq_ignore_ascii_case(name), name, m.action, value),
             MapTarget::Query(name) => set(&mut out.query, |k| k == name, name, m.action, value),
             MapTarget::Path => out.path = value,
@@ -259,7 +277,8 @@ mod tests {
 
     fn map(pairs: &[(&str, &str)]) -> HttpRequest {
         let maps: Vec<Mapping> = pairs.iter().map(|(k, v)| Mapping::parse(k, v).unwrap()).collect();
-        let cx = MapContext { path_params: BTreeMap::from([("id".to_string(), "17".to_string())]), request_id: "req-1".into() };
+        let cx =
+            MapContext { path_params: BTreeMap::from([("id".to_string(), "17".to_string())]), request_id: "req-1".into(), route_path: "/orders/17".into() };
         apply(&req(), &req(), &maps, &cx)
     }
 
@@ -277,11 +296,14 @@ mod tests {
         assert_eq!(header(&map(&[("overwrite:header.x-order", "$request.path.id")]), "x-order").as_deref(), Some("17"), "a path parameter");
         assert_eq!(header(&map(&[("overwrite:header.x-id", "$context.requestId")]), "x-id").as_deref(), Some("req-1"), "the request id");
         assert_eq!(header(&map(&[("overwrite:header.x-p", "p-${request.querystring.page}")]), "x-p").as_deref(), Some("p-2"), "text around a reference");
-        let h = map(&[("overwrite:header.x-t", "$request.header.x-tenant"), ("remove:header.x-tenant", "")]);
+        let h = map(&[("remove:header.x-tenant", ""), ("overwrite:header.x-t", "$request.header.x-tenant")]);
         assert_eq!(header(&h, "x-t").as_deref(), Some("acme"), "values come from the request as sent");
         assert_eq!(map(&[("append:querystring.page", "3")]).query, vec![("page".to_string(), "2,3".to_string())], "query strings join too");
         assert!(map(&[("remove:querystring.Page", "")]).query.len() == 1, "query names are case-sensitive");
         assert_eq!(map(&[("overwrite:path", "/v2/orders/${request.path.id}")]).path, "/v2/orders/17", "overwrite:path");
+        assert_eq!(map(&[("overwrite:path", "/v2${request.path}")]).path, "/v2/orders/17", "$request.path is the path without the stage");
+        let h = map(&[("overwrite:header.x-host", "$request.header.host"), ("overwrite:header.Host", "backend.internal")]);
+        assert_eq!((h.host.as_str(), header(&h, "x-host").as_deref()), ("backend.internal", Some("api.example.com")), "Host is the request's host");
     }
 
     #[test]
@@ -296,6 +318,7 @@ mod tests {
             ("overwrite:header.x", "$request.body.name", "refers to"),
             ("overwrite:header.x", "a-${request.path.id", "without"),
             ("overwrite:path", "v2", "must start with `/`"),
+            ("overwrite:path", "/v2/$request.path.proxy", "inside text"),
         ] {
             let err = Mapping::parse(key, value).unwrap_err();
             assert!(err.contains(says), "{key}: {err}");

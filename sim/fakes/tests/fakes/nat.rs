@@ -254,12 +254,13 @@ fn a_pooled_connection_idle_past_350_s_meets_the_nats_reset() {
     let cases: Vec<(&str, Option<UpstreamPool>)> = vec![
         ("keep-alives under 350 s keep the mapping", Some(UpstreamPool { keepalive: Some(60_000 * MS), ..envoy })),
         ("keep-alives over 350 s do not", Some(UpstreamPool { keepalive: Some(400_000 * MS), ..envoy })),
+        ("nor do keep-alives of exactly 350 s", Some(UpstreamPool { keepalive: Some(350_000 * MS), ..envoy })),
         ("an idle timeout under 350 s closes it first", Some(UpstreamPool { idle_timeout: 300_000 * MS, keepalive: None })),
         ("a connection per request is never idle", None),
     ];
     for (rule, pool) in cases {
         let (outcomes, _) = pooled(pool, &[1, 500]);
-        let want = if rule.contains("do not") { vec![status(200), status(503)] } else { vec![status(200), status(200)] };
+        let want = if rule.contains("do not") || rule.contains("nor do") { vec![status(200), status(503)] } else { vec![status(200), status(200)] };
         assert_eq!(outcomes, want, "{rule}");
     }
 }

@@ -11,10 +11,13 @@ use azsim_kernel::{Dist, Fault, Seed};
 
 use crate::{LB_HOSTS, LbKindConfig, MS, World, api_config, lb, world};
 
+/// A fault for a host.
+type MakeFault = fn(azsim_kernel::HostId) -> Fault;
+
 /// One checker host; every check probes the first `api` instance, whose health page says
-/// `status: ok`. Runs 120 s, crashing that instance at `crash_at` if given; returns each check's
-/// health changes (checker time, healthy).
-fn checks(kinds: &[(&str, CheckKind)], crash_at: Option<u64>) -> BTreeMap<String, Vec<(u64, bool)>> {
+/// `status: ok`. Runs 120 s, with `fault` (made for that instance) from its time if given;
+/// returns each check's health changes (checker time, healthy).
+fn checks(kinds: &[(&str, CheckKind)], fault: Option<(u64, MakeFault)>) -> BTreeMap<String, Vec<(u64, bool)>> {
     let w: World = world(1, &[("checker", 0)]);
     let cfg = Arc::new(ServiceConfig { health_body: Some(Arc::from("<html>status: ok</html>")), ..api_config(Dist::Fixed(MS), None, 0) });
     let api = w.api();
@@ -27,8 +30,8 @@ fn checks(kinds: &[(&str, CheckKind)], crash_at: Option<u64>) -> BTreeMap<String
             c.add_process(e.host, Box::new(ServiceInstance::new(cfg.clone())));
         }
         c.add_process(checker, Box::new(HealthChecker::new(zone.clone(), 0)));
-        if let Some(t) = crash_at {
-            c.schedule_fault(t, None, Fault::HostCrash(target));
+        if let Some((t, fault)) = fault {
+            c.schedule_fault(t, None, fault(target));
         }
     });
     let mut w = w;
@@ -62,11 +65,20 @@ fn each_check_kind_judges_the_same_endpoint_by_its_own_criteria() {
 
 #[test]
 fn a_crashed_endpoint_fails_every_kind_after_three_probes() {
-    let got = checks(&[("http", CheckKind::Http), ("tcp", CheckKind::Tcp), ("match", CheckKind::StringMatch("ok".into()))], Some(40_000 * MS));
+    let kinds = [("http", CheckKind::Http), ("tcp", CheckKind::Tcp), ("match", CheckKind::StringMatch("ok".into()))];
+    let got = checks(&kinds, Some((40_000 * MS, Fault::HostCrash)));
     for (id, changes) in &got {
         assert_eq!(changes.len(), 1, "{id}: {changes:?}");
         let (at, healthy) = changes[0];
         assert!(!healthy && (60_000..=70_001).contains(&at), "{id}: unhealthy after three refused probes (30 s at most), at {at} ms");
+    }
+    // Powered off, nothing answers: each probe fails at its budget (HTTP 6 s, string match
+    // 8 s) or, for TCP (10 s, the interval itself), when the next round finds it still out.
+    let got = checks(&kinds, Some((40_000 * MS, Fault::HostPowerOff)));
+    for (id, changes) in &got {
+        assert_eq!(changes.len(), 1, "{id}: {changes:?}");
+        let (at, healthy) = changes[0];
+        assert!(!healthy && (66_000..=80_001).contains(&at), "{id}: unhealthy after three unanswered probes, at {at} ms");
     }
 }
 

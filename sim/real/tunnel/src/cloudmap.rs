@@ -71,10 +71,19 @@ pub struct ProxyDiscovery {
     pub port: Option<u16>,
 }
 
-/// The proxies' agent addresses that Cloud Map lists now (healthy instances).
+/// The proxies' agent addresses that Cloud Map lists now: the healthy instances, or all of
+/// them if none is healthy (`HEALTHY_OR_ELSE_ALL`, so that a health-check outage does not
+/// empty the list), up to 1,000. An empty answer is an error: the caller keeps the proxies it
+/// has rather than leaving every one of them (static stability).
 pub async fn discover_proxies<N: Connect + Resolve>(net: &N, d: &ProxyDiscovery) -> Result<Vec<SocketAddr>, String> {
     let api = Api { endpoint: d.endpoint, aws: d.aws.as_ref(), session: d.session.as_ref(), data_plane: true };
-    let body = serde_json::json!({ "NamespaceName": d.namespace, "ServiceName": d.service, "QueryParameters": d.query, "HealthStatus": "HEALTHY" });
+    let body = serde_json::json!({
+        "NamespaceName": d.namespace,
+        "ServiceName": d.service,
+        "QueryParameters": d.query,
+        "HealthStatus": "HEALTHY_OR_ELSE_ALL",
+        "MaxResults": 1000,
+    });
     let answer = call(net, api, "DiscoverInstances", body).await?;
     let instances = answer.get("Instances").and_then(|i| i.as_array()).ok_or("DiscoverInstances: no `Instances` in the answer")?;
     let mut out = Vec::new();
@@ -86,6 +95,9 @@ pub async fn discover_proxies<N: Connect + Resolve>(net: &N, d: &ProxyDiscovery)
             (Some(ip), Some(port)) => out.push(SocketAddr::new(ip, port)),
             _ => tracing::warn!(instance = ?i.get("InstanceId"), "a proxy instance without an IPv4 address or a port: skipped"),
         }
+    }
+    if out.is_empty() {
+        return Err(format!("Cloud Map lists no proxy in {}/{}", d.namespace, d.service));
     }
     Ok(out)
 }

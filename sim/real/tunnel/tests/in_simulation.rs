@@ -290,9 +290,14 @@ fn an_agent_finds_the_proxies_in_cloud_map_and_leaves_one_that_is_deregistered()
             let before = ready(&proxies);
             control.lock().unwrap().deregister_instance(agent.elapsed(), "tunnel", "proxies", "proxy-2").unwrap();
             agent.sleep(Duration::from_secs(12)).await;
-            (before, ready(&proxies))
+            let after = ready(&proxies);
+            // An empty list is more likely an outage than no proxies at all: nothing is left.
+            control.lock().unwrap().deregister_instance(agent.elapsed(), "tunnel", "proxies", "proxy-1").unwrap();
+            agent.sleep(Duration::from_secs(12)).await;
+            (before, after, ready(&proxies))
         })
         .unwrap();
     assert_eq!(ready.0, [200, 200], "both listed proxies have the agent");
     assert_eq!(ready.1, [200, 503], "the agent left the proxy Cloud Map no longer lists");
+    assert_eq!(ready.2, [200, 503], "an empty answer drops nothing");
 }
