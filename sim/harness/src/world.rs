@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use azsim_fakes::apigw::mapping::Mapping;
+use azsim_fakes::apigw::mapping::{MapAction, MapTarget, Mapping};
 use azsim_fakes::apigw::{ApiGateway, ApiGatewayConfig, VpcLinkEni};
 use azsim_fakes::cloudmap::{CloudMapNode, Discover, HealthConfig, NamespaceKind, Registry, RoutingPolicy, Settings};
 use azsim_fakes::edge::{Edge, EdgeConfig};
@@ -753,9 +753,8 @@ fn api_gateway_config(
                 .map_err(|e| format!("api_gateways.{name}.routes.{key}: {e}"))?,
             mappings: r
                 .request_parameters
-                .value
                 .iter()
-                .map(|(k, v)| Mapping::parse(k, v))
+                .map(|(k, v)| azsim_scenario::mapping::parse_mapping(k, &v.value).map(mapping))
                 .collect::<Result<_, _>>()
                 .map_err(|e| format!("api_gateways.{name}.routes.{key}.request_parameters: {e}"))?,
         });
@@ -1024,4 +1023,20 @@ fn kernel_faults(f: &ScenarioFile, fault: &azsim_scenario::FaultSpec, topo: &Top
         }
     }
     out
+}
+
+/// A request parameter mapping as the language parsed it, for the API Gateway fake.
+fn mapping(m: azsim_scenario::mapping::RequestMapping) -> Mapping {
+    use azsim_scenario::mapping::{MapAction as A, MapTarget as T};
+    let action = match m.action {
+        A::Append => MapAction::Append,
+        A::Overwrite => MapAction::Overwrite,
+        A::Remove => MapAction::Remove,
+    };
+    let target = match m.target {
+        T::Header(h) => MapTarget::Header(h),
+        T::Query(q) => MapTarget::Query(q),
+        T::Path => MapTarget::Path,
+    };
+    Mapping { action, target, value: m.value }
 }

@@ -5,9 +5,11 @@
 //! - `load.rs`: the one entry point, [`load`] (parse, then validate), and [`ScenarioError`]
 //!   with file, line, column, a snippet and a hint;
 //! - `validate.rs`: references and consistency, with "did you mean";
+//! - `mapping.rs`: API Gateway request parameter mappings;
 //! - `variant.rs`: applying a variant's overrides to the baseline.
 
 mod load;
+pub mod mapping;
 mod model;
 mod openapi;
 mod units;

@@ -269,15 +269,9 @@ pub struct ApiRouteSpec {
     /// `$request.querystring.<name>`, `$request.path.<name>`, `$request.path`,
     /// `$context.requestId`, or text with `${...}` of those. Reserved headers (`authorization`,
     /// `x-forwarded-*`, `x-amz-*`, ...) cannot be mapped.
-    #[serde(default = "ApiRouteSpec::no_mappings")]
+    #[serde(default)]
     #[schemars(with = "BTreeMap<String, String>")]
-    pub request_parameters: Spanned<BTreeMap<String, String>>,
-}
-
-impl ApiRouteSpec {
-    pub(crate) fn no_mappings() -> Spanned<BTreeMap<String, String>> {
-        Spanned::new(BTreeMap::new(), serde_saphyr::Location::UNKNOWN, serde_saphyr::Location::UNKNOWN)
-    }
+    pub request_parameters: BTreeMap<String, Spanned<String>>,
 }
 
 /// A token bucket.

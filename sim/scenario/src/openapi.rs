@@ -106,7 +106,7 @@ pub(crate) fn import(text: &str, api: &ApiGatewaySpec) -> Result<Vec<(String, Ap
                 throttle: None,
                 uri: i.uri.clone(),
                 path_parameters: params,
-                request_parameters: ApiRouteSpec::no_mappings(),
+                request_parameters: BTreeMap::new(),
             };
             routes.push((key, route));
         }

@@ -65,76 +65,6 @@ fn check_route_key(key: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A request parameter mapping's key and value (the fake applies them; this is the language's
-/// check, so a mistake gets its line and column).
-fn check_mapping(key: &str, value: &str) -> Result<(), String> {
-    let (action, what) = key.split_once(':').unwrap_or(("", key));
-    if !matches!(action, "append" | "overwrite" | "remove") {
-        return Err(format!("`{key}`: a mapping starts with `append:`, `overwrite:` or `remove:`"));
-    }
-    // What a value may refer to: `$ref` whole, or `${ref}` inside text.
-    let known = |r: &str| {
-        r == "request.path"
-            || r == "context.requestId"
-            || ["request.header.", "request.querystring.", "request.path."].iter().any(|p| r.strip_prefix(p).is_some_and(|n| !n.is_empty()))
-    };
-    let mut refs: Vec<&str> = Vec::new();
-    match value.strip_prefix('$') {
-        _ if action == "remove" => {}
-        Some(r) if !r.starts_with('{') => refs.push(r),
-        _ if value.replace("${", "").contains('$') => return Err(format!("`{value}`: inside text, write a reference as `${{request.path.proxy}}`")),
-        _ => {
-            let mut rest = value;
-            while let Some(start) = rest.find("${") {
-                let Some(end) = rest[start..].find('}') else { return Err(format!("`{value}`: `${{` without `}}`")) };
-                refs.push(&rest[start + 2..start + end]);
-                rest = &rest[start + end + 1..];
-            }
-        }
-    }
-    if let Some(bad) = refs.iter().find(|r| !known(r)) {
-        return Err(format!(
-            "`${bad}`: a mapping value refers to $request.header.<name>, $request.querystring.<name>, $request.path.<name>, $request.path or $context.requestId"
-        ));
-    }
-    if what == "path" {
-        return match action {
-            "overwrite" if value.starts_with('/') || value.starts_with('$') => Ok(()),
-            "overwrite" => Err("the path must start with `/`".into()),
-            _ => Err("the path can only be overwritten (`overwrite:path`)".into()),
-        };
-    }
-    const RESERVED: [&str; 18] = [
-        "authorization",
-        "connection",
-        "content-encoding",
-        "content-length",
-        "content-location",
-        "forwarded",
-        "keep-alive",
-        "origin",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailers",
-        "transfer-encoding",
-        "upgrade",
-        "x-forwarded-for",
-        "x-forwarded-host",
-        "x-forwarded-proto",
-        "via",
-    ];
-    match what.strip_prefix("header.").map(str::to_ascii_lowercase) {
-        Some(h) if h.is_empty() => Err("no header name".into()),
-        Some(h) if RESERVED.contains(&h.as_str()) || ["access-control-", "apigw-", "x-amz-", "x-amzn-"].iter().any(|p| h.starts_with(p)) => {
-            Err(format!("`{h}` is a reserved header; API Gateway does not let mappings change it"))
-        }
-        Some(_) => Ok(()),
-        None if what.strip_prefix("querystring.").is_some_and(|q| !q.is_empty()) => Ok(()),
-        None => Err(format!("`{key}`: expected `header.<name>`, `querystring.<name>` or `path` after `{action}:`")),
-    }
-}
-
 pub(crate) fn validate(s: &Scenario) -> Vec<Issue> {
     let mut issues = Vec::new();
     if s.file.version.value != 1 {
@@ -499,18 +429,20 @@ impl Checker<'_> {
                 {
                     self.push(None, format!("{rpath}.uri"), format!("`{uri}`: an integration URI is http(s)://host/path"), None);
                 }
-                if api.kind == ApiKindSpec::Rest && !route.request_parameters.value.is_empty() {
+                if let Some((_, first)) = route.request_parameters.iter().next()
+                    && api.kind == ApiKindSpec::Rest
+                {
                     self.push(
-                        Some(route.request_parameters.referenced),
+                        Some(first.referenced),
                         format!("{rpath}.request_parameters"),
                         "request parameter mappings of this form are an HTTP API's; a REST API maps parameters in its OpenAPI file".into(),
                         None,
                     );
                 }
-                for (k, v) in &route.request_parameters.value {
-                    if let Err(e) = check_mapping(k, v) {
+                for (k, v) in &route.request_parameters {
+                    if let Err(e) = crate::mapping::parse_mapping(k, &v.value) {
                         self.push(
-                            Some(route.request_parameters.referenced),
+                            Some(v.referenced),
                             format!("{rpath}.request_parameters.{k}"),
                             e,
                             Some("`append:header.x-tenant: acme`, `overwrite:path: /v2${request.path}`".into()),

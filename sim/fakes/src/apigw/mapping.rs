@@ -1,15 +1,15 @@
 //! HTTP API request parameter mapping (reference/aws-semantics.md §1.7), and the headers API
 //! Gateway adds to what the backend receives.
 //!
-//! A mapping is `append|overwrite|remove:header.<name>`, `append|overwrite|remove:querystring.<name>`
-//! or `overwrite:path`, with a value that is static text, `$request.header.<name>`,
-//! `$request.querystring.<name>`, `$request.path.<name>`, `$request.path`, `$context.requestId`,
-//! or text with `${...}` of those inside (`$request.path` is the path without the stage).
-//! Values are taken from the request as the client sent it, before any mapping (as AWS
-//! evaluates them). Header names are case-insensitive; an appended header or query string
-//! joins its values with commas; `header.host` is the request's `Host`. Reserved headers cannot
-//! be mapped (a configuration error, as AWS rejects them). Not modelled: `$request.body.*`,
-//! `$stageVariables.*` and `$context.*` values other than `requestId` (refused), response
+//! A mapping `append`s, `overwrite`s or `remove`s a header or a query-string parameter, or
+//! overwrites the path, with a value that is static text, `$request.header.<name>`,
+//! `$request.querystring.<name>`, `$request.path.<name>`, `$request.path` (the path without the
+//! stage), `$context.requestId`, or text with `${...}` of those inside. Values are taken from
+//! the request as the client sent it, before any mapping (as AWS evaluates them). Header names
+//! are case-insensitive; an appended header or query string joins its values with commas;
+//! `header.host` is the request's `Host`. The scenario language parses and checks mappings
+//! (reserved headers, unknown references) where they are written; here they are applied. Not
+//! modelled: `$request.body.*`, `$stageVariables.*` and other `$context.*` values, response
 //! mappings. The forwarding headers are set after the mappings.
 
 use std::collections::BTreeMap;
@@ -44,78 +44,6 @@ pub struct Mapping {
     pub value: String,
 }
 
-/// Headers API Gateway does not let a mapping touch.
-const RESERVED: &[&str] = &[
-    "authorization",
-    "connection",
-    "content-encoding",
-    "content-length",
-    "content-location",
-    "forwarded",
-    "keep-alive",
-    "origin",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailers",
-    "transfer-encoding",
-    "upgrade",
-    "x-forwarded-for",
-    "x-forwarded-host",
-    "x-forwarded-proto",
-    "via",
-];
-const RESERVED_PREFIXES: &[&str] = &["access-control-", "apigw-", "x-amz-", "x-amzn-"];
-
-/// Whether API Gateway reserves header `name` (lower case).
-pub fn is_reserved(name: &str) -> bool {
-    RESERVED.contains(&name) || RESERVED_PREFIXES.iter().any(|p| name.starts_with(p))
-}
-
-impl Mapping {
-    /// Parses a mapping key (`append:header.x-tenant`) and its value.
-    pub fn parse(key: &str, value: &str) -> Result<Mapping, String> {
-        let (action, what) = key
-            .split_once(':')
-            .ok_or_else(|| format!("`{key}`: a mapping is `append|overwrite|remove:header.<name>`, `...:querystring.<name>` or `overwrite:path`"))?;
-        let action = match action {
-            "append" => MapAction::Append,
-            "overwrite" => MapAction::Overwrite,
-            "remove" => MapAction::Remove,
-            other => return Err(format!("`{key}`: unknown action `{other}` (expected append, overwrite or remove)")),
-        };
-        let target = if what == "path" {
-            if action != MapAction::Overwrite {
-                return Err(format!("`{key}`: the path can only be overwritten (`overwrite:path`)"));
-            }
-            MapTarget::Path
-        } else if let Some(name) = what.strip_prefix("header.") {
-            let name = name.to_ascii_lowercase();
-            if name.is_empty() {
-                return Err(format!("`{key}`: no header name"));
-            }
-            if is_reserved(&name) {
-                return Err(format!("`{key}`: `{name}` is a reserved header; API Gateway does not let mappings change it"));
-            }
-            MapTarget::Header(name)
-        } else if let Some(name) = what.strip_prefix("querystring.") {
-            if name.is_empty() {
-                return Err(format!("`{key}`: no query-string name"));
-            }
-            MapTarget::Query(name.to_string())
-        } else {
-            return Err(format!("`{key}`: expected `header.<name>`, `querystring.<name>` or `path` after `{}:`", key.split(':').next().unwrap_or("")));
-        };
-        if action != MapAction::Remove {
-            check_template(value).map_err(|e| format!("`{key}`: {e}"))?;
-        }
-        if target == MapTarget::Path && !value.starts_with('/') && !value.starts_with('$') {
-            return Err(format!("`{key}`: the path must start with `/`"));
-        }
-        Ok(Mapping { action, target, value: if action == MapAction::Remove { String::new() } else { value.to_string() } })
-    }
-}
-
 /// What mapping values can refer to besides the request itself.
 #[derive(Clone, Debug, Default)]
 pub struct MapContext {
@@ -125,36 +53,6 @@ pub struct MapContext {
     pub request_id: String,
     /// `$request.path`: the path without the stage.
     pub route_path: String,
-}
-
-const SOURCES: &[&str] = &["request.header.", "request.querystring.", "request.path."];
-
-fn check_reference(r: &str) -> Result<(), String> {
-    if r == "request.path" || r == "context.requestId" || SOURCES.iter().any(|s| r.strip_prefix(s).is_some_and(|n| !n.is_empty())) {
-        Ok(())
-    } else {
-        Err(format!(
-            "`${r}`: a mapping value refers to $request.header.<name>, $request.querystring.<name>, $request.path.<name>, $request.path or $context.requestId"
-        ))
-    }
-}
-
-fn check_template(value: &str) -> Result<(), String> {
-    if let Some(r) = value.strip_prefix('$')
-        && !r.starts_with('{')
-    {
-        return check_reference(r);
-    }
-    if value.replace("${", "").contains('$') {
-        return Err(format!("`{value}`: inside text, write a reference as `${{request.path.proxy}}`"));
-    }
-    let mut rest = value;
-    while let Some(start) = rest.find("${") {
-        let end = rest[start..].find('}').ok_or_else(|| format!("`{value}`: `${{` without `}}`"))?;
-        check_reference(&rest[start + 2..start + end])?;
-        rest = &rest[start + end + 1..];
-    }
-    Ok(())
 }
 
 fn lookup(r: &str, http: &HttpRequest, cx: &MapContext) -> String {
@@ -275,11 +173,20 @@ mod tests {
         }
     }
 
-    fn map(pairs: &[(&str, &str)]) -> HttpRequest {
-        let maps: Vec<Mapping> = pairs.iter().map(|(k, v)| Mapping::parse(k, v).unwrap()).collect();
+    fn map(maps: &[Mapping]) -> HttpRequest {
         let cx =
             MapContext { path_params: BTreeMap::from([("id".to_string(), "17".to_string())]), request_id: "req-1".into(), route_path: "/orders/17".into() };
-        apply(&req(), &req(), &maps, &cx)
+        apply(&req(), &req(), maps, &cx)
+    }
+
+    fn m(action: MapAction, target: MapTarget, value: &str) -> Mapping {
+        Mapping { action, target, value: value.into() }
+    }
+    fn h(name: &str) -> MapTarget {
+        MapTarget::Header(name.into())
+    }
+    fn q(name: &str) -> MapTarget {
+        MapTarget::Query(name.into())
     }
 
     fn header(h: &HttpRequest, name: &str) -> Option<String> {
@@ -289,40 +196,22 @@ mod tests {
     /// One case per documented rule.
     #[test]
     fn mappings_follow_the_documented_rules() {
-        assert_eq!(header(&map(&[("append:header.x-tenant", "beta")]), "x-tenant").as_deref(), Some("acme,beta"), "append joins with a comma");
-        assert_eq!(header(&map(&[("overwrite:header.X-TENANT", "beta")]), "x-tenant").as_deref(), Some("beta"), "names are case-insensitive");
-        assert_eq!(header(&map(&[("remove:header.x-tenant", "")]), "x-tenant"), None, "remove");
-        assert_eq!(header(&map(&[("append:header.x-new", "v")]), "x-new").as_deref(), Some("v"), "append to a missing header adds it");
-        assert_eq!(header(&map(&[("overwrite:header.x-order", "$request.path.id")]), "x-order").as_deref(), Some("17"), "a path parameter");
-        assert_eq!(header(&map(&[("overwrite:header.x-id", "$context.requestId")]), "x-id").as_deref(), Some("req-1"), "the request id");
-        assert_eq!(header(&map(&[("overwrite:header.x-p", "p-${request.querystring.page}")]), "x-p").as_deref(), Some("p-2"), "text around a reference");
-        let h = map(&[("remove:header.x-tenant", ""), ("overwrite:header.x-t", "$request.header.x-tenant")]);
-        assert_eq!(header(&h, "x-t").as_deref(), Some("acme"), "values come from the request as sent");
-        assert_eq!(map(&[("append:querystring.page", "3")]).query, vec![("page".to_string(), "2,3".to_string())], "query strings join too");
-        assert!(map(&[("remove:querystring.Page", "")]).query.len() == 1, "query names are case-sensitive");
-        assert_eq!(map(&[("overwrite:path", "/v2/orders/${request.path.id}")]).path, "/v2/orders/17", "overwrite:path");
-        assert_eq!(map(&[("overwrite:path", "/v2${request.path}")]).path, "/v2/orders/17", "$request.path is the path without the stage");
-        let h = map(&[("overwrite:header.x-host", "$request.header.host"), ("overwrite:header.Host", "backend.internal")]);
-        assert_eq!((h.host.as_str(), header(&h, "x-host").as_deref()), ("backend.internal", Some("api.example.com")), "Host is the request's host");
-    }
-
-    #[test]
-    fn bad_mappings_are_refused_with_a_reason() {
-        for (key, value, says) in [
-            ("overwrite:header.authorization", "x", "reserved"),
-            ("append:header.x-amzn-foo", "x", "reserved"),
-            ("overwrite:header.x-forwarded-for", "x", "reserved"),
-            ("append:path", "/x", "only be overwritten"),
-            ("replace:header.x", "x", "unknown action"),
-            ("overwrite:body.x", "x", "expected `header.<name>`"),
-            ("overwrite:header.x", "$request.body.name", "refers to"),
-            ("overwrite:header.x", "a-${request.path.id", "without"),
-            ("overwrite:path", "v2", "must start with `/`"),
-            ("overwrite:path", "/v2/$request.path.proxy", "inside text"),
-        ] {
-            let err = Mapping::parse(key, value).unwrap_err();
-            assert!(err.contains(says), "{key}: {err}");
-        }
+        use MapAction::*;
+        assert_eq!(header(&map(&[m(Append, h("x-tenant"), "beta")]), "x-tenant").as_deref(), Some("acme,beta"), "append joins with a comma");
+        assert_eq!(header(&map(&[m(Overwrite, h("x-tenant"), "beta")]), "X-Tenant").as_deref(), Some("beta"), "names are case-insensitive");
+        assert_eq!(header(&map(&[m(Remove, h("x-tenant"), "")]), "x-tenant"), None, "remove");
+        assert_eq!(header(&map(&[m(Append, h("x-new"), "v")]), "x-new").as_deref(), Some("v"), "append to a missing header adds it");
+        assert_eq!(header(&map(&[m(Overwrite, h("x-order"), "$request.path.id")]), "x-order").as_deref(), Some("17"), "a path parameter");
+        assert_eq!(header(&map(&[m(Overwrite, h("x-id"), "$context.requestId")]), "x-id").as_deref(), Some("req-1"), "the request id");
+        assert_eq!(header(&map(&[m(Overwrite, h("x-p"), "p-${request.querystring.page}")]), "x-p").as_deref(), Some("p-2"), "text around a reference");
+        let got = map(&[m(Remove, h("x-tenant"), ""), m(Overwrite, h("x-t"), "$request.header.x-tenant")]);
+        assert_eq!(header(&got, "x-t").as_deref(), Some("acme"), "values come from the request as sent");
+        assert_eq!(map(&[m(Append, q("page"), "3")]).query, vec![("page".to_string(), "2,3".to_string())], "query strings join too");
+        assert!(map(&[m(Remove, q("Page"), "")]).query.len() == 1, "query names are case-sensitive");
+        assert_eq!(map(&[m(Overwrite, MapTarget::Path, "/v2/orders/${request.path.id}")]).path, "/v2/orders/17", "overwrite:path");
+        assert_eq!(map(&[m(Overwrite, MapTarget::Path, "/v2${request.path}")]).path, "/v2/orders/17", "$request.path is the path without the stage");
+        let got = map(&[m(Overwrite, h("x-host"), "$request.header.host"), m(Overwrite, h("host"), "backend.internal")]);
+        assert_eq!((got.host.as_str(), header(&got, "x-host").as_deref()), ("backend.internal", Some("api.example.com")), "Host is the request's host");
     }
 
     #[test]

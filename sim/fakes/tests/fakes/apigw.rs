@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use azsim_fakes::apigw::mapping::Mapping;
+use azsim_fakes::apigw::mapping::{MapAction, MapTarget, Mapping};
 use azsim_fakes::apigw::{ApiGateway, ApiGatewayConfig, ApiKind, ApiRoute, Cors, Integration, RouteKey, Throttle, VpcLinkEni};
 use azsim_fakes::cloudmap::{Discover, HealthConfig, NamespaceKind, Registry, RoutingPolicy, Settings};
 use azsim_fakes::*;
@@ -241,12 +241,13 @@ fn the_backend_gets_forwarding_headers_and_mapped_parameters() {
     assert_eq!(header(got, "x-forwarded-port"), Some("443"));
     assert!(header(got, "x-amzn-trace-id").is_some_and(|t| t.starts_with("Root=1-")), "a trace id");
 
+    let m = |action, target, value: &str| Mapping { action, target, value: value.into() };
     let mappings = vec![
-        Mapping::parse("append:header.x-tenant", "acme").unwrap(),
-        Mapping::parse("overwrite:header.x-order", "$request.path.id").unwrap(),
-        Mapping::parse("remove:header.x-debug", "").unwrap(),
-        Mapping::parse("overwrite:querystring.source", "gateway").unwrap(),
-        Mapping::parse("overwrite:path", "/v2/orders/${request.path.id}").unwrap(),
+        m(MapAction::Append, MapTarget::Header("x-tenant".into()), "acme"),
+        m(MapAction::Overwrite, MapTarget::Header("x-order".into()), "$request.path.id"),
+        m(MapAction::Remove, MapTarget::Header("x-debug".into()), ""),
+        m(MapAction::Overwrite, MapTarget::Query("source".into()), "gateway"),
+        m(MapAction::Overwrite, MapTarget::Path, "/v2/orders/${request.path.id}"),
     ];
     let (outcomes, seen) = run(Case { mappings, ..Case::default() }, ("GET", "/orders/17", &[("x-debug", "1"), ("x-tenant", "beta")]));
     assert_eq!(outcomes, vec![status(200)]);
