@@ -20,11 +20,11 @@ use aws_json::sigv4::{Credentials, Signer};
 use azsim_net::{Connect, Resolve};
 use serde::Deserialize;
 
-/// Where and how the agent registers.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Registration {
+/// Where Cloud Map calls go (in the agent's config, beside each use's own fields).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct CloudMapApi {
     /// The Cloud Map endpoint's address (required without `aws`; with it, overrides the
-    /// Region's public endpoint, e.g. for a VPC interface endpoint).
+    /// Region's endpoint, e.g. for a VPC interface endpoint).
     #[serde(default)]
     pub endpoint: Option<SocketAddr>,
     /// Call AWS itself: TLS and SigV4 in this Region.
@@ -33,6 +33,24 @@ pub struct Registration {
     /// Credentials and TLS for `aws`, loaded when the agent starts ([`AwsSession::load`]).
     #[serde(skip)]
     pub session: Option<Arc<AwsSession>>,
+}
+
+impl CloudMapApi {
+    /// The API of the fake (or any plain-HTTP endpoint) at `endpoint`.
+    pub fn at(endpoint: SocketAddr) -> CloudMapApi {
+        CloudMapApi { endpoint: Some(endpoint), ..CloudMapApi::default() }
+    }
+
+    fn calls(&self, data_plane: bool) -> Api<'_> {
+        Api { endpoint: self.endpoint, aws: self.aws.as_ref(), session: self.session.as_ref(), data_plane }
+    }
+}
+
+/// Where and how the agent registers.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Registration {
+    #[serde(flatten)]
+    pub api: CloudMapApi,
     /// The Cloud Map service (`srv-...`) the backends are registered in.
     pub service_id: String,
     /// The agent's AZ or site, as `AVAILABILITY_ZONE`.
@@ -42,25 +60,12 @@ pub struct Registration {
     pub attributes: BTreeMap<String, String>,
 }
 
-impl Registration {
-    fn api(&self) -> Api<'_> {
-        Api { endpoint: self.endpoint, aws: self.aws.as_ref(), session: self.session.as_ref(), data_plane: false }
-    }
-}
-
-/// How the agent finds the proxies in Cloud Map: the instances of one service.
+/// How the agent finds the proxies in Cloud Map: the instances of one service
+/// (`DiscoverInstances`, served by the Region's data-plane endpoint).
 #[derive(Clone, Debug, Deserialize)]
 pub struct ProxyDiscovery {
-    /// The Cloud Map endpoint's address (required without `aws`; with it, overrides the
-    /// Region's data-plane endpoint).
-    #[serde(default)]
-    pub endpoint: Option<SocketAddr>,
-    /// Call AWS itself: TLS and SigV4 in this Region.
-    #[serde(default)]
-    pub aws: Option<AwsApi>,
-    /// Credentials and TLS for `aws`, loaded when the agent starts.
-    #[serde(skip)]
-    pub session: Option<Arc<AwsSession>>,
+    #[serde(flatten)]
+    pub api: CloudMapApi,
     pub namespace: String,
     pub service: String,
     /// `QueryParameters`: only instances with these attributes.
@@ -76,7 +81,7 @@ pub struct ProxyDiscovery {
 /// empty the list), up to 1,000. An empty answer is an error: the caller keeps the proxies it
 /// has rather than leaving every one of them (static stability).
 pub async fn discover_proxies<N: Connect + Resolve>(net: &N, d: &ProxyDiscovery) -> Result<Vec<SocketAddr>, String> {
-    let api = Api { endpoint: d.endpoint, aws: d.aws.as_ref(), session: d.session.as_ref(), data_plane: true };
+    let api = d.api.calls(true);
     let body = serde_json::json!({
         "NamespaceName": d.namespace,
         "ServiceName": d.service,
@@ -189,7 +194,7 @@ pub async fn register<N: Connect + Resolve>(net: &N, reg: &Registration, agent: 
         attributes.insert("BACKEND_ID".into(), backend.clone());
         attributes.insert("AGENT_ID".into(), agent.to_string());
         let body = serde_json::json!({ "ServiceId": reg.service_id, "InstanceId": instance_id(agent, backend), "Attributes": attributes });
-        call(net, reg.api(), "RegisterInstance", body).await?;
+        call(net, reg.api.calls(false), "RegisterInstance", body).await?;
         tracing::info!(%backend, "registered in Cloud Map");
     }
     Ok(())
@@ -199,8 +204,22 @@ pub async fn register<N: Connect + Resolve>(net: &N, reg: &Registration, agent: 
 pub async fn deregister<N: Connect + Resolve>(net: &N, reg: &Registration, agent: &str, backends: &BTreeMap<String, SocketAddr>) -> Result<(), String> {
     for backend in backends.keys() {
         let body = serde_json::json!({ "ServiceId": reg.service_id, "InstanceId": instance_id(agent, backend) });
-        call(net, reg.api(), "DeregisterInstance", body).await?;
+        call(net, reg.api.calls(false), "DeregisterInstance", body).await?;
         tracing::info!(%backend, "deregistered from Cloud Map");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The agent's config file spells the API's fields beside each use's own.
+    #[test]
+    fn configs_read_the_api_beside_their_own_fields() {
+        let reg: Registration = serde_json::from_str(r#"{ "service_id": "srv-1", "zone": "dc1", "aws": { "region": "us-east-1" } }"#).unwrap();
+        assert_eq!((reg.api.aws.as_ref().map(|a| a.host()), reg.api.endpoint), (Some("servicediscovery.us-east-1.amazonaws.com".into()), None));
+        let d: ProxyDiscovery = serde_json::from_str(r#"{ "endpoint": "10.0.0.2:443", "namespace": "tunnel", "service": "proxies", "port": 8443 }"#).unwrap();
+        assert_eq!((d.api.endpoint, d.port, d.api.aws.is_none()), (Some("10.0.0.2:443".parse().unwrap()), Some(8443), true));
+    }
 }

@@ -179,9 +179,7 @@ fn the_agent_registers_its_backends_in_cloud_map_and_deregisters_on_shutdown() {
             let config = AgentConfig {
                 backoff_cap_ms: 2_000,
                 cloud_map: Some(tunnel::cloudmap::Registration {
-                    endpoint: Some(addr),
-                    aws: None,
-                    session: None,
+                    api: tunnel::cloudmap::CloudMapApi::at(addr),
                     service_id,
                     zone: "dc1".into(),
                     attributes: BTreeMap::new(),
@@ -208,6 +206,17 @@ fn the_agent_registers_its_backends_in_cloud_map_and_deregisters_on_shutdown() {
     assert!(!after, "deregistered on shutdown");
 }
 
+/// A proxy on each of `nets` (`proxy-1`, ...), taking agents on port 8443.
+async fn start_proxies(nets: &[SimNet]) -> Vec<std::sync::Arc<Proxy<SimNet>>> {
+    let mut proxies = Vec::new();
+    for (i, net) in nets.iter().enumerate() {
+        let p = Proxy::new(proxy_config(&format!("proxy-{}", i + 1)), net.clone());
+        tokio::spawn(p.clone().accept_agents(net.bind((net.ip(), 8443).into()).await.unwrap()));
+        proxies.push(p);
+    }
+    proxies
+}
+
 #[test]
 fn an_agent_given_a_dns_name_connects_to_every_proxy_behind_it() {
     let mut w = world(6);
@@ -217,12 +226,7 @@ fn an_agent_given_a_dns_name_connects_to_every_proxy_behind_it() {
     let ready = w
         .sim
         .block_on(Duration::from_secs(30), async move {
-            let mut proxies = Vec::new();
-            for (i, net) in proxy_nets.iter().enumerate() {
-                let p = Proxy::new(proxy_config(&format!("proxy-{}", i + 1)), net.clone());
-                tokio::spawn(p.clone().accept_agents(net.bind((net.ip(), 8443).into()).await.unwrap()));
-                proxies.push(p);
-            }
+            let proxies = start_proxies(&proxy_nets).await;
             let config = AgentConfig {
                 proxy_names: vec!["proxies.tunnel.internal:8443".into()],
                 backoff_cap_ms: 2_000,
@@ -263,17 +267,10 @@ fn an_agent_finds_the_proxies_in_cloud_map_and_leaves_one_that_is_deregistered()
                 Arc::new(move || clock.elapsed()),
                 Arc::new(Mutex::new(SimRng::from_seed(1))),
             ));
-            let mut proxies = Vec::new();
-            for (i, net) in proxy_nets.iter().enumerate() {
-                let p = Proxy::new(proxy_config(&format!("proxy-{}", i + 1)), net.clone());
-                tokio::spawn(p.clone().accept_agents(net.bind((net.ip(), 8443).into()).await.unwrap()));
-                proxies.push(p);
-            }
+            let proxies = start_proxies(&proxy_nets).await;
             let config = AgentConfig {
                 proxy_discovery: Some(tunnel::cloudmap::ProxyDiscovery {
-                    endpoint: Some(addr),
-                    aws: None,
-                    session: None,
+                    api: tunnel::cloudmap::CloudMapApi::at(addr),
                     namespace: "tunnel".into(),
                     service: "proxies".into(),
                     query: BTreeMap::new(),

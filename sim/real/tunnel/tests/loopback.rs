@@ -523,7 +523,7 @@ async fn a_backend_id_that_cannot_be_a_header_gets_500_not_a_crash() {
 async fn registering_with_aws_goes_over_tls_and_is_signed_with_sigv4() {
     use aws_json::sigv4::{Credentials, Signer, amz_date};
     use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-    use tunnel::cloudmap::{AwsApi, AwsSession, Registration};
+    use tunnel::cloudmap::{AwsApi, AwsSession, CloudMapApi, Registration};
     let host = "servicediscovery.us-east-1.amazonaws.com";
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -576,9 +576,7 @@ async fn registering_with_aws_goes_over_tls_and_is_signed_with_sigv4() {
     };
     let session = AwsSession::load(&api, env, || 1_440_938_160).unwrap();
     let reg = Registration {
-        endpoint: Some(endpoint),
-        aws: Some(api),
-        session: Some(Arc::new(session)),
+        api: CloudMapApi { endpoint: Some(endpoint), aws: Some(api), session: Some(Arc::new(session)) },
         service_id: "srv-123".into(),
         zone: "dc1".into(),
         attributes: BTreeMap::new(),
@@ -593,7 +591,7 @@ async fn registering_with_aws_goes_over_tls_and_is_signed_with_sigv4() {
         vec![(format!("Route53AutoNaming_v20170314.RegisterInstance {date}"), true), (format!("Route53AutoNaming_v20170314.DeregisterInstance {date}"), true)]
     );
     // Without credentials loaded the agent says so rather than sending an unsigned call.
-    let unsigned = Registration { session: None, ..reg };
+    let unsigned = Registration { api: CloudMapApi { session: None, ..reg.api.clone() }, ..reg };
     let err = tunnel::cloudmap::register(&TokioEnv, &unsigned, "agent-1", &backends).await.unwrap_err();
     assert!(err.contains("credentials were not loaded"), "{err}");
     let _ = std::fs::remove_dir_all(dir);

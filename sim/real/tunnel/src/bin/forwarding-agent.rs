@@ -27,18 +27,13 @@ fn main() {
     if let Some(t) = args.token.or_else(|| std::env::var("TUNNEL_TOKEN").ok()) {
         config.token = t;
     }
-    if let Some(reg) = config.cloud_map.as_mut()
-        && let Some(api) = &reg.aws
-    {
-        let session = tunnel::cloudmap::AwsSession::load(api, |k| std::env::var(k).ok(), unix_now).unwrap_or_else(|e| exit(&format!("cloud_map.aws: {e}")));
-        reg.session = Some(std::sync::Arc::new(session));
-    }
-    if let Some(d) = config.proxy_discovery.as_mut()
-        && let Some(api) = &d.aws
-    {
-        let session =
-            tunnel::cloudmap::AwsSession::load(api, |k| std::env::var(k).ok(), unix_now).unwrap_or_else(|e| exit(&format!("proxy_discovery.aws: {e}")));
-        d.session = Some(std::sync::Arc::new(session));
+    // Credentials for each Cloud Map use that calls AWS itself.
+    let apis = config.cloud_map.iter_mut().map(|r| (&mut r.api, "cloud_map")).chain(config.proxy_discovery.iter_mut().map(|d| (&mut d.api, "proxy_discovery")));
+    for (api, what) in apis {
+        if let Some(aws) = &api.aws {
+            let session = tunnel::cloudmap::AwsSession::load(aws, |k| std::env::var(k).ok(), unix_now).unwrap_or_else(|e| exit(&format!("{what}.aws: {e}")));
+            api.session = Some(std::sync::Arc::new(session));
+        }
     }
     eprintln!("forwarding-agent {}: backends {:?}, proxies {:?}", config.id, config.backends, config.proxies);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| exit(&e.to_string()));
