@@ -397,7 +397,8 @@ impl<C: Clock> Proxy<C> {
             timed_out: timed_out.clone(),
         };
         let mut request = Some(http::Request::from_parts(parts, body.boxed()));
-        let deadline = Duration::from_millis(self.config.request_timeout_ms);
+        // One deadline for the request, however many agents it is offered to.
+        let deadline = self.clock.now() + Duration::from_millis(self.config.request_timeout_ms);
         let mut tried = Vec::new();
         loop {
             let Some((id, agent, mut sender, in_flight)) = self.pick(backend, &tried) else {
@@ -411,7 +412,7 @@ impl<C: Clock> Proxy<C> {
             in_flight.fetch_add(1, Ordering::Relaxed);
             let sent = tokio::select! {
                 r = sender.try_send_request(req) => Some(r),
-                _ = self.clock.sleep(deadline) => None,
+                _ = self.clock.sleep(deadline.saturating_duration_since(self.clock.now())) => None,
             };
             in_flight.fetch_sub(1, Ordering::Relaxed);
             match sent {
