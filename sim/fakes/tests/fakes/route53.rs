@@ -131,3 +131,71 @@ fn an_alias_is_healthy_while_its_target_group_has_a_healthy_target() {
     let no_nodes: Vec<(u64, Fault)> = nodes.iter().map(|h| (5_000 * MS, Fault::HostPowerOff(*h))).collect();
     assert_eq!(alias_health(&no_nodes, &[10]), vec![false], "no live node");
 }
+
+/// Evaluate-target-health over several target groups: an ALB whose default group is `api`
+/// (one instance per AZ) and whose rules may forward to `extra` (the given targets, or none).
+fn alias_health_with_groups(extra_targets: bool, crash_extra: bool) -> bool {
+    struct Ask(LbDirectory, Vec<bool>);
+    impl azsim_kernel::Process for Ask {
+        fn on_start(&mut self, cx: &mut azsim_kernel::Cx<'_>) {
+            let healthy = self.0.targets_healthy(cx, "lb");
+            self.1.push(healthy);
+        }
+        fn on_message(&mut self, _: &mut azsim_kernel::Cx<'_>, _: azsim_kernel::HostId, _: azsim_kernel::Message) {}
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+    }
+    let mut w = world(2, &LB_HOSTS);
+    w.add_api(Dist::Fixed(MS), None, 0);
+    let api = w.api();
+    // `api-<az>-0` serve the default group, `api-<az>-1` the extra one.
+    let (main, extra): (Vec<&Endpoint>, Vec<&Endpoint>) = api.iter().partition(|e| w.sim.with_core(|c| c.topology().host(e.host).name.ends_with("-0")));
+    let registry = TargetRegistry::default();
+    main.iter().for_each(|e| registry.register("api", **e));
+    if extra_targets {
+        extra.iter().for_each(|e| registry.register("extra", **e));
+    }
+    let dir = LbDirectory::default();
+    for (i, az) in w.azs.clone().iter().enumerate() {
+        let h = w.host(&format!("lb-{i}"));
+        dir.register_node("lb", h, *az);
+        let cfg = LbNodeConfig {
+            lb: "lb".into(),
+            groups: vec!["api".into(), "extra".into()],
+            registry: registry.clone(),
+            deregistration_delay: 300_000 * MS,
+            routing_failover_min_healthy: 1,
+            dns_failover_min_healthy: None,
+            cross_zone: true,
+            preserve_client_ip: false,
+            header_limits: true,
+            processing: Dist::Fixed(0),
+            health: HealthCheckConfig::default(),
+            target_timeout: 60_000 * MS,
+            algorithm: LbAlgorithm::RoundRobin,
+            directory: dir.clone(),
+            rules: vec![],
+        };
+        w.sim.with_core(|c| c.add_process(h, Box::new(LbNode::new(cfg))));
+    }
+    if crash_extra {
+        w.sim.with_core(|c| {
+            extra.iter().for_each(|e| {
+                c.schedule_fault(5_000 * MS, None, Fault::HostCrash(e.host));
+            })
+        });
+    }
+    w.sim.run_until(Duration::from_secs(100));
+    let client = w.host("client");
+    w.sim.with_core(|c| c.add_process(client, Box::new(Ask(dir.clone(), Vec::new()))));
+    w.sim.run_until(Duration::from_secs(101));
+    w.sim.with_core(|c| c.process(client).unwrap().as_any().downcast_ref::<Ask>().unwrap().1[0])
+}
+
+#[test]
+fn every_target_group_with_targets_needs_a_healthy_one() {
+    assert!(alias_health_with_groups(true, false), "both groups have healthy targets");
+    assert!(alias_health_with_groups(false, false), "a group without targets counts healthy");
+    assert!(!alias_health_with_groups(true, true), "a group whose every target failed makes the load balancer unhealthy, though the other is fine");
+}
