@@ -28,8 +28,10 @@
 //!   group that has targets has a healthy one (empty groups count healthy, AWS's current
 //!   documentation). AWS does not say how soon a target's health reaches Route 53: here, at once.
 //!
-//! Not modelled: CloudWatch-alarm checks, checker Regions apart from one another, geolocation
-//! and geoproximity records.
+//! - Checkers are hosts, so they can sit in several places (AWS's checker Regions): a fault
+//!   between some of them and a target leaves the others' verdicts.
+//!
+//! Not modelled: CloudWatch-alarm checks, geolocation and geoproximity records.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -229,7 +229,7 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
     let mut checkers = Vec::new();
     if let Some(r) = &f.route53 {
         for n in 0..r.checkers.count {
-            checkers.push(add(&mut topo, "route53-checker", azsim_scenario::checker_host(n), &r.checkers.az.value, Role::Route53Checker)?);
+            checkers.push(add(&mut topo, "route53-checker", azsim_scenario::checker_host(n), r.checkers.az_of(n), Role::Route53Checker)?);
         }
     }
     let mut edges: BTreeMap<String, HostId> = BTreeMap::new();
@@ -238,7 +238,12 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
     }
     // AWS's edge and Route 53's checkers are in no AZ of a VPC: hops to them are not AZ
     // crossings (their latency still applies; Region crossings still count).
-    let edge_zones: Vec<&str> = f.cloudfront.values().map(|c| c.az.value.as_str()).chain(f.route53.iter().map(|r| r.checkers.az.value.as_str())).collect();
+    let edge_zones: Vec<&str> = f
+        .cloudfront
+        .values()
+        .map(|c| c.az.value.as_str())
+        .chain(f.route53.iter().flat_map(|r| std::iter::once(&r.checkers.az).chain(&r.checkers.also_in).map(|a| a.value.as_str())))
+        .collect();
     for z in edge_zones {
         let az = topo.az_by_name(z).expect("validated");
         topo.mark_regional(az);

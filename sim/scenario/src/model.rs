@@ -361,9 +361,24 @@ pub struct CheckersSpec {
     pub az: Ref,
     #[serde(default = "CheckersSpec::default_count")]
     pub count: u32,
+    /// More AZs (standing for AWS's checker Regions, each its own place on the network): the
+    /// checkers are dealt round robin over `az` and these, so a fault between some of them
+    /// and a target leaves the others' verdicts (the >18 % rule).
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub also_in: Vec<Ref>,
 }
 
 impl CheckersSpec {
+    /// Where checker `n` runs.
+    pub fn az_of(&self, n: u32) -> &str {
+        let all = 1 + self.also_in.len();
+        match (n as usize) % all {
+            0 => &self.az.value,
+            i => &self.also_in[i - 1].value,
+        }
+    }
+
     fn default_count() -> u32 {
         16
     }

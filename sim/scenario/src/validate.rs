@@ -203,6 +203,9 @@ impl Checker<'_> {
         let records: Vec<String> = self.f.route53.iter().flat_map(|r| r.records.keys().cloned()).collect();
         if let Some(r) = &self.f.route53 {
             self.check_ref(&r.checkers.az, &azs, "route53.checkers.az", "AZ");
+            for az in &r.checkers.also_in {
+                self.check_ref(az, &azs, "route53.checkers.also_in", "AZ");
+            }
             if r.checkers.count == 0 {
                 self.push(Some(r.checkers.az.referenced), "route53.checkers.count".into(), "at least one checker is needed".into(), None);
             }
