@@ -85,6 +85,21 @@ fn a_crashed_endpoint_fails_every_kind_after_three_probes() {
 /// A load balancer with a node per AZ in front of one `api` instance per AZ: whether
 /// evaluate-target-health sees it healthy, asked from the client host at `at` seconds.
 fn alias_health(faults: &[(u64, Fault)], at: &[u64]) -> Vec<bool> {
+    let mut w = world(1, &LB_HOSTS);
+    w.add_api(Dist::Fixed(MS), None, 0);
+    let dir = LbDirectory::default();
+    lb(&w, LbKindConfig::Alb, true, LbAlgorithm::RoundRobin, &dir);
+    w.sim.with_core(|c| {
+        for (t, f) in faults {
+            c.schedule_fault(*t, None, f.clone());
+        }
+    });
+    at.iter().map(|t| ask_alias_health(&mut w, &dir, *t)).collect()
+}
+
+/// Whether `lb` of `dir` is healthy to evaluate-target-health, asked from the client host at
+/// `at` seconds (the run goes on to then).
+fn ask_alias_health(w: &mut World, dir: &LbDirectory, at: u64) -> bool {
     struct Ask(LbDirectory, Vec<bool>);
     impl azsim_kernel::Process for Ask {
         fn on_start(&mut self, cx: &mut azsim_kernel::Cx<'_>) {
@@ -96,24 +111,11 @@ fn alias_health(faults: &[(u64, Fault)], at: &[u64]) -> Vec<bool> {
             self
         }
     }
-    let mut w = world(1, &LB_HOSTS);
-    w.add_api(Dist::Fixed(MS), None, 0);
-    let dir = LbDirectory::default();
-    lb(&w, LbKindConfig::Alb, true, LbAlgorithm::RoundRobin, &dir);
-    w.sim.with_core(|c| {
-        for (t, f) in faults {
-            c.schedule_fault(*t, None, f.clone());
-        }
-    });
     let client = w.host("client");
-    let mut out = Vec::new();
-    for t in at {
-        w.sim.run_until(Duration::from_secs(*t));
-        w.sim.with_core(|c| c.add_process(client, Box::new(Ask(dir.clone(), Vec::new()))));
-        w.sim.run_until(Duration::from_nanos(t * 1_000 * MS + MS));
-        out.push(w.sim.with_core(|c| c.process(client).unwrap().as_any().downcast_ref::<Ask>().unwrap().1[0]));
-    }
-    out
+    w.sim.run_until(Duration::from_secs(at));
+    w.sim.with_core(|c| c.add_process(client, Box::new(Ask(dir.clone(), Vec::new()))));
+    w.sim.run_until(Duration::from_nanos(at * 1_000 * MS + MS));
+    w.sim.with_core(|c| c.process(client).unwrap().as_any().downcast_ref::<Ask>().unwrap().1[0])
 }
 
 #[test]
@@ -135,17 +137,6 @@ fn an_alias_is_healthy_while_its_target_group_has_a_healthy_target() {
 /// Evaluate-target-health over several target groups: an ALB whose default group is `api`
 /// (one instance per AZ) and whose rules may forward to `extra` (the given targets, or none).
 fn alias_health_with_groups(extra_targets: bool, crash_extra: bool) -> bool {
-    struct Ask(LbDirectory, Vec<bool>);
-    impl azsim_kernel::Process for Ask {
-        fn on_start(&mut self, cx: &mut azsim_kernel::Cx<'_>) {
-            let healthy = self.0.targets_healthy(cx, "lb");
-            self.1.push(healthy);
-        }
-        fn on_message(&mut self, _: &mut azsim_kernel::Cx<'_>, _: azsim_kernel::HostId, _: azsim_kernel::Message) {}
-        fn as_any(&self) -> &dyn std::any::Any {
-            self
-        }
-    }
     let mut w = world(2, &LB_HOSTS);
     w.add_api(Dist::Fixed(MS), None, 0);
     let api = w.api();
@@ -186,11 +177,7 @@ fn alias_health_with_groups(extra_targets: bool, crash_extra: bool) -> bool {
             })
         });
     }
-    w.sim.run_until(Duration::from_secs(100));
-    let client = w.host("client");
-    w.sim.with_core(|c| c.add_process(client, Box::new(Ask(dir.clone(), Vec::new()))));
-    w.sim.run_until(Duration::from_secs(101));
-    w.sim.with_core(|c| c.process(client).unwrap().as_any().downcast_ref::<Ask>().unwrap().1[0])
+    ask_alias_health(&mut w, &dir, 100)
 }
 
 #[test]

@@ -32,6 +32,7 @@ use std::convert::Infallible;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use std::time::Instant as StdInstant; // determinism: ok: hyper's Timer names it; ours come from the injected clock
 
 use azsim_net::{Accept, BoxSleep, Clock};
 use bytes::Bytes;
@@ -657,11 +658,11 @@ impl<C: Clock> hyper::rt::Timer for ClockTimer<C> {
         Box::pin(ClockSleep(Mutex::new(self.0.sleep(duration))))
     }
 
-    fn sleep_until(&self, deadline: std::time::Instant) -> std::pin::Pin<Box<dyn hyper::rt::Sleep>> {
+    fn sleep_until(&self, deadline: StdInstant) -> std::pin::Pin<Box<dyn hyper::rt::Sleep>> {
         self.sleep(deadline.saturating_duration_since(self.now()))
     }
 
-    fn now(&self) -> std::time::Instant {
+    fn now(&self) -> StdInstant {
         self.0.now().into_std()
     }
 }
