@@ -56,7 +56,6 @@ pub struct NatForward {
 #[derive(Clone, Debug)]
 pub struct ConnReset {
     pub call_id: u64,
-    pub conn: u64,
 }
 
 /// A probe for the NAT to send on to `to` (an egress proxy's deep health check).
@@ -137,7 +136,7 @@ impl Process for NatGateway {
                         // The mapping timed out: the NAT answers the inside host with an RST.
                         self.flows.remove(&key);
                         self.counts.idle_resets += 1;
-                        cx.send(from, Message { request: Some(id), bytes: 0, body: Box::new(ConnReset { call_id: req.call_id, conn: c.id }) });
+                        cx.send(from, Message { request: Some(id), bytes: 0, body: Box::new(ConnReset { call_id: req.call_id }) });
                         return;
                     }
                     if c.new {
