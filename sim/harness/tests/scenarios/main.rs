@@ -1,6 +1,11 @@
 //! Every `scenarios/**/*.yaml`, every variant, is a test. Each runs twice with the same seed and
 //! must produce the same record, byte for byte; a broken expectation fails with the verdicts
 //! and the one-line command that replays it.
+//!
+//! Each record is also compared with the one committed in `fixtures/records/<scenario>/<variant>.json`
+//! (the golden record): a change that moves any figure of any variant shows here, with the first
+//! line that differs. When a change of output is intended, rewrite the golden records with
+//! `AZSIM_BLESS=1 cargo test --test scenarios` and let the diff of `fixtures/records` say what moved.
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +29,37 @@ fn scenario_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// Where the golden record of a variant lives: `fixtures/records/<file stem>/<variant>.json`.
+fn golden_path(file: &str, variant: &str) -> PathBuf {
+    let stem = Path::new(file).file_stem().expect("a scenario file has a name").to_string_lossy().into_owned();
+    Path::new("fixtures/records").join(stem).join(format!("{variant}.json"))
+}
+
+/// Compares a record with its golden copy, or writes the copy when `AZSIM_BLESS` is set.
+fn compare_with_golden(file: &str, variant: &str, json: &str) -> Result<(), Failed> {
+    let path = golden_path(file, variant);
+    if std::env::var_os("AZSIM_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().expect("a folder")).map_err(|e| e.to_string())?;
+        std::fs::write(&path, json).map_err(|e| format!("{}: {e}", path.display()))?;
+        return Ok(());
+    }
+    let golden = std::fs::read_to_string(&path)
+        .map_err(|e| format!("{}: {e}\nno golden record: write it with AZSIM_BLESS=1 cargo test --test scenarios", path.display()))?;
+    if golden != json {
+        let line = golden.lines().zip(json.lines()).position(|(x, y)| x != y).unwrap_or_else(|| golden.lines().count().min(json.lines().count()));
+        let shown = |text: &str| text.lines().nth(line).unwrap_or("(end of record)").trim().to_string();
+        return Err(format!(
+            "the record differs from {} at line {}:\n  golden: {}\n  now:    {}\nif the change is intended: AZSIM_BLESS=1 cargo test --test scenarios, and review the diff",
+            path.display(),
+            line + 1,
+            shown(&golden),
+            shown(json)
+        )
+        .into());
+    }
+    Ok(())
+}
+
 fn run_twice(file: &str, variant: &str) -> Result<(), Failed> {
     let scenario = azsim_scenario::load(file).map_err(|e| e.to_string())?;
     let opts = RunOptions::default();
@@ -40,6 +76,7 @@ fn run_twice(file: &str, variant: &str) -> Result<(), Failed> {
         )
         .into());
     }
+    compare_with_golden(file, variant, &a)?;
     if !first.passed {
         let mut msg = format!("expectations failed in {file} / {variant} (seed {}):\n", first.seed);
         for e in &first.expectations {
