@@ -26,7 +26,7 @@ use azsim::RunOptions;
 use azsim_kernel::{Dist, HostId, Sim, SimConfig, SimListener, SimNet, Topology};
 use azsim_net::tokio_impl::TokioEnv;
 use azsim_net::{Accept, Clock, Connect, Listen};
-use azsim_scenario::{BASELINE, Dur, Scenario, ScenarioFile};
+use azsim_scenario::{BASELINE, ClientPacing, Dur, Scenario, ScenarioFile};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response};
@@ -107,13 +107,13 @@ fn drill(seconds: u64) -> Scenario {
 /// Spreads `total` requests/s evenly over every host of every open-loop client (`rate` is per
 /// host: the `app` client has 3 hosts, so each sends 100/3 per second).
 fn set_total_rate(file: &mut ScenarioFile, total: f64) {
-    let open_loop = |c: &&mut azsim_scenario::ClientSpec| c.rate.is_some();
+    let open_loop = |c: &&mut azsim_scenario::ClientSpec| matches!(c.pacing, ClientPacing::Rate(_));
     let hosts: u32 = file.clients.values_mut().filter(open_loop).map(|c| c.azs.value.values().sum::<u32>()).sum();
     if hosts == 0 {
         panic!("{DRILL_FILE}: variant `{DRILL_VARIANT}` has no open-loop client host to carry {total} requests/s");
     }
     for c in file.clients.values_mut().filter(open_loop) {
-        c.rate = Some(total / f64::from(hosts));
+        c.pacing = ClientPacing::Rate(total / f64::from(hosts));
     }
 }
 

@@ -26,12 +26,12 @@ pub mod mapping;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use azsim_kernel::{Cx, Dist, HostId, Message, Nanos, Process, RequestId};
+use azsim_kernel::{Cx, Dist, HostId, Message, Nanos, Packer, Process, RequestId, TimerToken, Unpacker};
 
 use crate::cloudmap::{Discover, Registry};
 use crate::lb::LbDirectory;
 use crate::pick::Endpoint;
-use crate::rpc::{self, HttpRequest, Request, Response};
+use crate::rpc::{self, Body, HttpRequest, Request};
 
 /// One segment of a route's path.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -315,8 +315,29 @@ struct Pending {
     done: bool,
 }
 
-const FORWARD: u64 = 0;
-const TIMEOUT: u64 = 1;
+/// The gateway's timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum GatewayTimer {
+    /// The gateway's processing of `call` is done: time to send it to the integration.
+    Forward { call: u64 },
+    /// The integration did not answer `call` within the integration timeout.
+    Timeout { call: u64 },
+}
+
+impl TimerToken for GatewayTimer {
+    fn into_token(self) -> u64 {
+        let (kind, call) = match self {
+            GatewayTimer::Forward { call } => (0, call),
+            GatewayTimer::Timeout { call } => (1, call),
+        };
+        Packer::new().put(kind, 1).put(call, 63).finish()
+    }
+    fn from_token(token: u64) -> Self {
+        let mut fields = Unpacker::new(token);
+        let (kind, call) = (fields.take(1), fields.take(63));
+        if kind == 0 { GatewayTimer::Forward { call } } else { GatewayTimer::Timeout { call } }
+    }
+}
 
 /// The regional API endpoint.
 pub struct ApiGateway {
@@ -426,7 +447,7 @@ impl ApiGateway {
         self.next += 1;
         self.pending.insert(self.next, Pending { id, client, route, done: false });
         let t = self.config.processing.sample(cx.rng());
-        cx.set_timer(t, self.next << 1 | FORWARD);
+        cx.set_timer(t, GatewayTimer::Forward { call: self.next });
     }
 
     fn forward(&mut self, cx: &mut Cx<'_>, call: u64) {
@@ -444,7 +465,7 @@ impl ApiGateway {
             req.call_id = call;
             req.source = cx.host();
             cx.send(target, rpc::request(p.id, req));
-            cx.set_timer(self.config.integration_timeout, call << 1 | TIMEOUT);
+            cx.set_timer(self.config.integration_timeout, GatewayTimer::Timeout { call });
             return;
         }
         let enis: Vec<HostId> = self.config.enis.iter().copied().filter(|h| cx.host_is_up(*h)).collect();
@@ -459,8 +480,9 @@ impl ApiGateway {
         req.call_id = call;
         req.source = cx.host();
         let integration = self.config.routes[p.route].integration;
-        cx.send(eni, Message { request: Some(p.id), bytes: req.request_bytes, body: Box::new(LinkRequest { integration, req }) });
-        cx.set_timer(self.config.integration_timeout, call << 1 | TIMEOUT);
+        let bytes = req.request_bytes;
+        cx.send(eni, Body::LinkRequest(LinkRequest { integration, req }).message(Some(p.id), bytes));
+        cx.set_timer(self.config.integration_timeout, GatewayTimer::Timeout { call });
     }
 }
 
@@ -471,39 +493,30 @@ fn header<'a>(http: &'a HttpRequest, name: &str) -> Option<&'a str> {
 impl Process for ApiGateway {
     fn on_message(&mut self, cx: &mut Cx<'_>, from: HostId, msg: Message) {
         let (id, bytes) = (msg.request, msg.bytes);
-        let body = match msg.body.downcast::<Request>() {
-            Ok(req) => {
+        match Body::of(msg) {
+            Body::Request(req) => {
                 if let Some(id) = id {
-                    self.handle(cx, id, *req);
+                    self.handle(cx, id, req);
                 }
-                return;
             }
-            Err(b) => b,
-        };
-        // A Route 53 health check of the API's endpoint: it answers while it is up.
-        let body = match body.downcast::<rpc::HealthCheck>() {
-            Ok(hc) => {
-                cx.send(from, Message { request: None, bytes: rpc::HEALTH_CHECK_BYTES, body: Box::new(rpc::HealthReply::status(hc.seq, 200)) });
-                return;
+            // A Route 53 health check of the API's endpoint: it answers while it is up.
+            Body::HealthCheck(hc) => cx.send(from, Body::health_reply(rpc::HealthReply::status(hc.seq, 200))),
+            Body::Response(resp) => {
+                let Some(p) = self.pending.remove(&resp.call_id) else { return };
+                if !p.done {
+                    self.answer(cx, p.id, &p.client, resp.status, bytes);
+                }
             }
-            Err(b) => b,
-        };
-        if let Ok(resp) = body.downcast::<Response>() {
-            let Some(p) = self.pending.remove(&resp.call_id) else { return };
-            if !p.done {
-                self.answer(cx, p.id, &p.client, resp.status, bytes);
-            }
+            _ => {}
         }
     }
 
     fn on_refused(&mut self, cx: &mut Cx<'_>, _to: HostId, msg: Message) {
         // The ENI (or the function) is gone: 500.
-        let call = match msg.body.downcast::<LinkRequest>() {
-            Ok(link) => link.req.call_id,
-            Err(b) => match b.downcast::<Request>() {
-                Ok(req) => req.call_id,
-                Err(_) => return,
-            },
+        let call = match Body::of(msg) {
+            Body::LinkRequest(link) => link.req.call_id,
+            Body::Request(req) => req.call_id,
+            _ => return,
         };
         if let Some(p) = self.pending.remove(&call) {
             self.answer(cx, p.id, &p.client, 500, 35);
@@ -511,10 +524,10 @@ impl Process for ApiGateway {
     }
 
     fn on_timer(&mut self, cx: &mut Cx<'_>, token: u64) {
-        let call = token >> 1;
-        if token & 1 == FORWARD {
-            return self.forward(cx, call);
-        }
+        let call = match GatewayTimer::from_token(token) {
+            GatewayTimer::Forward { call } => return self.forward(cx, call),
+            GatewayTimer::Timeout { call } => call,
+        };
         let status = self.config.timeout_status;
         if let Some(p) = self.pending.get_mut(&call)
             && !p.done
@@ -585,10 +598,9 @@ impl VpcLinkEni {
 impl Process for VpcLinkEni {
     fn on_message(&mut self, cx: &mut Cx<'_>, _from: HostId, msg: Message) {
         let (id, bytes) = (msg.request, msg.bytes);
-        let body = match msg.body.downcast::<LinkRequest>() {
-            Ok(link) => {
+        match Body::of(msg) {
+            Body::LinkRequest(LinkRequest { integration, req }) => {
                 let Some(id) = id else { return };
-                let LinkRequest { integration, req } = *link;
                 let Some(target) = self.target(cx, integration) else {
                     // Nothing to send to: API Gateway answers 503 (no healthy target).
                     cx.send(req.reply_to, rpc::response(Some(id), req.call_id, 503, 35));
@@ -596,18 +608,17 @@ impl Process for VpcLinkEni {
                 };
                 let out = self.relay.take(cx.host(), id, req);
                 cx.send(target, rpc::request(id, out));
-                return;
             }
-            Err(b) => b,
-        };
-        if let Ok(resp) = body.downcast::<Response>() {
-            self.relay.answer(cx, resp.call_id, resp.status, bytes);
+            Body::Response(resp) => {
+                self.relay.answer(cx, resp.call_id, resp.status, bytes);
+            }
+            _ => {}
         }
     }
 
     fn on_refused(&mut self, cx: &mut Cx<'_>, _to: HostId, msg: Message) {
         // The target is not listening: "execution failed due to configuration error", 500.
-        if let Ok(req) = msg.body.downcast::<Request>() {
+        if let Body::Request(req) = Body::of(msg) {
             self.relay.answer(cx, req.call_id, 500, 35);
         }
     }

@@ -5,13 +5,13 @@ use std::any::Any;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use azsim_kernel::{AzId, Cx, HostId, Message, Nanos, Outcome, Process, RequestId};
+use azsim_kernel::{AzId, Cx, Failure, HostId, Message, Nanos, Outcome, Process, RequestId, TimerToken};
 
 use crate::cloudmap::{DISCOVER_REQUEST_BYTES, Discover, DiscoverAnswer, DiscoverCall, Found, Registry};
 use crate::deadline::Deadlines;
 use crate::lb::LbDirectory;
 use crate::pick::{Endpoint, Picker, weighted_index};
-use crate::rpc::{self, HttpRequest, Request, Response};
+use crate::rpc::{self, Body, HttpRequest, Request};
 
 /// Where the client sends.
 #[derive(Clone, Debug)]
@@ -58,11 +58,33 @@ pub struct ClientConfig {
     pub mix: Vec<(u32, Arc<HttpRequest>)>,
 }
 
-const NEXT_ARRIVAL: u64 = 0;
-const REFRESH: u64 = 2;
+/// The client's timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ClientTimer {
+    /// Time to send (open loop), or to try again after finding no address (closed loop).
+    NextArrival,
+    /// The request-deadline sweep ([`Deadlines`]).
+    Timeout,
+    /// Time to ask Cloud Map again.
+    Refresh,
+}
+
+impl TimerToken for ClientTimer {
+    fn into_token(self) -> u64 {
+        self as u64
+    }
+    fn from_token(token: u64) -> Self {
+        match token {
+            0 => ClientTimer::NextArrival,
+            1 => ClientTimer::Timeout,
+            2 => ClientTimer::Refresh,
+            _ => unreachable!("not a client timer: {token}"),
+        }
+    }
+}
+
 /// How long a closed-loop client waits after finding nothing to send to (a DNS retry).
 const NO_ADDRESS_BACKOFF: Nanos = 1_000_000_000;
-const TIMEOUT: u64 = 1;
 
 /// The client process.
 pub struct Client {
@@ -152,7 +174,7 @@ impl Client {
         let id = cx.new_request(self.config.label);
         let my_az = cx.az();
         let Some(to) = self.destination(cx, my_az) else {
-            cx.finish_request(id, Outcome::Failed("no address to send to".into()));
+            cx.finish_request(id, Outcome::Failed(Failure::NoAddress));
             return false;
         };
         let http = self.pick_http(cx);
@@ -167,7 +189,7 @@ impl Client {
         };
         cx.send(to.host, rpc::request(id, req));
         self.pending.insert(id.0, id);
-        self.deadlines.add(cx, id.0, self.config.timeout, TIMEOUT);
+        self.deadlines.add(cx, id.0, self.config.timeout, ClientTimer::Timeout);
         true
     }
 
@@ -176,8 +198,8 @@ impl Client {
         let Destination::CloudMap { endpoint, request, refresh } = &self.config.destination else { return };
         let call = DiscoverCall { call_id: 0, request: request.clone() };
         let (endpoint, refresh) = (*endpoint, *refresh);
-        cx.send(endpoint, Message { request: None, bytes: DISCOVER_REQUEST_BYTES, body: Box::new(call) });
-        cx.set_timer(refresh, REFRESH);
+        cx.send(endpoint, Body::DiscoverCall(call).message(None, DISCOVER_REQUEST_BYTES));
+        cx.set_timer(refresh, ClientTimer::Refresh);
     }
 
     /// Keeps the instances Cloud Map returned (their `AWS_INSTANCE_IPV4`); on an error keeps
@@ -186,7 +208,7 @@ impl Client {
         if !self.discovery_answered {
             self.discovery_answered = true;
             let wait = self.config.start_at.saturating_sub(cx.now());
-            cx.set_timer(wait, NEXT_ARRIVAL);
+            cx.set_timer(wait, ClientTimer::NextArrival);
         }
         let Ok(found) = answer.result else { return };
         self.resolved = endpoints(cx, &found);
@@ -204,7 +226,7 @@ impl Client {
         if let Pacing::Closed { concurrency } = self.config.pacing {
             while (self.pending.len() as u32) < concurrency && self.may_send(cx.now()) {
                 if !self.send_one(cx) {
-                    cx.set_timer(NO_ADDRESS_BACKOFF, NEXT_ARRIVAL);
+                    cx.set_timer(NO_ADDRESS_BACKOFF, ClientTimer::NextArrival);
                     return;
                 }
             }
@@ -225,54 +247,53 @@ impl Process for Client {
             return self.discover(cx);
         }
         let wait = self.config.start_at.saturating_sub(cx.now());
-        cx.set_timer(wait, NEXT_ARRIVAL);
+        cx.set_timer(wait, ClientTimer::NextArrival);
     }
 
     fn on_message(&mut self, cx: &mut Cx<'_>, _from: HostId, msg: Message) {
-        let body: Box<dyn std::any::Any + Send> = msg.body;
-        let body = match body.downcast::<DiscoverAnswer>() {
-            Ok(answer) => return self.discovered(cx, *answer),
-            Err(b) => b,
-        };
-        let Ok(resp) = body.downcast::<Response>() else { return };
-        let Some(id) = self.pending.remove(&resp.call_id) else { return }; // after its timeout
-        // 2xx and 3xx are answers; 4xx and 5xx are failures.
-        let outcome = if resp.status < 400 { Outcome::Ok } else { Outcome::Failed(format!("status {}", resp.status)) };
-        cx.finish_request(id, outcome);
-        self.refill(cx);
+        match Body::of(msg) {
+            Body::DiscoverAnswer(answer) => self.discovered(cx, answer),
+            Body::Response(resp) => {
+                let Some(id) = self.pending.remove(&resp.call_id) else { return }; // after its timeout
+                // 2xx and 3xx are answers; 4xx and 5xx are failures.
+                let outcome = if resp.status < 400 { Outcome::Ok } else { Outcome::Failed(Failure::Status(resp.status)) };
+                cx.finish_request(id, outcome);
+                self.refill(cx);
+            }
+            _ => {}
+        }
     }
 
     fn on_refused(&mut self, cx: &mut Cx<'_>, _to: HostId, msg: Message) {
-        let Ok(req) = msg.body.downcast::<Request>() else { return };
+        let Body::Request(req) = Body::of(msg) else { return };
         if let Some(id) = self.pending.remove(&req.call_id) {
-            cx.finish_request(id, Outcome::Failed("connection refused".into()));
+            cx.finish_request(id, Outcome::Failed(Failure::Refused));
             self.refill(cx);
         }
     }
 
     fn on_timer(&mut self, cx: &mut Cx<'_>, token: u64) {
-        if token == REFRESH {
-            return self.discover(cx);
-        }
-        if token == TIMEOUT {
-            for key in self.deadlines.expire(cx, TIMEOUT) {
-                if let Some(id) = self.pending.remove(&key) {
-                    cx.finish_request(id, Outcome::Failed("timeout".into()));
-                    self.refill(cx);
+        match ClientTimer::from_token(token) {
+            ClientTimer::Refresh => self.discover(cx),
+            ClientTimer::Timeout => {
+                for key in self.deadlines.expire(cx, ClientTimer::Timeout) {
+                    if let Some(id) = self.pending.remove(&key) {
+                        cx.finish_request(id, Outcome::Failed(Failure::Timeout));
+                        self.refill(cx);
+                    }
                 }
             }
-            return;
-        }
-        match self.config.pacing {
-            Pacing::Closed { .. } => self.refill(cx),
-            Pacing::Open { rate, poisson } => {
-                if !self.may_send(cx.now()) {
-                    return;
+            ClientTimer::NextArrival => match self.config.pacing {
+                Pacing::Closed { .. } => self.refill(cx),
+                Pacing::Open { rate, poisson } => {
+                    if !self.may_send(cx.now()) {
+                        return;
+                    }
+                    let _ = self.send_one(cx);
+                    let gap = self.next_gap(cx, rate, poisson);
+                    cx.set_timer(gap, ClientTimer::NextArrival);
                 }
-                let _ = self.send_one(cx);
-                let gap = self.next_gap(cx, rate, poisson);
-                cx.set_timer(gap, NEXT_ARRIVAL);
-            }
+            },
         }
     }
 

@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 
-use azsim_kernel::{Cx, Nanos};
+use azsim_kernel::{Cx, Nanos, TimerToken};
 
 /// Deadlines of equal length, in the order they were set.
 #[derive(Debug, Default)]
@@ -15,7 +15,7 @@ pub(crate) struct Deadlines {
 
 impl Deadlines {
     /// Adds a deadline for `id` after `after`; arms the sweep timer (`token`) if none is armed.
-    pub(crate) fn add(&mut self, cx: &mut Cx<'_>, id: u64, after: Nanos, token: u64) {
+    pub(crate) fn add(&mut self, cx: &mut Cx<'_>, id: u64, after: Nanos, token: impl TimerToken) {
         let at = cx.now().saturating_add(after);
         debug_assert!(self.queue.back().is_none_or(|(last, _)| *last <= at), "equal-length timeouts arrive in order");
         self.queue.push_back((at, id));
@@ -27,7 +27,7 @@ impl Deadlines {
 
     /// The sweep timer fired: returns the ids whose deadline passed (the caller ignores those
     /// already answered) and re-arms for the next deadline.
-    pub(crate) fn expire(&mut self, cx: &mut Cx<'_>, token: u64) -> Vec<u64> {
+    pub(crate) fn expire(&mut self, cx: &mut Cx<'_>, token: impl TimerToken) -> Vec<u64> {
         let now = cx.now();
         let mut due = Vec::new();
         while let Some((at, id)) = self.queue.front().copied() {

@@ -32,7 +32,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use azsim_kernel::{Cx, Dist, HostId, Message, Nanos, Process};
+use azsim_kernel::{Cx, Dist, HostId, Message, Nanos, Packer, Process, TimerToken, Unpacker};
 
 use crate::cloudmap::Registry;
 use crate::pick::Endpoint;
@@ -176,12 +176,57 @@ struct Slot {
     task: u32,
 }
 
-// Timer tokens: (epoch << 24 | slot) << 3 | kind.
-const LAUNCHED: u64 = 1;
-const CHECK: u64 = 2;
-const DRAINED: u64 = 3;
-const RETRY_PLACEMENT: u64 = 4;
-const METRIC: u64 = 5;
+/// The control plane's timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum EcsTimer {
+    /// Something happens to the task of `slot`; `epoch` is the slot's when the timer was set,
+    /// so a timer of an earlier task in the slot is ignored.
+    Task { slot: usize, epoch: u64, event: TaskTimer },
+    /// Time to try placing the tasks that found no free slot.
+    RetryPlacement,
+    /// A minute of metrics for auto scaling.
+    Metric,
+}
+
+/// What happens to a task when its timer fires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TaskTimer {
+    /// Its container is up (or its host turned out to be unavailable).
+    Launched,
+    /// Time for a container health check.
+    Check,
+    /// Its deregistration delay is over.
+    Drained,
+}
+
+const SLOT_BITS: u32 = 24;
+
+impl TimerToken for EcsTimer {
+    fn into_token(self) -> u64 {
+        let (kind, slot, epoch) = match self {
+            EcsTimer::Task { slot, epoch, event: TaskTimer::Launched } => (1, slot, epoch),
+            EcsTimer::Task { slot, epoch, event: TaskTimer::Check } => (2, slot, epoch),
+            EcsTimer::Task { slot, epoch, event: TaskTimer::Drained } => (3, slot, epoch),
+            EcsTimer::RetryPlacement => (4, 0, 0),
+            EcsTimer::Metric => (5, 0, 0),
+        };
+        Packer::new().put(kind, 3).put(slot as u64, SLOT_BITS).put(epoch, 64 - 3 - SLOT_BITS).finish()
+    }
+    fn from_token(token: u64) -> Self {
+        let mut fields = Unpacker::new(token);
+        let (kind, slot, epoch) = (fields.take(3), fields.take(SLOT_BITS) as usize, fields.take(64 - 3 - SLOT_BITS));
+        let event = match kind {
+            1 => TaskTimer::Launched,
+            2 => TaskTimer::Check,
+            3 => TaskTimer::Drained,
+            4 => return EcsTimer::RetryPlacement,
+            5 => return EcsTimer::Metric,
+            _ => unreachable!("not an ECS timer: {token}"),
+        };
+        EcsTimer::Task { slot, epoch, event }
+    }
+}
+
 const MINUTE: Nanos = 60_000_000_000;
 const PLACEMENT_RETRY: Nanos = 10_000_000_000;
 
@@ -217,7 +262,7 @@ impl EcsService {
 
     /// One CloudWatch datapoint: the average CPU of the healthy tasks over the last minute.
     fn datapoint(&mut self, cx: &mut Cx<'_>) {
-        cx.set_timer(MINUTE, METRIC);
+        cx.set_timer(MINUTE, EcsTimer::Metric);
         let Some(a) = self.config.autoscaling else { return };
         let (mut busy, mut tasks) = (0u64, 0u32);
         for (i, slot) in self.config.slots.iter().enumerate() {
@@ -288,8 +333,9 @@ impl EcsService {
         }
     }
 
-    fn token(&self, slot: usize, kind: u64) -> u64 {
-        (self.slots[slot].epoch << 24 | slot as u64) << 3 | kind
+    /// A timer for the task now in `slot`.
+    fn task_timer(&self, slot: usize, event: TaskTimer) -> EcsTimer {
+        EcsTimer::Task { slot, epoch: self.slots[slot].epoch, event }
     }
 
     fn event(&self, cx: &Cx<'_>, slot: usize, event: String) {
@@ -320,7 +366,7 @@ impl EcsService {
         let Some((_, slot)) = best else {
             self.unplaced += 1;
             if self.unplaced == 1 {
-                cx.set_timer(PLACEMENT_RETRY, RETRY_PLACEMENT);
+                cx.set_timer(PLACEMENT_RETRY, EcsTimer::RetryPlacement);
             }
             return;
         };
@@ -332,7 +378,7 @@ impl EcsService {
         let az = cx.topology().az_name(self.config.slots[slot].endpoint.az).to_string();
         self.event(cx, slot, format!("placed in {az}"));
         let after = self.config.launch.sample(cx.rng());
-        cx.set_timer(after, self.token(slot, LAUNCHED));
+        cx.set_timer(after, self.task_timer(slot, TaskTimer::Launched));
     }
 
     fn register(&self, cx: &mut Cx<'_>, slot: usize) {
@@ -375,7 +421,7 @@ impl EcsService {
             }
         }
         self.slots[slot].state = State::Draining;
-        cx.set_timer(drain, self.token(slot, DRAINED));
+        cx.set_timer(drain, self.task_timer(slot, TaskTimer::Drained));
         if replace {
             self.launch(cx);
         }
@@ -408,14 +454,14 @@ impl EcsService {
             }
             _ => return,
         }
-        cx.set_timer(hc.interval, self.token(slot, CHECK));
+        cx.set_timer(hc.interval, self.task_timer(slot, TaskTimer::Check));
     }
 }
 
 impl Process for EcsService {
     fn on_start(&mut self, cx: &mut Cx<'_>) {
         if self.config.autoscaling.is_some() {
-            cx.set_timer(MINUTE, METRIC);
+            cx.set_timer(MINUTE, EcsTimer::Metric);
         }
         let interval = self.config.health.interval.max(1);
         for i in 0..self.slots.len() {
@@ -429,31 +475,31 @@ impl Process for EcsService {
             self.tasks_started += 1;
             self.slots[i] = Slot { state: State::Healthy { fails: 0 }, epoch: 1, task: self.tasks_started };
             let offset = cx.rng().below(interval);
-            cx.set_timer(offset, self.token(i, CHECK));
+            cx.set_timer(offset, self.task_timer(i, TaskTimer::Check));
         }
     }
 
     fn on_message(&mut self, _cx: &mut Cx<'_>, _from: HostId, _msg: Message) {}
 
     fn on_timer(&mut self, cx: &mut Cx<'_>, token: u64) {
-        if token == METRIC {
-            return self.datapoint(cx);
-        }
-        if token == RETRY_PLACEMENT {
-            let waiting = std::mem::take(&mut self.unplaced);
-            for _ in 0..waiting {
-                self.launch(cx);
+        let (slot, event) = match EcsTimer::from_token(token) {
+            EcsTimer::Metric => return self.datapoint(cx),
+            EcsTimer::RetryPlacement => {
+                let waiting = std::mem::take(&mut self.unplaced);
+                for _ in 0..waiting {
+                    self.launch(cx);
+                }
+                return;
             }
-            return;
-        }
-        let kind = token & 7;
-        let slot = ((token >> 3) & 0xff_ffff) as usize;
-        let epoch = token >> 27;
-        if self.slots.get(slot).is_none_or(|s| s.epoch != epoch) {
-            return;
-        }
-        match kind {
-            LAUNCHED => {
+            EcsTimer::Task { slot, epoch, event } => {
+                if self.slots.get(slot).is_none_or(|s| s.epoch != epoch) {
+                    return;
+                }
+                (slot, event)
+            }
+        };
+        match event {
+            TaskTimer::Launched => {
                 if !cx.host_is_up(self.config.slots[slot].endpoint.host) {
                     self.slots[slot].state = State::Free;
                     self.event(cx, slot, "launch failed: host unavailable".into());
@@ -464,10 +510,10 @@ impl Process for EcsService {
                 self.config.slots[slot].switch.set(true);
                 self.slots[slot].state = State::Starting { since: now, ready_at, fails: 0 };
                 self.event(cx, slot, "container running".into());
-                cx.set_timer(self.config.health.interval, self.token(slot, CHECK));
+                cx.set_timer(self.config.health.interval, self.task_timer(slot, TaskTimer::Check));
             }
-            CHECK => self.check(cx, slot),
-            DRAINED => {
+            TaskTimer::Check => self.check(cx, slot),
+            TaskTimer::Drained => {
                 let s = &self.config.slots[slot];
                 s.switch.set(false);
                 if let Some((tgs, _)) = &self.config.target_groups {
@@ -476,7 +522,6 @@ impl Process for EcsService {
                 self.slots[slot].state = State::Free;
                 self.event(cx, slot, "stopped".into());
             }
-            _ => {}
         }
     }
 

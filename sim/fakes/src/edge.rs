@@ -12,11 +12,11 @@
 
 use std::collections::BTreeMap;
 
-use azsim_kernel::{Cx, Dist, HostId, Message, Nanos, Process, RequestId};
+use azsim_kernel::{Cx, Dist, HostId, Message, Nanos, Packer, Process, RequestId, TimerToken, Unpacker};
 
 use crate::pick::Endpoint;
 use crate::route53::Route53;
-use crate::rpc::{self, Request, Response};
+use crate::rpc::{self, Body, Request};
 use crate::rules::in_cidr;
 
 /// An edge's configuration.
@@ -48,12 +48,54 @@ struct Pending {
     client: Request,
     /// Sent to the secondary origin already.
     secondary: bool,
-    /// The attempt the answer must belong to.
+    /// The attempt the answer must belong to (wrapped to [`ATTEMPT_BITS`]).
     attempt: u64,
 }
 
-const SEND: u64 = 0;
-const TIMEOUT: u64 = 1;
+/// Attempt numbers an answer is told apart by (they wrap: only the latest attempt counts).
+const ATTEMPT_BITS: u32 = 20;
+const ATTEMPT_MASK: u64 = (1 << ATTEMPT_BITS) - 1;
+
+/// The call id an attempt goes out under: the edge's call and the attempt, so an answer to an
+/// older attempt is recognised as late.
+fn attempt_id(call: u64, attempt: u64) -> u64 {
+    Packer::new().put(attempt, ATTEMPT_BITS).put(call, 64 - ATTEMPT_BITS).finish()
+}
+
+/// The inverse of [`attempt_id`]: the call and the attempt.
+fn split_attempt_id(id: u64) -> (u64, u64) {
+    let mut fields = Unpacker::new(id);
+    let attempt = fields.take(ATTEMPT_BITS);
+    (fields.take(64 - ATTEMPT_BITS), attempt)
+}
+
+/// An edge's timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum EdgeTimer {
+    /// The edge's processing of `call` is done: time to send it to the origin.
+    Send { call: u64 },
+    /// The origin did not answer this attempt in time.
+    Timeout { call: u64, attempt: u64 },
+}
+
+impl TimerToken for EdgeTimer {
+    fn into_token(self) -> u64 {
+        match self {
+            EdgeTimer::Send { call } => Packer::new().put(0, 1).put(call, 63).finish(),
+            EdgeTimer::Timeout { call, attempt } => Packer::new().put(1, 1).put(attempt_id(call, attempt), 63).finish(),
+        }
+    }
+    fn from_token(token: u64) -> Self {
+        let mut fields = Unpacker::new(token);
+        match fields.take(1) {
+            0 => EdgeTimer::Send { call: fields.take(63) },
+            _ => {
+                let (call, attempt) = split_attempt_id(fields.take(63));
+                EdgeTimer::Timeout { call, attempt }
+            }
+        }
+    }
+}
 
 /// A CloudFront edge location.
 pub struct Edge {
@@ -91,13 +133,13 @@ impl Edge {
             return;
         };
         self.next += 1;
-        p.attempt = self.next;
+        p.attempt = self.next & ATTEMPT_MASK;
         let mut req = p.client.clone();
         req.reply_to = cx.host();
-        req.call_id = call << 20 | (p.attempt & 0xf_ffff);
+        req.call_id = attempt_id(call, p.attempt);
         req.source = cx.host();
         cx.send(target, rpc::request(p.id, req));
-        cx.set_timer(self.config.response_timeout, (call << 20 | (p.attempt & 0xf_ffff)) << 1 | TIMEOUT);
+        cx.set_timer(self.config.response_timeout, EdgeTimer::Timeout { call, attempt: p.attempt });
     }
 
     /// The primary failed with `status`: the secondary origin, if the group says so, else the
@@ -118,8 +160,8 @@ impl Edge {
 impl Process for Edge {
     fn on_message(&mut self, cx: &mut Cx<'_>, _from: HostId, msg: Message) {
         let (id, bytes) = (msg.request, msg.bytes);
-        let body = match msg.body.downcast::<Request>() {
-            Ok(req) => {
+        match Body::of(msg) {
+            Body::Request(req) => {
                 let Some(id) = id else { return };
                 if !self.config.allow.is_empty() {
                     let source = cx.topology().host(req.source).ip;
@@ -131,44 +173,43 @@ impl Process for Edge {
                 }
                 self.next += 1;
                 let call = self.next;
-                self.pending.insert(call, Pending { id, client: *req, secondary: false, attempt: 0 });
+                self.pending.insert(call, Pending { id, client: req, secondary: false, attempt: 0 });
                 let t = self.config.processing.sample(cx.rng());
-                cx.set_timer(t, call << 21 | SEND);
-                return;
+                cx.set_timer(t, EdgeTimer::Send { call });
             }
-            Err(b) => b,
-        };
-        if let Ok(resp) = body.downcast::<Response>() {
-            let (call, attempt) = (resp.call_id >> 20, resp.call_id & 0xf_ffff);
-            if self.pending.get(&call).is_none_or(|p| p.attempt & 0xf_ffff != attempt) {
-                return; // an answer after the timeout
+            Body::Response(resp) => {
+                let (call, attempt) = split_attempt_id(resp.call_id);
+                if self.pending.get(&call).is_none_or(|p| p.attempt != attempt) {
+                    return; // an answer after the timeout
+                }
+                if self.config.secondary.as_ref().is_some_and(|(_, codes)| codes.contains(&resp.status)) {
+                    return self.failed(cx, call, resp.status, bytes);
+                }
+                let p = self.pending.remove(&call).expect("present");
+                cx.send(p.client.reply_to, rpc::response(Some(p.id), p.client.call_id, resp.status, bytes));
             }
-            if self.config.secondary.as_ref().is_some_and(|(_, codes)| codes.contains(&resp.status)) {
-                return self.failed(cx, call, resp.status, bytes);
-            }
-            let p = self.pending.remove(&call).expect("present");
-            cx.send(p.client.reply_to, rpc::response(Some(p.id), p.client.call_id, resp.status, bytes));
+            _ => {}
         }
     }
 
     fn on_refused(&mut self, cx: &mut Cx<'_>, _to: HostId, msg: Message) {
-        if let Ok(req) = msg.body.downcast::<Request>() {
-            let (call, attempt) = (req.call_id >> 20, req.call_id & 0xf_ffff);
-            if self.pending.get(&call).is_some_and(|p| p.attempt & 0xf_ffff == attempt) {
+        if let Body::Request(req) = Body::of(msg) {
+            let (call, attempt) = split_attempt_id(req.call_id);
+            if self.pending.get(&call).is_some_and(|p| p.attempt == attempt) {
                 self.failed(cx, call, 502, 0);
             }
         }
     }
 
     fn on_timer(&mut self, cx: &mut Cx<'_>, token: u64) {
-        if token & 1 == SEND {
-            return self.send(cx, token >> 21);
-        }
-        let value = token >> 1;
-        let (call, attempt) = (value >> 20, value & 0xf_ffff);
-        if self.pending.get(&call).is_some_and(|p| p.attempt & 0xf_ffff == attempt) {
-            self.counts.timeouts += 1;
-            self.failed(cx, call, 504, 0);
+        match EdgeTimer::from_token(token) {
+            EdgeTimer::Send { call } => self.send(cx, call),
+            EdgeTimer::Timeout { call, attempt } => {
+                if self.pending.get(&call).is_some_and(|p| p.attempt == attempt) {
+                    self.counts.timeouts += 1;
+                    self.failed(cx, call, 504, 0);
+                }
+            }
         }
     }
 

@@ -20,11 +20,11 @@ use std::any::Any;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use azsim_kernel::{AzId, Cx, Dist, HostId, Message, Nanos, Process, RequestId};
+use azsim_kernel::{AzId, Cx, Dist, HostId, Message, Nanos, Packer, Process, RequestId, TimerToken, Unpacker};
 
 use crate::deadline::Deadlines;
 use crate::pick::{Endpoint, weighted_index};
-use crate::rpc::{self, HEALTH_CHECK_BYTES, HealthCheck, HealthReply, Request, Response};
+use crate::rpc::{self, Body, Request};
 use crate::rules::{self, Action, Rule};
 use crate::targets::TargetRegistry;
 
@@ -39,8 +39,9 @@ pub struct HealthCheckConfig {
 }
 
 impl Default for HealthCheckConfig {
+    /// An ALB's ([`crate::defaults::alb::HEALTH_CHECK`]).
     fn default() -> Self {
-        HealthCheckConfig { interval: 30_000_000_000, timeout: 5_000_000_000, healthy_threshold: 5, unhealthy_threshold: 2 }
+        crate::defaults::alb::HEALTH_CHECK
     }
 }
 
@@ -202,17 +203,65 @@ struct Pending {
     target: Option<HostId>,
 }
 
-// Timer token kinds (low two bits). Kind 0 with value 0 starts a probe round; with value 1 a
-// deregistration delay has run out; with value 2 it is time to look for target changes.
-const PROBE_ROUND: u64 = 0;
-const DRAIN_DONE: u64 = 1 << 2;
-const POLL_TARGETS: u64 = 2 << 2;
+/// A node's timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LbTimer {
+    /// Time to probe every target.
+    ProbeRound,
+    /// A deregistration delay has run out.
+    DrainDone,
+    /// Time to look for target changes.
+    PollTargets,
+    /// The probe `seq` (see [`probe_seq`]) went unanswered.
+    ProbeTimeout { seq: u64 },
+    /// The node's processing of request `call` is done: time to route it.
+    Processed { call: u64 },
+    /// The target-deadline sweep ([`Deadlines`]).
+    TargetTimeout,
+}
+
+const TIMER_KIND_BITS: u32 = 3;
+
+impl TimerToken for LbTimer {
+    fn into_token(self) -> u64 {
+        let (kind, value) = match self {
+            LbTimer::ProbeRound => (0, 0),
+            LbTimer::DrainDone => (1, 0),
+            LbTimer::PollTargets => (2, 0),
+            LbTimer::ProbeTimeout { seq } => (3, seq),
+            LbTimer::Processed { call } => (4, call),
+            LbTimer::TargetTimeout => (5, 0),
+        };
+        Packer::new().put(kind, TIMER_KIND_BITS).put(value, 64 - TIMER_KIND_BITS).finish()
+    }
+    fn from_token(token: u64) -> Self {
+        let mut fields = Unpacker::new(token);
+        let (kind, value) = (fields.take(TIMER_KIND_BITS), fields.take(64 - TIMER_KIND_BITS));
+        match kind {
+            0 => LbTimer::ProbeRound,
+            1 => LbTimer::DrainDone,
+            2 => LbTimer::PollTargets,
+            3 => LbTimer::ProbeTimeout { seq: value },
+            4 => LbTimer::Processed { call: value },
+            5 => LbTimer::TargetTimeout,
+            _ => unreachable!("not a load balancer timer: {token}"),
+        }
+    }
+}
+
+/// A probe's sequence number: the round and the target (whose reply finds it again).
+fn probe_seq(round: u64, target: HostId) -> u64 {
+    Packer::new().put(u64::from(target.0), 32).put(round, 32).finish()
+}
+
+/// The target a probe went to.
+fn probe_target(seq: u64) -> HostId {
+    HostId(Unpacker::new(seq).take(32) as u32)
+}
+
 /// How soon a node learns of registrations and deregistrations. AWS does not document how
 /// fast the control plane propagates them; here, within a second.
 const TARGET_POLL_INTERVAL: Nanos = 1_000_000_000;
-const PROBE_TIMEOUT: u64 = 1;
-const PROCESSED: u64 = 2;
-const TARGET_TIMEOUT: u64 = 3;
 
 /// One node of a load balancer.
 pub struct LbNode {
@@ -293,7 +342,7 @@ impl LbNode {
         self.index_of = endpoints.iter().enumerate().map(|(i, e)| (e.host, i)).collect();
         (self.endpoints, self.groups, self.targets, self.outstanding, self.draining) = (endpoints, groups, targets, outstanding, draining);
         if let Some(end) = next_drain_end {
-            cx.set_timer(end - now, DRAIN_DONE);
+            cx.set_timer(end - now, LbTimer::DrainDone);
         }
         // The deregistration delay ran out with requests in flight: 502.
         let gone: Vec<u64> = self.pending.iter().filter(|(_, p)| p.target.is_some_and(|h| !self.index_of.contains_key(&h))).map(|(k, _)| *k).collect();
@@ -394,17 +443,16 @@ impl LbNode {
             if t.probe.is_some() {
                 continue; // still waiting on the previous probe
             }
-            let seq = self.round << 32 | u64::from(self.endpoints[i].host.0);
+            let seq = probe_seq(self.round, self.endpoints[i].host);
             t.probe = Some(seq);
-            let msg = Message { request: None, bytes: HEALTH_CHECK_BYTES, body: Box::new(HealthCheck { seq }) };
-            cx.send(self.endpoints[i].host, msg);
-            cx.set_timer(self.config.health.timeout, seq << 2 | PROBE_TIMEOUT);
+            cx.send(self.endpoints[i].host, Body::health_check(seq));
+            cx.set_timer(self.config.health.timeout, LbTimer::ProbeTimeout { seq });
         }
-        cx.set_timer(self.config.health.interval, PROBE_ROUND);
+        cx.set_timer(self.config.health.interval, LbTimer::ProbeRound);
     }
 
     fn probe_result(&mut self, cx: &mut Cx<'_>, seq: u64, ok: bool) {
-        let host = HostId((seq & 0xffff_ffff) as u32);
+        let host = probe_target(seq);
         let hc = self.config.health;
         let Some(t) = self.index_of.get(&host).and_then(|i| self.targets.get_mut(*i)) else { return };
         if t.probe != Some(seq) {
@@ -426,6 +474,35 @@ impl LbNode {
         }
         self.publish(cx);
     }
+
+    /// The node has processed request `call`: picks a target and forwards it there (503 when
+    /// there is none).
+    fn route_pending(&mut self, cx: &mut Cx<'_>, call: u64) {
+        self.sync(cx, false);
+        let my_az = cx.az();
+        let Some(group) = self.listener_action(cx, call) else { return };
+        let Some(index) = self.route(group, my_az, cx.rng()) else {
+            if let Some(p) = self.pending.remove(&call) {
+                cx.send(p.req.reply_to, rpc::response(Some(p.id), p.req.call_id, 503, 0));
+            }
+            return;
+        };
+        let target = self.endpoints[index];
+        let Some(p) = self.pending.get_mut(&call) else { return };
+        p.target = Some(target.host);
+        self.outstanding[index] += 1;
+        let fwd = Request {
+            reply_to: cx.host(),
+            call_id: call,
+            request_bytes: p.req.request_bytes,
+            response_bytes: p.req.response_bytes,
+            chain_azs: Vec::new(),
+            http: p.req.http.clone(),
+            source: if self.config.preserve_client_ip { p.req.source } else { cx.host() },
+        };
+        cx.send(target.host, rpc::request(p.id, fwd));
+        self.target_deadlines.add(cx, call, self.config.target_timeout, LbTimer::TargetTimeout);
+    }
 }
 
 impl Process for LbNode {
@@ -435,15 +512,14 @@ impl Process for LbNode {
         let offset = cx.rng().below(self.config.health.interval.max(1));
         self.sync(cx, false);
         self.targets.iter_mut().for_each(|t| *t = TargetState::new());
-        cx.set_timer(offset.min(1_000_000), PROBE_ROUND);
-        cx.set_timer(TARGET_POLL_INTERVAL, POLL_TARGETS);
+        cx.set_timer(offset.min(1_000_000), LbTimer::ProbeRound);
+        cx.set_timer(TARGET_POLL_INTERVAL, LbTimer::PollTargets);
     }
 
     fn on_message(&mut self, cx: &mut Cx<'_>, _from: HostId, msg: Message) {
         let (id, bytes) = (msg.request, msg.bytes);
-        let body: Box<dyn Any + Send> = msg.body;
-        let body = match body.downcast::<Request>() {
-            Ok(req) => {
+        match Body::of(msg) {
+            Body::Request(req) => {
                 // An ALB answers 400 itself to a request line or header line over 16 KiB, or a
                 // head over 64 KiB (an NLB passes bytes through).
                 let (line, largest, total) = req.http.head_sizes();
@@ -452,86 +528,49 @@ impl Process for LbNode {
                     return;
                 }
                 self.next += 1;
-                self.pending.insert(self.next, Pending { id: id.expect("requests carry their id"), req: *req, target: None });
+                self.pending.insert(self.next, Pending { id: id.expect("requests carry their id"), req, target: None });
                 let t = self.config.processing.sample(cx.rng());
-                cx.set_timer(t, self.next << 2 | PROCESSED);
-                return;
+                cx.set_timer(t, LbTimer::Processed { call: self.next });
             }
-            Err(b) => b,
-        };
-        let body = match body.downcast::<Response>() {
-            Ok(resp) => {
+            Body::Response(resp) => {
                 if let Some(p) = self.pending.remove(&resp.call_id) {
                     self.settle_target(p.target);
                     // The target's answer, as large as it was.
                     cx.send(p.req.reply_to, rpc::response(Some(p.id), p.req.call_id, resp.status, bytes));
                 }
-                return;
             }
-            Err(b) => b,
-        };
-        if let Ok(r) = body.downcast::<HealthReply>() {
-            self.probe_result(cx, r.seq, r.passes());
+            Body::HealthReply(r) => self.probe_result(cx, r.seq, r.passes()),
+            _ => {}
         }
     }
 
     fn on_refused(&mut self, cx: &mut Cx<'_>, _to: HostId, msg: Message) {
-        let body: Box<dyn Any + Send> = msg.body;
-        match body.downcast::<Request>() {
+        match Body::of(msg) {
             // The target refused the connection: 502 (AWS: "the load balancer received a TCP
             // RST from the target when attempting to establish a connection").
-            Ok(req) => {
+            Body::Request(req) => {
                 if let Some(p) = self.pending.remove(&req.call_id) {
                     self.settle_target(p.target);
                     cx.send(p.req.reply_to, rpc::response(Some(p.id), p.req.call_id, 502, 0));
                 }
             }
-            Err(body) => {
-                if let Ok(hc) = body.downcast::<HealthCheck>() {
-                    self.probe_result(cx, hc.seq, false);
-                }
-            }
+            Body::HealthCheck(hc) => self.probe_result(cx, hc.seq, false),
+            _ => {}
         }
     }
 
     fn on_timer(&mut self, cx: &mut Cx<'_>, token: u64) {
-        let value = token >> 2;
-        match token & 3 {
-            PROBE_ROUND if token == DRAIN_DONE => self.sync(cx, true),
-            PROBE_ROUND if token == POLL_TARGETS => {
+        match LbTimer::from_token(token) {
+            LbTimer::DrainDone => self.sync(cx, true),
+            LbTimer::PollTargets => {
                 self.sync(cx, false);
-                cx.set_timer(TARGET_POLL_INTERVAL, POLL_TARGETS);
+                cx.set_timer(TARGET_POLL_INTERVAL, LbTimer::PollTargets);
             }
-            PROBE_ROUND => self.probe_round(cx),
-            PROBE_TIMEOUT => self.probe_result(cx, value, false),
-            PROCESSED => {
-                self.sync(cx, false);
-                let my_az = cx.az();
-                let Some(group) = self.listener_action(cx, value) else { return };
-                let Some(index) = self.route(group, my_az, cx.rng()) else {
-                    if let Some(p) = self.pending.remove(&value) {
-                        cx.send(p.req.reply_to, rpc::response(Some(p.id), p.req.call_id, 503, 0));
-                    }
-                    return;
-                };
-                let target = self.endpoints[index];
-                let Some(p) = self.pending.get_mut(&value) else { return };
-                p.target = Some(target.host);
-                self.outstanding[index] += 1;
-                let fwd = Request {
-                    reply_to: cx.host(),
-                    call_id: value,
-                    request_bytes: p.req.request_bytes,
-                    response_bytes: p.req.response_bytes,
-                    chain_azs: Vec::new(),
-                    http: p.req.http.clone(),
-                    source: if self.config.preserve_client_ip { p.req.source } else { cx.host() },
-                };
-                cx.send(target.host, rpc::request(p.id, fwd));
-                self.target_deadlines.add(cx, value, self.config.target_timeout, TARGET_TIMEOUT);
-            }
-            _ => {
-                for id in self.target_deadlines.expire(cx, TARGET_TIMEOUT) {
+            LbTimer::ProbeRound => self.probe_round(cx),
+            LbTimer::ProbeTimeout { seq } => self.probe_result(cx, seq, false),
+            LbTimer::Processed { call } => self.route_pending(cx, call),
+            LbTimer::TargetTimeout => {
+                for id in self.target_deadlines.expire(cx, LbTimer::TargetTimeout) {
                     if let Some(p) = self.pending.remove(&id) {
                         self.settle_target(p.target);
                         cx.send(p.req.reply_to, rpc::response(Some(p.id), p.req.call_id, 504, 0));

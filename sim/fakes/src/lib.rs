@@ -12,7 +12,7 @@
 //! - `apigw.rs`: API Gateway (HTTP and REST APIs) and its VPC link ENIs;
 //! - `route53.rs`: Route 53 records, health checks and checkers; `edge.rs`: CloudFront and WAF;
 //! - `nat.rs`: NAT gateways and the egress proxy fleet;
-//! - `rpc.rs`: the messages they exchange; `pick.rs`: how a caller picks an instance.
+//! - `rpc.rs`: the messages they exchange (one enum, [`Body`]); `pick.rs`: how a caller picks an instance.
 //!
 //! Every fake learns about failures the way the real service does (timeouts, health checks).
 //! Three read host liveness directly, standing for a component AWS runs: the load balancer's
@@ -24,6 +24,7 @@ pub mod apigw;
 mod client;
 pub mod cloudmap;
 mod deadline;
+pub mod defaults;
 mod ecs;
 pub mod edge;
 mod lb;
@@ -39,6 +40,6 @@ pub use client::{Client, ClientConfig, Destination, Pacing};
 pub use ecs::{AutoScaling, ContainerHealthCheck, EcsCloudMap, EcsService, EcsServiceConfig, TaskEvent, TaskEvents, TaskSlot, TaskSwitch};
 pub use lb::{ClientRouting, HealthCheckConfig, LbAlgorithm, LbDirectory, LbNode, LbNodeConfig};
 pub use pick::{Endpoint, PickPolicy, Picker};
-pub use rpc::{HEALTH_CHECK_BYTES, HealthCheck, HealthReply, HttpRequest, Request, Response, response};
+pub use rpc::{Body, HEALTH_CHECK_BYTES, HealthCheck, HealthReply, HttpRequest, Request, Response, request, response};
 pub use service::{CannedRoute, ColdStart, ServiceConfig, ServiceInstance, Step, StepKind};
 pub use targets::{Registration, TargetRegistry};

@@ -21,9 +21,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use azsim_kernel::{Cx, HostId, Message, Nanos, Process};
+use azsim_kernel::{Cx, HostId, Message, Nanos, Packer, Process, TimerToken, Unpacker};
 
-use crate::rpc::{self, HEALTH_CHECK_BYTES, HealthCheck, HealthReply, HttpRequest, Relay, Request, Response};
+use crate::rpc::{self, Body, HEALTH_CHECK_BYTES, HealthReply, HttpRequest, Relay, Request};
 
 /// AWS: 55,000 simultaneous connections per unique destination per address.
 pub const CONNECTIONS_PER_DESTINATION: usize = 55_000;
@@ -119,10 +119,9 @@ impl Process for NatGateway {
     fn on_message(&mut self, cx: &mut Cx<'_>, from: HostId, msg: Message) {
         let (id, bytes) = (msg.request, msg.bytes);
         self.counts.bytes += bytes;
-        let body = match msg.body.downcast::<NatForward>() {
-            Ok(fwd) => {
+        match Body::of(msg) {
+            Body::NatForward(NatForward { to, req, conn }) => {
                 let Some(id) = id else { return };
-                let NatForward { to, req, conn } = *fwd;
                 let now = cx.now();
                 if let Some(c) = conn {
                     let key = (from, c.id);
@@ -136,7 +135,7 @@ impl Process for NatGateway {
                         // The mapping timed out: the NAT answers the inside host with an RST.
                         self.flows.remove(&key);
                         self.counts.idle_resets += 1;
-                        cx.send(from, Message { request: Some(id), bytes: 0, body: Box::new(ConnReset { call_id: req.call_id }) });
+                        cx.send(from, Body::ConnReset(ConnReset { call_id: req.call_id }).message(Some(id), 0));
                         return;
                     }
                     if c.new {
@@ -160,36 +159,24 @@ impl Process for NatGateway {
                     self.flow_of.insert(out.call_id, flow);
                 }
                 cx.send(to, rpc::request(id, out));
-                return;
             }
-            Err(b) => b,
-        };
-        let body = match body.downcast::<NatProbe>() {
-            Ok(p) => {
+            Body::NatProbe(p) => {
                 self.probes.insert(p.seq, from);
-                cx.send(p.to, Message { request: None, bytes: HEALTH_CHECK_BYTES, body: Box::new(HealthCheck { seq: p.seq }) });
-                return;
+                cx.send(p.to, Body::health_check(p.seq));
             }
-            Err(b) => b,
-        };
-        let body = match body.downcast::<HealthReply>() {
-            Ok(r) => {
+            Body::HealthReply(r) => {
                 if let Some(prober) = self.probes.remove(&r.seq) {
-                    cx.send(prober, Message { request: None, bytes: HEALTH_CHECK_BYTES, body: r });
+                    cx.send(prober, Body::health_reply(r));
                 }
-                return;
             }
-            Err(b) => b,
-        };
-        if let Ok(resp) = body.downcast::<Response>()
-            && self.relay.answer(cx, resp.call_id, resp.status, bytes)
-        {
-            self.close(cx.now(), resp.call_id);
+            // An answer to a call of ours goes back; the connection closes.
+            Body::Response(resp) if self.relay.answer(cx, resp.call_id, resp.status, bytes) => self.close(cx.now(), resp.call_id),
+            _ => {}
         }
     }
 
     fn on_refused(&mut self, cx: &mut Cx<'_>, _to: HostId, msg: Message) {
-        if let Ok(req) = msg.body.downcast::<Request>()
+        if let Body::Request(req) = Body::of(msg)
             && self.relay.answer(cx, req.call_id, 502, 0)
         {
             self.close(cx.now(), req.call_id);
@@ -257,8 +244,30 @@ pub struct EgressCounts {
     pub resets: u64,
 }
 
-const PROBE: u64 = 0;
-const TIMEOUT: u64 = 1;
+/// An egress proxy's timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum EgressTimer {
+    /// Time for a deep health check of the destination.
+    Probe,
+    /// The destination did not answer the relayed call in time.
+    Timeout { call: u64 },
+}
+
+impl TimerToken for EgressTimer {
+    fn into_token(self) -> u64 {
+        match self {
+            EgressTimer::Probe => Packer::new().put(0, 1).finish(),
+            EgressTimer::Timeout { call } => Packer::new().put(1, 1).put(call, 63).finish(),
+        }
+    }
+    fn from_token(token: u64) -> Self {
+        let mut fields = Unpacker::new(token);
+        match fields.take(1) {
+            0 => EgressTimer::Probe,
+            _ => EgressTimer::Timeout { call: fields.take(63) },
+        }
+    }
+}
 
 /// An egress proxy instance.
 pub struct EgressProxy {
@@ -332,14 +341,14 @@ impl Process for EgressProxy {
     fn on_start(&mut self, cx: &mut Cx<'_>) {
         if let Some((every, _)) = self.config.deep {
             let phase = cx.rng().below(every.max(1));
-            cx.set_timer(phase, PROBE);
+            cx.set_timer(phase, EgressTimer::Probe);
         }
     }
 
     fn on_message(&mut self, cx: &mut Cx<'_>, from: HostId, msg: Message) {
         let (id, bytes) = (msg.request, msg.bytes);
-        let body = match msg.body.downcast::<Request>() {
-            Ok(req) => {
+        match Body::of(msg) {
+            Body::Request(req) => {
                 let Some(id) = id else { return };
                 if !self.accepts(cx.now(), &req.http) {
                     self.counts.rejected += 1;
@@ -347,78 +356,61 @@ impl Process for EgressProxy {
                     return;
                 }
                 self.counts.forwarded += 1;
-                let mut out = self.relay.take(cx.host(), id, *req);
+                let mut out = self.relay.take(cx.host(), id, req);
                 // The secret stays here.
                 let mut http = (*out.http).clone();
                 http.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(&self.config.header));
                 out.http = Arc::new(http);
                 let call = out.call_id;
                 let conn = self.connection(cx.now(), call);
-                let msg = Message { request: Some(id), bytes: out.request_bytes, body: Box::new(NatForward { to: self.config.destination, req: out, conn }) };
-                cx.send(self.config.nat, msg);
-                cx.set_timer(self.config.timeout, call << 1 | TIMEOUT);
-                return;
+                let bytes = out.request_bytes;
+                cx.send(self.config.nat, Body::NatForward(NatForward { to: self.config.destination, req: out, conn }).message(Some(id), bytes));
+                cx.set_timer(self.config.timeout, EgressTimer::Timeout { call });
             }
-            Err(b) => b,
-        };
-        let body = match body.downcast::<HealthCheck>() {
             // The load balancer's probe: answered here, from what the proxy knows.
-            Ok(hc) => {
+            Body::HealthCheck(hc) => {
                 let status = if self.healthy(cx.now()) { 200 } else { 503 };
-                cx.send(from, Message { request: None, bytes: HEALTH_CHECK_BYTES, body: Box::new(HealthReply::status(hc.seq, status)) });
-                return;
+                cx.send(from, Body::health_reply(HealthReply::status(hc.seq, status)));
             }
-            Err(b) => b,
-        };
-        let body = match body.downcast::<HealthReply>() {
             // Our probe of the destination, back through the NAT.
-            Ok(r) => {
-                if r.passes() {
-                    self.last_ok = Some(cx.now());
-                }
-                return;
-            }
-            Err(b) => b,
-        };
-        let body = match body.downcast::<ConnReset>() {
+            Body::HealthReply(r) if r.passes() => self.last_ok = Some(cx.now()),
             // The NAT forgot the connection: Envoy answers 503 ("upstream connect error or
             // disconnect/reset before headers") and does not reuse it.
-            Ok(rst) => {
+            Body::ConnReset(rst) => {
                 self.release(cx.now(), rst.call_id, false);
                 if self.relay.answer(cx, rst.call_id, 503, 0) {
                     self.counts.resets += 1;
                 }
-                return;
             }
-            Err(b) => b,
-        };
-        if let Ok(resp) = body.downcast::<Response>()
-            && self.relay.answer(cx, resp.call_id, resp.status, bytes)
-        {
-            self.release(cx.now(), resp.call_id, true);
+            // An answer to a call of ours goes back; its connection returns to the pool.
+            Body::Response(resp) if self.relay.answer(cx, resp.call_id, resp.status, bytes) => self.release(cx.now(), resp.call_id, true),
+            _ => {}
         }
     }
 
     fn on_refused(&mut self, cx: &mut Cx<'_>, _to: HostId, msg: Message) {
-        if let Ok(fwd) = msg.body.downcast::<NatForward>() {
+        if let Body::NatForward(fwd) = Body::of(msg) {
             self.release(cx.now(), fwd.req.call_id, false);
             self.relay.answer(cx, fwd.req.call_id, 502, 0);
         }
     }
 
     fn on_timer(&mut self, cx: &mut Cx<'_>, token: u64) {
-        if token == PROBE {
-            if let Some((every, _)) = self.config.deep {
-                self.probe += 1;
-                let probe = NatProbe { to: self.config.destination, seq: self.probe };
-                cx.send(self.config.nat, Message { request: None, bytes: HEALTH_CHECK_BYTES, body: Box::new(probe) });
-                cx.set_timer(every, PROBE);
+        match EgressTimer::from_token(token) {
+            EgressTimer::Probe => {
+                if let Some((every, _)) = self.config.deep {
+                    self.probe += 1;
+                    let probe = NatProbe { to: self.config.destination, seq: self.probe };
+                    cx.send(self.config.nat, Body::NatProbe(probe).message(None, HEALTH_CHECK_BYTES));
+                    cx.set_timer(every, EgressTimer::Probe);
+                }
             }
-            return;
-        }
-        if token & 1 == TIMEOUT && self.relay.answer(cx, token >> 1, 504, 0) {
-            self.counts.timeouts += 1;
-            self.release(cx.now(), token >> 1, false);
+            EgressTimer::Timeout { call } => {
+                if self.relay.answer(cx, call, 504, 0) {
+                    self.counts.timeouts += 1;
+                    self.release(cx.now(), call, false);
+                }
+            }
         }
     }
 

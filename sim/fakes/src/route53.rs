@@ -36,11 +36,11 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use azsim_kernel::{Cx, Dist, HostId, Message, Nanos, Process, RegionId, SimRng};
+use azsim_kernel::{Cx, Dist, HostId, Message, Nanos, Packer, Process, RegionId, SimRng, TimerToken, Unpacker};
 
 use crate::lb::LbDirectory;
 use crate::pick::Endpoint;
-use crate::rpc::{HEALTH_CHECK_BYTES, HealthCheck, HealthReply};
+use crate::rpc::{Body, HealthReply};
 
 /// A record's target: where its answer points, and the health check that guards it.
 #[derive(Clone, Debug)]
@@ -407,8 +407,43 @@ impl Route53 {
     }
 }
 
-const ROUND: u64 = 0;
-const TIMEOUT: u64 = 1;
+/// A checker's timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CheckerTimer {
+    /// Time to probe check number `check`'s target.
+    Round { check: usize },
+    /// The probe `seq` (see [`probe_seq`]) went unanswered.
+    Timeout { seq: u64 },
+}
+
+impl TimerToken for CheckerTimer {
+    fn into_token(self) -> u64 {
+        match self {
+            CheckerTimer::Round { check } => Packer::new().put(0, 1).put(check as u64, 63).finish(),
+            CheckerTimer::Timeout { seq } => Packer::new().put(1, 1).put(seq, 63).finish(),
+        }
+    }
+    fn from_token(token: u64) -> Self {
+        let mut fields = Unpacker::new(token);
+        match fields.take(1) {
+            0 => CheckerTimer::Round { check: fields.take(63) as usize },
+            _ => CheckerTimer::Timeout { seq: fields.take(63) },
+        }
+    }
+}
+
+/// A probe's sequence number: the check, and the checker's probe count (wrapped to 32 bits),
+/// so that a reply finds its check and a late one is recognised.
+fn probe_seq(check: usize, count: u64) -> u64 {
+    Packer::new().put(count & 0xffff_ffff, 32).put(check as u64, 31).finish()
+}
+
+/// The check a probe belongs to.
+fn probe_check(seq: u64) -> usize {
+    let mut fields = Unpacker::new(seq);
+    fields.take(32);
+    fields.take(32) as usize
+}
 
 /// A record as name servers see it.
 struct Seen {
@@ -471,43 +506,42 @@ impl Process for HealthChecker {
         // The checkers do not coordinate: each starts at its own point of the interval.
         for (i, (_, c)) in self.checks.iter().enumerate() {
             let phase = cx.rng().below(c.interval.max(1));
-            cx.set_timer(phase, (i as u64) << 1 | ROUND);
+            cx.set_timer(phase, CheckerTimer::Round { check: i });
         }
     }
 
     fn on_message(&mut self, cx: &mut Cx<'_>, _from: HostId, msg: Message) {
-        if let Ok(r) = msg.body.downcast::<HealthReply>() {
-            let (check, seq) = ((r.seq >> 32) as usize, r.seq);
+        if let Body::HealthReply(r) = Body::of(msg) {
+            let check = probe_check(r.seq);
             let ok = self.checks.get(check).is_some_and(|(_, c)| c.kind.passes(&r));
-            self.result(cx, check, seq, ok);
+            self.result(cx, check, r.seq, ok);
         }
     }
 
     fn on_refused(&mut self, cx: &mut Cx<'_>, _to: HostId, msg: Message) {
-        if let Ok(hc) = msg.body.downcast::<HealthCheck>() {
-            self.result(cx, (hc.seq >> 32) as usize, hc.seq, false);
+        if let Body::HealthCheck(hc) = Body::of(msg) {
+            self.result(cx, probe_check(hc.seq), hc.seq, false);
         }
     }
 
     fn on_timer(&mut self, cx: &mut Cx<'_>, token: u64) {
-        let value = token >> 1;
-        if token & 1 == TIMEOUT {
-            return self.result(cx, (value >> 32) as usize, value, false);
-        }
-        let check = value as usize;
+        let check = match CheckerTimer::from_token(token) {
+            CheckerTimer::Timeout { seq } => return self.result(cx, probe_check(seq), seq, false),
+            CheckerTimer::Round { check } => check,
+        };
         let Some((_, c)) = self.checks.get(check) else { return };
         let (target, interval, timeout) = (c.target, c.interval, c.kind.timeout());
-        cx.set_timer(interval, (check as u64) << 1 | ROUND);
+        cx.set_timer(interval, CheckerTimer::Round { check });
         if let Some(out) = self.state[check].2 {
             // The previous probe is still out at the next round (a TCP check's 10 s budget
             // equals the fast interval): it failed, and a new one goes.
             self.result(cx, check, out, false);
         }
         self.seq += 1;
-        let seq = (check as u64) << 32 | (self.seq & 0xffff_ffff);
+        let seq = probe_seq(check, self.seq);
         self.state[check].2 = Some(seq);
-        cx.send(target, Message { request: None, bytes: HEALTH_CHECK_BYTES, body: Box::new(HealthCheck { seq }) });
-        cx.set_timer(timeout, seq << 1 | TIMEOUT);
+        cx.send(target, Body::health_check(seq));
+        cx.set_timer(timeout, CheckerTimer::Timeout { seq });
     }
 
     fn on_crash(&mut self) {

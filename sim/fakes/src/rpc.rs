@@ -1,8 +1,56 @@
-//! What fakes say to each other. Sizes on the wire are in the kernel's [`Message::bytes`].
+//! What fakes say to each other: one vocabulary, [`Body`], which every process on the fakes'
+//! message path sends and `match`es on. Sizes on the wire are in the kernel's [`Message::bytes`].
 
 use std::sync::Arc;
 
 use azsim_kernel::{AzId, HostId, Message, RequestId};
+
+use crate::apigw::LinkRequest;
+use crate::cloudmap::{DiscoverAnswer, DiscoverCall};
+use crate::nat::{ConnReset, NatForward, NatProbe};
+
+/// Every message between fakes (and the harness's processes that talk to them). The kernel
+/// carries it type-erased (it knows nothing of AWS); [`Body::message`] wraps one and
+/// [`Body::of`] unwraps one, the single place where the type is recovered.
+#[derive(Clone, Debug)]
+pub enum Body {
+    Request(Request),
+    Response(Response),
+    HealthCheck(HealthCheck),
+    HealthReply(HealthReply),
+    /// Cloud Map's `DiscoverInstances` on the message path, and its answer.
+    DiscoverCall(DiscoverCall),
+    DiscoverAnswer(DiscoverAnswer),
+    /// API Gateway to a VPC link ENI.
+    LinkRequest(LinkRequest),
+    /// Egress proxy to NAT gateway: a request, a probe to send on; NAT to proxy: a reset.
+    NatForward(NatForward),
+    NatProbe(NatProbe),
+    ConnReset(ConnReset),
+}
+
+impl Body {
+    /// This body as a message of `bytes` on the wire, part of `request` (if any).
+    pub fn message(self, request: Option<RequestId>, bytes: u64) -> Message {
+        Message::new(request, bytes, self)
+    }
+
+    /// The body of a message on the fakes' path. Panics if it is anything else: every process
+    /// here speaks this vocabulary, so another type is a wiring bug.
+    pub fn of(msg: Message) -> Body {
+        msg.take().unwrap_or_else(|m| panic!("{m:?} is not an rpc::Body: a process off the fakes' vocabulary sent it"))
+    }
+
+    /// A health probe, as every prober sends it.
+    pub fn health_check(seq: u64) -> Message {
+        Body::HealthCheck(HealthCheck { seq }).message(None, HEALTH_CHECK_BYTES)
+    }
+
+    /// An answer to a health probe.
+    pub fn health_reply(reply: HealthReply) -> Message {
+        Body::HealthReply(reply).message(None, HEALTH_CHECK_BYTES)
+    }
+}
 
 /// The HTTP parts of a request that listener rules look at.
 #[derive(Clone, Debug, PartialEq)]
@@ -98,8 +146,10 @@ impl HealthReply {
 /// Bytes on the wire of a health probe and its answer (an HTTP GET and a small 200).
 pub const HEALTH_CHECK_BYTES: u64 = 120;
 
-pub(crate) fn request(id: RequestId, req: Request) -> Message {
-    Message { request: Some(id), bytes: req.request_bytes, body: Box::new(req) }
+/// `req` as a message of request `id` (its size is `req.request_bytes`).
+pub fn request(id: RequestId, req: Request) -> Message {
+    let bytes = req.request_bytes;
+    Body::Request(req).message(Some(id), bytes)
 }
 
 /// A hop that passes requests on (a VPC link's ENI, a NAT gateway, an egress proxy): what it
@@ -139,5 +189,5 @@ impl Relay {
 
 /// The answer to a request (`call_id` is the request's), `bytes` on the wire.
 pub fn response(id: Option<RequestId>, call_id: u64, status: u16, bytes: u64) -> Message {
-    Message { request: id, bytes, body: Box::new(Response { call_id, status }) }
+    Body::Response(Response { call_id, status }).message(id, bytes)
 }

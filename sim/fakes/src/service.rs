@@ -8,12 +8,12 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use azsim_kernel::{Cx, Dist, HostId, Message, Nanos, Process, RequestId};
+use azsim_kernel::{Cx, Dist, HostId, Message, Nanos, Packer, Process, RequestId, TimerToken, Unpacker};
 
 use crate::deadline::Deadlines;
 use crate::ecs::TaskSwitch;
 use crate::pick::Picker;
-use crate::rpc::{self, HEALTH_CHECK_BYTES, HealthCheck, HealthReply, HttpRequest, Request, Response};
+use crate::rpc::{self, Body, HealthReply, HttpRequest, Request};
 use crate::rules::{Conditions, in_cidr};
 
 /// `call` waits for the answer; `forward` hands the request on.
@@ -86,8 +86,46 @@ pub struct ColdStart {
     pub vpc_attach: Option<Dist>,
 }
 
-/// The timer token of the call-deadline sweep (job ids start at 1, so `0 << 8 | 1` is free).
-const CALL_SWEEP: u64 = 1;
+/// An instance's timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ServiceTimer {
+    /// The job's processing (and cold start) is done.
+    Processed { job: u64 },
+    /// The call-deadline sweep ([`Deadlines`]).
+    CallSweep,
+}
+
+impl TimerToken for ServiceTimer {
+    fn into_token(self) -> u64 {
+        match self {
+            ServiceTimer::Processed { job } => Packer::new().put(0, 1).put(job, 63).finish(),
+            ServiceTimer::CallSweep => Packer::new().put(1, 1).finish(),
+        }
+    }
+    fn from_token(token: u64) -> Self {
+        let mut fields = Unpacker::new(token);
+        match fields.take(1) {
+            0 => ServiceTimer::Processed { job: fields.take(63) },
+            _ => ServiceTimer::CallSweep,
+        }
+    }
+}
+
+/// Step numbers a call deadline tells apart (they wrap: a job waits on one step at a time).
+const STEP_BITS: u32 = 6;
+const STEP_MASK: usize = (1 << STEP_BITS) - 1;
+
+/// A call deadline's key: the job, and the step that made the call.
+fn call_key(job: u64, step: usize) -> u64 {
+    Packer::new().put((step & STEP_MASK) as u64, STEP_BITS).put(job, 64 - STEP_BITS).finish()
+}
+
+/// The inverse of [`call_key`]: the job and the step (wrapped).
+fn from_call_key(key: u64) -> (u64, usize) {
+    let mut fields = Unpacker::new(key);
+    let step = fields.take(STEP_BITS) as usize;
+    (fields.take(64 - STEP_BITS), step)
+}
 
 struct Job {
     id: RequestId,
@@ -95,7 +133,6 @@ struct Job {
     step: usize,
 }
 
-/// One instance. Timer tokens: `job << 8` processing done; `CALL_SWEEP` a call deadline passed.
 /// How many kinds of request an instance tells apart in [`ServiceInstance::received`].
 pub const RECEIVED_KINDS: usize = 64;
 
@@ -207,7 +244,7 @@ impl ServiceInstance {
                 self.cold_starts += 1;
             }
         }
-        cx.set_timer(t, job << 8);
+        cx.set_timer(t, ServiceTimer::Processed { job });
     }
 
     /// Runs the job's next step, or answers if there is none.
@@ -258,8 +295,7 @@ impl ServiceInstance {
                 };
                 let id = j.id;
                 cx.send(target.host, rpc::request(id, req));
-                let key = job << 6 | (j.step as u64 & 0x3f);
-                self.call_deadlines.add(cx, key, self.config.call_timeout, CALL_SWEEP);
+                self.call_deadlines.add(cx, call_key(job, j.step), self.config.call_timeout, ServiceTimer::CallSweep);
             }
         }
     }
@@ -289,36 +325,29 @@ impl Process for ServiceInstance {
             return;
         }
         let id = msg.request;
-        let body: Box<dyn Any + Send> = msg.body;
-        let body = match body.downcast::<Request>() {
-            Ok(req) => return self.admit(cx, id.expect("requests carry their id"), *req),
-            Err(b) => b,
-        };
-        let body = match body.downcast::<Response>() {
-            Ok(resp) => {
+        match Body::of(msg) {
+            Body::Request(req) => self.admit(cx, id.expect("requests carry their id"), req),
+            Body::Response(resp) => {
                 let job = resp.call_id;
                 let Some(j) = self.jobs.get_mut(&job) else { return }; // answered after our timeout
                 if resp.status != 200 {
                     return self.fail(cx, job, resp.status);
                 }
                 j.step += 1;
-                return self.advance(cx, job);
+                self.advance(cx, job);
             }
-            Err(b) => b,
-        };
-        if let Ok(hc) = body.downcast::<HealthCheck>() {
-            let reply = HealthReply { seq: hc.seq, status: 200, body: self.config.health_body.clone() };
-            let reply = Message { request: None, bytes: HEALTH_CHECK_BYTES, body: Box::new(reply) };
-            cx.send(from, reply);
+            Body::HealthCheck(hc) => cx.send(from, Body::health_reply(HealthReply { seq: hc.seq, status: 200, body: self.config.health_body.clone() })),
+            _ => {}
         }
     }
 
     fn on_refused(&mut self, cx: &mut Cx<'_>, _to: HostId, msg: Message) {
         // A call or forward was refused: the caller hears 502 at once.
-        let Ok(req) = msg.body.downcast::<Request>() else { return };
+        let id = msg.request;
+        let Body::Request(req) = Body::of(msg) else { return };
         if req.reply_to == cx.host() {
             self.fail(cx, req.call_id, 502);
-        } else if let Some(id) = msg.request {
+        } else if let Some(id) = id {
             cx.send(req.reply_to, rpc::response(Some(id), req.call_id, 502, 0));
         }
     }
@@ -327,14 +356,16 @@ impl Process for ServiceInstance {
         if !self.running() {
             return;
         }
-        if token != CALL_SWEEP {
-            return self.advance(cx, token >> 8);
-        }
-        for key in self.call_deadlines.expire(cx, CALL_SWEEP) {
-            // The call timed out if the job still waits on that step (it may have moved on).
-            let (job, step) = (key >> 6, (key & 0x3f) as usize);
-            if self.jobs.get(&job).is_some_and(|j| j.step & 0x3f == step) {
-                self.fail(cx, job, 504);
+        match ServiceTimer::from_token(token) {
+            ServiceTimer::Processed { job } => self.advance(cx, job),
+            ServiceTimer::CallSweep => {
+                for key in self.call_deadlines.expire(cx, ServiceTimer::CallSweep) {
+                    // The call timed out if the job still waits on that step (it may have moved on).
+                    let (job, step) = from_call_key(key);
+                    if self.jobs.get(&job).is_some_and(|j| j.step & STEP_MASK == step) {
+                        self.fail(cx, job, 504);
+                    }
+                }
             }
         }
     }

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use azsim_scenario::{ClientRoutingPolicy, LbKind, Pick, Resolve, ScenarioFile};
+use azsim_scenario::{ClientRoutingPolicy, LbKind, Pick, Resolve, RuleAction, ScenarioFile, StepAction};
 
 use crate::world::dist;
 
@@ -94,10 +94,9 @@ impl Model<'_> {
         let mut visited = chain.to_vec();
         visited.push(at.clone());
         for step in &svc.steps {
-            let (target, forward) = match (&step.call, &step.forward) {
-                (Some(t), _) => (&t.value, false),
-                (None, Some(t)) => (&t.value, true),
-                (None, None) => continue,
+            let (target, forward) = match &step.action {
+                StepAction::Call(t) => (&t.value, false),
+                StepAction::Forward(t) => (&t.value, true),
             };
             let mut next = Vec::new();
             for s in &states {
@@ -134,7 +133,10 @@ impl Model<'_> {
                     self.process(&mut at_node, &lb.processing);
                     // Any target group a rule may forward to, besides the default one.
                     let mut groups = vec![lb.targets.value.clone()];
-                    for f in lb.rules.iter().flat_map(|r| r.forward.iter()) {
+                    for f in lb.rules.iter().flat_map(|r| match &r.action {
+                        RuleAction::Forward(forward) => forward.as_slice(),
+                        RuleAction::FixedResponse(_) | RuleAction::Redirect(_) => &[],
+                    }) {
                         if !groups.contains(&f.service.value) {
                             groups.push(f.service.value.clone());
                         }

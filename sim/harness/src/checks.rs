@@ -1,15 +1,16 @@
 //! Evaluates a scenario's expectations against what the run recorded.
 
 use azsim_kernel::fmt_duration;
-use azsim_scenario::{CountBudget, ExpectationSpec, LatencyBudget, ScenarioFile};
+use azsim_scenario::{CountBudget, ExpectationCheck as Check, ExpectationSpec, LatencyBudget, ScenarioFile};
 
 use crate::record::{ExpectationResult, Percentiles, RunRecord};
-use crate::run::RequestView;
+use crate::view::RequestView;
 
 pub(crate) fn evaluate(f: &ScenarioFile, rec: &RunRecord, views: &[RequestView], clients: &[String]) -> Vec<ExpectationResult> {
     f.expectations.iter().map(|e| evaluate_one(f, e, rec, views, clients)).collect()
 }
 
+/// Long on purpose: one arm per kind of check (thirteen), each a few lines, read as a table.
 fn evaluate_one(f: &ScenarioFile, e: &ExpectationSpec, rec: &RunRecord, views: &[RequestView], clients: &[String]) -> ExpectationResult {
     let client = e.client.as_ref().and_then(|c| clients.iter().position(|n| *n == c.value));
     let (from, to) = e.window.as_ref().map(|w| (w.from.nanos(), w.to.map_or(u64::MAX, |t| t.nanos()))).unwrap_or((0, u64::MAX));
@@ -26,76 +27,84 @@ fn evaluate_one(f: &ScenarioFile, e: &ExpectationSpec, rec: &RunRecord, views: &
     if let Some(w) = &e.window {
         scope.push_str(&format!(" [started {}..{}]", w.from, w.to.map_or("end".to_string(), |t| t.to_string())));
     }
-    let (kind, passed, expected, actual) = if let Some(b) = &e.latency {
-        let mut lat: Vec<u64> = selected.iter().filter(|v| v.ok).filter_map(|v| v.latency).collect();
-        let (p, x, a) = latency(b, &mut lat);
-        ("latency", p, x, a)
-    } else if let Some(b) = &e.worst_path_latency {
-        let max = selected.iter().map(|v| v.az_crossings).max().unwrap_or(0);
-        let mut lat: Vec<u64> = selected.iter().filter(|v| v.ok && v.az_crossings == max).filter_map(|v| v.latency).collect();
-        let (p, x, a) = latency(b, &mut lat);
-        ("worst-path latency", p, x, format!("{a} over {} requests with {max} AZ crossings", lat.len()))
-    } else if let Some(b) = &e.az_crossings {
-        let (p, x, a) = counts(b, selected.iter().map(|v| v.az_crossings));
-        ("AZ crossings", p, x, a)
-    } else if let Some(b) = &e.region_crossings {
-        let (p, x, a) = counts(b, selected.iter().map(|v| v.region_crossings));
-        ("Region crossings", p, x, a)
-    } else if let Some(b) = &e.success_ratio {
-        let ok = selected.iter().filter(|v| v.ok).count();
-        let ratio = if selected.is_empty() { 0.0 } else { ok as f64 / selected.len() as f64 };
-        let passed = !selected.is_empty() && b.min.is_none_or(|m| ratio >= m) && b.max.is_none_or(|m| ratio <= m);
-        let expected = [b.min.map(|m| format!(">= {m}")), b.max.map(|m| format!("<= {m}"))].into_iter().flatten().collect::<Vec<_>>().join(", ");
-        ("success ratio", passed, expected, format!("{ratio:.4} ({ok} of {})", selected.len()))
-    } else if let Some(b) = &e.cost_usd {
-        ("cost", rec.cost_usd <= b.max, format!("<= ${}", b.max), format!("${:.6}", rec.cost_usd))
-    } else if let Some(b) = &e.recovery {
-        let records = crate::run::fault_records(f, &selected);
-        let within = b.within.value.nanos() as f64 / 1e9;
-        let passed = records.iter().all(|r| r.recovered && r.last_failure_after_s.is_none_or(|t| t <= within));
-        let actual = records
-            .iter()
-            .map(|r| match (r.recovered, r.last_failure_after_s) {
-                (_, None) => format!("{}: no failures", r.fault),
-                (true, Some(t)) => format!("{}: last failure {t:.3}s after, {} failed", r.fault, r.failed),
-                (false, Some(t)) => format!("{}: still failing {t:.3}s after, {} failed", r.fault, r.failed),
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
-        ("recovery", passed, format!("failures stop within {}", b.within.value), actual)
-    } else if let Some(b) = &e.failures {
-        let failed = selected.iter().filter(|v| !v.ok).count() as u64;
-        ("failures", failed <= b.max, format!("<= {}", b.max), format!("{failed} of {}", selected.len()))
-    } else if let Some(b) = &e.retry_amplification {
-        let chosen: Vec<&crate::record::ClientRecord> =
-            rec.clients.iter().filter(|c| c.attempts.is_some() && e.client.as_ref().is_none_or(|n| n.value == c.client)).collect();
-        let attempts: u64 = chosen.iter().filter_map(|c| c.attempts).sum();
-        let requests: u64 = chosen.iter().map(|c| c.requests.sent).sum();
-        let ratio = if requests == 0 { 0.0 } else { attempts as f64 / requests as f64 };
-        let passed = requests > 0 && b.min.is_none_or(|m| ratio >= m) && b.max.is_none_or(|m| ratio <= m);
-        let expected = [b.min.map(|m| format!(">= {m}")), b.max.map(|m| format!("<= {m}"))].into_iter().flatten().collect::<Vec<_>>().join(", ");
-        ("retry amplification", passed, expected, format!("{ratio:.3} ({attempts} attempts for {requests} requests)"))
-    } else if let Some(b) = &e.discovery_staleness {
-        let max = b.max.value.nanos() as f64 / 1e9;
-        let stale: Vec<(String, f64)> = rec.faults.iter().filter_map(|r| Some((r.fault.clone(), r.discovery_stale_s?))).collect();
-        let passed = !stale.is_empty() && stale.iter().all(|(_, s)| *s <= max);
-        let actual = if stale.is_empty() {
-            "no fault took down a host registered in Cloud Map".to_string()
-        } else {
-            stale.iter().map(|(f, s)| format!("{f}: returned until {s:.3}s after")).collect::<Vec<_>>().join("; ")
-        };
-        ("discovery staleness", passed, format!("<= {}", b.max.value), actual)
-    } else if let Some(b) = &e.unanswered {
-        let n = selected.iter().filter(|v| v.unanswered).count() as u64;
-        ("unanswered", n <= b.max, format!("<= {}", b.max), format!("{n} of {}", selected.len()))
-    } else if let Some(b) = &e.executed_twice {
-        let n = rec.tunnel.as_ref().map_or(0, |t| t.executed_twice);
-        let of = rec.tunnel.as_ref().map_or(0, |t| t.executed);
-        ("executed twice", n <= b.max, format!("<= {}", b.max), format!("{n} of {of} executed"))
-    } else if let Some(b) = &e.cross_az_bytes {
-        ("cross-AZ bytes", (rec.bytes.cross_az as f64) <= b.max, format!("<= {}", b.max), rec.bytes.cross_az.to_string())
-    } else {
-        unreachable!("validation requires exactly one check")
+    let (kind, passed, expected, actual) = match &e.check {
+        Check::Latency(b) => {
+            let mut lat: Vec<u64> = selected.iter().filter(|v| v.ok).filter_map(|v| v.latency).collect();
+            let (p, x, a) = latency(b, &mut lat);
+            ("latency", p, x, a)
+        }
+        Check::WorstPathLatency(b) => {
+            let max = selected.iter().map(|v| v.az_crossings).max().unwrap_or(0);
+            let mut lat: Vec<u64> = selected.iter().filter(|v| v.ok && v.az_crossings == max).filter_map(|v| v.latency).collect();
+            let (p, x, a) = latency(b, &mut lat);
+            ("worst-path latency", p, x, format!("{a} over {} requests with {max} AZ crossings", lat.len()))
+        }
+        Check::AzCrossings(b) => {
+            let (p, x, a) = counts(b, selected.iter().map(|v| v.az_crossings));
+            ("AZ crossings", p, x, a)
+        }
+        Check::RegionCrossings(b) => {
+            let (p, x, a) = counts(b, selected.iter().map(|v| v.region_crossings));
+            ("Region crossings", p, x, a)
+        }
+        Check::SuccessRatio(b) => {
+            let ok = selected.iter().filter(|v| v.ok).count();
+            let ratio = if selected.is_empty() { 0.0 } else { ok as f64 / selected.len() as f64 };
+            let passed = !selected.is_empty() && b.min.is_none_or(|m| ratio >= m) && b.max.is_none_or(|m| ratio <= m);
+            let expected = [b.min.map(|m| format!(">= {m}")), b.max.map(|m| format!("<= {m}"))].into_iter().flatten().collect::<Vec<_>>().join(", ");
+            ("success ratio", passed, expected, format!("{ratio:.4} ({ok} of {})", selected.len()))
+        }
+        Check::CostUsd(b) => ("cost", rec.cost_usd <= b.max, format!("<= ${}", b.max), format!("${:.6}", rec.cost_usd)),
+        Check::Recovery(b) => {
+            let records = crate::view::fault_records(f, &selected);
+            let within = b.within.value.nanos() as f64 / 1e9;
+            let passed = records.iter().all(|r| r.recovered && r.last_failure_after_s.is_none_or(|t| t <= within));
+            let actual = records
+                .iter()
+                .map(|r| match (r.recovered, r.last_failure_after_s) {
+                    (_, None) => format!("{}: no failures", r.fault),
+                    (true, Some(t)) => format!("{}: last failure {t:.3}s after, {} failed", r.fault, r.failed),
+                    (false, Some(t)) => format!("{}: still failing {t:.3}s after, {} failed", r.fault, r.failed),
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            ("recovery", passed, format!("failures stop within {}", b.within.value), actual)
+        }
+        Check::Failures(b) => {
+            let failed = selected.iter().filter(|v| !v.ok).count() as u64;
+            ("failures", failed <= b.max, format!("<= {}", b.max), format!("{failed} of {}", selected.len()))
+        }
+        Check::RetryAmplification(b) => {
+            let chosen: Vec<&crate::record::ClientRecord> =
+                rec.clients.iter().filter(|c| c.attempts.is_some() && e.client.as_ref().is_none_or(|n| n.value == c.client)).collect();
+            let attempts: u64 = chosen.iter().filter_map(|c| c.attempts).sum();
+            let requests: u64 = chosen.iter().map(|c| c.requests.sent).sum();
+            let ratio = if requests == 0 { 0.0 } else { attempts as f64 / requests as f64 };
+            let passed = requests > 0 && b.min.is_none_or(|m| ratio >= m) && b.max.is_none_or(|m| ratio <= m);
+            let expected = [b.min.map(|m| format!(">= {m}")), b.max.map(|m| format!("<= {m}"))].into_iter().flatten().collect::<Vec<_>>().join(", ");
+            ("retry amplification", passed, expected, format!("{ratio:.3} ({attempts} attempts for {requests} requests)"))
+        }
+        Check::DiscoveryStaleness(b) => {
+            let max = b.max.value.nanos() as f64 / 1e9;
+            let stale: Vec<(String, f64)> = rec.faults.iter().filter_map(|r| Some((r.fault.clone(), r.discovery_stale_s?))).collect();
+            let passed = !stale.is_empty() && stale.iter().all(|(_, s)| *s <= max);
+            let actual = if stale.is_empty() {
+                "no fault took down a host registered in Cloud Map".to_string()
+            } else {
+                stale.iter().map(|(f, s)| format!("{f}: returned until {s:.3}s after")).collect::<Vec<_>>().join("; ")
+            };
+            ("discovery staleness", passed, format!("<= {}", b.max.value), actual)
+        }
+        Check::Unanswered(b) => {
+            let n = selected.iter().filter(|v| v.unanswered).count() as u64;
+            ("unanswered", n <= b.max, format!("<= {}", b.max), format!("{n} of {}", selected.len()))
+        }
+        Check::ExecutedTwice(b) => {
+            let n = rec.tunnel.as_ref().map_or(0, |t| t.executed_twice);
+            let of = rec.tunnel.as_ref().map_or(0, |t| t.executed);
+            ("executed twice", n <= b.max, format!("<= {}", b.max), format!("{n} of {of} executed"))
+        }
+        Check::CrossAzBytes(b) => ("cross-AZ bytes", (rec.bytes.cross_az as f64) <= b.max, format!("<= {}", b.max), rec.bytes.cross_az.to_string()),
     };
     let name = e.name.clone().unwrap_or_else(|| format!("{kind} {expected}{scope}"));
     ExpectationResult { name, passed, expected, actual }

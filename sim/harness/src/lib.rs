@@ -1,20 +1,26 @@
 //! azsim's composition root: scenario in, simulated run, checks, reports out.
 //!
-//! - `world.rs`: builds the kernel's world and the fakes from a resolved scenario;
+//! - `world.rs` (and `world/`, a builder per fake): the kernel's world and the fakes from a
+//!   resolved scenario and its placement plan;
 //! - `tunnel.rs`: the real inverting proxy and forwarding agent on simulated hosts (`tunnel:`);
-//! - `run.rs`: runs one variant and turns the history into a [`RunRecord`] (`record.rs`);
+//! - `library_client.rs` (and `library_client/`): the AZ-affinity library's real
+//!   `AffinityClient` on simulated client hosts (`library:`);
+//! - `run.rs`: runs one variant; `collect.rs` reads the history into a [`RunRecord`]
+//!   (`record.rs`), through one `RequestView` per request (`view.rs`);
 //! - `analytic.rs`: the worst-case path on paper (max AZ crossings, sum of per-hop percentiles);
-//! - `checks.rs`: evaluates the scenario's expectations against the record;
+//! - `checks.rs`: evaluates the scenario's expectations against the record and the views;
 //! - `report.rs`: Markdown summary, JSON, and the side-by-side comparison of variants;
 //! - `main.rs`: the `azsim` CLI.
 
 mod analytic;
 mod checks;
+mod collect;
 mod library_client;
 mod record;
 mod report;
 mod run;
 mod tunnel;
+mod view;
 mod world;
 
 pub use analytic::{AnalyticPath, worst_case_path};

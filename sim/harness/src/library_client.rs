@@ -1,22 +1,41 @@
-//! A scenario client that sends through the AZ-affinity client library.
+//! A scenario client that sends through the AZ-affinity client library: its own tower service,
+//! [`affinity_client::AffinityClient`], unchanged (balancer, breakers, outlier ejection, retry
+//! budget, backoff, per-try timeouts and deadline), on a simulated host, as the tunnel's
+//! scenarios run the real proxy and agent.
 //!
-//! The library's decision core runs here unchanged: its [`Balancer`] (zone-aware selection,
-//! outlier ejection, circuit breakers, failover hysteresis), its retry [`Budget`] and its
-//! [`backoff`]. What its tower service does with futures (attempt, per-try timeout, backoff
-//! sleep, retry) this process does with the kernel's messages and timers, so a scenario can run
-//! hundreds of thousands of requests at full simulator speed. The tower service itself runs
-//! unchanged in the kernel in `sim/real/affinity/tests/in_simulation.rs`.
+//! Each client host has two halves:
+//! - [`LibraryClient`], a process on the message path: the workload's arrivals (Poisson timer,
+//!   the request mix), discovery (`DiscoverInstances` to Cloud Map's endpoint, every refresh),
+//!   and the attempts' answers. It hands each request and each discovery answer to the task
+//!   ([`task::Command`]), passes each attempt's `Response` or refusal on ([`transport::Pending`]),
+//!   and records each request's outcome when the task reports it;
+//! - the task ([`task::run`]), which owns the `AffinityClient` for one life of the host. Its
+//!   inner service ([`transport::Transport`]) sends each attempt as a message-path `Request` to
+//!   the endpoint's host; time is the host's clock (exact to the nanosecond), randomness the
+//!   stream `library/<host>/<life>`.
+//!
+//! A call's end is reported to the process in a message over the host's loopback (no delay, no
+//! bytes) because only a process can close a request in the history. Faults on the client
+//! host's own outgoing path (a partition or added latency from it to everything) therefore
+//! also reach that report.
+
+mod outcome;
+mod task;
+mod transport;
 
 use std::any::Any;
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::Ordering;
 
-use affinity_client::retry::{Budget, RetryConfig, backoff};
-use affinity_client::{Balancer, Config, Endpoint, FailureKind, Outcome, Pick};
+use affinity_client::{Config, Endpoint};
 use azsim_fakes::cloudmap::{DISCOVER_REQUEST_BYTES, Discover, DiscoverAnswer, DiscoverCall};
-use azsim_fakes::{HttpRequest, Request, Response};
-use azsim_kernel::{Cx, HostId, Message, Nanos, Process, RequestId};
+use azsim_fakes::{Body, HttpRequest};
+use azsim_kernel::{Cx, HostId, Message, Nanos, Packer, Process, Sim, TimerToken, Unpacker};
+use tokio::sync::mpsc;
+
+pub(crate) use task::LibraryTask;
+use task::{Command, Report};
+use transport::{Answer, Counters, SharedPending};
 
 /// How the library client is set up.
 #[derive(Clone, Debug)]
@@ -33,79 +52,86 @@ pub(crate) struct LibraryClientConfig {
     pub(crate) stop_at: Nanos,
     pub(crate) request_bytes: u64,
     pub(crate) response_bytes: u64,
-    /// The whole request's deadline (the scenario client's `timeout`).
+    /// The whole request's deadline (the scenario client's `timeout`; the library's
+    /// `retry.deadline`).
     pub(crate) timeout: Nanos,
     /// The requests it sends, with weights (empty: `GET /`).
     pub(crate) mix: Vec<(u32, Arc<HttpRequest>)>,
-    /// The kernel's time zero as a tokio instant (the library works in instants).
-    pub(crate) base: tokio::time::Instant,
 }
 
-struct Call {
-    id: RequestId,
-    http: Arc<HttpRequest>,
-    started: Nanos,
-    attempt: u32,
-    /// The attempt in flight (its key and pick).
-    current: Option<(u64, Pick)>,
-    avoid: Option<usize>,
-    retried: bool,
-    after_timeout: bool,
+/// The client's timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LibraryTimer {
+    /// Time for the next request.
+    Arrival,
+    /// Time to ask Cloud Map again.
+    Refresh,
 }
 
-// Timer kinds (low two bits).
-const ARRIVAL: u64 = 0;
-const REFRESH: u64 = 1;
-const ATTEMPT_TIMEOUT: u64 = 2;
-const RETRY: u64 = 3;
+impl TimerToken for LibraryTimer {
+    fn into_token(self) -> u64 {
+        let kind = match self {
+            LibraryTimer::Arrival => 0,
+            LibraryTimer::Refresh => 1,
+        };
+        Packer::new().put(kind, 1).finish()
+    }
+    fn from_token(token: u64) -> Self {
+        match Unpacker::new(token).take(1) {
+            0 => LibraryTimer::Arrival,
+            _ => LibraryTimer::Refresh,
+        }
+    }
+}
 
-/// The process.
+/// The message-path half of a library client host (see the module's documentation).
 pub(crate) struct LibraryClient {
     config: LibraryClientConfig,
-    balancer: Balancer,
-    budget: Budget,
-    retry: RetryConfig,
-    calls: BTreeMap<u64, Call>,
-    /// Attempt key -> call key.
-    attempts: BTreeMap<u64, u64>,
-    next_key: u64,
+    commands: mpsc::UnboundedSender<Command>,
+    pending: SharedPending,
+    counters: Arc<Counters>,
+    /// Whether this life's workload has begun (it waits for discovery's first answer).
     started: bool,
-    /// Total attempts sent, and retries among them (the report's amplification figure).
+    /// Total attempts sent, and retries among them (the report's amplification figure),
+    /// counted by the library's inner service ([`Counters`]).
     pub(crate) sent_attempts: u64,
     pub(crate) retries: u64,
 }
 
 impl LibraryClient {
-    pub(crate) fn new(config: LibraryClientConfig) -> Self {
-        let retry = config.library.retry;
-        LibraryClient {
-            balancer: Balancer::new(config.library.clone()),
-            budget: Budget::new(retry.budget),
-            retry,
-            config,
-            calls: BTreeMap::new(),
-            attempts: BTreeMap::new(),
-            next_key: 0,
-            started: false,
-            sent_attempts: 0,
-            retries: 0,
-        }
+    /// The process, and the task that [`start`] spawns for it.
+    pub(crate) fn new(mut config: LibraryClientConfig) -> (Self, LibraryTask) {
+        config.library.retry.deadline = Some(std::time::Duration::from_nanos(config.timeout));
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (pending, counters) = (SharedPending::default(), Arc::new(Counters::default()));
+        let task = LibraryTask {
+            commands: rx,
+            library: config.library.clone(),
+            pending: pending.clone(),
+            counters: counters.clone(),
+            request_bytes: config.request_bytes,
+            response_bytes: config.response_bytes,
+        };
+        let client = LibraryClient { config, commands: tx, pending, counters, started: false, sent_attempts: 0, retries: 0 };
+        (client, task)
     }
 
-    fn instant(&self, cx: &Cx<'_>) -> tokio::time::Instant {
-        self.config.base + Duration::from_nanos(cx.now())
+    fn hand_over(&mut self, cx: &mut Cx<'_>, command: Command) {
+        if self.commands.send(command).is_ok() {
+            cx.tasks_woken();
+        }
     }
 
     fn discover(&mut self, cx: &mut Cx<'_>) {
         let call = DiscoverCall { call_id: 0, request: self.config.discover.clone() };
-        cx.send(self.config.cloud_map, Message { request: None, bytes: DISCOVER_REQUEST_BYTES, body: Box::new(call) });
-        cx.set_timer(self.config.refresh, REFRESH);
+        cx.send(self.config.cloud_map, Body::DiscoverCall(call).message(None, DISCOVER_REQUEST_BYTES));
+        cx.set_timer(self.config.refresh, LibraryTimer::Refresh);
     }
 
     fn discovered(&mut self, cx: &mut Cx<'_>, answer: DiscoverAnswer) {
         if !self.started {
             self.started = true;
-            cx.set_timer(self.config.start_at.saturating_sub(cx.now()), ARRIVAL);
+            cx.set_timer(self.config.start_at.saturating_sub(cx.now()), LibraryTimer::Arrival);
         }
         // A failed or empty answer keeps the last good set (static stability).
         let Ok(found) = answer.result else { return };
@@ -113,21 +139,21 @@ impl LibraryClient {
             return;
         }
         let topo = cx.topology();
-        let endpoints: Vec<Endpoint> = found
+        let endpoints: Vec<(Endpoint, HostId)> = found
             .iter()
             .filter_map(|f| {
                 let ip: std::net::Ipv4Addr = f.attributes.get("AWS_INSTANCE_IPV4")?.parse().ok()?;
-                topo.host_by_ip(ip)?;
-                Some(Endpoint {
+                let host = topo.host_by_ip(ip)?;
+                let endpoint = Endpoint {
                     id: f.id.clone(),
                     addr: std::net::SocketAddr::new(ip.into(), 80),
                     zone: f.attributes.get("AVAILABILITY_ZONE").cloned().unwrap_or_default(),
                     region: f.attributes.get("REGION").cloned().unwrap_or_default(),
-                })
+                };
+                Some((endpoint, host))
             })
             .collect();
-        let now = self.instant(cx);
-        self.balancer.set_endpoints(now, endpoints);
+        self.hand_over(cx, Command::Endpoints(endpoints));
     }
 
     fn arrival(&mut self, cx: &mut Cx<'_>) {
@@ -135,16 +161,11 @@ impl LibraryClient {
             return;
         }
         let id = cx.new_request(self.config.label);
-        self.next_key += 1;
-        let key = self.next_key;
-        let now = self.instant(cx);
-        self.budget.on_request(now);
         let http = self.pick_http(cx);
-        self.calls.insert(key, Call { id, http, started: cx.now(), attempt: 0, current: None, avoid: None, retried: false, after_timeout: false });
-        self.attempt(cx, key);
+        self.hand_over(cx, Command::Call { id, http });
         let mean = 1e9 / self.config.rate;
         let gap = if self.config.poisson { -mean * (1.0 - cx.rng().next_f64()).ln() } else { mean };
-        cx.set_timer(gap.round().max(1.0) as Nanos, ARRIVAL);
+        cx.set_timer(gap.round().max(1.0) as Nanos, LibraryTimer::Arrival);
     }
 
     /// One request of the mix, by weight.
@@ -163,86 +184,23 @@ impl LibraryClient {
         unreachable!("x < total")
     }
 
-    fn attempt(&mut self, cx: &mut Cx<'_>, key: u64) {
-        let now = self.instant(cx);
-        let Some(call) = self.calls.get_mut(&key) else { return };
-        call.attempt += 1;
-        let avoid = call.avoid;
-        let picked = self.balancer.pick(now, cx.rng(), avoid);
-        let pick = match picked {
-            Ok(p) => p,
-            Err(e) => return self.finish(cx, key, Err(format!("{e:?}"))),
-        };
-        let ip = self.balancer.endpoint(pick.index).addr.ip();
-        let std::net::IpAddr::V4(ip) = ip else { return self.finish(cx, key, Err("IPv6 endpoint".into())) };
-        let Some(host) = cx.topology().host_by_ip(ip) else { return self.finish(cx, key, Err("unknown endpoint".into())) };
-        self.next_key += 1;
-        let attempt_key = self.next_key;
-        let call = self.calls.get_mut(&key).expect("present");
-        call.current = Some((attempt_key, pick));
-        self.attempts.insert(attempt_key, key);
-        self.sent_attempts += 1;
-        let req = Request {
-            reply_to: cx.host(),
-            call_id: attempt_key,
-            request_bytes: self.config.request_bytes,
-            response_bytes: self.config.response_bytes,
-            chain_azs: Vec::new(),
-            http: call.http.clone(),
-            source: cx.host(),
-        };
-        let id = call.id;
-        cx.send(host, Message { request: Some(id), bytes: req.request_bytes, body: Box::new(req) });
-        // The attempt ends at its per-try timeout or the call's deadline, whichever is first.
-        let remaining = (call.started + self.config.timeout).saturating_sub(cx.now());
-        let limit = self.retry.per_try_timeout.map_or(remaining, |t| (t.as_nanos() as Nanos).min(remaining));
-        cx.set_timer(limit.max(1), attempt_key << 2 | ATTEMPT_TIMEOUT);
+    /// Hands an attempt's answer to the attempt, if it still waits.
+    fn answer(&mut self, cx: &mut Cx<'_>, call_id: u64, answer: Answer) {
+        if self.pending.lock().expect("pending").answer(call_id, answer) {
+            cx.tasks_woken();
+        }
     }
 
-    /// An attempt ended: success, or a failure to retry or give up on.
-    fn outcome(&mut self, cx: &mut Cx<'_>, attempt_key: u64, outcome: Outcome) {
-        let Some(key) = self.attempts.remove(&attempt_key) else { return }; // already timed out
-        let now = self.instant(cx);
-        let Some(call) = self.calls.get_mut(&key) else { return };
-        let Some((_, pick)) = call.current.take() else { return };
-        self.balancer.record(now, pick, outcome);
-        let kind = match outcome {
-            Outcome::Success => {
-                self.budget.on_success(call.retried, call.after_timeout);
-                return self.finish(cx, key, Ok(()));
-            }
-            Outcome::Failure(kind) => kind,
-        };
-        let reason = match kind {
-            FailureKind::Status(s) => format!("status {s}"),
-            FailureKind::Timeout => "timeout".to_string(),
-            FailureKind::Connect => "connection refused".to_string(),
-        };
-        let deadline = call.started + self.config.timeout;
-        let idempotent = matches!(call.http.method.as_str(), "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE")
-            || call.http.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("idempotency-key"));
-        if call.attempt >= self.retry.max_attempts || !idempotent || cx.now() >= deadline {
-            return self.finish(cx, key, Err(reason));
-        }
-        if !self.budget.try_withdraw(kind == FailureKind::Timeout) {
-            return self.finish(cx, key, Err(format!("{reason}; retry budget exhausted")));
-        }
-        let attempt = call.attempt;
-        call.avoid = self.retry.other_zone.then_some(pick.zone);
-        call.retried = true;
-        call.after_timeout = kind == FailureKind::Timeout;
-        self.retries += 1;
-        let pause = backoff(&self.retry, attempt, cx.rng()).as_nanos() as Nanos;
-        cx.set_timer(pause.min(deadline - cx.now()).max(1), key << 2 | RETRY);
+    fn report(&mut self, cx: &mut Cx<'_>, report: Report) {
+        cx.finish_request(report.id, report.outcome);
+        self.sync_counters();
     }
 
-    fn finish(&mut self, cx: &mut Cx<'_>, key: u64, result: Result<(), String>) {
-        let Some(call) = self.calls.remove(&key) else { return };
-        let outcome = match result {
-            Ok(()) => azsim_kernel::Outcome::Ok,
-            Err(e) => azsim_kernel::Outcome::Failed(e),
-        };
-        cx.finish_request(call.id, outcome);
+    /// Brings the report's figures up to date with what the inner service counted (at each
+    /// call's end and each refresh: a call's attempts are all counted by the time it ends).
+    fn sync_counters(&mut self) {
+        self.sent_attempts = self.counters.attempts.load(Ordering::Relaxed);
+        self.retries = self.counters.retries.load(Ordering::Relaxed);
     }
 }
 
@@ -253,38 +211,49 @@ impl Process for LibraryClient {
     }
 
     fn on_message(&mut self, cx: &mut Cx<'_>, _from: HostId, msg: Message) {
-        let body: Box<dyn Any + Send> = msg.body;
-        let body = match body.downcast::<DiscoverAnswer>() {
-            Ok(answer) => return self.discovered(cx, *answer),
-            Err(b) => b,
+        let msg = match msg.take::<Report>() {
+            Ok(report) => return self.report(cx, report),
+            Err(msg) => msg,
         };
-        if let Ok(resp) = body.downcast::<Response>() {
-            let outcome = if resp.status >= 500 { Outcome::Failure(FailureKind::Status(resp.status)) } else { Outcome::Success };
-            self.outcome(cx, resp.call_id, outcome);
+        match Body::of(msg) {
+            Body::DiscoverAnswer(answer) => self.discovered(cx, answer),
+            Body::Response(resp) => self.answer(cx, resp.call_id, Answer::Status(resp.status)),
+            _ => {}
         }
     }
 
     fn on_refused(&mut self, cx: &mut Cx<'_>, _to: HostId, msg: Message) {
-        if let Ok(req) = msg.body.downcast::<Request>() {
-            self.outcome(cx, req.call_id, Outcome::Failure(FailureKind::Connect));
+        if let Body::Request(req) = Body::of(msg) {
+            self.answer(cx, req.call_id, Answer::Refused);
         }
     }
 
     fn on_timer(&mut self, cx: &mut Cx<'_>, token: u64) {
-        match token & 3 {
-            ARRIVAL => self.arrival(cx),
-            REFRESH => self.discover(cx),
-            ATTEMPT_TIMEOUT => self.outcome(cx, token >> 2, Outcome::Failure(FailureKind::Timeout)),
-            _ => self.attempt(cx, token >> 2),
+        match LibraryTimer::from_token(token) {
+            LibraryTimer::Arrival => self.arrival(cx),
+            LibraryTimer::Refresh => {
+                self.sync_counters();
+                self.discover(cx);
+            }
         }
     }
 
     fn on_crash(&mut self) {
-        self.calls.clear();
-        self.attempts.clear();
+        // The task's life ends with the host; its attempts are forgotten, and the workload
+        // begins again after the restart's first discovery answer.
+        self.pending.lock().expect("pending").clear();
+        self.started = false;
     }
 
     fn as_any(&self) -> &dyn Any {
         self
+    }
+}
+
+/// Spawns each library client host's task on the simulation.
+pub(crate) fn start(sim: &Sim, tasks: Vec<(HostId, LibraryTask)>) {
+    for (host, task) in tasks {
+        let (seed, name) = sim.with_core(|c| (c.seed(), c.topology().host(host).name.clone()));
+        sim.spawn(task::run(sim.net(host), task, seed, name));
     }
 }

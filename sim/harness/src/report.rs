@@ -18,20 +18,62 @@ fn ms(us: f64) -> String {
     format!("{:.3} ms", us / 1000.0)
 }
 
-/// The one-run summary.
+/// The one-run summary: its sections, in order.
 pub fn summary_markdown(r: &RunRecord) -> String {
     let mut s = String::new();
+    let sections: [fn(&mut String, &RunRecord); 20] = [
+        header,
+        requests,
+        latency,
+        worst_path,
+        crossings,
+        bytes_and_cost,
+        services,
+        hops,
+        clients,
+        timeline,
+        faults,
+        task_events,
+        received,
+        health_changes,
+        nat_gateways,
+        egress,
+        edges,
+        api_gateways,
+        tunnel,
+        expectations,
+    ];
+    for section in sections {
+        section(&mut s, r);
+    }
+    s
+}
+
+/// The title, verdict, description and seed.
+fn header(s: &mut String, r: &RunRecord) {
     let verdict = if r.passed { "PASS" } else { "FAIL" };
     let _ = writeln!(s, "# {} / {} — {verdict}\n", r.scenario, r.variant);
     if !r.description.is_empty() {
         let _ = writeln!(s, "{}\n", r.description);
     }
     let _ = writeln!(s, "Seed {} · {} s simulated · {} kernel events\n", r.seed, r.duration_s, r.events);
+}
+
+/// Requests sent and how they ended.
+fn requests(s: &mut String, r: &RunRecord) {
     let q = &r.requests;
     let _ = writeln!(s, "## Requests\n\n| sent | ok | failed | unknown |\n|---:|---:|---:|---:|\n| {} | {} | {} | {} |\n", q.sent, q.ok, q.failed, q.unknown);
+}
+
+/// End-to-end latency of answered requests.
+fn latency(s: &mut String, r: &RunRecord) {
     let l = &r.latency_us;
     let _ = writeln!(s, "## Latency (answered requests, end to end)\n\n| p0 | p50 | p90 | p99 | p99.9 | max |\n|---:|---:|---:|---:|---:|---:|");
     let _ = writeln!(s, "| {} | {} | {} | {} | {} | {} |\n", ms(l.p0), ms(l.p50), ms(l.p90), ms(l.p99), ms(l.p999), ms(l.max));
+}
+
+/// The worst-case path on paper and as simulated.
+fn worst_path(s: &mut String, r: &RunRecord) {
     let w = &r.worst_path;
     let a = &r.analytic;
     let _ = writeln!(s, "## Worst-case path\n\n| | AZ crossings | p0 | p50 |\n|---|---:|---:|---:|");
@@ -41,6 +83,10 @@ pub fn summary_markdown(r: &RunRecord) -> String {
     if !a.path.is_empty() {
         let _ = writeln!(s, "Path on paper: `{}`\n", a.path.join(" → "));
     }
+}
+
+/// AZ and Region crossings per request.
+fn crossings(s: &mut String, r: &RunRecord) {
     let c = &r.crossings;
     let _ = writeln!(
         s,
@@ -49,12 +95,20 @@ pub fn summary_markdown(r: &RunRecord) -> String {
     );
     let hist: Vec<String> = c.az_histogram.iter().map(|(k, v)| format!("{k}: {v}")).collect();
     let _ = writeln!(s, "Requests by AZ crossings: {}\n", hist.join(", "));
+}
+
+/// Bytes on the wire and what they cost.
+fn bytes_and_cost(s: &mut String, r: &RunRecord) {
     let b = &r.bytes;
     let _ = writeln!(
         s,
         "## Bytes and cost\n\n| total | cross-AZ | cross-Region | cross-AZ per request | dropped by faults | cost |\n|---:|---:|---:|---:|---:|---:|"
     );
     let _ = writeln!(s, "| {} | {} | {} | {} | {} | ${:.6} |\n", b.total, b.cross_az, b.cross_region, b.cross_az_per_request, b.dropped, r.cost_usd);
+}
+
+/// What each service served.
+fn services(s: &mut String, r: &RunRecord) {
     if !r.services.is_empty() {
         let _ =
             writeln!(s, "## Services\n\n| service | hosts | served | rejected (queue full) | cold starts | forbidden (403) |\n|---|---:|---:|---:|---:|---:|");
@@ -63,6 +117,10 @@ pub fn summary_markdown(r: &RunRecord) -> String {
         }
         let _ = writeln!(s);
     }
+}
+
+/// Per-hop network latency and bytes.
+fn hops(s: &mut String, r: &RunRecord) {
     if !r.hops.is_empty() {
         let _ = writeln!(
             s,
@@ -84,6 +142,10 @@ pub fn summary_markdown(r: &RunRecord) -> String {
         }
         let _ = writeln!(s);
     }
+}
+
+/// Each client's requests, when there are several.
+fn clients(s: &mut String, r: &RunRecord) {
     if r.clients.len() > 1 {
         let _ = writeln!(s, "## Clients\n\n| client | sent | ok | failed | p50 | p99 | attempts (retries) |\n|---|---:|---:|---:|---:|---:|---:|");
         for c in &r.clients {
@@ -104,10 +166,18 @@ pub fn summary_markdown(r: &RunRecord) -> String {
         }
         let _ = writeln!(s);
     }
+}
+
+/// Windows whose success ratio dipped.
+fn timeline(s: &mut String, r: &RunRecord) {
     let dips: Vec<String> = r.timeline.iter().filter(|t| t.success_ratio < 1.0).map(|t| format!("{}s: {:.3}", t.start_s, t.success_ratio)).collect();
     if !dips.is_empty() {
         let _ = writeln!(s, "## Success ratio below 1 (by start window)\n\n{}\n", dips.join(" · "));
     }
+}
+
+/// Each fault and what it cost.
+fn faults(s: &mut String, r: &RunRecord) {
     if !r.faults.is_empty() {
         let _ = writeln!(
             s,
@@ -121,6 +191,10 @@ pub fn summary_markdown(r: &RunRecord) -> String {
         }
         let _ = writeln!(s);
     }
+}
+
+/// What ECS did to each task.
+fn task_events(s: &mut String, r: &RunRecord) {
     if !r.task_events.is_empty() {
         let _ = writeln!(s, "## ECS task events\n\n| at | service | task | host | event |\n|---:|---|---:|---|---|");
         for e in &r.task_events {
@@ -128,6 +202,10 @@ pub fn summary_markdown(r: &RunRecord) -> String {
         }
         let _ = writeln!(s);
     }
+}
+
+/// What backends received (method, Host, path).
+fn received(s: &mut String, r: &RunRecord) {
     // What backends received, where an API Gateway sits in front (its mappings and integration
     // URIs change the path and `Host`) or a hop set the `Host`.
     for svc in r.services.iter().filter(|s| !r.api_gateways.is_empty() || s.received.iter().any(|x| !x.host.is_empty())) {
@@ -137,6 +215,10 @@ pub fn summary_markdown(r: &RunRecord) -> String {
         }
         let _ = writeln!(s);
     }
+}
+
+/// Route 53's health changes.
+fn health_changes(s: &mut String, r: &RunRecord) {
     if !r.health_changes.is_empty() {
         let _ = writeln!(s, "## Route 53 health changes\n\n| check | became | checkers' verdict at | name servers answer from |\n|---|---|---:|---:|");
         for c in &r.health_changes {
@@ -144,6 +226,10 @@ pub fn summary_markdown(r: &RunRecord) -> String {
         }
         let _ = writeln!(s);
     }
+}
+
+/// NAT gateways' traffic, refusals and resets.
+fn nat_gateways(s: &mut String, r: &RunRecord) {
     if !r.nat_gateways.is_empty() {
         let _ = writeln!(s, "## NAT gateways\n\n| NAT | Elastic IP | bytes processed | refused (no port) | RST after 350 s idle |\n|---|---|---:|---:|---:|");
         for n in &r.nat_gateways {
@@ -151,6 +237,10 @@ pub fn summary_markdown(r: &RunRecord) -> String {
         }
         let _ = writeln!(s);
     }
+}
+
+/// Egress proxies' counts.
+fn egress(s: &mut String, r: &RunRecord) {
     for e in &r.egress {
         let _ = writeln!(
             s,
@@ -158,6 +248,10 @@ pub fn summary_markdown(r: &RunRecord) -> String {
             e.service, e.forwarded, e.rejected, e.timeouts, e.resets
         );
     }
+}
+
+/// CloudFront's counts.
+fn edges(s: &mut String, r: &RunRecord) {
     for e in &r.edges {
         let _ = writeln!(
             s,
@@ -165,6 +259,10 @@ pub fn summary_markdown(r: &RunRecord) -> String {
             e.distribution, e.blocked, e.timeouts, e.failed_over, e.no_origin
         );
     }
+}
+
+/// API Gateway's answers.
+fn api_gateways(s: &mut String, r: &RunRecord) {
     for a in &r.api_gateways {
         let statuses = a.statuses.iter().map(|(s, n)| format!("{s}: {n}")).collect::<Vec<_>>().join(", ");
         let _ = writeln!(
@@ -180,6 +278,10 @@ pub fn summary_markdown(r: &RunRecord) -> String {
             let _ = writeln!(s);
         }
     }
+}
+
+/// The tunnel's counts.
+fn tunnel(s: &mut String, r: &RunRecord) {
     if let Some(t) = &r.tunnel {
         let _ = writeln!(
             s,
@@ -187,6 +289,10 @@ pub fn summary_markdown(r: &RunRecord) -> String {
             t.executed, t.executed_twice, t.sent_to_proxy_without_agent, t.unanswered, t.firewall_drops
         );
     }
+}
+
+/// Each expectation's verdict.
+fn expectations(s: &mut String, r: &RunRecord) {
     let _ = writeln!(s, "## Expectations\n\n| | expectation | expected | actual |\n|---|---|---|---|");
     for e in &r.expectations {
         let _ = writeln!(s, "| {} | {} | {} | {} |", if e.passed { "✅" } else { "❌" }, e.name, e.expected, e.actual);
@@ -194,7 +300,6 @@ pub fn summary_markdown(r: &RunRecord) -> String {
     if r.expectations.is_empty() {
         let _ = writeln!(s, "| | (none) | | |");
     }
-    s
 }
 
 /// Variants side by side; the first record is the reference for the deltas.

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use azsim_fakes::{HEALTH_CHECK_BYTES, HealthCheck, HealthReply, Request};
+use azsim_fakes::{Body, HealthReply, Request};
 use azsim_kernel::{Cx, Dist, HostId, Message, Process, RequestId, Seed, SimNet, SimRng};
 use azsim_net::{Accept, Clock, Connect, Listen};
 use azsim_scenario::{AgentConnect, Readiness, TunnelSpec};
@@ -85,9 +85,9 @@ pub(crate) struct ProxyFront {
 
 impl Process for ProxyFront {
     fn on_message(&mut self, cx: &mut Cx<'_>, from: HostId, msg: Message) {
-        let (id, body) = (msg.request, msg.body);
-        let body = match body.downcast::<HealthCheck>() {
-            Ok(hc) => {
+        let id = msg.request;
+        match Body::of(msg) {
+            Body::HealthCheck(hc) => {
                 // The probe reads the proxy's `/ready` (or, for the sample's check, only whether
                 // the process answers at all).
                 let status = match (&*self.proxy.lock().expect("proxy slot"), self.readiness) {
@@ -95,24 +95,24 @@ impl Process for ProxyFront {
                     (Some(_), Readiness::Process) => 200,
                     (Some(p), Readiness::Agents) => p.admin("/ready").status().as_u16(),
                 };
-                cx.send(from, Message { request: None, bytes: HEALTH_CHECK_BYTES, body: Box::new(HealthReply::status(hc.seq, status)) });
-                return;
+                cx.send(from, Body::health_reply(HealthReply::status(hc.seq, status)));
             }
-            Err(b) => b,
-        };
-        if let (Ok(req), Some(id)) = (body.downcast::<Request>(), id) {
-            let fwd = Forward { id, req: *req };
-            self.open.lock().expect("open requests").insert(id.0, fwd.clone());
-            if self.forwards.send(fwd).is_ok() {
-                cx.tasks_woken();
+            Body::Request(req) => {
+                let Some(id) = id else { return };
+                let fwd = Forward { id, req };
+                self.open.lock().expect("open requests").insert(id.0, fwd.clone());
+                if self.forwards.send(fwd).is_ok() {
+                    cx.tasks_woken();
+                }
             }
+            _ => {}
         }
     }
 
     /// The load balancer's connections to the dead proxy are reset: it answers 502.
     fn open_requests(&mut self) -> Vec<(HostId, Message)> {
         let open = std::mem::take(&mut *self.open.lock().expect("open requests"));
-        open.into_values().map(|f| (f.req.reply_to, Message { request: Some(f.id), bytes: 0, body: Box::new(f.req) })).collect()
+        open.into_values().map(|f| (f.req.reply_to, Body::Request(f.req).message(Some(f.id), 0))).collect()
     }
 
     fn as_any(&self) -> &dyn std::any::Any {
@@ -208,8 +208,9 @@ where
     loop {
         net.until_up(true).await;
         tokio::select! {
-            _ = life() => {}
+            biased;
             _ = net.until_up(false) => {}
+            _ = life() => {}
         }
         // A life that ended on its own (it should not) is not restarted in a tight loop.
         if net.is_up() {
@@ -224,8 +225,9 @@ async fn run_proxy(net: SimNet, config: ProxyConfig, mut task: ProxyTask, counte
         // Requests that were on their way when the process died are gone with it.
         while task.forwards.try_recv().is_ok() {}
         tokio::select! {
-            _ = proxy_life(&net, config.clone(), &task.slot, &mut task.forwards, &task.open, &counters) => {}
+            biased;
             _ = net.until_up(false) => {}
+            _ = proxy_life(&net, config.clone(), &task.slot, &mut task.forwards, &task.open, &counters) => {}
         }
         if net.is_up() {
             net.until_up(false).await;

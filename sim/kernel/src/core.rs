@@ -1,7 +1,6 @@
 //! The world's state and the one place every byte and message between hosts passes:
 //! [`Core::transmit`] applies latency and faults and does the accounting.
 
-use std::any::Any;
 use std::collections::BTreeMap;
 use std::task::Waker;
 use std::time::Duration;
@@ -11,28 +10,13 @@ use crate::dist::Dist;
 use crate::faults::{Fault, FaultId};
 use crate::history::{Hop, Outcome, RequestId, RequestRecord};
 use crate::latency::LatencyModel;
+use crate::message::Message;
 use crate::process::{Cx, Process};
 use crate::queue::EventQueue;
 use crate::rng::{Seed, SimRng};
 use crate::stream::{Segment, Side, StreamTable};
 use crate::time::{Nanos, nanos};
 use crate::topology::{HostId, HostState, Topology};
-
-/// A typed message between processes. The kernel reads only `request` and `bytes`; `body` is
-/// the fakes' business.
-pub struct Message {
-    /// The request this message belongs to, if any (its hop is then recorded).
-    pub request: Option<RequestId>,
-    /// Payload size on the wire: what is counted and charged.
-    pub bytes: u64,
-    pub body: Box<dyn Any + Send>,
-}
-
-impl std::fmt::Debug for Message {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Message").field("request", &self.request).field("bytes", &self.bytes).finish()
-    }
-}
 
 pub(crate) type HopRef = Option<(RequestId, u32)>;
 

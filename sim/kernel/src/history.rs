@@ -1,5 +1,6 @@
 //! The recorded history of every request, read by the checks after the run.
 
+use crate::failure::Failure;
 use crate::time::Nanos;
 use crate::topology::{AzId, HostId, RegionId};
 
@@ -14,8 +15,8 @@ pub enum Outcome {
     Unknown,
     /// Answered successfully.
     Ok,
-    /// Answered with an error, or given up on; the reason says which.
-    Failed(String),
+    /// Answered with an error, or given up on; the failure says which.
+    Failed(Failure),
 }
 
 /// One message or segment of a request between two hosts.

@@ -2,10 +2,12 @@
 
 use std::any::Any;
 
-use crate::core::{Core, Message};
+use crate::core::Core;
 use crate::history::{Outcome, RequestId};
+use crate::message::Message;
 use crate::rng::SimRng;
 use crate::time::Nanos;
+use crate::timer::TimerToken;
 use crate::topology::{AzId, HostId, RegionId, Topology};
 
 /// A program running on a simulated host. Handlers run to completion at one instant of virtual
@@ -18,7 +20,8 @@ pub trait Process: Send + 'static {
     /// `msg`, sent to `to`, met a crashed process there: the connection was refused or reset
     /// (one round trip after sending). Powered-off hosts and partitions stay silent instead.
     fn on_refused(&mut self, _cx: &mut Cx<'_>, _to: HostId, _msg: Message) {}
-    /// A timer set with [`Cx::set_timer`] fired.
+    /// A timer set with [`Cx::set_timer`] fired; `token` is what it was set with, as a `u64`
+    /// ([`TimerToken::from_token`] turns it back into the process's own timer type).
     fn on_timer(&mut self, _cx: &mut Cx<'_>, _token: u64) {}
     /// The host crashed or lost power: everything in memory is gone. Timers already set will
     /// not fire.
@@ -79,8 +82,8 @@ impl<'a> Cx<'a> {
         self.core.send_message(self.host, to, msg);
     }
     /// Calls [`Process::on_timer`] with `token` after `after`.
-    pub fn set_timer(&mut self, after: Nanos, token: u64) {
-        self.core.set_process_timer(self.host, after, token);
+    pub fn set_timer(&mut self, after: Nanos, token: impl TimerToken) {
+        self.core.set_process_timer(self.host, after, token.into_token());
     }
     /// Starts a request's history; the client owns the returned id.
     pub fn new_request(&mut self, label: u32) -> RequestId {

@@ -188,7 +188,8 @@ impl Sim {
 }
 
 /// The driver loop. Returns true if `done()` became true, false if `until` was reached or
-/// nothing was left to happen.
+/// nothing was left to happen. Long on purpose: the three steps of ARCHITECTURE.md's driver
+/// loop in one place, where their order (idle, events due, clock) can be checked at a glance.
 async fn drive(shared: &Shared, until: Nanos, done: &dyn Fn() -> bool) -> bool {
     let metrics = tokio::runtime::Handle::current().metrics();
     let mut let_tasks_run = true;

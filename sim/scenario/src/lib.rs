@@ -1,17 +1,26 @@
 //! The azsim scenario language: YAML in, a validated and typed [`Scenario`] out. No runtime.
 //!
-//! - `model.rs`: the types, which are also the JSON Schema (`azsim schema`);
+//! - `model.rs`: the types, which are also the JSON Schema (`azsim schema`): the file's top level,
+//!   variants and host names there, each section's types in `model/<section>.rs` (`regions`,
+//!   `network`, `services`, `load_balancers`, `clients`, `faults`, `expectations`, `prices`,
+//!   `cloud_map`, `tunnel`, `api_gateways`, `route53`, `cloudfront`, `nat`);
+//! - `one_of.rs`: how an "exactly one of these keys" type (a fault's kind, a rule's action, ...)
+//!   is read, with its error at the key;
 //! - `units.rs`: durations (`300us`, `1.5ms`, `30s`) and distributions;
-//! - `load.rs`: the one entry point, [`load`] (parse, then validate), and [`ScenarioError`]
+//! - `load.rs`: the one entry point, [`load()`] (parse, then validate), and [`ScenarioError`]
 //!   with file, line, column, a snippet and a hint;
-//! - `validate.rs`: references and consistency, with "did you mean";
+//! - `validate.rs`: references and consistency, with "did you mean": the shared helpers there,
+//!   each section's checks in `validate/<section>.rs`, under the same name as its types;
 //! - `mapping.rs`: API Gateway request parameter mappings;
-//! - `variant.rs`: applying a variant's overrides to the baseline.
+//! - `variant.rs`: applying a variant's overrides to the baseline;
+//! - `plan.rs`: where every host runs ([`plan::Plan`]), computed once from a checked file.
 
 mod load;
 pub mod mapping;
 mod model;
+mod one_of;
 mod openapi;
+pub mod plan;
 mod units;
 mod validate;
 mod variant;

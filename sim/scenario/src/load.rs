@@ -91,16 +91,25 @@ pub fn load(path: &str) -> Result<Scenario, ScenarioError> {
 /// [`load`] from text already in memory.
 pub fn load_str(source: Source) -> Result<Scenario, ScenarioError> {
     let options = serde_saphyr::options! { strict_booleans: true };
-    let file: ScenarioFile = serde_saphyr::from_str_with_options(&source.text, options).map_err(|e| ScenarioError {
-        file: source.name.clone(),
-        issues: vec![parse_issue(&e)],
-        text: source.text.clone(),
+    crate::one_of::reset();
+    let parsed: Result<ScenarioFile, _> = serde_saphyr::from_str_with_options(&source.text, options);
+    let mut deferred = crate::one_of::take_deferred();
+    let file = parsed.map_err(|e| {
+        let mut issues = std::mem::take(&mut deferred);
+        issues.push(parse_issue(&e));
+        ScenarioError { file: source.name.clone(), issues, text: source.text.clone() }
     })?;
     let mut file = file;
     let base = std::path::Path::new(&source.name).parent().map(std::path::Path::to_path_buf).unwrap_or_default();
     let mut read_issues = read_files(&mut file, &base);
     let scenario = Scenario { path: source.name.clone(), file };
-    let mut issues = validate::validate(&scenario);
+    let mut issues = deferred;
+    for issue in validate::validate(&scenario) {
+        if !issues.contains(&issue) {
+            issues.push(issue);
+        }
+    }
+    issues.sort_by_key(|i| (i.line == 0, i.line, i.column));
     issues.append(&mut read_issues);
     for issue in issues.iter_mut().filter(|i| i.line == 0 && !i.path.is_empty()) {
         if let Some((line, column)) = locate(&source.text, &issue.path) {
@@ -167,7 +176,9 @@ fn parse_issue(e: &serde_saphyr::Error) -> Issue {
     };
     let message = strip_location_prefix(&message);
     let hint = unknown_name_hint(&message);
-    Issue::at(e.location(), "", message).hint(hint)
+    // A one-of error knows the key it is about better than the parser's position.
+    let at = crate::one_of::take_error_location().or(e.location());
+    Issue::at(at, "", message).hint(hint)
 }
 
 fn strip_location_prefix(m: &str) -> String {

@@ -1,5 +1,7 @@
-//! HTTP API request parameter mappings (reference/aws-semantics.md §1.7), parsed where they are
-//! written so that a mistake gets its line and column; the API Gateway fake applies them.
+//! HTTP API request parameter mappings
+//! (<https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-parameter-mapping.html>),
+//! parsed where they are written so that a mistake gets its line and column; the API Gateway
+//! fake applies them.
 //!
 //! A mapping is `append|overwrite|remove:header.<name>`, `append|overwrite|remove:querystring.<name>`
 //! or `overwrite:path`, with a value that is static text, `$request.header.<name>`,

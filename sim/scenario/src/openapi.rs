@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::model::{ApiGatewaySpec, ApiRouteSpec};
+use crate::model::{ApiGatewaySpec, ApiRouteSpec, RouteIntegration};
 
 #[derive(Deserialize)]
 struct Doc {
@@ -97,10 +97,7 @@ pub(crate) fn import(text: &str, api: &ApiGatewaySpec) -> Result<Vec<(String, Ap
                 params.insert(to.to_string(), from.to_string());
             }
             let route = ApiRouteSpec {
-                load_balancer: Some(lb.clone()),
-                cloud_map: None,
-                lambda: None,
-                http: None,
+                integration: RouteIntegration::LoadBalancer(lb.clone()),
                 query: BTreeMap::new(),
                 jwt: None,
                 throttle: None,

@@ -29,42 +29,25 @@ impl Scenario {
 pub(crate) fn apply(base: &ScenarioFile, v: &VariantSpec) -> ScenarioFile {
     let mut f = base.clone();
     f.variants.clear();
-    if !v.description.is_empty() {
-        f.description = v.description.clone();
-    }
-    if let Some(seed) = v.seed {
-        f.seed = seed;
-    }
-    if let Some(d) = v.duration {
-        f.duration = d;
-    }
-    f.profiles.extend(v.profiles.clone());
-    if let Some(n) = &v.network {
-        f.network = n.clone();
-    }
-    f.services.extend(v.services.clone());
-    f.load_balancers.extend(v.load_balancers.clone());
-    f.clients.extend(v.clients.clone());
-    f.api_gateways.extend(v.api_gateways.clone());
-    f.cloudfront.extend(v.cloudfront.clone());
-    f.nat_gateways.extend(v.nat_gateways.clone());
-    if let Some(r) = &v.route53 {
-        f.route53 = Some(r.clone());
-    }
-    if let Some(x) = &v.faults {
-        f.faults = x.clone();
-    }
-    if let Some(x) = &v.expectations {
-        f.expectations = x.clone();
-    }
-    if let Some(x) = &v.prices {
-        f.prices = x.clone();
-    }
-    if let Some(x) = &v.cloud_map {
-        f.cloud_map = x.clone();
-    }
-    if let Some(x) = &v.tunnel {
-        f.tunnel = Some(x.clone());
-    }
+    v.apply_to(&mut f);
     f
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    /// Sections of the file that every variant shares: what the scenario is (`version`,
+    /// `name`), where it runs (`regions`), how its run ends (`drain`), and the variants.
+    const FIXED: [&str; 5] = ["version", "name", "regions", "drain", "variants"];
+
+    #[test]
+    fn a_variant_can_override_every_section_but_the_fixed_ones() {
+        let schema: serde_json::Value = serde_json::from_str(&crate::schema_json()).expect("the schema is JSON");
+        let keys = |v: &serde_json::Value| -> BTreeSet<String> { v.as_object().expect("properties").keys().cloned().collect() };
+        let file = keys(&schema["properties"]);
+        let variant = keys(&schema["$defs"]["VariantSpec"]["properties"]);
+        let overridable: BTreeSet<String> = file.iter().filter(|k| !FIXED.contains(&k.as_str())).cloned().collect();
+        assert_eq!(variant, overridable, "add the section to `variant_sections!` in model.rs, or to FIXED here with the reason");
+    }
 }

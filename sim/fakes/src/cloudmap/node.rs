@@ -9,6 +9,7 @@ use azsim_kernel::{Cx, HostId, Message, Process};
 
 use super::ops::{CloudMapError, Discover, Found};
 use super::state::Registry;
+use crate::rpc::Body;
 
 /// A `DiscoverInstances` call on the message path.
 #[derive(Clone, Debug)]
@@ -42,12 +43,12 @@ impl CloudMapNode {
 
 impl Process for CloudMapNode {
     fn on_message(&mut self, cx: &mut Cx<'_>, from: HostId, msg: Message) {
-        let Ok(call) = msg.body.downcast::<DiscoverCall>() else { return };
+        let Body::DiscoverCall(call) = Body::of(msg) else { return };
         let now = cx.now();
         let result = self.registry.lock().expect("registry lock").discover(now, cx.rng(), &call.request).map(|d| d.instances);
         let n = result.as_ref().map_or(0, Vec::len) as u64;
         let answer = DiscoverAnswer { call_id: call.call_id, result };
-        cx.send(from, Message { request: None, bytes: 100 + n * DISCOVER_BYTES_PER_INSTANCE, body: Box::new(answer) });
+        cx.send(from, Body::DiscoverAnswer(answer).message(None, 100 + n * DISCOVER_BYTES_PER_INSTANCE));
     }
 
     fn as_any(&self) -> &dyn Any {

@@ -100,10 +100,11 @@ fn run(case: Case, request: Sent) -> (Vec<Outcome>, Vec<Arc<HttpRequest>>) {
     struct Recorder(Arc<Mutex<Vec<Arc<HttpRequest>>>>, bool);
     impl azsim_kernel::Process for Recorder {
         fn on_message(&mut self, cx: &mut azsim_kernel::Cx<'_>, _: azsim_kernel::HostId, msg: azsim_kernel::Message) {
-            if let Ok(req) = msg.body.downcast::<Request>() {
+            let id = msg.request;
+            if let Body::Request(req) = Body::of(msg) {
                 self.0.lock().unwrap().push(req.http.clone());
                 if !self.1 {
-                    cx.send(req.reply_to, azsim_fakes::response(msg.request, req.call_id, 200, 10));
+                    cx.send(req.reply_to, azsim_fakes::response(id, req.call_id, 200, 10));
                 }
             }
         }
@@ -159,7 +160,7 @@ fn run(case: Case, request: Sent) -> (Vec<Outcome>, Vec<Arc<HttpRequest>>) {
 type Sent<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
 
 fn status(code: u16) -> Outcome {
-    if code < 400 { Outcome::Ok } else { Outcome::Failed(format!("status {code}")) }
+    if code < 400 { Outcome::Ok } else { Outcome::Failed(azsim_kernel::Failure::Status(code)) }
 }
 
 #[test]

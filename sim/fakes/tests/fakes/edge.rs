@@ -77,7 +77,7 @@ fn azsim_scenario_cidr(text: &str) -> (std::net::Ipv4Addr, u8) {
 }
 
 fn status(code: u16) -> Outcome {
-    if code < 400 { Outcome::Ok } else { Outcome::Failed(format!("status {code}")) }
+    if code < 400 { Outcome::Ok } else { Outcome::Failed(azsim_kernel::Failure::Status(code)) }
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use azsim_fakes::*;
-use azsim_kernel::{Dist, Fault, HostId, Outcome};
+use azsim_kernel::{Dist, Failure, Fault, HostId, Outcome};
 
 use super::{LB_HOSTS, MS, World, api_config, client_config, resolve_from, world};
 
@@ -138,24 +138,63 @@ fn requests_still_in_flight_when_the_deregistration_delay_ends_get_502() {
     assert!(!failed.is_empty(), "the leaving target had requests in flight");
     // Deregistered at 1 s, delay 2 s: its requests end with 502 at 3 s, plus the way back from
     // the node (0.1 ms in the AZ, 1 ms from another).
-    assert!(failed.iter().all(|(t, o)| *o == Outcome::Failed("status 502".into()) && matches!(t, Some(3_000..=3_001))), "{failed:?}");
+    assert!(failed.iter().all(|(t, o)| *o == Outcome::Failed(Failure::Status(502)) && matches!(t, Some(3_000..=3_001))), "{failed:?}");
     assert_eq!(done.len() + failed.len(), 10);
+}
+
+/// A service instance that serves requests but never answers a health check: alive, yet
+/// unhealthy to every load-balancer node, so only fail-open sends it traffic.
+struct FailsHealthChecks(ServiceInstance);
+
+impl azsim_kernel::Process for FailsHealthChecks {
+    fn on_start(&mut self, cx: &mut azsim_kernel::Cx<'_>) {
+        self.0.on_start(cx);
+    }
+    fn on_message(&mut self, cx: &mut azsim_kernel::Cx<'_>, from: HostId, msg: azsim_kernel::Message) {
+        if !matches!(msg.body::<Body>(), Some(Body::HealthCheck(_))) {
+            self.0.on_message(cx, from, msg);
+        }
+    }
+    fn on_timer(&mut self, cx: &mut azsim_kernel::Cx<'_>, token: u64) {
+        self.0.on_timer(cx, token);
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self.0.as_any()
+    }
 }
 
 #[test]
 fn routing_failover_at_the_default_threshold_only_fails_open_when_no_target_is_healthy() {
     let mut w = world(1, &LB_HOSTS);
-    w.add_api(Dist::Fixed(MS), None, 0);
-    let lb = load_balancer(&w, registered(&w), LbOptions::default());
     let api = w.api();
+    let cfg = Arc::new(api_config(Dist::Fixed(MS), None, 0));
     w.sim.with_core(|c| {
-        c.schedule_fault(1_000 * MS, None, Fault::HostCrash(api[1].host));
-        c.schedule_fault(1_000 * MS, None, Fault::HostCrash(api[2].host));
+        c.add_process(api[0].host, Box::new(ServiceInstance::new(cfg.clone())));
+        c.add_process(api[1].host, Box::new(FailsHealthChecks(ServiceInstance::new(cfg.clone()))));
+        c.add_process(api[2].host, Box::new(FailsHealthChecks(ServiceInstance::new(cfg.clone()))));
+        // The one healthy target goes at 20 s: two failed checks 5 s apart take it out by 31 s.
+        c.schedule_fault(20_000 * MS, None, Fault::HostCrash(api[0].host));
     });
-    w.client("client", via_lb(&lb), Pacing::Open { rate: 100.0, poisson: false }, 4000);
+    let lb = load_balancer(&w, registered(&w), LbOptions::default());
+    w.client("client", via_lb(&lb), Pacing::Open { rate: 100.0, poisson: false }, 4500);
+    let unhealthy_served = |w: &World| served_by(w, api[1].host) + served_by(w, api[2].host);
+
+    // Until the first check passes, every target is new and gets traffic (fail-open); then one
+    // healthy target is enough: the two unhealthy ones get nothing new while it lives.
+    w.sim.run_until(Duration::from_secs(1));
+    let at_start = unhealthy_served(&w);
+    w.sim.run_until(Duration::from_secs(19));
+    assert_eq!(unhealthy_served(&w), at_start, "no fail-open while one target is healthy");
+    assert!(served_by(&w, api[0].host) > 1700, "the healthy target served the rest: {}", served_by(&w, api[0].host));
+    let failed: Vec<(u64, Outcome)> = failures(&w).into_iter().filter(|(_, o)| *o != Outcome::Unknown).collect();
+    assert!(failed.is_empty(), "nothing failed while one target was healthy (the last request is still on its way): {failed:?}");
+
+    // None healthy: fail-open sends every target its share, and the two that are alive answer.
+    w.sim.run_until(Duration::from_secs(35));
+    let before = (served_by(&w, api[1].host), served_by(&w, api[2].host));
     w.sim.run_until(Duration::from_secs(45));
-    // Two failed checks 5 s apart: out of rotation by 1 s + 2 x 5 s + one interval of phase.
-    assert!(failures(&w).iter().all(|(t, _)| *t < 16_000), "{:?}", failures(&w).last());
+    let during = (served_by(&w, api[1].host) - before.0, served_by(&w, api[2].host) - before.1);
+    assert!((300..=367).contains(&during.0) && (300..=367).contains(&during.1), "fail-open once no target is healthy: {during:?} of 1000");
 }
 
 #[test]
@@ -307,7 +346,7 @@ fn a_task_that_is_not_running_does_not_answer() {
     let idle = Endpoint { host: w.host("api-0-1"), az: w.azs[0] };
     w.client("client", Destination::Service(Picker::new(PickPolicy::Any, vec![idle])), Pacing::Closed { concurrency: 1 }, 1);
     w.sim.run_until(Duration::from_secs(5));
-    assert_eq!(failures(&w), vec![(0, Outcome::Failed("timeout".into()))]);
+    assert_eq!(failures(&w), vec![(0, Outcome::Failed(Failure::Timeout))]);
 }
 
 #[test]

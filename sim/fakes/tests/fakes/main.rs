@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use azsim_fakes::*;
-use azsim_kernel::{AzId, Dist, Fault, HostId, Outcome, Sim, SimConfig, Topology};
+use azsim_kernel::{AzId, Dist, Failure, Fault, HostId, Outcome, Sim, SimConfig, Topology};
 
 const MS: u64 = 1_000_000;
 
@@ -142,7 +142,7 @@ fn a_full_queue_answers_503() {
     w.client("client", Destination::Service(Picker::new(PickPolicy::Any, local)), Pacing::Closed { concurrency: 2 }, 2);
     w.sim.run_until(Duration::from_secs(1));
     let outcomes: Vec<Outcome> = w.results().into_iter().map(|r| r.1).collect();
-    assert_eq!(outcomes, vec![Outcome::Ok, Outcome::Failed("status 503".into())]);
+    assert_eq!(outcomes, vec![Outcome::Ok, Outcome::Failed(Failure::Status(503))]);
 }
 
 fn lb(w: &World, kind: LbKindConfig, cross_zone: bool, algorithm: LbAlgorithm, dir: &LbDirectory) {
@@ -232,7 +232,7 @@ fn alb_answers_502_for_a_crashed_target_until_health_checks_eject_it() {
     assert!(failures.iter().all(|t| *t < 65_000), "still failing at {:?}", failures.last());
     assert!(failures.len() > 1000, "a third of the requests fail while the target is still in rotation: {}", failures.len());
     let outcomes: Vec<Outcome> = w.sim.with_core(|c| c.requests().iter().filter(|r| r.outcome != Outcome::Ok).map(|r| r.outcome.clone()).take(1).collect());
-    assert_eq!(outcomes, vec![Outcome::Failed("status 502".into())]);
+    assert_eq!(outcomes, vec![Outcome::Failed(Failure::Status(502))]);
 }
 
 #[test]
@@ -279,16 +279,30 @@ fn least_outstanding_requests_avoids_a_slow_target() {
 
 #[test]
 fn nlb_dns_affinity_answers_the_clients_own_az() {
-    let mut w = world(1, &LB_HOSTS);
-    w.add_api(Dist::Fixed(MS), None, 0);
-    let dir = LbDirectory::default();
-    lb(&w, LbKindConfig::Nlb, false, LbAlgorithm::RoundRobin, &dir);
-    dir.set_client_routing("lb", ClientRouting { own_az_share: 1.0 });
-    // A short TTL, so the client asks many times.
-    let dest = Destination::LoadBalancer { name: "lb".into(), zonal: false, directory: dir, ttl: 10 * MS };
-    w.client("client", dest, Pacing::Open { rate: 100.0, poisson: false }, 300);
-    w.sim.run_until(Duration::from_secs(10));
-    assert!(w.results().iter().all(|(_, o, x)| *o == Outcome::Ok && *x == 0));
+    let run = |routing: Option<ClientRouting>| {
+        let mut w = world(1, &LB_HOSTS);
+        w.add_api(Dist::Fixed(MS), None, 0);
+        let dir = LbDirectory::default();
+        lb(&w, LbKindConfig::Nlb, false, LbAlgorithm::RoundRobin, &dir);
+        if let Some(routing) = routing {
+            dir.set_client_routing("lb", routing);
+        }
+        // A short TTL, so the client asks many times.
+        let dest = Destination::LoadBalancer { name: "lb".into(), zonal: false, directory: dir, ttl: 10 * MS };
+        w.client("client", dest, Pacing::Open { rate: 100.0, poisson: false }, 300);
+        w.sim.run_until(Duration::from_secs(10));
+        w.results()
+    };
+    let affine = run(Some(ClientRouting { own_az_share: 1.0 }));
+    assert_eq!(affine.len(), 300, "every request was sent");
+    let (ok, crossed) = (affine.iter().filter(|r| r.1 == Outcome::Ok).count(), affine.iter().filter(|r| r.2 > 0).count());
+    assert_eq!((ok, crossed), (300, 0), "every request answered, none leaving the client's AZ");
+    // Without the policy the regional name answers every AZ's node: about two thirds of the
+    // requests leave the AZ, so the zero above is the policy's doing.
+    let regional = run(None);
+    assert_eq!(regional.len(), 300);
+    let crossed = regional.iter().filter(|r| r.2 > 0).count();
+    assert!((150..250).contains(&crossed), "{crossed} of 300 crossed an AZ boundary");
 }
 
 #[test]
@@ -303,7 +317,7 @@ fn alb_with_target_group_cross_zone_off_answers_503_in_an_az_without_targets() {
     w.sim.run_until(Duration::from_secs(15));
     let r = w.results();
     let failed: Vec<&Outcome> = r.iter().map(|x| &x.1).filter(|o| **o != Outcome::Ok).collect();
-    assert!(failed.iter().all(|o| **o == Outcome::Failed("status 503".into())));
+    assert!(failed.iter().all(|o| **o == Outcome::Failed(Failure::Status(503))));
     // The client picks a node at random: about a third enter the AZ without targets.
     assert!((250..350).contains(&failed.len()), "{}", failed.len());
 }
@@ -329,8 +343,8 @@ fn a_static_backend_answers_the_first_matching_route_and_refuses_sources_not_all
     };
     let client_ip = |w: &World| w.sim.with_core(|c| c.topology().host(w.host("client")).ip);
     let ip = client_ip(&world(1, &[("client", 0)]));
-    assert_eq!(run(vec![(ip, 32)]), ["Failed(\"status 410\")", "Ok"]);
-    assert_eq!(run(vec![(std::net::Ipv4Addr::new(192, 168, 0, 0), 16)]), ["Failed(\"status 403\")", "Failed(\"status 403\")"]);
+    assert_eq!(run(vec![(ip, 32)]), ["Failed(Status(410))", "Ok"]);
+    assert_eq!(run(vec![(std::net::Ipv4Addr::new(192, 168, 0, 0), 16)]), ["Failed(Status(403))", "Failed(Status(403))"]);
 }
 
 #[test]
@@ -350,6 +364,6 @@ fn an_alb_answers_400_to_a_header_over_16_kib_and_an_nlb_passes_it() {
         w.results()[0].1.clone()
     };
     assert_eq!(run(LbKindConfig::Alb, 16 * 1024), Outcome::Ok);
-    assert_eq!(run(LbKindConfig::Alb, 16 * 1024 + 1), Outcome::Failed("status 400".into()));
+    assert_eq!(run(LbKindConfig::Alb, 16 * 1024 + 1), Outcome::Failed(Failure::Status(400)));
     assert_eq!(run(LbKindConfig::Nlb, 16 * 1024 + 1), Outcome::Ok);
 }

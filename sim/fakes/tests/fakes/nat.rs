@@ -18,16 +18,13 @@ struct Partner(Arc<Mutex<Seen>>);
 impl Process for Partner {
     fn on_message(&mut self, cx: &mut Cx<'_>, from: HostId, msg: Message) {
         let id = msg.request;
-        match msg.body.downcast::<Request>() {
-            Ok(req) => {
+        match Body::of(msg) {
+            Body::Request(req) => {
                 self.0.lock().unwrap().push((req.source, req.http.headers.clone()));
                 cx.send(req.reply_to, azsim_fakes::response(id, req.call_id, 200, 10));
             }
-            Err(b) => {
-                if let Ok(hc) = b.downcast::<HealthCheck>() {
-                    cx.send(from, Message { request: None, bytes: HEALTH_CHECK_BYTES, body: Box::new(HealthReply::status(hc.seq, 200)) });
-                }
-            }
+            Body::HealthCheck(hc) => cx.send(from, Body::health_reply(HealthReply::status(hc.seq, 200))),
+            _ => {}
         }
     }
     fn as_any(&self) -> &dyn std::any::Any {
@@ -43,10 +40,10 @@ impl Process for Prober {
         cx.set_timer(self.1, 0);
     }
     fn on_timer(&mut self, cx: &mut Cx<'_>, _: u64) {
-        cx.send(self.0, Message { request: None, bytes: HEALTH_CHECK_BYTES, body: Box::new(HealthCheck { seq: 1 }) });
+        cx.send(self.0, Body::health_check(1));
     }
     fn on_message(&mut self, _: &mut Cx<'_>, _: HostId, msg: Message) {
-        if let Ok(r) = msg.body.downcast::<HealthReply>() {
+        if let Body::HealthReply(r) = Body::of(msg) {
             self.2.push(r.status);
         }
     }
@@ -112,7 +109,7 @@ fn run(case: Case) -> (Outcome, Seen, Vec<u16>, HostId) {
 }
 
 fn status(code: u16) -> Outcome {
-    if code < 400 { Outcome::Ok } else { Outcome::Failed(format!("status {code}")) }
+    if code < 400 { Outcome::Ok } else { Outcome::Failed(azsim_kernel::Failure::Status(code)) }
 }
 
 #[test]
@@ -173,11 +170,11 @@ fn a_nat_refuses_connections_beyond_55000_per_destination() {
                     source: cx.host(),
                 };
                 let fwd = azsim_fakes::nat::NatForward { to: self.1, req, conn: None };
-                cx.send(self.0, Message { request: Some(id), bytes: 10, body: Box::new(fwd) });
+                cx.send(self.0, Body::NatForward(fwd).message(Some(id), 10));
             }
         }
         fn on_message(&mut self, _: &mut Cx<'_>, _: HostId, msg: Message) {
-            if msg.body.downcast::<Response>().is_ok_and(|r| r.status == 502) {
+            if matches!(Body::of(msg), Body::Response(r) if r.status == 502) {
                 self.3 += 1;
             }
         }

@@ -62,27 +62,51 @@ fn sim_timing_holds_across_millisecond_boundaries_with_long_latency() {
     assert_eq!(elapsed, 4 * l + p);
 }
 
-#[test]
-fn same_seed_same_timings() {
-    fn run(seed: u64) -> Vec<Duration> {
-        let (mut config, client, server, _, _) = crate::support::two_az_world(seed);
-        config.latency.inter_az = azsim_kernel::Dist::lognormal_from_percentiles(1_000_000, 1_500_000, 4_000_000);
-        let mut sim = azsim_kernel::Sim::new(config);
-        let (server_net, client_net) = (sim.net(server), sim.net(client));
-        let ip = server_net.ip();
-        sim.block_on(Duration::from_secs(60), async move {
+/// One run over a link whose latency is random: every request's send and answer instants (ns
+/// since the start) and body, and the kernel's traffic accounting.
+struct Run {
+    requests: Vec<(u128, u128, String)>,
+    traffic: String,
+}
+
+fn run_over_a_random_link(seed: u64) -> Run {
+    let (mut config, client, server, _, _) = crate::support::two_az_world(seed);
+    config.latency.inter_az = azsim_kernel::Dist::lognormal_from_percentiles(1_000_000, 1_500_000, 4_000_000);
+    let mut sim = azsim_kernel::Sim::new(config);
+    let (server_net, client_net) = (sim.net(server), sim.net(client));
+    let ip = server_net.ip();
+    let requests = sim
+        .block_on(Duration::from_secs(60), async move {
+            let start = client_net.now();
             let addr = serve(server_net, (ip, 80).into(), Duration::from_micros(100)).await;
             let mut c = Client::connect(&client_net, addr).await.unwrap();
             let mut out = Vec::new();
             for i in 0..20 {
-                let t0 = client_net.now();
-                c.get(&format!("/{i}")).await.unwrap();
-                out.push(client_net.now() - t0);
+                let sent = (client_net.now() - start).as_nanos();
+                let body = c.get(&format!("/{i}")).await.unwrap();
+                out.push((sent, (client_net.now() - start).as_nanos(), body));
             }
             out
         })
-        .unwrap()
-    }
-    assert_eq!(run(7), run(7));
-    assert_ne!(run(7), run(8));
+        .unwrap();
+    let traffic = sim.with_core(|c| format!("{:?}", c.traffic()));
+    Run { requests, traffic }
+}
+
+#[test]
+fn same_seed_same_timings() {
+    let (a, b) = (run_over_a_random_link(7), run_over_a_random_link(7));
+    assert_eq!(a.requests.len(), 20);
+    assert_eq!(a.requests, b.requests, "every instant and answer");
+    assert_eq!(a.traffic, b.traffic, "every byte and segment, by host, AZ and Region pair");
+}
+
+#[test]
+fn a_different_seed_changes_the_timings_and_nothing_else() {
+    let (a, b) = (run_over_a_random_link(7), run_over_a_random_link(8));
+    let timings = |r: &Run| r.requests.iter().map(|(sent, answered, _)| (*sent, *answered)).collect::<Vec<_>>();
+    let bodies = |r: &Run| r.requests.iter().map(|(_, _, body)| body.clone()).collect::<Vec<_>>();
+    assert_ne!(timings(&a), timings(&b), "the link's latency is drawn from the seed");
+    assert_eq!(bodies(&a), bodies(&b), "the answers are not random");
+    assert_eq!(a.traffic, b.traffic, "nor what crossed the network");
 }

@@ -3,7 +3,7 @@
 use std::any::Any;
 use std::time::Duration;
 
-use azsim_kernel::{Cx, Dist, Fault, HostId, Message, Outcome, Process, Scope, Sim, SimConfig, Topology};
+use azsim_kernel::{Cx, Dist, Failure, Fault, HostId, Message, Outcome, Process, Scope, Sim, SimConfig, Topology};
 use azsim_net::Clock;
 
 const MS: u64 = 1_000_000;
@@ -12,7 +12,7 @@ const MS: u64 = 1_000_000;
 struct Echo;
 impl Process for Echo {
     fn on_message(&mut self, cx: &mut Cx<'_>, from: HostId, msg: Message) {
-        cx.send(from, Message { request: msg.request, bytes: 10, body: Box::new(()) });
+        cx.send(from, Message::new(msg.request, 10, ()));
     }
     fn as_any(&self) -> &dyn Any {
         self
@@ -33,14 +33,14 @@ impl Process for Pinger {
     }
     fn on_timer(&mut self, cx: &mut Cx<'_>, _token: u64) {
         let id = cx.new_request(0);
-        cx.send(self.to, Message { request: Some(id), bytes: 100, body: Box::new(()) });
+        cx.send(self.to, Message::new(Some(id), 100, ()));
     }
     fn on_message(&mut self, cx: &mut Cx<'_>, _from: HostId, msg: Message) {
         cx.finish_request(msg.request.unwrap(), Outcome::Ok);
     }
     fn on_refused(&mut self, cx: &mut Cx<'_>, _to: HostId, msg: Message) {
         self.refused.push(cx.now());
-        cx.finish_request(msg.request.unwrap(), Outcome::Failed("refused".into()));
+        cx.finish_request(msg.request.unwrap(), Outcome::Failed(Failure::Refused));
     }
     fn as_any(&self) -> &dyn Any {
         self
@@ -116,7 +116,7 @@ fn region_outage_black_holes_and_crash_refuses() {
     let (_, r) = world(vec![(0, None, Fault::RegionOutage(r2))], vec![0], true);
     assert_eq!(r[0].1, Outcome::Unknown, "no answer, no refusal: silence");
     let (sim, r) = world(vec![(0, None, Fault::HostCrash(far))], vec![0], true);
-    assert_eq!(r[0].1, Outcome::Failed("refused".into()));
+    assert_eq!(r[0].1, Outcome::Failed(Failure::Refused));
     let p = sim.with_core(|c| c.topology().host_by_name("p").unwrap());
     let refused = sim.with_core(|c| c.process(p).unwrap().as_any().downcast_ref::<Pinger>().unwrap().refused.clone());
     assert_eq!(refused, vec![60 * MS], "the reset comes back after one round trip");

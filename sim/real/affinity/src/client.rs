@@ -148,6 +148,8 @@ where
     }
 }
 
+/// One call: pick, attempt under the per-try timeout and deadline, classify, retry under the
+/// budget. Long on purpose: the retry loop reads as one state machine.
 async fn run<S, C, P, R>(inner: S, shared: Arc<Shared<C, P>>, mut request: R) -> Result<S::Response, Error<S::Error>>
 where
     S: Service<Routed<R>> + Clone + Send + 'static,
@@ -184,6 +186,7 @@ where
         let result = match limit {
             Some(limit) => {
                 tokio::select! {
+                    biased;
                     r = send => Some(r),
                     _ = shared.clock.sleep(limit) => None,
                 }

@@ -137,6 +137,7 @@ pub async fn ecs_task_zone<N: Connect>(net: &N, metadata_uri: &str) -> Result<St
         response.into_body().collect().await.map_err(|e| format!("body: {e}")).map(|b| b.to_bytes())
     };
     let body = tokio::select! {
+        biased;
         r = exchange => r?,
         c = conn => return Err(format!("connection closed early: {c:?}")),
     };

@@ -10,19 +10,13 @@ use std::time::Duration;
 use affinity_client::breaker::{BreakerConfig, Trip};
 use affinity_client::retry::BudgetConfig;
 use affinity_client::*;
-use azsim_net::Rng;
 use azsim_net::tokio_impl::TokioEnv;
+use azsim_net::{Rng, SplitMix64, Xoshiro256StarStar};
 use tower::{Service, ServiceExt};
 
-/// A seeded xorshift for tests.
-struct TestRng(u64);
-impl Rng for TestRng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
+/// The workspace's generator, seeded.
+fn test_rng(seed: u64) -> Box<dyn Rng + Send> {
+    Box::new(Xoshiro256StarStar::from_splitmix64(&mut SplitMix64::new(seed)))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -84,7 +78,7 @@ fn client(config: Config) -> (Client, Mock) {
             }
         }
     });
-    let c = AffinityClient::new(config, tower::util::BoxCloneSyncService::new(svc), HttpPolicy::default(), TokioEnv, Box::new(TestRng(0x2545_f491_4f6c_dd1d)));
+    let c = AffinityClient::new(config, tower::util::BoxCloneSyncService::new(svc), HttpPolicy::default(), TokioEnv, test_rng(0x2545_f491_4f6c_dd1d));
     c.set_endpoints(endpoints());
     (c, mock)
 }
@@ -159,9 +153,16 @@ async fn traffic_spills_over_when_the_local_zone_degrades_and_fails_back_only_af
     cfg.zones.failback_after = Duration::from_secs(30);
     let (c, m) = client(cfg);
     m.set("az1", Behaviour::Status(503));
-    for _ in 0..10 {
+    // Until both local endpoints are ejected: which one a request meets is drawn at random, and
+    // once the first is out the spilled traffic reaches the second only now and then.
+    let both_ejected = |c: &Client| ["az1-0", "az1-1"].iter().all(|id| c.balancer().is_ejected(id, tokio::time::Instant::now()));
+    for _ in 0..50 {
+        if both_ejected(&c) {
+            break;
+        }
         let _ = get(&c).await;
     }
+    assert!(both_ejected(&c), "both local endpoints failed twice in a row within 50 requests");
     assert!(matches!(c.balancer().mode(), Mode::Spilled { .. }));
     m.set("az1", Behaviour::Ok);
     m.reset();
@@ -318,10 +319,36 @@ async fn with_no_endpoints_the_caller_is_told() {
     assert!(get(&c).await.unwrap_err().is_no_endpoints());
 }
 
+/// An inner service that never becomes ready (its connection pool is exhausted, say).
+#[derive(Clone)]
+struct NeverReady;
+
+impl Service<Routed<http::Request<()>>> for NeverReady {
+    type Response = http::Response<()>;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<http::Response<()>, Infallible>>;
+    fn poll_ready(&mut self, _cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
+        std::task::Poll::Pending
+    }
+    fn call(&mut self, _request: Routed<http::Request<()>>) -> Self::Future {
+        unreachable!("never ready, so never called")
+    }
+}
+
 #[tokio::test(start_paused = true)]
-async fn poll_ready_is_always_ready() {
-    let (mut c, _) = client(bare());
-    std::future::poll_fn(|cx| c.poll_ready(cx)).await.unwrap();
+async fn it_is_ready_at_once_and_an_attempt_waits_for_the_inner_service_within_its_timeout() {
+    let mut cfg = bare();
+    cfg.retry.per_try_timeout = Some(Duration::from_secs(2));
+    let mut c = AffinityClient::new(cfg, NeverReady, HttpPolicy::default(), TokioEnv, test_rng(1));
+    c.set_endpoints(endpoints());
+    // Readiness is per attempt, so a caller (a tower stack, a buffer) is never held up here...
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(matches!(c.poll_ready(&mut cx), std::task::Poll::Ready(Ok(()))), "ready without waiting");
+    // ...and an attempt that cannot get the inner service ready ends at its per-try timeout.
+    let started = tokio::time::Instant::now();
+    let result = c.call(http::Request::new(())).await;
+    assert!(matches!(result, Err(Error::Timeout { attempts: 1 })), "{result:?}");
+    assert_eq!(started.elapsed(), Duration::from_secs(2));
 }
 
 /// az1 and az2 in Region r1, az3 in r2; an endpoint is ejected after one failure, for 60 s.
@@ -404,7 +431,7 @@ async fn with_idempotency_keys_a_post_gets_a_key_and_is_retried() {
             Ok::<_, Infallible>(http::Response::builder().status(status).body(()).unwrap())
         }
     });
-    let c = AffinityClient::new(cfg, svc, HttpPolicy::with_idempotency_keys(), TokioEnv, Box::new(TestRng(7)));
+    let c = AffinityClient::new(cfg, svc, HttpPolicy::with_idempotency_keys(), TokioEnv, test_rng(7));
     c.set_endpoints(endpoints());
     mock.set("az1", Behaviour::Status(503));
     let resp = c.clone().oneshot(http::Request::post("/").body(()).unwrap()).await.unwrap();

@@ -39,7 +39,7 @@ fn world(seed: u64) -> World {
     World { sim: Sim::new(config), cloudmap, caller, backends }
 }
 
-/// A real hyper server answering 200 with its zone's name.
+/// A real hyper server answering 200 with its zone's and its own name (`use1-az1 b0`).
 async fn backend(net: SimNet, zone: String) {
     let mut listener = net.bind((net.ip(), 80).into()).await.unwrap();
     while let Ok((stream, _)) = listener.accept().await {
@@ -58,9 +58,32 @@ async fn backend(net: SimNet, zone: String) {
     }
 }
 
-/// What the run saw: per zone, requests answered from there; failures; whether it ended
-/// spilled over.
-type Seen = (BTreeMap<String, u32>, u32, bool);
+/// What the run saw: each request as the caller saw it, and whether it ended spilled over.
+#[derive(Debug, PartialEq)]
+struct Seen {
+    requests: Vec<Seen1>,
+    spilled: bool,
+}
+
+/// One request: when it was sent and answered (ns of simulated time), and who answered
+/// (`use1-az1 b0`) or why it failed.
+type Seen1 = (u64, u64, Result<String, String>);
+
+impl Seen {
+    /// Per zone, the requests answered from there.
+    fn by_zone(&self) -> BTreeMap<String, u32> {
+        let mut by_zone = BTreeMap::new();
+        for (_, _, answer) in &self.requests {
+            if let Ok(who) = answer {
+                *by_zone.entry(who.split(' ').next().unwrap_or_default().to_string()).or_insert(0) += 1;
+            }
+        }
+        by_zone
+    }
+    fn failed(&self) -> usize {
+        self.requests.iter().filter(|r| r.2.is_err()).count()
+    }
+}
 
 fn run(seed: u64, crash_local_at: Option<u64>) -> Seen {
     let mut w = world(seed);
@@ -87,7 +110,7 @@ fn run(seed: u64, crash_local_at: Option<u64>) -> Seen {
     }
     let server_net = w.sim.net(w.cloudmap);
     let caller = w.sim.net(w.caller);
-    let backends: Vec<(SimNet, String)> = w.backends.iter().map(|(h, z)| (w.sim.net(*h), z.clone())).collect();
+    let backends: Vec<(SimNet, String)> = w.backends.iter().enumerate().map(|(i, (h, z))| (w.sim.net(*h), format!("{z} b{i}"))).collect();
     w.sim
         .block_on(Duration::from_secs(120), async move {
             let addr = (server_net.ip(), 80).into();
@@ -125,42 +148,59 @@ fn run(seed: u64, crash_local_at: Option<u64>) -> Seen {
                 c.set_endpoints(list)
             }));
             caller.sleep(Duration::from_secs(2)).await;
-            let (mut by_zone, mut failed) = (BTreeMap::new(), 0);
+            let mut requests = Vec::new();
             for _ in 0..600 {
-                match client.clone().oneshot(http::Request::new(Empty::new())).await {
+                let sent = caller.elapsed();
+                let answer = match client.clone().oneshot(http::Request::new(Empty::new())).await {
                     Ok(resp) => {
                         use http_body_util::BodyExt;
-                        let zone = String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
-                        *by_zone.entry(zone).or_insert(0) += 1;
+                        Ok(String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap())
                     }
-                    Err(_) => failed += 1,
-                }
+                    Err(e) => Err(format!("{e:?}")),
+                };
+                requests.push((sent, caller.elapsed(), answer));
                 caller.sleep(Duration::from_millis(100)).await;
             }
             let spilled = matches!(client.balancer().mode(), Mode::Spilled { .. });
-            (by_zone, failed, spilled)
+            Seen { requests, spilled }
         })
         .unwrap()
 }
 
 #[test]
 fn discovers_through_the_cloud_map_fake_and_stays_in_its_zone() {
-    let (by_zone, failed, spilled) = run(7, None);
-    assert_eq!(failed, 0);
-    assert_eq!(by_zone, BTreeMap::from([("use1-az1".to_string(), 600)]));
-    assert!(!spilled);
+    let seen = run(7, None);
+    assert_eq!(seen.requests.len(), 600);
+    assert_eq!(seen.failed(), 0);
+    assert_eq!(seen.by_zone(), BTreeMap::from([("use1-az1".to_string(), 600)]));
+    assert!(!seen.spilled);
 }
 
 #[test]
 fn losing_its_zone_it_retries_elsewhere_and_spills_over_without_failing_a_request() {
-    let (by_zone, failed, spilled) = run(7, Some(20_000 * MS));
-    assert_eq!(failed, 0, "refused connections are retried in another zone");
+    let seen = run(7, Some(20_000 * MS));
+    let by_zone = seen.by_zone();
+    assert_eq!(seen.failed(), 0, "refused connections are retried in another zone");
     assert!(by_zone["use1-az1"] >= 170 && by_zone["use1-az1"] <= 181, "until the crash at 20 s: {by_zone:?}");
     assert!(by_zone["use1-az2"] > 150 && by_zone["use1-az3"] > 150, "then the other zones: {by_zone:?}");
-    assert!(spilled);
+    assert!(seen.spilled);
 }
 
 #[test]
 fn the_same_seed_gives_the_same_run() {
-    assert_eq!(run(11, Some(20_000 * MS)), run(11, Some(20_000 * MS)));
+    let (first, second) = (run(11, Some(20_000 * MS)), run(11, Some(20_000 * MS)));
+    assert_eq!(first.requests.len(), 600);
+    assert_eq!(first, second, "every request: when, who answered, or why not");
+}
+
+#[test]
+fn a_different_seed_changes_which_backend_answers_and_nothing_else() {
+    let (a, b) = (run(11, None), run(12, None));
+    let backends = |s: &Seen| s.requests.iter().map(|r| r.2.clone()).collect::<Vec<_>>();
+    let timings = |s: &Seen| s.requests.iter().map(|r| (r.0, r.1)).collect::<Vec<_>>();
+    // The client draws which of its zone's two backends takes each request from its seed...
+    assert_ne!(backends(&a), backends(&b));
+    // ...while the zone is policy, and the links' latencies are fixed.
+    assert_eq!((a.by_zone(), a.failed(), a.spilled), (b.by_zone(), b.failed(), b.spilled));
+    assert_eq!(timings(&a), timings(&b));
 }

@@ -68,6 +68,7 @@ async fn exchange<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send
     };
     // Drive the connection while the exchange runs; drop it after (no task spawned).
     let (status, bytes) = tokio::select! {
+        biased;
         r = exchange => r?,
         c = conn => return Err(format!("{target}: connection closed early: {c:?}")),
     };

@@ -6,7 +6,8 @@
 //! - [`Connect`], [`Listen`] and [`Accept`]: byte streams between hosts (`connect.rs`, `listen.rs`);
 //! - [`Resolve`]: names to addresses (`resolve.rs`);
 //! - [`Clock`]: the current instant and sleeps (`clock.rs`);
-//! - [`Rng`]: random numbers (`rng.rs`).
+//! - [`Rng`]: random numbers, and the workspace's one generator, [`Xoshiro256StarStar`] seeded
+//!   through [`SplitMix64`] (`rng.rs`).
 //!
 //! [`tokio_impl`] implements every trait on real sockets and the real clock; the simulation kernel
 //! (`sim/kernel`) implements them on simulated hosts, links and virtual time. This crate depends on
@@ -23,7 +24,7 @@ pub use clock::{BoxSleep, Clock};
 pub use connect::{Connect, Stream};
 pub use listen::{Accept, Listen};
 pub use resolve::Resolve;
-pub use rng::Rng;
+pub use rng::{Rng, SplitMix64, Xoshiro256StarStar};
 
 /// Everything a component needs from its environment, as one bound.
 pub trait Env: Connect + Listen + Resolve + Clock {}

@@ -4,7 +4,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use crate::{Accept, BoxSleep, Clock, Connect, Listen, Resolve, Rng, Stream};
+use crate::{Accept, BoxSleep, Clock, Connect, Listen, Resolve, Rng, SplitMix64, Stream, Xoshiro256StarStar};
 
 /// The real world: tokio sockets, tokio's clock, the system resolver.
 #[derive(Clone, Copy, Debug, Default)]
@@ -65,12 +65,10 @@ impl Clock for TokioEnv {
     }
 }
 
-/// A fast non-cryptographic generator (xoshiro256**) for production use, seeded from the
+/// The workspace's generator ([`Xoshiro256StarStar`]) for production use, seeded from the
 /// process's hash-map keys, which the standard library draws from the operating system.
 #[derive(Clone, Debug)]
-pub struct OsSeededRng {
-    state: [u64; 4],
-}
+pub struct OsSeededRng(Xoshiro256StarStar);
 
 impl OsSeededRng {
     /// A generator seeded from operating-system randomness.
@@ -79,16 +77,7 @@ impl OsSeededRng {
         let keys = std::collections::hash_map::RandomState::new();
         let mut hasher = keys.build_hasher();
         hasher.write_u64(0x9e37_79b9_7f4a_7c15);
-        let mut seed = hasher.finish();
-        let mut state = [0u64; 4];
-        for word in &mut state {
-            seed = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = seed;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            *word = z ^ (z >> 31);
-        }
-        OsSeededRng { state }
+        OsSeededRng(Xoshiro256StarStar::from_splitmix64(&mut SplitMix64::new(hasher.finish())))
     }
 }
 
@@ -100,16 +89,7 @@ impl Default for OsSeededRng {
 
 impl Rng for OsSeededRng {
     fn next_u64(&mut self) -> u64 {
-        let s = &mut self.state;
-        let result = s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
-        let t = s[1] << 17;
-        s[2] ^= s[0];
-        s[3] ^= s[1];
-        s[1] ^= s[2];
-        s[0] ^= s[3];
-        s[2] ^= t;
-        s[3] = s[3].rotate_left(45);
-        result
+        self.0.next_u64()
     }
 }
 

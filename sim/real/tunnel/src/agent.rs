@@ -14,96 +14,16 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
+
+mod config;
+
+pub use config::AgentConfig;
 
 use crate::protocol::{Hello, read_line};
 use crate::proxy::BACKEND_HEADER;
 
 type Body = BoxBody<Bytes, hyper::Error>;
-
-/// The agent's settings (its JSON config file).
-#[derive(Clone, Debug, Deserialize)]
-pub struct AgentConfig {
-    pub id: String,
-    pub token: String,
-    /// Backend id -> the local address serving it.
-    pub backends: BTreeMap<String, SocketAddr>,
-    /// Proxies to connect to, by address.
-    #[serde(default)]
-    pub proxies: Vec<SocketAddr>,
-    /// Proxies by DNS name (`host:port`): the agent connects to every address a name resolves
-    /// to, and looks again every `resolve_every_ms`.
-    #[serde(default)]
-    pub proxy_names: Vec<String>,
-    #[serde(default = "AgentConfig::default_resolve_every_ms")]
-    pub resolve_every_ms: u64,
-    #[serde(default = "AgentConfig::default_backoff_base_ms")]
-    pub backoff_base_ms: u64,
-    #[serde(default = "AgentConfig::default_backoff_cap_ms")]
-    pub backoff_cap_ms: u64,
-    /// A connection (TCP, TLS and the greeting) to a proxy that is not up within this is
-    /// abandoned and redialled: a firewall or a dead host drops SYNs silently.
-    #[serde(default = "AgentConfig::default_connect_timeout_ms")]
-    pub connect_timeout_ms: u64,
-    /// An HTTP/2 ping to each proxy this often; a connection that does not answer within
-    /// `keepalive_timeout_ms` is closed and redialled (a path that died silently).
-    #[serde(default = "AgentConfig::default_keepalive_interval_ms")]
-    pub keepalive_interval_ms: u64,
-    #[serde(default = "AgentConfig::default_keepalive_timeout_ms")]
-    pub keepalive_timeout_ms: u64,
-    /// TLS to the proxies: the agent verifies their certificate (always, when TLS is on).
-    #[serde(default)]
-    pub tls: Option<crate::tls::ClientTlsFiles>,
-    /// Register the backends in Cloud Map while the agent runs.
-    #[serde(default)]
-    pub cloud_map: Option<crate::cloudmap::Registration>,
-    /// Find proxies in Cloud Map too (looked up again every `resolve_every_ms`).
-    #[serde(default)]
-    pub proxy_discovery: Option<crate::cloudmap::ProxyDiscovery>,
-}
-
-impl AgentConfig {
-    /// An agent `id` with `token`, serving `backends` (id -> local address) through `proxies`,
-    /// with the defaults for everything else (no TLS, no Cloud Map).
-    pub fn new(id: &str, token: &str, backends: BTreeMap<String, SocketAddr>, proxies: Vec<SocketAddr>) -> Self {
-        AgentConfig {
-            id: id.into(),
-            token: token.into(),
-            backends,
-            proxies,
-            proxy_names: Vec::new(),
-            resolve_every_ms: Self::default_resolve_every_ms(),
-            backoff_base_ms: Self::default_backoff_base_ms(),
-            backoff_cap_ms: Self::default_backoff_cap_ms(),
-            connect_timeout_ms: Self::default_connect_timeout_ms(),
-            keepalive_interval_ms: Self::default_keepalive_interval_ms(),
-            keepalive_timeout_ms: Self::default_keepalive_timeout_ms(),
-            tls: None,
-            cloud_map: None,
-            proxy_discovery: None,
-        }
-    }
-
-    fn default_backoff_base_ms() -> u64 {
-        100
-    }
-    fn default_backoff_cap_ms() -> u64 {
-        10_000
-    }
-    fn default_resolve_every_ms() -> u64 {
-        30_000
-    }
-    fn default_connect_timeout_ms() -> u64 {
-        5_000
-    }
-    fn default_keepalive_interval_ms() -> u64 {
-        10_000
-    }
-    fn default_keepalive_timeout_ms() -> u64 {
-        5_000
-    }
-}
 
 /// The addresses of `name` (`host:port`).
 async fn resolve<N: Resolve>(net: &N, name: &str) -> Result<Vec<SocketAddr>, String> {
@@ -136,7 +56,8 @@ pub async fn run_with_tls<N: Connect + Clock + Resolve>(config: AgentConfig, net
 }
 
 /// Runs until `shutdown` completes: registers the backends in Cloud Map (if configured), serves,
-/// then closes every proxy session and deregisters.
+/// then closes every proxy session and deregisters. Long on purpose: the agent's life in the
+/// order it happens (register, serve, drain, deregister).
 pub async fn run_until<N: Connect + Clock + Resolve>(
     config: AgentConfig,
     net: N,
@@ -204,9 +125,11 @@ pub async fn run_until<N: Connect + Clock + Resolve>(
             net.sleep(Duration::from_millis(config.resolve_every_ms)).await;
         }
     };
+    // Shutdown wins a tie: a stop asked for is not missed because a lookup ended too.
     tokio::select! {
-        _ = serve => {}
+        biased;
         _ = shutdown => tracing::info!("shutting down"),
+        _ = serve => {}
     }
     sessions.abort_all();
     if let Some(Err(e)) = match &config.cloud_map {
@@ -217,19 +140,9 @@ pub async fn run_until<N: Connect + Clock + Resolve>(
     }
 }
 
-/// A small xorshift for the jitter of one session loop, seeded from the agent's generator.
-struct Jitter(u64);
-impl Rng for Jitter {
-    fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 async fn session_loop<N: Connect + Clock>(config: AgentConfig, net: N, proxy: SocketAddr, seed: u64, tls: Option<Tls>) {
-    let mut rng = Jitter(seed | 1);
+    // The jitter of one session loop: the workspace's generator, seeded from the agent's.
+    let mut rng = azsim_net::Xoshiro256StarStar::from_splitmix64(&mut azsim_net::SplitMix64::new(seed));
     let mut failures = 0u32;
     loop {
         let started = net.now();
@@ -239,8 +152,8 @@ async fn session_loop<N: Connect + Clock>(config: AgentConfig, net: N, proxy: So
         }
         // A session that lasted a while resets the backoff.
         failures = if net.now().saturating_duration_since(started) > Duration::from_secs(30) { 1 } else { failures + 1 };
-        let ceiling = (config.backoff_base_ms << failures.min(20).saturating_sub(1)).min(config.backoff_cap_ms);
-        let wait = rng.below(ceiling.max(1) + 1);
+        let ceiling = config.backoff_base_ms.saturating_mul(1 << failures.min(20).saturating_sub(1)).min(config.backoff_cap_ms);
+        let wait = rng.below(ceiling.clamp(1, u64::MAX - 1) + 1);
         net.sleep(Duration::from_millis(wait)).await;
     }
 }
@@ -263,6 +176,7 @@ async fn session<N: Connect + Clock>(config: &AgentConfig, net: &N, proxy: Socke
         }
     };
     let stream = tokio::select! {
+        biased;
         r = connect => r?,
         _ = net.sleep(timeout) => return Err(format!("no connection within {timeout:?}")),
     };

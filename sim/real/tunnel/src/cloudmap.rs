@@ -21,6 +21,7 @@ use azsim_net::{Connect, Resolve};
 use serde::Deserialize;
 
 /// Where Cloud Map calls go (in the agent's config, beside each use's own fields).
+// No `deny_unknown_fields` here: it is flattened into its users, which refuse unknown keys.
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct CloudMapApi {
     /// The Cloud Map endpoint's address (required without `aws`; with it, overrides the
@@ -48,6 +49,7 @@ impl CloudMapApi {
 
 /// Where and how the agent registers.
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Registration {
     #[serde(flatten)]
     pub api: CloudMapApi,
@@ -63,6 +65,7 @@ pub struct Registration {
 /// How the agent finds the proxies in Cloud Map: the instances of one service
 /// (`DiscoverInstances`, served by the Region's data-plane endpoint).
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ProxyDiscovery {
     #[serde(flatten)]
     pub api: CloudMapApi,
@@ -109,6 +112,7 @@ pub async fn discover_proxies<N: Connect + Resolve>(net: &N, d: &ProxyDiscovery)
 
 /// Cloud Map in an AWS Region.
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AwsApi {
     pub region: String,
     /// PEM bundle of the CAs to trust (default: Debian's and Ubuntu's system bundle).

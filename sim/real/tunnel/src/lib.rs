@@ -6,6 +6,12 @@
 //! the client. Each client request reaching a proxy becomes one stream on an agent's
 //! connection: no polling, no round trip per request, bodies streamed both ways.
 //!
+//! Where things live: [`proxy`] (its config in `proxy/config.rs`, request-target checks in
+//! [`proxy::target`]), [`agent`] (its config in `agent/config.rs`), the greeting
+//! ([`protocol`]), accept loops that outlive accept errors ([`accept`]), config-file checks
+//! ([`config`]), token comparison ([`secret`]), [`metrics`], [`tls`] and [`cloudmap`]. Start
+//! reading at [`proxy`].
+//!
 //! Sockets, time and randomness come through the `azsim-net` seam: the binaries
 //! (`inverting-proxy`, `forwarding-agent`) use real ones, the simulation its own.
 //!
@@ -17,12 +23,16 @@
 //! proxy's graceful drain, WebSocket pass-through, the proxy's slow-client limits: header and
 //! request-body read timeouts). The same code runs in `scenarios/reference/inverting-proxy.yaml`.
 
+pub mod accept;
 pub mod agent;
 pub mod cloudmap;
+pub mod config;
 pub mod metrics;
 pub mod protocol;
 pub mod proxy;
+pub mod secret;
 pub mod tls;
 
 pub use agent::AgentConfig;
+pub use config::ConfigError;
 pub use proxy::{Proxy, ProxyConfig};

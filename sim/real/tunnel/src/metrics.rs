@@ -1,9 +1,11 @@
 //! Per backend: responses by status code and by class, and a latency histogram, as Prometheus
-//! text; optionally one CloudWatch Embedded Metric Format line per response.
+//! text; optionally one CloudWatch Embedded Metric Format line per response. Requests refused
+//! as the client's fault are counted apart, by reason ([`ClientError`]).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Histogram bucket upper bounds, seconds.
@@ -17,15 +19,72 @@ struct PerBackend {
     sum_seconds: f64,
 }
 
+/// Why a request was the client's fault (not an agent's nor a backend's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientError {
+    /// The request body's framing was broken (a bad chunk size, a missing CRLF) or cut.
+    MalformedBody,
+    /// Nothing of the request body arrived for `body_read_timeout_ms` (408).
+    BodyStalled,
+    /// A missing, repeated or invalid `Host`, or a path above the root (400).
+    BadTarget,
+    /// Headers over `max_header_bytes` (431).
+    HeadTooLarge,
+    /// A declared body over `max_body_bytes` (413).
+    BodyTooLarge,
+    /// A `CONNECT` request (405).
+    Connect,
+}
+
+impl ClientError {
+    const ALL: [ClientError; 6] = [
+        ClientError::MalformedBody,
+        ClientError::BodyStalled,
+        ClientError::BadTarget,
+        ClientError::HeadTooLarge,
+        ClientError::BodyTooLarge,
+        ClientError::Connect,
+    ];
+
+    /// Its `reason` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            ClientError::MalformedBody => "malformed_body",
+            ClientError::BodyStalled => "body_stalled",
+            ClientError::BadTarget => "bad_target",
+            ClientError::HeadTooLarge => "head_too_large",
+            ClientError::BodyTooLarge => "body_too_large",
+            ClientError::Connect => "connect",
+        }
+    }
+}
+
 /// The proxy's counters.
 #[derive(Debug, Default)]
 pub struct Metrics {
     inner: Mutex<BTreeMap<String, PerBackend>>,
+    /// Requests refused as the client's fault, indexed like [`ClientError::ALL`].
+    client_errors: [AtomicU64; ClientError::ALL.len()],
     /// Print an EMF line per response to stdout (CloudWatch ingests them from the logs).
-    pub emf: bool,
+    emf: bool,
 }
 
 impl Metrics {
+    /// Counters; with `emf`, also one EMF line per response on stdout.
+    pub fn new(emf: bool) -> Self {
+        Metrics { emf, ..Metrics::default() }
+    }
+
+    /// Counts a request refused as the client's fault.
+    pub fn client_error(&self, why: ClientError) {
+        self.client_errors[why as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests refused as the client's fault for `why`.
+    pub fn client_errors(&self, why: ClientError) -> u64 {
+        self.client_errors[why as usize].load(Ordering::Relaxed)
+    }
+
     pub fn record(&self, backend: &str, status: u16, latency: Duration) {
         let mut m = self.inner.lock().expect("metrics lock");
         // No allocation per response once the backend has its entry.
@@ -64,6 +123,10 @@ impl Metrics {
             for (status, n) in &b.by_status {
                 let _ = writeln!(out, "tunnel_responses_total{{backend=\"{backend}\",code=\"{status}\",class=\"{}xx\"}} {n}", status / 100);
             }
+        }
+        let _ = writeln!(out, "# TYPE tunnel_client_errors_total counter");
+        for why in ClientError::ALL {
+            let _ = writeln!(out, "tunnel_client_errors_total{{reason=\"{}\"}} {}", why.label(), self.client_errors(why));
         }
         let _ = writeln!(out, "# TYPE tunnel_request_duration_seconds histogram");
         for (backend, b) in m.iter() {

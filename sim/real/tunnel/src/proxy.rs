@@ -11,7 +11,15 @@
 //! - an agent lost while the response streams: the client's connection is aborted (the body
 //!   ends in an error, never a clean end);
 //! - the deadline passes before the response head: 504;
-//! - headers over `max_header_bytes`: 431; a declared body over `max_body_bytes`: 413.
+//! - headers over `max_header_bytes`: 431; a declared body over `max_body_bytes`: 413 (both
+//!   close the connection: the request's body is not read).
+//!
+//! Bad requests are the client's fault, answered 400 with the connection closed and counted as
+//! client errors ([`crate::metrics::ClientError`]), never as an agent's failure: a malformed
+//! chunked body, no `Host` on HTTP/1.1 or more than one `Host` (RFC 9112 §3.2), a path that
+//! climbs above the root ([`target`] says how paths are normalised). `CONNECT` is refused with
+//! 405: the proxy is no forward proxy (WebSocket upgrades come as `GET`). Host routing ignores
+//! ASCII case; path prefixes match whole segments of the normalised path.
 //!
 //! Slow clients: a connection whose request head is not complete within
 //! `header_read_timeout_ms` (10 s) is closed (a client that sends its headers slowly, or opens a
@@ -22,14 +30,20 @@
 //! run on the injected clock.
 //!
 //! Graceful shutdown ([`Proxy::drain`]): not ready first, then the requests in hand finish.
+//! Each listener's loop takes a shutdown future (`*_until`) and outlives accept errors
+//! ([`crate::accept`]); `/ready` is 503 while a listener is not accepting.
 //!
 //! WebSocket upgrades pass through as HTTP/2 extended CONNECT streams (RFC 8441).
 //!
 //! Requests in flight are bounded (`max_in_flight`, 503 beyond it).
 
+mod config;
+pub mod target;
+
 use std::collections::BTreeMap;
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::future::Future;
+use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use std::time::Instant as StdInstant; // determinism: ok: hyper's Timer names it; ours come from the injected clock
@@ -41,11 +55,14 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
 
-use crate::metrics::Metrics;
+use crate::accept::{ListenerHealth, accept_until};
+use crate::metrics::{ClientError, Metrics};
 use crate::protocol::{Hello, read_line};
+use crate::secret::constant_time_eq;
+
+pub use config::{Grant, ProxyConfig, Route};
 
 /// The header that tells the agent which backend a request is for.
 pub const BACKEND_HEADER: &str = "x-tunnel-backend";
@@ -54,91 +71,6 @@ pub const BACKEND_HEADER: &str = "x-tunnel-backend";
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 pub type Body = BoxBody<Bytes, BoxError>;
-
-/// What an agent may do.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Grant {
-    pub token: String,
-    /// Backend ids this agent may serve; a greeting claiming another is refused.
-    pub backends: Vec<String>,
-}
-
-/// How a client request finds its backend: the first route that matches.
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct Route {
-    pub backend: String,
-    #[serde(default)]
-    pub host: Option<String>,
-    #[serde(default)]
-    pub path_prefix: Option<String>,
-    /// `name: value`: a header that must carry this value.
-    #[serde(default)]
-    pub header: Option<(String, String)>,
-}
-
-/// The proxy's settings (its JSON config file).
-#[derive(Clone, Debug, Deserialize)]
-pub struct ProxyConfig {
-    /// This proxy's name (in logs and the request ids it makes).
-    #[serde(default = "ProxyConfig::default_name")]
-    pub name: String,
-    /// Agent id -> its token and the backends it may serve.
-    pub agents: BTreeMap<String, Grant>,
-    #[serde(default)]
-    pub routes: Vec<Route>,
-    #[serde(default)]
-    pub default_backend: Option<String>,
-    /// The backends this proxy serves: it is ready only while each has an agent.
-    pub backends: Vec<String>,
-    #[serde(default = "ProxyConfig::default_timeout_ms")]
-    pub request_timeout_ms: u64,
-    #[serde(default = "ProxyConfig::default_max_header_bytes")]
-    pub max_header_bytes: usize,
-    #[serde(default = "ProxyConfig::default_max_body_bytes")]
-    pub max_body_bytes: u64,
-    /// A client connection whose request head is not complete this long after it began (or
-    /// after the previous response) is closed: slow or idle clients do not hold connections.
-    #[serde(default = "ProxyConfig::default_client_timeout_ms")]
-    pub header_read_timeout_ms: u64,
-    /// A client that sends nothing of its request body for this long is cut off: 408 (and the
-    /// connection closed) if the response has not started, else the response is aborted; the
-    /// stream toward the agent is reset either way, so the backend never sees a clean end.
-    #[serde(default = "ProxyConfig::default_client_timeout_ms")]
-    pub body_read_timeout_ms: u64,
-    /// Send an idempotent request (GET, HEAD, OPTIONS, PUT, DELETE) without a body again to
-    /// another agent of its backend if its agent is lost before answering (default off: 502).
-    /// The backend may then execute it twice.
-    #[serde(default)]
-    pub retry_idempotent: bool,
-    /// Requests the proxy holds at once (waiting for or streaming from agents); beyond it,
-    /// 503 at once rather than an unbounded queue (default 10,000).
-    #[serde(default = "ProxyConfig::default_max_in_flight")]
-    pub max_in_flight: u32,
-    /// TLS for agent connections (strongly advised outside a trusted network).
-    #[serde(default)]
-    pub tls: Option<crate::tls::ServerTlsFiles>,
-}
-
-impl ProxyConfig {
-    fn default_name() -> String {
-        "proxy".into()
-    }
-    fn default_timeout_ms() -> u64 {
-        30_000
-    }
-    fn default_max_header_bytes() -> usize {
-        16 * 1024
-    }
-    fn default_max_body_bytes() -> u64 {
-        100 * 1024 * 1024
-    }
-    fn default_max_in_flight() -> u32 {
-        10_000
-    }
-    fn default_client_timeout_ms() -> u64 {
-        10_000
-    }
-}
 
 struct AgentConn {
     id: u64,
@@ -174,7 +106,32 @@ pub struct Proxy<C> {
     active: Arc<AtomicU32>,
     /// Set by [`Proxy::drain`]: not ready, so load balancers stop sending.
     draining: std::sync::atomic::AtomicBool,
+    /// Whether the clients', agents' and admin listeners are accepting.
+    listeners: Listeners,
 }
+
+#[derive(Debug, Default)]
+struct Listeners {
+    clients: ListenerHealth,
+    agents: ListenerHealth,
+    admin: ListenerHealth,
+}
+
+/// How the proxy runs, beside its config file (the binary's flags).
+#[derive(Clone, Default)]
+pub struct Options {
+    /// TLS for the agents' listener (see [`crate::tls`]).
+    pub agent_tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Print a CloudWatch Embedded Metric Format line per response to stdout.
+    pub emf: bool,
+}
+
+/// The token an unknown agent's greeting is compared with, so that it costs the same as a
+/// known agent's and gets the same answer: agent ids cannot be enumerated.
+const NO_SUCH_AGENT: &[u8] = b"\0no agent has this token\0";
+
+/// The answer to a greeting from an unknown agent or with a wrong token (the same for both).
+const NOT_AUTHORISED: &str = "unknown agent or wrong token";
 
 fn text(status: u16, body: impl Into<String>) -> http::Response<Body> {
     let body = Full::new(Bytes::from(body.into())).map_err(|never: Infallible| match never {}).boxed();
@@ -189,6 +146,12 @@ impl<C: Clock> Proxy<C> {
 
     /// A proxy whose agents connect over TLS through `acceptor` (see [`crate::tls`]).
     pub fn with_agent_tls(config: ProxyConfig, clock: C, acceptor: Option<tokio_rustls::TlsAcceptor>) -> Arc<Self> {
+        Self::with_options(config, clock, Options { agent_tls: acceptor, ..Options::default() })
+    }
+
+    /// A proxy run with `options`. The config is taken as given: check a config file with
+    /// [`ProxyConfig::from_json`] (or [`ProxyConfig::validate`]) first.
+    pub fn with_options(config: ProxyConfig, clock: C, options: Options) -> Arc<Self> {
         let id_prefix = config.name.clone();
         let backend_headers = config
             .routes
@@ -201,13 +164,14 @@ impl<C: Clock> Proxy<C> {
             config,
             clock,
             state: Mutex::new(State::default()),
-            metrics: Metrics::default(),
+            metrics: Metrics::new(options.emf),
             request_ids: Default::default(),
             id_prefix,
             backend_headers,
-            agent_tls: acceptor,
+            agent_tls: options.agent_tls,
             active: Arc::new(AtomicU32::new(0)),
             draining: Default::default(),
+            listeners: Listeners::default(),
         })
     }
 
@@ -223,13 +187,19 @@ impl<C: Clock> Proxy<C> {
     }
 
     /// Accepts agent connections forever.
-    pub async fn accept_agents<A: Accept>(self: Arc<Self>, mut listener: A) {
-        while let Ok((stream, peer)) = listener.accept().await {
+    pub async fn accept_agents<A: Accept>(self: Arc<Self>, listener: A) {
+        self.accept_agents_until(listener, std::future::pending::<()>()).await;
+    }
+
+    /// Accepts agent connections until `shutdown` completes (the sessions go on).
+    pub async fn accept_agents_until<A: Accept>(self: Arc<Self>, mut listener: A, shutdown: impl Future) {
+        accept_until(&mut listener, &self.clock, &self.listeners.agents, "agents", shutdown, |stream, peer| {
             let proxy = self.clone();
             tokio::spawn(async move {
                 let result = match proxy.agent_tls.clone() {
                     Some(acceptor) => {
                         let handshake = tokio::select! {
+                            biased;
                             r = acceptor.accept(stream) => r.map_err(|e| format!("TLS: {e}")),
                             _ = proxy.clock.sleep(Duration::from_secs(10)) => Err("no TLS handshake within 10 s".to_string()),
                         };
@@ -244,11 +214,13 @@ impl<C: Clock> Proxy<C> {
                     tracing::warn!(%peer, error = %e, "agent session ended");
                 }
             });
-        }
+        })
+        .await;
     }
 
     async fn agent_session<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static>(self: Arc<Self>, mut stream: S) -> Result<(), String> {
         let line = tokio::select! {
+            biased;
             l = read_line(&mut stream) => l.map_err(|e| format!("greeting: {e}"))?,
             _ = self.clock.sleep(Duration::from_secs(5)) => return Err("no greeting within 5 s".into()),
         };
@@ -291,25 +263,30 @@ impl<C: Clock> Proxy<C> {
 
     /// The server-side check: the token, and every claimed backend allowed for this agent.
     fn authorize(&self, hello: Hello) -> Result<Hello, String> {
-        let grant = self.config.agents.get(&hello.agent).ok_or_else(|| format!("unknown agent {}", hello.agent))?;
-        if grant.token != hello.token {
-            return Err("bad token".into());
-        }
+        let grant = self.config.agents.get(&hello.agent);
+        let expected = grant.map_or(NO_SUCH_AGENT, |g| g.token.as_bytes());
+        // An empty token is never a credential, even if a config holds one.
+        let token_ok = constant_time_eq(expected, hello.token.as_bytes()) & !expected.is_empty();
+        let Some(grant) = grant.filter(|_| token_ok) else {
+            tracing::warn!(agent = %hello.agent, "greeting refused: unknown agent or wrong token");
+            return Err(NOT_AUTHORISED.into());
+        };
         if let Some(b) = hello.backends.iter().find(|b| !grant.backends.contains(b)) {
             return Err(format!("agent {} may not serve {b}", hello.agent));
         }
         Ok(hello)
     }
 
-    fn route(&self, req: &http::Request<Incoming>) -> Option<&str> {
-        let host = req.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()).map(|h| h.split(':').next().unwrap_or(h));
+    /// The backend of a request with `host` (without its port), the normalised `path` and
+    /// `headers`.
+    fn route(&self, host: Option<&str>, path: &str, headers: &http::HeaderMap) -> Option<&str> {
         self.config
             .routes
             .iter()
             .find(|r| {
-                r.host.as_deref().is_none_or(|h| Some(h) == host)
-                    && r.path_prefix.as_deref().is_none_or(|p| req.uri().path().starts_with(p))
-                    && r.header.as_ref().is_none_or(|(n, v)| req.headers().get(n.as_str()).is_some_and(|x| x.as_bytes() == v.as_bytes()))
+                r.host.as_deref().is_none_or(|h| host.is_some_and(|host| h.eq_ignore_ascii_case(host)))
+                    && r.path_prefix.as_deref().is_none_or(|p| target::has_prefix(path, p))
+                    && r.header.as_ref().is_none_or(|(n, v)| headers.get(n.as_str()).is_some_and(|x| x.as_bytes() == v.as_bytes()))
             })
             .map(|r| r.backend.as_str())
             .or(self.config.default_backend.as_deref())
@@ -327,8 +304,13 @@ impl<C: Clock> Proxy<C> {
     }
 
     /// Serves client connections (HTTP/1.1) forever.
-    pub async fn serve_clients<A: Accept>(self: Arc<Self>, mut listener: A) {
-        while let Ok((stream, _)) = listener.accept().await {
+    pub async fn serve_clients<A: Accept>(self: Arc<Self>, listener: A) {
+        self.serve_clients_until(listener, std::future::pending::<()>()).await;
+    }
+
+    /// Serves client connections until `shutdown` completes (connections already taken go on).
+    pub async fn serve_clients_until<A: Accept>(self: Arc<Self>, mut listener: A, shutdown: impl Future) {
+        accept_until(&mut listener, &self.clock, &self.listeners.clients, "clients", shutdown, |stream, _| {
             let proxy = self.clone();
             tokio::spawn(async move {
                 let header_read_timeout = Duration::from_millis(proxy.config.header_read_timeout_ms);
@@ -345,7 +327,8 @@ impl<C: Clock> Proxy<C> {
                     .with_upgrades()
                     .await;
             });
-        }
+        })
+        .await;
     }
 
     /// One client request.
@@ -363,16 +346,37 @@ impl<C: Clock> Proxy<C> {
         response.map(|inner| Tracked { inner, _guard: guard }.boxed())
     }
 
-    async fn handle_inner(&self, req: http::Request<Incoming>) -> (Option<&str>, http::Response<Body>) {
+    /// Long on purpose: a request's path through the proxy (admin, limits, route, agent,
+    /// deadline, retry) as one sequence of early returns, each with the status it answers.
+    async fn handle_inner(&self, mut req: http::Request<Incoming>) -> (Option<&str>, http::Response<Body>) {
         let header_bytes: usize = req.headers().iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum();
         if header_bytes > self.config.max_header_bytes {
-            return (None, text(431, "request headers too large\n"));
+            return (None, self.client_error(ClientError::HeadTooLarge, 431, "request headers too large\n"));
+        }
+        if req.method() == http::Method::CONNECT {
+            let mut response = self.client_error(ClientError::Connect, 405, "CONNECT is not served: this is no forward proxy\n");
+            response.headers_mut().insert(http::header::ALLOW, http::HeaderValue::from_static("GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH"));
+            return (None, response);
         }
         let declared = req.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
         if declared.is_some_and(|n| n > self.config.max_body_bytes) {
-            return (None, text(413, "request body too large\n"));
+            return (None, self.client_error(ClientError::BodyTooLarge, 413, "request body too large\n"));
         }
-        let Some(backend) = self.route(&req) else { return (None, text(404, "no route to a backend\n")) };
+        let host = match target::host(req.headers(), req.version()) {
+            Ok(h) => h.map(target::without_port),
+            Err(bad) => return (None, self.client_error(ClientError::BadTarget, 400, bad.message())),
+        };
+        let path = match target::normalise(req.uri().path()) {
+            Ok(p) => p,
+            Err(bad) => return (None, self.client_error(ClientError::BadTarget, 400, bad.message())),
+        };
+        let Some(backend) = self.route(host, &path, req.headers()) else { return (None, text(404, "no route to a backend\n")) };
+        // The backend sees the path that was routed.
+        if let std::borrow::Cow::Owned(path) = path
+            && let Some(uri) = with_path(req.uri(), &path)
+        {
+            *req.uri_mut() = uri;
+        }
         if is_websocket(&req) {
             let response = self.websocket(backend, req).await;
             return (Some(backend), response);
@@ -389,13 +393,13 @@ impl<C: Clock> Proxy<C> {
             let id = http::HeaderValue::from_maybe_shared(Bytes::from(format!("{}-{n:012x}", self.id_prefix))).unwrap_or_else(|_| http::HeaderValue::from(n));
             parts.headers.insert("x-request-id", id);
         }
-        let timed_out = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let fault = Arc::new(AtomicU8::new(BODY_OK));
         let body = IdleBody {
             inner: body,
             clock: self.clock.clone(),
             idle: Duration::from_millis(self.config.body_read_timeout_ms),
             timer: Mutex::new(None),
-            timed_out: timed_out.clone(),
+            fault: fault.clone(),
         };
         let mut request = Some(http::Request::from_parts(parts, body.boxed()));
         // One deadline for the request, however many agents it is offered to.
@@ -412,6 +416,7 @@ impl<C: Clock> Proxy<C> {
             let again = (idempotent && self.config.retry_idempotent).then(|| copy_head(&req)).flatten();
             in_flight.fetch_add(1, Ordering::Relaxed);
             let sent = tokio::select! {
+                biased;
                 r = sender.try_send_request(req) => Some(r),
                 _ = self.clock.sleep(deadline.saturating_duration_since(self.clock.now())) => None,
             };
@@ -425,11 +430,13 @@ impl<C: Clock> Proxy<C> {
                         tracing::debug!(%agent, "agent connection closing; requeueing");
                         request = Some(unsent);
                     }
-                    None if timed_out.load(Ordering::Relaxed) => {
+                    None if fault.load(Ordering::Relaxed) == BODY_MALFORMED => {
+                        tracing::debug!(%agent, "the client's request body was malformed; its stream was reset");
+                        return (Some(backend), self.client_error(ClientError::MalformedBody, 400, "malformed request body\n"));
+                    }
+                    None if fault.load(Ordering::Relaxed) == BODY_STALLED => {
                         tracing::debug!(%agent, "the client stalled in its request body; its stream was reset");
-                        let mut response = text(408, "the request body stopped arriving\n");
-                        response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
-                        return (Some(backend), response);
+                        return (Some(backend), self.client_error(ClientError::BodyStalled, 408, "the request body stopped arriving\n"));
                     }
                     None => {
                         tracing::warn!(%agent, error = %e.into_error(), "agent lost with a request in flight");
@@ -491,10 +498,16 @@ impl<C: Clock> Proxy<C> {
         switching.body(Full::new(Bytes::new()).map_err(|never: Infallible| match never {}).boxed()).unwrap_or_else(|_| text(502, "bad upgrade answer\n"))
     }
 
-    /// The admin endpoint: `/ready` (200 while every backend has an agent, else 503) and
+    /// The admin endpoint: `/ready` (200 while every backend has an agent and every listener
+    /// in use is accepting, else 503) and
     /// `/metrics` (Prometheus text).
-    pub async fn serve_admin<A: Accept>(self: Arc<Self>, mut listener: A) {
-        while let Ok((stream, _)) = listener.accept().await {
+    pub async fn serve_admin<A: Accept>(self: Arc<Self>, listener: A) {
+        self.serve_admin_until(listener, std::future::pending::<()>()).await;
+    }
+
+    /// [`Proxy::serve_admin`] until `shutdown` completes.
+    pub async fn serve_admin_until<A: Accept>(self: Arc<Self>, mut listener: A, shutdown: impl Future) {
+        accept_until(&mut listener, &self.clock, &self.listeners.admin, "admin", shutdown, |stream, _| {
             let proxy = self.clone();
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(move |req: http::Request<Incoming>| {
@@ -503,7 +516,8 @@ impl<C: Clock> Proxy<C> {
                 });
                 let _ = hyper::server::conn::http1::Builder::new().auto_date_header(false).serve_connection(TokioIo::new(stream), svc).await;
             });
-        }
+        })
+        .await;
     }
 
     /// Graceful shutdown: reports not ready (a load balancer's health check takes the proxy
@@ -523,6 +537,8 @@ impl<C: Clock> Proxy<C> {
     pub fn admin(&self, path: &str) -> http::Response<Body> {
         match path {
             "/ready" if self.draining.load(Ordering::Relaxed) => text(503, "draining\n"),
+            "/ready" if !self.listeners.clients.is_healthy() => text(503, "the clients' listener is not accepting\n"),
+            "/ready" if !self.listeners.agents.is_healthy() => text(503, "the agents' listener is not accepting\n"),
             "/ready" => {
                 let connected = self.connected_backends();
                 let missing: Vec<&String> = self.config.backends.iter().filter(|b| !connected.contains(b)).collect();
@@ -532,6 +548,28 @@ impl<C: Clock> Proxy<C> {
             _ => text(404, "try /ready or /metrics\n"),
         }
     }
+}
+
+impl<C> Proxy<C> {
+    /// A response to a request that is the client's fault: counted under `why`, and the
+    /// connection closed (what follows on it cannot be trusted, nor its body read).
+    fn client_error(&self, why: ClientError, status: u16, message: &'static str) -> http::Response<Body> {
+        self.metrics.client_error(why);
+        let mut response = text(status, message);
+        response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+        response
+    }
+}
+
+/// `uri` with `path` instead of its own (the query kept).
+fn with_path(uri: &http::Uri, path: &str) -> Option<http::Uri> {
+    let mut parts = uri.clone().into_parts();
+    let path_and_query = match uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_string(),
+    };
+    parts.path_and_query = Some(path_and_query.parse().ok()?);
+    http::Uri::from_parts(parts).ok()
 }
 
 /// A copy of a request without a body (only those may be sent twice).
@@ -586,16 +624,24 @@ impl http_body::Body for Tracked {
     }
 }
 
+/// The request body arrived as it should (so far).
+const BODY_OK: u8 = 0;
+/// Nothing of it arrived for `body_read_timeout_ms`.
+const BODY_STALLED: u8 = 1;
+/// The client broke its framing (a bad chunk size, a missing CRLF) or its connection.
+const BODY_MALFORMED: u8 = 2;
+
 /// A client's request body that fails when nothing of it arrives for `idle` (measured on the
-/// injected clock, from the moment it is waited for). The failure resets the request's HTTP/2
-/// stream toward the agent and sets `timed_out`.
+/// injected clock, from the moment it is waited for) or when the client's bytes are not a
+/// valid body. The failure resets the request's HTTP/2 stream toward the agent and sets
+/// `fault`, so that the client, not the agent, is blamed.
 struct IdleBody<C> {
     inner: Incoming,
     clock: C,
     idle: Duration,
     /// Armed while the body is waited for (in a mutex for `Sync`; polling never locks it).
     timer: Mutex<Option<BoxSleep>>,
-    timed_out: Arc<std::sync::atomic::AtomicBool>,
+    fault: Arc<AtomicU8>,
 }
 
 // No field is pinned structurally (`Incoming` and the boxed sleep are `Unpin`; the clock is only
@@ -613,13 +659,16 @@ impl<C: Clock> http_body::Body for IdleBody<C> {
         match std::pin::Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
                 *timer = None;
+                if matches!(frame, Some(Err(_))) {
+                    this.fault.store(BODY_MALFORMED, Ordering::Relaxed);
+                }
                 Poll::Ready(frame.map(|f| f.map_err(BoxError::from)))
             }
             Poll::Pending => {
                 let timer = timer.get_or_insert_with(|| this.clock.sleep(this.idle));
                 match timer.as_mut().poll(cx) {
                     Poll::Ready(()) => {
-                        this.timed_out.store(true, Ordering::Relaxed);
+                        this.fault.store(BODY_STALLED, Ordering::Relaxed);
                         Poll::Ready(Some(Err(format!("no request body for {:?}", this.idle).into())))
                     }
                     Poll::Pending => Poll::Pending,

@@ -12,6 +12,7 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 /// The proxy's side, as PEM file paths in its config.
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ServerTlsFiles {
     pub cert: std::path::PathBuf,
     pub key: std::path::PathBuf,
@@ -22,6 +23,7 @@ pub struct ServerTlsFiles {
 
 /// The agent's side, as PEM file paths in its config.
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ClientTlsFiles {
     /// The CA that issued the proxies' certificates.
     pub ca: std::path::PathBuf,

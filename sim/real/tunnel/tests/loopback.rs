@@ -159,14 +159,32 @@ async fn without_an_agent_the_answer_is_503_at_once() {
     assert_eq!(s.proxy.admin("/ready").status(), 503, "not ready without an agent");
 }
 
+/// The proxy's one-line answer to a greeting sent on a raw connection.
+async fn greet(agents: SocketAddr, greeting: &str) -> String {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(agents).await.unwrap();
+    stream.write_all(greeting.as_bytes()).await.unwrap();
+    tunnel::protocol::read_line(&mut stream).await.unwrap()
+}
+
 #[tokio::test]
 async fn an_agent_with_a_bad_token_or_a_backend_it_may_not_serve_is_refused() {
-    let s = setup().await;
-    let _bad_token = agent(&s, "agent-1", "wrong", &["orders"]);
-    let _bad_backend = agent(&s, "agent-2", "t2", &["orders", "payroll"]);
-    let _unknown = agent(&s, "intruder", "t1", &["orders"]);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // agent-3's token in this config is empty: an empty greeting token must not match it.
+    let mut config = proxy_config();
+    config.agents.insert("agent-3".into(), Grant { token: String::new(), backends: vec!["orders".into()] });
+    let s = setup_with(config).await;
+    let wrong_token = greet(s.agents, "AZTUNNEL/1 agent-1 wrong orders\n").await;
+    let unknown = greet(s.agents, "AZTUNNEL/1 intruder t1 orders\n").await;
+    let empty_token = greet(s.agents, "AZTUNNEL/1 agent-3  orders\n").await;
+    let bad_backend = greet(s.agents, "AZTUNNEL/1 agent-2 t2 orders,payroll\n").await;
+    assert!(wrong_token.starts_with("ERR "), "{wrong_token}");
+    // The same answer for an unknown id and a wrong token: ids cannot be enumerated.
+    assert_eq!(unknown, wrong_token);
+    assert_eq!(empty_token, wrong_token);
+    assert_eq!(bad_backend, "ERR agent agent-2 may not serve payroll");
+    // Each was refused before it could be registered (registration follows the `OK`).
     assert!(s.proxy.connected_backends().is_empty());
+    assert_eq!(greet(s.agents, "AZTUNNEL/1 agent-2 t2 orders\n").await, "OK", "the right token is taken");
     let _good = agent(&s, "agent-2", "t2", &["orders"]);
     until("the good agent", || !s.proxy.connected_backends().is_empty()).await;
     assert_eq!(s.proxy.admin("/ready").status(), 200);
@@ -374,22 +392,39 @@ async fn over_mutual_tls_the_agent_verifies_the_proxy_and_the_proxy_the_agent() 
     assert_eq!(body(resp).await, "backend saw orders.corp.internal /orders/7");
 }
 
+/// An agent's greeting over TLS: the proxy's answer, or why the connection failed.
+async fn greet_over_tls(agents: SocketAddr, (connector, name): tunnel::agent::Tls) -> Result<String, String> {
+    use tokio::io::AsyncWriteExt;
+    let stream = tokio::net::TcpStream::connect(agents).await.map_err(|e| e.to_string())?;
+    let mut tls = connector.connect(name, stream).await.map_err(|e| format!("handshake: {e}"))?;
+    tls.write_all(b"AZTUNNEL/1 agent-1 t1 orders\n").await.map_err(|e| format!("write: {e}"))?;
+    // With TLS 1.3 the proxy checks the client's certificate after the client's handshake
+    // ends: a missing one shows as the proxy's alert on the first read.
+    tunnel::protocol::read_line(&mut tls).await.map_err(|e| format!("read: {e}"))
+}
+
 #[tokio::test]
 async fn an_agent_never_connects_to_a_proxy_it_cannot_verify_nor_without_a_client_certificate() {
     let pki = pki();
     let other = pki_other_ca();
     let s = tls_setup(&pki, true).await;
-    // Trusts another CA: the proxy's certificate does not verify.
-    let wrong_ca = tunnel::tls::connector(other.as_bytes(), "proxy.test", Some((pki.agent_cert.as_bytes(), pki.agent_key.as_bytes()))).unwrap();
-    let _a = tls_agent(&s, wrong_ca);
-    // Expects another name.
-    let wrong_name = tunnel::tls::connector(pki.ca.as_bytes(), "elsewhere.test", Some((pki.agent_cert.as_bytes(), pki.agent_key.as_bytes()))).unwrap();
-    let _b = tls_agent(&s, wrong_name);
-    // No client certificate for a proxy that requires one.
-    let no_cert = tunnel::tls::connector(pki.ca.as_bytes(), "proxy.test", None).unwrap();
-    let _c = tls_agent(&s, no_cert);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    let agent_cert = Some((pki.agent_cert.as_bytes(), pki.agent_key.as_bytes()));
+    let attempts = [
+        // Trusts another CA: the proxy's certificate does not verify.
+        ("another CA", tunnel::tls::connector(other.as_bytes(), "proxy.test", agent_cert).unwrap()),
+        // Expects another name.
+        ("another name", tunnel::tls::connector(pki.ca.as_bytes(), "elsewhere.test", agent_cert).unwrap()),
+        // No client certificate for a proxy that requires one.
+        ("no client certificate", tunnel::tls::connector(pki.ca.as_bytes(), "proxy.test", None).unwrap()),
+    ];
+    for (what, tls) in attempts {
+        let outcome = greet_over_tls(s.agents, tls).await;
+        assert!(outcome.is_err(), "{what}: the connection must fail, got {outcome:?}");
+    }
     assert!(s.proxy.connected_backends().is_empty());
+    // The same greeting with everything right is taken.
+    let right = tunnel::tls::connector(pki.ca.as_bytes(), "proxy.test", agent_cert).unwrap();
+    assert_eq!(greet_over_tls(s.agents, right).await.as_deref(), Ok("OK"));
 }
 
 fn pki_other_ca() -> String {
@@ -727,8 +762,8 @@ async fn lose_the_agent_mid_request(retry_idempotent: bool, method: http::Method
     until("the backend to take the request", || !log.lock().unwrap().is_empty()).await;
     a1.abort(); // agent-1 dies with the request in flight
     let status = tokio::time::timeout(Duration::from_secs(5), client).await.expect("an answer").unwrap();
-    // A second execution, if there is one, has had time to reach the backend.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The proxy sends a request again only before it answers, and the backend logs a request
+    // as it takes it: the log is complete once the client has its answer.
     let log = log.lock().unwrap();
     assert!(log.iter().all(|l| l == &log[0]), "one request id throughout: {log:?}");
     (status, log.len())
@@ -739,4 +774,199 @@ async fn a_request_whose_agent_is_lost_gets_502_and_is_sent_again_only_if_idempo
     assert_eq!(lose_the_agent_mid_request(false, http::Method::GET).await, (502, 1), "retries off");
     assert_eq!(lose_the_agent_mid_request(true, http::Method::POST).await, (502, 1), "POST is not idempotent");
     assert_eq!(lose_the_agent_mid_request(true, http::Method::GET).await, (200, 2), "GET is sent again to agent-2");
+}
+
+// === A hostile client's requests ===
+
+/// Writes `bytes` on a new client connection and returns all the proxy sends until it closes
+/// the connection (which it must, within 5 s).
+async fn raw(addr: SocketAddr, bytes: &[u8]) -> String {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
+    read_until_closed(&mut stream).await
+}
+
+#[tokio::test]
+async fn a_malformed_chunked_body_is_the_clients_fault_400_not_an_agent_loss() {
+    use tunnel::metrics::ClientError;
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let mut s = setup().await;
+    s.backend = recording_backend(log.clone()).await;
+    let _a = agent(&s, "agent-1", "t1", &["orders"]);
+    until("the agent", || !s.proxy.connected_backends().is_empty()).await;
+    let bodies = [
+        ("size zz", "zz\r\nhello\r\n0\r\n\r\n"),
+        ("size -1", "-1\r\nhello\r\n0\r\n\r\n"),
+        ("size 2^72", "1000000000000000000\r\nhello\r\n0\r\n\r\n"),
+        ("no CRLF after the data", "5\r\nhelloXX0\r\n\r\n"),
+    ];
+    for (what, body) in bodies {
+        let request = format!("POST /upload HTTP/1.1\r\nhost: orders.corp.internal\r\ntransfer-encoding: chunked\r\n\r\n{body}");
+        let seen = raw(s.clients, request.as_bytes()).await;
+        assert!(seen.starts_with("HTTP/1.1 400"), "{what}: {seen:?}");
+    }
+    assert_eq!(s.proxy.metrics.client_errors(ClientError::MalformedBody), 4);
+    assert_eq!(s.proxy.metrics.count("orders", 502), 0, "no agent was blamed");
+    assert!(s.proxy.metrics.prometheus().contains("tunnel_client_errors_total{reason=\"malformed_body\"} 4"));
+    // A well-formed chunked body still goes through.
+    let fine = raw(
+        s.clients,
+        b"POST /upload HTTP/1.1\r\nhost: orders.corp.internal\r\nconnection: close\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    )
+    .await;
+    assert!(fine.starts_with("HTTP/1.1 200"), "{fine:?}");
+}
+
+#[tokio::test]
+async fn two_hosts_or_none_on_http_1_1_get_400() {
+    use tunnel::metrics::ClientError;
+    let s = setup().await;
+    let _a = agent(&s, "agent-1", "t1", &["orders"]);
+    until("the agent", || !s.proxy.connected_backends().is_empty()).await;
+    let cases: [(&str, &[u8], &str); 4] = [
+        ("two Host headers", b"GET /orders HTTP/1.1\r\nhost: orders\r\nhost: evil\r\n\r\n", "HTTP/1.1 400"),
+        ("no Host", b"GET /orders HTTP/1.1\r\n\r\n", "HTTP/1.1 400"),
+        ("a Host that is not host[:port]", b"GET /orders HTTP/1.1\r\nhost: a\"b\r\n\r\n", "HTTP/1.1 400"),
+        // HTTP/1.0 may leave Host out.
+        ("no Host on HTTP/1.0", b"GET /orders HTTP/1.0\r\n\r\n", "HTTP/1.0 200"),
+    ];
+    for (what, request, want) in cases {
+        let seen = raw(s.clients, request).await;
+        assert!(seen.starts_with(want), "{what}: {seen:?}");
+    }
+    assert_eq!(s.proxy.metrics.client_errors(ClientError::BadTarget), 3);
+}
+
+#[tokio::test]
+async fn routes_match_hosts_ignoring_case_and_path_prefixes_by_whole_normalised_segments() {
+    let config = ProxyConfig {
+        agents: BTreeMap::from([("agent-1".to_string(), Grant { token: "t1".into(), backends: vec!["orders".into()] })]),
+        routes: vec![
+            // No agent serves `admin`: a request that reaches it gets 503 naming it.
+            Route { backend: "admin".into(), path_prefix: Some("/admin".into()), ..Route::default() },
+            Route { backend: "orders".into(), host: Some("orders.corp.internal".into()), ..Route::default() },
+        ],
+        backends: vec!["orders".into(), "admin".into()],
+        ..proxy_config()
+    };
+    let s = setup_with(config).await;
+    let _a = agent(&s, "agent-1", "t1", &["orders"]);
+    until("the agent", || !s.proxy.connected_backends().is_empty()).await;
+    let get = |path: &str, host: &str| format!("GET {path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n");
+    let cases = [
+        ("/adminx", "orders.corp.internal", "200", "backend saw orders.corp.internal /adminx"),
+        ("/admin/../ledger", "orders.corp.internal", "200", "backend saw orders.corp.internal /ledger"),
+        ("/admin/%2e%2e/ledger", "orders.corp.internal", "200", "backend saw orders.corp.internal /ledger"),
+        ("/admin", "orders.corp.internal", "503", "no agent connected for backend admin"),
+        ("/admin/x", "orders.corp.internal", "503", "no agent connected for backend admin"),
+        ("/x/../admin/y", "orders.corp.internal", "503", "no agent connected for backend admin"),
+        ("/ledger", "ORDERS.Corp.Internal:8080", "200", "backend saw ORDERS.Corp.Internal:8080 /ledger"),
+        ("/ledger", "elsewhere", "404", "no route"),
+        ("/..", "orders.corp.internal", "400", "climbs above the root"),
+        ("/a/../../etc", "orders.corp.internal", "400", "climbs above the root"),
+    ];
+    for (path, host, status, says) in cases {
+        let seen = raw(s.clients, get(path, host).as_bytes()).await;
+        assert!(seen.starts_with(&format!("HTTP/1.1 {status}")) && seen.contains(says), "{host}{path}: want {status} {says:?}, got {seen:?}");
+    }
+}
+
+#[tokio::test]
+async fn connect_is_refused_with_405() {
+    use tunnel::metrics::ClientError;
+    let s = setup().await;
+    let _a = agent(&s, "agent-1", "t1", &["orders"]);
+    until("the agent", || !s.proxy.connected_backends().is_empty()).await;
+    let seen = raw(s.clients, b"CONNECT orders.corp.internal:443 HTTP/1.1\r\nhost: orders.corp.internal:443\r\n\r\n").await;
+    assert!(seen.starts_with("HTTP/1.1 405"), "{seen:?}");
+    assert!(seen.to_ascii_lowercase().contains("\r\nallow: get"), "a 405 says what is allowed: {seen:?}");
+    assert_eq!(s.proxy.metrics.client_errors(ClientError::Connect), 1);
+}
+
+#[tokio::test]
+async fn a_431_closes_the_connection_at_once() {
+    // The head-read timeout is far beyond the 5 s `raw` waits: only the 431 can close it.
+    let s = setup_with(ProxyConfig { header_read_timeout_ms: 60_000, ..proxy_config() }).await;
+    let request = format!("GET /orders HTTP/1.1\r\nhost: orders.corp.internal\r\nx-big: {}\r\n\r\n", "x".repeat(9 * 1024));
+    let seen = raw(s.clients, request.as_bytes()).await;
+    assert!(seen.starts_with("HTTP/1.1 431"), "{seen:?}");
+}
+
+// === Determinism of the real code: every `select!` is biased ===
+
+/// `tokio::select!` without `biased;` polls its branches in an order drawn from tokio's
+/// OS-seeded generator: a tie between two ready branches then goes either way, and a
+/// simulation run is no longer a function of its seed.
+mod biased_select {
+    use std::path::{Path, PathBuf};
+
+    const MACRO: &str = concat!("select", "!");
+
+    /// Each `select!` invocation in `source` whose first token is not `biased;`, by line.
+    pub fn unbiased(source: &str) -> Vec<usize> {
+        let mut found = Vec::new();
+        for (at, _) in source.match_indices(MACRO) {
+            let line_start = source[..at].rfind('\n').map_or(0, |i| i + 1);
+            // In a `//` comment, or part of a longer name.
+            if source[line_start..at].contains("//") || source[..at].chars().next_back().is_some_and(|c| c.is_alphanumeric() || c == '_') {
+                continue;
+            }
+            let rest = source[at + MACRO.len()..].trim_start();
+            // Not an invocation (the name in a string, a path, ...).
+            let Some(body) = rest.strip_prefix(['{', '(', '[']) else { continue };
+            if !skip_comments(body).starts_with("biased;") {
+                found.push(source[..at].lines().count().max(1));
+            }
+        }
+        found
+    }
+
+    fn skip_comments(mut s: &str) -> &str {
+        loop {
+            s = s.trim_start();
+            match s.strip_prefix("//") {
+                Some(comment) => s = comment.split_once('\n').map_or("", |(_, next)| next),
+                None => return s,
+            }
+        }
+    }
+
+    fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let path = entry.unwrap().path();
+            if path.is_dir() && path.file_name().is_some_and(|n| n != "target") {
+                rust_files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+
+    #[test]
+    fn the_check_finds_an_unbiased_select_and_passes_a_biased_one() {
+        let bad = format!("fn f() {{\n    tokio::{MACRO} {{\n        _ = a => {{}}\n    }}\n}}\n");
+        let good = format!("tokio::{MACRO} {{\n    // why\n    biased;\n    _ = a => {{}}\n}}\n// {MACRO} in a comment\nlet s = \"{MACRO}\";\n");
+        assert_eq!(unbiased(&bad), [2]);
+        assert_eq!(unbiased(&good), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn every_select_in_real_code_and_the_harness_is_biased() {
+        let sim = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut files = Vec::new();
+        rust_files(&sim.join("real"), &mut files);
+        rust_files(&sim.join("harness/src"), &mut files);
+        files.sort();
+        let (mut invocations, mut offenders) = (0, Vec::new());
+        for file in &files {
+            let source = std::fs::read_to_string(file).unwrap();
+            invocations += source.matches(MACRO).count();
+            let shown = file.strip_prefix(&sim).unwrap_or(file).display().to_string();
+            offenders.extend(unbiased(&source).into_iter().map(|line| format!("sim/{shown}:{line}")));
+        }
+        // The walk found the code it is meant to check.
+        assert!(files.len() > 20 && invocations >= 10, "{} files, {invocations} invocations: wrong directory?", files.len());
+        assert!(offenders.is_empty(), "`{MACRO}` without `biased;` as its first token:\n{}", offenders.join("\n"));
+    }
 }

@@ -27,6 +27,8 @@ fn main() {
     if let Some(t) = args.token.or_else(|| std::env::var("TUNNEL_TOKEN").ok()) {
         config.token = t;
     }
+    // Checked with the token that will be used.
+    config.validate().unwrap_or_else(|e| exit(&format!("{}: {e}", args.config.display())));
     // Credentials for each Cloud Map use that calls AWS itself.
     let apis = config.cloud_map.iter_mut().map(|r| (&mut r.api, "cloud_map")).chain(config.proxy_discovery.iter_mut().map(|d| (&mut d.api, "proxy_discovery")));
     for (api, what) in apis {
@@ -42,6 +44,7 @@ fn main() {
     let shutdown = async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("a SIGTERM handler");
         tokio::select! {
+            biased;
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
         }

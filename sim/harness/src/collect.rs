@@ -1,0 +1,403 @@
+//! Reads a finished run into a [`RunRecord`]: requests, latency, crossings, bytes and cost,
+//! per-client, per-service and per-hop tables, what each fake counted, and the verdict of
+//! every expectation.
+
+use azsim_scenario::{LbKind, ScenarioFile};
+
+use crate::analytic::worst_case_path;
+use crate::checks;
+use crate::record::*;
+use crate::view::{RequestView, counts, fault_records, round3, timeline};
+use crate::world::{Role, World};
+
+pub(crate) fn record(f: &ScenarioFile, scenario: &str, variant: &str, seed: u64, world: &World) -> RunRecord {
+    world.sim.with_core(|core| {
+        let views: Vec<RequestView> = core.requests().iter().map(|r| RequestView::new(r, core.topology())).collect();
+        let mut ok_latencies: Vec<u64> = views.iter().filter(|v| v.ok).filter_map(|v| v.latency).collect();
+        let (crossings, worst_path) = crossings(&views);
+        let analytic = worst_case_path(f)
+            .map(|p| Analytic { max_az_crossings: p.crossings, p0_us: p.p0 as f64 / 1000.0, p50_us: p.p50 as f64 / 1000.0, path: p.path })
+            .unwrap_or_default();
+        let mut faults = fault_records(f, &views.iter().collect::<Vec<_>>());
+        for (record, stale) in faults.iter_mut().zip(discovery_staleness(f, world)) {
+            record.discovery_stale_s = stale;
+        }
+        let mut rec = RunRecord {
+            scenario: scenario.to_string(),
+            variant: variant.to_string(),
+            seed,
+            description: f.description.trim().to_string(),
+            duration_s: f.duration.nanos() as f64 / 1e9,
+            requests: counts(&views),
+            latency_us: Percentiles::of(&mut ok_latencies),
+            crossings,
+            worst_path,
+            analytic,
+            bytes: bytes(world, core, &views),
+            cost_usd: cost(f, world, core),
+            clients: client_records(world, core, &views),
+            services: service_records(world, core),
+            timeline: timeline(f, &views),
+            hops: hop_stats(world, core),
+            faults,
+            task_events: task_events(world),
+            tunnel: world.tunnel.as_ref().map(|t| TunnelRecord {
+                executed: t.executed(),
+                executed_twice: t.executed_twice(),
+                sent_to_proxy_without_agent: t.no_agent.load(std::sync::atomic::Ordering::Relaxed),
+                unanswered: views.iter().filter(|v| v.unanswered).count() as u64,
+                firewall_drops: core.firewall_drops(),
+            }),
+            api_gateways: api_gateway_records(world, core),
+            nat_gateways: nat_records(world, core),
+            egress: egress_records(world, core),
+            health_changes: health_changes(world),
+            edges: edge_records(world, core),
+            expectations: Vec::new(),
+            passed: true,
+            events: core.events_processed(),
+        };
+        rec.expectations = checks::evaluate(f, &rec, &views, &world.client_labels);
+        rec.passed = rec.expectations.iter().all(|e| e.passed);
+        rec
+    })
+}
+
+/// AZ and Region crossings per request, and the requests that took the most AZ crossings.
+fn crossings(views: &[RequestView]) -> (Crossings, WorstPath) {
+    let n = views.len().max(1) as f64;
+    let max_az = views.iter().map(|v| v.az_crossings).max().unwrap_or(0);
+    let mut hist = std::collections::BTreeMap::new();
+    for v in views {
+        *hist.entry(v.az_crossings).or_insert(0u64) += 1;
+    }
+    let crossings = Crossings {
+        az: CrossingStats { max: max_az, mean: round3(views.iter().map(|v| v.az_crossings as f64).sum::<f64>() / n) },
+        region: CrossingStats {
+            max: views.iter().map(|v| v.region_crossings).max().unwrap_or(0),
+            mean: round3(views.iter().map(|v| v.region_crossings as f64).sum::<f64>() / n),
+        },
+        az_histogram: hist.into_iter().collect(),
+    };
+    let mut worst: Vec<u64> = views.iter().filter(|v| v.ok && v.az_crossings == max_az).filter_map(|v| v.latency).collect();
+    (crossings, WorstPath { az_crossings: max_az, requests: worst.len() as u64, latency_us: Percentiles::of(&mut worst) })
+}
+
+/// Bytes on the wire: in all, across AZs (as billed), across Regions, per request, dropped.
+fn bytes(world: &World, core: &azsim_kernel::Core, views: &[RequestView]) -> Bytes {
+    let (topo, traffic) = (core.topology(), core.traffic());
+    let request_cross_az: u64 = core.requests().iter().map(|r| r.bytes_cross_az).sum();
+    Bytes {
+        total: traffic.bytes_sent,
+        cross_az: cross_az_bytes(world, core),
+        cross_region: traffic.cross_region_bytes(),
+        cross_az_per_request: round3(request_cross_az as f64 / views.len().max(1) as f64),
+        dropped: traffic.bytes_dropped,
+        by_az_pair: traffic
+            .by_az_pair
+            .iter()
+            .map(|((a, b), c)| PairBytes { from: topo.az_name(*a).to_string(), to: topo.az_name(*b).to_string(), bytes: c.bytes })
+            .collect(),
+    }
+}
+
+/// Each client's requests and latency; for the library's clients, attempts and retries too.
+fn client_records(world: &World, core: &azsim_kernel::Core, views: &[RequestView]) -> Vec<ClientRecord> {
+    world
+        .client_labels
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let mine: Vec<RequestView> = views.iter().filter(|v| v.client == i).cloned().collect();
+            let mut lat: Vec<u64> = mine.iter().filter(|v| v.ok).filter_map(|v| v.latency).collect();
+            let library: Vec<&crate::library_client::LibraryClient> =
+                world.roles.iter().filter(|(_, r)| **r == Role::Client(name.clone())).filter_map(|(h, _)| core.process(*h)?.as_any().downcast_ref()).collect();
+            let (attempts, retries) = if library.is_empty() {
+                (None, None)
+            } else {
+                (Some(library.iter().map(|l| l.sent_attempts).sum()), Some(library.iter().map(|l| l.retries).sum()))
+            };
+            ClientRecord { client: name.clone(), requests: counts(&mine), latency_us: Percentiles::of(&mut lat), attempts, retries }
+        })
+        .collect()
+}
+
+/// What ECS did to each task.
+fn task_events(world: &World) -> Vec<TaskEventRecord> {
+    world
+        .task_events
+        .all()
+        .into_iter()
+        .map(|e| TaskEventRecord { at_s: e.at as f64 / 1e9, service: e.service, task: e.task, host: e.host, event: e.event })
+        .collect()
+}
+
+/// Each NAT gateway's address, bytes, refusals and idle resets.
+fn nat_records(world: &World, core: &azsim_kernel::Core) -> Vec<NatRecord> {
+    world
+        .roles
+        .iter()
+        .filter_map(|(h, r)| match r {
+            Role::Nat(_) => Some((*h, core.process(*h)?.as_any().downcast_ref::<azsim_fakes::nat::NatGateway>()?)),
+            _ => None,
+        })
+        .map(|(h, n)| {
+            let info = core.topology().host(h);
+            NatRecord {
+                nat: info.name.clone(),
+                elastic_ip: info.ip.to_string(),
+                bytes: n.counts.bytes,
+                port_exhausted: n.counts.port_exhausted,
+                idle_resets: n.counts.idle_resets,
+            }
+        })
+        .collect()
+}
+
+/// What each egress proxy fleet forwarded and refused, summed over its instances.
+fn egress_records(world: &World, core: &azsim_kernel::Core) -> Vec<EgressRecord> {
+    let mut by: std::collections::BTreeMap<String, EgressRecord> = std::collections::BTreeMap::new();
+    for (h, r) in &world.roles {
+        let (Role::Service(name), Some(e)) = (r, core.process(*h).and_then(|p| p.as_any().downcast_ref::<azsim_fakes::nat::EgressProxy>())) else {
+            continue;
+        };
+        let rec = by.entry(name.clone()).or_insert(EgressRecord { service: name.clone(), forwarded: 0, rejected: 0, timeouts: 0, resets: 0 });
+        rec.forwarded += e.counts.forwarded;
+        rec.rejected += e.counts.rejected;
+        rec.timeouts += e.counts.timeouts;
+        rec.resets += e.counts.resets;
+    }
+    by.into_values().collect()
+}
+
+/// Route 53's health changes: when the checkers turned, and when name servers answered so.
+fn health_changes(world: &World) -> Vec<HealthChangeRecord> {
+    world
+        .route53
+        .iter()
+        .flat_map(|z| z.changes())
+        .map(|c| HealthChangeRecord { check: c.check, healthy: c.healthy, at_s: c.at as f64 / 1e9, published_s: c.published_at as f64 / 1e9 })
+        .collect()
+}
+
+/// What each CloudFront edge blocked, timed out, failed over and could not resolve.
+fn edge_records(world: &World, core: &azsim_kernel::Core) -> Vec<EdgeRecord> {
+    world
+        .roles
+        .iter()
+        .filter_map(|(h, r)| match r {
+            Role::Edge(name) => Some((name, core.process(*h)?.as_any().downcast_ref::<azsim_fakes::edge::Edge>()?)),
+            _ => None,
+        })
+        .map(|(name, e)| EdgeRecord {
+            distribution: name.clone(),
+            blocked: e.counts.blocked,
+            timeouts: e.counts.timeouts,
+            failed_over: e.counts.failed_over,
+            no_origin: e.counts.no_origin,
+        })
+        .collect()
+}
+
+/// Data-transfer cost from the bytes each host pair carried: between AZs, the price at each
+/// end; between Regions, at the sender; ALB-to-target hops free if the price table says so.
+fn cost(f: &ScenarioFile, world: &World, core: &azsim_kernel::Core) -> f64 {
+    let topo = core.topology();
+    let p = &f.prices;
+    let mut usd = 0.0;
+    for ((a, b), c) in &core.traffic().by_host_pair {
+        let (ha, hb) = (topo.host(*a), topo.host(*b));
+        let gb = c.bytes as f64 / 1e9;
+        if regional(world, a) || regional(world, b) {
+            continue;
+        }
+        if ha.region != hb.region {
+            usd += gb * p.cross_region_per_gb;
+        } else if ha.az != hb.az {
+            if p.alb_to_target_free && alb_target_pair(world, *a, *b) {
+                continue;
+            }
+            // Calls to AWS APIs (Cloud Map, API Gateway's regional endpoint) are not billed as
+            // data transfer between AZs.
+            if regional(world, a) || regional(world, b) {
+                continue;
+            }
+            usd += gb * 2.0 * p.cross_az_per_gb;
+        }
+    }
+    // NAT gateways: each GB processed, and each hour of each gateway.
+    let hours = f.duration.nanos() as f64 / 3.6e12;
+    for (h, role) in &world.roles {
+        if let (Role::Nat(_), Some(nat)) = (role, core.process(*h).and_then(|p| p.as_any().downcast_ref::<azsim_fakes::nat::NatGateway>())) {
+            usd += nat.counts.bytes as f64 / 1e9 * p.nat_per_gb + hours * p.nat_per_hour;
+        }
+    }
+    (usd * 1e9).round() / 1e9
+}
+
+/// Bytes between different AZs of a Region, leaving out calls to regional AWS endpoints.
+fn cross_az_bytes(world: &World, core: &azsim_kernel::Core) -> u64 {
+    let topo = core.topology();
+    let api = |h: &azsim_kernel::HostId| regional(world, h);
+    core.traffic()
+        .by_host_pair
+        .iter()
+        .filter(|((a, b), _)| !api(a) && !api(b))
+        .filter(|((a, b), _)| {
+            let (x, y) = (topo.host(*a), topo.host(*b));
+            x.region == y.region && x.az != y.az
+        })
+        .map(|(_, c)| c.bytes)
+        .sum()
+}
+
+fn api_gateway_records(world: &World, core: &azsim_kernel::Core) -> Vec<ApiGatewayRecord> {
+    world
+        .roles
+        .iter()
+        .filter_map(|(h, r)| match r {
+            Role::ApiGateway(name) => Some((name, core.process(*h)?.as_any().downcast_ref::<azsim_fakes::apigw::ApiGateway>()?)),
+            _ => None,
+        })
+        .map(|(name, gw)| {
+            let c = &gw.counts;
+            ApiGatewayRecord {
+                api: name.clone(),
+                statuses: c.by_status.iter().map(|(s, n)| (*s, *n)).collect(),
+                throttled: c.throttled,
+                unauthorized: c.unauthorized,
+                forbidden: c.forbidden,
+                preflights: c.preflights,
+                timeouts: c.timeouts,
+                challenges: c.challenges.iter().map(|(h, n)| (h.clone(), *n)).collect(),
+            }
+        })
+        .collect()
+}
+
+/// A regional AWS endpoint (Cloud Map, API Gateway), CloudFront's edge or Route 53's checkers:
+/// not in an AZ of the VPC, and not billed as data transfer between AZs or Regions here.
+fn regional(world: &World, h: &azsim_kernel::HostId) -> bool {
+    matches!(world.roles.get(h), Some(Role::CloudMap | Role::ApiGateway(_) | Role::Edge(_) | Role::Route53Checker))
+}
+
+fn alb_target_pair(world: &World, a: azsim_kernel::HostId, b: azsim_kernel::HostId) -> bool {
+    let is_pair = |x, y| match (world.roles.get(&x), world.roles.get(&y)) {
+        (Some(Role::LbNode { kind: LbKind::Alb, targets, .. }), Some(Role::Service(s))) => targets == s,
+        _ => false,
+    };
+    is_pair(a, b) || is_pair(b, a)
+}
+
+/// For each fault: how long after it began `DiscoverInstances` still returned a host it took
+/// down (`None` when it took down no registered host).
+fn discovery_staleness(f: &ScenarioFile, world: &World) -> Vec<Option<f64>> {
+    let Some(registry) = &world.cloud_map else { return vec![None; f.faults.len()] };
+    let registry = registry.lock().expect("cloud map lock");
+    let registered: std::collections::BTreeSet<&String> =
+        registry.namespaces.values().flat_map(|ns| ns.services.values()).flat_map(|s| s.instances.keys()).chain(registry.last_returned.keys()).collect();
+    f.faults
+        .iter()
+        .zip(&world.fault_hosts)
+        .map(|(fault, hosts)| {
+            let start = fault.at.nanos();
+            let mine: Vec<&String> = hosts.iter().filter(|h| registered.contains(h)).collect();
+            if mine.is_empty() {
+                return None;
+            }
+            let last = mine.iter().filter_map(|h| registry.last_returned.get(*h)).filter(|t| **t >= start).max();
+            Some(last.map_or(0.0, |t| (t - start) as f64 / 1e9))
+        })
+        .collect()
+}
+
+/// The group a host belongs to (the service, load balancer or client it was made for).
+fn group(world: &World, host: azsim_kernel::HostId) -> String {
+    match world.roles.get(&host) {
+        Some(Role::Client(n)) | Some(Role::Service(n)) => n.clone(),
+        Some(Role::LbNode { lb, .. }) => lb.clone(),
+        Some(Role::CloudMap) => "cloudmap".to_string(),
+        Some(Role::EcsControl(n)) => format!("ecs-{n}"),
+        Some(Role::TunnelAgent) => "tunnel-agent".to_string(),
+        Some(Role::ApiGateway(n)) | Some(Role::Edge(n)) => n.clone(),
+        Some(Role::Route53Checker) => "route53-checker".to_string(),
+        Some(Role::Nat(n)) => n.clone(),
+        Some(Role::VpcLinkEni(n)) => format!("{n}-vpclink"),
+        None => "?".to_string(),
+    }
+}
+
+/// Per-hop figures, by (from group, to group), from the recorded hops of every request.
+fn hop_stats(world: &World, core: &azsim_kernel::Core) -> Vec<HopStats> {
+    struct Acc {
+        hops: u64,
+        crossing: u64,
+        bytes: u64,
+        dropped: u64,
+        latencies: Vec<u64>,
+    }
+    let mut by_pair: std::collections::BTreeMap<(String, String), Acc> = std::collections::BTreeMap::new();
+    for r in core.requests() {
+        for h in &r.hops {
+            let acc =
+                by_pair.entry((group(world, h.from), group(world, h.to))).or_insert(Acc { hops: 0, crossing: 0, bytes: 0, dropped: 0, latencies: Vec::new() });
+            acc.hops += 1;
+            acc.crossing += u64::from(h.from_az != h.to_az);
+            acc.bytes += h.bytes;
+            match h.arrived_at {
+                Some(t) => acc.latencies.push(t - h.sent_at),
+                None => acc.dropped += 1,
+            }
+        }
+    }
+    by_pair
+        .into_iter()
+        .map(|((from, to), mut a)| {
+            let p = Percentiles::of(&mut a.latencies);
+            HopStats {
+                from,
+                to,
+                hops: a.hops,
+                cross_az_share: round3(a.crossing as f64 / a.hops as f64),
+                bytes: a.bytes,
+                dropped: a.dropped,
+                p50_us: p.p50,
+                p99_us: p.p99,
+            }
+        })
+        .collect()
+}
+
+/// Per service: instances, requests served, rejected, cold starts (read from the processes).
+fn service_records(world: &World, core: &azsim_kernel::Core) -> Vec<ServiceRecord> {
+    let mut by_name: std::collections::BTreeMap<String, ServiceRecord> = std::collections::BTreeMap::new();
+    for (host, role) in &world.roles {
+        let Role::Service(name) = role else { continue };
+        let entry = by_name.entry(name.clone()).or_insert(ServiceRecord {
+            service: name.clone(),
+            instances: 0,
+            served: 0,
+            rejected: 0,
+            cold_starts: 0,
+            forbidden: 0,
+            received: Vec::new(),
+        });
+        entry.instances += 1;
+        if let Some(i) = core.process(*host).and_then(|p| p.as_any().downcast_ref::<azsim_fakes::ServiceInstance>()) {
+            entry.served += i.served;
+            entry.rejected += i.rejected;
+            entry.cold_starts += i.cold_starts;
+            entry.forbidden += i.forbidden;
+            for ((method, host, path), count) in &i.received {
+                match entry.received.iter_mut().find(|r| r.method == *method && r.host == *host && r.path == *path) {
+                    Some(r) => r.count += count,
+                    None => entry.received.push(Received { method: method.clone(), host: host.clone(), path: path.clone(), count: *count }),
+                }
+            }
+        }
+    }
+    for r in by_name.values_mut() {
+        r.received.sort_by(|a, b| (&a.method, &a.host, &a.path).cmp(&(&b.method, &b.host, &b.path)));
+    }
+    by_name.into_values().collect()
+}

@@ -1,0 +1,125 @@
+//! ALB and NLB nodes: one [`LbNode`] per AZ of a load balancer, its listener rules, health
+//! checks and failover thresholds, registered in the DNS view ([`LbDirectory`]).
+
+use azsim_fakes::defaults::{alb, nlb};
+use azsim_fakes::rules::{Action, Conditions, Rule};
+use azsim_fakes::{ClientRouting, HealthCheckConfig, LbAlgorithm, LbNode, LbNodeConfig, defaults};
+use azsim_kernel::{Core, Nanos};
+use azsim_scenario::{Algorithm, ClientRoutingPolicy, LbKind, LoadBalancerSpec, RuleAction, ScenarioFile};
+
+use super::Shared;
+use super::hosts::Placed;
+use super::network::dist;
+
+/// Puts every load balancer's nodes on their hosts and publishes them in DNS.
+pub(super) fn add(f: &ScenarioFile, placed: &Placed<'_>, shared: &Shared, core: &mut Core) {
+    for (name, lb) in &f.load_balancers {
+        let (groups, rules) = listener_rules(lb);
+        let tg_health = lb.target_group_health.clone().unwrap_or_default();
+        let dns_failover = match (tg_health.dns_failover_min_healthy, lb.kind) {
+            (Some(0), _) => None,
+            (Some(n), _) => Some(n),
+            (None, LbKind::Nlb) => nlb::DNS_FAILOVER_MIN_HEALTHY,
+            (None, LbKind::Alb) => alb::DNS_FAILOVER_MIN_HEALTHY,
+        };
+        let algorithm = match lb.algorithm.unwrap_or_default() {
+            Algorithm::RoundRobin => LbAlgorithm::RoundRobin,
+            Algorithm::LeastOutstandingRequests => LbAlgorithm::LeastOutstandingRequests,
+            Algorithm::WeightedRandom => LbAlgorithm::WeightedRandom,
+        };
+        for node in placed.lb_nodes(name) {
+            shared.directory.register_node(name, node.host, node.az);
+            let config = LbNodeConfig {
+                lb: name.clone(),
+                groups: groups.clone(),
+                registry: shared.target_groups.clone(),
+                deregistration_delay: deregistration_delay(lb),
+                routing_failover_min_healthy: tg_health.routing_failover_min_healthy.unwrap_or(defaults::elb::ROUTING_FAILOVER_MIN_HEALTHY),
+                dns_failover_min_healthy: dns_failover,
+                cross_zone: lb.cross_zone.unwrap_or(lb.kind == LbKind::Alb),
+                preserve_client_ip: lb.kind == LbKind::Nlb,
+                header_limits: lb.kind == LbKind::Alb,
+                processing: dist(f, &lb.processing),
+                health: health_check(lb),
+                target_timeout: if lb.kind == LbKind::Alb { alb::IDLE_TIMEOUT } else { nlb::IDLE_TIMEOUT },
+                algorithm,
+                directory: shared.directory.clone(),
+                rules: rules.clone(),
+            };
+            core.add_process(node.host, Box::new(LbNode::new(config)));
+        }
+        let own_az_share = match lb.dns_client_routing_policy.unwrap_or_default() {
+            ClientRoutingPolicy::AnyAvailabilityZone => 0.0,
+            ClientRoutingPolicy::PartialAvailabilityZoneAffinity => nlb::PARTIAL_AZ_AFFINITY_SHARE,
+            ClientRoutingPolicy::AvailabilityZoneAffinity => 1.0,
+        };
+        shared.directory.set_client_routing(name, ClientRouting { own_az_share });
+    }
+}
+
+/// How long a load balancer's deregistered targets drain.
+pub(super) fn deregistration_delay(lb: &LoadBalancerSpec) -> Nanos {
+    lb.deregistration_delay.map_or(defaults::elb::DEREGISTRATION_DELAY, |d| d.nanos())
+}
+
+/// The target groups (services) a load balancer routes to: the default one, then those its
+/// listener rules forward to.
+pub(super) fn lb_groups(lb: &LoadBalancerSpec) -> Vec<String> {
+    listener_rules(lb).0
+}
+
+/// An ALB's listener rules as the node runs them: the target groups (the default one first,
+/// then those rules forward to) and the rules, sorted by priority, with services replaced by
+/// group indices.
+fn listener_rules(lb: &LoadBalancerSpec) -> (Vec<String>, Vec<Rule>) {
+    let mut group_of: Vec<String> = vec![lb.targets.value.clone()];
+    let mut rules: Vec<Rule> = lb
+        .rules
+        .iter()
+        .map(|r| {
+            let action = match &r.action {
+                RuleAction::FixedResponse(f) => Action::FixedResponse { status: f.status, bytes: f.bytes },
+                RuleAction::Redirect(red) => Action::Redirect { status: red.status },
+                RuleAction::Forward(forward) => {
+                    let groups = forward
+                        .iter()
+                        .map(|f| {
+                            let index = group_of.iter().position(|g| *g == f.service.value).unwrap_or_else(|| {
+                                group_of.push(f.service.value.clone());
+                                group_of.len() - 1
+                            });
+                            (index, f.weight)
+                        })
+                        .collect();
+                    Action::Forward(groups)
+                }
+            };
+            let conditions = Conditions {
+                paths: r.path.clone(),
+                hosts: r.host.clone(),
+                methods: r.method.clone(),
+                headers: r.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                query: r.query.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                source_ips: r.source_ip.iter().filter_map(|c| azsim_scenario::parse_cidr(c)).collect(),
+            };
+            Rule { priority: r.priority.value, conditions, action }
+        })
+        .collect();
+    rules.sort_by_key(|r| r.priority);
+    (group_of, rules)
+}
+
+/// The load balancer's health checks: AWS's defaults for its kind, overridden field by field.
+fn health_check(lb: &LoadBalancerSpec) -> HealthCheckConfig {
+    let mut hc = match lb.kind {
+        LbKind::Alb => alb::HEALTH_CHECK,
+        LbKind::Nlb => nlb::HEALTH_CHECK,
+    };
+    if let Some(spec) = &lb.health_check {
+        hc.interval = spec.interval.map_or(hc.interval, |d| d.nanos());
+        hc.timeout = spec.timeout.map_or(hc.timeout, |d| d.nanos());
+        hc.healthy_threshold = spec.healthy_threshold.unwrap_or(hc.healthy_threshold);
+        hc.unhealthy_threshold = spec.unhealthy_threshold.unwrap_or(hc.unhealthy_threshold);
+    }
+    hc
+}

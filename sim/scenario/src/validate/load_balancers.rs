@@ -1,0 +1,114 @@
+//! Checks of `load_balancers:`: AZs, kind-specific settings, health checks and listener rules.
+
+use std::collections::BTreeSet;
+
+use serde_saphyr::Location;
+
+use super::{Checker, did_you_mean, parse_cidr};
+use crate::model::{HealthCheckSpec, LbKind, RuleAction, RuleSpec};
+
+impl Checker<'_> {
+    pub(super) fn check_load_balancers(&mut self) {
+        let services: Vec<String> = self.f.services.keys().cloned().collect();
+        let azs: Vec<String> = self.azs().into_iter().map(String::from).collect();
+        for (name, lb) in &self.f.load_balancers {
+            let path = format!("load_balancers.{name}");
+            let loc = Some(lb.azs.referenced);
+            for az in &lb.azs.value {
+                if !azs.contains(az) {
+                    let hint = did_you_mean(az, azs.iter().map(String::as_str));
+                    self.push(loc, format!("{path}.azs"), format!("unknown AZ `{az}`"), hint);
+                }
+            }
+            if lb.kind == LbKind::Alb && lb.azs.value.len() < 2 {
+                self.push(loc, format!("{path}.azs"), "an ALB needs nodes in at least two AZs".into(), None);
+            }
+            if lb.kind == LbKind::Nlb && lb.azs.value.is_empty() {
+                self.push(loc, format!("{path}.azs"), "an NLB needs at least one AZ".into(), None);
+            }
+            if lb.kind == LbKind::Nlb && lb.algorithm.is_some() {
+                self.push(loc, format!("{path}.algorithm"), "an NLB picks targets by flow hash; `algorithm` is an ALB setting".into(), None);
+            }
+            if lb.kind == LbKind::Alb && lb.dns_client_routing_policy.is_some() {
+                self.push(loc, format!("{path}.dns_client_routing_policy"), "`dns_client_routing_policy` is an NLB setting".into(), None);
+            }
+            if let Some(hc) = &lb.health_check {
+                self.check_health_check(hc, lb.kind, loc, &path);
+            }
+            if !lb.rules.is_empty() && lb.kind == LbKind::Nlb {
+                self.push(loc, format!("{path}.rules"), "listener rules are an ALB feature".into(), None);
+            }
+            let mut priorities = BTreeSet::new();
+            for (i, rule) in lb.rules.iter().enumerate() {
+                self.check_rule(rule, &services, &mut priorities, &format!("{path}.rules[{i}]"));
+            }
+            self.check_ref(&lb.targets, &services, &format!("{path}.targets"), "service");
+            self.check_dist(&lb.processing, loc, &format!("{path}.processing"));
+        }
+    }
+
+    fn check_health_check(&mut self, hc: &HealthCheckSpec, kind: LbKind, loc: Option<Location>, path: &str) {
+        let secs = |d: Option<crate::units::Dur>| d.map(|d| d.nanos() as f64 / 1e9);
+        if secs(hc.interval).is_some_and(|i| !(5.0..=300.0).contains(&i)) {
+            self.push(loc, format!("{path}.health_check.interval"), "AWS allows 5s to 300s".into(), None);
+        }
+        if secs(hc.timeout).is_some_and(|t| !(2.0..=120.0).contains(&t)) {
+            self.push(loc, format!("{path}.health_check.timeout"), "AWS allows 2s to 120s".into(), None);
+        }
+        // Compare the values in effect: AWS's defaults where the scenario is silent.
+        let default_timeout = if kind == LbKind::Alb { 5.0 } else { 10.0 };
+        let (t, i) = (secs(hc.timeout).unwrap_or(default_timeout), secs(hc.interval).unwrap_or(30.0));
+        if t >= i {
+            self.push(
+                loc,
+                format!("{path}.health_check"),
+                format!("the timeout ({t}s) must be shorter than the interval ({i}s)"),
+                Some("set `timeout` too: the default is 5s for an ALB, 10s for an NLB".into()),
+            );
+        }
+        for (n, v) in [("healthy_threshold", hc.healthy_threshold), ("unhealthy_threshold", hc.unhealthy_threshold)] {
+            if v.is_some_and(|v| !(2..=10).contains(&v)) {
+                self.push(loc, format!("{path}.health_check.{n}"), "AWS allows 2 to 10".into(), None);
+            }
+        }
+    }
+
+    fn check_rule(&mut self, rule: &RuleSpec, services: &[String], priorities: &mut BTreeSet<u32>, path: &str) {
+        let loc = Some(rule.priority.referenced);
+        let p = rule.priority.value;
+        if !(1..=50_000).contains(&p) {
+            self.push(loc, format!("{path}.priority"), "a priority is between 1 and 50000".into(), None);
+        }
+        if !priorities.insert(p) {
+            self.push(loc, format!("{path}.priority"), format!("two rules have priority {p}"), None);
+        }
+        match &rule.action {
+            RuleAction::Forward(forward) => {
+                for f in forward {
+                    self.check_ref(&f.service, services, &format!("{path}.forward"), "service");
+                    if f.weight > 999 {
+                        self.push(Some(f.service.referenced), format!("{path}.forward"), "a weight is between 0 and 999".into(), None);
+                    }
+                }
+                if forward.iter().all(|f| f.weight == 0) {
+                    self.push(loc, format!("{path}.forward"), "at least one target group needs a weight above 0".into(), None);
+                }
+            }
+            RuleAction::FixedResponse(f) if !matches!(f.status / 100, 2 | 4 | 5) => {
+                self.push(loc, format!("{path}.fixed_response.status"), "a fixed response is 2XX, 4XX or 5XX".into(), None);
+            }
+            RuleAction::Redirect(r) if r.status != 301 && r.status != 302 => {
+                self.push(loc, format!("{path}.redirect.status"), "a redirect is 301 or 302".into(), None);
+            }
+            RuleAction::FixedResponse(_) | RuleAction::Redirect(_) => {}
+        }
+        for cidr in &rule.source_ip {
+            if parse_cidr(cidr).is_none() {
+                self.push(loc, format!("{path}.source_ip"), format!("`{cidr}` is not an IPv4 CIDR such as `10.0.0.0/16`"), None);
+            }
+        }
+        if rule.path.iter().any(|p| p.len() > 128) {
+            self.push(loc, format!("{path}.path"), "a path pattern has at most 128 characters".into(), None);
+        }
+    }
+}
