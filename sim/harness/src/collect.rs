@@ -115,7 +115,7 @@ fn client_records(world: &World, core: &azsim_kernel::Core, views: &[RequestView
             let (attempts, retries) = if library.is_empty() {
                 (None, None)
             } else {
-                (Some(library.iter().map(|l| l.sent_attempts).sum()), Some(library.iter().map(|l| l.retries).sum()))
+                (Some(library.iter().map(|l| l.sent_attempts()).sum()), Some(library.iter().map(|l| l.retries()).sum()))
             };
             ClientRecord { client: name.clone(), requests: counts(&mine), latency_us: Percentiles::of(&mut lat), attempts, retries }
         })

@@ -33,8 +33,8 @@ use azsim_fakes::{Body, HttpRequest};
 use azsim_kernel::{Cx, HostId, Message, Nanos, Packer, Process, Sim, TimerToken, Unpacker};
 use tokio::sync::mpsc;
 
+use task::Command;
 pub(crate) use task::LibraryTask;
-use task::{Command, Report};
 use transport::{Answer, Counters, SharedPending};
 
 /// How the library client is set up.
@@ -92,10 +92,6 @@ pub(crate) struct LibraryClient {
     counters: Arc<Counters>,
     /// Whether this life's workload has begun (it waits for discovery's first answer).
     started: bool,
-    /// Total attempts sent, and retries among them (the report's amplification figure),
-    /// counted by the library's inner service ([`Counters`]).
-    pub(crate) sent_attempts: u64,
-    pub(crate) retries: u64,
 }
 
 impl LibraryClient {
@@ -112,7 +108,7 @@ impl LibraryClient {
             request_bytes: config.request_bytes,
             response_bytes: config.response_bytes,
         };
-        let client = LibraryClient { config, commands: tx, pending, counters, started: false, sent_attempts: 0, retries: 0 };
+        let client = LibraryClient { config, commands: tx, pending, counters, started: false };
         (client, task)
     }
 
@@ -191,16 +187,14 @@ impl LibraryClient {
         }
     }
 
-    fn report(&mut self, cx: &mut Cx<'_>, report: Report) {
-        cx.finish_request(report.id, report.outcome);
-        self.sync_counters();
+    /// Attempts the library sent over the run (the report's amplification figure).
+    pub(crate) fn sent_attempts(&self) -> u64 {
+        self.counters.attempts.load(Ordering::Relaxed)
     }
 
-    /// Brings the report's figures up to date with what the inner service counted (at each
-    /// call's end and each refresh: a call's attempts are all counted by the time it ends).
-    fn sync_counters(&mut self) {
-        self.sent_attempts = self.counters.attempts.load(Ordering::Relaxed);
-        self.retries = self.counters.retries.load(Ordering::Relaxed);
+    /// Retries among them.
+    pub(crate) fn retries(&self) -> u64 {
+        self.counters.retries.load(Ordering::Relaxed)
     }
 }
 
@@ -211,10 +205,6 @@ impl Process for LibraryClient {
     }
 
     fn on_message(&mut self, cx: &mut Cx<'_>, _from: HostId, msg: Message) {
-        let msg = match msg.take::<Report>() {
-            Ok(report) => return self.report(cx, report),
-            Err(msg) => msg,
-        };
         match Body::of(msg) {
             Body::DiscoverAnswer(answer) => self.discovered(cx, answer),
             Body::Response(resp) => self.answer(cx, resp.call_id, Answer::Status(resp.status)),
@@ -231,10 +221,7 @@ impl Process for LibraryClient {
     fn on_timer(&mut self, cx: &mut Cx<'_>, token: u64) {
         match LibraryTimer::from_token(token) {
             LibraryTimer::Arrival => self.arrival(cx),
-            LibraryTimer::Refresh => {
-                self.sync_counters();
-                self.discover(cx);
-            }
+            LibraryTimer::Refresh => self.discover(cx),
         }
     }
 

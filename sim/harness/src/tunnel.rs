@@ -165,7 +165,9 @@ fn proxy_config(plan: &TunnelPlan, name: &str) -> ProxyConfig {
     }
 }
 
-/// Spawns the tunnel's tasks on the simulation's runtime through `spawn`.
+/// Spawns the tunnel's tasks on the simulation's runtime through `spawn`. The proxies' and
+/// agents' configurations go through the same checks as the binaries' files; one that fails
+/// them (a scenario value the real code refuses) is an error, not a run.
 pub(crate) fn start(
     plan: &TunnelPlan,
     nets: &dyn Fn(HostId) -> SimNet,
@@ -173,11 +175,12 @@ pub(crate) fn start(
     counters: &TunnelCounters,
     seed: Seed,
     spawn: &dyn Fn(std::pin::Pin<Box<dyn Future<Output = ()> + Send>>),
-) {
+) -> Result<(), String> {
     for (host, task) in tasks {
         let net = nets(host);
         let name = format!("proxy-{}", host.0);
         let config = proxy_config(plan, &name);
+        config.validate().map_err(|e| format!("tunnel: the proxies' configuration: {e}"))?;
         spawn(Box::pin(run_proxy(net, config, task, counters.clone())));
     }
     let proxy_addrs: Vec<SocketAddr> = plan.proxies.iter().map(|h| SocketAddr::new(nets(*h).ip(), AGENT_PORT)).collect();
@@ -191,12 +194,14 @@ pub(crate) fn start(
             backoff_cap_ms: plan.spec.backoff_cap.nanos() / 1_000_000,
             ..AgentConfig::new(name, &token(name), BTreeMap::from([(plan.spec.backend.value.clone(), SocketAddr::new(backend, BACKEND_PORT))]), proxies)
         };
+        config.validate().map_err(|e| format!("tunnel: the agents' configuration: {e}"))?;
         spawn(Box::pin(run_agent(nets(*host), config, seed)));
     }
     for host in &plan.backends {
         let rng = Arc::new(Mutex::new(seed.stream(&format!("tunnel/backend/{}", host.0))));
         spawn(Box::pin(run_backend(nets(*host), plan.processing.clone(), rng, counters.clone())));
     }
+    Ok(())
 }
 
 /// Runs `life` whenever the host is up; a crash drops it at once, a restart runs it again.

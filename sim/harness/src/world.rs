@@ -119,18 +119,21 @@ pub(crate) fn build(f: &ScenarioFile, seed: u64, record_hops: bool) -> Result<Wo
         edge::add(f, &placed, shared.route53.as_ref(), core);
         api_gateways::add(f, &placed, &shared, core)?;
         ecs::add(f, &placed, &shared, core);
-        library_tasks = clients::add(f, &placed, &shared, core);
+        library_tasks = clients::add(f, &placed, &shared, core)?;
         fault_hosts = faults::schedule(f, &placed, core);
         Ok(())
     })?;
     crate::library_client::start(&sim, library_tasks);
-    let tunnel = tunnel_plan.map(|plan| {
-        let counters = TunnelCounters::default();
-        let seed = sim.with_core(|c| c.seed());
-        let nets = |h: HostId| sim.net(h);
-        crate::tunnel::start(&plan, &nets, proxy_tasks, &counters, seed, &|f| sim.spawn(f));
-        counters
-    });
+    let tunnel = match tunnel_plan {
+        Some(plan) => {
+            let counters = TunnelCounters::default();
+            let seed = sim.with_core(|c| c.seed());
+            let nets = |h: HostId| sim.net(h);
+            crate::tunnel::start(&plan, &nets, proxy_tasks, &counters, seed, &|f| sim.spawn(f))?;
+            Some(counters)
+        }
+        None => None,
+    };
     Ok(World {
         sim,
         roles: placed.roles(f),

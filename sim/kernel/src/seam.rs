@@ -80,6 +80,16 @@ impl SimNet {
         }
     }
 
+    /// Ends a request of the history with `outcome` at this instant, for real code that stands
+    /// for a client (a process calls `Cx::finish_request`). A host that is not up finishes
+    /// nothing: its tasks died with it.
+    pub fn finish_request(&self, id: crate::RequestId, outcome: crate::Outcome) {
+        let mut core = self.shared.lock();
+        if core.host_state(self.host) == crate::HostState::Up {
+            core.finish_request(id, outcome);
+        }
+    }
+
     /// The clock alone (for components that take a `Clock`).
     pub fn clock(&self) -> SimClock {
         SimClock { shared: self.shared.clone() }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use affinity_client::{AffinityClient, Config, Endpoint, HttpPolicy};
 use azsim_fakes::HttpRequest;
-use azsim_kernel::{HostId, Message, RequestId, Seed, SimClock, SimNet, SimRng};
+use azsim_kernel::{HostId, RequestId, Seed, SimClock, SimNet, SimRng};
 use tokio::sync::mpsc;
 use tower::ServiceExt;
 
@@ -20,13 +20,6 @@ pub(crate) enum Command {
     Endpoints(Vec<(Endpoint, HostId)>),
     /// A new request of the workload.
     Call { id: RequestId, http: Arc<HttpRequest> },
-}
-
-/// How a call ended, sent by the task to the process on its own host (loopback: no delay, no
-/// bytes), which records it in the history at that instant.
-pub(crate) struct Report {
-    pub(crate) id: RequestId,
-    pub(crate) outcome: azsim_kernel::Outcome,
 }
 
 /// What a host's task is made of; [`run`] runs it.
@@ -89,9 +82,10 @@ async fn one_life(net: &SimNet, task: &mut LibraryTask, rng: SimRng) {
     }
 }
 
-/// One request of the workload through the library, reported to the process when it ends.
+/// One request of the workload through the library, ended in the history when the library
+/// answers or gives up.
 async fn one_call(net: SimNet, client: Client, tag: CallTag) {
     let result = client.oneshot(http_request(tag.clone())).await;
     let outcome = outcome::of(result, tag.last_answer());
-    net.send(net.host(), Message::new(None, 0, Report { id: tag.id, outcome }));
+    net.finish_request(tag.id, outcome);
 }

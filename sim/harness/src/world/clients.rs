@@ -16,7 +16,7 @@ use crate::library_client::{LibraryClient, LibraryClientConfig, LibraryTask};
 
 /// Puts every client on its hosts; returns the library clients' tasks, to spawn once the
 /// simulation runs.
-pub(super) fn add(f: &ScenarioFile, placed: &Placed<'_>, shared: &Shared, core: &mut Core) -> Vec<(HostId, LibraryTask)> {
+pub(super) fn add(f: &ScenarioFile, placed: &Placed<'_>, shared: &Shared, core: &mut Core) -> Result<Vec<(HostId, LibraryTask)>, String> {
     let mut library_tasks = Vec::new();
     for (label, (name, c)) in f.clients.iter().enumerate() {
         let config = client_config(f, label as u32, c, placed, shared);
@@ -35,7 +35,9 @@ pub(super) fn add(f: &ScenarioFile, placed: &Placed<'_>, shared: &Shared, core: 
                 Discover { namespace: reg.namespace.clone(), service: reg.service.clone(), max_results: None, query, optional: BTreeMap::new(), health: None };
             let refresh = d.refresh.map_or(defaults::client::DISCOVERY_REFRESH, |r| r.nanos());
             if let Some(lib) = &c.library {
-                let Pacing::Open { rate, poisson } = config.pacing else { unreachable!("validated: the library client is open loop") };
+                let Pacing::Open { rate, poisson } = config.pacing else {
+                    return Err(format!("clients.{name}: a client with `library:` sends at a `rate` (open loop), not a `concurrency`"));
+                };
                 let library = LibraryClientConfig {
                     label: label as u32,
                     library: library_config(lib, &my_az),
@@ -68,7 +70,7 @@ pub(super) fn add(f: &ScenarioFile, placed: &Placed<'_>, shared: &Shared, core: 
             core.add_process(host, Box::new(Client::new(config)));
         }
     }
-    library_tasks
+    Ok(library_tasks)
 }
 
 /// A client's configuration, the same on each of its hosts.

@@ -6,6 +6,8 @@ use super::{Checker, did_you_mean};
 use crate::model::{ApiKindSpec, RouteIntegration};
 
 impl Checker<'_> {
+    /// Long on purpose: one check per rule of the `api_gateways` section, in the order of its keys, so
+    /// the list reads against the section's documentation.
     pub(super) fn check_api_gateways(&mut self) {
         let azs: Vec<String> = self.azs().into_iter().map(String::from).collect();
         let lbs: Vec<String> = self.f.load_balancers.keys().cloned().collect();

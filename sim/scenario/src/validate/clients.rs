@@ -4,6 +4,8 @@ use super::Checker;
 use crate::model::{ClientPacing, DiscoveryVia, LbKind, Resolve};
 
 impl Checker<'_> {
+    /// Long on purpose: one check per rule of the `clients` section, in the order of its keys, so
+    /// the list reads against the section's documentation.
     pub(super) fn check_clients(&mut self) {
         let mut targets: Vec<String> = self.f.services.keys().cloned().collect();
         targets.extend(self.f.load_balancers.keys().cloned());

@@ -4,6 +4,8 @@ use super::Checker;
 use crate::model::{ExpectationCheck, ExpectationSpec};
 
 impl Checker<'_> {
+    /// Long on purpose: one check per rule of the `expectations` section, in the order of its keys, so
+    /// the list reads against the section's documentation.
     pub(super) fn check_expectations(&mut self) {
         let clients: Vec<String> = self.f.clients.keys().cloned().collect();
         for (i, e) in self.f.expectations.iter().enumerate() {

@@ -6,6 +6,8 @@ use super::{Checker, did_you_mean};
 use crate::model::{R53CheckType, RecordPolicy};
 
 impl Checker<'_> {
+    /// Long on purpose: one check per rule of the `route53` section, in the order of its keys, so
+    /// the list reads against the section's documentation.
     pub(super) fn check_route53(&mut self) {
         let azs: Vec<String> = self.azs().into_iter().map(String::from).collect();
         let mut endpoints: Vec<String> = self.f.api_gateways.keys().cloned().collect();

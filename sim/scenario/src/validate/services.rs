@@ -4,6 +4,8 @@ use super::{Checker, parse_cidr};
 use crate::model::StepAction;
 
 impl Checker<'_> {
+    /// Long on purpose: one check per rule of the `services` section, in the order of its keys, so
+    /// the list reads against the section's documentation.
     pub(super) fn check_services(&mut self) {
         let names: Vec<String> = self.f.services.keys().cloned().collect();
         for (name, svc) in &self.f.services {
