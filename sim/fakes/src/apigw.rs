@@ -9,7 +9,7 @@
 //! Cloud Map instance (from `DiscoverInstances`, cached for a while, as API Gateway does). So
 //! the hops the link adds are counted in the AZs they cross.
 //!
-//! Defaults follow `reference/aws-semantics.md` §1: integration timeout 30 s (REST 29 s); when
+//! Defaults follow AWS (`sim/fakes/FIDELITY.md`, APIGW and REST rows): integration timeout 30 s (REST 29 s); when
 //! it passes, an HTTP API answers 503 (community reports; AWS's KC says 504: configurable) and
 //! a REST API 504; no route: 404 (REST: 403); account throttle 10,000 requests/s with a burst
 //! of 5,000; a VPC link whose target refuses: 500.
@@ -161,6 +161,19 @@ impl Throttle {
     pub const ACCOUNT_DEFAULT: Throttle = Throttle { rate: 10_000.0, burst: 5_000.0 };
 }
 
+/// The account's bucket in a Region, shared by every API of the account there: "API Gateway
+/// throttles requests to your API ... per account, per Region" across all its APIs
+/// (<https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-throttling.html>).
+/// Clones share the bucket.
+#[derive(Clone, Debug)]
+pub struct AccountThrottle(Arc<Mutex<Bucket>>);
+
+impl AccountThrottle {
+    pub fn new(limit: Throttle) -> AccountThrottle {
+        AccountThrottle(Arc::new(Mutex::new(Bucket::new(limit))))
+    }
+}
+
 #[derive(Clone, Debug)]
 struct Bucket {
     limit: Throttle,
@@ -271,7 +284,8 @@ pub struct ApiGatewayConfig {
     pub strip_stage: bool,
     pub routes: Vec<ApiRoute>,
     pub integrations: Vec<Integration>,
-    pub account: Throttle,
+    /// The account's bucket in the API's Region (shared with the account's other APIs there).
+    pub account: AccountThrottle,
     /// The stage's default route throttle (`DefaultRouteSettings`).
     pub stage_throttle: Option<Throttle>,
     pub integration_timeout: Nanos,
@@ -342,7 +356,6 @@ impl TimerToken for GatewayTimer {
 /// The regional API endpoint.
 pub struct ApiGateway {
     config: Arc<ApiGatewayConfig>,
-    account: Bucket,
     stage: Option<Bucket>,
     routes: Vec<Option<Bucket>>,
     pending: BTreeMap<u64, Pending>,
@@ -353,15 +366,7 @@ pub struct ApiGateway {
 impl ApiGateway {
     pub fn new(config: Arc<ApiGatewayConfig>) -> ApiGateway {
         let routes = config.routes.iter().map(|r| r.throttle.map(Bucket::new)).collect();
-        ApiGateway {
-            account: Bucket::new(config.account),
-            stage: config.stage_throttle.map(Bucket::new),
-            routes,
-            config,
-            pending: BTreeMap::new(),
-            next: 0,
-            counts: GatewayCounts::default(),
-        }
+        ApiGateway { stage: config.stage_throttle.map(Bucket::new), routes, config, pending: BTreeMap::new(), next: 0, counts: GatewayCounts::default() }
     }
 
     fn answer(&mut self, cx: &mut Cx<'_>, id: RequestId, req: &Request, status: u16, bytes: u64) {
@@ -417,12 +422,14 @@ impl ApiGateway {
             }
         }
         let now = cx.now();
+        let shared = self.config.account.clone();
+        let mut account = shared.0.lock().expect("account bucket");
         let mut buckets: Vec<&mut Bucket> = Vec::new();
         match (self.routes[route].as_mut(), self.stage.as_mut()) {
             (Some(b), _) | (None, Some(b)) => buckets.push(b),
             (None, None) => {}
         }
-        buckets.push(&mut self.account);
+        buckets.push(&mut account);
         buckets.iter_mut().for_each(|b| b.refill(now));
         if buckets.iter().any(|b| b.tokens < 1.0) {
             self.counts.throttled += 1;
@@ -640,7 +647,7 @@ mod tests {
         k.iter().map(|k| RouteKey::parse(k).unwrap()).collect()
     }
 
-    /// One case per documented rule (reference/aws-semantics.md §1.1).
+    /// One case per documented rule (`sim/fakes/FIDELITY.md` APIGW-02).
     #[test]
     fn routes_are_selected_in_aws_order() {
         let routes =

@@ -1,6 +1,6 @@
 //! Every default the fakes start from, in one place, each with where it comes from: the AWS
 //! page that documents it, or "ours" where AWS is silent (then it is a scenario setting, and
-//! the README's table says so). The world builder and the fakes read these; nothing else
+//! `sim/fakes/FIDELITY.md` says so). The world builder and the fakes read these; nothing else
 //! spells them out.
 
 use azsim_kernel::Nanos;
@@ -34,7 +34,8 @@ pub mod alb {
     /// Health checks every 30 s, 5 s timeout, healthy after 5, unhealthy after 2.
     /// <https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html>
     pub const HEALTH_CHECK: HealthCheckConfig = HealthCheckConfig { interval: secs(30), timeout: secs(5), healthy_threshold: 5, unhealthy_threshold: 2 };
-    /// The connection idle timeout, 60 s: a target that does not answer within it gets 504.
+    /// The connection idle timeout, 60 s (1 to 4000 s): a target that does not answer within it
+    /// gets 504, and a node closes a keep-alive connection to a target idle for that long.
     /// <https://docs.aws.amazon.com/elasticloadbalancing/latest/application/application-load-balancers.html#connection-idle-timeout>
     pub const IDLE_TIMEOUT: Nanos = secs(60);
     /// DNS failover of a node whose targets are unhealthy is off for an ALB unless set (the
@@ -100,6 +101,10 @@ pub mod service {
 
     /// How long a service waits on a call before answering 504. Ours.
     pub const CALL_TIMEOUT: Nanos = secs(5);
+    /// A service's HTTP keep-alive: it never closes an idle connection (Go `net/http`'s
+    /// default), so the load balancer's idle timeout closes first and no request meets a close
+    /// unless the scenario sets one (Node.js 5 s, gunicorn 2 s, nginx 75 s). Ours.
+    pub const KEEP_ALIVE: crate::conn::KeepAlive = crate::conn::KeepAlive::Unlimited;
 }
 
 /// Clients.

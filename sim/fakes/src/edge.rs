@@ -4,7 +4,10 @@
 //! failover record behind it moves traffic when its answer changes. A request the origin does
 //! not answer within the response timeout (CloudFront's default 30 s) gets 504; a refused
 //! connection 502. With an origin group, a request that fails on the primary origin (one of
-//! the failover status codes, a timeout or a refusal) is sent once to the secondary origin.
+//! the failover status codes, a timeout, a refusal, or a name that resolves to no address: CloudFront
+//! fails over when it cannot connect to the primary,
+//! <https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/high_availability_origin_failover.html>)
+//! is sent once to the secondary origin.
 //! With `allow`, a WAF web ACL answers 403 to clients outside the allowed CIDR blocks.
 //!
 //! Not modelled: caching of responses, connection attempts and the connection timeout (10 s,
@@ -127,10 +130,11 @@ impl Edge {
         let target = origin.and_then(|o| self.resolve(cx, &o));
         let Some(p) = self.pending.get_mut(&call) else { return };
         let Some(target) = target else {
-            let p = self.pending.remove(&call).expect("present");
+            // No address to connect to: CloudFront cannot connect to the origin, which sends an
+            // origin group's request to the secondary (as a refused connection does); without
+            // one, or on the secondary, the viewer gets 502.
             self.counts.no_origin += 1;
-            cx.send(p.client.reply_to, rpc::response(Some(p.id), p.client.call_id, 502, 0));
-            return;
+            return self.failed(cx, call, 502, 0);
         };
         self.next += 1;
         p.attempt = self.next & ATTEMPT_MASK;

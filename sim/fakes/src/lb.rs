@@ -1,7 +1,7 @@
 //! A load-balancer node (one per enabled AZ), its health checks, and the DNS view of the load
 //! balancer that clients resolve.
 //!
-//! Behaviour (reference/aws-semantics.md §2, §3):
+//! Behaviour (`sim/fakes/FIDELITY.md`, ELB, TG, ALB and NLB rows):
 //! - ALB: cross-zone always on; round robin over healthy targets of every AZ.
 //! - NLB: cross-zone off by default (then only targets in the node's AZ); zonal DNS names.
 //! - Each node checks each target on its own (interval, timeout, thresholds); a new target must
@@ -15,6 +15,14 @@
 //!   failover threshold of healthy candidates (NLB: 1, as AWS documents; ALB: off by default),
 //!   unless no node qualifies: then every node (fail-open). Clients cache the answer for the
 //!   TTL (60 s).
+//! - Connections to targets (ALB): pooled with keep-alive, as AWS documents ("the load balancer
+//!   ... reuses connections to targets"; HTTP/1.1, no pipelining), idle ones closed after the
+//!   idle timeout (default 60 s, 1 to 4000 s), see `conn.rs`: a new connection costs a round
+//!   trip; a target whose keep-alive is shorter than the idle timeout closes connections the
+//!   node may be about to use, and a request that meets the close gets 502
+//!   (<https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-troubleshooting.html>).
+//!   An NLB node passes requests through without connections for now (an NLB keeps one target
+//!   connection per client flow: a later step).
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -22,6 +30,7 @@ use std::sync::{Arc, Mutex};
 
 use azsim_kernel::{AzId, Cx, Dist, HostId, Message, Nanos, Packer, Process, RequestId, TimerToken, Unpacker};
 
+use crate::conn::{Acquired, ConnStats, Pool};
 use crate::deadline::Deadlines;
 use crate::pick::{Endpoint, weighted_index};
 use crate::rpc::{self, Body, Request};
@@ -201,6 +210,8 @@ struct Pending {
     req: Request,
     /// The target it was forwarded to, once it was.
     target: Option<HostId>,
+    /// The pooled connection it goes (or went) on.
+    conn: Option<u64>,
 }
 
 /// A node's timers.
@@ -218,6 +229,8 @@ enum LbTimer {
     Processed { call: u64 },
     /// The target-deadline sweep ([`Deadlines`]).
     TargetTimeout,
+    /// Idle target connections are due to close ([`Pool`]).
+    ConnSweep,
 }
 
 const TIMER_KIND_BITS: u32 = 3;
@@ -231,6 +244,7 @@ impl TimerToken for LbTimer {
             LbTimer::ProbeTimeout { seq } => (3, seq),
             LbTimer::Processed { call } => (4, call),
             LbTimer::TargetTimeout => (5, 0),
+            LbTimer::ConnSweep => (6, 0),
         };
         Packer::new().put(kind, TIMER_KIND_BITS).put(value, 64 - TIMER_KIND_BITS).finish()
     }
@@ -244,6 +258,7 @@ impl TimerToken for LbTimer {
             3 => LbTimer::ProbeTimeout { seq: value },
             4 => LbTimer::Processed { call: value },
             5 => LbTimer::TargetTimeout,
+            6 => LbTimer::ConnSweep,
             _ => unreachable!("not a load balancer timer: {token}"),
         }
     }
@@ -283,11 +298,14 @@ pub struct LbNode {
     target_deadlines: Deadlines,
     /// Requests in flight to each target (for least outstanding requests).
     outstanding: Vec<u32>,
+    /// Keep-alive connections to targets (when pooled).
+    pool: Option<Pool>,
 }
 
 impl LbNode {
     pub fn new(config: LbNodeConfig) -> Self {
         LbNode {
+            pool: None,
             config,
             endpoints: Vec::new(),
             groups: Vec::new(),
@@ -301,6 +319,69 @@ impl LbNode {
             next: 0,
             target_deadlines: Deadlines::default(),
             outstanding: Vec::new(),
+        }
+    }
+
+    /// Keeps connections to targets with keep-alive, closing idle ones after the target
+    /// timeout (an ALB's idle timeout). Without it, requests pass through as messages (an NLB,
+    /// and targets that are not simulated services).
+    pub fn with_pooled_targets(mut self) -> Self {
+        self.pool = Some(Pool::new(self.config.target_timeout));
+        self
+    }
+
+    /// Whether this node keeps connections to its targets.
+    pub fn pools_targets(&self) -> bool {
+        self.pool.is_some()
+    }
+
+    /// What this node's target connections did (zeros when it does not pool them).
+    pub fn conn_stats(&self) -> ConnStats {
+        self.pool.as_ref().map(|p| p.stats).unwrap_or_default()
+    }
+
+    /// Pending request `call` (removed) ends with `status` from the node itself; its
+    /// connection, if any, is given up (and closed at the target, unless `refused`: the target
+    /// is gone).
+    fn fail_pending(&mut self, cx: &mut Cx<'_>, call: u64, status: u16, refused: bool) {
+        let Some(p) = self.pending.remove(&call) else { return };
+        self.settle_target(p.target);
+        if let (Some(pool), Some(conn)) = (self.pool.as_mut(), p.conn)
+            && let Some(dest) = pool.abandon(conn)
+            && !refused
+        {
+            cx.send(dest, Body::fin(conn));
+        }
+        cx.send(p.req.reply_to, rpc::response(Some(p.id), p.req.call_id, status, 0));
+    }
+
+    /// What the node sends its target for pending request `p`.
+    fn outgoing(&self, me: HostId, call: u64, p: &Pending) -> Request {
+        Request {
+            reply_to: me,
+            call_id: call,
+            request_bytes: p.req.request_bytes,
+            response_bytes: p.req.response_bytes,
+            chain_azs: Vec::new(),
+            http: p.req.http.clone(),
+            source: if self.config.preserve_client_ip { p.req.source } else { me },
+        }
+    }
+
+    /// The SYN-ACK of `conn` arrived from `target`: the request it was opened for goes with the
+    /// ACK; if that request ended meanwhile, the connection waits idle for the next.
+    fn connected(&mut self, cx: &mut Cx<'_>, target: HostId, conn: u64) {
+        let Some(pool) = self.pool.as_mut() else { return };
+        let Some(call) = pool.established(conn) else {
+            cx.send(target, Body::fin(conn)); // given up meanwhile: close it at the target too
+            return;
+        };
+        match self.pending.get(&call) {
+            Some(p) => {
+                let fwd = self.outgoing(cx.host(), call, p);
+                cx.send(target, Body::on_conn(p.id, conn, fwd));
+            }
+            None => pool.release(cx, conn, false, LbTimer::ConnSweep),
         }
     }
 
@@ -347,9 +428,7 @@ impl LbNode {
         // The deregistration delay ran out with requests in flight: 502.
         let gone: Vec<u64> = self.pending.iter().filter(|(_, p)| p.target.is_some_and(|h| !self.index_of.contains_key(&h))).map(|(k, _)| *k).collect();
         for key in gone {
-            if let Some(p) = self.pending.remove(&key) {
-                cx.send(p.req.reply_to, rpc::response(Some(p.id), p.req.call_id, 502, 0));
-            }
+            self.fail_pending(cx, key, 502, false);
         }
         self.publish(cx);
     }
@@ -491,16 +570,14 @@ impl LbNode {
         let Some(p) = self.pending.get_mut(&call) else { return };
         p.target = Some(target.host);
         self.outstanding[index] += 1;
-        let fwd = Request {
-            reply_to: cx.host(),
-            call_id: call,
-            request_bytes: p.req.request_bytes,
-            response_bytes: p.req.response_bytes,
-            chain_azs: Vec::new(),
-            http: p.req.http.clone(),
-            source: if self.config.preserve_client_ip { p.req.source } else { cx.host() },
-        };
-        cx.send(target.host, rpc::request(p.id, fwd));
+        let acquired = self.pool.as_mut().map(|pool| pool.acquire(target.host, call));
+        p.conn = acquired.map(|(Acquired::Reused(conn) | Acquired::Opened(conn))| conn);
+        let p = &self.pending[&call];
+        match acquired {
+            None => cx.send(target.host, rpc::request(p.id, self.outgoing(cx.host(), call, p))),
+            Some(Acquired::Reused(conn)) => cx.send(target.host, Body::on_conn(p.id, conn, self.outgoing(cx.host(), call, p))),
+            Some(Acquired::Opened(conn)) => cx.send(target.host, Body::syn(conn)),
+        }
         self.target_deadlines.add(cx, call, self.config.target_timeout, LbTimer::TargetTimeout);
     }
 }
@@ -516,7 +593,7 @@ impl Process for LbNode {
         cx.set_timer(TARGET_POLL_INTERVAL, LbTimer::PollTargets);
     }
 
-    fn on_message(&mut self, cx: &mut Cx<'_>, _from: HostId, msg: Message) {
+    fn on_message(&mut self, cx: &mut Cx<'_>, from: HostId, msg: Message) {
         let (id, bytes) = (msg.request, msg.bytes);
         match Body::of(msg) {
             Body::Request(req) => {
@@ -528,18 +605,35 @@ impl Process for LbNode {
                     return;
                 }
                 self.next += 1;
-                self.pending.insert(self.next, Pending { id: id.expect("requests carry their id"), req, target: None });
+                self.pending.insert(self.next, Pending { id: id.expect("requests carry their id"), req, target: None, conn: None });
                 let t = self.config.processing.sample(cx.rng());
                 cx.set_timer(t, LbTimer::Processed { call: self.next });
             }
             Body::Response(resp) => {
                 if let Some(p) = self.pending.remove(&resp.call_id) {
                     self.settle_target(p.target);
+                    if let (Some(pool), Some(conn)) = (self.pool.as_mut(), p.conn) {
+                        pool.release(cx, conn, resp.connection_close, LbTimer::ConnSweep);
+                    }
                     // The target's answer, as large as it was.
                     cx.send(p.req.reply_to, rpc::response(Some(p.id), p.req.call_id, resp.status, bytes));
                 }
             }
             Body::HealthReply(r) => self.probe_result(cx, r.seq, r.passes()),
+            Body::SynAck(seg) => self.connected(cx, from, seg.conn),
+            Body::Fin(seg) => {
+                if let Some(pool) = self.pool.as_mut() {
+                    pool.server_closed(seg.conn);
+                }
+            }
+            // The target reset the connection under a request: 502 (AWS: "The target closed
+            // the connection with a TCP RST or a TCP FIN while the load balancer had an
+            // outstanding request to the target").
+            Body::Rst(seg) => {
+                if let Some(call) = self.pool.as_mut().and_then(|pool| pool.reset(seg.conn)) {
+                    self.fail_pending(cx, call, 502, true);
+                }
+            }
             _ => {}
         }
     }
@@ -548,10 +642,11 @@ impl Process for LbNode {
         match Body::of(msg) {
             // The target refused the connection: 502 (AWS: "the load balancer received a TCP
             // RST from the target when attempting to establish a connection").
-            Body::Request(req) => {
-                if let Some(p) = self.pending.remove(&req.call_id) {
-                    self.settle_target(p.target);
-                    cx.send(p.req.reply_to, rpc::response(Some(p.id), p.req.call_id, 502, 0));
+            Body::Request(req) | Body::ConnRequest(crate::conn::ConnRequest { req, .. }) => self.fail_pending(cx, req.call_id, 502, true),
+            Body::Syn(seg) => {
+                let call = self.pending.iter().find(|(_, p)| p.conn == Some(seg.conn)).map(|(call, _)| *call);
+                if let Some(call) = call {
+                    self.fail_pending(cx, call, 502, true);
                 }
             }
             Body::HealthCheck(hc) => self.probe_result(cx, hc.seq, false),
@@ -571,10 +666,13 @@ impl Process for LbNode {
             LbTimer::Processed { call } => self.route_pending(cx, call),
             LbTimer::TargetTimeout => {
                 for id in self.target_deadlines.expire(cx, LbTimer::TargetTimeout) {
-                    if let Some(p) = self.pending.remove(&id) {
-                        self.settle_target(p.target);
-                        cx.send(p.req.reply_to, rpc::response(Some(p.id), p.req.call_id, 504, 0));
-                    }
+                    self.fail_pending(cx, id, 504, false);
+                }
+            }
+            LbTimer::ConnSweep => {
+                let Some(pool) = self.pool.as_mut() else { return };
+                for (conn, dest) in pool.expire(cx, LbTimer::ConnSweep) {
+                    cx.send(dest, Body::fin(conn));
                 }
             }
         }
@@ -584,6 +682,9 @@ impl Process for LbNode {
         self.pending.clear();
         self.target_deadlines.clear();
         self.outstanding.iter_mut().for_each(|o| *o = 0);
+        if let Some(pool) = self.pool.as_mut() {
+            pool.clear();
+        }
     }
 
     fn as_any(&self) -> &dyn Any {

@@ -12,6 +12,8 @@
 //! - `apigw.rs`: API Gateway (HTTP and REST APIs) and its VPC link ENIs;
 //! - `route53.rs`: Route 53 records, health checks and checkers; `edge.rs`: CloudFront and WAF;
 //! - `nat.rs`: NAT gateways and the egress proxy fleet;
+//! - `conn.rs`: connections on the message path (keep-alive pools, handshakes, idle closes,
+//!   the RST race); the ALB's nodes pool their target connections, services accept them;
 //! - `rpc.rs`: the messages they exchange (one enum, [`Body`]); `pick.rs`: how a caller picks an instance.
 //!
 //! Every fake learns about failures the way the real service does (timeouts, health checks).
@@ -23,6 +25,7 @@
 pub mod apigw;
 mod client;
 pub mod cloudmap;
+pub mod conn;
 mod deadline;
 pub mod defaults;
 mod ecs;
@@ -37,6 +40,7 @@ mod service;
 mod targets;
 
 pub use client::{Client, ClientConfig, Destination, Pacing};
+pub use conn::{ConnStats, KeepAlive};
 pub use ecs::{AutoScaling, ContainerHealthCheck, EcsCloudMap, EcsService, EcsServiceConfig, TaskEvent, TaskEvents, TaskSlot, TaskSwitch};
 pub use lb::{ClientRouting, HealthCheckConfig, LbAlgorithm, LbDirectory, LbNode, LbNodeConfig};
 pub use pick::{Endpoint, PickPolicy, Picker};

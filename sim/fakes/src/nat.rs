@@ -1,11 +1,11 @@
-//! NAT gateways and an egress proxy fleet (reference/aws-semantics.md §5, seeds/003).
+//! NAT gateways and an egress proxy fleet (`sim/fakes/FIDELITY.md` NAT and EGR rows).
 //!
 //! - [`NatGateway`]: a zonal NAT with an Elastic IP (its host's address): what leaves through
 //!   it arrives from that address (source translation), and the answer comes back through it.
 //!   It holds at most 55,000 connections at once per destination (each request in flight is
 //!   one here) and refuses more (a reset: the caller's `on_refused`). It dies with its AZ, and
 //!   so does the traffic of every subnet routed to it.
-//! - [`EgressProxy`]: stands for the Envoy fleet of seeds/003: it answers its load balancer's
+//! - [`EgressProxy`]: stands for an Envoy egress fleet (`sim/fakes/FIDELITY.md` EGR-01): it answers its load balancer's
 //!   health check itself (shallow, the sample's) or only while its last probe of the
 //!   destination through its NAT passed (`deep`); it requires a shared-secret header, taking
 //!   each secret only in its window (so the current and the previous one overlap during a

@@ -1,5 +1,5 @@
 //! Route 53: records with routing policies, health checks by a fleet of checkers, and the
-//! delay before name servers answer with a change (reference/aws-semantics.md §6).
+//! delay before name servers answer with a change (`sim/fakes/FIDELITY.md` R53-01 to R53-19).
 //!
 //! - Policies: simple, weighted (weight / sum; zero weights only when every non-zero record is
 //!   unhealthy), failover (primary while healthy; the secondary if the primary is unhealthy
@@ -613,7 +613,7 @@ mod tests {
         z.resolve(r, "api.example.com").unwrap().0.iter().map(|e| e.host.0).collect()
     }
 
-    /// One case per rule of reference/aws-semantics.md §6.1.
+    /// One case per documented rule (`sim/fakes/FIDELITY.md` R53-03, R53-06).
     #[test]
     fn failover_follows_the_documented_rules() {
         let failover = || Policy::Failover { primary: target(1, Some("p")), secondary: target(2, Some("s")) };

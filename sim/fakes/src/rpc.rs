@@ -7,6 +7,7 @@ use azsim_kernel::{AzId, HostId, Message, RequestId};
 
 use crate::apigw::LinkRequest;
 use crate::cloudmap::{DiscoverAnswer, DiscoverCall};
+use crate::conn::{ConnRequest, Segment};
 use crate::nat::{ConnReset, NatForward, NatProbe};
 
 /// Every message between fakes (and the harness's processes that talk to them). The kernel
@@ -27,6 +28,12 @@ pub enum Body {
     NatForward(NatForward),
     NatProbe(NatProbe),
     ConnReset(ConnReset),
+    /// A pooled connection's handshake and close (`conn.rs`), and a request on it.
+    Syn(Segment),
+    SynAck(Segment),
+    Fin(Segment),
+    Rst(Segment),
+    ConnRequest(ConnRequest),
 }
 
 impl Body {
@@ -112,6 +119,8 @@ pub struct Response {
     pub call_id: u64,
     /// HTTP-like status: 200 ok, 503 no capacity or no target, 504 timeout.
     pub status: u16,
+    /// `Connection: close`: the answerer closes the connection after it (keep-alive off).
+    pub connection_close: bool,
 }
 
 /// A load balancer node's health probe.
@@ -189,5 +198,10 @@ impl Relay {
 
 /// The answer to a request (`call_id` is the request's), `bytes` on the wire.
 pub fn response(id: Option<RequestId>, call_id: u64, status: u16, bytes: u64) -> Message {
-    Body::Response(Response { call_id, status }).message(id, bytes)
+    Body::Response(Response { call_id, status, connection_close: false }).message(id, bytes)
+}
+
+/// [`response`] with `Connection: close`.
+pub fn response_closing(id: Option<RequestId>, call_id: u64, status: u16, bytes: u64) -> Message {
+    Body::Response(Response { call_id, status, connection_close: true }).message(id, bytes)
 }

@@ -1,4 +1,4 @@
-//! ALB listener rules (reference/aws-semantics.md §2.3): conditions on the path, host, method,
+//! ALB listener rules (`sim/fakes/FIDELITY.md` ALB-06 to ALB-08): conditions on the path, host, method,
 //! headers, query string and source IP; actions forward (weighted target groups),
 //! fixed-response and redirect. Rules are evaluated by priority, lowest first; the default
 //! action (forward to the first target group) comes last.

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use azsim_kernel::{Cx, Dist, HostId, Message, Nanos, Packer, Process, RequestId, TimerToken, Unpacker};
 
+use crate::conn::{Accepted, Arrival, ConnKey, KeepAlive};
 use crate::deadline::Deadlines;
 use crate::ecs::TaskSwitch;
 use crate::pick::Picker;
@@ -93,20 +94,26 @@ enum ServiceTimer {
     Processed { job: u64 },
     /// The call-deadline sweep ([`Deadlines`]).
     CallSweep,
+    /// Idle connections are due to close (keep-alive timeout).
+    ConnSweep,
 }
 
 impl TimerToken for ServiceTimer {
     fn into_token(self) -> u64 {
         match self {
             ServiceTimer::Processed { job } => Packer::new().put(0, 1).put(job, 63).finish(),
-            ServiceTimer::CallSweep => Packer::new().put(1, 1).finish(),
+            ServiceTimer::CallSweep => Packer::new().put(1, 1).put(0, 1).finish(),
+            ServiceTimer::ConnSweep => Packer::new().put(1, 1).put(1, 1).finish(),
         }
     }
     fn from_token(token: u64) -> Self {
         let mut fields = Unpacker::new(token);
+        if fields.take(1) == 0 {
+            return ServiceTimer::Processed { job: fields.take(63) };
+        }
         match fields.take(1) {
-            0 => ServiceTimer::Processed { job: fields.take(63) },
-            _ => ServiceTimer::CallSweep,
+            0 => ServiceTimer::CallSweep,
+            _ => ServiceTimer::ConnSweep,
         }
     }
 }
@@ -131,6 +138,8 @@ struct Job {
     id: RequestId,
     req: Request,
     step: usize,
+    /// The connection it came on (from a load balancer that pools them).
+    conn: Option<ConnKey>,
 }
 
 /// How many kinds of request an instance tells apart in [`ServiceInstance::received`].
@@ -140,7 +149,7 @@ pub struct ServiceInstance {
     config: Arc<ServiceConfig>,
     steps: Vec<Step>,
     active: u32,
-    queue: VecDeque<(RequestId, Request)>,
+    queue: VecDeque<(RequestId, Request, Option<ConnKey>)>,
     jobs: BTreeMap<u64, Job>,
     next_job: u64,
     call_deadlines: Deadlines,
@@ -159,6 +168,8 @@ pub struct ServiceInstance {
     warm: Vec<Nanos>,
     /// An ECS task answers only while it runs; other instances always do.
     switch: Option<TaskSwitch>,
+    /// Connections from callers that pool them.
+    accepted: Accepted,
 }
 
 impl ServiceInstance {
@@ -179,6 +190,31 @@ impl ServiceInstance {
             received: BTreeMap::new(),
             warm: Vec::new(),
             switch: None,
+            accepted: Accepted::new(crate::defaults::service::KEEP_ALIVE),
+        }
+    }
+
+    /// The server's keep-alive on its connections (default: it never closes an idle one).
+    pub fn with_keep_alive(mut self, keep_alive: KeepAlive) -> Self {
+        self.accepted = Accepted::new(keep_alive);
+        self
+    }
+
+    /// Answers `req` (request `id`), which came on `conn` if any, and frees the connection.
+    fn answer(&mut self, cx: &mut Cx<'_>, id: RequestId, req: &Request, conn: Option<ConnKey>, status: u16, bytes: u64) {
+        let closing = conn.is_some() && self.accepted.keep_alive() == KeepAlive::Off;
+        let msg = if closing { rpc::response_closing(Some(id), req.call_id, status, bytes) } else { rpc::response(Some(id), req.call_id, status, bytes) };
+        cx.send(req.reply_to, msg);
+        self.conn_done(cx, conn);
+    }
+
+    /// The request on `conn` is answered or passed on: the connection is idle again, or
+    /// closed (keep-alive off).
+    fn conn_done(&mut self, cx: &mut Cx<'_>, conn: Option<ConnKey>) {
+        if let Some(key) = conn
+            && self.accepted.done(cx, key, ServiceTimer::ConnSweep)
+        {
+            cx.send(key.0, Body::fin(key.1));
         }
     }
 
@@ -200,7 +236,7 @@ impl ServiceInstance {
         false
     }
 
-    fn admit(&mut self, cx: &mut Cx<'_>, id: RequestId, req: Request) {
+    fn admit(&mut self, cx: &mut Cx<'_>, id: RequestId, req: Request, conn: Option<ConnKey>) {
         let h = &req.http;
         let key = (h.method.clone(), h.host.clone(), h.path.clone());
         let key = if self.received.len() < RECEIVED_KINDS || self.received.contains_key(&key) { key } else { ("*".into(), "*".into(), "*".into()) };
@@ -209,26 +245,26 @@ impl ServiceInstance {
             let source = cx.topology().host(req.source).ip;
             if !self.config.allow_sources.iter().any(|c| in_cidr(source, *c)) {
                 self.forbidden += 1;
-                cx.send(req.reply_to, rpc::response(Some(id), req.call_id, 403, 0));
+                self.answer(cx, id, &req, conn, 403, 0);
                 return;
             }
         }
         let limit = self.config.concurrency.unwrap_or(u32::MAX);
         if self.active < limit {
-            self.start(cx, id, req);
+            self.start(cx, id, req, conn);
         } else if self.queue.len() < self.config.queue as usize {
-            self.queue.push_back((id, req));
+            self.queue.push_back((id, req, conn));
         } else {
             self.rejected += 1;
-            cx.send(req.reply_to, rpc::response(Some(id), req.call_id, 503, 0));
+            self.answer(cx, id, &req, conn, 503, 0);
         }
     }
 
-    fn start(&mut self, cx: &mut Cx<'_>, id: RequestId, req: Request) {
+    fn start(&mut self, cx: &mut Cx<'_>, id: RequestId, req: Request, conn: Option<ConnKey>) {
         self.active += 1;
         self.next_job += 1;
         let job = self.next_job;
-        self.jobs.insert(job, Job { id, req, step: 0 });
+        self.jobs.insert(job, Job { id, req, step: 0, conn });
         let mut t = self.config.processing.sample(cx.rng());
         if let Some(task) = &self.switch {
             task.add_busy(t);
@@ -255,14 +291,14 @@ impl ServiceInstance {
             if let Some(route) = self.config.routes.iter().find(|r| r.conditions.matches(&j.req.http, source)) {
                 let (status, bytes) = (route.status, route.bytes);
                 let j = self.jobs.remove(&job).expect("present");
-                cx.send(j.req.reply_to, rpc::response(Some(j.id), j.req.call_id, status, bytes));
+                self.answer(cx, j.id, &j.req, j.conn, status, bytes);
                 self.finish(cx);
                 return;
             }
         }
         let Some(step) = self.steps.get_mut(j.step) else {
             let j = self.jobs.remove(&job).expect("present");
-            cx.send(j.req.reply_to, rpc::response(Some(j.id), j.req.call_id, 200, j.req.response_bytes));
+            self.answer(cx, j.id, &j.req, j.conn, 200, j.req.response_bytes);
             self.finish(cx);
             return;
         };
@@ -271,7 +307,7 @@ impl ServiceInstance {
         visited.push(my_az);
         let Some(target) = step.picker.pick(cx.rng(), my_az, &visited) else {
             let j = self.jobs.remove(&job).expect("present");
-            cx.send(j.req.reply_to, rpc::response(Some(j.id), j.req.call_id, 503, 0));
+            self.answer(cx, j.id, &j.req, j.conn, 503, 0);
             self.finish(cx);
             return;
         };
@@ -281,6 +317,10 @@ impl ServiceInstance {
                 let http = with_headers(&j.req.http, &step.headers);
                 let next = Request { chain_azs: visited, source: cx.host(), http, ..j.req };
                 cx.send(target.host, rpc::request(j.id, next));
+                // The next service answers the caller; this connection is done with the
+                // request once it is passed on (ours: the chain's answer does not come back
+                // through it).
+                self.conn_done(cx, j.conn);
                 self.finish(cx);
             }
             StepKind::Call => {
@@ -302,7 +342,7 @@ impl ServiceInstance {
 
     fn fail(&mut self, cx: &mut Cx<'_>, job: u64, status: u16) {
         if let Some(j) = self.jobs.remove(&job) {
-            cx.send(j.req.reply_to, rpc::response(Some(j.id), j.req.call_id, status, 0));
+            self.answer(cx, j.id, &j.req, j.conn, status, 0);
             self.finish(cx);
         }
     }
@@ -313,8 +353,8 @@ impl ServiceInstance {
         if self.config.cold_start.is_some() {
             self.warm.push(cx.now());
         }
-        if let Some((id, req)) = self.queue.pop_front() {
-            self.start(cx, id, req);
+        if let Some((id, req, conn)) = self.queue.pop_front() {
+            self.start(cx, id, req, conn);
         }
     }
 }
@@ -326,7 +366,16 @@ impl Process for ServiceInstance {
         }
         let id = msg.request;
         match Body::of(msg) {
-            Body::Request(req) => self.admit(cx, id.expect("requests carry their id"), req),
+            Body::Request(req) => self.admit(cx, id.expect("requests carry their id"), req, None),
+            Body::Syn(seg) => {
+                self.accepted.syn(cx, (from, seg.conn), ServiceTimer::ConnSweep);
+                cx.send(from, Body::syn_ack(seg.conn));
+            }
+            Body::ConnRequest(cr) => match self.accepted.request((from, cr.conn)) {
+                Arrival::Serve => self.admit(cx, id.expect("requests carry their id"), cr.req, Some((from, cr.conn))),
+                Arrival::Reset => cx.send(from, Body::rst(id, cr.conn)),
+            },
+            Body::Fin(seg) => self.accepted.closed_by_caller((from, seg.conn)),
             Body::Response(resp) => {
                 let job = resp.call_id;
                 let Some(j) = self.jobs.get_mut(&job) else { return }; // answered after our timeout
@@ -367,6 +416,11 @@ impl Process for ServiceInstance {
                     }
                 }
             }
+            ServiceTimer::ConnSweep => {
+                for (caller, conn) in self.accepted.expire(cx, ServiceTimer::ConnSweep) {
+                    cx.send(caller, Body::fin(conn));
+                }
+            }
         }
     }
 
@@ -376,6 +430,7 @@ impl Process for ServiceInstance {
         self.active = 0;
         self.queue.clear();
         self.jobs.clear();
+        self.accepted.clear();
     }
 
     fn as_any(&self) -> &dyn Any {

@@ -185,16 +185,53 @@ fn prune(paths: Vec<AnalyticPath>) -> Vec<AnalyticPath> {
     best.into_values().collect()
 }
 
-/// The path with the most AZ crossings (ties: the slowest at p50) over every client.
-pub fn worst_case_path(f: &ScenarioFile) -> Option<AnalyticPath> {
+/// Why there is no path on paper for this scenario, if there is none: a short reason for the
+/// record and the report, naming the first client whose target is out of the model.
+pub fn not_on_paper(f: &ScenarioFile) -> Option<String> {
     // A tunnel's path runs through real code (its hops depend on connections, not on a
-    // table): no figure on paper rather than a wrong one.
-    // Nor is an API Gateway's VPC link modelled on paper yet, nor names that Route 53 or
-    // CloudFront answer for (their answer changes with health).
-    if f.tunnel.is_some() || !f.api_gateways.is_empty() || f.route53.is_some() || !f.cloudfront.is_empty() {
+    // table): no figure on paper rather than a wrong one. Nor is an API Gateway's VPC link
+    // modelled on paper yet, nor names that Route 53 or CloudFront answer for (their answer
+    // changes with health).
+    if f.tunnel.is_some() {
+        return Some("requests go through a tunnel, whose hops depend on its connections".into());
+    }
+    let records = f.route53.as_ref().map(|r| &r.records);
+    for (client, c) in &f.clients {
+        let target = &c.target.value;
+        if f.cloudfront.contains_key(target) {
+            return Some(format!("client `{client}` targets CloudFront (`{target}`), whose origin changes with health"));
+        }
+        if f.api_gateways.contains_key(target) {
+            return Some(format!("client `{client}` targets the API `{target}`, whose integrations are not modelled on paper"));
+        }
+        if records.is_some_and(|r| r.contains_key(target)) {
+            return Some(format!("client `{client}` resolves the Route 53 name `{target}`, whose answer changes with health checks"));
+        }
+    }
+    if !f.api_gateways.is_empty() || f.route53.is_some() || !f.cloudfront.is_empty() {
+        return Some("requests may go through an API, a Route 53 name or CloudFront, which are not modelled on paper".into());
+    }
+    None
+}
+
+/// The path with the most AZ crossings (ties: the slowest at p50) over every client; none
+/// where [`not_on_paper`] says why.
+pub fn worst_case_path(f: &ScenarioFile) -> Option<AnalyticPath> {
+    if not_on_paper(f).is_some() {
         return None;
     }
     let region_of = f.regions.value.iter().flat_map(|(r, spec)| spec.azs.iter().map(move |a| (a.clone(), r.clone()))).collect();
     let m = Model { f, region_of };
     f.clients.keys().flat_map(|c| m.client(c)).max_by_key(|p| p.key())
+}
+
+/// The record's section: the worst-case path on paper, or why there is none.
+pub(crate) fn on_paper(f: &ScenarioFile) -> crate::record::Analytic {
+    let not_computed = not_on_paper(f);
+    match worst_case_path(f) {
+        Some(p) => {
+            crate::record::Analytic { max_az_crossings: p.crossings, p0_us: p.p0 as f64 / 1000.0, p50_us: p.p50 as f64 / 1000.0, path: p.path, not_computed }
+        }
+        None => crate::record::Analytic { not_computed, ..Default::default() },
+    }
 }

@@ -13,7 +13,8 @@ pub(crate) fn evaluate(f: &ScenarioFile, rec: &RunRecord, views: &[RequestView],
 /// Long on purpose: one arm per kind of check (thirteen), each a few lines, read as a table.
 fn evaluate_one(f: &ScenarioFile, e: &ExpectationSpec, rec: &RunRecord, views: &[RequestView], clients: &[String]) -> ExpectationResult {
     let client = e.client.as_ref().and_then(|c| clients.iter().position(|n| *n == c.value));
-    let (from, to) = e.window.as_ref().map(|w| (w.from.nanos(), w.to.map_or(u64::MAX, |t| t.nanos()))).unwrap_or((0, u64::MAX));
+    let window = e.window.as_ref().map(|w| &w.value);
+    let (from, to) = window.map(|w| (w.from.nanos(), w.to.map_or(u64::MAX, |t| t.nanos()))).unwrap_or((0, u64::MAX));
     let az = e.az.as_ref().map(|a| a.value.as_str());
     let selected: Vec<&RequestView> =
         views.iter().filter(|v| client.is_none_or(|c| v.client == c) && az.is_none_or(|a| v.client_az == a) && v.started >= from && v.started < to).collect();
@@ -24,7 +25,7 @@ fn evaluate_one(f: &ScenarioFile, e: &ExpectationSpec, rec: &RunRecord, views: &
     if let Some(a) = az {
         scope.push_str(&format!(" [clients in {a}]"));
     }
-    if let Some(w) = &e.window {
+    if let Some(w) = window {
         scope.push_str(&format!(" [started {}..{}]", w.from, w.to.map_or("end".to_string(), |t| t.to_string())));
     }
     let (kind, passed, expected, actual) = match &e.check {
@@ -50,11 +51,9 @@ fn evaluate_one(f: &ScenarioFile, e: &ExpectationSpec, rec: &RunRecord, views: &
         Check::SuccessRatio(b) => {
             let ok = selected.iter().filter(|v| v.ok).count();
             let ratio = if selected.is_empty() { 0.0 } else { ok as f64 / selected.len() as f64 };
-            let passed = !selected.is_empty() && b.min.is_none_or(|m| ratio >= m) && b.max.is_none_or(|m| ratio <= m);
-            let expected = [b.min.map(|m| format!(">= {m}")), b.max.map(|m| format!("<= {m}"))].into_iter().flatten().collect::<Vec<_>>().join(", ");
-            ("success ratio", passed, expected, format!("{ratio:.4} ({ok} of {})", selected.len()))
+            ("success ratio", b.admits(ratio), b.to_string(), format!("{ratio:.4} ({ok} of {})", selected.len()))
         }
-        Check::CostUsd(b) => ("cost", rec.cost_usd <= b.max, format!("<= ${}", b.max), format!("${:.6}", rec.cost_usd)),
+        Check::CostUsd(b) => ("cost", b.admits(rec.cost_usd), b.describe(|v| format!("${v}")), format!("${:.6}", rec.cost_usd)),
         Check::Recovery(b) => {
             let records = crate::view::fault_records(f, &selected);
             let within = b.within.value.nanos() as f64 / 1e9;
@@ -72,7 +71,7 @@ fn evaluate_one(f: &ScenarioFile, e: &ExpectationSpec, rec: &RunRecord, views: &
         }
         Check::Failures(b) => {
             let failed = selected.iter().filter(|v| !v.ok).count() as u64;
-            ("failures", failed <= b.max, format!("<= {}", b.max), format!("{failed} of {}", selected.len()))
+            ("failures", b.admits(failed as f64), b.to_string(), format!("{failed} of {}", selected.len()))
         }
         Check::RetryAmplification(b) => {
             let chosen: Vec<&crate::record::ClientRecord> =
@@ -80,9 +79,7 @@ fn evaluate_one(f: &ScenarioFile, e: &ExpectationSpec, rec: &RunRecord, views: &
             let attempts: u64 = chosen.iter().filter_map(|c| c.attempts).sum();
             let requests: u64 = chosen.iter().map(|c| c.requests.sent).sum();
             let ratio = if requests == 0 { 0.0 } else { attempts as f64 / requests as f64 };
-            let passed = requests > 0 && b.min.is_none_or(|m| ratio >= m) && b.max.is_none_or(|m| ratio <= m);
-            let expected = [b.min.map(|m| format!(">= {m}")), b.max.map(|m| format!("<= {m}"))].into_iter().flatten().collect::<Vec<_>>().join(", ");
-            ("retry amplification", passed, expected, format!("{ratio:.3} ({attempts} attempts for {requests} requests)"))
+            ("retry amplification", requests > 0 && b.admits(ratio), b.to_string(), format!("{ratio:.3} ({attempts} attempts for {requests} requests)"))
         }
         Check::DiscoveryStaleness(b) => {
             let max = b.max.value.nanos() as f64 / 1e9;
@@ -97,29 +94,50 @@ fn evaluate_one(f: &ScenarioFile, e: &ExpectationSpec, rec: &RunRecord, views: &
         }
         Check::Unanswered(b) => {
             let n = selected.iter().filter(|v| v.unanswered).count() as u64;
-            ("unanswered", n <= b.max, format!("<= {}", b.max), format!("{n} of {}", selected.len()))
+            ("unanswered", b.admits(n as f64), b.to_string(), format!("{n} of {}", selected.len()))
         }
         Check::ExecutedTwice(b) => {
             let n = rec.tunnel.as_ref().map_or(0, |t| t.executed_twice);
             let of = rec.tunnel.as_ref().map_or(0, |t| t.executed);
-            ("executed twice", n <= b.max, format!("<= {}", b.max), format!("{n} of {of} executed"))
+            ("executed twice", b.admits(n as f64), b.to_string(), format!("{n} of {of} executed"))
         }
-        Check::CrossAzBytes(b) => ("cross-AZ bytes", (rec.bytes.cross_az as f64) <= b.max, format!("<= {}", b.max), rec.bytes.cross_az.to_string()),
+        Check::CrossAzBytes(b) => ("cross-AZ bytes", b.admits(rec.bytes.cross_az as f64), b.to_string(), rec.bytes.cross_az.to_string()),
+    };
+    // A check of requests over none proves nothing: it fails unless the expectation allows it.
+    let (passed, actual) = match (selected.is_empty() && of_requests(&e.check), e.allow_empty) {
+        (false, _) => (passed, actual),
+        (true, false) if window.is_some() => (false, "no requests in the window".to_string()),
+        (true, false) if scope.is_empty() => (false, "no requests".to_string()),
+        (true, false) => (false, format!("no requests{scope}")),
+        (true, true) => (true, "no requests (allowed)".to_string()),
     };
     let name = e.name.clone().unwrap_or_else(|| format!("{kind} {expected}{scope}"));
     ExpectationResult { name, passed, expected, actual }
 }
 
+/// Whether a check reads the selected requests (rather than a whole-run figure).
+fn of_requests(check: &Check) -> bool {
+    matches!(
+        check,
+        Check::Latency(_)
+            | Check::WorstPathLatency(_)
+            | Check::AzCrossings(_)
+            | Check::RegionCrossings(_)
+            | Check::SuccessRatio(_)
+            | Check::Failures(_)
+            | Check::Unanswered(_)
+    )
+}
+
 fn latency(b: &LatencyBudget, values: &mut [u64]) -> (bool, String, String) {
     let p = Percentiles::of(values);
-    let budgets = [("p0", b.p0), ("p50", b.p50), ("p90", b.p90), ("p99", b.p99), ("p999", b.p999), ("max", b.max)];
     let mut passed = !values.is_empty();
     let (mut expected, mut actual) = (Vec::new(), Vec::new());
-    for (name, budget) in budgets {
+    for (name, budget) in b.percentiles() {
         let Some(budget) = budget else { continue };
         let got_ns = (p.get(name).expect("known percentile") * 1000.0).round() as u64;
-        passed &= got_ns <= budget.nanos();
-        expected.push(format!("{name} <= {budget}"));
+        passed &= budget.admits(got_ns as f64);
+        expected.push(format!("{name} {budget}"));
         actual.push(format!("{name} = {}", fmt_duration(got_ns)));
     }
     if let Some(floor) = b.at_least {
@@ -141,12 +159,12 @@ fn counts(b: &CountBudget, values: impl Iterator<Item = u32>) -> (bool, String, 
     let mut passed = true;
     let mut expected = Vec::new();
     if let Some(m) = b.max {
-        passed &= max <= m;
-        expected.push(format!("max <= {m}"));
+        passed &= m.admits(max as f64);
+        expected.push(format!("max {m}"));
     }
     if let Some(m) = b.mean {
-        passed &= mean <= m;
-        expected.push(format!("mean <= {m}"));
+        passed &= m.admits(mean);
+        expected.push(format!("mean {m}"));
     }
     (passed, expected.join(", "), format!("max = {max}, mean = {mean:.3}"))
 }

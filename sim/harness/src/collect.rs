@@ -4,7 +4,6 @@
 
 use azsim_scenario::{LbKind, ScenarioFile};
 
-use crate::analytic::worst_case_path;
 use crate::checks;
 use crate::record::*;
 use crate::view::{RequestView, counts, fault_records, round3, timeline};
@@ -15,9 +14,7 @@ pub(crate) fn record(f: &ScenarioFile, scenario: &str, variant: &str, seed: u64,
         let views: Vec<RequestView> = core.requests().iter().map(|r| RequestView::new(r, core.topology())).collect();
         let mut ok_latencies: Vec<u64> = views.iter().filter(|v| v.ok).filter_map(|v| v.latency).collect();
         let (crossings, worst_path) = crossings(&views);
-        let analytic = worst_case_path(f)
-            .map(|p| Analytic { max_az_crossings: p.crossings, p0_us: p.p0 as f64 / 1000.0, p50_us: p.p50 as f64 / 1000.0, path: p.path })
-            .unwrap_or_default();
+        let analytic = crate::analytic::on_paper(f);
         let mut faults = fault_records(f, &views.iter().collect::<Vec<_>>());
         for (record, stale) in faults.iter_mut().zip(discovery_staleness(f, world)) {
             record.discovery_stale_s = stale;
@@ -39,6 +36,7 @@ pub(crate) fn record(f: &ScenarioFile, scenario: &str, variant: &str, seed: u64,
             services: service_records(world, core),
             timeline: timeline(f, &views),
             hops: hop_stats(world, core),
+            target_connections: target_connections(world, core),
             faults,
             task_events: task_events(world),
             tunnel: world.tunnel.as_ref().map(|t| TunnelRecord {
@@ -150,6 +148,30 @@ fn nat_records(world: &World, core: &azsim_kernel::Core) -> Vec<NatRecord> {
                 port_exhausted: n.counts.port_exhausted,
                 idle_resets: n.counts.idle_resets,
             }
+        })
+        .collect()
+}
+
+/// What each load balancer's target connections did, summed over its nodes (those that pool
+/// them).
+fn target_connections(world: &World, core: &azsim_kernel::Core) -> Vec<TargetConnectionsRecord> {
+    let mut by: std::collections::BTreeMap<String, (bool, azsim_fakes::ConnStats)> = std::collections::BTreeMap::new();
+    for (h, r) in &world.roles {
+        let (Role::LbNode { lb, .. }, Some(node)) = (r, core.process(*h).and_then(|p| p.as_any().downcast_ref::<azsim_fakes::LbNode>())) else { continue };
+        let entry = by.entry(lb.clone()).or_default();
+        entry.0 |= node.pools_targets();
+        entry.1.add(&node.conn_stats());
+    }
+    by.into_iter()
+        .filter(|(_, (pooled, _))| *pooled)
+        .map(|(lb, (_, c))| TargetConnectionsRecord {
+            load_balancer: lb,
+            opened: c.opened,
+            reused: c.reused,
+            closed_idle_by_lb: c.closed_idle_by_caller,
+            closed_idle_by_target: c.closed_idle_by_server,
+            closed_after_response: c.closed_after_response,
+            reset: c.reset,
         })
         .collect()
 }
@@ -337,12 +359,15 @@ fn hop_stats(world: &World, core: &azsim_kernel::Core) -> Vec<HopStats> {
         latencies: Vec<u64>,
     }
     let mut by_pair: std::collections::BTreeMap<(String, String), Acc> = std::collections::BTreeMap::new();
+    // The per-request rule: a hop crosses an AZ when its ends are in different zones and
+    // neither is a regional one (AWS's endpoints, edges and checkers).
+    let topo = core.topology();
     for r in core.requests() {
         for h in &r.hops {
             let acc =
                 by_pair.entry((group(world, h.from), group(world, h.to))).or_insert(Acc { hops: 0, crossing: 0, bytes: 0, dropped: 0, latencies: Vec::new() });
             acc.hops += 1;
-            acc.crossing += u64::from(h.from_az != h.to_az);
+            acc.crossing += u64::from(topo.crosses_az(h.from_az, h.to_az));
             acc.bytes += h.bytes;
             match h.arrived_at {
                 Some(t) => acc.latencies.push(t - h.sent_at),

@@ -23,10 +23,10 @@ mod tunnel;
 mod view;
 mod world;
 
-pub use analytic::{AnalyticPath, worst_case_path};
+pub use analytic::{AnalyticPath, not_on_paper, worst_case_path};
 pub use record::{
     Analytic, ApiGatewayRecord, Bytes, ClientRecord, Counts, CrossingStats, Crossings, EdgeRecord, ExpectationResult, FaultRecord, HealthChangeRecord,
-    HopStats, PairBytes, Percentiles, Received, RunRecord, ServiceRecord, TimelinePoint, TunnelRecord, WorstPath,
+    HopStats, PairBytes, Percentiles, Received, RunRecord, ServiceRecord, TargetConnectionsRecord, TimelinePoint, TunnelRecord, WorstPath,
 };
 pub use report::{comparison_markdown, junit_xml, summary_markdown, to_json, write_reports};
 pub use run::{RunOptions, run_variant};

@@ -87,6 +87,9 @@ pub struct Analytic {
     pub p50_us: f64,
     /// The path, hop by hop (`client@use1-az1 -> foo-alb@use1-az2 ...`).
     pub path: Vec<String>,
+    /// Why there is no path on paper (the figures above are then zero and the path empty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_computed: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -176,6 +179,25 @@ pub struct HopStats {
     /// One-way network latency of those that arrived, microseconds.
     pub p50_us: f64,
     pub p99_us: f64,
+}
+
+/// What a load balancer's connections to its targets did, over all its nodes (ALBs: they keep
+/// keep-alive connections to targets; NLBs pass requests through and have none yet).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TargetConnectionsRecord {
+    pub load_balancer: String,
+    /// New connections: each paid a handshake (one round trip) before its first request.
+    pub opened: u64,
+    /// Requests sent on an idle pooled connection.
+    pub reused: u64,
+    /// Closed by the load balancer after its idle timeout.
+    pub closed_idle_by_lb: u64,
+    /// Closed by the target after its keep-alive timeout.
+    pub closed_idle_by_target: u64,
+    /// Closed by the target after an answer (keep-alive `off`).
+    pub closed_after_response: u64,
+    /// Reset by the target under a request (it had closed the connection): 502s.
+    pub reset: u64,
 }
 
 /// What one fault of the timeline did to the requests started while it was the latest fault.
@@ -324,6 +346,8 @@ pub struct RunRecord {
     pub timeline: Vec<TimelinePoint>,
     /// Per hop, when hops were recorded (empty otherwise).
     pub hops: Vec<HopStats>,
+    /// Per load balancer that pools target connections.
+    pub target_connections: Vec<TargetConnectionsRecord>,
     pub faults: Vec<FaultRecord>,
     /// What ECS did to tasks (empty without ECS services).
     pub task_events: Vec<TaskEventRecord>,

@@ -21,7 +21,7 @@ fn ms(us: f64) -> String {
 /// The one-run summary: its sections, in order.
 pub fn summary_markdown(r: &RunRecord) -> String {
     let mut s = String::new();
-    let sections: [fn(&mut String, &RunRecord); 20] = [
+    let sections: [fn(&mut String, &RunRecord); 21] = [
         header,
         requests,
         latency,
@@ -30,6 +30,7 @@ pub fn summary_markdown(r: &RunRecord) -> String {
         bytes_and_cost,
         services,
         hops,
+        target_connections,
         clients,
         timeline,
         faults,
@@ -82,6 +83,8 @@ fn worst_path(s: &mut String, r: &RunRecord) {
     let _ = writeln!(s, "| simulated ({} requests took it) | {} | {} | {} |\n", w.requests, w.az_crossings, ms(w.latency_us.p0), ms(w.latency_us.p50));
     if !a.path.is_empty() {
         let _ = writeln!(s, "Path on paper: `{}`\n", a.path.join(" → "));
+    } else if let Some(why) = &a.not_computed {
+        let _ = writeln!(s, "No path on paper: {why}.\n");
     }
 }
 
@@ -228,6 +231,24 @@ fn health_changes(s: &mut String, r: &RunRecord) {
     }
 }
 
+/// Load balancers' connections to their targets.
+fn target_connections(s: &mut String, r: &RunRecord) {
+    if !r.target_connections.is_empty() {
+        let _ = writeln!(
+            s,
+            "## Connections to targets\n\n| load balancer | opened (handshake) | reused | closed idle by the LB | closed idle by the target | closed after answer (keep-alive off) | reset (502) |\n|---|---:|---:|---:|---:|---:|---:|"
+        );
+        for c in &r.target_connections {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                c.load_balancer, c.opened, c.reused, c.closed_idle_by_lb, c.closed_idle_by_target, c.closed_after_response, c.reset
+            );
+        }
+        let _ = writeln!(s);
+    }
+}
+
 /// NAT gateways' traffic, refusals and resets.
 fn nat_gateways(s: &mut String, r: &RunRecord) {
     if !r.nat_gateways.is_empty() {
@@ -314,7 +335,10 @@ pub fn comparison_markdown(records: &[RunRecord]) -> String {
     );
     let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|");
     for r in records {
-        let (crossings, p0, p50) = on_paper(&r.analytic);
+        let paper = match (&r.analytic.not_computed, on_paper(&r.analytic)) {
+            (Some(why), _) if r.analytic.path.is_empty() => format!("- ({why})"),
+            (_, (crossings, p0, p50)) => format!("{crossings}, {p0}, {p50}"),
+        };
         let delta = if first.bytes.cross_az_per_request > 0.0 {
             format!("{:+.1} %", (r.bytes.cross_az_per_request / first.bytes.cross_az_per_request - 1.0) * 100.0)
         } else {
@@ -322,7 +346,7 @@ pub fn comparison_markdown(records: &[RunRecord]) -> String {
         };
         let _ = writeln!(
             s,
-            "| {} | {} | {}/{} | {} | {} | {} | {} | {}, {}, {} | {} | {} | {} | ${:.6} |",
+            "| {} | {} | {}/{} | {} | {} | {} | {} | {} | {} | {} | {} | ${:.6} |",
             r.variant,
             if r.passed { "PASS" } else { "FAIL" },
             r.requests.ok,
@@ -331,9 +355,7 @@ pub fn comparison_markdown(records: &[RunRecord]) -> String {
             ms(r.latency_us.p99),
             r.worst_path.az_crossings,
             ms(r.worst_path.latency_us.p50),
-            crossings,
-            p0,
-            p50,
+            paper,
             r.crossings.az.mean,
             r.bytes.cross_az_per_request,
             delta,

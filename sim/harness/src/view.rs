@@ -51,9 +51,19 @@ pub(crate) fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }
 
+/// The timeline's window: the shortest round one (1, 2, 5, 10, 15, 30 s, 1, 2, 5, 10, 15,
+/// 30 min, 1 h ...) that cuts the run into at most 60, so that windows start where a person
+/// would put them (`100s`, not `99.99999999s`).
+pub(crate) fn timeline_window(duration_ns: u64) -> u64 {
+    const ROUND_S: [u64; 13] = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600];
+    let round = ROUND_S.iter().map(|s| s * 1_000_000_000).find(|w| duration_ns.div_ceil(*w) <= 60);
+    // Beyond 60 h: whole hours.
+    round.unwrap_or_else(|| duration_ns.div_ceil(60).div_ceil(3_600_000_000_000) * 3_600_000_000_000)
+}
+
 pub(crate) fn timeline(f: &ScenarioFile, views: &[RequestView]) -> Vec<TimelinePoint> {
     let duration = f.duration.nanos().max(1);
-    let window = (duration / 60).max(1_000_000_000);
+    let window = timeline_window(duration);
     let n = duration.div_ceil(window);
     (0..n)
         .map(|i| {
@@ -115,4 +125,27 @@ pub(crate) fn fault_records(f: &ScenarioFile, views: &[&RequestView]) -> Vec<Fau
         });
     }
     out.into_iter().map(|r| r.expect("every fault recorded")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::timeline_window;
+
+    #[test]
+    fn timeline_windows_are_round_and_at_most_60() {
+        let s = 1_000_000_000;
+        for (duration, window) in [
+            (10 * s, s),
+            (60 * s, s),
+            (61 * s, 2 * s),
+            (100 * s, 2 * s),
+            (150 * s, 5 * s),
+            (320 * s, 10 * s),
+            (3600 * s, 60 * s),
+            (100 * 3600 * s, 2 * 3600 * s),
+        ] {
+            assert_eq!(timeline_window(duration), window, "duration {duration}");
+            assert!(duration.div_ceil(window) <= 60);
+        }
+    }
 }

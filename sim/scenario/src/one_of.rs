@@ -85,3 +85,10 @@ macro_rules! deserialize_through {
     };
 }
 pub(crate) use deserialize_through;
+
+/// A conversion error about the key whose value is written at `at` (kept for
+/// [`crate::load`](mod@crate::load), as [`exactly_one`] keeps its own).
+pub(crate) fn error_at<E: de::Error>(at: Location, message: impl std::fmt::Display) -> E {
+    ERROR_AT.set(Some(at).filter(|l| *l != Location::UNKNOWN));
+    E::custom(message)
+}

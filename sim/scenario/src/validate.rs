@@ -13,7 +13,7 @@ use serde_saphyr::Location;
 
 use crate::load::Issue;
 use crate::model::{Ref, Scenario, ScenarioFile};
-use crate::plan::Plan;
+use crate::plan::{Plan, Role};
 use crate::units::DistSpec;
 
 mod api_gateways;
@@ -142,6 +142,37 @@ impl Checker<'_> {
         self.check_route53();
         self.check_cloudfront();
         self.check_nat();
+        self.check_managed_zones();
+    }
+
+    /// CloudFront's edges and Route 53's checkers are AWS's, in no AZ of a VPC: the plan marks
+    /// their zones regional, so hops to them are not AZ crossings. A zone that also holds
+    /// hosts of the VPC (services, load balancer nodes, NAT gateways, VPC link ENIs, tunnel
+    /// agents) would hide every crossing through them, so it is refused. Clients may share it:
+    /// there they stand for callers outside the VPC (users on the internet), whose traffic
+    /// crosses no AZ of it either.
+    fn check_managed_zones(&mut self) {
+        let edges = self.f.cloudfront.iter().map(|(name, cf)| (cf.az.clone(), format!("cloudfront.{name}.az"), "CloudFront's edge"));
+        let checkers = self.f.route53.iter().flat_map(|r| {
+            std::iter::once(&r.checkers.az).chain(&r.checkers.also_in).map(|az| (az.clone(), "route53.checkers".to_string(), "Route 53's checkers"))
+        });
+        let managed: Vec<(Ref, String, &str)> = edges.chain(checkers).collect();
+        for (zone, path, what) in managed {
+            let vpc = self
+                .plan
+                .hosts
+                .iter()
+                .find(|h| h.zone == zone.value && !matches!(h.role, Role::Edge { .. } | Role::Route53Checker { .. } | Role::Client { .. }));
+            let Some(host) = vpc else { continue };
+            let message = format!(
+                "`{}` holds {} (`{}`) and {what}: AWS's edge and checkers are in no AZ of a VPC, so their zone crosses no AZ, and every crossing through it would vanish",
+                zone.value,
+                host.role.owner(),
+                host.name
+            );
+            let hint = format!("give {what} a zone of their own, e.g. `{}-aws` in the Region's `azs`", zone.value);
+            self.push(Some(zone.referenced), path, message, Some(hint));
+        }
     }
 
     fn check_dist(&mut self, d: &DistSpec, loc: Option<Location>, path: &str) {

@@ -1,4 +1,4 @@
-//! HTTP API request parameter mapping (reference/aws-semantics.md §1.7), and the headers API
+//! HTTP API request parameter mapping (`sim/fakes/FIDELITY.md` APIGW-17 to APIGW-19), and the headers API
 //! Gateway adds to what the backend receives.
 //!
 //! A mapping `append`s, `overwrite`s or `remove`s a header or a query-string parameter, or

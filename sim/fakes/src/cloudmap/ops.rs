@@ -1,4 +1,4 @@
-//! Cloud Map's operations on the registry, as AWS documents them (reference/aws-semantics.md §4).
+//! Cloud Map's operations on the registry, as AWS documents them (`sim/fakes/FIDELITY.md` CM-01 to CM-18).
 //! Pure: time and randomness come in as arguments.
 
 use std::collections::BTreeMap;
@@ -13,6 +13,8 @@ pub enum CloudMapError {
     NamespaceNotFound(String),
     ServiceNotFound(String),
     InstanceNotFound(String),
+    /// `UpdateInstanceCustomHealthStatus` on a service without `HealthCheckCustomConfig`.
+    CustomHealthNotFound(String),
     NamespaceAlreadyExists(String),
     ServiceAlreadyExists(String),
     InvalidInput(String),
@@ -26,6 +28,7 @@ impl CloudMapError {
             CloudMapError::NamespaceNotFound(_) => "NamespaceNotFound",
             CloudMapError::ServiceNotFound(_) => "ServiceNotFound",
             CloudMapError::InstanceNotFound(_) => "InstanceNotFound",
+            CloudMapError::CustomHealthNotFound(_) => "CustomHealthNotFound",
             CloudMapError::NamespaceAlreadyExists(_) => "NamespaceAlreadyExists",
             CloudMapError::ServiceAlreadyExists(_) => "ServiceAlreadyExists",
             CloudMapError::InvalidInput(_) => "InvalidInput",
@@ -38,6 +41,7 @@ impl CloudMapError {
             CloudMapError::NamespaceNotFound(n) => format!("Namespace not found: {n}"),
             CloudMapError::ServiceNotFound(n) => format!("Service not found: {n}"),
             CloudMapError::InstanceNotFound(n) => format!("Instance not found: {n}"),
+            CloudMapError::CustomHealthNotFound(n) => format!("Service {n} has no custom health check"),
             CloudMapError::NamespaceAlreadyExists(n) => format!("Namespace already exists: {n}"),
             CloudMapError::ServiceAlreadyExists(n) => format!("Service already exists: {n}"),
             CloudMapError::InvalidInput(m) => m.clone(),
@@ -192,7 +196,7 @@ impl Registry {
         self.settle(now);
         let svc = self.service_mut(namespace, service)?;
         if svc.health != HealthConfig::Custom {
-            return Err(CloudMapError::InvalidInput("the service has no custom health check".into()));
+            return Err(CloudMapError::CustomHealthNotFound(service.into()));
         }
         let inst = svc.instances.get_mut(id).ok_or_else(|| CloudMapError::InstanceNotFound(id.into()))?;
         match inst.pending_health {
@@ -280,6 +284,36 @@ impl Registry {
         self.settle(now);
         let svc = self.service_mut(namespace, service)?;
         Ok(svc.instances.iter().filter(|(_, i)| i.is_registered(now)).map(|(id, i)| (id.clone(), i.health)).collect())
+    }
+
+    /// `GetInstancesHealthStatus` with its request fields: only `instances` if any are named
+    /// (one not registered: `InstanceNotFound`, our reading of the operation's documented
+    /// errors), at most `max_results` (1 to 100, default 100) in instance-ID order, starting
+    /// after the instance `next_token` names. Returns the page and the token for the next one.
+    pub fn health_status_page(
+        &mut self,
+        now: Nanos,
+        namespace: &str,
+        service: &str,
+        instances: &[String],
+        max_results: Option<u32>,
+        next_token: Option<&str>,
+    ) -> Result<(BTreeMap<String, Health>, Option<String>), CloudMapError> {
+        let max = max_results.unwrap_or(100);
+        if !(1..=100).contains(&max) {
+            return Err(CloudMapError::InvalidInput("MaxResults must be between 1 and 100".into()));
+        }
+        let mut all = self.health_status(now, namespace, service)?;
+        if !instances.is_empty() {
+            if let Some(missing) = instances.iter().find(|id| !all.contains_key(*id)) {
+                return Err(CloudMapError::InstanceNotFound(missing.clone()));
+            }
+            all.retain(|id, _| instances.contains(id));
+        }
+        let mut rest = all.into_iter().filter(|(id, _)| next_token.is_none_or(|after| id.as_str() > after)).peekable();
+        let page: BTreeMap<String, Health> = rest.by_ref().take(max as usize).collect();
+        let next = rest.peek().and(page.keys().next_back().cloned());
+        Ok((page, next))
     }
 
     /// What Route 53 answers for a service of a DNS namespace (its A records): the instances

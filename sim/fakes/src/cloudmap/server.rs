@@ -2,6 +2,7 @@
 //! `X-Amz-Target: Route53AutoNaming_v20170314.<Operation>` and a JSON body; errors are HTTP 400
 //! with `{"__type": "<Code>", "Message": ...}`. Real code calls it over the (simulated) network
 //! exactly as it would call AWS. Requests are not signature-checked: the fake trusts its callers.
+//! boto3 drives it in `tests/fakes/cloudmap_sdk.rs`, so its shapes follow AWS's service model.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -76,6 +77,14 @@ fn string_map(body: &Value, name: &str) -> Result<BTreeMap<String, String>, Clou
     }
 }
 
+/// `MaxResults`, if given (the operation checks its range).
+fn max_results(body: &Value) -> Result<Option<u32>, CloudMapError> {
+    match body.get("MaxResults") {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v.as_u64().and_then(|n| u32::try_from(n).ok()).map(Some).ok_or_else(|| CloudMapError::InvalidInput("MaxResults must be a number".into())),
+    }
+}
+
 impl Endpoint {
     async fn handle(&self, req: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
         if req.method() != hyper::Method::POST {
@@ -110,12 +119,7 @@ impl Endpoint {
                         CloudMapError::InvalidInput(format!("HealthStatus `{s}` is not one of HEALTHY, UNHEALTHY, ALL, HEALTHY_OR_ELSE_ALL"))
                     })?),
                 };
-                let max_results = match body.get("MaxResults") {
-                    None | Some(Value::Null) => None,
-                    Some(v) => {
-                        Some(v.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| CloudMapError::InvalidInput("MaxResults must be a number".into()))?)
-                    }
-                };
+                let max_results = max_results(body)?;
                 let req = Discover {
                     namespace: str_field(body, "NamespaceName")?.to_string(),
                     service: str_field(body, "ServiceName")?.to_string(),
@@ -154,8 +158,21 @@ impl Endpoint {
             }
             "GetInstancesHealthStatus" => {
                 let (ns, svc) = reg.service_by_id(str_field(body, "ServiceId")?)?;
-                let status: BTreeMap<String, &str> = reg.health_status(now, &ns, &svc)?.into_iter().map(|(id, h)| (id, h.as_str())).collect();
-                Ok(json!({ "Status": status }))
+                let instances: Vec<String> = match body.get("Instances") {
+                    None | Some(Value::Null) => Vec::new(),
+                    Some(Value::Array(ids)) => ids
+                        .iter()
+                        .map(|id| id.as_str().map(str::to_string).ok_or_else(|| CloudMapError::InvalidInput("Instances must be strings".into())))
+                        .collect::<Result<_, _>>()?,
+                    Some(_) => return Err(CloudMapError::InvalidInput("Instances must be a list".into())),
+                };
+                let next_token = body.get("NextToken").and_then(Value::as_str);
+                let (page, next) = reg.health_status_page(now, &ns, &svc, &instances, max_results(body)?, next_token)?;
+                let status: BTreeMap<String, &str> = page.into_iter().map(|(id, h)| (id, h.as_str())).collect();
+                Ok(match next {
+                    Some(token) => json!({ "Status": status, "NextToken": token }),
+                    None => json!({ "Status": status }),
+                })
             }
             other => Err(CloudMapError::InvalidInput(format!("operation `{other}` is not supported by this fake"))),
         }

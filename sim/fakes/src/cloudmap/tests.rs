@@ -86,6 +86,28 @@ fn custom_health_changes_after_about_30_s_and_a_reversal_cancels() {
 }
 
 #[test]
+fn get_instances_health_status_names_instances_and_pages() {
+    let mut r = registry();
+    let ids = |page: &BTreeMap<String, Health>| page.keys().cloned().collect::<Vec<_>>();
+    let named = ["c".to_string(), "a".to_string()];
+    assert_eq!(r.health_status_page(S, "ns", "svc", &named, None, None).map(|(p, next)| (ids(&p), next)), Ok((vec!["a".into(), "c".into()], None)));
+    assert_eq!(r.health_status_page(S, "ns", "svc", &["z".to_string()], None, None), Err(CloudMapError::InstanceNotFound("z".into())));
+    let (first, next) = r.health_status_page(S, "ns", "svc", &[], Some(2), None).unwrap();
+    assert_eq!((ids(&first), next.as_deref()), (vec!["a".to_string(), "b".to_string()], Some("b")));
+    let (rest, next) = r.health_status_page(S, "ns", "svc", &[], Some(2), Some("b")).unwrap();
+    assert_eq!((ids(&rest), next), (vec!["c".to_string()], None));
+    assert_eq!(r.health_status_page(S, "ns", "svc", &[], Some(101), None).unwrap_err().code(), "InvalidInput");
+}
+
+#[test]
+fn custom_health_on_a_service_without_it_is_custom_health_not_found() {
+    let mut r = registry();
+    r.create_service("ns", "plain", HealthConfig::None, RoutingPolicy::Multivalue, 60).unwrap();
+    r.register_instance(0, "ns", "plain", "p", BTreeMap::new()).unwrap();
+    assert_eq!(r.update_custom_health(S, "ns", "plain", "p", Health::Unhealthy), Err(CloudMapError::CustomHealthNotFound("plain".into())));
+}
+
+#[test]
 fn revision_changes_on_registration_not_on_health() {
     let mut r = registry();
     let req = Discover {

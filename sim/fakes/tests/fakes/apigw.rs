@@ -1,4 +1,4 @@
-//! API Gateway conformance: one case per documented behaviour (reference/aws-semantics.md §1),
+//! API Gateway conformance: one case per documented behaviour (see sim/fakes/FIDELITY.md),
 //! each a request through a gateway, a VPC link ENI and a Cloud Map integration to a service.
 
 use std::collections::BTreeMap;
@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use azsim_fakes::apigw::mapping::{MapAction, MapTarget, Mapping};
-use azsim_fakes::apigw::{ApiGateway, ApiGatewayConfig, ApiKind, ApiRoute, Cors, Integration, RouteKey, Throttle, VpcLinkEni};
+use azsim_fakes::apigw::{AccountThrottle, ApiGateway, ApiGatewayConfig, ApiKind, ApiRoute, Cors, Integration, RouteKey, Throttle, VpcLinkEni};
 use azsim_fakes::cloudmap::{Discover, HealthConfig, NamespaceKind, Registry, RoutingPolicy, Settings};
 use azsim_fakes::*;
 use azsim_kernel::{Dist, Outcome};
@@ -29,6 +29,8 @@ struct Case {
     /// An HTTP proxy integration straight to the service, not through the VPC link.
     direct: bool,
     mappings: Vec<Mapping>,
+    /// The account's bucket in the Region (a fresh default one when `None`).
+    account: Option<AccountThrottle>,
 }
 
 impl Default for Case {
@@ -45,6 +47,7 @@ impl Default for Case {
             target_down: false,
             direct: false,
             mappings: Vec::new(),
+            account: None,
         }
     }
 }
@@ -85,7 +88,7 @@ fn run(case: Case, request: Sent) -> (Vec<Outcome>, Vec<Arc<HttpRequest>>) {
             })
             .collect(),
         integrations: integrations.clone(),
-        account: Throttle::ACCOUNT_DEFAULT,
+        account: case.account.clone().unwrap_or_else(|| AccountThrottle::new(Throttle::ACCOUNT_DEFAULT)),
         stage_throttle: None,
         integration_timeout: case.timeout,
         timeout_status: if case.kind == ApiKind::Rest { 504 } else { 503 },
@@ -224,12 +227,28 @@ fn http_api_conformance() {
     }
 }
 
+/// The account-level bucket (10,000/s, burst 5,000 by default) is one per account and Region,
+/// shared by all its APIs (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-throttling.html):
+/// a request to one API spends a token another API then lacks. Here the bucket holds one token
+/// and refills in 1,000 s; two gateways (two runs starting at the same instant) share it.
+#[test]
+fn the_accounts_bucket_is_shared_by_every_api_in_the_region() {
+    let shared = AccountThrottle::new(Throttle { rate: 0.001, burst: 1.0 });
+    let (first, _) = run(Case { account: Some(shared.clone()), ..Case::default() }, ("GET", "/orders/1", &[]));
+    let (second, seen) = run(Case { account: Some(shared), ..Case::default() }, ("GET", "/orders/1", &[]));
+    assert_eq!((first, second), (vec![status(200)], vec![status(429)]), "the second API finds the account's bucket empty");
+    assert!(seen.is_empty(), "a throttled request reaches no backend");
+    // The same limit in two buckets (two accounts, or two Regions): both pass.
+    let own = || Case { account: Some(AccountThrottle::new(Throttle { rate: 0.001, burst: 1.0 })), ..Case::default() };
+    assert_eq!((run(own(), ("GET", "/orders/1", &[])).0, run(own(), ("GET", "/orders/1", &[])).0), (vec![status(200)], vec![status(200)]));
+}
+
 fn header<'a>(h: &'a HttpRequest, name: &str) -> Option<&'a str> {
     h.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
 }
 
 /// What the backend receives: API Gateway's forwarding headers, and the route's parameter
-/// mappings (reference/aws-semantics.md §1.7).
+/// mappings (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-parameter-mapping.html).
 #[test]
 fn the_backend_gets_forwarding_headers_and_mapped_parameters() {
     let (outcomes, seen) = run(Case::default(), ("GET", "/orders/1", &[("x-forwarded-for", "198.51.100.7")]));

@@ -92,6 +92,9 @@ fn cloudfront_conformance() {
         ("an origin group sends a failover status to the secondary", Case { primary: Primary::Answers(503), group: true, ..base() }, status(200)),
         ("and a timeout", Case { primary: Primary::Hangs, group: true, ..base() }, status(200)),
         ("and a refusal", Case { primary: Primary::Crashed, group: true, ..base() }, status(200)),
+        // A lost Region's alias answers no address: CloudFront cannot connect to the primary, so
+        // it fails over (https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/high_availability_origin_failover.html).
+        ("and a primary whose name resolves to nothing", Case { nxdomain: true, group: true, ..base() }, status(200)),
         ("a status outside the list is the client's", Case { primary: Primary::Answers(404), group: true, ..base() }, status(404)),
         ("WAF: a client outside the allow-list gets 403", Case { allow: Some("192.168.0.0/16"), ..base() }, status(403)),
         ("WAF: one inside passes", Case { allow: Some("10.0.0.0/8"), ..base() }, status(200)),
@@ -102,4 +105,6 @@ fn cloudfront_conformance() {
     }
     let (_, counts) = run(Case { primary: Primary::Hangs, group: true, ..base() });
     assert_eq!((counts.timeouts, counts.failed_over), (1, 1), "counted");
+    let (_, counts) = run(Case { nxdomain: true, group: true, ..base() });
+    assert_eq!((counts.no_origin, counts.failed_over), (1, 1), "a name with no address is counted, and failed over");
 }

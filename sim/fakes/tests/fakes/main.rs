@@ -3,6 +3,8 @@
 
 mod apigw;
 mod cloudmap;
+mod cloudmap_sdk;
+mod conn;
 mod edge;
 mod lifecycle;
 mod nat;

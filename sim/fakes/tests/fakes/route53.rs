@@ -1,5 +1,5 @@
 //! Route 53 through the kernel: each kind of health check against real fakes, and the health an
-//! alias record inherits from a load balancer's nodes (reference/aws-semantics.md §6.2).
+//! alias record inherits from a load balancer's nodes (`sim/fakes/FIDELITY.md` R53-11, R53-14).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

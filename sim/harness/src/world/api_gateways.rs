@@ -4,22 +4,35 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use azsim_fakes::apigw::mapping::{MapAction, MapTarget, Mapping};
-use azsim_fakes::apigw::{ApiGateway, ApiGatewayConfig, ApiKind, ApiRoute, Cors, DiscoveryCache, Integration, IntegrationUri, RouteKey, Throttle, VpcLinkEni};
+use azsim_fakes::apigw::{
+    AccountThrottle, ApiGateway, ApiGatewayConfig, ApiKind, ApiRoute, Cors, DiscoveryCache, Integration, IntegrationUri, RouteKey, Throttle, VpcLinkEni,
+};
 use azsim_fakes::cloudmap::Discover;
 use azsim_fakes::defaults;
-use azsim_kernel::{Core, HostId};
+use azsim_kernel::{Core, HostId, RegionId};
 use azsim_scenario::{ApiGatewaySpec, ApiKindSpec, RouteIntegration, ScenarioFile, ThrottleSpec};
 
 use super::Shared;
 use super::hosts::Placed;
 use super::network::dist;
 
-/// Puts each API on its endpoint host and its VPC link's ENIs on theirs.
+/// Puts each API on its endpoint host and its VPC link's ENIs on theirs. The APIs of a Region
+/// share the account's bucket there.
 pub(super) fn add(f: &ScenarioFile, placed: &Placed<'_>, shared: &Shared, core: &mut Core) -> Result<(), String> {
+    let mut accounts: BTreeMap<RegionId, AccountThrottle> = BTreeMap::new();
     for (name, api) in &f.api_gateways {
         let gateway = placed.api_endpoint(name).expect("the plan places every API");
+        let region = core.topology().host(gateway.host).region;
+        // Validation makes the APIs of a Region agree on the account's limit; the first sets it.
+        let limit = f
+            .api_gateways
+            .values()
+            .filter(|other| placed.api_region(other) == placed.api_region(api))
+            .find_map(|other| other.account_throttle.as_ref())
+            .map_or(Throttle::ACCOUNT_DEFAULT, |t| Throttle { rate: t.rate, burst: t.burst });
+        let account = accounts.entry(region).or_insert_with(|| AccountThrottle::new(limit)).clone();
         let enis = placed.vpc_link(name);
-        let config = Arc::new(api_gateway_config(f, name, api, &enis, placed, shared)?);
+        let config = Arc::new(api_gateway_config(f, name, api, &enis, account, placed, shared)?);
         let cache = DiscoveryCache::default();
         for eni in &enis {
             core.add_process(*eni, Box::new(VpcLinkEni::new(Arc::new(config.integrations.clone()), cache.clone())));
@@ -35,6 +48,7 @@ fn api_gateway_config(
     name: &str,
     api: &ApiGatewaySpec,
     enis: &[HostId],
+    account: AccountThrottle,
     placed: &Placed<'_>,
     shared: &Shared,
 ) -> Result<ApiGatewayConfig, String> {
@@ -79,7 +93,7 @@ fn api_gateway_config(
         strip_stage: api.strip_stage,
         routes,
         integrations,
-        account: api.account_throttle.as_ref().map_or(Throttle::ACCOUNT_DEFAULT, throttle),
+        account,
         stage_throttle: api.stage_throttle.as_ref().map(throttle),
         integration_timeout: api.integration_timeout.map_or(default_timeout, |d| d.nanos()),
         timeout_status: api.timeout_status.unwrap_or(default_status),

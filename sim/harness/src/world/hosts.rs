@@ -170,6 +170,11 @@ impl Placed<'_> {
         self.hosts().find(|(h, _)| matches!(&h.role, plan::Role::ApiGateway { api: a } if a == api)).map(|(h, id)| self.endpoint(h, id))
     }
 
+    /// The Region of an API's endpoint (its own, or its VPC link's).
+    pub(crate) fn api_region(&self, api: &azsim_scenario::ApiGatewaySpec) -> Option<String> {
+        api.region.clone().or_else(|| api.vpc_link.value.first().and_then(|az| self.plan.region_of(az)).map(str::to_string))
+    }
+
     /// The ENIs of an API's VPC link.
     pub(crate) fn vpc_link(&self, api: &str) -> Vec<HostId> {
         self.hosts().filter(|(h, _)| matches!(&h.role, plan::Role::VpcLinkEni { api: a, .. } if a == api)).map(|(_, id)| id).collect()

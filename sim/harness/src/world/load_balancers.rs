@@ -41,12 +41,14 @@ pub(super) fn add(f: &ScenarioFile, placed: &Placed<'_>, shared: &Shared, core: 
                 header_limits: lb.kind == LbKind::Alb,
                 processing: dist(f, &lb.processing),
                 health: health_check(lb),
-                target_timeout: if lb.kind == LbKind::Alb { alb::IDLE_TIMEOUT } else { nlb::IDLE_TIMEOUT },
+                target_timeout: idle_timeout(lb),
                 algorithm,
                 directory: shared.directory.clone(),
                 rules: rules.clone(),
             };
-            core.add_process(node.host, Box::new(LbNode::new(config)));
+            let node_process = LbNode::new(config);
+            let node_process = if pools_connections(f, lb, &groups) { node_process.with_pooled_targets() } else { node_process };
+            core.add_process(node.host, Box::new(node_process));
         }
         let own_az_share = match lb.dns_client_routing_policy.unwrap_or_default() {
             ClientRoutingPolicy::AnyAvailabilityZone => 0.0,
@@ -55,6 +57,23 @@ pub(super) fn add(f: &ScenarioFile, placed: &Placed<'_>, shared: &Shared, core: 
         };
         shared.directory.set_client_routing(name, ClientRouting { own_az_share });
     }
+}
+
+/// The load balancer's idle timeout: AWS's default for its kind unless set.
+fn idle_timeout(lb: &LoadBalancerSpec) -> Nanos {
+    let default = if lb.kind == LbKind::Alb { alb::IDLE_TIMEOUT } else { nlb::IDLE_TIMEOUT };
+    lb.idle_timeout.map_or(default, |d| d.nanos())
+}
+
+/// Whether the load balancer's nodes keep keep-alive connections to their targets: an ALB's
+/// do, when every target group is a simulated service reached over TCP. Not Lambda-style
+/// services (`cold_start`: an ALB invokes a Lambda target, it does not connect to it), egress
+/// proxies or the tunnel's real code, which take requests as messages. An NLB passes requests
+/// through (one target connection per client flow is not modelled yet).
+fn pools_connections(f: &ScenarioFile, lb: &LoadBalancerSpec, groups: &[String]) -> bool {
+    let real_code = |name: &str| f.tunnel.iter().any(|t| t.proxies.value == name || t.backend.value == name);
+    let over_tcp = |name: &str| f.services.get(name).is_some_and(|svc| svc.egress.is_none() && svc.cold_start.is_none()) && !real_code(name);
+    lb.kind == LbKind::Alb && groups.iter().all(|g| over_tcp(g))
 }
 
 /// How long a load balancer's deregistered targets drain.

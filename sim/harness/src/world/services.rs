@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use azsim_fakes::rules::Conditions;
-use azsim_fakes::{CannedRoute, ColdStart, PickPolicy, Picker, ServiceConfig, ServiceInstance, Step, StepKind, defaults};
+use azsim_fakes::{CannedRoute, ColdStart, KeepAlive, PickPolicy, Picker, ServiceConfig, ServiceInstance, Step, StepKind, defaults};
 use azsim_kernel::Core;
-use azsim_scenario::{Pick, ScenarioFile, ServiceSpec, StepAction};
+use azsim_scenario::{KeepAliveSpec, Pick, ScenarioFile, ServiceSpec, StepAction};
 
 use super::hosts::Placed;
 use super::network::dist;
@@ -16,6 +16,11 @@ use super::network::dist;
 pub(super) fn add(f: &ScenarioFile, placed: &Placed<'_>, real_code: &[&str], core: &mut Core) {
     for (name, svc) in f.services.iter().filter(|(name, _)| !real_code.contains(&name.as_str())) {
         let config = Arc::new(service_config(f, name, svc, placed, core));
+        let keep_alive = match svc.keep_alive.as_ref().map(|k| k.value) {
+            None => defaults::service::KEEP_ALIVE,
+            Some(KeepAliveSpec::Off) => KeepAlive::Off,
+            Some(KeepAliveSpec::Timeout(d)) => KeepAlive::Timeout(d.nanos()),
+        };
         if let Some(egress) = &svc.egress {
             super::nat::add_egress_proxies(f, name, egress, placed, core);
             continue;
@@ -23,12 +28,15 @@ pub(super) fn add(f: &ScenarioFile, placed: &Placed<'_>, real_code: &[&str], cor
         match placed.slots(name) {
             Some(task_slots) => {
                 for slot in task_slots {
-                    core.add_process(slot.endpoint.host, Box::new(ServiceInstance::new(config.clone()).with_switch(slot.switch.clone())));
+                    core.add_process(
+                        slot.endpoint.host,
+                        Box::new(ServiceInstance::new(config.clone()).with_switch(slot.switch.clone()).with_keep_alive(keep_alive)),
+                    );
                 }
             }
             None => {
                 for e in placed.instances(name) {
-                    core.add_process(e.host, Box::new(ServiceInstance::new(config.clone())));
+                    core.add_process(e.host, Box::new(ServiceInstance::new(config.clone()).with_keep_alive(keep_alive)));
                 }
             }
         }

@@ -1,4 +1,4 @@
-//! The dependency rules of DESIGN.md, read from `cargo metadata`.
+//! The dependency rules of `sim/ARCHITECTURE.md`, read from `cargo metadata`.
 
 use std::collections::BTreeMap;
 use std::process::Command;

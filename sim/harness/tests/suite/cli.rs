@@ -53,7 +53,7 @@ fn a_broken_budget_exits_1_with_a_replay_line() {
     std::fs::create_dir_all(&dir).unwrap();
     let text = std::fs::read_to_string(root().join("scenarios/reference/az-affinity.yaml"))
         .unwrap()
-        .replace("worst_path_latency: { p50: 20ms }", "worst_path_latency: { p50: 19ms }");
+        .replace("worst_path_latency: { p50: { equals: 20ms, tolerance: 1us } }", "worst_path_latency: { p50: 19ms }");
     let file = dir.join("tight.yaml");
     std::fs::write(&file, text).unwrap();
     let junit = dir.join("junit.xml");
@@ -61,7 +61,7 @@ fn a_broken_budget_exits_1_with_a_replay_line() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     let xml = std::fs::read_to_string(&junit).unwrap();
-    assert!(xml.contains(r#"<testcase classname="az-affinity" name="baseline""#) && xml.contains("<failure message=\"worst-path p50 within"), "{xml}");
+    assert!(xml.contains(r#"<testcase classname="az-affinity" name="baseline""#) && xml.contains("<failure message=\"worst-path p50 is the article"), "{xml}");
     assert!(xml.contains("p50 &lt;= 19ms"), "expected values are escaped: {xml}");
     assert!(stderr.contains(&format!("replay: azsim run {} --seed 42 --variant baseline", file.display())), "{stderr}");
     std::fs::remove_dir_all(dir).ok();

@@ -46,10 +46,16 @@ fn affinity_cuts_cross_az_bytes_per_request_by_about_40_percent() {
 
 #[test]
 fn a_different_seed_changes_what_is_random_and_nothing_else() {
-    // Fixed latencies: the worst path does not depend on the seed.
+    // Fixed latencies: the worst path on warm connections does not depend on the seed. Its
+    // slowest requests may: one that opened the ALB node's connection to a router in another
+    // AZ paid one round trip more (2 x 1.5 ms: 23 ms), and which requests do is random.
     let (a, b) = (run("baseline", Some(1)), run("baseline", Some(2)));
     assert!(a.worst_path.requests > 0 && b.worst_path.requests > 0, "both runs took the worst path");
-    assert_eq!((a.worst_path.az_crossings, &a.worst_path.latency_us), (b.worst_path.az_crossings, &b.worst_path.latency_us));
+    let warm = |w: &azsim::WorstPath| (w.az_crossings, w.latency_us.p0, w.latency_us.p50, w.latency_us.p90, w.latency_us.p99);
+    assert_eq!(warm(&a.worst_path), warm(&b.worst_path));
+    for r in [&a, &b] {
+        assert!([20_000.0, 23_000.0].contains(&r.worst_path.latency_us.max), "20 ms, or 23 ms with a handshake: {}", r.worst_path.latency_us.max);
+    }
     assert_eq!(a.crossings.az.max, b.crossings.az.max);
     assert_eq!(a.analytic, b.analytic);
     // Random arrivals and placements do.

@@ -1,9 +1,11 @@
 //! The harness's own tests, one binary: architecture rules, the scenario language's errors, the
-//! schema, the CLI, and the article's figures.
+//! schema, the CLI, what expectations mean, and the article's figures.
 
 mod architecture;
 mod bad_scenarios;
 mod cli;
+mod expectations;
+mod fidelity;
 mod figures;
 mod schema;
 

@@ -62,5 +62,5 @@ pub fn local_zone_from_env() -> Option<String> {
 
 /// The README's example, compiled and run as a doc test.
 #[cfg(doctest)]
-#[doc = include_str!("../../../../README.md")]
+#[doc = include_str!("../README.md")]
 struct ReadmeExample;

@@ -61,7 +61,9 @@ pub struct ApiGatewaySpec {
     /// APIs, 504 in the knowledge center). Default 503 (REST: 504).
     #[serde(default)]
     pub timeout_status: Option<u16>,
-    /// The account's bucket in this Region (default 10,000/s, burst 5,000).
+    /// The account's bucket in this Region (default 10,000/s, burst 5,000). It is one bucket,
+    /// shared by every API of the account in the Region, so they must all give the same.
+    /// <https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-throttling.html>
     #[serde(default)]
     pub account_throttle: Option<ThrottleSpec>,
     /// The stage's default route throttle (`DefaultRouteSettings`).

@@ -8,6 +8,10 @@ use super::Ref;
 use crate::one_of::{deserialize_through, exactly_one, given};
 use crate::units::Dur;
 
+mod limits;
+use limits::{BareOrLimits, bare_is_max};
+pub use limits::{Figure, Limits};
+
 /// An expectation: an optional name and filter, and exactly one check.
 #[derive(Clone, Debug, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -25,7 +29,12 @@ pub struct ExpectationSpec {
     pub az: Option<Ref>,
     /// Only requests started in this window.
     #[serde(default)]
-    pub window: Option<Window>,
+    #[schemars(with = "Option<Window>")]
+    pub window: Option<Spanned<Window>>,
+    /// Pass when no request is selected (by `client`, `az` or `window`). Without it a check of
+    /// requests fails with "no requests in the window": a budget over nothing proves nothing.
+    #[serde(default)]
+    pub allow_empty: bool,
     #[serde(flatten)]
     pub check: ExpectationCheck,
 }
@@ -45,9 +54,9 @@ pub enum ExpectationCheck {
     /// Share of requests answered successfully.
     SuccessRatio(RatioBudget),
     /// Data-transfer cost of the whole run, in US dollars.
-    CostUsd(MaxBudget),
+    CostUsd(AmountBudget),
     /// Bytes that crossed AZ boundaries.
-    CrossAzBytes(MaxBudget),
+    CrossAzBytes(AmountBudget),
     /// Time to recover after every fault on the timeline.
     Recovery(RecoveryBudget),
     /// Failed requests (answered with an error, or not at all).
@@ -75,7 +84,9 @@ struct ExpectationSpecRaw {
     #[serde(default)]
     az: Option<Ref>,
     #[serde(default)]
-    window: Option<Window>,
+    window: Option<Spanned<Window>>,
+    #[serde(default)]
+    allow_empty: bool,
     #[serde(default)]
     latency: Option<Spanned<LatencyBudget>>,
     #[serde(default)]
@@ -87,9 +98,9 @@ struct ExpectationSpecRaw {
     #[serde(default)]
     success_ratio: Option<Spanned<RatioBudget>>,
     #[serde(default)]
-    cost_usd: Option<Spanned<MaxBudget>>,
+    cost_usd: Option<Spanned<AmountBudget>>,
     #[serde(default)]
-    cross_az_bytes: Option<Spanned<MaxBudget>>,
+    cross_az_bytes: Option<Spanned<AmountBudget>>,
     #[serde(default)]
     recovery: Option<Spanned<RecoveryBudget>>,
     #[serde(default)]
@@ -128,7 +139,7 @@ impl ExpectationSpecRaw {
                 "an expectation has exactly one check (latency, worst_path_latency, az_crossings, region_crossings, success_ratio, cost_usd, cross_az_bytes, recovery, failures, discovery_staleness, retry_amplification, unanswered, executed_twice); `{name}` has {n}"
             )
         })?;
-        Ok(ExpectationSpec { name: self.name, client: self.client, az: self.az, window: self.window, check })
+        Ok(ExpectationSpec { name: self.name, client: self.client, az: self.az, window: self.window, allow_empty: self.allow_empty, check })
     }
 }
 
@@ -146,56 +157,66 @@ pub struct Window {
     pub to: Option<Dur>,
 }
 
-/// Latency budgets by percentile (each a maximum), and `at_least`, a minimum for every request
-/// (to document a cost, e.g. that each request paid a cold start).
+/// Latency budgets by percentile, and `at_least`, a minimum for every request (to document a
+/// cost, e.g. that each request paid a cold start). A percentile's bare value is a maximum
+/// (`p99: 40ms`); a map states it exactly or from both sides (`p50: { equals: 15.2ms,
+/// tolerance: 1us }`, `p50: { between: [14ms, 16ms] }`).
 #[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LatencyBudget {
     #[serde(default)]
     pub at_least: Option<Dur>,
-    #[serde(default)]
-    pub p0: Option<Dur>,
-    #[serde(default)]
-    pub p50: Option<Dur>,
-    #[serde(default)]
-    pub p90: Option<Dur>,
-    #[serde(default)]
-    pub p99: Option<Dur>,
-    #[serde(default)]
-    pub p999: Option<Dur>,
-    #[serde(default)]
-    pub max: Option<Dur>,
+    #[serde(default, deserialize_with = "bare_is_max")]
+    #[schemars(with = "Option<BareOrLimits<Dur>>")]
+    pub p0: Option<Limits<Dur>>,
+    #[serde(default, deserialize_with = "bare_is_max")]
+    #[schemars(with = "Option<BareOrLimits<Dur>>")]
+    pub p50: Option<Limits<Dur>>,
+    #[serde(default, deserialize_with = "bare_is_max")]
+    #[schemars(with = "Option<BareOrLimits<Dur>>")]
+    pub p90: Option<Limits<Dur>>,
+    #[serde(default, deserialize_with = "bare_is_max")]
+    #[schemars(with = "Option<BareOrLimits<Dur>>")]
+    pub p99: Option<Limits<Dur>>,
+    #[serde(default, deserialize_with = "bare_is_max")]
+    #[schemars(with = "Option<BareOrLimits<Dur>>")]
+    pub p999: Option<Limits<Dur>>,
+    #[serde(default, deserialize_with = "bare_is_max")]
+    #[schemars(with = "Option<BareOrLimits<Dur>>")]
+    pub max: Option<Limits<Dur>>,
 }
 
-/// Bounds on a count per request.
+impl LatencyBudget {
+    /// Each percentile's bounds, by the key that states them.
+    pub fn percentiles(&self) -> [(&'static str, Option<Limits<Dur>>); 6] {
+        [("p0", self.p0), ("p50", self.p50), ("p90", self.p90), ("p99", self.p99), ("p999", self.p999), ("max", self.max)]
+    }
+}
+
+/// Bounds on a count per request. Each bare value is a maximum (`max: 8`); a map states the
+/// figure exactly or from both sides (`max: { equals: 8 }`, `mean: { between: [1.3, 1.4] }`).
 #[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CountBudget {
-    /// The largest count any request may have.
-    #[serde(default)]
-    pub max: Option<u32>,
-    /// The mean over requests may not exceed this.
-    #[serde(default)]
-    pub mean: Option<f64>,
+    /// The largest count of any request.
+    #[serde(default, deserialize_with = "bare_is_max")]
+    #[schemars(with = "Option<BareOrLimits<u64>>")]
+    pub max: Option<Limits<u64>>,
+    /// The mean over requests.
+    #[serde(default, deserialize_with = "bare_is_max")]
+    #[schemars(with = "Option<BareOrLimits<f64>>")]
+    pub mean: Option<Limits<f64>>,
 }
 
 /// Bounds on a ratio: `min` for a budget; `max` to state that a design *does* lose requests
-/// (a scenario that documents a weakness).
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RatioBudget {
-    #[serde(default)]
-    pub min: Option<f64>,
-    #[serde(default)]
-    pub max: Option<f64>,
-}
+/// (a scenario that documents a weakness); both, `between`, or `equals` with a `tolerance`.
+pub type RatioBudget = Limits<f64>;
 
-/// An upper bound on a number.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MaxBudget {
-    pub max: f64,
-}
+/// Bounds on a whole-run amount (dollars, bytes): `max`, `min`, `between` or `equals`.
+pub type AmountBudget = Limits<f64>;
+
+/// Bounds on a number of requests: `max` (the budget), `min`, `between` or `equals`.
+pub type FailureBudget = Limits<u64>;
 
 /// How fast service must return after each fault.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
@@ -205,13 +226,6 @@ pub struct RecoveryBudget {
     /// the fault began, and a successful request must follow it.
     #[schemars(with = "Dur")]
     pub within: Spanned<Dur>,
-}
-
-/// A bound on failed requests.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct FailureBudget {
-    pub max: u64,
 }
 
 /// A bound on how long discovery returns instances that are gone.

@@ -52,6 +52,13 @@ pub struct LoadBalancerSpec {
     /// forwarded to `targets` (the default action).
     #[serde(default)]
     pub rules: Vec<RuleSpec>,
+    /// The connection idle timeout (`idle_timeout.timeout_seconds`). ALB: default 60s, 1s to
+    /// 4000s; a target that does not answer within it gets 504, and the ALB closes its
+    /// keep-alive connections to targets idle for that long. NLB: the TCP idle timeout,
+    /// default 350s, 60s to 6000s (an NLB passes requests through; connection pooling is
+    /// modelled for ALBs only).
+    #[serde(default)]
+    pub idle_timeout: Option<Dur>,
     /// How long a deregistered target keeps its in-flight requests (default 300s, AWS's).
     #[serde(default)]
     pub deregistration_delay: Option<Dur>,

@@ -56,11 +56,53 @@ pub struct ServiceSpec {
     /// their subnet's NAT gateway.
     #[serde(default)]
     pub egress: Option<EgressSpec>,
+    /// The server's HTTP keep-alive timeout: how long an instance keeps an idle connection
+    /// from a load balancer open before it closes it (`5s`), or `off` (it answers with
+    /// `Connection: close`, so every request pays a new connection's handshake). Default: it
+    /// never closes an idle connection (Go `net/http`'s default with no `IdleTimeout`), so the
+    /// load balancer's idle timeout always closes first. Common server defaults: Node.js 5 s
+    /// (`server.keepAliveTimeout`), gunicorn 2 s (`keepalive`), Apache httpd 5 s
+    /// (`KeepAliveTimeout`), nginx 75 s (`keepalive_timeout`), Go none (idle until the client
+    /// closes). Shorter than an ALB's idle timeout (60 s), it causes intermittent 502s: AWS
+    /// advises a keep-alive longer than the idle timeout.
+    #[serde(default)]
+    #[schemars(with = "Option<KeepAliveSpec>")]
+    pub keep_alive: Option<Spanned<KeepAliveSpec>>,
     /// Run the instances as an ECS service's tasks: `instances` is where they run at the start;
     /// ECS checks them, deregisters and replaces failed ones, and registers new ones once they
     /// are healthy.
     #[serde(default)]
     pub ecs: Option<EcsSpec>,
+}
+
+/// A server's keep-alive: a duration (`5s`) or `off`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeepAliveSpec {
+    Timeout(Dur),
+    Off,
+}
+
+impl<'de> Deserialize<'de> for KeepAliveSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.trim() == "off" {
+            return Ok(KeepAliveSpec::Off);
+        }
+        Dur::parse(&s).map(KeepAliveSpec::Timeout).map_err(|e| serde::de::Error::custom(format!("{e}; or `off`")))
+    }
+}
+
+impl JsonSchema for KeepAliveSpec {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "KeepAlive".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^[0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|min|h)$|^off$",
+            "description": "A keep-alive timeout (`5s`, `75s`) or `off`."
+        })
+    }
 }
 
 impl ServiceSpec {

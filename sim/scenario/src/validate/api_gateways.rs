@@ -1,6 +1,6 @@
 //! Checks of `api_gateways:`: VPC links, stages, throttles and each route.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Checker, did_you_mean};
 use crate::model::{ApiKindSpec, RouteIntegration};
@@ -9,6 +9,7 @@ impl Checker<'_> {
     /// Long on purpose: one check per rule of the `api_gateways` section, in the order of its keys, so
     /// the list reads against the section's documentation.
     pub(super) fn check_api_gateways(&mut self) {
+        self.check_account_throttles();
         let azs: Vec<String> = self.azs().into_iter().map(String::from).collect();
         let lbs: Vec<String> = self.f.load_balancers.keys().cloned().collect();
         for (name, api) in &self.f.api_gateways {
@@ -118,6 +119,32 @@ impl Checker<'_> {
                 }
                 if route.throttle.is_some_and(|t| !(t.rate > 0.0 && t.burst >= 1.0)) {
                     self.push(None, format!("{rpath}.throttle"), "a throttle needs a rate above 0 and a burst of at least 1".into(), None);
+                }
+            }
+        }
+    }
+
+    /// The account's bucket is one per Region, shared by its APIs: they must agree on it.
+    fn check_account_throttles(&mut self) {
+        let mut first: BTreeMap<String, (&str, (f64, f64))> = BTreeMap::new();
+        for (name, api) in &self.f.api_gateways {
+            let Some(t) = &api.account_throttle else { continue };
+            let region = self
+                .plan
+                .hosts
+                .iter()
+                .find(|h| matches!(&h.role, crate::plan::Role::ApiGateway { api } if api == name))
+                .and_then(|h| self.plan.region_of(&h.zone));
+            let Some(region) = region.map(str::to_string) else { continue };
+            match first.get(&region) {
+                Some((other, limit)) if *limit != (t.rate, t.burst) => {
+                    let message =
+                        format!("`{name}` and `{other}` are APIs of one account in {region}, which has one bucket: give them the same `account_throttle`");
+                    self.push(Some(api.vpc_link.referenced), format!("api_gateways.{name}.account_throttle"), message, None);
+                }
+                Some(_) => {}
+                None => {
+                    first.insert(region, (name.as_str(), (t.rate, t.burst)));
                 }
             }
         }

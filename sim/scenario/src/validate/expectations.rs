@@ -1,7 +1,7 @@
 //! Checks of `expectations:`: each check's bounds and what it needs from the rest of the file.
 
 use super::Checker;
-use crate::model::{ExpectationCheck, ExpectationSpec};
+use crate::model::{ExpectationCheck, ExpectationSpec, Limits};
 
 impl Checker<'_> {
     /// Long on purpose: one check per rule of the `expectations` section, in the order of its keys, so
@@ -10,9 +10,18 @@ impl Checker<'_> {
         let clients: Vec<String> = self.f.clients.keys().cloned().collect();
         for (i, e) in self.f.expectations.iter().enumerate() {
             let path = format!("expectations[{i}]");
-            let loc = e.client.as_ref().map(|c| c.referenced);
+            let loc = e.client.as_ref().map(|c| c.referenced).or(e.window.as_ref().map(|w| w.referenced));
             if let Some(c) = &e.client {
                 self.check_ref(c, &clients, &format!("{path}.client"), "client");
+            }
+            self.check_window(e, &path);
+            if e.allow_empty && !of_requests(&e.check) {
+                self.push(
+                    loc,
+                    format!("{path}.allow_empty"),
+                    "`allow_empty` is for checks of selected requests (latency, crossings, success ratio, failures, unanswered)".into(),
+                    None,
+                );
             }
             match &e.check {
                 ExpectationCheck::ExecutedTwice(_) if self.f.tunnel.is_none() => {
@@ -27,7 +36,7 @@ impl Checker<'_> {
                     self.push(Some(r.within.referenced), format!("{path}.recovery"), "a recovery budget needs faults on the timeline".into(), None);
                 }
                 ExpectationCheck::RetryAmplification(r) => {
-                    if r.min.is_none() && r.max.is_none() {
+                    if r.is_empty() {
                         self.push(loc, format!("{path}.retry_amplification"), "give `min` or `max` (attempts per request)".into(), None);
                     }
                     if e.az.is_some() || e.window.is_some() {
@@ -61,12 +70,18 @@ impl Checker<'_> {
                     }
                 }
                 ExpectationCheck::Latency(b) | ExpectationCheck::WorstPathLatency(b)
-                    if [b.at_least, b.p0, b.p50, b.p90, b.p99, b.p999, b.max].iter().all(Option::is_none) =>
+                    if b.at_least.is_none() && b.percentiles().iter().all(|(_, l)| none_or_empty(l)) =>
                 {
                     self.push(loc, path.clone(), "a budget needs at least one bound (e.g. `p99: 40ms`, `max: 4`)".into(), None);
                 }
-                ExpectationCheck::AzCrossings(b) | ExpectationCheck::RegionCrossings(b) if b.max.is_none() && b.mean.is_none() => {
+                ExpectationCheck::AzCrossings(b) | ExpectationCheck::RegionCrossings(b) if none_or_empty(&b.max) && none_or_empty(&b.mean) => {
                     self.push(loc, path.clone(), "a budget needs at least one bound (e.g. `p99: 40ms`, `max: 4`)".into(), None);
+                }
+                ExpectationCheck::Failures(b) | ExpectationCheck::Unanswered(b) | ExpectationCheck::ExecutedTwice(b) if b.is_empty() => {
+                    self.push(loc, path.clone(), "a budget needs at least one bound (e.g. `max: 0`)".into(), None);
+                }
+                ExpectationCheck::CostUsd(b) | ExpectationCheck::CrossAzBytes(b) if b.is_empty() => {
+                    self.push(loc, path.clone(), "a budget needs at least one bound (e.g. `max: 0.01`)".into(), None);
                 }
                 ExpectationCheck::CostUsd(_) | ExpectationCheck::CrossAzBytes(_) if scoped_any(e) => {
                     self.push(
@@ -77,11 +92,14 @@ impl Checker<'_> {
                     );
                 }
                 ExpectationCheck::SuccessRatio(r) => {
-                    let bounds = [r.min, r.max];
-                    if bounds.iter().flatten().any(|v| !(0.0..=1.0).contains(v)) {
+                    let stated = match *r {
+                        Limits::Range { min, max } => vec![min, max],
+                        Limits::Equals { value, .. } => vec![Some(value)],
+                    };
+                    if stated.iter().flatten().any(|v| !(0.0..=1.0).contains(v)) {
                         self.push(loc, format!("{path}.success_ratio"), "a ratio is between 0 and 1".into(), None);
                     }
-                    if bounds.iter().all(Option::is_none) {
+                    if r.is_empty() {
                         self.push(loc, format!("{path}.success_ratio"), "give `min` (a budget) or `max` (an expected loss)".into(), None);
                     }
                 }
@@ -93,6 +111,34 @@ impl Checker<'_> {
             }
         }
     }
+}
+
+impl Checker<'_> {
+    /// A window must select some of the run: one that ends before it starts, or starts when the
+    /// run is over, selects nothing, and would make a budget over it pass vacuously.
+    fn check_window(&mut self, e: &ExpectationSpec, path: &str) {
+        let Some(w) = &e.window else { return };
+        let at = Some(w.referenced);
+        if let Some(to) = w.value.to
+            && w.value.from >= to
+        {
+            let message = format!("the window's `from` ({}) is not before its `to` ({to}): it selects no requests", w.value.from);
+            self.push(at, format!("{path}.window"), message, Some("a window is `{ from: 20s, to: 50s }`, from before to".into()));
+        } else if w.value.from >= self.f.duration {
+            let message = format!("the window starts at {}, when the run (`duration: {}`) is over: it selects no requests", w.value.from, self.f.duration);
+            self.push(at, format!("{path}.window"), message, None);
+        }
+    }
+}
+
+fn none_or_empty<T: crate::model::Figure>(limits: &Option<Limits<T>>) -> bool {
+    limits.as_ref().is_none_or(Limits::is_empty)
+}
+
+/// Whether a check reads the selected requests (rather than a whole-run figure).
+fn of_requests(check: &ExpectationCheck) -> bool {
+    use ExpectationCheck as C;
+    matches!(check, C::Latency(_) | C::WorstPathLatency(_) | C::AzCrossings(_) | C::RegionCrossings(_) | C::SuccessRatio(_) | C::Failures(_) | C::Unanswered(_))
 }
 
 fn scoped_any(e: &ExpectationSpec) -> bool {

@@ -32,6 +32,12 @@ impl Checker<'_> {
             if lb.kind == LbKind::Alb && lb.dns_client_routing_policy.is_some() {
                 self.push(loc, format!("{path}.dns_client_routing_policy"), "`dns_client_routing_policy` is an NLB setting".into(), None);
             }
+            if let Some(idle) = lb.idle_timeout {
+                let (range, aws) = if lb.kind == LbKind::Alb { (1.0..=4000.0, "1s to 4000s") } else { (60.0..=6000.0, "60s to 6000s") };
+                if !range.contains(&(idle.nanos() as f64 / 1e9)) {
+                    self.push(loc, format!("{path}.idle_timeout"), format!("AWS allows {aws}"), None);
+                }
+            }
             if let Some(hc) = &lb.health_check {
                 self.check_health_check(hc, lb.kind, loc, &path);
             }

@@ -18,6 +18,14 @@ impl Checker<'_> {
                     self.check_dist(d, Some(svc.instances.referenced), &format!("{path}.cold_start.vpc_attach"));
                 }
             }
+            if let Some(keep_alive) = svc.keep_alive.as_ref().filter(|k| k.value == crate::model::KeepAliveSpec::Timeout(crate::units::Dur(0))) {
+                self.push(
+                    Some(keep_alive.referenced),
+                    format!("{path}.keep_alive"),
+                    "a keep-alive timeout is longer than 0".into(),
+                    Some("`off` closes after every answer".into()),
+                );
+            }
             for (i, source) in svc.allow_sources.iter().enumerate() {
                 let known = self.f.clients.contains_key(source)
                     || self.f.load_balancers.contains_key(source)

@@ -1,0 +1,430 @@
+//! Connections on the message path: an HTTP/1.1 keep-alive pool at the caller ([`Pool`]) and
+//! the accepting side's table ([`Accepted`]), as state and virtual-time timers, no tasks.
+//!
+//! The model (HTTP/1.1, one request at a time on a connection, no pipelining):
+//! - A caller keeps, per destination host, connections that are connecting, busy or idle. A
+//!   request takes the most recently used idle connection (ours: AWS does not say which), or
+//!   opens a new one: SYN and SYN-ACK are messages (latency, faults and bytes apply) and the
+//!   request goes with the ACK, so a new connection costs exactly one round trip.
+//! - Each end closes a connection idle for its own timeout (the caller's idle timeout, the
+//!   server's keep-alive timeout) with a FIN, itself a message: the other end learns of the
+//!   close one one-way latency later. A server answers a request that reaches it on a
+//!   connection it has closed (or never knew: it restarted) with RST.
+//! - Hence the race AWS documents for ALB ("The target closed the connection with a TCP RST or
+//!   a TCP FIN while the load balancer had an outstanding request to the target": 502, and its
+//!   advice that the target's keep-alive timeout be longer than the load balancer's idle
+//!   timeout, <https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-troubleshooting.html>):
+//!   a server that closes at `c` resets every request sent on that connection which reaches
+//!   it after `c` and left the caller before the FIN arrived there, i.e. sent in
+//!   `(c - L_request, c + L_fin)`, one one-way latency either side of the close.
+//! - A server with keep-alive `off` answers with `Connection: close` and closes: the caller
+//!   never reuses the connection, so every request pays the handshake.
+//!
+//! Sizes (TCP/IP headers; the ACK of the handshake rides with the request): SYN and SYN-ACK 60
+//! bytes (20 IP + 20 TCP + 20 of options: MSS, SACK permitted, timestamps, window scale, as
+//! Linux sends them), FIN 52 (with timestamps), RST 40.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use azsim_kernel::{Cx, HostId, Message, Nanos, RequestId, TimerToken};
+
+use crate::rpc::{Body, Request};
+
+pub const SYN_BYTES: u64 = 60;
+pub const SYN_ACK_BYTES: u64 = 60;
+pub const FIN_BYTES: u64 = 52;
+pub const RST_BYTES: u64 = 40;
+
+/// A connection's control segment (SYN, SYN-ACK, FIN, RST): which connection, numbered by the
+/// caller that opened it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Segment {
+    pub conn: u64,
+}
+
+/// A request on an open connection.
+#[derive(Clone, Debug)]
+pub struct ConnRequest {
+    pub conn: u64,
+    pub req: Request,
+}
+
+impl Body {
+    pub fn syn(conn: u64) -> Message {
+        Body::Syn(Segment { conn }).message(None, SYN_BYTES)
+    }
+    pub fn syn_ack(conn: u64) -> Message {
+        Body::SynAck(Segment { conn }).message(None, SYN_ACK_BYTES)
+    }
+    pub fn fin(conn: u64) -> Message {
+        Body::Fin(Segment { conn }).message(None, FIN_BYTES)
+    }
+    /// The reset of request `id`'s connection: the request's hop back, so its history shows it.
+    pub fn rst(id: Option<RequestId>, conn: u64) -> Message {
+        Body::Rst(Segment { conn }).message(id, RST_BYTES)
+    }
+    /// Request `id` on connection `conn` (its size is `req.request_bytes`).
+    pub fn on_conn(id: RequestId, conn: u64, req: Request) -> Message {
+        let bytes = req.request_bytes;
+        Body::ConnRequest(ConnRequest { conn, req }).message(Some(id), bytes)
+    }
+}
+
+/// What a caller's connections did, for records.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnStats {
+    /// New connections (each paid a handshake).
+    pub opened: u64,
+    /// Requests sent on an idle pooled connection.
+    pub reused: u64,
+    /// Closed by the caller after its idle timeout.
+    pub closed_idle_by_caller: u64,
+    /// Closed by the server after its keep-alive timeout (the FIN reached the caller).
+    pub closed_idle_by_server: u64,
+    /// Closed by the server after its answer (`Connection: close`: keep-alive off).
+    pub closed_after_response: u64,
+    /// Reset by the server: a request reached it on a connection it had closed.
+    pub reset: u64,
+}
+
+impl ConnStats {
+    pub fn add(&mut self, other: &ConnStats) {
+        self.opened += other.opened;
+        self.reused += other.reused;
+        self.closed_idle_by_caller += other.closed_idle_by_caller;
+        self.closed_idle_by_server += other.closed_idle_by_server;
+        self.closed_after_response += other.closed_after_response;
+        self.reset += other.reset;
+    }
+}
+
+// === impl IdleTimers ===
+
+/// Idle deadlines with one armed kernel timer: the earliest. A connection reused before its
+/// deadline is just removed, so a busy pool costs about one timer event per idle timeout, not
+/// one per request.
+#[derive(Debug)]
+struct IdleTimers<K> {
+    due: BTreeSet<(Nanos, K)>,
+    armed: Option<Nanos>,
+}
+
+impl<K: Ord + Copy> IdleTimers<K> {
+    fn new() -> Self {
+        IdleTimers { due: BTreeSet::new(), armed: None }
+    }
+
+    fn add(&mut self, cx: &mut Cx<'_>, at: Nanos, key: K, token: impl TimerToken) {
+        self.due.insert((at, key));
+        if self.armed.is_none_or(|armed| at < armed) {
+            self.armed = Some(at);
+            cx.set_timer(at - cx.now(), token);
+        }
+    }
+
+    fn remove(&mut self, at: Nanos, key: K) {
+        self.due.remove(&(at, key));
+    }
+
+    /// The timer fired: the keys due now (none if it is a timer an earlier one replaced), and
+    /// the timer re-armed for the next deadline.
+    fn expire(&mut self, cx: &mut Cx<'_>, token: impl TimerToken) -> Vec<K> {
+        let now = cx.now();
+        if self.armed != Some(now) {
+            return Vec::new();
+        }
+        let mut keys = Vec::new();
+        while let Some(&(at, key)) = self.due.first() {
+            if at > now {
+                break;
+            }
+            self.due.pop_first();
+            keys.push(key);
+        }
+        self.armed = self.due.first().map(|(at, _)| *at);
+        if let Some(at) = self.armed {
+            cx.set_timer(at - now, token);
+        }
+        keys
+    }
+
+    fn clear(&mut self) {
+        self.due.clear();
+        self.armed = None;
+    }
+}
+
+// === impl Pool ===
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// SYN sent, waiting for the SYN-ACK; the call goes with the ACK.
+    Connecting {
+        call: u64,
+    },
+    Busy {
+        call: u64,
+    },
+    /// Idle since `since`; the caller closes it at `since + idle_timeout`.
+    Idle {
+        since: Nanos,
+    },
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Conn {
+    dest: HostId,
+    state: State,
+    /// The server's FIN arrived while a request was outstanding: never reuse it.
+    server_closed: bool,
+}
+
+/// How a request got its connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Acquired {
+    /// An idle one: send the request now.
+    Reused(u64),
+    /// A new one: send a SYN, and the request when the SYN-ACK comes.
+    Opened(u64),
+}
+
+/// A caller's keep-alive connections, per destination host.
+#[derive(Debug)]
+pub struct Pool {
+    idle_timeout: Nanos,
+    conns: BTreeMap<u64, Conn>,
+    /// Idle connections per destination, by when they became idle (the last is the most
+    /// recently used).
+    idle: BTreeMap<HostId, BTreeSet<(Nanos, u64)>>,
+    timers: IdleTimers<u64>,
+    next: u64,
+    pub stats: ConnStats,
+}
+
+impl Pool {
+    /// A pool whose idle connections close after `idle_timeout`.
+    pub fn new(idle_timeout: Nanos) -> Pool {
+        Pool { idle_timeout, conns: BTreeMap::new(), idle: BTreeMap::new(), timers: IdleTimers::new(), next: 0, stats: ConnStats::default() }
+    }
+
+    /// A connection to `dest` for `call`: the most recently used idle one, or a new one.
+    pub fn acquire(&mut self, dest: HostId, call: u64) -> Acquired {
+        if let Some((since, conn)) = self.idle.get_mut(&dest).and_then(BTreeSet::pop_last) {
+            self.timers.remove(since + self.idle_timeout, conn);
+            self.conns.get_mut(&conn).expect("idle connections are known").state = State::Busy { call };
+            self.stats.reused += 1;
+            return Acquired::Reused(conn);
+        }
+        self.next += 1;
+        self.conns.insert(self.next, Conn { dest, state: State::Connecting { call }, server_closed: false });
+        self.stats.opened += 1;
+        Acquired::Opened(self.next)
+    }
+
+    /// The SYN-ACK of `conn` arrived: it is open and busy with the call it was opened for
+    /// (returned). `None`: the connection was given up meanwhile.
+    pub fn established(&mut self, conn: u64) -> Option<u64> {
+        let c = self.conns.get_mut(&conn)?;
+        let State::Connecting { call } = c.state else { return None };
+        c.state = State::Busy { call };
+        Some(call)
+    }
+
+    /// The answer on `conn` arrived: it is idle again, unless the server closes it
+    /// (`connection_close`) or already did.
+    pub fn release(&mut self, cx: &mut Cx<'_>, conn: u64, connection_close: bool, token: impl TimerToken) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        if connection_close || c.server_closed {
+            if connection_close {
+                self.stats.closed_after_response += 1;
+            }
+            self.conns.remove(&conn);
+            return;
+        }
+        let now = cx.now();
+        c.state = State::Idle { since: now };
+        self.idle.entry(c.dest).or_default().insert((now, conn));
+        self.timers.add(cx, now + self.idle_timeout, conn, token);
+    }
+
+    /// The server's FIN for `conn` arrived.
+    pub fn server_closed(&mut self, conn: u64) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        self.stats.closed_idle_by_server += 1;
+        match c.state {
+            State::Idle { since } => {
+                let dest = c.dest;
+                self.forget_idle(dest, since, conn);
+                self.conns.remove(&conn);
+            }
+            // A request is on its way: the server resets it.
+            State::Busy { .. } | State::Connecting { .. } => c.server_closed = true,
+        }
+    }
+
+    /// The server reset `conn`: the call that was on it, if any.
+    pub fn reset(&mut self, conn: u64) -> Option<u64> {
+        let c = self.conns.remove(&conn)?;
+        self.stats.reset += 1;
+        match c.state {
+            State::Busy { call } | State::Connecting { call } => Some(call),
+            State::Idle { since } => {
+                self.forget_idle(c.dest, since, conn);
+                None
+            }
+        }
+    }
+
+    /// Gives `conn` up (its call timed out or was refused): its destination, if it was open
+    /// there, so the caller can tell the server with a FIN.
+    pub fn abandon(&mut self, conn: u64) -> Option<HostId> {
+        let c = self.conns.remove(&conn)?;
+        if let State::Idle { since } = c.state {
+            self.forget_idle(c.dest, since, conn);
+        }
+        (!matches!(c.state, State::Connecting { .. })).then_some(c.dest)
+    }
+
+    /// The idle timer fired: the connections to close now, with their destinations (the caller
+    /// sends each a FIN).
+    pub fn expire(&mut self, cx: &mut Cx<'_>, token: impl TimerToken) -> Vec<(u64, HostId)> {
+        let mut closed = Vec::new();
+        for conn in self.timers.expire(cx, token) {
+            let Some(c) = self.conns.remove(&conn) else { continue };
+            if let State::Idle { since } = c.state {
+                self.forget_idle(c.dest, since, conn);
+            }
+            self.stats.closed_idle_by_caller += 1;
+            closed.push((conn, c.dest));
+        }
+        closed
+    }
+
+    fn forget_idle(&mut self, dest: HostId, since: Nanos, conn: u64) {
+        if let Some(set) = self.idle.get_mut(&dest) {
+            set.remove(&(since, conn));
+        }
+        self.timers.remove(since + self.idle_timeout, conn);
+    }
+
+    /// Forgets every connection (the caller crashed).
+    pub fn clear(&mut self) {
+        self.conns.clear();
+        self.idle.clear();
+        self.timers.clear();
+    }
+}
+
+// === impl Accepted ===
+
+/// A server's keep-alive: how long it keeps an idle connection open.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum KeepAlive {
+    /// Never closes an idle connection (Go's `net/http` default): the caller's idle timeout
+    /// decides.
+    #[default]
+    Unlimited,
+    /// Closes a connection idle for this long.
+    Timeout(Nanos),
+    /// `Connection: close` on every answer: one request per connection.
+    Off,
+}
+
+/// A connection as its server sees it: its caller and the caller's number for it.
+pub type ConnKey = (HostId, u64);
+
+/// A server's side of its connections.
+#[derive(Debug)]
+pub struct Accepted {
+    keep_alive: KeepAlive,
+    /// Open connections: idle until a time (`Some`: the close is due then), or busy.
+    conns: BTreeMap<ConnKey, Option<Nanos>>,
+    timers: IdleTimers<ConnKey>,
+}
+
+/// What the server does with a request on a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arrival {
+    /// The connection is open: serve it.
+    Serve,
+    /// The server closed it (or never knew it): answer RST.
+    Reset,
+}
+
+impl Accepted {
+    pub fn new(keep_alive: KeepAlive) -> Accepted {
+        Accepted { keep_alive, conns: BTreeMap::new(), timers: IdleTimers::new() }
+    }
+
+    pub fn keep_alive(&self) -> KeepAlive {
+        self.keep_alive
+    }
+
+    /// A SYN arrived: the connection is open and idle (its first request follows the ACK).
+    pub fn syn(&mut self, cx: &mut Cx<'_>, key: ConnKey, token: impl TimerToken) {
+        self.idle(cx, key, token);
+    }
+
+    /// A request arrived on `key`.
+    pub fn request(&mut self, key: ConnKey) -> Arrival {
+        match self.conns.get_mut(&key) {
+            Some(state) => {
+                if let Some(at) = state.take() {
+                    self.timers.remove(at, key);
+                }
+                Arrival::Serve
+            }
+            None => Arrival::Reset,
+        }
+    }
+
+    /// The server answered (or passed on) the request on `key`: true if it closes the
+    /// connection now (keep-alive off: the answer says `Connection: close`, then a FIN).
+    pub fn done(&mut self, cx: &mut Cx<'_>, key: ConnKey, token: impl TimerToken) -> bool {
+        if !self.conns.contains_key(&key) {
+            return false; // the caller closed it meanwhile
+        }
+        if self.keep_alive == KeepAlive::Off {
+            self.conns.remove(&key);
+            return true;
+        }
+        self.idle(cx, key, token);
+        false
+    }
+
+    fn idle(&mut self, cx: &mut Cx<'_>, key: ConnKey, token: impl TimerToken) {
+        let until = match self.keep_alive {
+            KeepAlive::Timeout(t) => Some(cx.now() + t),
+            KeepAlive::Unlimited | KeepAlive::Off => None,
+        };
+        if let Some(Some(at)) = self.conns.insert(key, until) {
+            self.timers.remove(at, key);
+        }
+        if let Some(at) = until {
+            self.timers.add(cx, at, key, token);
+        }
+    }
+
+    /// The caller's FIN arrived: the connection is gone.
+    pub fn closed_by_caller(&mut self, key: ConnKey) {
+        if let Some(Some(at)) = self.conns.remove(&key) {
+            self.timers.remove(at, key);
+        }
+    }
+
+    /// The keep-alive timer fired: the connections to close now (the server sends each caller
+    /// a FIN).
+    pub fn expire(&mut self, cx: &mut Cx<'_>, token: impl TimerToken) -> Vec<ConnKey> {
+        let keys = self.timers.expire(cx, token);
+        for key in &keys {
+            self.conns.remove(key);
+        }
+        keys
+    }
+
+    /// Forgets every connection (the server crashed: a request on one of them is reset).
+    pub fn clear(&mut self) {
+        self.conns.clear();
+        self.timers.clear();
+    }
+}

@@ -1,0 +1,127 @@
+//! An ALB node's keep-alive connections to a target (`conn.rs`): the handshake's round trip,
+//! reuse, idle closes at either end, and the race that makes intermittent 502s.
+//!
+//! One AZ, one-way latency L = 100 us everywhere; the target takes 1 ms. A request on a new
+//! connection: client -> node (L), SYN and SYN-ACK (2L), the request with the ACK (L), 1 ms,
+//! answer (L), node -> client (L) = 6L + 1 ms = 1.6 ms; on a reused one 4L + 1 ms = 1.4 ms.
+
+use super::*;
+
+const L: u64 = 100_000;
+const NEW: u64 = 6 * L + MS;
+const REUSED: u64 = 4 * L + MS;
+
+/// A client, one ALB node with pooled target connections (idle timeout `idle`) and one target
+/// with `keep_alive`, all in one AZ; the client sends `requests` requests `gap` apart from 0.
+fn pair(idle: u64, keep_alive: KeepAlive, gap: u64, requests: u64) -> World {
+    let w = world(0, &[("client", 0), ("lb-0", 0), ("api-0-0", 0)]);
+    let api = w.api()[0];
+    let cfg = Arc::new(api_config(Dist::Fixed(MS), None, 0));
+    w.sim.with_core(|c| c.add_process(api.host, Box::new(ServiceInstance::new(cfg).with_keep_alive(keep_alive))));
+    let registry = TargetRegistry::default();
+    registry.register("api", api);
+    let node = w.host("lb-0");
+    let cfg = LbNodeConfig {
+        lb: "lb".into(),
+        groups: vec!["api".into()],
+        registry,
+        deregistration_delay: 300_000 * MS,
+        routing_failover_min_healthy: 1,
+        dns_failover_min_healthy: None,
+        cross_zone: true,
+        preserve_client_ip: false,
+        header_limits: true,
+        processing: Dist::Fixed(0),
+        health: HealthCheckConfig::default(),
+        target_timeout: idle,
+        algorithm: LbAlgorithm::RoundRobin,
+        directory: LbDirectory::default(),
+        rules: vec![],
+    };
+    w.sim.with_core(|c| c.add_process(node, Box::new(LbNode::new(cfg).with_pooled_targets())));
+    let to_node = Destination::Service(Picker::new(PickPolicy::Any, vec![Endpoint { host: node, az: w.azs[0] }]));
+    let mut client = client_config(to_node, Pacing::Open { rate: 1e9 / gap as f64, poisson: false }, requests);
+    client.timeout = 120_000 * MS;
+    let h = w.host("client");
+    w.sim.with_core(|c| c.add_process(h, Box::new(Client::new(client))));
+    w
+}
+
+fn run(mut w: World, until: u64) -> (Vec<(Option<u64>, Outcome)>, ConnStats) {
+    w.sim.run_until(Duration::from_nanos(until));
+    let node = w.host("lb-0");
+    let stats = w.sim.with_core(|c| c.process(node).unwrap().as_any().downcast_ref::<LbNode>().unwrap().conn_stats());
+    (w.results().into_iter().map(|(lat, o, _)| (lat, o)).collect(), stats)
+}
+
+#[test]
+fn a_new_connection_costs_one_round_trip_and_a_reused_one_none() {
+    let (results, stats) = run(pair(60_000 * MS, KeepAlive::Unlimited, 1_000 * MS, 3), 5_000 * MS);
+    assert_eq!(results, vec![(Some(NEW), Outcome::Ok), (Some(REUSED), Outcome::Ok), (Some(REUSED), Outcome::Ok)]);
+    assert_eq!((stats.opened, stats.reused, stats.reset), (1, 2, 0));
+}
+
+/// The target (keep-alive 5 s) answers the first request at 4L + 1 ms and closes the idle
+/// connection 5 s later, at `c`; its FIN reaches the node at c + L. The node sends the second
+/// request L after the client does. It meets the close, and the client gets 502, exactly when
+/// the node sends it within L of `c` on either side: before `c`, it is still on its way when the
+/// target closes; after, the FIN is still on its way to the node.
+#[test]
+fn a_request_racing_the_targets_close_gets_502_within_one_way_latency_of_it() {
+    let close = 4 * L + MS + 5_000 * MS;
+    let cases: [(i64, Outcome, Option<u64>, u64, u64); 5] = [
+        // (node's send time - close, outcome, latency, resets, closes by the target)
+        (-3 * L as i64 / 2, Outcome::Ok, Some(REUSED), 0, 0),
+        (-(L as i64) / 2, Outcome::Failed(Failure::Status(502)), None, 1, 1),
+        (L as i64 / 2, Outcome::Failed(Failure::Status(502)), None, 1, 1),
+        (9 * L as i64 / 10, Outcome::Failed(Failure::Status(502)), None, 1, 1),
+        (3 * L as i64 / 2, Outcome::Ok, Some(NEW), 0, 1),
+    ];
+    for (offset, outcome, latency, resets, closes) in cases {
+        let node_sends = (close as i64 + offset) as u64;
+        let (results, stats) = run(pair(60_000 * MS, KeepAlive::Timeout(5_000 * MS), node_sends - L, 2), 8_000 * MS);
+        let second = results[1].clone();
+        assert_eq!(second.1, outcome, "sent {offset} ns from the close");
+        if latency.is_some() {
+            assert_eq!(second.0, latency, "sent {offset} ns from the close");
+        }
+        assert_eq!(stats.reset, resets, "sent {offset} ns from the close");
+        assert_eq!(stats.closed_idle_by_server, closes, "sent {offset} ns from the close: the target's FINs");
+    }
+}
+
+#[test]
+fn an_idle_timeout_shorter_than_the_targets_keep_alive_closes_from_the_alb_without_502() {
+    // The ALB closes after 2 s idle; the target would close after 5 s. A request just before the
+    // target's close (which no longer comes) and one long after both open new connections.
+    let close = 4 * L + MS + 5_000 * MS;
+    for gap in [close - L, 30_000 * MS] {
+        let (results, stats) = run(pair(2_000 * MS, KeepAlive::Timeout(5_000 * MS), gap, 2), gap + 1_000 * MS);
+        assert_eq!(results, vec![(Some(NEW), Outcome::Ok), (Some(NEW), Outcome::Ok)]);
+        assert_eq!((stats.opened, stats.closed_idle_by_caller, stats.closed_idle_by_server, stats.reset), (2, 1, 0, 0));
+    }
+}
+
+#[test]
+fn keep_alive_off_pays_a_handshake_per_request() {
+    let (results, stats) = run(pair(60_000 * MS, KeepAlive::Off, 1_000 * MS, 3), 5_000 * MS);
+    assert_eq!(results, vec![(Some(NEW), Outcome::Ok); 3]);
+    assert_eq!((stats.opened, stats.reused, stats.closed_after_response, stats.reset), (3, 0, 3, 0));
+}
+
+#[test]
+fn without_a_keep_alive_limit_the_connection_outlives_long_gaps_below_the_idle_timeout() {
+    let (results, stats) = run(pair(60_000 * MS, KeepAlive::Unlimited, 59_000 * MS, 2), 70_000 * MS);
+    assert_eq!(results, vec![(Some(NEW), Outcome::Ok), (Some(REUSED), Outcome::Ok)]);
+    assert_eq!((stats.opened, stats.reused), (1, 1));
+}
+
+#[test]
+fn a_crashed_targets_pooled_connection_answers_502() {
+    let w = pair(60_000 * MS, KeepAlive::Unlimited, 1_000 * MS, 2);
+    let api = w.api()[0].host;
+    w.sim.with_core(|c| c.schedule_fault(500 * MS, None, Fault::HostCrash(api)));
+    let (results, _) = run(w, 5_000 * MS);
+    // The first request's connection dies with the target: the second meets a reset one.
+    assert_eq!(results[1].1, Outcome::Failed(Failure::Status(502)));
+}
