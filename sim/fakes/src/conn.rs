@@ -5,7 +5,9 @@
 //! - A caller keeps, per destination host, connections that are connecting, busy or idle. A
 //!   request takes the most recently used idle connection (ours: AWS does not say which), or
 //!   opens a new one: SYN and SYN-ACK are messages (latency, faults and bytes apply) and the
-//!   request goes with the ACK, so a new connection costs exactly one round trip.
+//!   request goes with the ACK, so a new connection costs exactly one round trip. A SYN
+//!   that gets no SYN-ACK (a black-holed target: powered off, partitioned) is given up after
+//!   the connect timeout (an ALB's 10 s): the caller learns it from [`Pool::connect_expired`].
 //! - Each end closes a connection idle for its own timeout (the caller's idle timeout, the
 //!   server's keep-alive timeout) with a FIN, itself a message: the other end learns of the
 //!   close one one-way latency later. A server answers a request that reaches it on a
@@ -85,6 +87,8 @@ pub struct ConnStats {
     pub closed_after_response: u64,
     /// Reset by the server: a request reached it on a connection it had closed.
     pub reset: u64,
+    /// Given up after the connect timeout: no SYN-ACK came (the target is black-holed).
+    pub connect_timeouts: u64,
 }
 
 impl ConnStats {
@@ -95,6 +99,7 @@ impl ConnStats {
         self.closed_idle_by_server += other.closed_idle_by_server;
         self.closed_after_response += other.closed_after_response;
         self.reset += other.reset;
+        self.connect_timeouts += other.connect_timeouts;
     }
 }
 
@@ -158,9 +163,11 @@ impl<K: Ord + Copy> IdleTimers<K> {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
-    /// SYN sent, waiting for the SYN-ACK; the call goes with the ACK.
+    /// SYN sent at `since`, waiting for the SYN-ACK; the call goes with the ACK. Given up at
+    /// `since + connect_timeout`.
     Connecting {
         call: u64,
+        since: Nanos,
     },
     Busy {
         call: u64,
@@ -192,6 +199,9 @@ pub enum Acquired {
 #[derive(Debug)]
 pub struct Pool {
     idle_timeout: Nanos,
+    connect_timeout: Nanos,
+    /// Connect deadlines of connections still waiting for their SYN-ACK.
+    connecting: IdleTimers<u64>,
     conns: BTreeMap<u64, Conn>,
     /// Idle connections per destination, by when they became idle (the last is the most
     /// recently used).
@@ -202,13 +212,24 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// A pool whose idle connections close after `idle_timeout`.
-    pub fn new(idle_timeout: Nanos) -> Pool {
-        Pool { idle_timeout, conns: BTreeMap::new(), idle: BTreeMap::new(), timers: IdleTimers::new(), next: 0, stats: ConnStats::default() }
+    /// A pool whose idle connections close after `idle_timeout` and whose connection attempts
+    /// are given up after `connect_timeout`.
+    pub fn new(idle_timeout: Nanos, connect_timeout: Nanos) -> Pool {
+        Pool {
+            idle_timeout,
+            connect_timeout,
+            connecting: IdleTimers::new(),
+            conns: BTreeMap::new(),
+            idle: BTreeMap::new(),
+            timers: IdleTimers::new(),
+            next: 0,
+            stats: ConnStats::default(),
+        }
     }
 
-    /// A connection to `dest` for `call`: the most recently used idle one, or a new one.
-    pub fn acquire(&mut self, dest: HostId, call: u64) -> Acquired {
+    /// A connection to `dest` for `call`: the most recently used idle one, or a new one, whose
+    /// connect deadline arms `connect_token`.
+    pub fn acquire(&mut self, cx: &mut Cx<'_>, dest: HostId, call: u64, connect_token: impl TimerToken) -> Acquired {
         if let Some((since, conn)) = self.idle.get_mut(&dest).and_then(BTreeSet::pop_last) {
             self.timers.remove(since + self.idle_timeout, conn);
             self.conns.get_mut(&conn).expect("idle connections are known").state = State::Busy { call };
@@ -216,17 +237,34 @@ impl Pool {
             return Acquired::Reused(conn);
         }
         self.next += 1;
-        self.conns.insert(self.next, Conn { dest, state: State::Connecting { call }, server_closed: false });
+        let now = cx.now();
+        self.conns.insert(self.next, Conn { dest, state: State::Connecting { call, since: now }, server_closed: false });
+        self.connecting.add(cx, now + self.connect_timeout, self.next, connect_token);
         self.stats.opened += 1;
         Acquired::Opened(self.next)
+    }
+
+    /// The connect timer fired: the calls whose connection got no SYN-ACK within the connect
+    /// timeout (the connections are given up: a late SYN-ACK finds none).
+    pub fn connect_expired(&mut self, cx: &mut Cx<'_>, token: impl TimerToken) -> Vec<u64> {
+        let mut calls = Vec::new();
+        for conn in self.connecting.expire(cx, token) {
+            if let Some(Conn { state: State::Connecting { call, .. }, .. }) = self.conns.get(&conn).copied() {
+                self.conns.remove(&conn);
+                self.stats.connect_timeouts += 1;
+                calls.push(call);
+            }
+        }
+        calls
     }
 
     /// The SYN-ACK of `conn` arrived: it is open and busy with the call it was opened for
     /// (returned). `None`: the connection was given up meanwhile.
     pub fn established(&mut self, conn: u64) -> Option<u64> {
         let c = self.conns.get_mut(&conn)?;
-        let State::Connecting { call } = c.state else { return None };
+        let State::Connecting { call, since } = c.state else { return None };
         c.state = State::Busy { call };
+        self.connecting.remove(since + self.connect_timeout, conn);
         Some(call)
     }
 
@@ -267,7 +305,11 @@ impl Pool {
         let c = self.conns.remove(&conn)?;
         self.stats.reset += 1;
         match c.state {
-            State::Busy { call } | State::Connecting { call } => Some(call),
+            State::Busy { call } => Some(call),
+            State::Connecting { call, since } => {
+                self.connecting.remove(since + self.connect_timeout, conn);
+                Some(call)
+            }
             State::Idle { since } => {
                 self.forget_idle(c.dest, since, conn);
                 None
@@ -279,8 +321,10 @@ impl Pool {
     /// there, so the caller can tell the server with a FIN.
     pub fn abandon(&mut self, conn: u64) -> Option<HostId> {
         let c = self.conns.remove(&conn)?;
-        if let State::Idle { since } = c.state {
-            self.forget_idle(c.dest, since, conn);
+        match c.state {
+            State::Idle { since } => self.forget_idle(c.dest, since, conn),
+            State::Connecting { since, .. } => self.connecting.remove(since + self.connect_timeout, conn),
+            State::Busy { .. } => {}
         }
         (!matches!(c.state, State::Connecting { .. })).then_some(c.dest)
     }
@@ -312,6 +356,7 @@ impl Pool {
         self.conns.clear();
         self.idle.clear();
         self.timers.clear();
+        self.connecting.clear();
     }
 }
 

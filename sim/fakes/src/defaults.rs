@@ -6,6 +6,7 @@
 use azsim_kernel::Nanos;
 
 use crate::lb::HealthCheckConfig;
+use crate::matcher::Matcher;
 
 const fn secs(s: u64) -> Nanos {
     s * 1_000_000_000
@@ -22,6 +23,21 @@ pub mod elb {
     /// healthy: `target_group_health.unhealthy_state_routing.minimum_healthy_targets.count` 1.
     /// <https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health.html>
     pub const ROUTING_FAILOVER_MIN_HEALTHY: u32 = 1;
+    /// How Route 53's evaluate-target-health counts a target group without registered
+    /// targets: unhealthy. The AliasTarget page (`EvaluateTargetHealth`, Application and
+    /// Network Load Balancers) now says "A target group that has no registered targets is
+    /// considered unhealthy"; older versions of it said such a group counted healthy. Both
+    /// are a scenario setting (`empty_target_groups`); the default is the current text. (The
+    /// docs search here surfaced the page's Kotlin SDK copy but not this sentence: the reading
+    /// rests on the issue's quote of the current page.)
+    /// <https://docs.aws.amazon.com/Route53/latest/APIReference/API_AliasTarget.html>
+    pub const EMPTY_TARGET_GROUPS: crate::lb::EmptyTargetGroups = crate::lb::EmptyTargetGroups::Unhealthy;
+    /// How long a dead node (powered off, its AZ lost) stays in the load balancer's DNS: 0, at
+    /// once. AWS does not document how soon ELB's control plane notices a dead node and
+    /// removes its address; instant is the most optimistic choice (clients still hold the
+    /// address for the 60 s TTL). Ours: a setting (`dns_removal_delay`).
+    /// <https://docs.aws.amazon.com/elasticloadbalancing/latest/userguide/how-elastic-load-balancing-works.html>
+    pub const DNS_REMOVAL_DELAY: Nanos = 0;
     /// The TTL of a load balancer's DNS records, 60 s.
     /// <https://docs.aws.amazon.com/elasticloadbalancing/latest/userguide/how-elastic-load-balancing-works.html>
     pub const DNS_TTL: Nanos = secs(60);
@@ -31,27 +47,45 @@ pub mod elb {
 pub mod alb {
     use super::*;
 
-    /// Health checks every 30 s, 5 s timeout, healthy after 5, unhealthy after 2.
+    /// Health checks every 30 s, 5 s timeout, healthy after 5, unhealthy after 2; success
+    /// codes (`Matcher.HttpCode`) `200` alone, so a redirect fails the check (settable to
+    /// codes, lists and ranges from 200 to 499).
     /// <https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html>
-    pub const HEALTH_CHECK: HealthCheckConfig = HealthCheckConfig { interval: secs(30), timeout: secs(5), healthy_threshold: 5, unhealthy_threshold: 2 };
+    pub const HEALTH_CHECK: HealthCheckConfig =
+        HealthCheckConfig { interval: secs(30), timeout: secs(5), healthy_threshold: 5, unhealthy_threshold: 2, matcher: Matcher::range(200, 200) };
     /// The connection idle timeout, 60 s (1 to 4000 s): a target that does not answer within it
     /// gets 504, and a node closes a keep-alive connection to a target idle for that long.
     /// <https://docs.aws.amazon.com/elasticloadbalancing/latest/application/application-load-balancers.html#connection-idle-timeout>
     pub const IDLE_TIMEOUT: Nanos = secs(60);
-    /// DNS failover of a node whose targets are unhealthy is off for an ALB unless set (the
-    /// ELB user guide's 2023 text gives `off`; the CDK describes a count of 1: a setting,
-    /// `target_group_health.dns_failover_min_healthy`).
+    /// DNS failover below 1 healthy target, as for an NLB: with cross-zone off, a node whose
+    /// AZ has no healthy target leaves DNS; with it on (the ALB default) the count is over the
+    /// whole group, so a node leaves only when every node would, and then all stay (fail-open).
+    /// What the pages say (read 2026-12): the target group health page opens "By default, a
+    /// target group is considered healthy as long as it has at least one healthy target" and
+    /// says DNS failover acts "when the healthy targets in a zone fall below the threshold",
+    /// without a number in the text we could read; AWS's CDK (`TargetGroupHealth`) documents
+    /// `dnsMinimumHealthyTargetCount` default 1 ("Use 0 for off"); Pulumi's provider docs for
+    /// `target_group_health.dns_failover.minimum_healthy_targets.count` say "The default is
+    /// off" (the older text, which this fake followed until now). Chosen: 1, the page's "at
+    /// least one healthy target" and AWS's own CDK; `dns_failover_min_healthy: 0` gives `off`.
     /// <https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health.html>
-    pub const DNS_FAILOVER_MIN_HEALTHY: Option<u32> = None;
+    pub const DNS_FAILOVER_MIN_HEALTHY: Option<u32> = Some(1);
+    /// A node gives up connecting to a target after 10 s and answers 504, whatever the idle
+    /// timeout ("The load balancer failed to establish a connection to the target before the
+    /// connection timeout expired (10 seconds)"); AWS offers no setting for it.
+    /// <https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-troubleshooting.html>
+    pub const CONNECT_TIMEOUT: Nanos = secs(10);
 }
 
 /// Network Load Balancer.
 pub mod nlb {
     use super::*;
 
-    /// Health checks every 30 s, 10 s timeout, healthy after 5, unhealthy after 2.
+    /// Health checks every 30 s, 10 s timeout, healthy after 5, unhealthy after 2; HTTP
+    /// checks pass on 200 to 399 (settable from 200 to 599).
     /// <https://docs.aws.amazon.com/elasticloadbalancing/latest/network/target-group-health-checks.html>
-    pub const HEALTH_CHECK: HealthCheckConfig = HealthCheckConfig { interval: secs(30), timeout: secs(10), healthy_threshold: 5, unhealthy_threshold: 2 };
+    pub const HEALTH_CHECK: HealthCheckConfig =
+        HealthCheckConfig { interval: secs(30), timeout: secs(10), healthy_threshold: 5, unhealthy_threshold: 2, matcher: Matcher::range(200, 399) };
     /// The TCP idle timeout, 350 s.
     /// <https://docs.aws.amazon.com/elasticloadbalancing/latest/network/update-idle-timeout.html>
     pub const IDLE_TIMEOUT: Nanos = secs(350);
@@ -68,14 +102,40 @@ pub mod nlb {
 pub mod api_gateway {
     use super::*;
 
-    /// An HTTP API's integration timeout, 30 s, answered 503.
+    /// An HTTP API's integration timeout, 30 s ("Maximum integration timeout: 30 seconds").
     /// <https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-quotas.html>
     pub const HTTP_INTEGRATION_TIMEOUT: Nanos = secs(30);
+    /// What an HTTP API answers when its integration times out: 503. The sources differ:
+    /// - The current HTTP API developer guide gives no status: its quotas page (above) gives
+    ///   only the 30 s, its troubleshooting pages cover Lambda integrations and JWT authorizers
+    ///   and name no timeout status, and `TimeoutInMillis` (50 to 30,000 ms) says none either.
+    ///   <https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-troubleshooting.html>
+    ///   <https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-apigatewayv2-apigatewaymanagedoverrides-integrationoverrides.html>
+    /// - The Knowledge Center says 504, but its rule is written for REST APIs ("If an
+    ///   integration request takes longer than your API Gateway REST API maximum integration
+    ///   timeout parameter, API Gateway returns an HTTP 504 status code"), though the page's
+    ///   title covers HTTP APIs too.
+    ///   <https://repost.aws/knowledge-center/api-gateway-504-errors>
+    ///
+    /// With no developer-guide figure to follow, the default stays what HTTP APIs are reported
+    /// to answer (503 `{"message":"Service Unavailable"}`); a scenario sets `timeout_status:
+    /// 504` for the Knowledge Center's reading.
     pub const HTTP_TIMEOUT_STATUS: u16 = 503;
     /// A REST API's integration timeout, 29 s, answered 504.
     /// <https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html>
     pub const REST_INTEGRATION_TIMEOUT: Nanos = secs(29);
     pub const REST_TIMEOUT_STATUS: u16 = 504;
+}
+
+/// ECS.
+pub mod ecs {
+    use super::*;
+
+    /// A service's health check grace period, 0 s: "If you don't specify a health check grace
+    /// period value, the default value of 0 is used"; for that long after a task first starts,
+    /// ECS ignores unhealthy Elastic Load Balancing and container health checks.
+    /// <https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CreateService.html>
+    pub const HEALTH_CHECK_GRACE_PERIOD: Nanos = secs(0);
 }
 
 /// Cloud Map.

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! PROVISIONING --launch time--> RUNNING --container health check passes--> HEALTHY (registered)
-//!      HEALTHY --`retries` failed checks--> DRAINING (deregistered) --deregistration delay--> STOPPED
+//!      HEALTHY --`retries` failed checks, or the load balancer's verdict--> DRAINING (deregistered) --deregistration delay--> STOPPED
 //! ```
 //!
 //! - A task is a host whose [`ServiceInstance`](crate::ServiceInstance) answers only while its
@@ -16,6 +16,17 @@
 //!   groups and its Cloud Map service (with ECS's attributes). A task that fails `retries`
 //!   checks in a row is deregistered (its targets drain), stopped once the deregistration
 //!   delay has passed, and replaced at once.
+//! - A registered task that the load balancer reports unhealthy (every live node that has
+//!   checked it says so: [`TargetRegistry::reported_unhealthy`]) is stopped and replaced the
+//!   same way, even while its container check passes: "The service scheduler also replaces
+//!   tasks determined to be unhealthy after a container health check or a load balancer target
+//!   group health check fails"
+//!   (<https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs_services.html>). ECS
+//!   reads the load balancer's verdict at each container check (every `interval`); AWS does not
+//!   say how soon it acts.
+//! - For the service's `health_check_grace_period` after a task first started (default 0),
+//!   ECS ignores both unhealthy load-balancer and container checks (CreateService,
+//!   `healthCheckGracePeriodSeconds`).
 //! - Placement spreads tasks across AZs (`spread(attribute:ecs.availability-zone)`): a new
 //!   task goes to the AZ with the fewest tasks that has a free slot on a host that is up; with
 //!   none, the launch fails and is retried every 10 s (as capacity errors are).
@@ -23,8 +34,7 @@
 //! - Optional service auto scaling ([`AutoScaling`]): target tracking on CPU.
 //!
 //! Not modelled (say so in reports and docs): AZ rebalancing, deployments,
-//! the task stop timeout (tasks stop when draining ends), and ELB health checks as a reason to
-//! replace a task. AWS does not document the delay between an agent losing its host and ECS
+//! the task stop timeout (tasks stop when draining ends). AWS does not document the delay between an agent losing its host and ECS
 //! noticing; here it is the container health check's `interval × retries`.
 
 use std::any::Any;
@@ -151,6 +161,9 @@ pub struct EcsServiceConfig {
     /// From the container running to the application answering.
     pub startup: Dist,
     pub health: ContainerHealthCheck,
+    /// After a task first starts, unhealthy load-balancer and container checks are ignored
+    /// for this long ([`crate::defaults::ecs::HEALTH_CHECK_GRACE_PERIOD`]: 0).
+    pub health_check_grace_period: Nanos,
     /// The target groups (named after the service) the tasks are registered in, if any load
     /// balancer routes to the service, and the longest deregistration delay among them.
     pub target_groups: Option<(TargetRegistry, Nanos)>,
@@ -174,6 +187,8 @@ struct Slot {
     /// Counts the tasks this slot has run; timers carry it so a stale one is ignored.
     epoch: u64,
     task: u32,
+    /// When the task's container started running (0 for tasks running when the run begins).
+    started: Nanos,
 }
 
 /// The control plane's timers.
@@ -250,7 +265,7 @@ pub struct EcsService {
 
 impl EcsService {
     pub fn new(config: EcsServiceConfig) -> Self {
-        let slots = config.slots.iter().map(|_| Slot { state: State::Free, epoch: 0, task: 0 }).collect();
+        let slots = config.slots.iter().map(|_| Slot { state: State::Free, epoch: 0, task: 0, started: 0 }).collect();
         let desired = config.slots.iter().filter(|s| s.running_at_start).count() as u32;
         let last_busy = vec![0; config.slots.len()];
         EcsService { config, slots, tasks_started: 0, unplaced: 0, desired, last_busy, high: 0, low: 0, last_out: None, last_in: None }
@@ -427,17 +442,25 @@ impl EcsService {
         }
     }
 
+    /// Whether the load balancer reports the task in `slot` unhealthy (ELB's control plane
+    /// knows which of its nodes are up).
+    fn elb_reports_unhealthy(&self, cx: &Cx<'_>, slot: usize) -> bool {
+        let Some((tgs, _)) = &self.config.target_groups else { return false };
+        tgs.reported_unhealthy(&self.config.service, self.config.slots[slot].endpoint.host, |node| cx.host_is_up(node))
+    }
+
     fn check(&mut self, cx: &mut Cx<'_>, slot: usize) {
         let now = cx.now();
         let up = cx.host_is_up(self.config.slots[slot].endpoint.host);
         let hc = self.config.health;
+        let in_grace = now < self.slots[slot].started.saturating_add(self.config.health_check_grace_period);
         match self.slots[slot].state {
             State::Starting { since, ready_at, fails } => {
                 if up && now >= ready_at {
                     self.slots[slot].state = State::Healthy { fails: 0 };
                     self.event(cx, slot, "container healthy; registered".into());
                     self.register(cx, slot);
-                } else if now.saturating_sub(since) >= hc.start_period {
+                } else if now.saturating_sub(since) >= hc.start_period && !in_grace {
                     let fails = fails + 1;
                     if fails >= hc.retries {
                         return self.stop(cx, slot, format!("container health check failed {fails} times while starting"), true);
@@ -446,9 +469,12 @@ impl EcsService {
                 }
             }
             State::Healthy { fails } => {
-                let fails = if up { 0 } else { fails + 1 };
+                let fails = if up || in_grace { 0 } else { fails + 1 };
                 if fails >= hc.retries {
                     return self.stop(cx, slot, format!("container health check failed {fails} times"), true);
+                }
+                if !in_grace && self.elb_reports_unhealthy(cx, slot) {
+                    return self.stop(cx, slot, format!("failed ELB health checks in target group {}", self.config.service), true);
                 }
                 self.slots[slot].state = State::Healthy { fails };
             }
@@ -473,7 +499,7 @@ impl Process for EcsService {
             // Tasks running before the run began: registered already (by the world), checked
             // on a schedule of their own.
             self.tasks_started += 1;
-            self.slots[i] = Slot { state: State::Healthy { fails: 0 }, epoch: 1, task: self.tasks_started };
+            self.slots[i] = Slot { state: State::Healthy { fails: 0 }, epoch: 1, task: self.tasks_started, started: 0 };
             let offset = cx.rng().below(interval);
             cx.set_timer(offset, self.task_timer(i, TaskTimer::Check));
         }
@@ -508,6 +534,7 @@ impl Process for EcsService {
                 let now = cx.now();
                 let ready_at = now + self.config.startup.sample(cx.rng());
                 self.config.slots[slot].switch.set(true);
+                self.slots[slot].started = now;
                 self.slots[slot].state = State::Starting { since: now, ready_at, fails: 0 };
                 self.event(cx, slot, "container running".into());
                 cx.set_timer(self.config.health.interval, self.task_timer(slot, TaskTimer::Check));

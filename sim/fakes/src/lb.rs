@@ -12,14 +12,17 @@
 //!   requests and, once the deregistration delay (default 300 s) has passed, is dropped:
 //!   requests still in flight to it get 502.
 //! - DNS: a node is published while it is up and while its target group has at least the DNS
-//!   failover threshold of healthy candidates (NLB: 1, as AWS documents; ALB: off by default),
-//!   unless no node qualifies: then every node (fail-open). Clients cache the answer for the
-//!   TTL (60 s).
+//!   failover threshold of healthy candidates (default 1 for both kinds), unless no node
+//!   qualifies: then every node (fail-open). Clients cache the answer for the TTL (60 s).
+//!   Route 53's evaluate-target-health reads the same view ([`LbDirectory::targets_healthy`]).
+//! - Health checks pass on the health check's success codes ([`Matcher`]: ALB `200`, NLB
+//!   `200-399`).
 //! - Connections to targets (ALB): pooled with keep-alive, as AWS documents ("the load balancer
 //!   ... reuses connections to targets"; HTTP/1.1, no pipelining), idle ones closed after the
 //!   idle timeout (default 60 s, 1 to 4000 s), see `conn.rs`: a new connection costs a round
 //!   trip; a target whose keep-alive is shorter than the idle timeout closes connections the
-//!   node may be about to use, and a request that meets the close gets 502
+//!   node may be about to use, and a request that meets the close gets 502; a target that does
+//!   not answer the SYN within 10 s (black-holed) gets 504, whatever the idle timeout
 //!   (<https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-troubleshooting.html>).
 //!   An NLB node passes requests through without connections for now (an NLB keeps one target
 //!   connection per client flow: a later step).
@@ -32,19 +35,22 @@ use azsim_kernel::{AzId, Cx, Dist, HostId, Message, Nanos, Packer, Process, Requ
 
 use crate::conn::{Acquired, ConnStats, Pool};
 use crate::deadline::Deadlines;
+use crate::matcher::Matcher;
 use crate::pick::{Endpoint, weighted_index};
 use crate::rpc::{self, Body, Request};
 use crate::rules::{self, Action, Rule};
 use crate::targets::TargetRegistry;
 
 /// Target health-check settings (AWS defaults: 30 s interval, 5 s timeout, 5 healthy, 2
-/// unhealthy).
+/// unhealthy; success codes: ALB `200`, NLB `200-399`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HealthCheckConfig {
     pub interval: Nanos,
     pub timeout: Nanos,
     pub healthy_threshold: u32,
     pub unhealthy_threshold: u32,
+    /// The statuses that pass (`Matcher.HttpCode`); any other answer is a failed check.
+    pub matcher: Matcher,
 }
 
 impl Default for HealthCheckConfig {
@@ -66,7 +72,20 @@ struct NodeEntry {
 #[derive(Clone, Debug)]
 struct LbRecord {
     routing: ClientRouting,
+    empty_groups: EmptyTargetGroups,
+    /// How long a dead node stays in DNS ([`crate::defaults::elb::DNS_REMOVAL_DELAY`]).
+    dns_removal_delay: Nanos,
     nodes: Vec<NodeEntry>,
+}
+
+/// How a target group without registered targets counts when Route 53 evaluates a load
+/// balancer's target health ([`crate::defaults::elb::EMPTY_TARGET_GROUPS`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EmptyTargetGroups {
+    /// The load balancer is unhealthy while a group is empty (AWS's current page).
+    Unhealthy,
+    /// Empty groups are ignored (older pages).
+    Healthy,
 }
 
 /// The DNS of every load balancer: which node addresses a name resolves to.
@@ -77,7 +96,12 @@ impl LbDirectory {
     /// Adds a node of load balancer `lb`.
     pub fn register_node(&self, lb: &str, host: HostId, az: AzId) {
         let mut map = self.0.lock().expect("directory lock");
-        let rec = map.entry(lb.to_string()).or_insert(LbRecord { routing: ClientRouting::default(), nodes: Vec::new() });
+        let rec = map.entry(lb.to_string()).or_insert(LbRecord {
+            routing: ClientRouting::default(),
+            empty_groups: crate::defaults::elb::EMPTY_TARGET_GROUPS,
+            dns_removal_delay: crate::defaults::elb::DNS_REMOVAL_DELAY,
+            nodes: Vec::new(),
+        });
         rec.nodes.push(NodeEntry { host, az, serving: true, groups: Vec::new() });
     }
 
@@ -85,6 +109,20 @@ impl LbDirectory {
     pub fn set_client_routing(&self, lb: &str, routing: ClientRouting) {
         if let Some(rec) = self.0.lock().expect("directory lock").get_mut(lb) {
             rec.routing = routing;
+        }
+    }
+
+    /// Sets how `lb`'s empty target groups count to evaluate-target-health.
+    pub fn set_empty_target_groups(&self, lb: &str, empty: EmptyTargetGroups) {
+        if let Some(rec) = self.0.lock().expect("directory lock").get_mut(lb) {
+            rec.empty_groups = empty;
+        }
+    }
+
+    /// Sets how long a dead node of `lb` stays in DNS.
+    pub fn set_dns_removal_delay(&self, lb: &str, delay: Nanos) {
+        if let Some(rec) = self.0.lock().expect("directory lock").get_mut(lb) {
+            rec.dns_removal_delay = delay;
         }
     }
 
@@ -97,17 +135,20 @@ impl LbDirectory {
     }
 
     /// Whether `lb` is healthy as Route 53's evaluate-target-health sees it: every target
-    /// group that has targets has a healthy one (by any live node's checks); groups without
-    /// targets count healthy (AWS's current documentation). No live node: unhealthy.
+    /// group that has targets has a healthy one (by any live node's checks); a group without
+    /// targets (draining ones do not count) makes it unhealthy, or is ignored, as
+    /// [`EmptyTargetGroups`] says. No live node: unhealthy.
     pub fn targets_healthy(&self, cx: &Cx<'_>, lb: &str) -> bool {
         let map = self.0.lock().expect("directory lock");
         let Some(rec) = map.get(lb) else { return false };
         let live: Vec<&NodeEntry> = rec.nodes.iter().filter(|n| cx.host_is_up(n.host)).collect();
         let groups = live.iter().map(|n| n.groups.len()).max().unwrap_or(0);
+        let empty_is_healthy = rec.empty_groups == EmptyTargetGroups::Healthy;
         !live.is_empty()
             && (0..groups).all(|g| {
                 let seen: Vec<(bool, bool)> = live.iter().filter_map(|n| n.groups.get(g).copied()).collect();
-                !seen.iter().any(|(has, _)| *has) || seen.iter().any(|(_, healthy)| *healthy)
+                let empty = !seen.iter().any(|(has, _)| *has);
+                if empty { empty_is_healthy } else { seen.iter().any(|(_, healthy)| *healthy) }
             })
     }
 
@@ -116,8 +157,10 @@ impl LbDirectory {
     pub fn resolve(&self, cx: &mut Cx<'_>, lb: &str, zone: Option<AzId>) -> Vec<Endpoint> {
         let map = self.0.lock().expect("directory lock");
         let Some(rec) = map.get(lb) else { return Vec::new() };
-        // ELB's control plane watches its own nodes: a dead node leaves DNS.
-        let up: Vec<&NodeEntry> = rec.nodes.iter().filter(|n| cx.host_is_up(n.host)).collect();
+        // ELB's control plane watches its own nodes: a dead node leaves DNS once it has been
+        // dead for the removal delay (default 0: at once).
+        let delay = rec.dns_removal_delay;
+        let up: Vec<&NodeEntry> = rec.nodes.iter().filter(|n| cx.host_down_for(n.host).is_none_or(|down| down < delay)).collect();
         // Nodes below their DNS failover threshold leave DNS, unless every node is: then all
         // of them are served (fail-open).
         let healthy: Vec<&NodeEntry> = up.iter().copied().filter(|n| n.serving).collect();
@@ -231,6 +274,8 @@ enum LbTimer {
     TargetTimeout,
     /// Idle target connections are due to close ([`Pool`]).
     ConnSweep,
+    /// Connection attempts to targets are due to be given up ([`Pool::connect_expired`]).
+    ConnectTimeout,
 }
 
 const TIMER_KIND_BITS: u32 = 3;
@@ -245,6 +290,7 @@ impl TimerToken for LbTimer {
             LbTimer::Processed { call } => (4, call),
             LbTimer::TargetTimeout => (5, 0),
             LbTimer::ConnSweep => (6, 0),
+            LbTimer::ConnectTimeout => (7, 0),
         };
         Packer::new().put(kind, TIMER_KIND_BITS).put(value, 64 - TIMER_KIND_BITS).finish()
     }
@@ -259,6 +305,7 @@ impl TimerToken for LbTimer {
             4 => LbTimer::Processed { call: value },
             5 => LbTimer::TargetTimeout,
             6 => LbTimer::ConnSweep,
+            7 => LbTimer::ConnectTimeout,
             _ => unreachable!("not a load balancer timer: {token}"),
         }
     }
@@ -323,10 +370,11 @@ impl LbNode {
     }
 
     /// Keeps connections to targets with keep-alive, closing idle ones after the target
-    /// timeout (an ALB's idle timeout). Without it, requests pass through as messages (an NLB,
-    /// and targets that are not simulated services).
+    /// timeout (an ALB's idle timeout) and giving up a connection attempt after the ALB's
+    /// connect timeout (10 s, [`crate::defaults::alb::CONNECT_TIMEOUT`]: 504). Without it,
+    /// requests pass through as messages (an NLB, and targets that are not simulated services).
     pub fn with_pooled_targets(mut self) -> Self {
-        self.pool = Some(Pool::new(self.config.target_timeout));
+        self.pool = Some(Pool::new(self.config.target_timeout, crate::defaults::alb::CONNECT_TIMEOUT));
         self
     }
 
@@ -380,6 +428,7 @@ impl LbNode {
             Some(p) => {
                 let fwd = self.outgoing(cx.host(), call, p);
                 cx.send(target, Body::on_conn(p.id, conn, fwd));
+                self.target_deadlines.add(cx, call, self.config.target_timeout, LbTimer::TargetTimeout);
             }
             None => pool.release(cx, conn, false, LbTimer::ConnSweep),
         }
@@ -551,6 +600,15 @@ impl LbNode {
                 t.health = Health::Unhealthy;
             }
         }
+        // This node's verdict, as ELB reports target health (ECS reads it).
+        let verdict = match t.health {
+            Health::Initial => None,
+            h => Some(h == Health::Healthy),
+        };
+        let i = self.index_of[&host];
+        if let Some(g) = self.groups.iter().position(|r| r.contains(&i)) {
+            self.config.registry.report_health(&self.config.groups[g], host, cx.host(), verdict);
+        }
         self.publish(cx);
     }
 
@@ -570,13 +628,18 @@ impl LbNode {
         let Some(p) = self.pending.get_mut(&call) else { return };
         p.target = Some(target.host);
         self.outstanding[index] += 1;
-        let acquired = self.pool.as_mut().map(|pool| pool.acquire(target.host, call));
+        let acquired = self.pool.as_mut().map(|pool| pool.acquire(cx, target.host, call, LbTimer::ConnectTimeout));
         p.conn = acquired.map(|(Acquired::Reused(conn) | Acquired::Opened(conn))| conn);
         let p = &self.pending[&call];
         match acquired {
             None => cx.send(target.host, rpc::request(p.id, self.outgoing(cx.host(), call, p))),
             Some(Acquired::Reused(conn)) => cx.send(target.host, Body::on_conn(p.id, conn, self.outgoing(cx.host(), call, p))),
-            Some(Acquired::Opened(conn)) => cx.send(target.host, Body::syn(conn)),
+            // The idle timeout starts once the request is on its way ([`LbNode::connected`]);
+            // until then the connect timeout runs.
+            Some(Acquired::Opened(conn)) => {
+                cx.send(target.host, Body::syn(conn));
+                return;
+            }
         }
         self.target_deadlines.add(cx, call, self.config.target_timeout, LbTimer::TargetTimeout);
     }
@@ -619,7 +682,13 @@ impl Process for LbNode {
                     cx.send(p.req.reply_to, rpc::response(Some(p.id), p.req.call_id, resp.status, bytes));
                 }
             }
-            Body::HealthReply(r) => self.probe_result(cx, r.seq, r.passes()),
+            Body::HealthReply(r) => self.probe_result(cx, r.seq, self.config.health.matcher.matches(r.status)),
+            // A Route 53 health check of the load balancer's name: 200 while this node has a
+            // healthy target it would route to, else 503 (ours: not routed on to a target).
+            Body::HealthCheck(hc) => {
+                let healthy = self.groups.first().is_some_and(|r| self.healthy_candidates(r.clone(), cx.az()) > 0);
+                cx.send(from, Body::health_reply(rpc::HealthReply { seq: hc.seq, status: if healthy { 200 } else { 503 }, body: None }));
+            }
             Body::SynAck(seg) => self.connected(cx, from, seg.conn),
             Body::Fin(seg) => {
                 if let Some(pool) = self.pool.as_mut() {
@@ -667,6 +736,15 @@ impl Process for LbNode {
             LbTimer::TargetTimeout => {
                 for id in self.target_deadlines.expire(cx, LbTimer::TargetTimeout) {
                     self.fail_pending(cx, id, 504, false);
+                }
+            }
+            // No SYN-ACK within the connect timeout: 504 (AWS: "The load balancer failed to
+            // establish a connection to the target before the connection timeout expired (10
+            // seconds)").
+            LbTimer::ConnectTimeout => {
+                let calls = self.pool.as_mut().map(|pool| pool.connect_expired(cx, LbTimer::ConnectTimeout)).unwrap_or_default();
+                for call in calls {
+                    self.fail_pending(cx, call, 504, false);
                 }
             }
             LbTimer::ConnSweep => {

@@ -6,7 +6,8 @@
 //!   checks, registration in target groups and Cloud Map, replacement);
 //! - `lb.rs`: a load-balancer node (ALB: cross-zone always on; NLB: cross-zone off by default),
 //!   with active health checks per node, routing and DNS failover, draining, and the DNS view
-//!   clients resolve; `targets.rs`: the target groups it reads;
+//!   clients resolve; `targets.rs`: the target groups it reads; `matcher.rs`: a health
+//!   check's success codes;
 //! - `client.rs`: a client workload (open or closed loop, timeouts);
 //! - `cloudmap.rs` + `cloudmap/`: AWS Cloud Map, registry and AWS JSON 1.1 endpoint;
 //! - `apigw.rs`: API Gateway (HTTP and REST APIs) and its VPC link ENIs;
@@ -31,6 +32,7 @@ pub mod defaults;
 mod ecs;
 pub mod edge;
 mod lb;
+pub mod matcher;
 pub mod nat;
 mod pick;
 pub mod route53;
@@ -42,7 +44,8 @@ mod targets;
 pub use client::{Client, ClientConfig, Destination, Pacing};
 pub use conn::{ConnStats, KeepAlive};
 pub use ecs::{AutoScaling, ContainerHealthCheck, EcsCloudMap, EcsService, EcsServiceConfig, TaskEvent, TaskEvents, TaskSlot, TaskSwitch};
-pub use lb::{ClientRouting, HealthCheckConfig, LbAlgorithm, LbDirectory, LbNode, LbNodeConfig};
+pub use lb::{ClientRouting, EmptyTargetGroups, HealthCheckConfig, LbAlgorithm, LbDirectory, LbNode, LbNodeConfig};
+pub use matcher::Matcher;
 pub use pick::{Endpoint, PickPolicy, Picker};
 pub use rpc::{Body, HEALTH_CHECK_BYTES, HealthCheck, HealthReply, HttpRequest, Request, Response, request, response};
 pub use service::{CannedRoute, ColdStart, ServiceConfig, ServiceInstance, Step, StepKind};

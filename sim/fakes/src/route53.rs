@@ -28,6 +28,11 @@
 //!   group that has targets has a healthy one (empty groups count healthy, AWS's current
 //!   documentation). AWS does not say how soon a target's health reaches Route 53: here, at once.
 //!
+//! - A check may target a load balancer by its DNS name, as checks of an ALB's or NLB's name
+//!   do: each probe resolves the name (its live, published nodes) and probes one node at
+//!   random; the node answers 200 while it has a healthy target it would route to, else 503
+//!   (ours: the probe is not routed on to a target). No node to resolve: the probe fails.
+//!
 //! - Checkers are hosts, so they can sit in several places (AWS's checker Regions): a fault
 //!   between some of them and a target leaves the others' verdicts.
 //!
@@ -165,11 +170,20 @@ impl CheckKind {
     }
 }
 
+/// What a health check probes.
+#[derive(Clone, Debug)]
+pub enum CheckTarget {
+    /// One host (an API's regional endpoint, a service's first instance).
+    Host(HostId),
+    /// A load balancer's DNS name: each probe resolves it and probes one of the nodes it
+    /// answers with.
+    LoadBalancer { name: String, directory: LbDirectory },
+}
+
 /// A health check's settings.
 #[derive(Clone, Debug)]
 pub struct HealthCheckConfig {
-    /// Probed at the first endpoint (an API's regional endpoint, a load balancer node).
-    pub target: HostId,
+    pub target: CheckTarget,
     /// 10 s (fast) or 30 s (standard).
     pub interval: Nanos,
     /// 1 to 10; AWS's default 3.
@@ -249,7 +263,7 @@ impl Route53 {
                 s.checks.insert(
                     id.clone(),
                     CheckState {
-                        config: HealthCheckConfig { target: HostId(u32::MAX), interval: 0, failure_threshold: 0, kind: CheckKind::Http },
+                        config: HealthCheckConfig { target: CheckTarget::Host(HostId(u32::MAX)), interval: 0, failure_threshold: 0, kind: CheckKind::Http },
                         verdicts: Vec::new(),
                         healthy,
                         published: healthy,
@@ -530,7 +544,15 @@ impl Process for HealthChecker {
             CheckerTimer::Round { check } => check,
         };
         let Some((_, c)) = self.checks.get(check) else { return };
-        let (target, interval, timeout) = (c.target, c.interval, c.kind.timeout());
+        let (interval, timeout) = (c.interval, c.kind.timeout());
+        let target = match &c.target {
+            CheckTarget::Host(host) => Some(*host),
+            CheckTarget::LoadBalancer { name, directory } => {
+                let nodes = directory.resolve(cx, name, None);
+                let pick = cx.rng().below(nodes.len().max(1) as u64) as usize;
+                nodes.get(pick).map(|n| n.host)
+            }
+        };
         cx.set_timer(interval, CheckerTimer::Round { check });
         if let Some(out) = self.state[check].2 {
             // The previous probe is still out at the next round (a TCP check's 10 s budget
@@ -540,6 +562,10 @@ impl Process for HealthChecker {
         self.seq += 1;
         let seq = probe_seq(check, self.seq);
         self.state[check].2 = Some(seq);
+        let Some(target) = target else {
+            // The name resolves to no address: the probe fails.
+            return self.result(cx, check, seq, false);
+        };
         cx.send(target, Body::health_check(seq));
         cx.set_timer(timeout, CheckerTimer::Timeout { seq });
     }
@@ -594,7 +620,12 @@ mod tests {
         let records = BTreeMap::from([("api.example.com".to_string(), RecordSet { ttl: 60_000_000_000, policy })]);
         let checks = checks
             .iter()
-            .map(|c| (c.to_string(), HealthCheckConfig { target: HostId(0), interval: 10_000_000_000, failure_threshold: 3, kind: CheckKind::Http }))
+            .map(|c| {
+                (
+                    c.to_string(),
+                    HealthCheckConfig { target: CheckTarget::Host(HostId(0)), interval: 10_000_000_000, failure_threshold: 3, kind: CheckKind::Http },
+                )
+            })
             .collect();
         Route53::new(records, checks, 10, Dist::Fixed(0), Seed(1).stream("r53"))
     }
@@ -667,8 +698,10 @@ mod tests {
             "api.example.com".to_string(),
             RecordSet { ttl: 60_000_000_000, policy: Policy::Failover { primary: target(1, Some("p")), secondary: target(2, None) } },
         )]);
-        let checks =
-            BTreeMap::from([("p".to_string(), HealthCheckConfig { target: HostId(0), interval: 10_000_000_000, failure_threshold: 3, kind: CheckKind::Http })]);
+        let checks = BTreeMap::from([(
+            "p".to_string(),
+            HealthCheckConfig { target: CheckTarget::Host(HostId(0)), interval: 10_000_000_000, failure_threshold: 3, kind: CheckKind::Http },
+        )]);
         let z = Route53::new(records, checks, 1, Dist::Fixed(30_000_000_000), Seed(1).stream("r53"));
         z.report(5_000_000_000, "p", 0, false);
         assert_eq!(answer_from(&z, &mut at(34_999_999_999)), [1], "not yet published");

@@ -133,9 +133,9 @@ pub struct HealthCheck {
 #[derive(Clone, Debug)]
 pub struct HealthReply {
     pub seq: u64,
-    /// The probe's HTTP status. 200-399 passes (an NLB's default success codes; an ALB's
-    /// default matcher is 200 alone, and the targets here answer 200 or an error, so the two
-    /// agree).
+    /// The probe's HTTP status. Load balancer nodes judge it by their health check's
+    /// [`crate::Matcher`]; [`HealthReply::passes`] is the 2xx-or-3xx rule of Route 53's
+    /// checks and the egress proxy's.
     pub status: u16,
     /// The start of the answer's body, for checks that look for a string in it.
     pub body: Option<Arc<str>>,

@@ -2,6 +2,11 @@
 //! group, and which are deregistering (draining). Whoever registers targets (the scenario at
 //! build time, the ECS fake as tasks start and stop) writes here; every load-balancer node reads
 //! it, and re-reads it only when its version changed, so routing a request costs one atomic load.
+//!
+//! It also holds each node's latest verdict on each target (`report_health`), which is what
+//! ELB's `DescribeTargetHealth` answers and what ECS reads to replace a task the load balancer
+//! reports unhealthy (`reported_unhealthy`). Verdicts do not change the version: nodes need
+//! not re-read the targets when a health changes.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +29,8 @@ pub struct Registration {
 #[derive(Debug, Default)]
 struct Inner {
     groups: BTreeMap<String, Vec<Registration>>,
+    /// Per group, per target: each node's latest verdict (true: healthy).
+    health: BTreeMap<String, BTreeMap<HostId, BTreeMap<HostId, bool>>>,
 }
 
 /// Every target group of a run, by name (the service whose tasks it holds).
@@ -40,7 +47,13 @@ impl TargetRegistry {
         let targets = inner.groups.entry(group.to_string()).or_default();
         match targets.iter_mut().find(|r| r.endpoint.host == endpoint.host) {
             Some(r) => r.deregistered_at = None,
-            None => targets.push(Registration { endpoint, deregistered_at: None }),
+            None => {
+                targets.push(Registration { endpoint, deregistered_at: None });
+                // A new registration starts without verdicts (a new task on a reused host).
+                if let Some(h) = inner.health.get_mut(group) {
+                    h.remove(&endpoint.host);
+                }
+            }
         }
         self.version.fetch_add(1, Ordering::Relaxed);
     }
@@ -61,6 +74,35 @@ impl TargetRegistry {
             t.retain(|r| r.endpoint.host != host);
             self.version.fetch_add(1, Ordering::Relaxed);
         }
+        if let Some(h) = inner.health.get_mut(group) {
+            h.remove(&host);
+        }
+    }
+
+    /// A load-balancer `node`'s verdict on `target` of `group` after a health check:
+    /// `Some(healthy)`, or `None` while it has none yet (a new target before its first check).
+    pub fn report_health(&self, group: &str, target: HostId, node: HostId, verdict: Option<bool>) {
+        let mut inner = self.inner.lock().expect("target registry lock");
+        if !inner.health.contains_key(group) {
+            inner.health.insert(group.to_string(), BTreeMap::new());
+        }
+        let verdicts = inner.health.get_mut(group).expect("inserted above").entry(target).or_default();
+        match verdict {
+            Some(healthy) => verdicts.insert(node, healthy),
+            None => verdicts.remove(&node),
+        };
+    }
+
+    /// Whether the load balancer reports `target` of `group` unhealthy: at least one live node
+    /// (`node_is_up`) has a verdict and every live node that has one says unhealthy. A target
+    /// any live node still finds healthy counts healthy, as Route 53's evaluate-target-health
+    /// reads a group (`LbDirectory::targets_healthy`); AWS does not document how the nodes'
+    /// checks combine into the one state `DescribeTargetHealth` answers.
+    pub fn reported_unhealthy(&self, group: &str, target: HostId, node_is_up: impl Fn(HostId) -> bool) -> bool {
+        let inner = self.inner.lock().expect("target registry lock");
+        let Some(verdicts) = inner.health.get(group).and_then(|h| h.get(&target)) else { return false };
+        let mut live = verdicts.iter().filter(|(node, _)| node_is_up(**node)).peekable();
+        live.peek().is_some() && live.all(|(_, healthy)| !healthy)
     }
 
     /// Changes with every registration change.

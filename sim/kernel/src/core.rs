@@ -83,6 +83,8 @@ pub struct Core {
     faults: BTreeMap<FaultId, (Fault, bool)>,
     path_faults_active: usize,
     host_states: Vec<HostState>,
+    /// When each host's state last changed (0: it has been so since the start).
+    state_since: Vec<Nanos>,
     generations: Vec<u32>,
     pub(crate) processes: Vec<Option<Box<dyn Process>>>,
     traffic: Traffic,
@@ -124,6 +126,7 @@ impl Core {
             faults: BTreeMap::new(),
             path_faults_active: 0,
             host_states: vec![HostState::Up; n],
+            state_since: vec![0; n],
             generations: vec![0; n],
             processes: (0..n).map(|_| None).collect(),
             traffic: Traffic::default(),
@@ -186,6 +189,11 @@ impl Core {
 
     pub fn host_state(&self, host: HostId) -> HostState {
         self.host_states[host.0 as usize]
+    }
+
+    /// When `host` entered its current state (0 if it has been in it since the start).
+    pub fn host_state_since(&self, host: HostId) -> Nanos {
+        self.state_since[host.0 as usize]
     }
 
     pub fn traffic(&self) -> &Traffic {
@@ -471,6 +479,7 @@ impl Core {
                 continue;
             }
             self.host_states[host.0 as usize] = state;
+            self.state_since[host.0 as usize] = self.now();
             if old == HostState::Up {
                 // The process dies: its timers are void, its state is lost, its connections break.
                 self.generations[host.0 as usize] += 1;

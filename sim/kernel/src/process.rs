@@ -73,6 +73,11 @@ impl<'a> Cx<'a> {
     pub fn host_is_up(&self, host: HostId) -> bool {
         self.core.host_state(host) == crate::HostState::Up
     }
+    /// How long `host` has been down (crashed or powered off), or `None` while it is up; the
+    /// same omniscient view as [`Cx::host_is_up`].
+    pub fn host_down_for(&self, host: HostId) -> Option<Nanos> {
+        (!self.host_is_up(host)).then(|| self.now().saturating_sub(self.core.host_state_since(host)))
+    }
     /// This host's random stream.
     pub fn rng(&mut self) -> &mut SimRng {
         self.core.host_rng(self.host)

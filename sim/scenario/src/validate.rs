@@ -22,6 +22,7 @@ mod cloudfront;
 mod expectations;
 mod faults;
 mod load_balancers;
+pub use load_balancers::parse_matcher;
 mod nat;
 mod network;
 mod regions;

@@ -125,3 +125,32 @@ fn a_crashed_targets_pooled_connection_answers_502() {
     // The first request's connection dies with the target: the second meets a reset one.
     assert_eq!(results[1].1, Outcome::Failed(Failure::Status(502)));
 }
+
+/// "HTTP 504: Gateway Timeout ... The load balancer failed to establish a connection to the
+/// target before the connection timeout expired (10 seconds)": a target whose SYN vanishes
+/// (powered off, or cut off by a partition) gets 504 after 10 s, whether the idle timeout is
+/// shorter or longer; the idle timeout starts only once the request is sent.
+/// <https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-troubleshooting.html>
+#[test]
+fn a_black_holed_target_gets_504_after_the_10_s_connect_timeout_whatever_the_idle_timeout() {
+    for idle in [5_000 * MS, 60_000 * MS, 4_000_000 * MS] {
+        for powered_off in [true, false] {
+            let mut w = pair(idle, KeepAlive::Unlimited, 1_000 * MS, 1);
+            let (node, api) = (w.host("lb-0"), w.host("api-0-0"));
+            let fault = if powered_off {
+                Fault::HostPowerOff(api)
+            } else {
+                Fault::Partition { from: azsim_kernel::Scope::Host(node), to: azsim_kernel::Scope::Host(api), both_ways: true }
+            };
+            w.sim.with_core(|c| c.schedule_fault(0, None, fault));
+            w.sim.run_until(Duration::from_secs(100));
+            let finished: Vec<(Option<u64>, Outcome)> =
+                w.sim.with_core(|c| c.requests().iter().map(|r| (r.finished.map(|f| f - r.started), r.outcome.clone())).collect());
+            // Client -> node (L), 10 s of waiting, node -> client (L).
+            let expected = Some(2 * L + 10_000 * MS);
+            assert_eq!(finished, vec![(expected, Outcome::Failed(Failure::Status(504)))], "idle timeout {idle}, powered off: {powered_off}");
+            let stats = w.sim.with_core(|c| c.process(node).unwrap().as_any().downcast_ref::<LbNode>().unwrap().conn_stats());
+            assert_eq!((stats.opened, stats.connect_timeouts), (1, 1));
+        }
+    }
+}

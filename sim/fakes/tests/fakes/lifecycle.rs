@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use azsim_fakes::*;
-use azsim_kernel::{Dist, Failure, Fault, HostId, Outcome};
+use azsim_kernel::{Dist, Failure, Fault, HostId, Outcome, Scope};
 
 use super::{LB_HOSTS, MS, World, api_config, client_config, resolve_from, world};
 
@@ -30,7 +30,13 @@ impl Default for LbOptions {
             deregistration_delay: 300_000 * MS,
             routing_failover_min_healthy: 1,
             dns_failover_min_healthy: None,
-            health: HealthCheckConfig { interval: 5_000 * MS, timeout: 2_000 * MS, healthy_threshold: 2, unhealthy_threshold: 2 },
+            health: HealthCheckConfig {
+                interval: 5_000 * MS,
+                timeout: 2_000 * MS,
+                healthy_threshold: 2,
+                unhealthy_threshold: 2,
+                ..HealthCheckConfig::default()
+            },
         }
     }
 }
@@ -242,6 +248,10 @@ fn ecs_world(extra: &[(&str, usize)]) -> World {
 }
 
 fn ecs_service(w: &World, launch: u64, startup: u64, drain: u64) -> Ecs {
+    ecs_service_with_grace(w, launch, startup, drain, 0)
+}
+
+fn ecs_service_with_grace(w: &World, launch: u64, startup: u64, drain: u64, grace: u64) -> Ecs {
     let cfg = Arc::new(api_config(Dist::Fixed(MS), None, 0));
     let names: Vec<String> = (0..3).flat_map(|az| (0..2).map(move |n| format!("api-{az}-{n}"))).collect();
     let api = w.api();
@@ -265,6 +275,7 @@ fn ecs_service(w: &World, launch: u64, startup: u64, drain: u64) -> Ecs {
         launch: Dist::Fixed(launch),
         startup: Dist::Fixed(startup),
         health: ContainerHealthCheck::default(),
+        health_check_grace_period: grace,
         target_groups: Some((registry.clone(), drain)),
         cloud_map: None,
         events: events.clone(),
@@ -359,4 +370,119 @@ fn a_stopping_task_drains_for_the_deregistration_delay_before_it_stops() {
     let old = events_of(&ecs, 2);
     assert_eq!(old.len(), 2);
     assert_eq!(old[1], (old[0].0 + 45_000, "stopped".to_string()));
+}
+
+/// ECS replaces a task the load balancer reports unhealthy although its container check passes,
+/// once the service's health check grace period is over. AWS: "The service scheduler also
+/// replaces tasks determined to be unhealthy after a container health check or a load balancer
+/// target group health check fails"
+/// (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs_services.html); the grace
+/// period, default 0, ignores unhealthy ELB and container checks "after a task has first
+/// started" (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CreateService.html).
+#[test]
+fn ecs_replaces_a_task_the_load_balancer_reports_unhealthy_after_the_grace_period() {
+    // (grace period, when the old task may stop, in ms): the nodes find it unhealthy 17 to 22 s
+    // in (two failed checks 5 s apart, 2 s timeout); ECS reads that at its next container check
+    // (every 30 s), or at the first one after the grace period.
+    for (grace, earliest, latest) in [(0, 17_000, 52_000), (120_000, 120_000, 150_000)] {
+        let mut w = ecs_world(&[("lb-0", 0), ("lb-1", 1), ("lb-2", 2)]);
+        let ecs = ecs_service_with_grace(&w, 20_000 * MS, 5_000 * MS, 0, grace * MS);
+        let lb = load_balancer(&w, ecs.registry.clone(), LbOptions::default());
+        // The task's host stays up (its container check passes), but the health checks of the
+        // load balancer's nodes get no answer from it.
+        let task = w.host("api-0-0");
+        for node in ["lb-0", "lb-1", "lb-2"] {
+            let from = Scope::Host(w.host(node));
+            w.sim.with_core(|c| c.schedule_fault(10_000 * MS, None, Fault::Partition { from, to: Scope::Host(task), both_ways: true }));
+        }
+        w.sim.run_until(Duration::from_secs(200));
+        let old = events_of(&ecs, 1);
+        let (stopped_at, reason) = old[0].clone();
+        assert_eq!(reason, "failed ELB health checks in target group api; stopping", "grace {grace} ms");
+        assert!((earliest..=latest).contains(&stopped_at), "grace {grace} ms: stopped at {stopped_at}");
+        let placed = events_of(&ecs, 4);
+        assert_eq!(placed[0], (stopped_at, "placed in az1".to_string()));
+        // The replacement (on api-0-1) passes the nodes' checks and stays.
+        assert_eq!(placed.last().map(|e| e.1.as_str()), Some("container healthy; registered"));
+        assert!(!lb.registry.reported_unhealthy("api", w.host("api-0-1"), |_| true));
+    }
+}
+
+/// A target that answers every health check with `status` (a redirect, a 404, ...).
+struct AnswersHealthWith(u16);
+
+impl azsim_kernel::Process for AnswersHealthWith {
+    fn on_message(&mut self, cx: &mut azsim_kernel::Cx<'_>, from: HostId, msg: azsim_kernel::Message) {
+        if let Body::HealthCheck(hc) = Body::of(msg) {
+            cx.send(from, Body::health_reply(HealthReply::status(hc.seq, self.0)));
+        }
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+/// One target per AZ, cross-zone off and DNS failover at 1, so a node stays in DNS exactly
+/// while its AZ's target passes: the first AZ's target answers its checks with `status`, the
+/// others with 200. How many nodes DNS publishes after 19 s.
+fn nodes_published_when_one_target_answers(status: u16, matcher: Matcher) -> usize {
+    let mut w = world(1, &[("lb-0", 0), ("lb-1", 1), ("lb-2", 2), ("probe", 0)]);
+    let api = w.api();
+    w.sim.with_core(|c| {
+        for (i, e) in api.iter().enumerate() {
+            c.add_process(e.host, Box::new(AnswersHealthWith(if i == 0 { status } else { 200 })));
+        }
+    });
+    let health = HealthCheckConfig { matcher, ..LbOptions::default().health };
+    let lb = load_balancer(&w, registered(&w), LbOptions { cross_zone: false, dns_failover_min_healthy: Some(1), health, ..LbOptions::default() });
+    w.sim.run_until(Duration::from_secs(19));
+    resolve_from(&mut w, &lb.directory, "probe")
+}
+
+/// "Matcher: The codes to use when checking for a successful response from a target ... The
+/// default value is 200" (ALB); "200-399" for an NLB's HTTP checks; values are codes, lists
+/// (`200,202`) and ranges (`200-299`).
+/// <https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html>
+/// <https://docs.aws.amazon.com/elasticloadbalancing/latest/network/target-group-health-checks.html>
+#[test]
+fn a_health_check_passes_only_on_its_matchers_codes() {
+    let alb = azsim_fakes::defaults::alb::HEALTH_CHECK.matcher;
+    let nlb = azsim_fakes::defaults::nlb::HEALTH_CHECK.matcher;
+    let list = Matcher::of_ranges(&[(200, 200), (202, 202)]);
+    let cases = [
+        ("ALB default: 200 passes", 200, alb, 3),
+        ("ALB default: a redirect fails", 302, alb, 2),
+        ("ALB default: 204 fails", 204, alb, 2),
+        ("200-399: a redirect passes", 302, Matcher::range(200, 399), 3),
+        ("200-399: 404 fails", 404, Matcher::range(200, 399), 2),
+        ("200,202: 202 passes", 202, list, 3),
+        ("200,202: 201 fails", 201, list, 2),
+        ("NLB default: a redirect passes", 302, nlb, 3),
+        ("NLB default: 500 fails", 500, nlb, 2),
+    ];
+    for (rule, status, matcher, published) in cases {
+        assert_eq!(nodes_published_when_one_target_answers(status, matcher), published, "{rule}");
+    }
+}
+
+/// "When the healthy targets in a zone fall below the threshold, we mark the IP addresses of
+/// the load balancer node for the zone as unhealthy in DNS", and "By default, a target group is
+/// considered healthy as long as it has at least one healthy target": with the ALB's default
+/// (`defaults::alb::DNS_FAILOVER_MIN_HEALTHY`, 1) and cross-zone off, a node whose AZ has no
+/// healthy target leaves DNS; with cross-zone on, the count is over the group and it stays.
+/// <https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health.html>
+#[test]
+fn by_default_an_alb_node_whose_az_has_no_healthy_target_leaves_dns_with_cross_zone_off() {
+    let published = |cross_zone: bool| {
+        let mut w = world(1, &[("lb-0", 0), ("lb-1", 1), ("lb-2", 2), ("probe", 0)]);
+        w.add_api(Dist::Fixed(MS), None, 0);
+        let dns_failover_min_healthy = azsim_fakes::defaults::alb::DNS_FAILOVER_MIN_HEALTHY;
+        let lb = load_balancer(&w, registered(&w), LbOptions { cross_zone, dns_failover_min_healthy, ..LbOptions::default() });
+        let only_in_az0 = w.api()[0].host;
+        w.sim.with_core(|c| c.schedule_fault(5_000 * MS, None, Fault::HostCrash(only_in_az0)));
+        w.sim.run_until(Duration::from_secs(30));
+        resolve_from(&mut w, &lb.directory, "probe")
+    };
+    assert_eq!(published(false), 2, "cross-zone off: az0's node leaves DNS");
+    assert_eq!(published(true), 3, "cross-zone on: the group still has healthy targets");
 }

@@ -250,6 +250,30 @@ fn a_powered_off_node_leaves_dns() {
     assert_eq!(resolve_from(&mut w, &dir, "client"), 2, "the powered-off node is not published");
 }
 
+/// AWS does not document how soon a dead node's address leaves the load balancer's DNS
+/// (<https://docs.aws.amazon.com/elasticloadbalancing/latest/userguide/how-elastic-load-balancing-works.html>):
+/// at once by default (`defaults::elb::DNS_REMOVAL_DELAY`, the most optimistic choice), or
+/// after `dns_removal_delay`.
+#[test]
+fn a_dead_node_stays_in_dns_for_the_removal_delay() {
+    assert_eq!(defaults::elb::DNS_REMOVAL_DELAY, 0);
+    let published_at = |delay: u64, at_ms: u64| {
+        let w = world(1, &LB_HOSTS);
+        w.add_api(Dist::Fixed(MS), None, 0);
+        let dir = LbDirectory::default();
+        lb(&w, LbKindConfig::Nlb, false, LbAlgorithm::RoundRobin, &dir);
+        dir.set_dns_removal_delay("lb", delay);
+        let node1 = w.host("lb-1");
+        let mut w = w;
+        w.sim.with_core(|c| c.schedule_fault(1_000 * MS, None, Fault::HostPowerOff(node1)));
+        w.sim.run_until(Duration::from_millis(at_ms));
+        resolve_from(&mut w, &dir, "client")
+    };
+    assert_eq!(published_at(0, 1_001), 2, "default: gone the moment it dies");
+    assert_eq!(published_at(30_000 * MS, 30_990), 3, "still published just before the delay ends");
+    assert_eq!(published_at(30_000 * MS, 31_010), 2, "gone once it has been dead for the delay");
+}
+
 fn served(w: &World) -> Vec<u64> {
     w.api().iter().map(|e| w.sim.with_core(|c| c.process(e.host).unwrap().as_any().downcast_ref::<ServiceInstance>().unwrap().served)).collect()
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use azsim_fakes::route53::{CheckKind, HealthCheckConfig as Check, HealthChecker, Route53};
+use azsim_fakes::route53::{CheckKind, CheckTarget, HealthCheckConfig as Check, HealthChecker, Route53};
 use azsim_fakes::*;
 use azsim_kernel::{Dist, Fault, Seed};
 
@@ -22,7 +22,10 @@ fn checks(kinds: &[(&str, CheckKind)], fault: Option<(u64, MakeFault)>) -> BTree
     let cfg = Arc::new(ServiceConfig { health_body: Some(Arc::from("<html>status: ok</html>")), ..api_config(Dist::Fixed(MS), None, 0) });
     let api = w.api();
     let target = api[0].host;
-    let checks = kinds.iter().map(|(id, kind)| (id.to_string(), Check { target, interval: 10_000 * MS, failure_threshold: 3, kind: kind.clone() })).collect();
+    let checks = kinds
+        .iter()
+        .map(|(id, kind)| (id.to_string(), Check { target: CheckTarget::Host(target), interval: 10_000 * MS, failure_threshold: 3, kind: kind.clone() }))
+        .collect();
     let zone = Route53::new(BTreeMap::new(), checks, 1, Dist::Fixed(0), Seed(1).stream("r53"));
     let checker = w.host("checker");
     w.sim.with_core(|c| {
@@ -135,8 +138,9 @@ fn an_alias_is_healthy_while_its_target_group_has_a_healthy_target() {
 }
 
 /// Evaluate-target-health over several target groups: an ALB whose default group is `api`
-/// (one instance per AZ) and whose rules may forward to `extra` (the given targets, or none).
-fn alias_health_with_groups(extra_targets: bool, crash_extra: bool) -> bool {
+/// (one instance per AZ) and whose rules may forward to `extra` (the given targets, or none),
+/// its empty groups counting as `empty` says.
+fn alias_health_with_groups(extra_targets: bool, crash_extra: bool, empty: EmptyTargetGroups) -> bool {
     let mut w = world(2, &LB_HOSTS);
     w.add_api(Dist::Fixed(MS), None, 0);
     let api = w.api();
@@ -151,6 +155,7 @@ fn alias_health_with_groups(extra_targets: bool, crash_extra: bool) -> bool {
     for (i, az) in w.azs.clone().iter().enumerate() {
         let h = w.host(&format!("lb-{i}"));
         dir.register_node("lb", h, *az);
+        dir.set_empty_target_groups("lb", empty);
         let cfg = LbNodeConfig {
             lb: "lb".into(),
             groups: vec!["api".into(), "extra".into()],
@@ -180,9 +185,76 @@ fn alias_health_with_groups(extra_targets: bool, crash_extra: bool) -> bool {
     ask_alias_health(&mut w, &dir, 100)
 }
 
+/// "For an Application or Network Load Balancer to be considered healthy, every target group
+/// that contains targets must contain at least one healthy target. If any target group contains
+/// only unhealthy targets, the load balancer is considered unhealthy".
+/// <https://docs.aws.amazon.com/Route53/latest/APIReference/API_AliasTarget.html>
 #[test]
 fn every_target_group_with_targets_needs_a_healthy_one() {
-    assert!(alias_health_with_groups(true, false), "both groups have healthy targets");
-    assert!(alias_health_with_groups(false, false), "a group without targets counts healthy");
-    assert!(!alias_health_with_groups(true, true), "a group whose every target failed makes the load balancer unhealthy, though the other is fine");
+    let default = azsim_fakes::defaults::elb::EMPTY_TARGET_GROUPS;
+    assert!(alias_health_with_groups(true, false, default), "both groups have healthy targets");
+    assert!(!alias_health_with_groups(true, true, default), "a group whose every target failed makes the load balancer unhealthy, though the other is fine");
+    assert!(!alias_health_with_groups(true, true, EmptyTargetGroups::Healthy), "whatever empty groups count as");
+}
+
+/// "A target group that has no registered targets is considered unhealthy" (the current page;
+/// older versions counted it healthy): the default, and `healthy` as a setting.
+/// <https://docs.aws.amazon.com/Route53/latest/APIReference/API_AliasTarget.html>
+#[test]
+fn a_target_group_without_targets_makes_the_alias_unhealthy_unless_set_to_count_healthy() {
+    assert_eq!(azsim_fakes::defaults::elb::EMPTY_TARGET_GROUPS, EmptyTargetGroups::Unhealthy);
+    assert!(!alias_health_with_groups(false, false, EmptyTargetGroups::Unhealthy), "the current page: an empty group is unhealthy");
+    assert!(alias_health_with_groups(false, false, EmptyTargetGroups::Healthy), "the older reading: an empty group is ignored");
+}
+
+/// A health check of a load balancer's DNS name, run 150 s by one checker with `faults`: each
+/// check kind's health changes (ms, healthy). The ALB has a node per AZ over one instance per
+/// AZ, with AWS's default target checks (30 s, unhealthy after 2).
+fn lb_name_checks(faults: &[(&str, MakeFault)]) -> BTreeMap<String, Vec<(u64, bool)>> {
+    let hosts: Vec<(&str, usize)> = LB_HOSTS.iter().copied().chain([("checker", 0)]).collect();
+    let mut w = world(1, &hosts);
+    w.add_api(Dist::Fixed(MS), None, 0);
+    let dir = LbDirectory::default();
+    lb(&w, LbKindConfig::Alb, true, LbAlgorithm::RoundRobin, &dir);
+    let target = || CheckTarget::LoadBalancer { name: "lb".into(), directory: dir.clone() };
+    let checks = [("http", CheckKind::Http), ("tcp", CheckKind::Tcp)]
+        .into_iter()
+        .map(|(id, kind)| (id.to_string(), Check { target: target(), interval: 10_000 * MS, failure_threshold: 3, kind }))
+        .collect();
+    let zone = Route53::new(BTreeMap::new(), checks, 1, Dist::Fixed(0), Seed(1).stream("r53"));
+    let checker = w.host("checker");
+    let faults: Vec<(u64, Fault)> = faults.iter().map(|(host, fault)| (5_000 * MS, fault(w.host(host)))).collect();
+    w.sim.with_core(|c| {
+        c.add_process(checker, Box::new(HealthChecker::new(zone.clone(), 0)));
+        faults.into_iter().for_each(|(at, f)| {
+            c.schedule_fault(at, None, f);
+        });
+    });
+    w.sim.run_until(Duration::from_secs(150));
+    let mut out: BTreeMap<String, Vec<(u64, bool)>> = ["http", "tcp"].iter().map(|id| (id.to_string(), Vec::new())).collect();
+    for c in zone.changes() {
+        out.entry(c.check).or_default().push((c.at / MS, c.healthy));
+    }
+    out
+}
+
+/// Route 53 checks an endpoint by domain name, as it is told to check a load balancer's DNS
+/// name ("Domain name" in Values that you specify when you create or update health checks,
+/// https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/health-checks-creating-values.html):
+/// each probe resolves the name to one of the balancer's live nodes. Here a node passes an HTTP
+/// probe while it has a healthy target, and any answer passes a TCP one.
+#[test]
+fn a_check_of_a_load_balancers_name_probes_a_live_node_which_passes_while_it_has_a_healthy_target() {
+    let none = lb_name_checks(&[]);
+    assert_eq!(none, BTreeMap::from([("http".into(), vec![]), ("tcp".into(), vec![])]), "healthy targets: never changes");
+    // Two of the three nodes die: the name resolves to the live one only, so no probe fails.
+    let nodes = lb_name_checks(&[("lb-0", Fault::HostPowerOff), ("lb-1", Fault::HostPowerOff)]);
+    assert_eq!(nodes["http"], vec![], "probes go to the live node");
+    // Every target crashes at 5 s: the nodes find them unhealthy 35 to 65 s in (two failed
+    // checks 30 s apart), then the node answers 503 and three probes 10 s apart fail the check.
+    let targets = lb_name_checks(&[("api-0-0", Fault::HostCrash), ("api-1-0", Fault::HostCrash), ("api-2-0", Fault::HostCrash)]);
+    let http = &targets["http"];
+    assert_eq!(http.len(), 1, "{http:?}");
+    assert!(!http[0].1 && (55_000..=100_000).contains(&http[0].0), "{http:?}");
+    assert_eq!(targets["tcp"], vec![], "a TCP probe passes on any answer: the listener still answers");
 }

@@ -1,6 +1,8 @@
 //! ECS: a control plane per service, with its task slots, container health check, target
-//! groups, Cloud Map registration and autoscaling.
+//! groups (whose load-balancer verdicts it reads after the grace period), Cloud Map
+//! registration and autoscaling.
 
+use azsim_fakes::defaults::ecs::HEALTH_CHECK_GRACE_PERIOD;
 use azsim_fakes::{AutoScaling, ContainerHealthCheck, EcsCloudMap, EcsService, EcsServiceConfig};
 use azsim_kernel::Core;
 use azsim_scenario::{LoadBalancerSpec, ScenarioFile};
@@ -31,6 +33,7 @@ pub(super) fn add(f: &ScenarioFile, placed: &Placed<'_>, shared: &Shared, core: 
                 retries: ecs.health_check.retries,
                 start_period: ecs.health_check.start_period.nanos(),
             },
+            health_check_grace_period: ecs.health_check_grace_period.map_or(HEALTH_CHECK_GRACE_PERIOD, |d| d.nanos()),
             target_groups: drain.map(|d| (shared.target_groups.clone(), d)),
             cloud_map: svc.cloud_map.as_ref().map(|reg| EcsCloudMap {
                 registry: shared.registry.clone(),

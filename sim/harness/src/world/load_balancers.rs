@@ -3,7 +3,7 @@
 
 use azsim_fakes::defaults::{alb, nlb};
 use azsim_fakes::rules::{Action, Conditions, Rule};
-use azsim_fakes::{ClientRouting, HealthCheckConfig, LbAlgorithm, LbNode, LbNodeConfig, defaults};
+use azsim_fakes::{ClientRouting, EmptyTargetGroups, HealthCheckConfig, LbAlgorithm, LbNode, LbNodeConfig, Matcher, defaults};
 use azsim_kernel::{Core, Nanos};
 use azsim_scenario::{Algorithm, ClientRoutingPolicy, LbKind, LoadBalancerSpec, RuleAction, ScenarioFile};
 
@@ -56,6 +56,13 @@ pub(super) fn add(f: &ScenarioFile, placed: &Placed<'_>, shared: &Shared, core: 
             ClientRoutingPolicy::AvailabilityZoneAffinity => 1.0,
         };
         shared.directory.set_client_routing(name, ClientRouting { own_az_share });
+        let empty_target_groups = match lb.empty_target_groups {
+            None => defaults::elb::EMPTY_TARGET_GROUPS,
+            Some(azsim_scenario::EmptyTargetGroups::Unhealthy) => EmptyTargetGroups::Unhealthy,
+            Some(azsim_scenario::EmptyTargetGroups::Healthy) => EmptyTargetGroups::Healthy,
+        };
+        shared.directory.set_empty_target_groups(name, empty_target_groups);
+        shared.directory.set_dns_removal_delay(name, lb.dns_removal_delay.map_or(defaults::elb::DNS_REMOVAL_DELAY, |d| d.nanos()));
     }
 }
 
@@ -139,6 +146,10 @@ fn health_check(lb: &LoadBalancerSpec) -> HealthCheckConfig {
         hc.timeout = spec.timeout.map_or(hc.timeout, |d| d.nanos());
         hc.healthy_threshold = spec.healthy_threshold.unwrap_or(hc.healthy_threshold);
         hc.unhealthy_threshold = spec.unhealthy_threshold.unwrap_or(hc.unhealthy_threshold);
+        if let Some(text) = &spec.matcher {
+            let ranges = azsim_scenario::parse_matcher(text).expect("validation checked the matcher");
+            hc.matcher = Matcher::of_ranges(&ranges);
+        }
     }
     hc
 }

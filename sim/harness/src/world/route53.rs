@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use azsim_fakes::Endpoint;
-use azsim_fakes::route53::{AliasTarget, CalculatedCheck, CheckKind, HealthCheckConfig, HealthChecker, Policy, RecordSet, RecordTarget, Route53};
+use azsim_fakes::route53::{AliasTarget, CalculatedCheck, CheckKind, CheckTarget, HealthCheckConfig, HealthChecker, Policy, RecordSet, RecordTarget, Route53};
 use azsim_kernel::{Core, RegionId};
 use azsim_scenario::{R53CheckType, RecordPolicy, RecordTargetSpec, Route53Spec, ScenarioFile};
 
@@ -19,14 +19,18 @@ pub(super) fn add(f: &ScenarioFile, placed: &Placed<'_>, shared: &Shared, core: 
         .health_checks
         .iter()
         .filter_map(|(id, hc)| {
-            let host = endpoints_of(&hc.target.value, placed).first()?.host;
+            // A load balancer is checked by its DNS name (each probe resolves it to a node).
+            let target = match f.load_balancers.contains_key(&hc.target.value) {
+                true => CheckTarget::LoadBalancer { name: hc.target.value.clone(), directory: shared.directory.clone() },
+                false => CheckTarget::Host(endpoints_of(&hc.target.value, placed).first()?.host),
+            };
             let kind = match (&hc.search_string, hc.kind) {
                 (_, R53CheckType::Tcp) => CheckKind::Tcp,
                 (Some(needle), _) => CheckKind::StringMatch(needle.clone()),
                 (None, R53CheckType::Https) => CheckKind::Https,
                 (None, R53CheckType::Http) => CheckKind::Http,
             };
-            Some((id.clone(), HealthCheckConfig { target: host, interval: hc.interval.nanos(), failure_threshold: hc.failure_threshold, kind }))
+            Some((id.clone(), HealthCheckConfig { target, interval: hc.interval.nanos(), failure_threshold: hc.failure_threshold, kind }))
         })
         .collect();
     let calculated = r.calculated_checks.iter().map(|(id, c)| (id.clone(), CalculatedCheck { children: c.children.clone(), threshold: c.threshold })).collect();

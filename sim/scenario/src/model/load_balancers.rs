@@ -65,6 +65,30 @@ pub struct LoadBalancerSpec {
     /// Target group health thresholds (AWS's `target_group_health` attributes).
     #[serde(default)]
     pub target_group_health: Option<TargetGroupHealthSpec>,
+    /// How a target group without registered targets counts when Route 53 evaluates this load
+    /// balancer's target health for an alias record (`evaluate_target_health: true`). Default
+    /// `unhealthy`: the current AliasTarget page ("A target group that has no registered
+    /// targets is considered unhealthy"); older pages said `healthy`.
+    #[serde(default)]
+    pub empty_target_groups: Option<EmptyTargetGroups>,
+    /// How long a dead node (powered off, its AZ lost) stays in the load balancer's DNS before
+    /// it is removed (default 0s: at once). AWS does not document it; instant is the most
+    /// optimistic choice.
+    #[serde(default)]
+    pub dns_removal_delay: Option<Dur>,
+}
+
+/// How an empty target group counts to Route 53's evaluate-target-health.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EmptyTargetGroups {
+    /// The load balancer is unhealthy while any of its target groups has no targets (AWS's
+    /// current page).
+    #[default]
+    Unhealthy,
+    /// Empty target groups are ignored (older pages): only groups with targets must have a
+    /// healthy one.
+    Healthy,
 }
 
 /// Target group health thresholds, counted per AZ when cross-zone is off and over the group
@@ -72,8 +96,10 @@ pub struct LoadBalancerSpec {
 #[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TargetGroupHealthSpec {
-    /// DNS failover: a node whose group has fewer healthy targets leaves DNS (default: 1 for an
-    /// NLB, as AWS documents; off for an ALB). `0` turns it off.
+    /// DNS failover: a node whose group has fewer healthy targets leaves DNS (default 1, as
+    /// AWS documents for both kinds: with cross-zone off, a node whose AZ has no healthy
+    /// target leaves DNS; with it on, only when the whole group has none, and then every node
+    /// stays, fail-open). `0` turns it off.
     #[serde(default)]
     pub dns_failover_min_healthy: Option<u32>,
     /// Routing failover: with fewer healthy targets, the node routes to every target,
@@ -123,6 +149,11 @@ pub struct HealthCheckSpec {
     /// 2 to 10 consecutive failures to become unhealthy.
     #[serde(default)]
     pub unhealthy_threshold: Option<u32>,
+    /// The success codes (`Matcher.HttpCode`): a code (`200`), a list (`200,202`), a range
+    /// (`200-399`) or a mix (`200,300-399`). ALB: default `200` (a redirect fails), codes 200
+    /// to 499. NLB HTTP checks: default `200-399`, codes 200 to 599.
+    #[serde(default)]
+    pub matcher: Option<String>,
 }
 
 /// An ALB listener rule: conditions (OR within one, AND across them; absent means any) and

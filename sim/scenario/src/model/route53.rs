@@ -86,7 +86,9 @@ impl CheckersSpec {
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HealthCheckR53Spec {
-    /// An API (its regional endpoint) or a service (its first instance).
+    /// An API (its regional endpoint), a service (its first instance) or a load balancer (its
+    /// DNS name: each probe resolves it and probes one of its nodes, which passes while it has
+    /// a healthy target).
     #[schemars(with = "String")]
     pub target: Ref,
     /// 10s (fast) or 30s (standard, the default).

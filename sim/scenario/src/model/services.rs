@@ -165,6 +165,11 @@ pub struct EcsSpec {
     /// The container health check (ECS defaults: interval 30s, retries 3, start_period 0s).
     #[serde(default)]
     pub health_check: ContainerHealthCheckSpec,
+    /// After a task first starts, ECS ignores unhealthy load-balancer and container health
+    /// checks for this long (default 0s, AWS's `healthCheckGracePeriodSeconds`). Past it, a task
+    /// the load balancer reports unhealthy is stopped and replaced.
+    #[serde(default)]
+    pub health_check_grace_period: Option<Dur>,
     /// Hosts per AZ that can run a task (default: the service's total task count, or the auto
     /// scaling maximum if larger, so every task fits in any one AZ). Replacements go where there
     /// is a free one.

@@ -77,6 +77,18 @@ impl Checker<'_> {
                 self.push(loc, format!("{path}.health_check.{n}"), "AWS allows 2 to 10".into(), None);
             }
         }
+        if let Some(text) = &hc.matcher {
+            let highest = if kind == LbKind::Alb { 499 } else { 599 };
+            match parse_matcher(text) {
+                Err(why) => {
+                    self.push(loc, format!("{path}.health_check.matcher"), why, Some("write codes and ranges such as `200`, `200,202` or `200-399`".into()))
+                }
+                Ok(ranges) if ranges.iter().any(|(low, high)| *low < 200 || *high > highest) => {
+                    self.push(loc, format!("{path}.health_check.matcher"), format!("AWS allows codes from 200 to {highest} for this kind"), None);
+                }
+                Ok(_) => {}
+            }
+        }
     }
 
     fn check_rule(&mut self, rule: &RuleSpec, services: &[String], priorities: &mut BTreeSet<u32>, path: &str) {
@@ -116,5 +128,37 @@ impl Checker<'_> {
         if rule.path.iter().any(|p| p.len() > 128) {
             self.push(loc, format!("{path}.path"), "a path pattern has at most 128 characters".into(), None);
         }
+    }
+}
+
+/// Parses a health check's success codes as AWS writes them (`Matcher.HttpCode`): codes and
+/// inclusive ranges, comma-separated (`200`, `200,202`, `200-399`, `200,300-399`). The ranges
+/// come back as written; which codes a kind allows is checked by the caller.
+pub fn parse_matcher(text: &str) -> Result<Vec<(u16, u16)>, String> {
+    let code = |part: &str| part.trim().parse::<u16>().map_err(|_| format!("`{}` is not an HTTP status code", part.trim()));
+    text.split(',')
+        .map(|part| match part.split_once('-') {
+            Some((low, high)) => {
+                let (low, high) = (code(low)?, code(high)?);
+                if low > high { Err(format!("the range `{}` runs backwards", part.trim())) } else { Ok((low, high)) }
+            }
+            None => code(part).map(|c| (c, c)),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_matcher;
+
+    #[test]
+    fn matchers_parse_as_aws_writes_them() {
+        assert_eq!(parse_matcher("200"), Ok(vec![(200, 200)]));
+        assert_eq!(parse_matcher("200,202"), Ok(vec![(200, 200), (202, 202)]));
+        assert_eq!(parse_matcher("200-399"), Ok(vec![(200, 399)]));
+        assert_eq!(parse_matcher("200, 300-399"), Ok(vec![(200, 200), (300, 399)]));
+        assert!(parse_matcher("2xx").is_err());
+        assert!(parse_matcher("399-200").is_err());
+        assert!(parse_matcher("").is_err());
     }
 }

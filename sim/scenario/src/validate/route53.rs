@@ -14,6 +14,9 @@ impl Checker<'_> {
         endpoints.extend(self.f.services.keys().cloned());
         let mut record_targets = endpoints.clone();
         record_targets.extend(self.f.load_balancers.keys().cloned());
+        // A health check may name a load balancer too (its DNS name, as an endpoint by domain
+        // name is checked).
+        let check_targets = record_targets.clone();
         if let Some(r) = &self.f.route53 {
             self.check_ref(&r.checkers.az, &azs, "route53.checkers.az", "AZ");
             for az in &r.checkers.also_in {
@@ -25,7 +28,7 @@ impl Checker<'_> {
             self.check_dist(&r.propagation, None, "route53.propagation");
             for (id, hc) in &r.health_checks {
                 let path = format!("route53.health_checks.{id}");
-                self.check_ref(&hc.target, &endpoints, &format!("{path}.target"), "API or service");
+                self.check_ref(&hc.target, &check_targets, &format!("{path}.target"), "API, service or load balancer");
                 if ![10_000_000_000, 30_000_000_000].contains(&hc.interval.nanos()) {
                     self.push(
                         Some(hc.target.referenced),
@@ -42,6 +45,14 @@ impl Checker<'_> {
                         Some(hc.target.referenced),
                         format!("{path}.search_string"),
                         format!("`{}` is an API: its endpoint answers health checks with no body, so a string never matches", hc.target.value),
+                        Some("point the check at a service with a `health_body`".into()),
+                    );
+                }
+                if hc.search_string.is_some() && self.f.load_balancers.contains_key(&hc.target.value) {
+                    self.push(
+                        Some(hc.target.referenced),
+                        format!("{path}.search_string"),
+                        format!("`{}` is a load balancer: its nodes answer Route 53's probes with no body, so a string never matches", hc.target.value),
                         Some("point the check at a service with a `health_body`".into()),
                     );
                 }
@@ -131,5 +142,47 @@ impl Checker<'_> {
             self.f.services.get(name).and_then(|s| s.instances.value.keys().next().cloned())
         }?;
         self.f.regions.value.iter().find(|(_, r)| r.azs.contains(&az)).map(|(n, _)| n.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Source, load_str};
+
+    /// A scenario whose Route 53 check targets `target`.
+    fn with_check_on(target: &str) -> Result<(), String> {
+        let text = format!(
+            "version: 1
+name: lb-check
+duration: 10s
+regions:
+  us-east-1: {{ azs: [use1-az1, use1-checkers] }}
+services:
+  web:
+    instances: {{ use1-az1: 1 }}
+load_balancers:
+  lb: {{ kind: nlb, azs: [use1-az1], targets: web }}
+route53:
+  checkers: {{ az: use1-checkers }}
+  health_checks:
+    site: {{ target: {target} }}
+  records:
+    www.example.com:
+      simple: {{ target: lb, health_check: site }}
+clients:
+  app: {{ azs: {{ use1-az1: 1 }}, target: www.example.com, rate: 1 }}
+"
+        );
+        load_str(Source { name: "lb-check.yaml".into(), text }).map(|_| ()).map_err(|e| e.to_string())
+    }
+
+    /// Route 53 checks an endpoint by domain name, such as a load balancer's DNS name.
+    /// <https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/health-checks-creating-values.html>
+    #[test]
+    fn a_health_check_may_target_a_load_balancer_by_name() {
+        assert_eq!(with_check_on("lb"), Ok(()));
+        assert_eq!(with_check_on("web"), Ok(()));
+        let unknown = with_check_on("nowhere").unwrap_err();
+        assert!(unknown.contains("API, service or load balancer"), "{unknown}");
     }
 }
