@@ -93,6 +93,11 @@ pub mod nlb {
     /// corresponding subnet from DNS"): DNS failover below 1 healthy target.
     /// <https://docs.aws.amazon.com/elasticloadbalancing/latest/network/target-group-health-checks.html>
     pub const DNS_FAILOVER_MIN_HEALTHY: Option<u32> = Some(1);
+    /// Client IP preservation: on for instance targets, off for IP targets over TCP and TLS
+    /// (an ECS service's awsvpc tasks are IP targets).
+    /// <https://docs.aws.amazon.com/elasticloadbalancing/latest/network/edit-target-group-attributes.html#client-ip-preservation>
+    pub const PRESERVE_CLIENT_IP_INSTANCE_TARGETS: bool = true;
+    pub const PRESERVE_CLIENT_IP_IP_TARGETS: bool = false;
     /// Partial AZ affinity sends 85 % of a client's DNS queries to its own AZ's node.
     /// <https://docs.aws.amazon.com/elasticloadbalancing/latest/network/edit-load-balancer-attributes.html#zonal-dns-affinity>
     pub const PARTIAL_AZ_AFFINITY_SHARE: f64 = 0.85;

@@ -37,7 +37,7 @@ pub(super) fn add(f: &ScenarioFile, placed: &Placed<'_>, shared: &Shared, core: 
                 routing_failover_min_healthy: tg_health.routing_failover_min_healthy.unwrap_or(defaults::elb::ROUTING_FAILOVER_MIN_HEALTHY),
                 dns_failover_min_healthy: dns_failover,
                 cross_zone: lb.cross_zone.unwrap_or(lb.kind == LbKind::Alb),
-                preserve_client_ip: lb.kind == LbKind::Nlb,
+                preserve_client_ip: preserve_client_ip(f, lb),
                 header_limits: lb.kind == LbKind::Alb,
                 processing: dist(f, &lb.processing),
                 health: health_check(lb),
@@ -81,6 +81,14 @@ fn pools_connections(f: &ScenarioFile, lb: &LoadBalancerSpec, groups: &[String])
     let real_code = |name: &str| f.tunnel.iter().any(|t| t.proxies.value == name || t.backend.value == name);
     let over_tcp = |name: &str| f.services.get(name).is_some_and(|svc| svc.egress.is_none() && svc.cold_start.is_none()) && !real_code(name);
     lb.kind == LbKind::Alb && groups.iter().all(|g| over_tcp(g))
+}
+
+/// Whether targets see the client's address: never behind an ALB; behind an NLB, as set, else
+/// AWS's default for the target type (an ECS service's tasks are IP targets).
+fn preserve_client_ip(f: &ScenarioFile, lb: &LoadBalancerSpec) -> bool {
+    let ip_targets = f.services.get(&lb.targets.value).is_some_and(|s| s.ecs.is_some());
+    let default = if ip_targets { nlb::PRESERVE_CLIENT_IP_IP_TARGETS } else { nlb::PRESERVE_CLIENT_IP_INSTANCE_TARGETS };
+    lb.kind == LbKind::Nlb && lb.preserve_client_ip.unwrap_or(default)
 }
 
 /// How long a load balancer's deregistered targets drain.

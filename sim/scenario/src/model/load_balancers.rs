@@ -41,6 +41,14 @@ pub struct LoadBalancerSpec {
     /// ALB routing algorithm of the target group (default `round_robin`).
     #[serde(default)]
     pub algorithm: Option<Algorithm>,
+    /// NLB: whether targets see the client's address (client IP preservation). AWS's default
+    /// depends on the target type: on for instance targets, off for IP targets over TCP/TLS
+    /// (<https://docs.aws.amazon.com/elasticloadbalancing/latest/network/edit-target-group-attributes.html#client-ip-preservation>).
+    /// An ECS service's tasks (awsvpc networking) are IP targets, other services instance
+    /// targets. Off, a target sees the NLB node's address, as behind an ALB. Not for an ALB
+    /// (it always substitutes its own; the client's goes in `X-Forwarded-For`).
+    #[serde(default)]
+    pub preserve_client_ip: Option<bool>,
     /// NLB DNS client routing policy for clients resolving the regional name (default
     /// `any_availability_zone`).
     #[serde(default)]

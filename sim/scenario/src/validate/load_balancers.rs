@@ -20,6 +20,11 @@ impl Checker<'_> {
                     self.push(loc, format!("{path}.azs"), format!("unknown AZ `{az}`"), hint);
                 }
             }
+            if lb.kind == LbKind::Alb && lb.preserve_client_ip.is_some() {
+                let message =
+                    "an ALB always puts its own address on the requests it sends (the client's goes in `X-Forwarded-For`): `preserve_client_ip` is for an NLB";
+                self.push(loc, format!("{path}.preserve_client_ip"), message.into(), None);
+            }
             if lb.kind == LbKind::Alb && lb.azs.value.len() < 2 {
                 self.push(loc, format!("{path}.azs"), "an ALB needs nodes in at least two AZs".into(), None);
             }
