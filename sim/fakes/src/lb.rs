@@ -246,6 +246,9 @@ impl TargetState {
     fn new() -> Self {
         TargetState { health: Health::Initial, ok_streak: 0, fail_streak: 0, probe: None }
     }
+    fn healthy() -> Self {
+        TargetState { health: Health::Healthy, ..TargetState::new() }
+    }
 }
 
 struct Pending {
@@ -647,12 +650,17 @@ impl LbNode {
 
 impl Process for LbNode {
     fn on_start(&mut self, cx: &mut Cx<'_>) {
-        // Each node sends its first probes at its own random instant within the first
-        // millisecond; until a target passes one, fail-open routes to every target.
+        // Nodes are not synchronised: each probes on its own phase, drawn uniformly over the
+        // interval from its own stream. A node that starts with the run finds its targets
+        // healthy (they were registered and passing before the run began: the run starts in
+        // steady state); one that restarts finds them `initial` until one passes a probe
+        // (until then, fail-open routes to every target).
         let offset = cx.rng().below(self.config.health.interval.max(1));
         self.sync(cx, false);
-        self.targets.iter_mut().for_each(|t| *t = TargetState::new());
-        cx.set_timer(offset.min(1_000_000), LbTimer::ProbeRound);
+        let start = if cx.now() == 0 { TargetState::healthy() } else { TargetState::new() };
+        self.targets.iter_mut().for_each(|t| *t = start.clone());
+        self.publish(cx);
+        cx.set_timer(offset, LbTimer::ProbeRound);
         cx.set_timer(TARGET_POLL_INTERVAL, LbTimer::PollTargets);
     }
 
