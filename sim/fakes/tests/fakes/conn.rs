@@ -21,23 +21,7 @@ fn pair(idle: u64, keep_alive: KeepAlive, gap: u64, requests: u64) -> World {
     let registry = TargetRegistry::default();
     registry.register("api", api);
     let node = w.host("lb-0");
-    let cfg = LbNodeConfig {
-        lb: "lb".into(),
-        groups: vec!["api".into()],
-        registry,
-        deregistration_delay: 300_000 * MS,
-        routing_failover_min_healthy: 1,
-        dns_failover_min_healthy: None,
-        cross_zone: true,
-        preserve_client_ip: false,
-        header_limits: true,
-        processing: Dist::Fixed(0),
-        health: HealthCheckConfig::default(),
-        target_timeout: idle,
-        algorithm: LbAlgorithm::RoundRobin,
-        directory: LbDirectory::default(),
-        rules: vec![],
-    };
+    let cfg = LbNodeConfig { target_timeout: idle, ..alb_node(registry, LbDirectory::default()) };
     w.sim.with_core(|c| c.add_process(node, Box::new(LbNode::new(cfg).with_pooled_targets())));
     let to_node = Destination::Service(Picker::new(PickPolicy::Any, vec![Endpoint { host: node, az: w.azs[0] }]));
     let mut client = client_config(to_node, Pacing::Open { rate: 1e9 / gap as f64, poisson: false }, requests);

@@ -159,6 +159,28 @@ enum LbKindConfig {
     Nlb,
 }
 
+/// An ALB node of load balancer `lb` routing to the target group `api` in `registry`, with the
+/// fake's defaults; a case changes what it tests with struct update syntax.
+fn alb_node(registry: TargetRegistry, directory: LbDirectory) -> LbNodeConfig {
+    LbNodeConfig {
+        lb: "lb".into(),
+        groups: vec!["api".into()],
+        registry,
+        deregistration_delay: 300_000 * MS,
+        routing_failover_min_healthy: 1,
+        dns_failover_min_healthy: None,
+        cross_zone: true,
+        preserve_client_ip: false,
+        header_limits: true,
+        processing: Dist::Fixed(0),
+        health: HealthCheckConfig::default(),
+        target_timeout: 60_000 * MS,
+        algorithm: LbAlgorithm::RoundRobin,
+        directory,
+        rules: vec![],
+    }
+}
+
 fn lb_to(w: &World, kind: LbKindConfig, cross_zone: bool, algorithm: LbAlgorithm, dir: &LbDirectory, targets: Vec<Endpoint>) {
     let registry = TargetRegistry::default();
     for t in targets {
@@ -168,21 +190,12 @@ fn lb_to(w: &World, kind: LbKindConfig, cross_zone: bool, algorithm: LbAlgorithm
         let h = w.host(&format!("lb-{i}"));
         dir.register_node("lb", h, *az);
         let cfg = LbNodeConfig {
-            lb: "lb".into(),
-            groups: vec!["api".into()],
-            registry: registry.clone(),
-            deregistration_delay: 300_000 * MS,
-            routing_failover_min_healthy: 1,
             dns_failover_min_healthy: (kind == LbKindConfig::Nlb).then_some(1),
             cross_zone,
             preserve_client_ip: kind == LbKindConfig::Nlb,
             header_limits: kind == LbKindConfig::Alb,
-            processing: Dist::Fixed(0),
-            health: HealthCheckConfig::default(),
-            target_timeout: 60_000 * MS,
             algorithm,
-            directory: dir.clone(),
-            rules: vec![],
+            ..alb_node(registry.clone(), dir.clone())
         };
         w.sim.with_core(|c| c.add_process(h, Box::new(LbNode::new(cfg))));
     }

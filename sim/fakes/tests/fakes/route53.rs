@@ -9,7 +9,7 @@ use azsim_fakes::route53::{CheckKind, CheckTarget, HealthCheckConfig as Check, H
 use azsim_fakes::*;
 use azsim_kernel::{Dist, Fault, Seed};
 
-use crate::{LB_HOSTS, LbKindConfig, MS, World, api_config, lb, world};
+use crate::{LB_HOSTS, LbKindConfig, MS, World, alb_node, api_config, lb, world};
 
 /// A fault for a host.
 type MakeFault = fn(azsim_kernel::HostId) -> Fault;
@@ -156,23 +156,7 @@ fn alias_health_with_groups(extra_targets: bool, crash_extra: bool, empty: Empty
         let h = w.host(&format!("lb-{i}"));
         dir.register_node("lb", h, *az);
         dir.set_empty_target_groups("lb", empty);
-        let cfg = LbNodeConfig {
-            lb: "lb".into(),
-            groups: vec!["api".into(), "extra".into()],
-            registry: registry.clone(),
-            deregistration_delay: 300_000 * MS,
-            routing_failover_min_healthy: 1,
-            dns_failover_min_healthy: None,
-            cross_zone: true,
-            preserve_client_ip: false,
-            header_limits: true,
-            processing: Dist::Fixed(0),
-            health: HealthCheckConfig::default(),
-            target_timeout: 60_000 * MS,
-            algorithm: LbAlgorithm::RoundRobin,
-            directory: dir.clone(),
-            rules: vec![],
-        };
+        let cfg = LbNodeConfig { groups: vec!["api".into(), "extra".into()], ..alb_node(registry.clone(), dir.clone()) };
         w.sim.with_core(|c| c.add_process(h, Box::new(LbNode::new(cfg))));
     }
     if crash_extra {
