@@ -9,6 +9,14 @@
 //! Cloud Map instance (from `DiscoverInstances`, cached for a while, as API Gateway does). So
 //! the hops the link adds are counted in the AZs they cross.
 //!
+//! To an NLB the ENI connects (`conn.rs`): a SYN, the SYN-ACK, then the request, one TCP
+//! connection per request, closed by the ENI after the answer. AWS does not say whether API
+//! Gateway reuses connections to a private integration; one per request is ours, and it is
+//! what field reports of the "every second or third request is slow" kind (VPC link -> NLB with
+//! an AZ that cannot connect) need. The ENI's kernel retransmits an unanswered SYN at 1, 3,
+//! 7 and 15 s; the gateway gives up at its integration timeout. A REST API's link reaches the
+//! NLB through PrivateLink: the ENI in an AZ connects to the node in that AZ.
+//!
 //! Defaults follow AWS (`sim/fakes/FIDELITY.md`, APIGW and REST rows): integration timeout 30 s (REST 29 s); when
 //! it passes, an HTTP API answers 503 (community reports; AWS's KC says 504: configurable) and
 //! a REST API 504; no route: 404 (REST: 403); account throttle 10,000 requests/s with a burst
@@ -29,6 +37,7 @@ use std::sync::{Arc, Mutex};
 use azsim_kernel::{Cx, Dist, HostId, Message, Nanos, Packer, Process, RequestId, TimerToken, Unpacker};
 
 use crate::cloudmap::{Discover, Registry};
+use crate::conn::{Acquired, ConnStats, Pool};
 use crate::lb::LbDirectory;
 use crate::pick::Endpoint;
 use crate::rpc::{self, Body, HttpRequest, Request};
@@ -203,7 +212,17 @@ pub enum ApiKind {
 #[derive(Clone, Debug)]
 pub enum Integration {
     /// A private integration with an ALB's or NLB's listener.
-    LoadBalancer { name: String, directory: LbDirectory },
+    LoadBalancer {
+        name: String,
+        directory: LbDirectory,
+        /// The link connects to the load balancer (an NLB whose nodes route flows): one TCP
+        /// connection per request, opened by the ENI. Otherwise requests go as messages.
+        connect: bool,
+        /// A REST API's VPC link is a PrivateLink endpoint: its network interface in an AZ
+        /// reaches the load balancer's node in that AZ, whatever the load balancer's DNS says
+        /// of the node's targets. Otherwise the ENI resolves the name as any client would.
+        private_link: bool,
+    },
     /// A private integration with a Cloud Map service (`DiscoverInstances` with these
     /// parameters), its answer cached for `cache_ttl`.
     CloudMap { registry: Arc<Mutex<Registry>>, discover: Discover, cache_ttl: Nanos },
@@ -563,16 +582,45 @@ pub struct VpcLinkEni {
     integrations: Arc<Vec<Integration>>,
     cache: DiscoveryCache,
     relay: rpc::Relay,
+    /// Connections to load balancers that route flows (never reused: one per request).
+    pool: Pool,
+    /// Requests on (or waiting for) a connection, by the relay's call: the request id, what
+    /// to send, where, and on which connection.
+    on_conn: BTreeMap<u64, (RequestId, Request, HostId, u64)>,
 }
 
+/// The ENI's one timer: connections waiting for a SYN-ACK are due a retransmission or to be
+/// given up.
+const ENI_CONNECT_TIMER: u64 = 0;
+
 impl VpcLinkEni {
-    pub fn new(integrations: Arc<Vec<Integration>>, cache: DiscoveryCache) -> VpcLinkEni {
-        VpcLinkEni { integrations, cache, relay: rpc::Relay::default() }
+    /// An ENI whose connection attempts are given up after `connect_timeout` (the gateway's
+    /// integration timeout: by then the gateway has answered).
+    pub fn new(integrations: Arc<Vec<Integration>>, cache: DiscoveryCache, connect_timeout: Nanos) -> VpcLinkEni {
+        VpcLinkEni { integrations, cache, relay: rpc::Relay::default(), pool: Pool::new(connect_timeout, connect_timeout), on_conn: BTreeMap::new() }
+    }
+
+    /// What this ENI's connections did.
+    pub fn conn_stats(&self) -> ConnStats {
+        self.pool.stats
+    }
+
+    /// Whether requests to `integration` go on connections.
+    fn connects(&self, integration: usize) -> bool {
+        matches!(self.integrations.get(integration), Some(Integration::LoadBalancer { connect: true, .. }))
+    }
+
+    /// The call on connection `conn` ends with `status` from API Gateway itself (the
+    /// connection, if still known, is dropped).
+    fn fail_call(&mut self, cx: &mut Cx<'_>, call: u64, status: u16) {
+        self.on_conn.remove(&call);
+        self.relay.answer(cx, call, status, 35);
     }
 
     fn target(&mut self, cx: &mut Cx<'_>, integration: usize) -> Option<HostId> {
         match self.integrations.get(integration)? {
-            Integration::LoadBalancer { name, directory } => {
+            Integration::LoadBalancer { name, directory, private_link: true, .. } => directory.node_in(name, cx.az()),
+            Integration::LoadBalancer { name, directory, .. } => {
                 let nodes = directory.resolve(cx, name, None);
                 (!nodes.is_empty()).then(|| nodes[cx.rng().below(nodes.len() as u64) as usize].host)
             }
@@ -603,7 +651,7 @@ impl VpcLinkEni {
 }
 
 impl Process for VpcLinkEni {
-    fn on_message(&mut self, cx: &mut Cx<'_>, _from: HostId, msg: Message) {
+    fn on_message(&mut self, cx: &mut Cx<'_>, from: HostId, msg: Message) {
         let (id, bytes) = (msg.request, msg.bytes);
         match Body::of(msg) {
             Body::LinkRequest(LinkRequest { integration, req }) => {
@@ -614,24 +662,72 @@ impl Process for VpcLinkEni {
                     return;
                 };
                 let out = self.relay.take(cx.host(), id, req);
-                cx.send(target, rpc::request(id, out));
+                if !self.connects(integration) {
+                    cx.send(target, rpc::request(id, out));
+                    return;
+                }
+                let (Acquired::Opened(conn) | Acquired::Reused(conn)) = self.pool.acquire(cx, target, out.call_id, ENI_CONNECT_TIMER);
+                self.on_conn.insert(out.call_id, (id, out, target, conn));
+                cx.send(target, Body::syn(conn));
             }
+            Body::SynAck(seg) => match self.pool.established(seg.conn).and_then(|call| self.on_conn.get(&call)) {
+                Some((id, out, target, _)) => cx.send(*target, Body::on_conn(*id, seg.conn, out.clone())),
+                None => cx.send(from, Body::fin(seg.conn)), // given up meanwhile
+            },
             Body::Response(resp) => {
+                // One request per connection: the ENI closes it (unless the target did).
+                if let Some((_, _, _, conn)) = self.on_conn.remove(&resp.call_id)
+                    && let Some(dest) = self.pool.close_after_answer(conn, resp.connection_close)
+                {
+                    cx.send(dest, Body::fin(conn));
+                }
                 self.relay.answer(cx, resp.call_id, resp.status, bytes);
             }
+            // The connection was reset (the NLB forgot the flow, the target closed it): "network
+            // error communicating with endpoint", 500.
+            Body::Rst(seg) => {
+                if let Some(call) = self.pool.reset(seg.conn) {
+                    self.fail_call(cx, call, 500);
+                }
+            }
+            Body::Fin(seg) => self.pool.server_closed(seg.conn),
             _ => {}
         }
     }
 
     fn on_refused(&mut self, cx: &mut Cx<'_>, _to: HostId, msg: Message) {
         // The target is not listening: "execution failed due to configuration error", 500.
-        if let Body::Request(req) = Body::of(msg) {
-            self.relay.answer(cx, req.call_id, 500, 35);
+        match Body::of(msg) {
+            Body::Request(req) | Body::ConnRequest(crate::conn::ConnRequest { req, .. }) => {
+                if let Some((_, _, _, conn)) = self.on_conn.get(&req.call_id) {
+                    self.pool.abandon(*conn);
+                }
+                self.fail_call(cx, req.call_id, 500);
+            }
+            Body::Syn(seg) => {
+                if let Some(call) = self.pool.reset(seg.conn) {
+                    self.fail_call(cx, call, 500);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_timer(&mut self, cx: &mut Cx<'_>, _token: u64) {
+        let events = self.pool.connect_timer(cx, ENI_CONNECT_TIMER);
+        for (conn, dest) in events.retransmit {
+            cx.send(dest, Body::syn(conn));
+        }
+        // No SYN-ACK by the integration timeout: the gateway has answered 504 already.
+        for call in events.given_up {
+            self.fail_call(cx, call, 504);
         }
     }
 
     fn on_crash(&mut self) {
         self.relay.clear();
+        self.pool.clear();
+        self.on_conn.clear();
     }
 
     fn as_any(&self) -> &dyn std::any::Any {

@@ -6,8 +6,11 @@
 //!   request takes the most recently used idle connection (ours: AWS does not say which), or
 //!   opens a new one: SYN and SYN-ACK are messages (latency, faults and bytes apply) and the
 //!   request goes with the ACK, so a new connection costs exactly one round trip. A SYN
-//!   that gets no SYN-ACK (a black-holed target: powered off, partitioned) is given up after
-//!   the connect timeout (an ALB's 10 s): the caller learns it from [`Pool::connect_expired`].
+//!   that gets no SYN-ACK (a black-holed target: powered off, partitioned; an NLB node with no
+//!   target) is retransmitted as Linux does, 1 s after the SYN and then at doubling intervals
+//!   (SYNs at 0, 1, 3, 7, 15, 31 and 63 s with `tcp_syn_retries` 6, [`crate::defaults::tcp`]),
+//!   and given up after the caller's connect timeout (an ALB's 10 s) or the last retry's wait
+//!   (127 s), whichever comes first: the caller learns both from [`Pool::connect_timer`].
 //! - Each end closes a connection idle for its own timeout (the caller's idle timeout, the
 //!   server's keep-alive timeout) with a FIN, itself a message: the other end learns of the
 //!   close one one-way latency later. A server answers a request that reaches it on a
@@ -89,6 +92,8 @@ pub struct ConnStats {
     pub reset: u64,
     /// Given up after the connect timeout: no SYN-ACK came (the target is black-holed).
     pub connect_timeouts: u64,
+    /// SYNs sent again because no SYN-ACK came within the retransmission timeout.
+    pub syn_retransmits: u64,
 }
 
 impl ConnStats {
@@ -100,6 +105,7 @@ impl ConnStats {
         self.closed_after_response += other.closed_after_response;
         self.reset += other.reset;
         self.connect_timeouts += other.connect_timeouts;
+        self.syn_retransmits += other.syn_retransmits;
     }
 }
 
@@ -109,17 +115,17 @@ impl ConnStats {
 /// deadline is just removed, so a busy pool costs about one timer event per idle timeout, not
 /// one per request.
 #[derive(Debug)]
-struct IdleTimers<K> {
+pub(crate) struct IdleTimers<K> {
     due: BTreeSet<(Nanos, K)>,
     armed: Option<Nanos>,
 }
 
 impl<K: Ord + Copy> IdleTimers<K> {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         IdleTimers { due: BTreeSet::new(), armed: None }
     }
 
-    fn add(&mut self, cx: &mut Cx<'_>, at: Nanos, key: K, token: impl TimerToken) {
+    pub(crate) fn add(&mut self, cx: &mut Cx<'_>, at: Nanos, key: K, token: impl TimerToken) {
         self.due.insert((at, key));
         if self.armed.is_none_or(|armed| at < armed) {
             self.armed = Some(at);
@@ -127,13 +133,13 @@ impl<K: Ord + Copy> IdleTimers<K> {
         }
     }
 
-    fn remove(&mut self, at: Nanos, key: K) {
+    pub(crate) fn remove(&mut self, at: Nanos, key: K) {
         self.due.remove(&(at, key));
     }
 
     /// The timer fired: the keys due now (none if it is a timer an earlier one replaced), and
     /// the timer re-armed for the next deadline.
-    fn expire(&mut self, cx: &mut Cx<'_>, token: impl TimerToken) -> Vec<K> {
+    pub(crate) fn expire(&mut self, cx: &mut Cx<'_>, token: impl TimerToken) -> Vec<K> {
         let now = cx.now();
         if self.armed != Some(now) {
             return Vec::new();
@@ -153,7 +159,7 @@ impl<K: Ord + Copy> IdleTimers<K> {
         keys
     }
 
-    fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.due.clear();
         self.armed = None;
     }
@@ -163,11 +169,13 @@ impl<K: Ord + Copy> IdleTimers<K> {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
-    /// SYN sent at `since`, waiting for the SYN-ACK; the call goes with the ACK. Given up at
-    /// `since + connect_timeout`.
+    /// SYN sent at `since` and retransmitted `retries` times, waiting for the SYN-ACK; the call
+    /// goes with the ACK. The connect timer fires at `next`: to retransmit, or to give up.
     Connecting {
         call: u64,
         since: Nanos,
+        retries: u32,
+        next: Nanos,
     },
     Busy {
         call: u64,
@@ -195,12 +203,25 @@ pub enum Acquired {
     Opened(u64),
 }
 
+/// What the connect timer found ([`Pool::connect_timer`]).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ConnectEvents {
+    /// Connections whose SYN is due again (send the destination a SYN).
+    pub retransmit: Vec<(u64, HostId)>,
+    /// Calls whose connection was given up: no SYN-ACK before the connect timeout or after
+    /// the last retry.
+    pub given_up: Vec<u64>,
+}
+
 /// A caller's keep-alive connections, per destination host.
 #[derive(Debug)]
 pub struct Pool {
     idle_timeout: Nanos,
     connect_timeout: Nanos,
-    /// Connect deadlines of connections still waiting for their SYN-ACK.
+    /// The caller's kernel: the first SYN retransmission timeout, and how many retries.
+    syn_rto: Nanos,
+    syn_retries: u32,
+    /// When the connect timer of each connection still waiting for its SYN-ACK fires.
     connecting: IdleTimers<u64>,
     conns: BTreeMap<u64, Conn>,
     /// Idle connections per destination, by when they became idle (the last is the most
@@ -218,6 +239,8 @@ impl Pool {
         Pool {
             idle_timeout,
             connect_timeout,
+            syn_rto: crate::defaults::tcp::SYN_INITIAL_RTO,
+            syn_retries: crate::defaults::tcp::SYN_RETRIES,
             connecting: IdleTimers::new(),
             conns: BTreeMap::new(),
             idle: BTreeMap::new(),
@@ -238,33 +261,47 @@ impl Pool {
         }
         self.next += 1;
         let now = cx.now();
-        self.conns.insert(self.next, Conn { dest, state: State::Connecting { call, since: now }, server_closed: false });
-        self.connecting.add(cx, now + self.connect_timeout, self.next, connect_token);
+        let next = now + self.syn_rto.min(self.connect_timeout);
+        self.conns.insert(self.next, Conn { dest, state: State::Connecting { call, since: now, retries: 0, next }, server_closed: false });
+        self.connecting.add(cx, next, self.next, connect_token);
         self.stats.opened += 1;
         Acquired::Opened(self.next)
     }
 
-    /// The connect timer fired: the calls whose connection got no SYN-ACK within the connect
-    /// timeout (the connections are given up: a late SYN-ACK finds none).
-    pub fn connect_expired(&mut self, cx: &mut Cx<'_>, token: impl TimerToken) -> Vec<u64> {
-        let mut calls = Vec::new();
+    /// The connect timer fired: the connections whose SYN is due again, and the calls whose
+    /// connection is given up (a late SYN-ACK finds none). The `retries`-th retransmission
+    /// goes `syn_rto * 2^(retries - 1)` after the one before; after the last one the kernel
+    /// waits twice as long again, then `connect()` fails; the caller's connect timeout cuts
+    /// either short.
+    pub fn connect_timer(&mut self, cx: &mut Cx<'_>, token: impl TimerToken + Copy) -> ConnectEvents {
+        let now = cx.now();
+        let mut events = ConnectEvents::default();
         for conn in self.connecting.expire(cx, token) {
-            if let Some(Conn { state: State::Connecting { call, .. }, .. }) = self.conns.get(&conn).copied() {
+            let Some(c) = self.conns.get_mut(&conn) else { continue };
+            let State::Connecting { call, since, retries, .. } = c.state else { continue };
+            if now >= since + self.connect_timeout || retries >= self.syn_retries {
                 self.conns.remove(&conn);
                 self.stats.connect_timeouts += 1;
-                calls.push(call);
+                events.given_up.push(call);
+                continue;
             }
+            let retries = retries + 1;
+            let next = (now + (self.syn_rto << retries)).min(since + self.connect_timeout);
+            c.state = State::Connecting { call, since, retries, next };
+            self.stats.syn_retransmits += 1;
+            events.retransmit.push((conn, c.dest));
+            self.connecting.add(cx, next, conn, token);
         }
-        calls
+        events
     }
 
     /// The SYN-ACK of `conn` arrived: it is open and busy with the call it was opened for
     /// (returned). `None`: the connection was given up meanwhile.
     pub fn established(&mut self, conn: u64) -> Option<u64> {
         let c = self.conns.get_mut(&conn)?;
-        let State::Connecting { call, since } = c.state else { return None };
+        let State::Connecting { call, next, .. } = c.state else { return None };
         c.state = State::Busy { call };
-        self.connecting.remove(since + self.connect_timeout, conn);
+        self.connecting.remove(next, conn);
         Some(call)
     }
 
@@ -306,8 +343,8 @@ impl Pool {
         self.stats.reset += 1;
         match c.state {
             State::Busy { call } => Some(call),
-            State::Connecting { call, since } => {
-                self.connecting.remove(since + self.connect_timeout, conn);
+            State::Connecting { call, next, .. } => {
+                self.connecting.remove(next, conn);
                 Some(call)
             }
             State::Idle { since } => {
@@ -323,10 +360,18 @@ impl Pool {
         let c = self.conns.remove(&conn)?;
         match c.state {
             State::Idle { since } => self.forget_idle(c.dest, since, conn),
-            State::Connecting { since, .. } => self.connecting.remove(since + self.connect_timeout, conn),
+            State::Connecting { next, .. } => self.connecting.remove(next, conn),
             State::Busy { .. } => {}
         }
         (!matches!(c.state, State::Connecting { .. })).then_some(c.dest)
+    }
+
+    /// The caller closes `conn` after its answer (one request per connection): its destination,
+    /// to send a FIN, unless the server closed it already.
+    pub fn close_after_answer(&mut self, conn: u64, server_closing: bool) -> Option<HostId> {
+        let dest = self.abandon(conn)?;
+        self.stats.closed_after_response += 1;
+        (!server_closing).then_some(dest)
     }
 
     /// The idle timer fired: the connections to close now, with their destinations (the caller

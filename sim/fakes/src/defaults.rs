@@ -86,8 +86,10 @@ pub mod nlb {
     /// <https://docs.aws.amazon.com/elasticloadbalancing/latest/network/target-group-health-checks.html>
     pub const HEALTH_CHECK: HealthCheckConfig =
         HealthCheckConfig { interval: secs(30), timeout: secs(10), healthy_threshold: 5, unhealthy_threshold: 2, matcher: Matcher::range(200, 399) };
-    /// The TCP idle timeout, 350 s.
+    /// The TCP idle timeout, 350 s (60 to 6000 s per TCP listener): a flow idle that long is
+    /// forgotten, and a packet on it afterwards, from either side, is answered with RST.
     /// <https://docs.aws.amazon.com/elasticloadbalancing/latest/network/update-idle-timeout.html>
+    /// <https://docs.aws.amazon.com/elasticloadbalancing/latest/network/network-load-balancers.html#connection-idle-timeout>
     pub const IDLE_TIMEOUT: Nanos = secs(350);
     /// A node whose AZ has no healthy target leaves DNS ("we remove the IP address for the
     /// corresponding subnet from DNS"): DNS failover below 1 healthy target.
@@ -101,6 +103,21 @@ pub mod nlb {
     /// Partial AZ affinity sends 85 % of a client's DNS queries to its own AZ's node.
     /// <https://docs.aws.amazon.com/elasticloadbalancing/latest/network/edit-load-balancer-attributes.html#zonal-dns-affinity>
     pub const PARTIAL_AZ_AFFINITY_SHARE: f64 = 0.85;
+}
+
+/// Linux TCP, as the callers' kernels behave (the callers of the fakes run Linux: ELB nodes,
+/// API Gateway's integration client, tasks and instances).
+pub mod tcp {
+    use super::*;
+
+    /// The first SYN retransmission comes 1 s after the SYN (`TCP_TIMEOUT_INIT`, RFC 6298
+    /// section 2.1's initial RTO), and each later one doubles the wait.
+    /// <https://www.rfc-editor.org/rfc/rfc6298#section-2>
+    pub const SYN_INITIAL_RTO: Nanos = secs(1);
+    /// `net.ipv4.tcp_syn_retries`, 6: SYNs go at 0, 1, 3, 7, 15, 31 and 63 s, and `connect()`
+    /// fails (ETIMEDOUT) at 127 s unless the caller gives up sooner.
+    /// <https://docs.kernel.org/networking/ip-sysctl.html>
+    pub const SYN_RETRIES: u32 = 6;
 }
 
 /// API Gateway.

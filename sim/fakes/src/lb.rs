@@ -24,14 +24,21 @@
 //!   node may be about to use, and a request that meets the close gets 502; a target that does
 //!   not answer the SYN within 10 s (black-holed) gets 504, whatever the idle timeout
 //!   (<https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-troubleshooting.html>).
-//!   An NLB node passes requests through without connections for now (an NLB keeps one target
-//!   connection per client flow: a later step).
+//! - NLB flows ([`flows`]): a caller that connects (API Gateway's VPC link) gets a target per
+//!   connection, kept for the connection's life; a node with no target drops the SYN (the
+//!   caller's kernel retransmits it); a flow idle for the idle timeout (350 s) is forgotten
+//!   and a later packet on it gets RST. Callers that send requests as messages (clients, for
+//!   now) are passed through per request.
 
 use std::any::Any;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use azsim_kernel::{AzId, Cx, Dist, HostId, Message, Nanos, Packer, Process, RequestId, TimerToken, Unpacker};
+
+pub mod flows;
+
+pub use flows::{FlowStats, Flows};
 
 use crate::conn::{Acquired, ConnStats, Pool};
 use crate::deadline::Deadlines;
@@ -152,6 +159,13 @@ impl LbDirectory {
             })
     }
 
+    /// `lb`'s node in `az`, whatever DNS says of it (a PrivateLink endpoint's network interface
+    /// reaches the node in its own AZ).
+    pub fn node_in(&self, lb: &str, az: AzId) -> Option<HostId> {
+        let map = self.0.lock().expect("directory lock");
+        map.get(lb)?.nodes.iter().find(|n| n.az == az).map(|n| n.host)
+    }
+
     /// The nodes `lb`'s regional name (or, with `zone`, its zonal name) resolves to now, for a
     /// client resolving from `cx`'s host (whose AZ the client routing policy prefers).
     pub fn resolve(&self, cx: &mut Cx<'_>, lb: &str, zone: Option<AzId>) -> Vec<Endpoint> {
@@ -258,6 +272,9 @@ struct Pending {
     target: Option<HostId>,
     /// The pooled connection it goes (or went) on.
     conn: Option<u64>,
+    /// NLB: the client's flow it came on (the flow's number and target), and the client's
+    /// connection.
+    flow: Option<(u64, HostId, u64)>,
 }
 
 /// A node's timers.
@@ -277,11 +294,14 @@ enum LbTimer {
     TargetTimeout,
     /// Idle target connections are due to close ([`Pool`]).
     ConnSweep,
-    /// Connection attempts to targets are due to be given up ([`Pool::connect_expired`]).
+    /// Connection attempts to targets are due a SYN retransmission or to be given up
+    /// ([`Pool::connect_timer`]).
     ConnectTimeout,
+    /// Idle flows are due to be forgotten ([`Flows`]).
+    FlowSweep,
 }
 
-const TIMER_KIND_BITS: u32 = 3;
+const TIMER_KIND_BITS: u32 = 4;
 
 impl TimerToken for LbTimer {
     fn into_token(self) -> u64 {
@@ -294,6 +314,7 @@ impl TimerToken for LbTimer {
             LbTimer::TargetTimeout => (5, 0),
             LbTimer::ConnSweep => (6, 0),
             LbTimer::ConnectTimeout => (7, 0),
+            LbTimer::FlowSweep => (8, 0),
         };
         Packer::new().put(kind, TIMER_KIND_BITS).put(value, 64 - TIMER_KIND_BITS).finish()
     }
@@ -309,6 +330,7 @@ impl TimerToken for LbTimer {
             5 => LbTimer::TargetTimeout,
             6 => LbTimer::ConnSweep,
             7 => LbTimer::ConnectTimeout,
+            8 => LbTimer::FlowSweep,
             _ => unreachable!("not a load balancer timer: {token}"),
         }
     }
@@ -350,12 +372,15 @@ pub struct LbNode {
     outstanding: Vec<u32>,
     /// Keep-alive connections to targets (when pooled).
     pool: Option<Pool>,
+    /// NLB: the flow table of connecting callers.
+    flows: Option<Flows>,
 }
 
 impl LbNode {
     pub fn new(config: LbNodeConfig) -> Self {
         LbNode {
             pool: None,
+            flows: None,
             config,
             endpoints: Vec::new(),
             groups: Vec::new(),
@@ -379,6 +404,18 @@ impl LbNode {
     pub fn with_pooled_targets(mut self) -> Self {
         self.pool = Some(Pool::new(self.config.target_timeout, crate::defaults::alb::CONNECT_TIMEOUT));
         self
+    }
+
+    /// Routes connecting callers' connections as an NLB does: a target per flow, flows idle
+    /// for the target timeout (the NLB's idle timeout) forgotten.
+    pub fn with_flows(mut self) -> Self {
+        self.flows = Some(Flows::new(self.config.target_timeout));
+        self
+    }
+
+    /// What this node's flows did (zeros for an ALB node).
+    pub fn flow_stats(&self) -> FlowStats {
+        self.flows.as_ref().map(|f| f.stats).unwrap_or_default()
     }
 
     /// Whether this node keeps connections to its targets.
@@ -615,9 +652,62 @@ impl LbNode {
         self.publish(cx);
     }
 
+    /// A SYN from `client`'s connection `conn`: a retransmission goes where the first SYN went;
+    /// a new flow gets a target, or, with none (no healthy or fail-open candidate), nothing:
+    /// the SYN is dropped and the client's kernel tries again.
+    fn flow_syn(&mut self, cx: &mut Cx<'_>, client: HostId, conn: u64) {
+        let key = (client, conn);
+        if let Some((flow, target)) = self.flows.as_mut().and_then(|f| f.from_client(cx, key, LbTimer::FlowSweep)) {
+            cx.send(target, Body::syn(flow));
+            return;
+        }
+        self.sync(cx, false);
+        let chosen = self.route(0, cx.az(), cx.rng());
+        let flows = self.flows.as_mut().expect("flow_syn is for NLB nodes");
+        match chosen {
+            None => flows.stats.syns_dropped += 1,
+            Some(i) => {
+                let target = self.endpoints[i].host;
+                let flow = flows.open(cx, key, target, LbTimer::FlowSweep);
+                cx.send(target, Body::syn(flow));
+            }
+        }
+    }
+
+    /// A FIN or RST from `from` on connection `conn` ends its flow and passes to the other
+    /// side: from the client, to the target on the flow's connection; from the target, to the
+    /// client on its own. `rst`: an RST for request `rst` (or none), else a FIN.
+    fn flow_end(&mut self, cx: &mut Cx<'_>, from: HostId, conn: u64, rst: Option<Option<RequestId>>) {
+        let Some(flows) = self.flows.as_mut() else { return };
+        let (to, to_conn, flow) = if let Some(flow) = flows.of_client((from, conn)) {
+            let Some((_, target)) = flows.close(flow) else { return };
+            (target, flow, flow)
+        } else {
+            // From the target (or about a flow the node forgot: nothing to pass on).
+            let Some((client, _)) = flows.close_from_target(conn, from) else { return };
+            (client.0, client.1, conn)
+        };
+        // Requests still on the flow end with it: the FIN or RST tells the client.
+        self.pending.retain(|_, p| p.flow.is_none_or(|(f, _, _)| f != flow));
+        cx.send(
+            to,
+            match rst {
+                Some(id) => Body::rst(id, to_conn),
+                None => Body::fin(to_conn),
+            },
+        );
+    }
+
     /// The node has processed request `call`: picks a target and forwards it there (503 when
     /// there is none).
     fn route_pending(&mut self, cx: &mut Cx<'_>, call: u64) {
+        // On a flow: its target, on the node's connection for it.
+        if let Some(p) = self.pending.get(&call)
+            && let Some((flow, target, _)) = p.flow
+        {
+            cx.send(target, Body::on_conn(p.id, flow, self.outgoing(cx.host(), call, p)));
+            return;
+        }
         self.sync(cx, false);
         let my_az = cx.az();
         let Some(group) = self.listener_action(cx, call) else { return };
@@ -676,12 +766,38 @@ impl Process for LbNode {
                     return;
                 }
                 self.next += 1;
-                self.pending.insert(self.next, Pending { id: id.expect("requests carry their id"), req, target: None, conn: None });
+                self.pending.insert(self.next, Pending { id: id.expect("requests carry their id"), req, target: None, conn: None, flow: None });
+                let t = self.config.processing.sample(cx.rng());
+                cx.set_timer(t, LbTimer::Processed { call: self.next });
+            }
+            Body::Syn(seg) if self.flows.is_some() => self.flow_syn(cx, from, seg.conn),
+            Body::ConnRequest(cr) if self.flows.is_some() => {
+                let Some(id) = id else { return };
+                let flows = self.flows.as_mut().expect("checked");
+                let Some((flow, target)) = flows.from_client(cx, (from, cr.conn), LbTimer::FlowSweep) else {
+                    // A flow the node forgot (idle past the timeout) or never knew: RST.
+                    flows.stats.resets += 1;
+                    cx.send(from, Body::rst(Some(id), cr.conn));
+                    return;
+                };
+                self.next += 1;
+                self.pending.insert(self.next, Pending { id, req: cr.req, target: Some(target), conn: None, flow: Some((flow, target, cr.conn)) });
                 let t = self.config.processing.sample(cx.rng());
                 cx.set_timer(t, LbTimer::Processed { call: self.next });
             }
             Body::Response(resp) => {
                 if let Some(p) = self.pending.remove(&resp.call_id) {
+                    if let (Some(flows), Some((flow, _, _))) = (self.flows.as_mut(), p.flow) {
+                        // The target closes the connection after its answer: so does the flow.
+                        if resp.connection_close {
+                            flows.close(flow);
+                        } else {
+                            flows.from_target(cx, flow, LbTimer::FlowSweep);
+                        }
+                        let reply = if resp.connection_close { rpc::response_closing } else { rpc::response };
+                        cx.send(p.req.reply_to, reply(Some(p.id), p.req.call_id, resp.status, bytes));
+                        return;
+                    }
                     self.settle_target(p.target);
                     if let (Some(pool), Some(conn)) = (self.pool.as_mut(), p.conn) {
                         pool.release(cx, conn, resp.connection_close, LbTimer::ConnSweep);
@@ -697,12 +813,22 @@ impl Process for LbNode {
                 let healthy = self.groups.first().is_some_and(|r| self.healthy_candidates(r.clone(), cx.az()) > 0);
                 cx.send(from, Body::health_reply(rpc::HealthReply { seq: hc.seq, status: if healthy { 200 } else { 503 }, body: None }));
             }
+            Body::SynAck(seg) if self.flows.is_some() => {
+                if let Some((client, conn)) = self.flows.as_mut().and_then(|f| f.from_target(cx, seg.conn, LbTimer::FlowSweep)) {
+                    cx.send(client, Body::syn_ack(conn));
+                }
+            }
             Body::SynAck(seg) => self.connected(cx, from, seg.conn),
+            // A FIN passes to the other side and ends the flow.
+            Body::Fin(seg) if self.flows.is_some() => self.flow_end(cx, from, seg.conn, None),
             Body::Fin(seg) => {
                 if let Some(pool) = self.pool.as_mut() {
                     pool.server_closed(seg.conn);
                 }
             }
+            // The target reset the flow (a request on a connection it had closed): the RST
+            // passes to the client.
+            Body::Rst(seg) if self.flows.is_some() => self.flow_end(cx, from, seg.conn, Some(id)),
             // The target reset the connection under a request: 502 (AWS: "The target closed
             // the connection with a TCP RST or a TCP FIN while the load balancer had an
             // outstanding request to the target").
@@ -715,8 +841,13 @@ impl Process for LbNode {
         }
     }
 
-    fn on_refused(&mut self, cx: &mut Cx<'_>, _to: HostId, msg: Message) {
+    fn on_refused(&mut self, cx: &mut Cx<'_>, to: HostId, msg: Message) {
+        let id = msg.request;
         match Body::of(msg) {
+            // The target refused the flow's connection (or a request on it: its process is
+            // gone): the client gets the RST.
+            Body::Syn(seg) if self.flows.is_some() => self.flow_end(cx, to, seg.conn, Some(None)),
+            Body::ConnRequest(cr) if self.flows.is_some() => self.flow_end(cx, to, cr.conn, Some(id)),
             // The target refused the connection: 502 (AWS: "the load balancer received a TCP
             // RST from the target when attempting to establish a connection").
             Body::Request(req) | Body::ConnRequest(crate::conn::ConnRequest { req, .. }) => self.fail_pending(cx, req.call_id, 502, true),
@@ -750,9 +881,18 @@ impl Process for LbNode {
             // establish a connection to the target before the connection timeout expired (10
             // seconds)").
             LbTimer::ConnectTimeout => {
-                let calls = self.pool.as_mut().map(|pool| pool.connect_expired(cx, LbTimer::ConnectTimeout)).unwrap_or_default();
-                for call in calls {
+                let Some(pool) = self.pool.as_mut() else { return };
+                let events = pool.connect_timer(cx, LbTimer::ConnectTimeout);
+                for (conn, dest) in events.retransmit {
+                    cx.send(dest, Body::syn(conn));
+                }
+                for call in events.given_up {
                     self.fail_pending(cx, call, 504, false);
+                }
+            }
+            LbTimer::FlowSweep => {
+                if let Some(flows) = self.flows.as_mut() {
+                    flows.expire(cx, LbTimer::FlowSweep);
                 }
             }
             LbTimer::ConnSweep => {
@@ -770,6 +910,9 @@ impl Process for LbNode {
         self.outstanding.iter_mut().for_each(|o| *o = 0);
         if let Some(pool) = self.pool.as_mut() {
             pool.clear();
+        }
+        if let Some(flows) = self.flows.as_mut() {
+            flows.clear();
         }
     }
 

@@ -31,7 +31,7 @@ mod deadline;
 pub mod defaults;
 mod ecs;
 pub mod edge;
-mod lb;
+pub mod lb;
 pub mod matcher;
 pub mod nat;
 mod pick;

@@ -2,6 +2,9 @@
 //! per-client, per-service and per-hop tables, what each fake counted, and the verdict of
 //! every expectation.
 
+use std::collections::BTreeMap;
+
+use azsim_fakes::ConnStats;
 use azsim_scenario::{LbKind, ScenarioFile};
 
 use crate::checks;
@@ -36,7 +39,8 @@ pub(crate) fn record(f: &ScenarioFile, scenario: &str, variant: &str, seed: u64,
             services: service_records(world, core),
             timeline: timeline(f, &views),
             hops: hop_stats(world, core),
-            target_connections: target_connections(world, core),
+            connections: connections(world, core),
+            nlb_flows: nlb_flows(world, core),
             faults,
             task_events: task_events(world),
             tunnel: world.tunnel.as_ref().map(|t| TunnelRecord {
@@ -152,27 +156,54 @@ fn nat_records(world: &World, core: &azsim_kernel::Core) -> Vec<NatRecord> {
         .collect()
 }
 
-/// What each load balancer's target connections did, summed over its nodes (those that pool
-/// them).
-fn target_connections(world: &World, core: &azsim_kernel::Core) -> Vec<TargetConnectionsRecord> {
-    let mut by: std::collections::BTreeMap<String, (bool, azsim_fakes::ConnStats)> = std::collections::BTreeMap::new();
+/// What each caller's connections did: load balancers' nodes to their targets (those that
+/// pool them), then each API's VPC link (those that connected).
+fn connections(world: &World, core: &azsim_kernel::Core) -> Vec<ConnectionsRecord> {
+    let mut by: BTreeMap<String, ConnStats> = BTreeMap::new();
+    let mut links: BTreeMap<String, ConnStats> = BTreeMap::new();
     for (h, r) in &world.roles {
-        let (Role::LbNode { lb, .. }, Some(node)) = (r, core.process(*h).and_then(|p| p.as_any().downcast_ref::<azsim_fakes::LbNode>())) else { continue };
-        let entry = by.entry(lb.clone()).or_default();
-        entry.0 |= node.pools_targets();
-        entry.1.add(&node.conn_stats());
+        let process = core.process(*h).map(|p| p.as_any());
+        match r {
+            Role::LbNode { lb, .. } => {
+                if let Some(node) = process.and_then(|p| p.downcast_ref::<azsim_fakes::LbNode>()).filter(|n| n.pools_targets()) {
+                    by.entry(format!("{lb} -> targets")).or_default().add(&node.conn_stats());
+                }
+            }
+            Role::VpcLinkEni(api) => {
+                if let Some(eni) = process.and_then(|p| p.downcast_ref::<azsim_fakes::apigw::VpcLinkEni>()) {
+                    links.entry(format!("{api} VPC link")).or_default().add(&eni.conn_stats());
+                }
+            }
+            _ => {}
+        }
     }
+    links.retain(|_, c| c.opened > 0);
     by.into_iter()
-        .filter(|(_, (pooled, _))| *pooled)
-        .map(|(lb, (_, c))| TargetConnectionsRecord {
-            load_balancer: lb,
+        .chain(links)
+        .map(|(caller, c)| ConnectionsRecord {
+            caller,
             opened: c.opened,
             reused: c.reused,
-            closed_idle_by_lb: c.closed_idle_by_caller,
-            closed_idle_by_target: c.closed_idle_by_server,
+            closed_idle_by_caller: c.closed_idle_by_caller,
+            closed_idle_by_server: c.closed_idle_by_server,
             closed_after_response: c.closed_after_response,
             reset: c.reset,
+            syn_retransmits: c.syn_retransmits,
+            connect_timeouts: c.connect_timeouts,
         })
+        .collect()
+}
+
+/// What each NLB's nodes did with flows, for NLBs that saw any.
+fn nlb_flows(world: &World, core: &azsim_kernel::Core) -> Vec<NlbFlowsRecord> {
+    let mut by: BTreeMap<String, azsim_fakes::lb::FlowStats> = BTreeMap::new();
+    for (h, r) in &world.roles {
+        let (Role::LbNode { lb, .. }, Some(node)) = (r, core.process(*h).and_then(|p| p.as_any().downcast_ref::<azsim_fakes::LbNode>())) else { continue };
+        by.entry(lb.clone()).or_default().add(&node.flow_stats());
+    }
+    by.into_iter()
+        .filter(|(_, f)| f.flows + f.syns_dropped > 0)
+        .map(|(lb, f)| NlbFlowsRecord { load_balancer: lb, flows: f.flows, syns_dropped: f.syns_dropped, idle_expired: f.idle_expired, resets: f.resets })
         .collect()
 }
 

@@ -25,8 +25,8 @@ mod world;
 
 pub use analytic::{AnalyticPath, not_on_paper, worst_case_path};
 pub use record::{
-    Analytic, ApiGatewayRecord, Bytes, ClientRecord, Counts, CrossingStats, Crossings, EdgeRecord, ExpectationResult, FaultRecord, HealthChangeRecord,
-    HopStats, PairBytes, Percentiles, Received, RunRecord, ServiceRecord, TargetConnectionsRecord, TimelinePoint, TunnelRecord, WorstPath,
+    Analytic, ApiGatewayRecord, Bytes, ClientRecord, ConnectionsRecord, Counts, CrossingStats, Crossings, EdgeRecord, ExpectationResult, FaultRecord,
+    HealthChangeRecord, HopStats, NlbFlowsRecord, PairBytes, Percentiles, Received, RunRecord, ServiceRecord, TimelinePoint, TunnelRecord, WorstPath,
 };
 pub use report::{comparison_markdown, junit_xml, summary_markdown, to_json, write_reports};
 pub use run::{RunOptions, run_variant};

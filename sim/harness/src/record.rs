@@ -181,23 +181,45 @@ pub struct HopStats {
     pub p99_us: f64,
 }
 
-/// What a load balancer's connections to its targets did, over all its nodes (ALBs: they keep
-/// keep-alive connections to targets; NLBs pass requests through and have none yet).
+/// What one kind of caller's TCP connections did, summed over its hosts: a load balancer's
+/// nodes to their targets (ALBs keep keep-alive connections), an API's VPC link to an NLB (one
+/// connection per request).
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct TargetConnectionsRecord {
-    pub load_balancer: String,
+pub struct ConnectionsRecord {
+    /// Who connects: `<load balancer> -> targets`, `<api> VPC link`.
+    pub caller: String,
     /// New connections: each paid a handshake (one round trip) before its first request.
     pub opened: u64,
     /// Requests sent on an idle pooled connection.
     pub reused: u64,
-    /// Closed by the load balancer after its idle timeout.
-    pub closed_idle_by_lb: u64,
-    /// Closed by the target after its keep-alive timeout.
-    pub closed_idle_by_target: u64,
-    /// Closed by the target after an answer (keep-alive `off`).
+    /// Closed by the caller after its idle timeout.
+    pub closed_idle_by_caller: u64,
+    /// Closed by the server after its keep-alive timeout.
+    pub closed_idle_by_server: u64,
+    /// Closed after an answer: by the server (keep-alive `off`), or by a caller that sends one
+    /// request per connection (a VPC link).
     pub closed_after_response: u64,
-    /// Reset by the target under a request (it had closed the connection): 502s.
+    /// Reset under a request (the server had closed the connection, or an NLB forgot the
+    /// flow).
     pub reset: u64,
+    /// SYNs sent again: no SYN-ACK came within the retransmission timeout (1 s, doubling).
+    pub syn_retransmits: u64,
+    /// Connection attempts given up: no SYN-ACK by the caller's connect timeout.
+    pub connect_timeouts: u64,
+}
+
+/// What an NLB's nodes did with connecting callers' flows, summed over its nodes.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NlbFlowsRecord {
+    pub load_balancer: String,
+    /// Connections given a target (each keeps it for its life).
+    pub flows: u64,
+    /// SYNs that found no target (cross-zone off, none in the node's AZ): dropped.
+    pub syns_dropped: u64,
+    /// Flows forgotten after the idle timeout (350 s by default).
+    pub idle_expired: u64,
+    /// Packets on flows the node did not know (forgotten): answered with RST.
+    pub resets: u64,
 }
 
 /// What one fault of the timeline did to the requests started while it was the latest fault.
@@ -346,8 +368,10 @@ pub struct RunRecord {
     pub timeline: Vec<TimelinePoint>,
     /// Per hop, when hops were recorded (empty otherwise).
     pub hops: Vec<HopStats>,
-    /// Per load balancer that pools target connections.
-    pub target_connections: Vec<TargetConnectionsRecord>,
+    /// Per caller that opens TCP connections (load balancer nodes to targets, VPC links).
+    pub connections: Vec<ConnectionsRecord>,
+    /// Per NLB whose nodes routed connecting callers' flows.
+    pub nlb_flows: Vec<NlbFlowsRecord>,
     pub faults: Vec<FaultRecord>,
     /// What ECS did to tasks (empty without ECS services).
     pub task_events: Vec<TaskEventRecord>,

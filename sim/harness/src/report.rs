@@ -30,7 +30,7 @@ pub fn summary_markdown(r: &RunRecord) -> String {
         bytes_and_cost,
         services,
         hops,
-        target_connections,
+        connections,
         clients,
         timeline,
         faults,
@@ -231,19 +231,39 @@ fn health_changes(s: &mut String, r: &RunRecord) {
     }
 }
 
-/// Load balancers' connections to their targets.
-fn target_connections(s: &mut String, r: &RunRecord) {
-    if !r.target_connections.is_empty() {
+/// Callers' connections, and NLBs' flows.
+fn connections(s: &mut String, r: &RunRecord) {
+    if !r.connections.is_empty() {
         let _ = writeln!(
             s,
-            "## Connections to targets\n\n| load balancer | opened (handshake) | reused | closed idle by the LB | closed idle by the target | closed after answer (keep-alive off) | reset (502) |\n|---|---:|---:|---:|---:|---:|---:|"
+            "## Connections
+
+| caller | opened (handshake) | reused | closed idle by the caller | closed idle by the server | closed after answer | reset | SYNs retransmitted | connect timeouts |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
         );
-        for c in &r.target_connections {
+        for c in &r.connections {
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {} | {} | {} |",
-                c.load_balancer, c.opened, c.reused, c.closed_idle_by_lb, c.closed_idle_by_target, c.closed_after_response, c.reset
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                c.caller,
+                c.opened,
+                c.reused,
+                c.closed_idle_by_caller,
+                c.closed_idle_by_server,
+                c.closed_after_response,
+                c.reset,
+                c.syn_retransmits,
+                c.connect_timeouts
             );
+        }
+        let _ = writeln!(s);
+    }
+    if !r.nlb_flows.is_empty() {
+        let _ = writeln!(
+            s,
+            "## NLB flows\n\n| load balancer | flows | SYNs dropped (no target) | forgotten idle | RST (unknown flow) |\n|---|---:|---:|---:|---:|"
+        );
+        for f in &r.nlb_flows {
+            let _ = writeln!(s, "| {} | {} | {} | {} | {} |", f.load_balancer, f.flows, f.syns_dropped, f.idle_expired, f.resets);
         }
         let _ = writeln!(s);
     }

@@ -124,7 +124,7 @@ fn run(case: Case, request: Sent) -> (Vec<Outcome>, Vec<Arc<HttpRequest>>) {
             c.add_process(e.host, Box::new(Recorder(seen.clone(), slow)));
         }
         for eni in &enis {
-            c.add_process(*eni, Box::new(VpcLinkEni::new(Arc::new(integrations.clone()), cache.clone())));
+            c.add_process(*eni, Box::new(VpcLinkEni::new(Arc::new(integrations.clone()), cache.clone(), config.integration_timeout)));
         }
         c.add_process(gw, Box::new(ApiGateway::new(Arc::new(config))));
         if case.target_down {

@@ -134,7 +134,24 @@ fn a_black_holed_target_gets_504_after_the_10_s_connect_timeout_whatever_the_idl
             let expected = Some(2 * L + 10_000 * MS);
             assert_eq!(finished, vec![(expected, Outcome::Failed(Failure::Status(504)))], "idle timeout {idle}, powered off: {powered_off}");
             let stats = w.sim.with_core(|c| c.process(node).unwrap().as_any().downcast_ref::<LbNode>().unwrap().conn_stats());
-            assert_eq!((stats.opened, stats.connect_timeouts), (1, 1));
+            // SYNs at 0, 1, 3 and 7 s (Linux's retransmissions); the next would be at 15 s.
+            assert_eq!((stats.opened, stats.syn_retransmits, stats.connect_timeouts), (1, 3, 1));
         }
+    }
+}
+
+/// A partition that heals while the node retransmits its SYN: the request stalls until the
+/// first retransmission after the heal (1 s after the SYN, then 3 s, 7 s), and is then served
+/// as on any new connection. Healed at 0.5 s: 1 s longer; at 2 s: 3 s longer; at 5 s: 7 s.
+#[test]
+fn a_syn_lost_to_a_passing_partition_stalls_the_request_1_3_or_7_s() {
+    for (heal, stall) in [(500 * MS, 1_000 * MS), (2_000 * MS, 3_000 * MS), (5_000 * MS, 7_000 * MS)] {
+        let mut w = pair(60_000 * MS, KeepAlive::Unlimited, 1_000 * MS, 1);
+        let (node, api) = (w.host("lb-0"), w.host("api-0-0"));
+        let cut = Fault::Partition { from: azsim_kernel::Scope::Host(node), to: azsim_kernel::Scope::Host(api), both_ways: true };
+        w.sim.with_core(|c| c.schedule_fault(0, Some(heal), cut));
+        w.sim.run_until(Duration::from_secs(20));
+        let results: Vec<(Option<u64>, Outcome)> = w.results().into_iter().map(|(lat, o, _)| (lat, o)).collect();
+        assert_eq!(results, vec![(Some(stall + NEW), Outcome::Ok)], "healed at {heal}");
     }
 }

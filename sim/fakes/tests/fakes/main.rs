@@ -8,6 +8,7 @@ mod conn;
 mod edge;
 mod lifecycle;
 mod nat;
+mod nlb_flows;
 mod route53;
 
 use std::sync::Arc;

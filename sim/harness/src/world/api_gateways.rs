@@ -35,7 +35,7 @@ pub(super) fn add(f: &ScenarioFile, placed: &Placed<'_>, shared: &Shared, core: 
         let config = Arc::new(api_gateway_config(f, name, api, &enis, account, placed, shared)?);
         let cache = DiscoveryCache::default();
         for eni in &enis {
-            core.add_process(*eni, Box::new(VpcLinkEni::new(Arc::new(config.integrations.clone()), cache.clone())));
+            core.add_process(*eni, Box::new(VpcLinkEni::new(Arc::new(config.integrations.clone()), cache.clone(), config.integration_timeout)));
         }
         core.add_process(gateway.host, Box::new(ApiGateway::new(config)));
     }
@@ -108,7 +108,12 @@ fn api_gateway_config(
 /// Where a route sends its requests.
 fn integration(f: &ScenarioFile, api: &ApiGatewaySpec, r: &azsim_scenario::ApiRouteSpec, placed: &Placed<'_>, shared: &Shared) -> Integration {
     match &r.integration {
-        RouteIntegration::LoadBalancer(lb) => Integration::LoadBalancer { name: lb.value.clone(), directory: shared.directory.clone() },
+        RouteIntegration::LoadBalancer(lb) => Integration::LoadBalancer {
+            name: lb.value.clone(),
+            directory: shared.directory.clone(),
+            connect: super::load_balancers::routes_flows(f, &lb.value),
+            private_link: api.kind == ApiKindSpec::Rest,
+        },
         RouteIntegration::Lambda(function) => Integration::Lambda(placed.instances(&function.value)),
         RouteIntegration::Http(svc) => Integration::Http(placed.instances(&svc.value)),
         RouteIntegration::CloudMap(svc) => {

@@ -8,6 +8,7 @@ mod expectations;
 mod fidelity;
 mod figures;
 mod schema;
+mod stories;
 mod topology_defaults;
 
 use std::path::{Path, PathBuf};
