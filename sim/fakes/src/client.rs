@@ -1,5 +1,12 @@
 //! A client workload on one host: open loop (a rate) or closed loop (requests in flight), each
 //! request with a timeout. Outcomes go to the kernel's request history.
+//!
+//! With [`Client::with_connections`] the client keeps HTTP/1.1 keep-alive connections
+//! (`conn.rs`), as a pool keyed by the destination's name: a request takes the most recently
+//! used idle connection, whichever node address it went to, or resolves the name and opens a
+//! new one (SYN, its retransmissions, SYN-ACK); idle ones close after the idle timeout, and
+//! each after `max_requests` if set. A reset connection fails its request (`Refused`), as
+//! ECONNRESET does; the client's timeout cuts a stalled connect short.
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -8,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use azsim_kernel::{AzId, Cx, Failure, HostId, Message, Nanos, Outcome, Process, RequestId, TimerToken};
 
 use crate::cloudmap::{DISCOVER_REQUEST_BYTES, Discover, DiscoverAnswer, DiscoverCall, Found, Registry};
+use crate::conn::{Acquired, ConnStats, Pool};
 use crate::deadline::Deadlines;
 use crate::lb::LbDirectory;
 use crate::pick::{Endpoint, Picker, weighted_index};
@@ -58,6 +66,15 @@ pub struct ClientConfig {
     pub mix: Vec<(u32, Arc<HttpRequest>)>,
 }
 
+/// A client's TCP connections (to a load balancer that routes connections: an NLB).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientConnections {
+    /// Close a connection idle this long.
+    pub idle_timeout: Nanos,
+    /// Close a connection after this many requests (`None`: never).
+    pub max_requests: Option<u64>,
+}
+
 /// The client's timers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ClientTimer {
@@ -67,6 +84,10 @@ enum ClientTimer {
     Timeout,
     /// Time to ask Cloud Map again.
     Refresh,
+    /// Connections waiting for a SYN-ACK are due a retransmission or to be given up.
+    Connect,
+    /// Idle connections are due to close.
+    ConnSweep,
 }
 
 impl TimerToken for ClientTimer {
@@ -78,6 +99,8 @@ impl TimerToken for ClientTimer {
             0 => ClientTimer::NextArrival,
             1 => ClientTimer::Timeout,
             2 => ClientTimer::Refresh,
+            3 => ClientTimer::Connect,
+            4 => ClientTimer::ConnSweep,
             _ => unreachable!("not a client timer: {token}"),
         }
     }
@@ -97,11 +120,76 @@ pub struct Client {
     /// DNS: when the cached answer expires.
     expires_at: Option<Nanos>,
     deadlines: Deadlines,
+    /// Keep-alive connections (with [`Client::with_connections`]).
+    pool: Option<Pool>,
+    /// Each call on a connection: the connection, and the request while it waits for the
+    /// SYN-ACK.
+    on_conn: BTreeMap<u64, (u64, Option<Request>)>,
 }
 
 impl Client {
     pub fn new(config: ClientConfig) -> Self {
-        Client { config, sent: 0, pending: BTreeMap::new(), resolved: Vec::new(), discovery_answered: false, expires_at: None, deadlines: Deadlines::default() }
+        Client {
+            config,
+            sent: 0,
+            pending: BTreeMap::new(),
+            resolved: Vec::new(),
+            discovery_answered: false,
+            expires_at: None,
+            deadlines: Deadlines::default(),
+            pool: None,
+            on_conn: BTreeMap::new(),
+        }
+    }
+
+    /// Sends on keep-alive connections. The client's own timeout bounds a connection attempt
+    /// (the kernel's SYN retries would go on for 127 s).
+    pub fn with_connections(mut self, c: ClientConnections) -> Self {
+        self.pool = Some(Pool::new(c.idle_timeout, self.config.timeout).with_max_requests(c.max_requests));
+        self
+    }
+
+    /// What this client's connections did (zeros without connections).
+    pub fn conn_stats(&self) -> ConnStats {
+        self.pool.as_ref().map(|p| p.stats).unwrap_or_default()
+    }
+
+    /// Whether this client keeps connections.
+    pub fn connects(&self) -> bool {
+        self.pool.is_some()
+    }
+
+    /// Call `call` ends with `outcome` (its connection, if any, is given up: closed with a FIN
+    /// if it was open).
+    fn fail(&mut self, cx: &mut Cx<'_>, call: u64, outcome: Outcome) {
+        if let (Some((conn, _)), Some(pool)) = (self.on_conn.remove(&call), self.pool.as_mut())
+            && let Some(dest) = pool.abandon(conn)
+        {
+            cx.send(dest, Body::fin(conn));
+        }
+        if let Some(id) = self.pending.remove(&call) {
+            cx.finish_request(id, outcome);
+            self.refill(cx);
+        }
+    }
+
+    /// Sends `req` (call `id`) on a connection: an idle one, or a new one to the address the
+    /// destination resolves to now. False if there is no address.
+    fn send_on_connection(&mut self, cx: &mut Cx<'_>, id: RequestId, req: Request) -> bool {
+        let call = id.0;
+        let pool = self.pool.as_mut().expect("a client with connections");
+        if let Some((conn, to)) = pool.reuse_any(call) {
+            cx.send(to, Body::on_conn(id, conn, req));
+            self.on_conn.insert(call, (conn, None));
+            return true;
+        }
+        let my_az = cx.az();
+        let Some(to) = self.destination(cx, my_az) else { return false };
+        let pool = self.pool.as_mut().expect("a client with connections");
+        let (Acquired::Opened(conn) | Acquired::Reused(conn)) = pool.acquire(cx, to.host, call, ClientTimer::Connect);
+        cx.send(to.host, Body::syn(conn));
+        self.on_conn.insert(call, (conn, Some(req)));
+        true
     }
 
     fn may_send(&self, now: Nanos) -> bool {
@@ -172,13 +260,33 @@ impl Client {
     fn send_one(&mut self, cx: &mut Cx<'_>) -> bool {
         self.sent += 1;
         let id = cx.new_request(self.config.label);
+        if self.pool.is_some() {
+            let http = self.pick_http(cx);
+            let req = self.request(cx, id, http);
+            if !self.send_on_connection(cx, id, req) {
+                cx.finish_request(id, Outcome::Failed(Failure::NoAddress));
+                return false;
+            }
+            self.pending.insert(id.0, id);
+            self.deadlines.add(cx, id.0, self.config.timeout, ClientTimer::Timeout);
+            return true;
+        }
         let my_az = cx.az();
         let Some(to) = self.destination(cx, my_az) else {
             cx.finish_request(id, Outcome::Failed(Failure::NoAddress));
             return false;
         };
         let http = self.pick_http(cx);
-        let req = Request {
+        let req = self.request(cx, id, http);
+        cx.send(to.host, rpc::request(id, req));
+        self.pending.insert(id.0, id);
+        self.deadlines.add(cx, id.0, self.config.timeout, ClientTimer::Timeout);
+        true
+    }
+
+    /// Request `id` with `http`.
+    fn request(&self, cx: &Cx<'_>, id: RequestId, http: Arc<HttpRequest>) -> Request {
+        Request {
             reply_to: cx.host(),
             call_id: id.0,
             request_bytes: self.config.request_bytes + http.large_header_bytes,
@@ -186,11 +294,7 @@ impl Client {
             chain_azs: Vec::new(),
             http,
             source: cx.host(),
-        };
-        cx.send(to.host, rpc::request(id, req));
-        self.pending.insert(id.0, id);
-        self.deadlines.add(cx, id.0, self.config.timeout, ClientTimer::Timeout);
-        true
+        }
     }
 
     /// Client-side discovery: asks Cloud Map and schedules the next refresh.
@@ -250,10 +354,35 @@ impl Process for Client {
         cx.set_timer(wait, ClientTimer::NextArrival);
     }
 
-    fn on_message(&mut self, cx: &mut Cx<'_>, _from: HostId, msg: Message) {
+    fn on_message(&mut self, cx: &mut Cx<'_>, from: HostId, msg: Message) {
         match Body::of(msg) {
             Body::DiscoverAnswer(answer) => self.discovered(cx, answer),
+            Body::SynAck(seg) => {
+                let Some(pool) = self.pool.as_mut() else { return };
+                let waiting = pool.established(seg.conn).and_then(|call| self.on_conn.get_mut(&call)).and_then(|(_, req)| req.take());
+                match waiting {
+                    Some(req) => cx.send(from, Body::on_conn(RequestId(req.call_id), seg.conn, req)),
+                    None => cx.send(from, Body::fin(seg.conn)), // given up meanwhile
+                }
+            }
+            Body::Fin(seg) => {
+                if let Some(pool) = self.pool.as_mut() {
+                    pool.server_closed(seg.conn);
+                }
+            }
+            // ECONNRESET: the request on the connection fails.
+            Body::Rst(seg) => {
+                if let Some(call) = self.pool.as_mut().and_then(|pool| pool.reset(seg.conn)) {
+                    self.on_conn.remove(&call);
+                    self.fail(cx, call, Outcome::Failed(Failure::Refused));
+                }
+            }
             Body::Response(resp) => {
+                if let (Some((conn, _)), Some(pool)) = (self.on_conn.remove(&resp.call_id), self.pool.as_mut())
+                    && let Some(dest) = pool.release(cx, conn, resp.connection_close, ClientTimer::ConnSweep)
+                {
+                    cx.send(dest, Body::fin(conn)); // its last allowed request
+                }
                 let Some(id) = self.pending.remove(&resp.call_id) else { return }; // after its timeout
                 // 2xx and 3xx are answers; 4xx and 5xx are failures.
                 let outcome = if resp.status < 400 { Outcome::Ok } else { Outcome::Failed(Failure::Status(resp.status)) };
@@ -265,10 +394,28 @@ impl Process for Client {
     }
 
     fn on_refused(&mut self, cx: &mut Cx<'_>, _to: HostId, msg: Message) {
-        let Body::Request(req) = Body::of(msg) else { return };
-        if let Some(id) = self.pending.remove(&req.call_id) {
-            cx.finish_request(id, Outcome::Failed(Failure::Refused));
-            self.refill(cx);
+        match Body::of(msg) {
+            Body::Request(req) => {
+                if let Some(id) = self.pending.remove(&req.call_id) {
+                    cx.finish_request(id, Outcome::Failed(Failure::Refused));
+                    self.refill(cx);
+                }
+            }
+            // The node is gone (ECONNREFUSED, or a reset on a pooled connection).
+            Body::ConnRequest(cr) => {
+                if let Some(pool) = self.pool.as_mut() {
+                    pool.reset(cr.conn);
+                }
+                self.on_conn.remove(&cr.req.call_id);
+                self.fail(cx, cr.req.call_id, Outcome::Failed(Failure::Refused));
+            }
+            Body::Syn(seg) => {
+                if let Some(call) = self.pool.as_mut().and_then(|pool| pool.reset(seg.conn)) {
+                    self.on_conn.remove(&call);
+                    self.fail(cx, call, Outcome::Failed(Failure::Refused));
+                }
+            }
+            _ => {}
         }
     }
 
@@ -277,10 +424,24 @@ impl Process for Client {
             ClientTimer::Refresh => self.discover(cx),
             ClientTimer::Timeout => {
                 for key in self.deadlines.expire(cx, ClientTimer::Timeout) {
-                    if let Some(id) = self.pending.remove(&key) {
-                        cx.finish_request(id, Outcome::Failed(Failure::Timeout));
-                        self.refill(cx);
-                    }
+                    self.fail(cx, key, Outcome::Failed(Failure::Timeout));
+                }
+            }
+            ClientTimer::Connect => {
+                let Some(pool) = self.pool.as_mut() else { return };
+                let events = pool.connect_timer(cx, ClientTimer::Connect);
+                for (conn, dest) in events.retransmit {
+                    cx.send(dest, Body::syn(conn));
+                }
+                for call in events.given_up {
+                    self.on_conn.remove(&call);
+                    self.fail(cx, call, Outcome::Failed(Failure::Timeout));
+                }
+            }
+            ClientTimer::ConnSweep => {
+                let Some(pool) = self.pool.as_mut() else { return };
+                for (conn, dest) in pool.expire(cx, ClientTimer::ConnSweep) {
+                    cx.send(dest, Body::fin(conn));
                 }
             }
             ClientTimer::NextArrival => match self.config.pacing {
@@ -304,6 +465,10 @@ impl Process for Client {
         self.resolved.clear();
         self.discovery_answered = false;
         self.expires_at = None;
+        self.on_conn.clear();
+        if let Some(pool) = self.pool.as_mut() {
+            pool.clear();
+        }
     }
 
     fn as_any(&self) -> &dyn Any {

@@ -92,6 +92,8 @@ pub struct ConnStats {
     pub reset: u64,
     /// Given up after the connect timeout: no SYN-ACK came (the target is black-holed).
     pub connect_timeouts: u64,
+    /// Closed by the caller after its last allowed request (`max_requests`).
+    pub recycled: u64,
     /// SYNs sent again because no SYN-ACK came within the retransmission timeout.
     pub syn_retransmits: u64,
 }
@@ -105,6 +107,7 @@ impl ConnStats {
         self.closed_after_response += other.closed_after_response;
         self.reset += other.reset;
         self.connect_timeouts += other.connect_timeouts;
+        self.recycled += other.recycled;
         self.syn_retransmits += other.syn_retransmits;
     }
 }
@@ -192,6 +195,8 @@ struct Conn {
     state: State,
     /// The server's FIN arrived while a request was outstanding: never reuse it.
     server_closed: bool,
+    /// Requests sent on it so far.
+    uses: u64,
 }
 
 /// How a request got its connection.
@@ -223,6 +228,8 @@ pub struct Pool {
     syn_retries: u32,
     /// When the connect timer of each connection still waiting for its SYN-ACK fires.
     connecting: IdleTimers<u64>,
+    /// Close a connection after this many requests (`None`: never).
+    max_requests: Option<u64>,
     conns: BTreeMap<u64, Conn>,
     /// Idle connections per destination, by when they became idle (the last is the most
     /// recently used).
@@ -242,6 +249,7 @@ impl Pool {
             syn_rto: crate::defaults::tcp::SYN_INITIAL_RTO,
             syn_retries: crate::defaults::tcp::SYN_RETRIES,
             connecting: IdleTimers::new(),
+            max_requests: None,
             conns: BTreeMap::new(),
             idle: BTreeMap::new(),
             timers: IdleTimers::new(),
@@ -250,19 +258,47 @@ impl Pool {
         }
     }
 
+    /// Closes each connection after `max` requests (a client's recycling: HTTP clients'
+    /// `max requests per connection`, Envoy's `max_requests_per_connection`).
+    pub fn with_max_requests(mut self, max: Option<u64>) -> Pool {
+        self.max_requests = max;
+        self
+    }
+
     /// A connection to `dest` for `call`: the most recently used idle one, or a new one, whose
     /// connect deadline arms `connect_token`.
     pub fn acquire(&mut self, cx: &mut Cx<'_>, dest: HostId, call: u64, connect_token: impl TimerToken) -> Acquired {
         if let Some((since, conn)) = self.idle.get_mut(&dest).and_then(BTreeSet::pop_last) {
-            self.timers.remove(since + self.idle_timeout, conn);
-            self.conns.get_mut(&conn).expect("idle connections are known").state = State::Busy { call };
-            self.stats.reused += 1;
-            return Acquired::Reused(conn);
+            return self.reuse(since, conn, call);
         }
+        self.open(cx, dest, call, connect_token)
+    }
+
+    /// The most recently used idle connection to any destination, now busy with `call` (a
+    /// pool keyed by a name, whose connections went to whichever address the name resolved to
+    /// when each was opened), and where it goes. `None`: open one with [`Pool::acquire`].
+    pub fn reuse_any(&mut self, call: u64) -> Option<(u64, HostId)> {
+        let (since, conn) = self.idle.values().filter_map(|set| set.last()).max().copied()?;
+        let dest = self.conns[&conn].dest;
+        self.idle.get_mut(&dest).expect("an idle connection's destination").remove(&(since, conn));
+        self.reuse(since, conn, call);
+        Some((conn, dest))
+    }
+
+    fn reuse(&mut self, since: Nanos, conn: u64, call: u64) -> Acquired {
+        self.timers.remove(since + self.idle_timeout, conn);
+        let c = self.conns.get_mut(&conn).expect("idle connections are known");
+        c.state = State::Busy { call };
+        c.uses += 1;
+        self.stats.reused += 1;
+        Acquired::Reused(conn)
+    }
+
+    fn open(&mut self, cx: &mut Cx<'_>, dest: HostId, call: u64, connect_token: impl TimerToken) -> Acquired {
         self.next += 1;
         let now = cx.now();
         let next = now + self.syn_rto.min(self.connect_timeout);
-        self.conns.insert(self.next, Conn { dest, state: State::Connecting { call, since: now, retries: 0, next }, server_closed: false });
+        self.conns.insert(self.next, Conn { dest, state: State::Connecting { call, since: now, retries: 0, next }, server_closed: false, uses: 1 });
         self.connecting.add(cx, next, self.next, connect_token);
         self.stats.opened += 1;
         Acquired::Opened(self.next)
@@ -306,20 +342,28 @@ impl Pool {
     }
 
     /// The answer on `conn` arrived: it is idle again, unless the server closes it
-    /// (`connection_close`) or already did.
-    pub fn release(&mut self, cx: &mut Cx<'_>, conn: u64, connection_close: bool, token: impl TimerToken) {
-        let Some(c) = self.conns.get_mut(&conn) else { return };
+    /// (`connection_close`) or already did, or it has carried its last allowed request: then
+    /// the caller closes it, and gets its destination to send the FIN to.
+    pub fn release(&mut self, cx: &mut Cx<'_>, conn: u64, connection_close: bool, token: impl TimerToken) -> Option<HostId> {
+        let c = self.conns.get_mut(&conn)?;
         if connection_close || c.server_closed {
             if connection_close {
                 self.stats.closed_after_response += 1;
             }
             self.conns.remove(&conn);
-            return;
+            return None;
+        }
+        if self.max_requests.is_some_and(|max| c.uses >= max) {
+            let dest = c.dest;
+            self.conns.remove(&conn);
+            self.stats.recycled += 1;
+            return Some(dest);
         }
         let now = cx.now();
         c.state = State::Idle { since: now };
         self.idle.entry(c.dest).or_default().insert((now, conn));
         self.timers.add(cx, now + self.idle_timeout, conn, token);
+        None
     }
 
     /// The server's FIN for `conn` arrived.

@@ -470,7 +470,9 @@ impl LbNode {
                 cx.send(target, Body::on_conn(p.id, conn, fwd));
                 self.target_deadlines.add(cx, call, self.config.target_timeout, LbTimer::TargetTimeout);
             }
-            None => pool.release(cx, conn, false, LbTimer::ConnSweep),
+            None => {
+                pool.release(cx, conn, false, LbTimer::ConnSweep);
+            }
         }
     }
 

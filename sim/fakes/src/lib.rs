@@ -41,7 +41,7 @@ pub mod rules;
 mod service;
 mod targets;
 
-pub use client::{Client, ClientConfig, Destination, Pacing};
+pub use client::{Client, ClientConfig, ClientConnections, Destination, Pacing};
 pub use conn::{ConnStats, KeepAlive};
 pub use ecs::{AutoScaling, ContainerHealthCheck, EcsCloudMap, EcsService, EcsServiceConfig, TaskEvent, TaskEvents, TaskSlot, TaskSwitch};
 pub use lb::{ClientRouting, EmptyTargetGroups, HealthCheckConfig, LbAlgorithm, LbDirectory, LbNode, LbNodeConfig};

@@ -156,17 +156,24 @@ fn nat_records(world: &World, core: &azsim_kernel::Core) -> Vec<NatRecord> {
         .collect()
 }
 
-/// What each caller's connections did: load balancers' nodes to their targets (those that
-/// pool them), then each API's VPC link (those that connected).
+/// What each caller's connections did: clients (those with `connections`), load balancers'
+/// nodes to their targets (those that pool them), then each API's VPC link (those that
+/// connected).
 fn connections(world: &World, core: &azsim_kernel::Core) -> Vec<ConnectionsRecord> {
     let mut by: BTreeMap<String, ConnStats> = BTreeMap::new();
     let mut links: BTreeMap<String, ConnStats> = BTreeMap::new();
+    let mut clients: BTreeMap<String, ConnStats> = BTreeMap::new();
     for (h, r) in &world.roles {
         let process = core.process(*h).map(|p| p.as_any());
         match r {
             Role::LbNode { lb, .. } => {
                 if let Some(node) = process.and_then(|p| p.downcast_ref::<azsim_fakes::LbNode>()).filter(|n| n.pools_targets()) {
                     by.entry(format!("{lb} -> targets")).or_default().add(&node.conn_stats());
+                }
+            }
+            Role::Client(name) => {
+                if let Some(client) = process.and_then(|p| p.downcast_ref::<azsim_fakes::Client>()).filter(|c| c.connects()) {
+                    clients.entry(format!("client {name}")).or_default().add(&client.conn_stats());
                 }
             }
             Role::VpcLinkEni(api) => {
@@ -178,7 +185,9 @@ fn connections(world: &World, core: &azsim_kernel::Core) -> Vec<ConnectionsRecor
         }
     }
     links.retain(|_, c| c.opened > 0);
-    by.into_iter()
+    clients
+        .into_iter()
+        .chain(by)
         .chain(links)
         .map(|(caller, c)| ConnectionsRecord {
             caller,
@@ -188,6 +197,7 @@ fn connections(world: &World, core: &azsim_kernel::Core) -> Vec<ConnectionsRecor
             closed_idle_by_server: c.closed_idle_by_server,
             closed_after_response: c.closed_after_response,
             reset: c.reset,
+            recycled: c.recycled,
             syn_retransmits: c.syn_retransmits,
             connect_timeouts: c.connect_timeouts,
         })
@@ -433,6 +443,7 @@ fn service_records(world: &World, core: &azsim_kernel::Core) -> Vec<ServiceRecor
             service: name.clone(),
             instances: 0,
             served: 0,
+            served_by_host: Vec::new(),
             rejected: 0,
             cold_starts: 0,
             forbidden: 0,
@@ -441,6 +452,9 @@ fn service_records(world: &World, core: &azsim_kernel::Core) -> Vec<ServiceRecor
         entry.instances += 1;
         if let Some(i) = core.process(*host).and_then(|p| p.as_any().downcast_ref::<azsim_fakes::ServiceInstance>()) {
             entry.served += i.served;
+            if i.served > 0 {
+                entry.served_by_host.push((core.topology().host(*host).name.clone(), i.served));
+            }
             entry.rejected += i.rejected;
             entry.cold_starts += i.cold_starts;
             entry.forbidden += i.forbidden;

@@ -143,6 +143,9 @@ pub struct ServiceRecord {
     pub instances: u32,
     /// Requests answered or forwarded.
     pub served: u64,
+    /// Requests answered or forwarded by each host that served any, in host order: how
+    /// evenly the load spread (an NLB pins connections; a scale-out's new tasks may get none).
+    pub served_by_host: Vec<(String, u64)>,
     /// Turned away with 503: the queue was full.
     pub rejected: u64,
     /// Requests that paid a cold start.
@@ -186,7 +189,7 @@ pub struct HopStats {
 /// connection per request).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ConnectionsRecord {
-    /// Who connects: `<load balancer> -> targets`, `<api> VPC link`.
+    /// Who connects: `client <name>`, `<load balancer> -> targets`, `<api> VPC link`.
     pub caller: String,
     /// New connections: each paid a handshake (one round trip) before its first request.
     pub opened: u64,
@@ -202,6 +205,8 @@ pub struct ConnectionsRecord {
     /// Reset under a request (the server had closed the connection, or an NLB forgot the
     /// flow).
     pub reset: u64,
+    /// Closed by the caller after its last allowed request (a client's `max_requests`).
+    pub recycled: u64,
     /// SYNs sent again: no SYN-ACK came within the retransmission timeout (1 s, doubling).
     pub syn_retransmits: u64,
     /// Connection attempts given up: no SYN-ACK by the caller's connect timeout.

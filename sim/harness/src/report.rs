@@ -113,10 +113,15 @@ fn bytes_and_cost(s: &mut String, r: &RunRecord) {
 /// What each service served.
 fn services(s: &mut String, r: &RunRecord) {
     if !r.services.is_empty() {
-        let _ =
-            writeln!(s, "## Services\n\n| service | hosts | served | rejected (queue full) | cold starts | forbidden (403) |\n|---|---:|---:|---:|---:|---:|");
+        let _ = writeln!(
+            s,
+            "## Services\n\n| service | hosts | served | by host (fewest to most; hosts that served) | rejected (queue full) | cold starts | forbidden (403) |\n|---|---:|---:|---|---:|---:|---:|"
+        );
         for v in &r.services {
-            let _ = writeln!(s, "| {} | {} | {} | {} | {} | {} |", v.service, v.instances, v.served, v.rejected, v.cold_starts, v.forbidden);
+            let fewest = v.served_by_host.iter().map(|(_, n)| *n).min().unwrap_or(0);
+            let most = v.served_by_host.iter().map(|(_, n)| *n).max().unwrap_or(0);
+            let spread = format!("{fewest} to {most} ({})", v.served_by_host.len());
+            let _ = writeln!(s, "| {} | {} | {} | {} | {} | {} | {} |", v.service, v.instances, v.served, spread, v.rejected, v.cold_starts, v.forbidden);
         }
         let _ = writeln!(s);
     }
@@ -238,18 +243,19 @@ fn connections(s: &mut String, r: &RunRecord) {
             s,
             "## Connections
 
-| caller | opened (handshake) | reused | closed idle by the caller | closed idle by the server | closed after answer | reset | SYNs retransmitted | connect timeouts |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+| caller | opened (handshake) | reused | closed idle by the caller | closed idle by the server | closed after answer | recycled (max requests) | reset | SYNs retransmitted | connect timeouts |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         );
         for c in &r.connections {
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 c.caller,
                 c.opened,
                 c.reused,
                 c.closed_idle_by_caller,
                 c.closed_idle_by_server,
                 c.closed_after_response,
+                c.recycled,
                 c.reset,
                 c.syn_retransmits,
                 c.connect_timeouts

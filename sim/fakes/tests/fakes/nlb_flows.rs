@@ -153,9 +153,12 @@ fn nlb(node_az: usize, cross_zone: bool, target_azs: &[usize], idle: u64, at: Ve
     };
     w.sim.with_core(|c| c.add_process(node, Box::new(LbNode::new(config).with_flows())));
     let log = Arc::new(Mutex::new(Vec::new()));
-    let caller = Caller { node, pool: Pool::new(idle, 10_000 * S), at, calls: BTreeMap::new(), log: log.clone() };
-    let h = w.host("caller");
-    w.sim.with_core(|c| c.add_process(h, Box::new(caller)));
+    // No instants: the caller host is left free for another process.
+    if !at.is_empty() {
+        let caller = Caller { node, pool: Pool::new(idle, 10_000 * S), at, calls: BTreeMap::new(), log: log.clone() };
+        let h = w.host("caller");
+        w.sim.with_core(|c| c.add_process(h, Box::new(caller)));
+    }
     (w, log, targets)
 }
 
@@ -244,4 +247,33 @@ fn a_flow_idle_past_350_s_is_forgotten_and_the_next_request_is_reset() {
     w.sim.run_until(Duration::from_secs(700));
     assert!(!log.lock().unwrap().iter().any(|s| matches!(s, Seen::Reset(_))));
     assert_eq!(w.results().iter().filter(|r| r.1 == Outcome::Ok).count(), 3);
+}
+
+/// A client with keep-alive connections (`Client::with_connections`) sends 6 requests a second
+/// apart through one NLB node with two targets, all in one AZ: with no limit, one connection carries all six
+/// to one target; closing each connection after 2 requests, each new connection's SYN goes to
+/// the other target (round robin): targets A, A, B, B, A, A.
+#[test]
+fn a_client_recycling_connections_after_max_requests_reaches_every_target() {
+    for (max, opened, recycled) in [(None, 1, 0), (Some(2), 3, 3)] {
+        let (mut w, _, _) = nlb(0, false, &[0], 3_600 * S, vec![]);
+        let node = w.host("lb");
+        let to_node = Destination::Service(Picker::new(PickPolicy::Any, vec![Endpoint { host: node, az: w.azs[0] }]));
+        let client = Client::new(client_config(to_node, Pacing::Open { rate: 1.0, poisson: false }, 6))
+            .with_connections(ClientConnections { idle_timeout: 90 * S, max_requests: max });
+        let h = w.host("caller");
+        w.sim.with_core(|c| c.add_process(h, Box::new(client)));
+        w.sim.run_until(Duration::from_secs(10));
+        let served: Vec<HostId> = w.sim.with_core(|c| {
+            c.requests().iter().filter(|r| r.client == h).map(|r| r.hops.iter().find(|hop| hop.from == node).map(|hop| hop.to).unwrap()).collect()
+        });
+        assert_eq!(served.len(), 6);
+        let pattern: Vec<bool> = served.iter().map(|t| *t == served[0]).collect();
+        match max {
+            None => assert_eq!(pattern, vec![true; 6]),
+            Some(_) => assert_eq!(pattern, vec![true, true, false, false, true, true]),
+        }
+        let stats = w.sim.with_core(|c| c.process(h).unwrap().as_any().downcast_ref::<Client>().unwrap().conn_stats());
+        assert_eq!((stats.opened, stats.recycled), (opened, recycled), "max {max:?}");
+    }
 }

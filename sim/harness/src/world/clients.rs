@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use azsim_fakes::cloudmap::Discover;
-use azsim_fakes::{Client, ClientConfig, Destination, HttpRequest, Pacing, PickPolicy, Picker, defaults};
+use azsim_fakes::{Client, ClientConfig, ClientConnections, Destination, HttpRequest, Pacing, PickPolicy, Picker, defaults};
 use azsim_kernel::{Core, HostId};
 use azsim_scenario::{Arrivals, ClientPacing, ClientSpec, DiscoveryVia, ScenarioFile};
 
@@ -23,7 +23,14 @@ pub(super) fn add(f: &ScenarioFile, placed: &Placed<'_>, shared: &Shared, core: 
         for host in placed.client_hosts(name) {
             let mut config = config.clone();
             let Some((d, reg)) = c.discovery.as_ref().zip(f.services.get(&c.target.value).and_then(|s| s.cloud_map.as_ref())) else {
-                core.add_process(host, Box::new(Client::new(config)));
+                let client = Client::new(config);
+                let client = match &c.connections {
+                    Some(conns) => {
+                        client.with_connections(ClientConnections { idle_timeout: conns.value.idle_timeout.nanos(), max_requests: conns.value.max_requests })
+                    }
+                    None => client,
+                };
+                core.add_process(host, Box::new(client));
                 continue;
             };
             let info = core.topology().host(host);

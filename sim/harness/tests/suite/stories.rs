@@ -37,3 +37,24 @@ fn vpc_link_stalls_are_syn_retransmissions_until_the_integration_timeout() {
         assert_eq!((link.syn_retransmits, link.connect_timeouts), (0, 0), "{fix}");
     }
 }
+
+/// `nlb-long-lived`: the baseline's clients never open a connection after the first
+/// milliseconds, so the 3 tasks started by the scale-out serve nothing; with `recycle` all 9
+/// serve, each at 50 requests/s from when it is healthy.
+#[test]
+fn nlb_long_lived_connections_pin_the_first_tasks_until_they_recycle() {
+    let file = "scenarios/stories/nlb-long-lived.yaml";
+    let r = run(file, "baseline");
+    let api = &r.services[0];
+    assert_eq!(api.served_by_host.len(), 3, "{:?}", api.served_by_host);
+    let client = r.connections.iter().find(|c| c.caller == "client app").expect("the client's connections");
+    assert_eq!(client.opened, 24, "6 hosts x 4 in flight");
+    assert_eq!(client.recycled, 0);
+    let r = run(file, "recycle");
+    let api = &r.services[0];
+    assert_eq!(api.served_by_host.len(), 9, "{:?}", api.served_by_host);
+    let client = r.connections.iter().find(|c| c.caller == "client app").expect("the client's connections");
+    // Every connection closes after 100 requests: opened = recycled + those still open (24).
+    assert_eq!(client.opened, client.recycled + 24);
+    assert_eq!(client.opened + client.reused, r.requests.sent);
+}

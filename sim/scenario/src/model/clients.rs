@@ -58,6 +58,32 @@ pub struct ClientSpec {
     /// library discovers every zone's instances and prefers its own; leave `query` out).
     #[serde(default)]
     pub library: Option<LibrarySpec>,
+    /// Keep HTTP/1.1 keep-alive connections to the target, an NLB (whose nodes route
+    /// connections, not requests): each new one pays a handshake and keeps its target for its
+    /// life. Without it the client's requests travel as messages, routed one by one.
+    #[serde(default)]
+    #[schemars(with = "Option<ConnectionsSpec>")]
+    pub connections: Option<Spanned<ConnectionsSpec>>,
+}
+
+/// A client's connection pool.
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionsSpec {
+    /// Close a connection idle this long (default 90s: Go's `http.DefaultTransport`
+    /// `IdleConnTimeout`).
+    #[serde(default = "ConnectionsSpec::default_idle_timeout")]
+    pub idle_timeout: Dur,
+    /// Close a connection after this many requests, so new ones spread over targets added
+    /// since (default: never).
+    #[serde(default)]
+    pub max_requests: Option<u64>,
+}
+
+impl ConnectionsSpec {
+    fn default_idle_timeout() -> Dur {
+        Dur(90_000_000_000)
+    }
 }
 
 /// How a client paces its requests: exactly one of `rate` (open loop) and `concurrency`
@@ -102,6 +128,8 @@ struct ClientSpecRaw {
     dns_cache: Option<Dur>,
     #[serde(default)]
     library: Option<LibrarySpec>,
+    #[serde(default)]
+    connections: Option<Spanned<ConnectionsSpec>>,
 }
 
 impl ClientSpecRaw {
@@ -128,6 +156,7 @@ impl ClientSpecRaw {
             discovery: self.discovery,
             dns_cache: self.dns_cache,
             library: self.library,
+            connections: self.connections,
         })
     }
 }

@@ -64,6 +64,28 @@ impl Checker<'_> {
             if c.discovery.as_ref().and_then(|d| d.refresh).is_some_and(|r| r.nanos() < 1_000_000_000) {
                 self.push(None, format!("{path}.discovery.refresh"), "refresh at most once a second (Cloud Map throttles, and 0 would never end)".into(), None);
             }
+            if let Some(conns) = &c.connections {
+                let at = Some(conns.referenced);
+                let nlb_to_services = self.f.load_balancers.get(&c.target.value).is_some_and(|lb| {
+                    let svc = self.f.services.get(&lb.targets.value);
+                    let real_code = self.f.tunnel.iter().any(|t| t.proxies.value == lb.targets.value || t.backend.value == lb.targets.value);
+                    lb.kind == LbKind::Nlb && svc.is_some_and(|s| s.egress.is_none() && s.cold_start.is_none()) && !real_code
+                });
+                if !nlb_to_services {
+                    self.push(
+                        at,
+                        format!("{path}.connections"),
+                        "client connections are modelled to an NLB in front of a simulated service (its nodes route connections); other targets take requests as messages".into(),
+                        Some("target an NLB, or leave `connections` out".into()),
+                    );
+                }
+                if conns.value.idle_timeout.nanos() == 0 {
+                    self.push(at, format!("{path}.connections.idle_timeout"), "an idle timeout of 0s would close every connection at once".into(), None);
+                }
+                if conns.value.max_requests == Some(0) {
+                    self.push(at, format!("{path}.connections.max_requests"), "a connection carries at least one request".into(), None);
+                }
+            }
             if c.dns_cache.is_some_and(|d| d.nanos() == 0) {
                 self.push(None, format!("{path}.dns_cache"), "a DNS cache keeps answers for more than 0s".into(), None);
             }
