@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use affinity_client::{AffinityClient, Config, Endpoint, HttpPolicy};
+use affinity_client::{AffinityClient, Config, Endpoint, HttpPolicy, InvalidConfig};
 use azsim_fakes::HttpRequest;
-use azsim_kernel::{HostId, RequestId, Seed, SimClock, SimNet, SimRng};
+use azsim_kernel::{Failure, HostId, Outcome, RequestId, Seed, SimClock, SimNet, SimRng};
 use tokio::sync::mpsc;
 use tower::ServiceExt;
 
@@ -65,7 +65,12 @@ async fn one_life(net: &SimNet, task: &mut LibraryTask, rng: SimRng) {
         request_bytes: task.request_bytes,
         response_bytes: task.response_bytes,
     };
-    let client: Client = AffinityClient::new(task.library.clone(), transport, HttpPolicy::default(), net.clock(), Box::new(rng));
+    // The production builder, with the host's clock and its own stream of randomness.
+    let built = AffinityClient::builder(None).config(task.library.clone()).transport(transport).clock(net.clock()).rng(rng).build();
+    let client: Client = match built {
+        Ok(client) => client,
+        Err(invalid) => return refuse_every_call(net, task, &invalid).await,
+    };
     // Dropping the set (the host goes down) drops every call in flight.
     let mut calls = tokio::task::JoinSet::new();
     while let Some(command) = task.commands.recv().await {
@@ -79,6 +84,17 @@ async fn one_life(net: &SimNet, task: &mut LibraryTask, rng: SimRng) {
             }
         }
         while calls.try_join_next().is_some() {}
+    }
+}
+
+/// A life whose settings the library refuses (a scenario value the scenario's checks let
+/// through): each call fails at once, saying why, rather than the run stopping.
+async fn refuse_every_call(net: &SimNet, task: &mut LibraryTask, invalid: &InvalidConfig) {
+    tracing::error!(%invalid, "the library refuses these settings: every call fails");
+    while let Some(command) = task.commands.recv().await {
+        if let Command::Call { id, .. } = command {
+            net.finish_request(id, Outcome::Failed(Failure::Other(format!("invalid library settings: {invalid}"))));
+        }
     }
 }
 

@@ -141,12 +141,14 @@ fn destination(f: &ScenarioFile, c: &ClientSpec, placed: &Placed<'_>, shared: &S
 
 /// The library's configuration from a scenario's `library:` (absent fields: its defaults).
 fn library_config(l: &azsim_scenario::LibrarySpec, my_az: &str) -> affinity_client::Config {
-    use affinity_client::breaker::{BreakerConfig, Trip};
     use affinity_client::config::presets;
-    use affinity_client::retry::BudgetConfig;
+    use affinity_client::{BreakerConfig, Breakers, BudgetConfig, Trip};
     let mut c = affinity_client::Config::new(Some(my_az));
     c.retry.max_attempts = l.max_attempts.unwrap_or(c.retry.max_attempts);
+    // The scenario language's defaults, not the library's (5 s per try, 15 s deadline): a
+    // per-try timeout only if given, and no deadline; the client's `timeout` bounds a call.
     c.retry.per_try_timeout = l.per_try_timeout.map(|d| Duration::from_nanos(d.nanos()));
+    c.retry.deadline = None;
     c.retry.budget = match l.retry_budget {
         None | Some(azsim_scenario::RetryBudgetKind::TokenBucket) => c.retry.budget,
         Some(azsim_scenario::RetryBudgetKind::Ratio) => presets::envoy_retry_budget(),
@@ -154,13 +156,13 @@ fn library_config(l: &azsim_scenario::LibrarySpec, my_az: &str) -> affinity_clie
     };
     match l.outlier_consecutive_failures {
         Some(0) => c.outlier = None,
-        Some(n) => c.outlier = Some(affinity_client::OutlierConfig { consecutive_failures: n, ..presets::envoy_outlier_detection() }),
+        Some(n) => c.outlier = Some(presets::envoy_outlier_detection().consecutive_failures(n)),
         None => {}
     }
     let open_for = l.breaker_open_for.map_or(Duration::from_secs(30), |d| Duration::from_nanos(d.nanos()));
     match l.breaker_consecutive_failures {
         Some(0) => c.breaker = None,
-        n => c.breaker = Some((affinity_client::BreakerScope::Zone, BreakerConfig { trip: Trip::ConsecutiveFailures(n.unwrap_or(5)), open_for, probes: 3 })),
+        n => c.breaker = Some(Breakers::per_zone(BreakerConfig::new(Trip::ConsecutiveFailures(n.unwrap_or(5))).open_for(open_for).probes(3))),
     }
     c.zones.spill_below = l.spill_below.unwrap_or(c.zones.spill_below);
     c.zones.failback_after = l.failback_after.map_or(c.zones.failback_after, |d| Duration::from_nanos(d.nanos()));

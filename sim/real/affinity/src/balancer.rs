@@ -9,6 +9,12 @@
 //!   none. It returns to the local zone only after the share has stayed at or above
 //!   `failback_above` for `failback_after` (hysteresis).
 //! - Panic: with fewer than `panic_threshold` of all endpoints available, health is ignored.
+//!   And it has the last word over breakers: when every zone that could take an attempt has its
+//!   breaker open, the attempt goes to one of them anyway (by endpoint count, the local Region
+//!   first) and that zone's breaker half-opens early ([`Breaker::probe`]), so the attempt is a
+//!   probe whose success closes it. A `panic_threshold` of 0 turns both off.
+
+mod snapshot;
 
 use std::net::SocketAddr;
 
@@ -16,7 +22,8 @@ use azsim_net::Rng;
 use tokio::time::Instant;
 
 use crate::breaker::{Breaker, BreakerState};
-use crate::config::{BreakerScope, Config, Selection};
+use crate::config::{BreakerScope, Breakers, Config, Selection};
+pub use snapshot::{Counters, Snapshot, ZoneSnapshot};
 
 /// An endpoint as discovery reports it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -112,11 +119,29 @@ pub struct Balancer {
     rr: usize,
     /// Bumped when the endpoint list changes: picks from before are recorded as nothing.
     generation: u64,
+    /// Every zone's breaker refused the last pick, so it probed one (see [`Balancer::pick`]).
+    last_word: bool,
+    /// A local zone is set and no endpoint is in it (warned once per change).
+    local_missing: bool,
+    counters: Counters,
 }
 
 impl Balancer {
     pub fn new(config: Config) -> Self {
-        Balancer { config, endpoints: Vec::new(), zones: Vec::new(), local: None, ejected: 0, wakeup: None, mode: Mode::Local, rr: 0, generation: 0 }
+        Balancer {
+            config,
+            endpoints: Vec::new(),
+            zones: Vec::new(),
+            local: None,
+            ejected: 0,
+            wakeup: None,
+            mode: Mode::Local,
+            rr: 0,
+            generation: 0,
+            last_word: false,
+            local_missing: false,
+            counters: Counters::default(),
+        }
     }
 
     pub fn config(&self) -> &Config {
@@ -161,14 +186,11 @@ impl Balancer {
         list.dedup_by(|a, b| a.id == b.id);
         let old_eps = std::mem::take(&mut self.endpoints);
         let old_zones = std::mem::take(&mut self.zones);
-        let endpoint_breaker = match self.config.breaker {
-            Some((BreakerScope::Endpoint, cfg)) => Some(Breaker::new(cfg)),
+        let breaker = |scope| match self.config.breaker {
+            Some(Breakers { scope: s, config, .. }) if s == scope => Some(Breaker::new(config)),
             _ => None,
         };
-        let zone_breaker = match self.config.breaker {
-            Some((BreakerScope::Zone, cfg)) => Some(Breaker::new(cfg)),
-            _ => None,
-        };
+        let (endpoint_breaker, zone_breaker) = (breaker(BreakerScope::Endpoint), breaker(BreakerScope::Zone));
         for e in list {
             let zone = match self.zones.iter().position(|z| z.name == e.zone) {
                 Some(z) => z,
@@ -203,8 +225,19 @@ impl Balancer {
             self.endpoints.push(state);
         }
         self.local = self.config.local_zone.as_ref().and_then(|l| self.zones.iter().position(|z| z.name == *l));
+        self.warn_if_local_zone_missing();
         self.generation += 1;
         self.refresh(now);
+    }
+
+    /// A retry is going out (the client counts it here, beside the attempts).
+    pub(crate) fn count_retry(&mut self) {
+        self.counters.retries += 1;
+    }
+
+    /// A retry was due and the budget refused it.
+    pub(crate) fn count_budget_refusal(&mut self) {
+        self.counters.budget_refusals += 1;
     }
 
     /// Recomputes availability after ejections or open periods ended.
@@ -252,6 +285,7 @@ impl Balancer {
             Mode::Local => {
                 if share < zc.spill_below || !self.zone_usable(local, now) {
                     self.mode = Mode::Spilled { since: now, recovering_since: None };
+                    self.counters.spills += 1;
                     tracing::warn!(zone = %self.zones[local].name, share, "local zone degraded: spilling over to other zones");
                 }
             }
@@ -260,6 +294,7 @@ impl Balancer {
                     let start = recovering_since.unwrap_or(now);
                     if now.saturating_duration_since(start) >= zc.failback_after {
                         self.mode = Mode::Local;
+                        self.counters.failbacks += 1;
                         tracing::info!(zone = %self.zones[local].name, "local zone healthy again: failing back");
                     } else {
                         self.mode = Mode::Spilled { since, recovering_since: Some(start) };
@@ -282,30 +317,65 @@ impl Balancer {
         }
         self.update_mode(now);
         let total_available: u32 = self.zones.iter().map(|z| z.available).sum();
-        let panic = f64::from(total_available) < self.config.zones.panic_threshold * self.endpoints.len() as f64;
-        let weight = |z: &Zone| if panic { z.members.len() as u32 } else { z.available };
-        let zone = self.choose_zone(now, rng, avoid, &weight)?;
+        let threshold = self.config.zones.panic_threshold;
+        let mut panic = f64::from(total_available) < threshold * self.endpoints.len() as f64;
+        let (zone, last_word) = match self.choose_zone(now, rng, avoid, panic, false) {
+            Ok(zone) => (zone, false),
+            // The last word: every zone that could take the call has its breaker open. Probe
+            // rather than fail everything (a blip everywhere would otherwise fail every call for
+            // `open_for` after it ended). A zero threshold turns panic off, this included.
+            Err(PickError::CircuitOpen) if threshold > 0.0 => {
+                panic = true;
+                (self.choose_zone(now, rng, avoid, true, true)?, true)
+            }
+            Err(e) => return Err(e),
+        };
+        self.set_last_word(last_word);
         let index = self.choose_in_zone(zone, panic, rng).ok_or(PickError::NoEndpoints)?;
-        if let Some(b) = &mut self.zones[zone].breaker {
-            b.try_acquire(now);
+        // A breaker that refuses here lets the call through as a probe: a zone's only in the
+        // last word, an endpoint's in panic (health ignored) or with its half-open probes all
+        // out; either way the outcome tells the breaker about recovery.
+        if let Some(b) = &mut self.zones[zone].breaker
+            && !b.try_acquire(now)
+        {
+            b.probe();
         }
-        if let Some(b) = &mut self.endpoints[index].breaker {
-            b.try_acquire(now);
+        if let Some(b) = &mut self.endpoints[index].breaker
+            && !b.try_acquire(now)
+        {
+            b.probe();
         }
         self.endpoints[index].outstanding += 1;
         self.zones[zone].stats.attempts += 1;
+        self.counters.attempts += 1;
+        self.counters.panic_probes += u64::from(last_word);
         Ok(Pick { index, zone, generation: self.generation })
     }
 
-    fn choose_zone(&self, now: Instant, rng: &mut dyn Rng, avoid: Option<usize>, weight: &dyn Fn(&Zone) -> u32) -> Result<usize, PickError> {
+    /// Enters or leaves the last word (every zone's breaker open, so picks probe them); logs
+    /// the changes only.
+    fn set_last_word(&mut self, on: bool) {
+        if on && !self.last_word {
+            tracing::warn!(zones = self.zones.len(), "every zone's circuit breaker is open: probing them (panic) rather than failing every call");
+        } else if !on && self.last_word {
+            tracing::info!("a zone's circuit breaker lets calls through again: panic over");
+        }
+        self.last_word = on;
+    }
+
+    /// The zone for an attempt. In `panic` a zone weighs its endpoints, healthy or not, else its
+    /// available ones; `ignore_breakers` (the last word) lets zones whose breaker refuses in.
+    fn choose_zone(&self, now: Instant, rng: &mut dyn Rng, avoid: Option<usize>, panic: bool, ignore_breakers: bool) -> Result<usize, PickError> {
+        let weight = |z: &Zone| if panic { z.members.len() as u32 } else { z.available };
+        let usable = |z: usize| ignore_breakers || self.zone_usable(z, now);
         if let Some(local) = self.local {
             let big_enough = self.zones[local].members.len() as u32 >= self.config.zones.min_zone_size;
-            if self.mode == Mode::Local && big_enough && avoid != Some(local) && self.zone_usable(local, now) && weight(&self.zones[local]) > 0 {
+            if self.mode == Mode::Local && big_enough && avoid != Some(local) && usable(local) && weight(&self.zones[local]) > 0 {
                 return Ok(local);
             }
         }
         let region = self.local.map(|l| self.zones[l].region.as_str());
-        let any_open = self.zones.iter().enumerate().any(|(z, _)| !self.zone_usable(z, now));
+        let any_open = (0..self.zones.len()).any(|z| !usable(z));
         // Candidates: usable zones with weight, preferring the local Region, then not `avoid`.
         let tiers: [&dyn Fn(usize) -> bool; 4] = [
             &|z| region.is_none_or(|r| self.zones[z].region == r) && Some(z) != avoid,
@@ -314,7 +384,7 @@ impl Balancer {
             &|_| true,
         ];
         for tier in tiers {
-            let ok = |z: usize| tier(z) && self.zone_usable(z, now) && weight(&self.zones[z]) > 0;
+            let ok = |z: usize| tier(z) && usable(z) && weight(&self.zones[z]) > 0;
             let total: u64 = (0..self.zones.len()).filter(|z| ok(*z)).map(|z| u64::from(weight(&self.zones[z]))).sum();
             if total == 0 {
                 continue;
@@ -362,6 +432,14 @@ impl Balancer {
         }
     }
 
+    fn count_breaker(&mut self, state: BreakerState) {
+        match state {
+            BreakerState::Open { .. } => self.counters.breakers_opened += 1,
+            BreakerState::Closed => self.counters.breakers_closed += 1,
+            BreakerState::HalfOpen { .. } => {}
+        }
+    }
+
     /// Records what the attempt to `pick` came to.
     pub fn record(&mut self, now: Instant, pick: Pick, outcome: Outcome) {
         if pick.generation != self.generation {
@@ -371,16 +449,35 @@ impl Balancer {
         let zone = pick.zone;
         self.zones[zone].stats.failures += u64::from(failed);
         if let Some(state) = self.zones[zone].breaker.as_mut().and_then(|b| b.record(now, failed)) {
-            tracing::warn!(zone = %self.zones[zone].name, ?state, "zone circuit breaker");
+            self.count_breaker(state);
+            match state {
+                BreakerState::Open { until } => {
+                    tracing::warn!(zone = %self.zones[zone].name, open_for = ?until.saturating_duration_since(now), "zone circuit breaker opened")
+                }
+                _ => tracing::info!(zone = %self.zones[zone].name, ?state, "zone circuit breaker"),
+            }
         }
         let max_ejected = self.config.outlier.map_or(0, |o| ((o.max_ejected_share * self.endpoints.len() as f64) as u32).max(1));
         let e = &mut self.endpoints[pick.index];
         e.outstanding = e.outstanding.saturating_sub(1);
         let mut became_unavailable = None;
         if let Some(state) = e.breaker.as_mut().and_then(|b| b.record(now, failed)) {
-            tracing::warn!(endpoint = %e.endpoint.id, ?state, "endpoint circuit breaker");
-            if let BreakerState::Open { until } = state {
-                became_unavailable = Some(until);
+            match state {
+                BreakerState::Open { until } => {
+                    tracing::warn!(endpoint = %e.endpoint.id, open_for = ?until.saturating_duration_since(now), "endpoint circuit breaker opened");
+                    self.counters.breakers_opened += 1;
+                    became_unavailable = Some(until);
+                }
+                BreakerState::Closed => {
+                    tracing::info!(endpoint = %e.endpoint.id, "endpoint circuit breaker closed");
+                    self.counters.breakers_closed += 1;
+                    // Closed by probes sent in panic, before its open period ended.
+                    if !e.available && e.ejected_until.is_none_or(|t| t <= now) {
+                        e.available = true;
+                        self.zones[zone].available += 1;
+                    }
+                }
+                BreakerState::HalfOpen { .. } => {}
             }
         }
         if failed {
@@ -394,6 +491,7 @@ impl Balancer {
                     e.consecutive_failures = 0;
                     self.ejected += 1;
                     self.zones[zone].stats.ejections += 1;
+                    self.counters.ejections += 1;
                     tracing::warn!(endpoint = %e.endpoint.id, zone = %self.zones[zone].name, ejected_for = ?span, "outlier ejected");
                     became_unavailable = Some(now + span).max(became_unavailable);
                 }

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 
 /// When a closed breaker opens.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum Trip {
     /// This many failures in a row.
     ConsecutiveFailures(u32),
@@ -26,12 +27,29 @@ pub enum Trip {
 
 /// A breaker's settings.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct BreakerConfig {
     pub trip: Trip,
-    /// How long it stays open before letting probes through.
+    /// How long it stays open before letting probes through (default 30 s).
     pub open_for: Duration,
-    /// Calls let through while half-open; that many successes close it.
+    /// Calls let through while half-open; that many successes close it (default 3; at least 1).
     pub probes: u32,
+}
+
+impl BreakerConfig {
+    /// A breaker that opens on `trip`, stays open 30 s, then lets 3 probes through.
+    pub fn new(trip: Trip) -> Self {
+        BreakerConfig { trip, open_for: Duration::from_secs(30), probes: 3 }
+    }
+    pub fn open_for(mut self, span: Duration) -> Self {
+        self.open_for = span;
+        self
+    }
+    /// At least 1 (0 would never close it again).
+    pub fn probes(mut self, probes: u32) -> Self {
+        self.probes = probes;
+        self
+    }
 }
 
 /// The states. `Open` carries when it may half-open.
@@ -73,7 +91,7 @@ impl Breaker {
         match self.state {
             BreakerState::Closed => true,
             BreakerState::Open { until } => now >= until,
-            BreakerState::HalfOpen { in_flight, .. } => in_flight < self.config.probes,
+            BreakerState::HalfOpen { in_flight, .. } => in_flight < self.config.probes.max(1),
         }
     }
 
@@ -88,11 +106,24 @@ impl Breaker {
         }
         match &mut self.state {
             BreakerState::Closed => true,
-            BreakerState::HalfOpen { in_flight, .. } if *in_flight < self.config.probes => {
+            BreakerState::HalfOpen { in_flight, .. } if *in_flight < self.config.probes.max(1) => {
                 *in_flight += 1;
                 true
             }
             _ => false,
+        }
+    }
+
+    /// Lets a call through whatever the state: the balancer's last word when every zone's
+    /// breaker refuses (panic). An open breaker half-opens early, so the call is a probe and its
+    /// outcome counts: `probes` successes close it, a failure opens it for another `open_for`.
+    /// A half-open breaker takes the call as one more probe, beyond `probes` if need be.
+    pub fn probe(&mut self) {
+        if let BreakerState::Open { .. } = self.state {
+            self.state = BreakerState::HalfOpen { in_flight: 0, successes: 0 };
+        }
+        if let BreakerState::HalfOpen { in_flight, .. } = &mut self.state {
+            *in_flight += 1;
         }
     }
 
@@ -121,7 +152,7 @@ impl Breaker {
                     self.open(now);
                 } else {
                     *successes += 1;
-                    if *successes >= self.config.probes {
+                    if *successes >= self.config.probes.max(1) {
                         self.close();
                     }
                 }
@@ -185,6 +216,24 @@ mod tests {
         let t1 = t0 + Duration::from_secs(1);
         assert!(b.try_acquire(t1));
         assert_eq!(b.record(t1, true), Some(BreakerState::Open { until: t1 + Duration::from_secs(1) }));
+    }
+
+    #[test]
+    fn a_probe_half_opens_an_open_breaker_early_and_its_outcome_counts() {
+        let t0 = at(0);
+        let mut b = Breaker::new(BreakerConfig::new(Trip::ConsecutiveFailures(1)).open_for(Duration::from_secs(30)).probes(2));
+        b.record(t0, true);
+        assert!(!b.try_acquire(t0), "open for 30 s");
+        b.probe();
+        assert_eq!(b.state(), BreakerState::HalfOpen { in_flight: 1, successes: 0 }, "half-open at once");
+        b.probe();
+        b.probe();
+        assert_eq!(b.state(), BreakerState::HalfOpen { in_flight: 3, successes: 0 }, "beyond `probes` if need be");
+        assert_eq!(b.record(t0, false), None);
+        assert_eq!(b.record(t0, false), Some(BreakerState::Closed), "two successes close it, 29 s early");
+        b.record(t0, true);
+        b.probe();
+        assert_eq!(b.record(t0, true), Some(BreakerState::Open { until: t0 + Duration::from_secs(30) }), "a failed probe opens it again");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use azsim_net::{Clock, Rng};
 use tower::{Service, ServiceExt};
 
-use crate::balancer::{Balancer, Endpoint, FailureKind, Outcome, PickError};
+use crate::balancer::{Balancer, Endpoint, FailureKind, Outcome, PickError, Snapshot};
 use crate::config::Config;
 use crate::retry::{Budget, backoff};
 
@@ -34,7 +34,9 @@ pub trait Policy<R, Resp, E>: Send + Sync + 'static {
 pub enum Error<E> {
     /// Discovery has found nothing (yet).
     NoEndpoints,
-    /// Every zone (or endpoint) that could take it has its breaker open.
+    /// Every zone (or endpoint) that could take it has its breaker open, and panic is off
+    /// (`panic_threshold` 0); with panic on, such a call goes out as a probe instead (see
+    /// [`ZoneConfig`](crate::ZoneConfig)).
     CircuitOpen,
     /// The last attempt timed out (its per-try timeout or the deadline).
     Timeout { attempts: u32 },
@@ -95,9 +97,9 @@ impl<S: Clone, C, P> Clone for AffinityClient<S, C, P> {
 }
 
 impl<S, C: Clock, P> AffinityClient<S, C, P> {
-    /// A client with `config`, sending through `inner`, with time from `clock` and randomness
-    /// from `rng` (both injected: a simulation passes its own).
-    pub fn new(config: Config, inner: S, policy: P, clock: C, rng: Box<dyn Rng + Send>) -> Self {
+    /// A client with a validated `config`, sending through `inner`, with time from `clock` and
+    /// randomness from `rng` ([`AffinityClient::builder`] is the way in).
+    pub(crate) fn new(config: Config, inner: S, policy: P, clock: C, rng: Box<dyn Rng + Send>) -> Self {
         let budget = Budget::new(config.retry.budget);
         let shared = Shared { balancer: Mutex::new(Balancer::new(config)), budget: Mutex::new(budget), rng: Mutex::new(rng), clock, policy };
         AffinityClient { inner, shared: Arc::new(shared) }
@@ -109,8 +111,17 @@ impl<S, C: Clock, P> AffinityClient<S, C, P> {
         self.balancer().set_endpoints(now, endpoints);
     }
 
-    /// The balancer, for inspection (mode, zone counters, ejections).
-    pub fn balancer(&self) -> std::sync::MutexGuard<'_, Balancer> {
+    /// An owned picture of the state now: mode, zones and their breakers, ejected endpoints,
+    /// and the [`Counters`](crate::Counters) (attempts, retries, budget refusals, ejections,
+    /// breaker transitions, spills and failbacks, panic probes).
+    pub fn snapshot(&self) -> Snapshot {
+        let now = self.shared.clock.now();
+        self.balancer().snapshot(now)
+    }
+
+    /// The balancer, locked: every call waits while it is held (so it stays inside the crate;
+    /// callers get a [`snapshot`](Self::snapshot)).
+    fn balancer(&self) -> std::sync::MutexGuard<'_, Balancer> {
         self.shared.balancer.lock().expect("balancer lock")
     }
 
@@ -221,8 +232,11 @@ where
         }
         if !shared.budget.lock().expect("budget lock").try_withdraw(kind == FailureKind::Timeout) {
             tracing::debug!(attempts = attempt, "retry budget exhausted");
+            shared.balancer.lock().expect("balancer lock").count_budget_refusal();
             return Err(Error::BudgetExhausted { attempts: attempt, status });
         }
+        shared.balancer.lock().expect("balancer lock").count_retry();
+        tracing::debug!(attempt, failure = ?kind, "retrying");
         let pause = backoff(&retry, attempt, shared.rng.lock().expect("rng lock").as_mut());
         let pause = deadline.map_or(pause, |d| pause.min(d.saturating_duration_since(now)));
         shared.clock.sleep(pause).await;

@@ -12,16 +12,26 @@
 //! - **Discovery** ([`discovery`]): Cloud Map's `DiscoverInstances` over HTTP, or a static
 //!   list, refreshed on a jittered interval, keeping the last good set when a refresh fails.
 //! - **Presets** for the anchors' defaults ([`config::presets`]).
+//! - **Observability**: [`AffinityClient::snapshot`] (mode, zones, breakers, ejections,
+//!   [`Counters`]).
 //!
-//! Time, randomness and sockets are injected (`azsim-net`'s seam), so the very same code runs
-//! on real sockets and inside the azsim simulation. Every state change is logged through
-//! `tracing`.
+//! Where to start: [`AffinityClient::builder`] (in `builder.rs`) makes a client with production
+//! defaults; `client.rs` is the tower service and its retry loop; `balancer.rs` the synchronous
+//! choice of an endpoint (zones, spill-over, panic); `breaker.rs` and `retry.rs` the state
+//! machines it uses; `config.rs` every setting and its default.
+//!
+//! Time, randomness and sockets are injected (`azsim-net`'s seam, whose tokio implementations
+//! [`TokioEnv`] and [`OsSeededRng`] are re-exported here), so the very same code runs on real
+//! sockets and inside the azsim simulation. Every state change is logged through `tracing`.
+//!
+//! Cargo features: `cloud-map` (`discovery::CloudMap`) and `ecs-metadata`
+//! (`discovery::ecs_task_zone`), both on by default; without them the crate needs neither
+//! TLS nor JSON.
 //!
 //! ```
 //! use std::convert::Infallible;
-//! use affinity_client::{AffinityClient, Config, Endpoint, HttpPolicy, Routed};
-//! use azsim_net::tokio_impl::{OsSeededRng, TokioEnv};
-//! use tower::{Service, ServiceExt};
+//! use affinity_client::{AffinityClient, Endpoint, Routed};
+//! use tower::ServiceExt;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
@@ -29,7 +39,7 @@
 //! let send = tower::service_fn(|r: Routed<http::Request<()>>| async move {
 //!     Ok::<_, Infallible>(http::Response::new(format!("{} answered", r.endpoint.zone)))
 //! });
-//! let client = AffinityClient::new(Config::new(Some("use1-az1")), send, HttpPolicy::default(), TokioEnv, Box::new(OsSeededRng::new()));
+//! let client = AffinityClient::builder("use1-az1").transport(send).build().expect("valid settings");
 //! let endpoint = |id: &str, zone: &str| Endpoint {
 //!     id: id.into(),
 //!     addr: "10.0.0.1:80".parse().unwrap(),
@@ -39,23 +49,32 @@
 //! client.set_endpoints(vec![endpoint("a", "use1-az1"), endpoint("b", "use1-az2")]);
 //! let response = client.clone().oneshot(http::Request::new(())).await.unwrap();
 //! assert_eq!(response.body(), "use1-az1 answered");
+//! assert_eq!(client.snapshot().counters.attempts, 1);
 //! # }
 //! ```
 
 mod balancer;
 pub mod breaker;
+mod builder;
 mod client;
 pub mod config;
 pub mod discovery;
 pub mod retry;
 
-pub use balancer::{Balancer, Endpoint, FailureKind, Mode, Outcome, Pick, PickError, ZoneStats};
+pub use azsim_net::tokio_impl::{OsSeededRng, TokioEnv};
+pub use azsim_net::{Clock, Rng};
+pub use balancer::{Balancer, Counters, Endpoint, FailureKind, Mode, Outcome, Pick, PickError, Snapshot, ZoneSnapshot, ZoneStats};
+pub use breaker::{BreakerConfig, BreakerState, Trip};
+pub use builder::{Builder, InvalidConfig, NoTransport};
 pub use client::{AffinityClient, Error, HttpPolicy, Policy, Routed};
-pub use config::{BreakerScope, Config, OutlierConfig, Selection, ZoneConfig};
+pub use config::{BreakerScope, Breakers, Config, OutlierConfig, Selection, ZoneConfig};
+pub use retry::{BudgetConfig, RetryConfig};
 
 /// The caller's AZ from its environment: `AZSIM_ZONE` or `AWS_AVAILABILITY_ZONE` if set (ECS
-/// task metadata's `AvailabilityZone` is the production source; fetch it and pass it in
-/// [`Config::local_zone`]).
+/// task metadata's `AvailabilityZone` is the production source: `discovery::ecs_task_zone`,
+/// with the `ecs-metadata` feature).
+/// Pass it to [`AffinityClient::builder`]. It must be of the kind the endpoints carry, an AZ ID
+/// or an AZ name (see [`Config`]'s `local_zone`).
 pub fn local_zone_from_env() -> Option<String> {
     ["AZSIM_ZONE", "AWS_AVAILABILITY_ZONE"].iter().find_map(|k| std::env::var(k).ok()).filter(|v| !v.is_empty())
 }

@@ -1,14 +1,14 @@
 //! Retries: exponential backoff with full jitter, and retry budgets that stop retries from
 //! multiplying load when a dependency fails.
 //!
-//! - [`Budget::TokenBucket`]: the AWS SDKs' standard retry mode. A bucket of `capacity` tokens;
+//! - [`BudgetConfig::TokenBucket`]: the AWS SDKs' standard retry mode. A bucket of `capacity` tokens;
 //!   a retry costs `retry_cost` (`timeout_cost` after a timeout); a success refunds the retry's
 //!   cost if it was a retry, else `success_refund`. With too few tokens, no retry.
-//! - [`Budget::Ratio`]: Finagle's and Envoy's idea. Every request deposits `ratio` of a retry;
+//! - [`BudgetConfig::Ratio`]: Finagle's and Envoy's idea. Every request deposits `ratio` of a retry;
 //!   a reserve of `min_per_sec` retries per second always exists; a retry withdraws one.
 //!   (Finagle's deposits expire after a TTL; here the balance is capped at what `window` of
 //!   deposits and reserve would hold.)
-//! - [`Budget::Unlimited`]: retries up to the attempt limit, nothing else (the retry-storm
+//! - [`BudgetConfig::Unlimited`]: retries up to the attempt limit, nothing else (the retry-storm
 //!   baseline).
 
 use std::time::Duration;
@@ -16,25 +16,68 @@ use std::time::Duration;
 use azsim_net::Rng;
 use tokio::time::Instant;
 
-/// How retries are paced and limited.
+/// How retries are paced and limited. [`RetryConfig::default`] is this library's: the AWS SDKs'
+/// standard mode ([`presets::aws_sdk_standard_retry`](crate::config::presets::aws_sdk_standard_retry))
+/// with a per-try timeout of [`DEFAULT_PER_TRY_TIMEOUT`](crate::config::DEFAULT_PER_TRY_TIMEOUT)
+/// (5 s) and a deadline of [`DEFAULT_DEADLINE`](crate::config::DEFAULT_DEADLINE) (15 s).
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct RetryConfig {
     /// Attempts in all, the first included (1 = no retries).
     pub max_attempts: u32,
     /// Backoff before retry `n` (1-based) is uniform in `[0, min(cap, base * 2^(n-1))]`.
     pub base: Duration,
     pub cap: Duration,
-    /// Each attempt gives up after this long.
+    /// Each attempt gives up after this long (`None`: never; default 5 s).
     pub per_try_timeout: Option<Duration>,
-    /// The whole call gives up after this long, retries included.
+    /// The whole call gives up after this long, retries and backoff included (`None`: never;
+    /// default 15 s).
     pub deadline: Option<Duration>,
     /// Retry on a different AZ than the failed attempt when one is available.
     pub other_zone: bool,
     pub budget: BudgetConfig,
 }
 
+impl Default for RetryConfig {
+    fn default() -> Self {
+        crate::config::presets::aws_sdk_standard_retry().per_try_timeout(crate::config::DEFAULT_PER_TRY_TIMEOUT).deadline(crate::config::DEFAULT_DEADLINE)
+    }
+}
+
+impl RetryConfig {
+    /// Attempts in all, the first included (1 = no retries).
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts;
+        self
+    }
+    /// The backoff's first ceiling and its cap.
+    pub fn backoff(mut self, base: Duration, cap: Duration) -> Self {
+        (self.base, self.cap) = (base, cap);
+        self
+    }
+    /// A `Duration`, or `None` for no limit.
+    pub fn per_try_timeout(mut self, limit: impl Into<Option<Duration>>) -> Self {
+        self.per_try_timeout = limit.into();
+        self
+    }
+    /// A `Duration`, or `None` for no limit.
+    pub fn deadline(mut self, limit: impl Into<Option<Duration>>) -> Self {
+        self.deadline = limit.into();
+        self
+    }
+    pub fn other_zone(mut self, other_zone: bool) -> Self {
+        self.other_zone = other_zone;
+        self
+    }
+    pub fn budget(mut self, budget: BudgetConfig) -> Self {
+        self.budget = budget;
+        self
+    }
+}
+
 /// The budget's settings.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum BudgetConfig {
     Unlimited,
     TokenBucket { capacity: u32, retry_cost: u32, timeout_cost: u32, success_refund: u32 },

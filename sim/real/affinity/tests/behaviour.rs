@@ -7,16 +7,13 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use affinity_client::breaker::{BreakerConfig, Trip};
-use affinity_client::retry::BudgetConfig;
 use affinity_client::*;
-use azsim_net::tokio_impl::TokioEnv;
-use azsim_net::{Rng, SplitMix64, Xoshiro256StarStar};
+use azsim_net::{SplitMix64, Xoshiro256StarStar};
 use tower::{Service, ServiceExt};
 
 /// The workspace's generator, seeded.
-fn test_rng(seed: u64) -> Box<dyn Rng + Send> {
-    Box::new(Xoshiro256StarStar::from_splitmix64(&mut SplitMix64::new(seed)))
+fn test_rng(seed: u64) -> Xoshiro256StarStar {
+    Xoshiro256StarStar::from_splitmix64(&mut SplitMix64::new(seed))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -78,9 +75,20 @@ fn client(config: Config) -> (Client, Mock) {
             }
         }
     });
-    let c = AffinityClient::new(config, tower::util::BoxCloneSyncService::new(svc), HttpPolicy::default(), TokioEnv, test_rng(0x2545_f491_4f6c_dd1d));
+    let c = AffinityClient::builder(None)
+        .config(config)
+        .transport(tower::util::BoxCloneSyncService::new(svc))
+        .rng(test_rng(0x2545_f491_4f6c_dd1d))
+        .build()
+        .expect("valid settings");
     c.set_endpoints(endpoints());
     (c, mock)
+}
+
+/// One failure ejects an endpoint for 60 s; any share may be ejected.
+fn eject_after_one_failure_for_a_minute() -> OutlierConfig {
+    let minute = Duration::from_secs(60);
+    OutlierConfig::default().consecutive_failures(1).base_ejection(minute).max_ejection(minute).max_ejected_share(1.0)
 }
 
 /// Our defaults without retries or breakers, so each test turns on what it looks at.
@@ -112,26 +120,23 @@ async fn healthy_traffic_stays_in_the_local_zone() {
 #[tokio::test(start_paused = true)]
 async fn outlier_ejection_removes_an_endpoint_for_base_times_ejections() {
     let mut cfg = bare();
-    cfg.outlier =
-        Some(OutlierConfig { consecutive_failures: 3, base_ejection: Duration::from_secs(30), max_ejection: Duration::from_secs(300), max_ejected_share: 0.5 });
+    cfg.outlier = Some(OutlierConfig::default().consecutive_failures(3).max_ejected_share(0.5));
     cfg.zones.spill_below = 0.0; // stay local: this test looks at ejection alone
     let (c, m) = client(cfg);
     m.set("az1", Behaviour::Status(503));
     for _ in 0..12 {
         let _ = get(&c).await;
     }
-    let now = tokio::time::Instant::now();
-    assert!(c.balancer().is_ejected("az1-0", now) && c.balancer().is_ejected("az1-1", now), "3 failures in a row eject each");
+    let snapshot = c.snapshot();
+    assert!(snapshot.is_ejected("az1-0") && snapshot.is_ejected("az1-1"), "3 failures in a row eject each");
     tokio::time::advance(Duration::from_secs(31)).await;
-    let now = tokio::time::Instant::now();
-    assert!(!c.balancer().is_ejected("az1-0", now), "back after the base ejection time");
+    assert!(!c.snapshot().is_ejected("az1-0"), "back after the base ejection time");
 }
 
 #[tokio::test(start_paused = true)]
 async fn the_ejected_share_is_capped() {
     let mut cfg = bare();
-    cfg.outlier =
-        Some(OutlierConfig { consecutive_failures: 1, base_ejection: Duration::from_secs(30), max_ejection: Duration::from_secs(300), max_ejected_share: 0.1 });
+    cfg.outlier = Some(OutlierConfig::default().consecutive_failures(1).max_ejected_share(0.1));
     cfg.zones.panic_threshold = 0.0;
     let (c, m) = client(cfg);
     for z in ["az1", "az2", "az3"] {
@@ -140,22 +145,21 @@ async fn the_ejected_share_is_capped() {
     for _ in 0..30 {
         let _ = get(&c).await;
     }
-    let now = tokio::time::Instant::now();
-    let ejected = endpoints().iter().filter(|e| c.balancer().is_ejected(&e.id, now)).count();
+    let ejected = c.snapshot().ejected.len();
     assert_eq!(ejected, 1, "10 % of 6 rounds down, but one may always be ejected");
 }
 
 #[tokio::test(start_paused = true)]
 async fn traffic_spills_over_when_the_local_zone_degrades_and_fails_back_only_after_the_hysteresis() {
     let mut cfg = bare();
-    cfg.outlier =
-        Some(OutlierConfig { consecutive_failures: 2, base_ejection: Duration::from_secs(10), max_ejection: Duration::from_secs(10), max_ejected_share: 0.5 });
+    let ten = Duration::from_secs(10);
+    cfg.outlier = Some(OutlierConfig::default().consecutive_failures(2).base_ejection(ten).max_ejection(ten).max_ejected_share(0.5));
     cfg.zones.failback_after = Duration::from_secs(30);
     let (c, m) = client(cfg);
     m.set("az1", Behaviour::Status(503));
     // Until both local endpoints are ejected: which one a request meets is drawn at random, and
     // once the first is out the spilled traffic reaches the second only now and then.
-    let both_ejected = |c: &Client| ["az1-0", "az1-1"].iter().all(|id| c.balancer().is_ejected(id, tokio::time::Instant::now()));
+    let both_ejected = |c: &Client| ["az1-0", "az1-1"].iter().all(|id| c.snapshot().is_ejected(id));
     for _ in 0..50 {
         if both_ejected(&c) {
             break;
@@ -163,7 +167,7 @@ async fn traffic_spills_over_when_the_local_zone_degrades_and_fails_back_only_af
         let _ = get(&c).await;
     }
     assert!(both_ejected(&c), "both local endpoints failed twice in a row within 50 requests");
-    assert!(matches!(c.balancer().mode(), Mode::Spilled { .. }));
+    assert!(matches!(c.snapshot().mode, Mode::Spilled { .. }));
     m.set("az1", Behaviour::Ok);
     m.reset();
     for _ in 0..60 {
@@ -177,27 +181,30 @@ async fn traffic_spills_over_when_the_local_zone_degrades_and_fails_back_only_af
     tokio::time::advance(Duration::from_secs(20)).await;
     m.reset();
     let _ = get(&c).await;
-    assert!(matches!(c.balancer().mode(), Mode::Spilled { .. }), "not yet: 20 s of the 30");
+    assert!(matches!(c.snapshot().mode, Mode::Spilled { .. }), "not yet: 20 s of the 30");
     tokio::time::advance(Duration::from_secs(11)).await;
     m.reset();
     for _ in 0..20 {
         let _ = get(&c).await;
     }
-    assert_eq!(c.balancer().mode(), Mode::Local);
+    assert_eq!(c.snapshot().mode, Mode::Local);
     assert_eq!(m.seen("az1"), 20, "failed back");
+    let counters = c.snapshot().counters;
+    assert_eq!((counters.spills, counters.failbacks, counters.ejections), (1, 1, 2));
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_zone_breaker_opens_moves_traffic_and_closes_after_successful_probes() {
     let mut cfg = bare();
-    cfg.breaker = Some((BreakerScope::Zone, BreakerConfig { trip: Trip::ConsecutiveFailures(3), open_for: Duration::from_secs(5), probes: 2 }));
+    cfg.breaker = Some(Breakers::per_zone(BreakerConfig::new(Trip::ConsecutiveFailures(3)).open_for(Duration::from_secs(5)).probes(2)));
     cfg.zones.failback_after = Duration::ZERO;
     let (c, m) = client(cfg);
     m.set("az1", Behaviour::Status(503));
     for _ in 0..3 {
         let _ = get(&c).await;
     }
-    assert!(matches!(c.balancer().zone_breaker("az1"), Some(breaker::BreakerState::Open { .. })));
+    let breaker = |c: &Client| c.snapshot().zone("az1").and_then(|z| z.breaker);
+    assert!(matches!(breaker(&c), Some(BreakerState::Open { .. })));
     m.reset();
     for _ in 0..10 {
         assert_eq!(get(&c).await.unwrap(), 200);
@@ -208,7 +215,7 @@ async fn a_zone_breaker_opens_moves_traffic_and_closes_after_successful_probes()
     for _ in 0..10 {
         let _ = get(&c).await;
     }
-    assert_eq!(c.balancer().zone_breaker("az1"), Some(breaker::BreakerState::Closed), "two probes succeeded");
+    assert_eq!(breaker(&c), Some(BreakerState::Closed), "two probes succeeded");
 }
 
 #[tokio::test(start_paused = true)]
@@ -220,6 +227,8 @@ async fn a_failed_attempt_is_retried_in_another_zone() {
     assert_eq!(get(&c).await.unwrap(), 200);
     assert_eq!(m.seen("az1"), 1);
     assert_eq!(m.seen("az2") + m.seen("az3"), 1);
+    let counters = c.snapshot().counters;
+    assert_eq!((counters.attempts, counters.retries, counters.budget_refusals), (2, 1, 0));
 }
 
 #[tokio::test(start_paused = true)]
@@ -248,6 +257,8 @@ async fn the_retry_budget_runs_out() {
     let e = get(&c).await.unwrap_err();
     assert!(e.is_budget_exhausted(), "{e}");
     assert_eq!(m.seen("az1") + m.seen("az2") + m.seen("az3"), 4);
+    let counters = c.snapshot().counters;
+    assert_eq!((counters.attempts, counters.retries, counters.budget_refusals), (4, 2, 1), "3 + 1 attempts, 2 retries, then a refusal");
 }
 
 #[tokio::test(start_paused = true)]
@@ -278,25 +289,117 @@ async fn cfg_deadline_test() {
     assert_eq!(start.elapsed(), Duration::from_millis(500), "the deadline bounds the whole call");
 }
 
-#[tokio::test(start_paused = true)]
-async fn with_every_zone_breaker_open_the_caller_is_told() {
+/// What one run of the all-zones blip came to.
+#[derive(Debug, PartialEq)]
+struct Blip {
+    failures: u32,
+    /// Of which, refused at once because every zone's breaker was open.
+    circuit_open: u32,
+    /// When the last failure was sent, in ms from the start.
+    last_failure_ms: Option<u64>,
+    panic_probes: u64,
+    breakers_opened: u64,
+}
+
+/// Every zone answers 503 for the first 1.1 s, then all are healthy; one GET every 100 ms for
+/// 40 s (400 requests), one attempt each, no outlier ejection, a breaker per zone that opens
+/// after 3 failures in a row for 30 s.
+async fn all_zones_blip(panic_threshold: f64) -> Blip {
     let mut cfg = bare();
-    cfg.breaker = Some((BreakerScope::Zone, BreakerConfig { trip: Trip::ConsecutiveFailures(1), open_for: Duration::from_secs(60), probes: 1 }));
+    cfg.breaker = Some(Breakers::per_zone(BreakerConfig::new(Trip::ConsecutiveFailures(3)).open_for(Duration::from_secs(30)).probes(3)));
+    cfg.zones.panic_threshold = panic_threshold;
     let (c, m) = client(cfg);
+    let mut blip = Blip { failures: 0, circuit_open: 0, last_failure_ms: None, panic_probes: 0, breakers_opened: 0 };
+    for k in 0..400u64 {
+        let behaviour = if k < 11 { Behaviour::Status(503) } else { Behaviour::Ok };
+        for z in ["az1", "az2", "az3"] {
+            m.set(z, behaviour);
+        }
+        let result = get(&c).await;
+        if !matches!(result, Ok(s) if s == 200) {
+            blip.failures += 1;
+            blip.circuit_open += u32::from(result.is_err_and(|e| e.is_circuit_open()));
+            blip.last_failure_ms = Some(k * 100);
+        }
+        tokio::time::advance(Duration::from_millis(100)).await;
+    }
+    let counters = c.snapshot().counters;
+    (blip.panic_probes, blip.breakers_opened) = (counters.panic_probes, counters.breakers_opened);
+    blip
+}
+
+/// Issue 19's all-zones blip: breakers must not lock every zone. Figures by hand (requests at
+/// 0.0, 0.1, 0.2 s, ...; those before 1.1 s, 11 of them, meet the blip):
+///
+/// - az1 (the local zone) takes the first three and its breaker opens at 0.2 s, until 30.2 s.
+///   The traffic spills to az2 and az3; each failure counts toward the zone it hit and an open
+///   zone leaves the draw, so whatever the draws the sixth spilled failure opens the last
+///   breaker: the 9th request, at 0.8 s. From 0.9 s every zone's breaker is open.
+/// - Panic on (threshold 0.5, the default): 0.9 s and 1.0 s go out anyway as probes and meet
+///   the blip (their zones' breakers open again: 3 + 2 = 5 openings); 1.1 s probes a zone and
+///   succeeds, and that zone, half-open, takes 1.2 s and 1.3 s and closes. Failures: 11, the
+///   last at 1.0 s: the blip and nothing after it. Probes sent in panic: 3 (0.9, 1.0, 1.1 s).
+/// - Panic off (threshold 0, the behaviour before this fix): from 0.9 s every request fails at
+///   once with "circuit open" until az1's breaker half-opens at 30.2 s: 9 failures + 293
+///   refusals (0.9 s to 30.1 s) = 302, the last at 30.1 s. No probes; 3 openings.
+#[tokio::test(start_paused = true)]
+async fn an_all_zones_blip_costs_the_blip_not_the_breakers_open_time() {
+    let panic_on = all_zones_blip(0.5).await;
+    assert_eq!(panic_on, Blip { failures: 11, circuit_open: 0, last_failure_ms: Some(1_000), panic_probes: 3, breakers_opened: 5 });
+    let panic_off = all_zones_blip(0.0).await;
+    assert_eq!(panic_off, Blip { failures: 302, circuit_open: 293, last_failure_ms: Some(30_100), panic_probes: 0, breakers_opened: 3 });
+}
+
+#[tokio::test(start_paused = true)]
+async fn by_default_a_black_holed_call_ends_at_the_deadline() {
+    // Config::new's defaults: 3 attempts of at most 5 s each, the whole call at most 15 s. The
+    // third attempt starts at 10 s plus two backoffs (at most 0.1 s and 0.2 s) and is cut at
+    // the deadline, so the call ends at exactly 15 s whatever the draws.
+    let (c, m) = client(Config::new(Some("az1")));
     for z in ["az1", "az2", "az3"] {
-        m.set(z, Behaviour::Status(503));
+        m.set(z, Behaviour::Hang);
     }
-    for _ in 0..3 {
-        let _ = get(&c).await;
+    let start = tokio::time::Instant::now();
+    let e = get(&c).await.unwrap_err();
+    assert!(matches!(e, Error::Timeout { attempts: 3 }), "{e}");
+    assert_eq!(start.elapsed(), Duration::from_secs(15));
+    assert_eq!((config::DEFAULT_PER_TRY_TIMEOUT, config::DEFAULT_DEADLINE), (Duration::from_secs(5), Duration::from_secs(15)));
+}
+
+#[test]
+fn the_builder_refuses_settings_out_of_range_and_names_them() {
+    type BreakIt = fn(&mut Config);
+    let cases: [(&str, BreakIt); 7] = [
+        ("retry.max_attempts", |c| c.retry.max_attempts = 0),
+        ("zones.spill_below", |c| c.zones.spill_below = 1.5),
+        ("zones.panic_threshold", |c| c.zones.panic_threshold = f64::NAN),
+        ("retry.deadline", |c| c.retry.deadline = Some(Duration::ZERO)),
+        ("retry.per_try_timeout", |c| c.retry.per_try_timeout = Some(Duration::MAX)),
+        ("breaker.config.probes", |c| c.breaker = Some(Breakers::per_zone(BreakerConfig::new(Trip::ConsecutiveFailures(5)).probes(0)))),
+        ("outlier.max_ejection", |c| c.outlier = Some(OutlierConfig::default().max_ejection(Duration::MAX))),
+    ];
+    for (setting, break_it) in cases {
+        let e = AffinityClient::builder("az1").configure(break_it).transport(NeverReady).build().err();
+        assert_eq!(e.as_ref().map(|e| e.setting), Some(setting), "{e:?}");
     }
-    assert!(get(&c).await.unwrap_err().is_circuit_open());
+    assert!(AffinityClient::builder("az1").transport(NeverReady).build().is_ok(), "the defaults are valid");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_local_zone_of_another_kind_than_the_endpoints_is_reported() {
+    // The endpoints here name their zones az1..az3; a zone ID matches none of them.
+    let (c, _) = client(bare().local_zone("use1-az1"));
+    let snapshot = c.snapshot();
+    assert!(!snapshot.local_zone_found);
+    assert_eq!(snapshot.zones.iter().map(|z| z.name.as_str()).collect::<Vec<_>>(), ["az1", "az2", "az3"]);
+    let (c, _) = client(bare());
+    assert!(c.snapshot().local_zone_found);
 }
 
 #[tokio::test(start_paused = true)]
 async fn panic_mode_uses_every_endpoint_when_too_few_are_available() {
     let mut cfg = bare();
-    cfg.outlier =
-        Some(OutlierConfig { consecutive_failures: 1, base_ejection: Duration::from_secs(60), max_ejection: Duration::from_secs(60), max_ejected_share: 1.0 });
+    cfg.outlier = Some(eject_after_one_failure_for_a_minute());
     let (c, m) = client(cfg);
     for z in ["az1", "az2"] {
         m.set(z, Behaviour::Status(503));
@@ -339,7 +442,7 @@ impl Service<Routed<http::Request<()>>> for NeverReady {
 async fn it_is_ready_at_once_and_an_attempt_waits_for_the_inner_service_within_its_timeout() {
     let mut cfg = bare();
     cfg.retry.per_try_timeout = Some(Duration::from_secs(2));
-    let mut c = AffinityClient::new(cfg, NeverReady, HttpPolicy::default(), TokioEnv, test_rng(1));
+    let mut c = AffinityClient::builder(None).config(cfg).transport(NeverReady).rng(test_rng(1)).build().unwrap();
     c.set_endpoints(endpoints());
     // Readiness is per attempt, so a caller (a tower stack, a buffer) is never held up here...
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
@@ -354,8 +457,7 @@ async fn it_is_ready_at_once_and_an_attempt_waits_for_the_inner_service_within_i
 /// az1 and az2 in Region r1, az3 in r2; an endpoint is ejected after one failure, for 60 s.
 fn two_regions() -> (Client, Mock) {
     let mut cfg = bare();
-    cfg.outlier =
-        Some(OutlierConfig { consecutive_failures: 1, base_ejection: Duration::from_secs(60), max_ejection: Duration::from_secs(60), max_ejected_share: 1.0 });
+    cfg.outlier = Some(eject_after_one_failure_for_a_minute());
     cfg.zones.panic_threshold = 0.0;
     let (c, m) = client(cfg);
     let mut eps = endpoints();
@@ -431,7 +533,7 @@ async fn with_idempotency_keys_a_post_gets_a_key_and_is_retried() {
             Ok::<_, Infallible>(http::Response::builder().status(status).body(()).unwrap())
         }
     });
-    let c = AffinityClient::new(cfg, svc, HttpPolicy::with_idempotency_keys(), TokioEnv, test_rng(7));
+    let c = AffinityClient::builder(None).config(cfg).transport(svc).policy(HttpPolicy::with_idempotency_keys()).rng(test_rng(7)).build().unwrap();
     c.set_endpoints(endpoints());
     mock.set("az1", Behaviour::Status(503));
     let resp = c.clone().oneshot(http::Request::post("/").body(()).unwrap()).await.unwrap();

@@ -4,11 +4,12 @@
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use affinity_client::discovery::{self, CloudMap};
-use affinity_client::{AffinityClient, Config, HttpPolicy, Mode, Routed};
+use affinity_client::{AffinityClient, BreakerConfig, Breakers, Mode, Routed, Trip};
 use azsim_fakes::cloudmap::{self, HealthConfig, NamespaceKind, Registry, RoutingPolicy, Settings};
 use azsim_kernel::{Dist, Fault, HostId, Sim, SimConfig, SimNet, SimRng, Topology};
 use azsim_net::{Accept, Clock, Connect, Listen};
@@ -39,15 +40,18 @@ fn world(seed: u64) -> World {
     World { sim: Sim::new(config), cloudmap, caller, backends }
 }
 
-/// A real hyper server answering 200 with its zone's and its own name (`use1-az1 b0`).
-async fn backend(net: SimNet, zone: String) {
+/// A real hyper server answering 200 with its zone's and its own name (`use1-az1 b0`), or 503
+/// while `failing` is set.
+async fn backend(net: SimNet, zone: String, failing: Arc<AtomicBool>) {
     let mut listener = net.bind((net.ip(), 80).into()).await.unwrap();
     while let Ok((stream, _)) = listener.accept().await {
-        let zone = zone.clone();
+        let (zone, failing) = (zone.clone(), failing.clone());
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |_req| {
                 let body = zone.clone();
-                async move { Ok::<_, Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::from(body)))) }
+                let status = if failing.load(Ordering::Relaxed) { 503 } else { 200 };
+                let response = http::Response::builder().status(status).body(http_body_util::Full::new(bytes::Bytes::from(body)));
+                async move { Ok::<_, Infallible>(response.expect("a status and a body")) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .auto_date_header(false)
@@ -85,8 +89,8 @@ impl Seen {
     }
 }
 
-fn run(seed: u64, crash_local_at: Option<u64>) -> Seen {
-    let mut w = world(seed);
+/// The six backends registered in Cloud Map, with their addresses and zones.
+fn registry(w: &World) -> Arc<Mutex<Registry>> {
     let mut registry = Registry::new(Settings::default());
     registry.create_namespace("corp", NamespaceKind::Http).unwrap();
     registry.create_service("corp", "api", HealthConfig::None, RoutingPolicy::Multivalue, 60).unwrap();
@@ -99,7 +103,42 @@ fn run(seed: u64, crash_local_at: Option<u64>) -> Seen {
         ]);
         registry.register_instance(0, "corp", "api", &format!("b{i}"), attrs).unwrap();
     }
-    let registry = Arc::new(Mutex::new(registry));
+    Arc::new(Mutex::new(registry))
+}
+
+/// The transport: one request over a new connection to the picked endpoint.
+fn sender(
+    net: SimNet,
+) -> impl tower::Service<Routed<http::Request<Empty<bytes::Bytes>>>, Response = http::Response<hyper::body::Incoming>, Error = String, Future: Send> + Clone + Send
+{
+    tower::service_fn(move |r: Routed<http::Request<Empty<bytes::Bytes>>>| {
+        let net = net.clone();
+        async move {
+            let stream = net.connect(r.endpoint.addr).await.map_err(|e| e.to_string())?;
+            let (mut tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+            tokio::spawn(conn);
+            tx.send_request(r.request).await.map_err(|e| e.to_string())
+        }
+    })
+}
+
+/// `DiscoverInstances` for every zone's backends, from the caller's host.
+fn cloud_map(caller: &SimNet, addr: std::net::SocketAddr) -> CloudMap<SimNet> {
+    CloudMap {
+        net: caller.clone(),
+        endpoint: addr,
+        aws: None,
+        namespace: "corp".into(),
+        service: "api".into(),
+        query: BTreeMap::new(),
+        health_status: None,
+        region: "us-east-1".into(),
+    }
+}
+
+fn run(seed: u64, crash_local_at: Option<u64>) -> Seen {
+    let mut w = world(seed);
+    let registry = registry(&w);
     if let Some(at) = crash_local_at {
         let local: Vec<HostId> = w.backends[..2].iter().map(|(h, _)| *h).collect();
         w.sim.with_core(|c| {
@@ -118,31 +157,17 @@ fn run(seed: u64, crash_local_at: Option<u64>) -> Seen {
             let clock = server_net.clone();
             tokio::spawn(cloudmap::serve(listener, registry, Arc::new(move || clock.elapsed()), Arc::new(Mutex::new(SimRng::from_seed(1)))));
             for (net, zone) in backends {
-                tokio::spawn(backend(net, zone));
+                tokio::spawn(backend(net, zone, Arc::default()));
             }
-            // Send one request over a new connection to the picked endpoint.
-            let net = caller.clone();
-            let send = tower::service_fn(move |r: Routed<http::Request<Empty<bytes::Bytes>>>| {
-                let net = net.clone();
-                async move {
-                    let stream = net.connect(r.endpoint.addr).await.map_err(|e| e.to_string())?;
-                    let (mut tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
-                    tokio::spawn(conn);
-                    tx.send_request(r.request).await.map_err(|e| e.to_string())
-                }
-            });
-            let mut config = Config::new(Some("use1-az1"));
-            config.retry.per_try_timeout = Some(Duration::from_secs(1));
-            let client = AffinityClient::new(config, send, HttpPolicy::default(), caller.clone(), Box::new(SimRng::from_seed(seed)));
-            let source = CloudMap {
-                net: caller.clone(),
-                endpoint: addr,
-                namespace: "corp".into(),
-                service: "api".into(),
-                query: BTreeMap::new(),
-                health_status: None,
-                region: "us-east-1".into(),
-            };
+            // The simulation's own clock and randomness, through the production builder.
+            let client = AffinityClient::builder("use1-az1")
+                .configure(|c| c.retry.per_try_timeout = Some(Duration::from_secs(1)))
+                .transport(sender(caller.clone()))
+                .clock(caller.clone())
+                .rng(SimRng::from_seed(seed))
+                .build()
+                .expect("valid settings");
+            let source = cloud_map(&caller, addr);
             let c = client.clone();
             tokio::spawn(discovery::refresh(source, Duration::from_secs(10), caller.clone(), Box::new(SimRng::from_seed(seed + 1)), move |list| {
                 c.set_endpoints(list)
@@ -161,7 +186,7 @@ fn run(seed: u64, crash_local_at: Option<u64>) -> Seen {
                 requests.push((sent, caller.elapsed(), answer));
                 caller.sleep(Duration::from_millis(100)).await;
             }
-            let spilled = matches!(client.balancer().mode(), Mode::Spilled { .. });
+            let spilled = matches!(client.snapshot().mode, Mode::Spilled { .. });
             Seen { requests, spilled }
         })
         .unwrap()
@@ -203,4 +228,108 @@ fn a_different_seed_changes_which_backend_answers_and_nothing_else() {
     // ...while the zone is policy, and the links' latencies are fixed.
     assert_eq!((a.by_zone(), a.failed(), a.spilled), (b.by_zone(), b.failed(), b.spilled));
     assert_eq!(timings(&a), timings(&b));
+}
+
+/// What the all-zones blip came to in the simulation.
+#[derive(Debug, PartialEq)]
+struct Blip {
+    /// Requests that failed (a 503 or an error), by index.
+    failed: Vec<usize>,
+    /// Of which, refused at once with every zone's breaker open.
+    circuit_open: usize,
+    /// Each request's duration, ns: from sending to the answer or the refusal.
+    durations: Vec<u64>,
+    /// When each request was sent, ns from the start of the run.
+    sent: Vec<u64>,
+    panic_probes: u64,
+}
+
+/// Six real backends (two per zone) answer 503 to the requests with indices 50 to 60 (eleven,
+/// about 1.1 s), then recover; the caller in use1-az1 sends 400 GETs, each 100 ms after the last
+/// ended, one attempt each, breakers per zone opening after 3 failures in a row for 30 s, no
+/// outlier ejection. Discovery refreshes every 120 s (after the first answer, none in the run).
+fn all_zones_blip(seed: u64, panic_threshold: f64) -> Blip {
+    let w = world(seed);
+    let registry = registry(&w);
+    let server_net = w.sim.net(w.cloudmap);
+    let caller = w.sim.net(w.caller);
+    let failing = Arc::new(AtomicBool::new(false));
+    let backends: Vec<(SimNet, String)> = w.backends.iter().enumerate().map(|(i, (h, z))| (w.sim.net(*h), format!("{z} b{i}"))).collect();
+    let mut sim = w.sim;
+    sim.block_on(Duration::from_secs(120), async move {
+        let addr = (server_net.ip(), 80).into();
+        let listener = server_net.bind(addr).await.unwrap();
+        let clock = server_net.clone();
+        tokio::spawn(cloudmap::serve(listener, registry, Arc::new(move || clock.elapsed()), Arc::new(Mutex::new(SimRng::from_seed(1)))));
+        for (net, zone) in backends {
+            tokio::spawn(backend(net, zone, failing.clone()));
+        }
+        let client = AffinityClient::builder("use1-az1")
+            .configure(|c| {
+                c.retry.max_attempts = 1;
+                c.outlier = None;
+                c.breaker = Some(Breakers::per_zone(BreakerConfig::new(Trip::ConsecutiveFailures(3)).open_for(Duration::from_secs(30))));
+                c.zones.panic_threshold = panic_threshold;
+            })
+            .transport(sender(caller.clone()))
+            .clock(caller.clone())
+            .rng(SimRng::from_seed(seed))
+            .build()
+            .expect("valid settings");
+        let c = client.clone();
+        let refresh =
+            discovery::refresh(cloud_map(&caller, addr), Duration::from_secs(120), caller.clone(), Box::new(SimRng::from_seed(seed + 1)), move |list| {
+                c.set_endpoints(list)
+            });
+        tokio::spawn(refresh);
+        caller.sleep(Duration::from_secs(2)).await;
+        let mut blip = Blip { failed: Vec::new(), circuit_open: 0, durations: Vec::new(), sent: Vec::new(), panic_probes: 0 };
+        for k in 0..400 {
+            failing.store((50..61).contains(&k), Ordering::Relaxed);
+            let sent = caller.elapsed();
+            let result = client.clone().oneshot(http::Request::new(Empty::new())).await;
+            blip.durations.push(caller.elapsed() - sent);
+            blip.sent.push(sent);
+            if !matches!(&result, Ok(r) if r.status() == 200) {
+                blip.failed.push(k);
+                blip.circuit_open += usize::from(result.is_err_and(|e| e.is_circuit_open()));
+            }
+            caller.sleep(Duration::from_millis(100)).await;
+        }
+        blip.panic_probes = client.snapshot().counters.panic_probes;
+        blip
+    })
+    .unwrap()
+}
+
+/// Issue 19's all-zones blip, on the simulated network with real hyper servers. By hand, with
+/// the world's fixed latencies (0.2 ms one way within an AZ, 1 ms across): a request on a new
+/// connection takes two round trips (connect, then the exchange), 0.8 ms to use1-az1 and 4 ms to
+/// the other zones; one refused for open breakers takes none. Requests start at 2 s, each
+/// 100 ms after the previous ended, so request k (before the blip, all local) is sent at
+/// 2 s + k x 100.8 ms.
+///
+/// - Requests 50, 51, 52 fail in use1-az1 and its breaker opens when 52's 503 arrives, at
+///   t52 + 0.8 ms (t52 = 7.2416 s), until t52 + 30.0008 s. Requests 53 to 58 spill to az2 and
+///   az3, whose breakers open at the sixth spilled failure (request 58), whatever the draws.
+/// - Panic on (0.5): 59 and 60 go out as probes and meet the blip; 61, after it, probes and
+///   succeeds. Failures: exactly requests 50 to 60 (11), none after; 3 probes.
+/// - Panic off (0): from 59, sent at t52 + 100.8 ms + 6 x 104 ms = t52 + 724.8 ms, every
+///   request is refused at once, 100 ms apart, until one is sent at or after t52 + 30.0008 s:
+///   refusals at t52 + 724.8 ms + j x 100 ms for j = 0..=292 (293), so requests 50 to 351 fail
+///   (302) and 352, sent at t52 + 30.0248 s, is the first answered.
+#[test]
+fn an_all_zones_blip_in_the_simulation_costs_the_blip_not_the_breakers_open_time() {
+    let ms = |x: f64| (x * 1e6).round() as u64;
+    let on = all_zones_blip(7, 0.5);
+    assert_eq!(on.failed, (50..61).collect::<Vec<_>>(), "the blip's eleven requests, none after");
+    assert_eq!((on.circuit_open, on.panic_probes), (0, 3));
+    assert_eq!(on.sent[52], ms(7_241.6));
+    assert_eq!((on.durations[49], on.durations[53]), (ms(0.8), ms(4.0)), "local and cross-AZ requests");
+
+    let off = all_zones_blip(7, 0.0);
+    assert_eq!(off.failed, (50..352).collect::<Vec<_>>(), "302 failures");
+    assert_eq!((off.circuit_open, off.panic_probes), (293, 0));
+    assert_eq!(off.sent[59] - off.sent[52], ms(724.8));
+    assert_eq!(off.sent[352] - off.sent[52], ms(30_024.8), "the first request after use1-az1's 30 s");
 }

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
+use affinity_client::TokioEnv;
 use affinity_client::retry::BudgetConfig;
-use affinity_client::{AffinityClient, Config, Endpoint, HttpPolicy, Mode, Routed};
-use azsim_net::tokio_impl::{OsSeededRng, TokioEnv};
+use affinity_client::{AffinityClient, BreakerConfig, Breakers, Config, Endpoint, HttpPolicy, Mode, Routed, Trip};
 use http_body_util::Empty;
 use hyper_util::rt::TokioIo;
 use tower::ServiceExt;
@@ -74,7 +74,8 @@ fn sender() -> Send {
 }
 
 fn client(fleet: &Fleet, config: Config) -> AffinityClient<Send, TokioEnv, HttpPolicy> {
-    let c = AffinityClient::new(config, sender(), HttpPolicy::default(), TokioEnv, Box::new(OsSeededRng::new()));
+    // The production path: tokio's clock and OS-seeded randomness are the builder's defaults.
+    let c = AffinityClient::builder(None).config(config).transport(sender()).build().expect("valid settings");
     c.set_endpoints(fleet.endpoints());
     c
 }
@@ -91,12 +92,9 @@ async fn fails_over_to_other_zones_and_fails_back_after_the_hysteresis() {
     // Outlier ejection drives this test; a zone breaker (30 s open) would hold failback back.
     config.breaker = None;
     config.zones.failback_after = Duration::from_millis(300);
-    config.outlier = Some(affinity_client::OutlierConfig {
-        consecutive_failures: 2,
-        base_ejection: Duration::from_millis(200),
-        max_ejection: Duration::from_millis(200),
-        max_ejected_share: 0.5,
-    });
+    let ejection = Duration::from_millis(200);
+    config.outlier =
+        Some(affinity_client::OutlierConfig::default().consecutive_failures(2).base_ejection(ejection).max_ejection(ejection).max_ejected_share(0.5));
     let c = client(&fleet, config);
     for _ in 0..20 {
         assert_eq!(get(&c).await.unwrap(), 200);
@@ -107,7 +105,7 @@ async fn fails_over_to_other_zones_and_fails_back_after_the_hysteresis() {
     for _ in 0..40 {
         assert_eq!(get(&c).await.unwrap(), 200, "a failed attempt is retried in another zone");
     }
-    assert!(matches!(c.balancer().mode(), Mode::Spilled { .. }));
+    assert!(matches!(c.snapshot().mode, Mode::Spilled { .. }));
     assert!(fleet.received("az2").await + fleet.received("az3").await >= 40);
 
     fleet.answer("az1", 200).await;
@@ -120,7 +118,7 @@ async fn fails_over_to_other_zones_and_fails_back_after_the_hysteresis() {
     for _ in 0..20 {
         assert_eq!(get(&c).await.unwrap(), 200);
     }
-    assert_eq!(c.balancer().mode(), Mode::Local, "failed back");
+    assert_eq!(c.snapshot().mode, Mode::Local, "failed back");
     fleet.answer("az1", 200).await; // resets the count
     for _ in 0..10 {
         let _ = get(&c).await;
@@ -152,6 +150,90 @@ async fn respects_its_retry_budget_when_everything_fails() {
     assert!(exhausted >= 7, "{exhausted}");
 }
 
+/// The all-zones blip on loopback, counted in requests rather than seconds (no wall-clock
+/// assertions here): every server answers 503 to the first 11 requests, then 200; one attempt
+/// each, a breaker per zone opening after 3 failures in a row for 30 s, no outlier ejection.
+/// As in `behaviour.rs`: 9 failures open all three breakers (3 per zone, whatever the draws),
+/// requests 10 and 11 go out as probes and fail, and from the 12th, after the blip, every
+/// request succeeds (panic on). With panic off, the 10th onwards are refused until the 30 s
+/// pass, long after this test is done.
+#[tokio::test]
+async fn an_all_zones_blip_costs_the_blip_not_the_breakers_open_time() {
+    for (panic_threshold, failures, circuit_open) in [(0.5, 11, 0), (0.0, 31, 22)] {
+        let fleet = Fleet::start().await;
+        for z in ["az1", "az2", "az3"] {
+            fleet.answer(z, 503).await;
+        }
+        let mut config = Config::new(Some("az1"));
+        config.retry.max_attempts = 1;
+        config.outlier = None;
+        config.breaker = Some(Breakers::per_zone(BreakerConfig::new(Trip::ConsecutiveFailures(3))));
+        config.zones.panic_threshold = panic_threshold;
+        let c = client(&fleet, config);
+        let (mut failed, mut refused) = (0, 0);
+        for k in 0..31 {
+            if k == 11 {
+                for z in ["az1", "az2", "az3"] {
+                    fleet.answer(z, 200).await;
+                }
+            }
+            match get(&c).await {
+                Ok(200) => {}
+                Ok(_) => failed += 1,
+                Err(e) => {
+                    failed += 1;
+                    refused += usize::from(e.contains("circuit open"));
+                }
+            }
+        }
+        assert_eq!((failed, refused), (failures, circuit_open), "panic threshold {panic_threshold}");
+    }
+}
+
+/// Cloud Map on AWS itself wants every call signed: with `aws`, `DiscoverInstances` carries a
+/// SigV4 `authorization` for the `servicediscovery` scope of the signing date and Region (the
+/// stub answers only such a request; an unsigned one gets its 404).
+#[cfg(feature = "cloud-map")]
+#[tokio::test]
+async fn discovers_from_cloud_map_with_sigv4_when_given_aws_access() {
+    use affinity_client::discovery::{AwsAccess, CloudMap, Discover};
+    use aws_json::sigv4::{Credentials, Signer};
+    use wiremock::matchers::{header, header_regex, method};
+    let stub = MockServer::start().await;
+    let instances =
+        r#"{"Instances":[{"InstanceId":"i-1","Attributes":{"AWS_INSTANCE_IPV4":"10.0.1.7","AWS_INSTANCE_PORT":"8080","AVAILABILITY_ZONE":"use1-az1"}}]}"#;
+    let scope = "^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/servicediscovery/aws4_request, \
+                 SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=[0-9a-f]{64}$";
+    Mock::given(method("POST"))
+        .and(header("x-amz-target", "Route53AutoNaming_v20170314.DiscoverInstances"))
+        .and(header("x-amz-date", "20150830T123600Z"))
+        .and(header_regex("authorization", scope))
+        .respond_with(ResponseTemplate::new(200).set_body_string(instances))
+        .mount(&stub)
+        .await;
+    let credentials = Credentials { access_key_id: "AKIDEXAMPLE".into(), secret_access_key: "secret".into(), session_token: None };
+    let signer = Signer { credentials, region: "us-east-1".into(), service: "servicediscovery".into() };
+    let source = |aws| CloudMap {
+        net: TokioEnv,
+        endpoint: *stub.address(),
+        aws,
+        namespace: "corp".into(),
+        service: "api".into(),
+        query: Default::default(),
+        health_status: None,
+        region: "us-east-1".into(),
+    };
+    // 2015-08-30 12:36:00 UTC, the date of AWS's SigV4 examples.
+    let access = AwsAccess { host: "data-servicediscovery.us-east-1.amazonaws.com".into(), tls: None, signer, epoch_seconds: || 1_440_938_160 };
+    let found = source(Some(access)).discover().await.expect("a signed call is answered");
+    assert_eq!(
+        found.iter().map(|e| (e.id.as_str(), e.addr.to_string(), e.zone.as_str())).collect::<Vec<_>>(),
+        [("i-1", "10.0.1.7:8080".to_string(), "use1-az1")]
+    );
+    assert!(source(None).discover().await.is_err(), "unsigned: refused");
+}
+
+#[cfg(feature = "ecs-metadata")]
 #[tokio::test]
 async fn learns_its_zone_from_ecs_task_metadata() {
     let metadata = MockServer::start().await;

@@ -1,0 +1,98 @@
+//! A whole program on loopback, as an adopter writes it: three local HTTP servers labelled as
+//! zones `az1`..`az3`, a client in `az1` built with the production defaults, and a loop of
+//! requests while `az1` breaks and heals.
+//!
+//! ```sh
+//! cargo run -p affinity-client --example three_zones
+//! ```
+//!
+//! It prints, per phase, which zones answered and how many requests failed (none: a failed
+//! attempt is retried in another zone), then the client's counters. Real sockets and the wall
+//! clock: this is an application, not the simulation.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use affinity_client::{AffinityClient, BreakerConfig, Breakers, Endpoint, Mode, OutlierConfig, Routed, Trip};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+use tower::ServiceExt;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    let broken = Arc::new(AtomicBool::new(false));
+    let mut endpoints = Vec::new();
+    for zone in ["az1", "az2", "az3"] {
+        let fails = if zone == "az1" { broken.clone() } else { Arc::new(AtomicBool::new(false)) };
+        let addr = serve(zone, fails).await?;
+        endpoints.push(Endpoint { id: zone.into(), addr, zone: zone.into(), region: "local".into() });
+    }
+
+    // The builder, a transport and a loop. Breakers, ejections and failback are shortened so the
+    // demo fits in a few seconds; the defaults are 30 s each.
+    let short = Duration::from_millis(500);
+    let client = AffinityClient::builder("az1")
+        .configure(|c| {
+            c.breaker = Some(Breakers::per_zone(BreakerConfig::new(Trip::ConsecutiveFailures(5)).open_for(short)));
+            c.outlier = Some(OutlierConfig::default().base_ejection(short).max_ejection(short));
+            c.zones.failback_after = Duration::from_secs(1);
+        })
+        .transport(tower::service_fn(send))
+        .build()?;
+    client.set_endpoints(endpoints);
+
+    for (phase, az1_broken) in [("healthy", false), ("az1 broken", true), ("az1 healed", false)] {
+        broken.store(az1_broken, Ordering::Relaxed);
+        let (mut answered, mut failed) = (BTreeMap::<String, u32>::new(), 0);
+        for _ in 0..1_000 {
+            match client.clone().oneshot(http::Request::new(Empty::<Bytes>::new())).await {
+                Ok(response) if response.status().is_success() => {
+                    let zone = response.into_body().collect().await?.to_bytes();
+                    *answered.entry(String::from_utf8_lossy(&zone).into_owned()).or_default() += 1;
+                }
+                Ok(_) | Err(_) => failed += 1,
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let mode = if client.snapshot().mode == Mode::Local { "local" } else { "spilled over" };
+        println!("{phase:>11}: answered by {answered:?}, {failed} failed; ends {mode}");
+    }
+    println!("counters: {:?}", client.snapshot().counters);
+    Ok(())
+}
+
+/// The transport: one HTTP/1.1 request on a new connection to the endpoint the library picked.
+async fn send(routed: Routed<http::Request<Empty<Bytes>>>) -> Result<http::Response<hyper::body::Incoming>, Error> {
+    let Routed { endpoint, mut request } = routed;
+    request.headers_mut().insert(http::header::HOST, endpoint.addr.to_string().parse()?);
+    let stream = TcpStream::connect(endpoint.addr).await?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    Ok(sender.send_request(request).await?)
+}
+
+/// A server that answers with its zone's name, or 503 while `broken`.
+async fn serve(zone: &'static str, broken: Arc<AtomicBool>) -> Result<SocketAddr, Error> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let broken = broken.clone();
+            let answer = hyper::service::service_fn(move |_request| {
+                let status = if broken.load(Ordering::Relaxed) { 503 } else { 200 };
+                let response = http::Response::builder().status(status).body(Full::new(Bytes::from(zone)));
+                async move { Ok::<_, Infallible>(response.expect("a status and a body")) }
+            });
+            tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), answer));
+        }
+    });
+    Ok(addr)
+}
