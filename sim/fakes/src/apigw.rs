@@ -506,8 +506,9 @@ impl ApiGateway {
         req.call_id = call;
         req.source = cx.host();
         let integration = self.config.routes[p.route].integration;
+        let head = req.http.request_head_bytes(req.request_bytes);
         let bytes = req.request_bytes;
-        cx.send(eni, Body::LinkRequest(LinkRequest { integration, req }).message(Some(p.id), bytes));
+        cx.send(eni, Body::LinkRequest(LinkRequest { integration, req }).message(Some(p.id), bytes).with_head(head));
         cx.set_timer(self.config.integration_timeout, GatewayTimer::Timeout { call });
     }
 }

@@ -56,22 +56,23 @@ pub struct ConnRequest {
 
 impl Body {
     pub fn syn(conn: u64) -> Message {
-        Body::Syn(Segment { conn }).message(None, SYN_BYTES)
+        Body::Syn(Segment { conn }).packet(None, SYN_BYTES)
     }
     pub fn syn_ack(conn: u64) -> Message {
-        Body::SynAck(Segment { conn }).message(None, SYN_ACK_BYTES)
+        Body::SynAck(Segment { conn }).packet(None, SYN_ACK_BYTES)
     }
     pub fn fin(conn: u64) -> Message {
-        Body::Fin(Segment { conn }).message(None, FIN_BYTES)
+        Body::Fin(Segment { conn }).packet(None, FIN_BYTES)
     }
     /// The reset of request `id`'s connection: the request's hop back, so its history shows it.
     pub fn rst(id: Option<RequestId>, conn: u64) -> Message {
-        Body::Rst(Segment { conn }).message(id, RST_BYTES)
+        Body::Rst(Segment { conn }).packet(id, RST_BYTES)
     }
-    /// Request `id` on connection `conn` (its size is `req.request_bytes`).
+    /// Request `id` on connection `conn` (its HTTP head, then `req.request_bytes` of body).
     pub fn on_conn(id: RequestId, conn: u64, req: Request) -> Message {
+        let head = req.http.request_head_bytes(req.request_bytes);
         let bytes = req.request_bytes;
-        Body::ConnRequest(ConnRequest { conn, req }).message(Some(id), bytes)
+        Body::ConnRequest(ConnRequest { conn, req }).message(Some(id), bytes).with_head(head)
     }
 }
 

@@ -135,7 +135,7 @@ impl Process for NatGateway {
                         // The mapping timed out: the NAT answers the inside host with an RST.
                         self.flows.remove(&key);
                         self.counts.idle_resets += 1;
-                        cx.send(from, Body::ConnReset(ConnReset { call_id: req.call_id }).message(Some(id), 0));
+                        cx.send(from, Body::ConnReset(ConnReset { call_id: req.call_id }).packet(Some(id), crate::conn::RST_BYTES));
                         return;
                     }
                     if c.new {
@@ -364,7 +364,8 @@ impl Process for EgressProxy {
                 let call = out.call_id;
                 let conn = self.connection(cx.now(), call);
                 let bytes = out.request_bytes;
-                cx.send(self.config.nat, Body::NatForward(NatForward { to: self.config.destination, req: out, conn }).message(Some(id), bytes));
+                let head = out.http.request_head_bytes(out.request_bytes);
+                cx.send(self.config.nat, Body::NatForward(NatForward { to: self.config.destination, req: out, conn }).message(Some(id), bytes).with_head(head));
                 cx.set_timer(self.config.timeout, EgressTimer::Timeout { call });
             }
             // The load balancer's probe: answered here, from what the proxy knows.

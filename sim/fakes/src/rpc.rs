@@ -37,9 +37,15 @@ pub enum Body {
 }
 
 impl Body {
-    /// This body as a message of `bytes` on the wire, part of `request` (if any).
+    /// This body as a message of `bytes` (over TCP: the kernel adds segment headers and ACKs),
+    /// part of `request` (if any).
     pub fn message(self, request: Option<RequestId>, bytes: u64) -> Message {
         Message::new(request, bytes, self)
+    }
+
+    /// This body as a whole packet of `bytes` (a TCP control segment), part of `request`.
+    pub fn packet(self, request: Option<RequestId>, bytes: u64) -> Message {
+        Message::raw(request, bytes, self)
     }
 
     /// The body of a message on the fakes' path. Panics if it is anything else: every process
@@ -92,6 +98,56 @@ impl HttpRequest {
         }
         (line, largest, total)
     }
+
+    /// The request head as sent, in bytes: the request line, `Host`, the headers,
+    /// `Content-Length` when there is a body, and the blank line. The large header, if any, is
+    /// counted in the body's size (clients add it there); headers a real client adds on its own
+    /// (`User-Agent`, `Accept`) are not counted: the scenario does not name them.
+    pub fn request_head_bytes(&self, body: u64) -> u64 {
+        // `METHOD SP path[?k=v&...] SP HTTP/1.1 CRLF`, `Host: h CRLF`, `k: v CRLF` each.
+        let query: u64 = self.query.iter().map(|(k, v)| (k.len() + v.len() + 2) as u64).sum();
+        let line = (self.method.len() + 1 + self.path.len() + 1 + 8 + 2) as u64 + query;
+        let headers: u64 = self.headers.iter().map(|(k, v)| (k.len() + v.len() + 4) as u64).sum();
+        line + (self.host.len() + 8) as u64 + headers + content_length_line(body) + 2
+    }
+}
+
+/// `Content-Length: <n>\r\n`, or nothing for an empty body.
+fn content_length_line(body: u64) -> u64 {
+    if body == 0 { 0 } else { 18 + body.to_string().len() as u64 }
+}
+
+/// The status line's reason phrase (RFC 9110) of the statuses the fakes answer.
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        301 => "Moved Permanently",
+        302 => "Found",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        413 => "Content Too Large",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "",
+    }
+}
+
+/// An answer's head as sent, in bytes: the status line, `Date` (an origin server with a clock
+/// sends it, RFC 9110 section 6.6.1), `Content-Type: application/json` and `Content-Length`
+/// when there is a body (`Content-Length: 0` otherwise), and the blank line. Other headers a
+/// server or load balancer adds are not counted (ours: the scenario names none).
+/// <https://www.rfc-editor.org/rfc/rfc9110#section-6.6.1>
+pub fn response_head_bytes(status: u16, body: u64) -> u64 {
+    let status_line = 13 + reason(status).len() as u64 + 2; // "HTTP/1.1 200 " + reason + CRLF
+    let date = 37; // "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
+    let body_headers = if body == 0 { 19 } else { 32 + content_length_line(body) };
+    status_line + date + body_headers + 2
 }
 
 /// A request travelling towards a service.
@@ -155,10 +211,11 @@ impl HealthReply {
 /// Bytes on the wire of a health probe and its answer (an HTTP GET and a small 200).
 pub const HEALTH_CHECK_BYTES: u64 = 120;
 
-/// `req` as a message of request `id` (its size is `req.request_bytes`).
+/// `req` as a message of request `id` (its head, then `req.request_bytes` of body).
 pub fn request(id: RequestId, req: Request) -> Message {
+    let head = req.http.request_head_bytes(req.request_bytes);
     let bytes = req.request_bytes;
-    Body::Request(req).message(Some(id), bytes)
+    Body::Request(req).message(Some(id), bytes).with_head(head)
 }
 
 /// A hop that passes requests on (a VPC link's ENI, a NAT gateway, an egress proxy): what it
@@ -198,10 +255,40 @@ impl Relay {
 
 /// The answer to a request (`call_id` is the request's), `bytes` on the wire.
 pub fn response(id: Option<RequestId>, call_id: u64, status: u16, bytes: u64) -> Message {
-    Body::Response(Response { call_id, status, connection_close: false }).message(id, bytes)
+    Body::Response(Response { call_id, status, connection_close: false }).message(id, bytes).with_head(response_head_bytes(status, bytes))
 }
 
 /// [`response`] with `Connection: close`.
 pub fn response_closing(id: Option<RequestId>, call_id: u64, status: u16, bytes: u64) -> Message {
-    Body::Response(Response { call_id, status, connection_close: true }).message(id, bytes)
+    Body::Response(Response { call_id, status, connection_close: true }).message(id, bytes).with_head(response_head_bytes(status, bytes) + 19)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `GET /orders?id=7 HTTP/1.1` (27 bytes with CRLF), `Host: api.example` (19), `accept:
+    /// */*` (13), the blank line (2): 61 bytes, and `Content-Length: 1024` (22) with a body.
+    #[test]
+    fn a_request_head_counts_its_lines() {
+        let http = HttpRequest {
+            method: "GET".into(),
+            path: "/orders".into(),
+            host: "api.example".into(),
+            headers: vec![("accept".into(), "*/*".into())],
+            query: vec![("id".into(), "7".into())],
+            large_header_bytes: 0,
+        };
+        assert_eq!(http.request_head_bytes(0), 61);
+        assert_eq!(http.request_head_bytes(1024), 61 + 22);
+    }
+
+    /// `HTTP/1.1 200 OK` (17 with CRLF), `Date: ...` (37), `Content-Type: application/json`
+    /// (32), `Content-Length: 1024` (22), the blank line (2): 110; an empty 503 has
+    /// `Content-Length: 0` (19) and no type: 13 + 19 + 2 + 37 + 19 + 2 = 92.
+    #[test]
+    fn an_answer_head_counts_its_lines() {
+        assert_eq!(response_head_bytes(200, 1024), 110);
+        assert_eq!(response_head_bytes(503, 0), 92);
+    }
 }

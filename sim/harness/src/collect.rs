@@ -91,7 +91,9 @@ fn bytes(world: &World, core: &azsim_kernel::Core, views: &[RequestView]) -> Byt
     let request_cross_az: u64 = core.requests().iter().map(|r| r.bytes_cross_az).sum();
     Bytes {
         total: traffic.bytes_sent,
+        payload_total: traffic.payload_sent,
         cross_az: cross_az_bytes(world, core),
+        payload_cross_az: cross_az_payload(world, core),
         cross_region: traffic.cross_region_bytes(),
         cross_az_per_request: round3(request_cross_az as f64 / views.len().max(1) as f64),
         dropped: traffic.bytes_dropped,
@@ -300,18 +302,28 @@ fn cost(f: &ScenarioFile, world: &World, core: &azsim_kernel::Core) -> f64 {
 
 /// Bytes between different AZs of a Region, leaving out calls to regional AWS endpoints.
 fn cross_az_bytes(world: &World, core: &azsim_kernel::Core) -> u64 {
+    cross_az_pairs(world, core).map(|c| c.bytes).sum()
+}
+
+/// What the applications wrote on the pairs [`cross_az_bytes`] counts.
+fn cross_az_payload(world: &World, core: &azsim_kernel::Core) -> u64 {
+    cross_az_pairs(world, core).map(|c| c.payload).sum()
+}
+
+/// The host pairs whose traffic crosses an AZ boundary inside a Region (regional endpoints
+/// excluded).
+fn cross_az_pairs<'a>(world: &'a World, core: &'a azsim_kernel::Core) -> impl Iterator<Item = &'a azsim_kernel::PairCounter> + 'a {
     let topo = core.topology();
     let api = |h: &azsim_kernel::HostId| regional(world, h);
     core.traffic()
         .by_host_pair
         .iter()
-        .filter(|((a, b), _)| !api(a) && !api(b))
-        .filter(|((a, b), _)| {
+        .filter(move |((a, b), _)| !api(a) && !api(b))
+        .filter(move |((a, b), _)| {
             let (x, y) = (topo.host(*a), topo.host(*b));
             x.region == y.region && x.az != y.az
         })
-        .map(|(_, c)| c.bytes)
-        .sum()
+        .map(|(_, c)| c)
 }
 
 fn api_gateway_records(world: &World, core: &azsim_kernel::Core) -> Vec<ApiGatewayRecord> {

@@ -101,9 +101,15 @@ pub struct PairBytes {
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Bytes {
-    /// Every payload byte between hosts (requests, responses, health checks).
+    /// Every byte between hosts on the wire: what the applications wrote (requests and
+    /// answers with their HTTP heads, health checks) in TCP segments with their TCP/IP headers
+    /// and ACKs, and handshakes and closes. Cost is computed from wire bytes.
     pub total: u64,
+    /// Of `total`, what the applications wrote (HTTP heads and bodies, no TCP/IP).
+    pub payload_total: u64,
     pub cross_az: u64,
+    /// Of `cross_az`, what the applications wrote.
+    pub payload_cross_az: u64,
     pub cross_region: u64,
     /// Cross-AZ bytes carried for requests (health checks excluded), per request.
     pub cross_az_per_request: f64,

@@ -105,9 +105,13 @@ fn bytes_and_cost(s: &mut String, r: &RunRecord) {
     let b = &r.bytes;
     let _ = writeln!(
         s,
-        "## Bytes and cost\n\n| total | cross-AZ | cross-Region | cross-AZ per request | dropped by faults | cost |\n|---:|---:|---:|---:|---:|---:|"
+        "## Bytes and cost\n\nOn the wire (TCP/IP headers, ACKs, handshakes), with what the applications wrote (HTTP heads and bodies) beside it; cost is computed from wire bytes.\n\n| total (wire) | total (payload) | cross-AZ (wire) | cross-AZ (payload) | cross-Region | cross-AZ per request | dropped by faults | cost |\n|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
-    let _ = writeln!(s, "| {} | {} | {} | {} | {} | ${:.6} |\n", b.total, b.cross_az, b.cross_region, b.cross_az_per_request, b.dropped, r.cost_usd);
+    let _ = writeln!(
+        s,
+        "| {} | {} | {} | {} | {} | {} | {} | ${:.6} |\n",
+        b.total, b.payload_total, b.cross_az, b.payload_cross_az, b.cross_region, b.cross_az_per_request, b.dropped, r.cost_usd
+    );
 }
 
 /// What each service served.

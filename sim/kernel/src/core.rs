@@ -32,6 +32,8 @@ pub(crate) enum Event {
         to: HostId,
         msg: Message,
         hop: HopRef,
+        /// Its size on the wire.
+        bytes: u64,
     },
     /// A message met a crashed process: the sender's OS gets a reset (RST).
     Refused {
@@ -61,7 +63,21 @@ pub(crate) struct Transmit {
     /// When it arrives, or `None` if the path is a black hole.
     pub(crate) arrive_at: Option<Nanos>,
     pub(crate) hop: HopRef,
+    /// Its size on the wire.
+    pub(crate) bytes: u64,
 }
+
+/// What a transmission carries.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Size {
+    /// Application bytes over TCP: headers and ACKs are added for the path ([`crate::wire`]).
+    Tcp(u64),
+    /// A whole packet (a SYN, FIN or RST): counted as it is, no payload.
+    Raw(u64),
+}
+
+/// An RST's size on the wire (IP and TCP headers).
+pub(crate) const RST_BYTES: u64 = 40;
 
 #[derive(Default)]
 pub(crate) struct AsyncTimer {
@@ -292,13 +308,17 @@ impl Core {
 
     // === the network ===
 
-    /// Hands `bytes` from `from` to `to` to the network: samples the link's latency, applies the
-    /// active faults, and counts the bytes and (for a request) the hop.
-    pub(crate) fn transmit(&mut self, from: HostId, to: HostId, bytes: u64, request: Option<RequestId>) -> Transmit {
+    /// Hands `size` from `from` to `to` to the network: samples the link's latency, applies the
+    /// active faults, and counts the wire bytes and (for a request) the hop.
+    pub(crate) fn transmit(&mut self, from: HostId, to: HostId, size: Size, request: Option<RequestId>) -> Transmit {
         let now = self.now();
+        let (bytes, payload) = match size {
+            Size::Tcp(payload) => (crate::wire::tcp_bytes(payload, self.topo.path_mtu(from, to)), payload),
+            Size::Raw(bytes) => (bytes, 0),
+        };
         let (a, b) = (self.topo.host(from), self.topo.host(to));
         let (azs, regions) = ((a.az, b.az), (a.region, b.region));
-        self.traffic.record_send((from, to), azs, regions, bytes);
+        self.traffic.record_send((from, to), azs, regions, bytes, payload);
         let black_hole = self.host_states[from.0 as usize] == HostState::Down || self.partitioned(from, to);
         let arrive_at = if black_hole { None } else { Some(now.saturating_add(self.sample_latency(from, to))) };
         if arrive_at.is_none() {
@@ -322,7 +342,7 @@ impl Core {
             r.hops.push(Hop { from, to, from_az: azs.0, to_az: azs.1, from_region: regions.0, to_region: regions.1, bytes, sent_at: now, arrived_at: None });
             Some((id, (r.hops.len() - 1) as u32))
         });
-        Transmit { arrive_at, hop }
+        Transmit { arrive_at, hop, bytes }
     }
 
     /// Called when something transmitted arrives (`delivered`) or is destroyed on arrival.
@@ -378,9 +398,10 @@ impl Core {
 
     /// Sends a typed message from the process on `from` to the process on `to`.
     pub(crate) fn send_message(&mut self, from: HostId, to: HostId, msg: Message) {
-        let t = self.transmit(from, to, msg.bytes, msg.request);
+        let size = if msg.raw { Size::Raw(msg.bytes) } else { Size::Tcp(msg.payload()) };
+        let t = self.transmit(from, to, size, msg.request);
         if let Some(at) = t.arrive_at {
-            self.schedule(at, Event::Message { from, to, msg, hop: t.hop });
+            self.schedule(at, Event::Message { from, to, msg, hop: t.hop, bytes: t.bytes });
         }
     }
 
@@ -394,14 +415,14 @@ impl Core {
                     self.with_process(host, |p, cx| p.on_start(cx));
                 }
             }
-            Event::Message { from, to, msg, hop } => {
+            Event::Message { from, to, msg, hop, bytes } => {
                 let state = self.host_states[to.0 as usize];
-                self.settle(msg.bytes, hop, state == HostState::Up);
+                self.settle(bytes, hop, state == HostState::Up);
                 match state {
                     HostState::Up => self.with_process(to, |p, cx| p.on_message(cx, from, msg)),
                     // Nothing listens any more, but the host answers: a reset goes back.
                     HostState::Crashed => {
-                        if let Some(at) = self.transmit(to, from, 0, None).arrive_at {
+                        if let Some(at) = self.transmit(to, from, Size::Raw(RST_BYTES), None).arrive_at {
                             self.schedule(at, Event::Refused { sender: from, refuser: to, msg });
                         }
                     }
@@ -492,7 +513,7 @@ impl Core {
                 }
                 // The OS resets the dead process's connections: each sender hears it.
                 for (sender, msg) in open {
-                    if let Some(at) = self.transmit(host, sender, 0, None).arrive_at {
+                    if let Some(at) = self.transmit(host, sender, Size::Raw(RST_BYTES), None).arrive_at {
                         self.schedule(at, Event::Refused { sender, refuser: host, msg });
                     }
                 }

@@ -34,6 +34,7 @@ mod stream;
 mod time;
 mod timer;
 mod topology;
+pub mod wire;
 
 pub use crate::core::Core;
 pub use accounting::{PairCounter, Traffic};

@@ -13,28 +13,55 @@ use std::any::Any;
 
 use crate::history::RequestId;
 
-/// A typed message between processes. The kernel reads only `request` and `bytes`; the body is
+/// A typed message between processes. The kernel reads `request` and the sizes; the body is
 /// the processes' business, reached through [`Message::take`] or [`Message::body`].
+///
+/// Sizes: `bytes` is the body (what a hop that passes the message on passes on), `head` the
+/// protocol head in front of it (an HTTP request or status line and headers). Unless the
+/// message is `raw`, the kernel carries `head + bytes` over TCP: it adds a TCP/IP header per
+/// segment for the path's MTU and the delayed ACKs that come back ([`crate::wire`]). A raw
+/// message is a whole packet already (a SYN, a FIN, an RST): counted as it is.
 pub struct Message {
     /// The request this message belongs to, if any (its hop is then recorded).
     pub request: Option<RequestId>,
-    /// Payload size on the wire: what is counted and charged.
+    /// The body's size.
     pub bytes: u64,
+    /// The protocol head's size (0: none).
+    pub head: u64,
+    /// A whole packet: no TCP framing added.
+    pub raw: bool,
     body: Box<dyn Any + Send>,
 }
 
 impl Message {
-    /// A message of `bytes` on the wire, part of `request` (if any), carrying `body`.
+    /// A message whose body is `bytes` long, part of `request` (if any), carrying `body`, sent
+    /// over TCP.
     pub fn new<B: Any + Send>(request: Option<RequestId>, bytes: u64, body: B) -> Message {
-        Message { request, bytes, body: Box::new(body) }
+        Message { request, bytes, head: 0, raw: false, body: Box::new(body) }
+    }
+
+    /// A whole packet of `bytes` (a TCP control segment), part of `request` (if any).
+    pub fn raw<B: Any + Send>(request: Option<RequestId>, bytes: u64, body: B) -> Message {
+        Message { request, bytes, head: 0, raw: true, body: Box::new(body) }
+    }
+
+    /// The same message with a protocol head of `head` bytes in front of its body.
+    pub fn with_head(mut self, head: u64) -> Message {
+        self.head = head;
+        self
+    }
+
+    /// The bytes the sender's application writes: head and body (a raw packet's whole size).
+    pub fn payload(&self) -> u64 {
+        self.head + self.bytes
     }
 
     /// The body, if it is a `B`; otherwise the message, untouched.
     pub fn take<B: Any>(self) -> Result<B, Message> {
-        let Message { request, bytes, body } = self;
+        let Message { request, bytes, head, raw, body } = self;
         match body.downcast::<B>() {
             Ok(b) => Ok(*b),
-            Err(body) => Err(Message { request, bytes, body }),
+            Err(body) => Err(Message { request, bytes, head, raw, body }),
         }
     }
 
@@ -46,7 +73,7 @@ impl Message {
 
 impl std::fmt::Debug for Message {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Message").field("request", &self.request).field("bytes", &self.bytes).finish()
+        f.debug_struct("Message").field("request", &self.request).field("bytes", &self.bytes).field("head", &self.head).field("raw", &self.raw).finish()
     }
 }
 

@@ -20,7 +20,7 @@ use std::task::{Context, Poll, Waker};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::core::{Core, Event, HopRef};
+use crate::core::{Core, Event, HopRef, Size};
 use crate::history::RequestId;
 use crate::sim::Shared;
 use crate::time::Nanos;
@@ -207,11 +207,17 @@ impl Core {
     fn try_send(&mut self, conn: u64, toward: Side, segment: Segment) -> Result<(), Segment> {
         let Some(c) = self.streams.conns.get(&conn) else { return Ok(()) };
         let (from, to, tag) = (c.host(toward.other()), c.host(toward), c.tag);
-        let bytes = match &segment {
-            Segment::Data(d) => d.len() as u64,
-            _ => 0,
+        // Control segments' sizes: SYN and SYN-ACK with Linux's options (MSS, SACK, timestamps,
+        // window scale), FIN with timestamps, RST bare.
+        let size = match &segment {
+            Segment::Data(d) => Size::Tcp(d.len() as u64),
+            Segment::Syn | Segment::SynAck => Size::Raw(60),
+            Segment::Fin => Size::Raw(52),
+            Segment::Rst => Size::Raw(crate::core::RST_BYTES),
         };
-        let t = self.transmit(from, to, bytes, tag.filter(|_| bytes > 0));
+        let carries_data = matches!(segment, Segment::Data(_));
+        let t = self.transmit(from, to, size, tag.filter(|_| carries_data));
+        let bytes = t.bytes;
         let Some(arrive) = t.arrive_at else { return Err(segment) };
         let pipe = self.streams.conns.get_mut(&conn).expect("checked above").pipe(toward);
         let at = arrive.max(pipe.last_arrival);

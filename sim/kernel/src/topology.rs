@@ -133,6 +133,14 @@ impl Topology {
         }
     }
     /// Whether a hop between `a` and `b` crosses an AZ boundary.
+    /// The MTU of the path between two hosts: [`crate::wire::MTU_VPC`] when both are in AZs
+    /// of the same Region, [`crate::wire::MTU_OUTSIDE`] when it leaves the VPC (a regional
+    /// endpoint or edge location at either end, or another Region).
+    pub fn path_mtu(&self, a: HostId, b: HostId) -> u64 {
+        let (a, b) = (self.host(a), self.host(b));
+        if a.region == b.region && !self.regional.contains(&a.az) && !self.regional.contains(&b.az) { crate::wire::MTU_VPC } else { crate::wire::MTU_OUTSIDE }
+    }
+
     pub fn crosses_az(&self, a: AzId, b: AzId) -> bool {
         a != b && !self.regional.contains(&a) && !self.regional.contains(&b)
     }

@@ -113,12 +113,18 @@ fn bytes_are_counted_by_az_pair() {
     .unwrap();
     sim.with_core(|core| {
         let t = core.traffic();
-        assert_eq!(t.bytes_sent, 1010);
-        assert_eq!(t.cross_az_bytes(), 1010);
+        assert_eq!(t.payload_sent, 1010);
+        assert_eq!(t.cross_az_payload(), 1010);
         let a = core.topology().host(client).az;
         let b = core.topology().host(server).az;
-        assert_eq!(t.by_az_pair[&(a, b)].bytes, 1000);
-        assert_eq!(t.by_az_pair[&(b, a)].bytes, 10);
+        assert_eq!((t.by_az_pair[&(a, b)].payload, t.by_az_pair[&(b, a)].payload), (1000, 10));
+        // On the wire (one segment each way, at MTU 9001: 52 bytes of headers and an ACK's 52):
+        // the client's SYN (60) and its 1000 bytes; the server's SYN-ACK (60) and its 10; and
+        // both FINs (52), as the tasks drop their streams.
+        let data = |n: u64| n + 2 * azsim_kernel::wire::SEGMENT_HEADER;
+        assert_eq!(t.by_az_pair[&(a, b)].bytes, 60 + data(1000) + 52);
+        assert_eq!(t.by_az_pair[&(b, a)].bytes, 60 + data(10) + 52);
+        assert_eq!(t.bytes_sent, t.cross_az_bytes());
     });
 }
 
