@@ -520,7 +520,9 @@ fn header<'a>(http: &'a HttpRequest, name: &str) -> Option<&'a str> {
 impl Process for ApiGateway {
     fn on_message(&mut self, cx: &mut Cx<'_>, from: HostId, msg: Message) {
         let (id, bytes) = (msg.request, msg.bytes);
-        match Body::of(msg) {
+        // CloudFront connects to the API's endpoint: accepted without per-connection state.
+        let Some(body) = crate::conn::accept_stateless(cx, from, Body::of(msg)) else { return };
+        match body {
             Body::Request(req) => {
                 if let Some(id) = id {
                     self.handle(cx, id, req);

@@ -305,6 +305,12 @@ impl Pool {
         Acquired::Opened(self.next)
     }
 
+    /// Where connection `conn` goes, if the pool knows it (a segment from elsewhere is not
+    /// about it: connection numbers are the caller's own).
+    pub fn dest(&self, conn: u64) -> Option<HostId> {
+        self.conns.get(&conn).map(|c| c.dest)
+    }
+
     /// The connect timer fired: the connections whose SYN is due again, and the calls whose
     /// connection is given up (a late SYN-ACK finds none). The `retries`-th retransmission
     /// goes `syn_rto * 2^(retries - 1)` after the one before; after the last one the kernel
@@ -447,6 +453,31 @@ impl Pool {
         self.idle.clear();
         self.timers.clear();
         self.connecting.clear();
+    }
+}
+
+// === stateless accept ===
+
+/// How a server that keeps no per-connection state takes what arrives (an API Gateway
+/// endpoint, a load balancer node, an egress proxy: the origins CloudFront connects to): it
+/// answers a SYN with a SYN-ACK, takes a request on a connection as a plain request (answered
+/// the same way, by `reply_to` and `call_id`), and ignores a FIN. `None`: handled here.
+///
+/// Ours, and enough where it is used: the callers that connect to these servers (CloudFront,
+/// with its 5 s keep-alive) close idle connections long before the server would (an ALB's
+/// client-side idle timeout is 60 s,
+/// <https://docs.aws.amazon.com/elasticloadbalancing/latest/application/application-load-balancers.html#connection-idle-timeout>;
+/// API Gateway documents no shorter one), so a server-side close never races a request. A
+/// request on a connection the server never saw (it restarted) is served, not reset.
+pub fn accept_stateless(cx: &mut Cx<'_>, from: HostId, body: Body) -> Option<Body> {
+    match body {
+        Body::Syn(seg) => {
+            cx.send(from, Body::syn_ack(seg.conn));
+            None
+        }
+        Body::ConnRequest(cr) => Some(Body::Request(cr.req)),
+        Body::Fin(_) => None,
+        other => Some(other),
     }
 }
 

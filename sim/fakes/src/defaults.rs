@@ -149,6 +149,27 @@ pub mod api_gateway {
     pub const REST_TIMEOUT_STATUS: u16 = 504;
 }
 
+/// CloudFront's origin settings (custom origins), from "Origin settings":
+/// <https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/DownloadDistValuesOrigin.html>
+pub mod cloudfront {
+    use super::*;
+
+    /// Connection attempts, 3 (1 to 3): how many times CloudFront tries to connect to an
+    /// origin, and, for `GET` and `HEAD` on a custom origin, to get its response, before it
+    /// tries the origin group's secondary or answers with an error. "By default, CloudFront
+    /// waits as long as 30 seconds (3 attempts of 10 seconds each)."
+    pub const CONNECTION_ATTEMPTS: u32 = 3;
+    /// Connection timeout, 10 s (1 to 10 s): how long CloudFront waits when trying to
+    /// establish a connection to the origin.
+    pub const CONNECTION_TIMEOUT: Nanos = secs(10);
+    /// Response (origin read) timeout, 30 s: how long CloudFront waits for a response after
+    /// forwarding a request (on a connection that is open).
+    pub const RESPONSE_TIMEOUT: Nanos = secs(30);
+    /// Keep-alive timeout, 5 s (1 to 60 s): how long CloudFront keeps an idle connection to a
+    /// custom origin after the last packet of a response.
+    pub const KEEP_ALIVE_TIMEOUT: Nanos = secs(5);
+}
+
 /// ECS.
 pub mod ecs {
     use super::*;

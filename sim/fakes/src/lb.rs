@@ -758,7 +758,18 @@ impl Process for LbNode {
 
     fn on_message(&mut self, cx: &mut Cx<'_>, from: HostId, msg: Message) {
         let (id, bytes) = (msg.request, msg.bytes);
-        match Body::of(msg) {
+        let body = Body::of(msg);
+        // A caller that connects to a node without flows (CloudFront to an ALB) is accepted
+        // without per-connection state; a FIN from a target is about the node's own connection.
+        let own_fin = matches!(&body, Body::Fin(seg) if self.pool.as_ref().and_then(|p| p.dest(seg.conn)) == Some(from));
+        let body = match self.flows.is_none() && !own_fin {
+            true => match crate::conn::accept_stateless(cx, from, body) {
+                Some(body) => body,
+                None => return,
+            },
+            false => body,
+        };
+        match body {
             Body::Request(req) => {
                 // An ALB answers 400 itself to a request line or header line over 16 KiB, or a
                 // head over 64 KiB (an NLB passes bytes through).

@@ -14,7 +14,9 @@
 //! - `route53.rs`: Route 53 records, health checks and checkers; `edge.rs`: CloudFront and WAF;
 //! - `nat.rs`: NAT gateways and the egress proxy fleet;
 //! - `conn.rs`: connections on the message path (keep-alive pools, handshakes, idle closes,
-//!   the RST race); the ALB's nodes pool their target connections, services accept them;
+//!   the RST race); the ALB's nodes pool their target connections and CloudFront's edges
+//!   their origin connections; services accept them, and API Gateway, load balancer nodes and
+//!   egress proxies accept them without per-connection state ([`conn::accept_stateless`]);
 //! - `rpc.rs`: the messages they exchange (one enum, [`Body`]); `pick.rs`: how a caller picks an instance.
 //!
 //! Every fake learns about failures the way the real service does (timeouts, health checks).

@@ -347,7 +347,10 @@ impl Process for EgressProxy {
 
     fn on_message(&mut self, cx: &mut Cx<'_>, from: HostId, msg: Message) {
         let (id, bytes) = (msg.request, msg.bytes);
-        match Body::of(msg) {
+        // A caller that connects (CloudFront, if a record names the proxies) is accepted
+        // without per-connection state.
+        let Some(body) = crate::conn::accept_stateless(cx, from, Body::of(msg)) else { return };
+        match body {
             Body::Request(req) => {
                 let Some(id) = id else { return };
                 if !self.accepts(cx.now(), &req.http) {

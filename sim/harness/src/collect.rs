@@ -158,9 +158,9 @@ fn nat_records(world: &World, core: &azsim_kernel::Core) -> Vec<NatRecord> {
         .collect()
 }
 
-/// What each caller's connections did: clients (those with `connections`), load balancers'
-/// nodes to their targets (those that pool them), then each API's VPC link (those that
-/// connected).
+/// What each caller's connections did: clients (those with `connections`), CloudFront's edges
+/// to their origins and load balancers' nodes to their targets (those that pool them), then
+/// each API's VPC link (those that connected).
 fn connections(world: &World, core: &azsim_kernel::Core) -> Vec<ConnectionsRecord> {
     let mut by: BTreeMap<String, ConnStats> = BTreeMap::new();
     let mut links: BTreeMap<String, ConnStats> = BTreeMap::new();
@@ -176,6 +176,11 @@ fn connections(world: &World, core: &azsim_kernel::Core) -> Vec<ConnectionsRecor
             Role::Client(name) => {
                 if let Some(client) = process.and_then(|p| p.downcast_ref::<azsim_fakes::Client>()).filter(|c| c.connects()) {
                     clients.entry(format!("client {name}")).or_default().add(&client.conn_stats());
+                }
+            }
+            Role::Edge(name) => {
+                if let Some(edge) = process.and_then(|p| p.downcast_ref::<azsim_fakes::edge::Edge>()) {
+                    by.entry(format!("cloudfront {name} -> origins")).or_default().add(&edge.conn_stats());
                 }
             }
             Role::VpcLinkEni(api) => {
@@ -258,6 +263,8 @@ fn edge_records(world: &World, core: &azsim_kernel::Core) -> Vec<EdgeRecord> {
             distribution: name.clone(),
             blocked: e.counts.blocked,
             timeouts: e.counts.timeouts,
+            connect_failures: e.counts.connect_failures,
+            retries: e.counts.retries,
             failed_over: e.counts.failed_over,
             no_origin: e.counts.no_origin,
         })

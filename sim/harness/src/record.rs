@@ -295,8 +295,12 @@ pub struct EdgeRecord {
     pub distribution: String,
     /// 403 from the WAF allow-list.
     pub blocked: u64,
-    /// The origin did not answer within the response timeout.
+    /// Attempts whose answer did not come within the response timeout.
     pub timeouts: u64,
+    /// Attempts that could not connect (no SYN-ACK within the connection timeout, or refused).
+    pub connect_failures: u64,
+    /// Attempts after the first on the same origin (`connection_attempts`).
+    pub retries: u64,
     /// Sent to the origin group's secondary.
     pub failed_over: u64,
     /// The origin's name resolved to nothing.

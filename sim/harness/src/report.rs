@@ -306,8 +306,8 @@ fn edges(s: &mut String, r: &RunRecord) {
     for e in &r.edges {
         let _ = writeln!(
             s,
-            "## CloudFront `{}`\n\n| blocked by WAF (403) | origin timeouts | sent to the secondary origin | origin name resolved to nothing |\n|---:|---:|---:|---:|\n| {} | {} | {} | {} |\n",
-            e.distribution, e.blocked, e.timeouts, e.failed_over, e.no_origin
+            "## CloudFront `{}`\n\n| blocked by WAF (403) | origin response timeouts | failed connection attempts | attempts tried again | sent to the secondary origin | origin name resolved to nothing |\n|---:|---:|---:|---:|---:|---:|\n| {} | {} | {} | {} | {} | {} |\n",
+            e.distribution, e.blocked, e.timeouts, e.connect_failures, e.retries, e.failed_over, e.no_origin
         );
     }
 }

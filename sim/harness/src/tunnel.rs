@@ -86,7 +86,10 @@ pub(crate) struct ProxyFront {
 impl Process for ProxyFront {
     fn on_message(&mut self, cx: &mut Cx<'_>, from: HostId, msg: Message) {
         let id = msg.request;
-        match Body::of(msg) {
+        // A caller that connects (CloudFront, if a record names the proxies) is accepted
+        // without per-connection state.
+        let Some(body) = azsim_fakes::conn::accept_stateless(cx, from, Body::of(msg)) else { return };
+        match body {
             Body::HealthCheck(hc) => {
                 // The probe reads the proxy's `/ready` (or, for the sample's check, only whether
                 // the process answers at all).

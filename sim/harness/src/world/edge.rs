@@ -1,5 +1,7 @@
-//! CloudFront distributions (with their WAF allow-list): an edge location each.
+//! CloudFront distributions (with their WAF allow-list): an edge location each, connecting to
+//! its origins with the distribution's origin settings (AWS's defaults unless set).
 
+use azsim_fakes::defaults::cloudfront as aws;
 use azsim_fakes::edge::{Edge, EdgeConfig};
 use azsim_fakes::route53::Route53;
 use azsim_kernel::Core;
@@ -16,7 +18,10 @@ pub(super) fn add(f: &ScenarioFile, placed: &Placed<'_>, zone: Option<&Route53>,
             zone,
             origin: cf.origin.clone(),
             secondary: cf.secondary_origin.clone().map(|o| (o, cf.failover_statuses.clone())),
-            response_timeout: cf.response_timeout.nanos(),
+            response_timeout: cf.response_timeout.map_or(aws::RESPONSE_TIMEOUT, |d| d.nanos()),
+            connection_timeout: cf.connection_timeout.map_or(aws::CONNECTION_TIMEOUT, |d| d.nanos()),
+            connection_attempts: cf.connection_attempts.unwrap_or(aws::CONNECTION_ATTEMPTS),
+            keep_alive_timeout: cf.keep_alive_timeout.map_or(aws::KEEP_ALIVE_TIMEOUT, |d| d.nanos()),
             allow: cf.allow.iter().flat_map(|a| super::addresses(a, placed, core)).collect(),
             processing: dist(f, &cf.processing),
         };

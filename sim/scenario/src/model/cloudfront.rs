@@ -22,9 +22,26 @@ pub struct CloudFrontSpec {
     /// always do). Default 500, 502, 503, 504.
     #[serde(default = "CloudFrontSpec::default_failover_statuses")]
     pub failover_statuses: Vec<u16>,
-    /// CloudFront's origin response timeout (default 30s).
-    #[serde(default = "CloudFrontSpec::default_timeout")]
-    pub response_timeout: Dur,
+    /// CloudFront's origin response (read) timeout: how long it waits for an answer once the
+    /// request is sent on an open connection (default 30s). For `GET` and `HEAD` a timed-out
+    /// answer is tried again, within `connection_attempts`.
+    #[serde(default)]
+    pub response_timeout: Option<Dur>,
+    /// How long one attempt to connect to the origin may take, in whole seconds from 1s to 10s
+    /// (AWS's default 10s): the edge retransmits an unanswered SYN at 1, 3 and 7 s meanwhile.
+    /// <https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/DownloadDistValuesOrigin.html>
+    #[serde(default)]
+    pub connection_timeout: Option<Dur>,
+    /// How many times the edge tries an origin (to connect, or for `GET` and `HEAD` to get an
+    /// answer) before it fails over to `secondary_origin` or answers 504 (502 if refused): 1 to
+    /// 3 (AWS's default 3). An unreachable origin costs `connection_attempts` x
+    /// `connection_timeout`, 30 s by default.
+    #[serde(default)]
+    pub connection_attempts: Option<u32>,
+    /// How long the edge keeps an idle connection to an origin, in whole seconds from 1s to 60s
+    /// (AWS's default 5s); the next request after it pays a new handshake.
+    #[serde(default)]
+    pub keep_alive_timeout: Option<Dur>,
     /// WAF: only clients from these CIDR blocks or clients (others get 403).
     #[serde(default)]
     pub allow: Vec<String>,
@@ -36,8 +53,5 @@ pub struct CloudFrontSpec {
 impl CloudFrontSpec {
     fn default_failover_statuses() -> Vec<u16> {
         vec![500, 502, 503, 504]
-    }
-    fn default_timeout() -> Dur {
-        Dur(30_000_000_000)
     }
 }
