@@ -62,23 +62,44 @@ const DRILL_TOTAL_RPS: f64 = 100.0;
 const SPEED_TARGET: f64 = 1000.0;
 
 fn simulator_speed(seconds: u64) {
-    let scenario = drill(seconds);
+    let messages = drill(seconds);
+    let message_events = drill_report(&messages, seconds, "requests as messages", None);
+    // The same drill with every client keeping keep-alive connections to the NLB (each new one
+    // a handshake through the node to a target it keeps): issue 13's "with connections
+    // modelled" figures, and kernel events per request against the run above.
+    let mut connections = messages;
+    for c in connections.file.clients.values_mut() {
+        c.keep_connections();
+    }
+    drill_report(&connections, seconds, "clients on keep-alive connections", Some(message_events));
+}
+
+/// Runs one drill and prints its figures; returns its kernel events per request.
+fn drill_report(scenario: &Scenario, seconds: u64, how: &str, compare: Option<f64>) -> f64 {
     // The run goes on through the drain, so that is simulated time too.
     let simulated_s = (scenario.file.duration.nanos() + scenario.file.drain.nanos()) as f64 / 1e9;
 
     let start = Instant::now();
-    let record = azsim::run_variant(&scenario, BASELINE, &RunOptions { record_hops: false, ..RunOptions::default() }).unwrap_or_else(|e| panic!("{e}"));
+    let record = azsim::run_variant(scenario, BASELINE, &RunOptions { record_hops: false, ..RunOptions::default() }).unwrap_or_else(|e| panic!("{e}"));
     let wall_s = start.elapsed().as_secs_f64();
 
     let speed = simulated_s / wall_s;
+    let per_request = record.events as f64 / record.requests.sent.max(1) as f64;
     println!();
-    println!("(b) simulator speed: {DRILL_FILE} variant {DRILL_VARIANT}, {seconds} s at {DRILL_TOTAL_RPS} requests/s");
+    println!("(b) simulator speed: {DRILL_FILE} variant {DRILL_VARIANT}, {seconds} s at {DRILL_TOTAL_RPS} requests/s, {how}");
     line("requests simulated", format!("{} ({} ok)", record.requests.sent, record.requests.ok));
-    line("kernel events", record.events);
+    match compare {
+        None => line("kernel events", format!("{} ({per_request:.2} a request)", record.events)),
+        Some(base) => line("kernel events", format!("{} ({per_request:.2} a request, {:.2}x the messages run)", record.events, per_request / base)),
+    }
+    if let Some(c) = record.connections.iter().find(|c| c.caller.starts_with("client ")) {
+        line("client connections", format!("{} opened, {} reused", c.opened, c.reused));
+    }
     line("simulated seconds", format!("{simulated_s:.0} (duration + drain)"));
     line("wall seconds", format!("{wall_s:.3}"));
     line("simulated s per wall s", format!("{speed:.0}x"));
     line(&format!("target >= {SPEED_TARGET:.0}x"), verdict(speed >= SPEED_TARGET));
+    per_request
 }
 
 /// `AZSIM_SPEED_SECONDS`, or an hour.

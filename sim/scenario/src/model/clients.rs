@@ -86,6 +86,15 @@ impl ConnectionsSpec {
     }
 }
 
+impl ClientSpec {
+    /// Gives the client a connection pool with the defaults (for programs that build or change
+    /// scenarios, e.g. the benches; a file says `connections: {}`).
+    pub fn keep_connections(&mut self) {
+        let spec = ConnectionsSpec { idle_timeout: ConnectionsSpec::default_idle_timeout(), max_requests: None };
+        self.connections = Some(Spanned::new(spec, serde_saphyr::Location::UNKNOWN, serde_saphyr::Location::UNKNOWN));
+    }
+}
+
 /// How a client paces its requests: exactly one of `rate` (open loop) and `concurrency`
 /// (closed loop).
 #[derive(Clone, Copy, Debug, PartialEq, JsonSchema)]
