@@ -718,11 +718,9 @@ impl Process for VpcLinkEni {
 
     fn on_timer(&mut self, cx: &mut Cx<'_>, _token: u64) {
         let events = self.pool.connect_timer(cx, ENI_CONNECT_TIMER);
-        for (conn, dest) in events.retransmit {
-            cx.send(dest, Body::syn(conn));
-        }
-        // No SYN-ACK by the integration timeout: the gateway has answered 504 already.
-        for call in events.given_up {
+        // SYNs due go again; one with no SYN-ACK by the integration timeout is given up (the
+        // gateway has answered 504 already).
+        for call in events.resend(cx) {
             self.fail_call(cx, call, 504);
         }
     }

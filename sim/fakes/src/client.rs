@@ -430,10 +430,7 @@ impl Process for Client {
             ClientTimer::Connect => {
                 let Some(pool) = self.pool.as_mut() else { return };
                 let events = pool.connect_timer(cx, ClientTimer::Connect);
-                for (conn, dest) in events.retransmit {
-                    cx.send(dest, Body::syn(conn));
-                }
-                for call in events.given_up {
+                for call in events.resend(cx) {
                     self.on_conn.remove(&call);
                     self.fail(cx, call, Outcome::Failed(Failure::Timeout));
                 }

@@ -219,6 +219,16 @@ pub struct ConnectEvents {
     pub given_up: Vec<u64>,
 }
 
+impl ConnectEvents {
+    /// Sends each due SYN again (to its destination); the calls whose connection was given up.
+    pub fn resend(self, cx: &mut Cx<'_>) -> Vec<u64> {
+        for (conn, dest) in self.retransmit {
+            cx.send(dest, Body::syn(conn));
+        }
+        self.given_up
+    }
+}
+
 /// A caller's keep-alive connections, per destination host.
 #[derive(Debug)]
 pub struct Pool {

@@ -380,10 +380,7 @@ impl Process for Edge {
             }
             EdgeTimer::Connect => {
                 let events = self.pool.connect_timer(cx, EdgeTimer::Connect);
-                for (conn, dest) in events.retransmit {
-                    cx.send(dest, Body::syn(conn));
-                }
-                for key in events.given_up {
+                for key in events.resend(cx) {
                     self.counts.connect_failures += 1;
                     self.attempt_failed(cx, key, AttemptFailure::TimedOut, false);
                 }

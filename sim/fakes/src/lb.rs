@@ -896,10 +896,7 @@ impl Process for LbNode {
             LbTimer::ConnectTimeout => {
                 let Some(pool) = self.pool.as_mut() else { return };
                 let events = pool.connect_timer(cx, LbTimer::ConnectTimeout);
-                for (conn, dest) in events.retransmit {
-                    cx.send(dest, Body::syn(conn));
-                }
-                for call in events.given_up {
+                for call in events.resend(cx) {
                     self.fail_pending(cx, call, 504, false);
                 }
             }
