@@ -24,6 +24,8 @@
 //!   `(c - L_request, c + L_fin)`, one one-way latency either side of the close.
 //! - A server with keep-alive `off` answers with `Connection: close` and closes: the caller
 //!   never reuses the connection, so every request pays the handshake.
+//! - A server's answers on a connection wait for its congestion window (slow start, from 10
+//!   segments, again after idle): [`Accepted::answer`], [`crate::slow_start`].
 //!
 //! Sizes (TCP/IP headers; the ACK of the handshake rides with the request): SYN and SYN-ACK 60
 //! bytes (20 IP + 20 TCP + 20 of options: MSS, SACK permitted, timestamps, window scale, as
@@ -34,6 +36,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use azsim_kernel::{Cx, HostId, Message, Nanos, RequestId, TimerToken};
 
 use crate::rpc::{Body, Request};
+use crate::slow_start::SendWindow;
 
 pub const SYN_BYTES: u64 = 60;
 pub const SYN_ACK_BYTES: u64 = 60;
@@ -514,8 +517,38 @@ pub type ConnKey = (HostId, u64);
 pub struct Accepted {
     keep_alive: KeepAlive,
     /// Open connections: idle until a time (`Some`: the close is due then), or busy.
-    conns: BTreeMap<ConnKey, Option<Nanos>>,
+    conns: BTreeMap<ConnKey, Open>,
     timers: IdleTimers<ConnKey>,
+    pub stats: SlowStartStats,
+}
+
+/// An open connection at its server.
+#[derive(Clone, Copy, Debug)]
+struct Open {
+    /// Idle until this time (the keep-alive close is due then), or `None`: busy or no limit.
+    idle_until: Option<Nanos>,
+    /// Its congestion window for answers ([`crate::slow_start`]).
+    send: SendWindow,
+}
+
+/// What slow start cost a server's answers, for records.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SlowStartStats {
+    /// Answers sent on connections.
+    pub answers: u64,
+    /// Answers that needed more than one flight (a new or idled connection's window was too
+    /// small for them).
+    pub multi_flight: u64,
+    /// The round trips those answers waited for, in all (nanoseconds).
+    pub extra_wait: Nanos,
+}
+
+impl SlowStartStats {
+    pub fn add(&mut self, other: &SlowStartStats) {
+        self.answers += other.answers;
+        self.multi_flight += other.multi_flight;
+        self.extra_wait += other.extra_wait;
+    }
 }
 
 /// What the server does with a request on a connection.
@@ -529,29 +562,47 @@ pub enum Arrival {
 
 impl Accepted {
     pub fn new(keep_alive: KeepAlive) -> Accepted {
-        Accepted { keep_alive, conns: BTreeMap::new(), timers: IdleTimers::new() }
+        Accepted { keep_alive, conns: BTreeMap::new(), timers: IdleTimers::new(), stats: SlowStartStats::default() }
     }
 
     pub fn keep_alive(&self) -> KeepAlive {
         self.keep_alive
     }
 
-    /// A SYN arrived: the connection is open and idle (its first request follows the ACK).
+    /// A SYN arrived: the connection is open and idle (its first request follows the ACK),
+    /// with the initial window; a SYN sent again restarts the handshake's RTT measurement.
     pub fn syn(&mut self, cx: &mut Cx<'_>, key: ConnKey, token: impl TimerToken) {
+        let send = SendWindow::new(cx.now());
         self.idle(cx, key, token);
+        self.conns.get_mut(&key).expect("just opened").send = send;
     }
 
-    /// A request arrived on `key`.
-    pub fn request(&mut self, key: ConnKey) -> Arrival {
+    /// A request arrived on `key` at `now` (the first one measures the handshake's RTT).
+    pub fn request(&mut self, now: Nanos, key: ConnKey) -> Arrival {
         match self.conns.get_mut(&key) {
-            Some(state) => {
-                if let Some(at) = state.take() {
+            Some(open) => {
+                if let Some(at) = open.idle_until.take() {
                     self.timers.remove(at, key);
                 }
+                open.send.request(now);
                 Arrival::Serve
             }
             None => Arrival::Reset,
         }
+    }
+
+    /// An answer of `payload` bytes (head and body) leaves on `key` now, in segments of `mss`:
+    /// how long after now its last flight leaves ([`crate::slow_start`]). Zero for a
+    /// connection the caller has closed meanwhile.
+    pub fn answer(&mut self, now: Nanos, key: ConnKey, payload: u64, mss: u64) -> Nanos {
+        let Some(open) = self.conns.get_mut(&key) else { return 0 };
+        let delay = open.send.send(now, payload.div_ceil(mss).max(1));
+        self.stats.answers += 1;
+        if delay > 0 {
+            self.stats.multi_flight += 1;
+            self.stats.extra_wait += delay;
+        }
+        delay
     }
 
     /// The server answered (or passed on) the request on `key`: true if it closes the
@@ -573,7 +624,8 @@ impl Accepted {
             KeepAlive::Timeout(t) => Some(cx.now() + t),
             KeepAlive::Unlimited | KeepAlive::Off => None,
         };
-        if let Some(Some(at)) = self.conns.insert(key, until) {
+        let open = self.conns.entry(key).or_insert(Open { idle_until: None, send: SendWindow::new(cx.now()) });
+        if let Some(at) = std::mem::replace(&mut open.idle_until, until) {
             self.timers.remove(at, key);
         }
         if let Some(at) = until {
@@ -583,7 +635,7 @@ impl Accepted {
 
     /// The caller's FIN arrived: the connection is gone.
     pub fn closed_by_caller(&mut self, key: ConnKey) {
-        if let Some(Some(at)) = self.conns.remove(&key) {
+        if let Some(Open { idle_until: Some(at), .. }) = self.conns.remove(&key) {
             self.timers.remove(at, key);
         }
     }

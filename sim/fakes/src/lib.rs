@@ -17,6 +17,7 @@
 //!   the RST race); the ALB's nodes pool their target connections and CloudFront's edges
 //!   their origin connections; services accept them, and API Gateway, load balancer nodes and
 //!   egress proxies accept them without per-connection state ([`conn::accept_stateless`]);
+//!   `slow_start.rs`: the congestion window a service's answers on a connection wait for;
 //! - `rpc.rs`: the messages they exchange (one enum, [`Body`]); `pick.rs`: how a caller picks an instance.
 //!
 //! Every fake learns about failures the way the real service does (timeouts, health checks).
@@ -41,10 +42,11 @@ pub mod route53;
 mod rpc;
 pub mod rules;
 mod service;
+pub mod slow_start;
 mod targets;
 
 pub use client::{Client, ClientConfig, ClientConnections, Destination, Pacing};
-pub use conn::{ConnStats, KeepAlive};
+pub use conn::{ConnStats, KeepAlive, SlowStartStats};
 pub use ecs::{AutoScaling, ContainerHealthCheck, EcsCloudMap, EcsService, EcsServiceConfig, TaskEvent, TaskEvents, TaskSlot, TaskSwitch};
 pub use lb::{ClientRouting, EmptyTargetGroups, HealthCheckConfig, LbAlgorithm, LbDirectory, LbNode, LbNodeConfig};
 pub use matcher::Matcher;

@@ -41,6 +41,7 @@ pub(crate) fn record(f: &ScenarioFile, scenario: &str, variant: &str, seed: u64,
             hops: hop_stats(world, core),
             connections: connections(world, core),
             nlb_flows: nlb_flows(world, core),
+            slow_start: slow_start(world, core),
             faults,
             task_events: task_events(world),
             tunnel: world.tunnel.as_ref().map(|t| TunnelRecord {
@@ -221,6 +222,20 @@ fn nlb_flows(world: &World, core: &azsim_kernel::Core) -> Vec<NlbFlowsRecord> {
     by.into_iter()
         .filter(|(_, f)| f.flows + f.syns_dropped > 0)
         .map(|(lb, f)| NlbFlowsRecord { load_balancer: lb, flows: f.flows, syns_dropped: f.syns_dropped, idle_expired: f.idle_expired, resets: f.resets })
+        .collect()
+}
+
+/// What slow start cost each service's answers on connections, for services that answered on
+/// any.
+fn slow_start(world: &World, core: &azsim_kernel::Core) -> Vec<SlowStartRecord> {
+    let mut by: BTreeMap<String, azsim_fakes::SlowStartStats> = BTreeMap::new();
+    for (h, r) in &world.roles {
+        let (Role::Service(name), Some(i)) = (r, core.process(*h).and_then(|p| p.as_any().downcast_ref::<azsim_fakes::ServiceInstance>())) else { continue };
+        by.entry(name.clone()).or_default().add(&i.slow_start_stats());
+    }
+    by.into_iter()
+        .filter(|(_, s)| s.answers > 0)
+        .map(|(service, s)| SlowStartRecord { service, answers: s.answers, multi_flight: s.multi_flight, extra_wait_ms: s.extra_wait as f64 / 1e6 })
         .collect()
 }
 

@@ -219,6 +219,20 @@ pub struct ConnectionsRecord {
     pub connect_timeouts: u64,
 }
 
+/// What TCP slow start cost a service's answers on connections, summed over its instances: an
+/// answer larger than the congestion window (10 segments on a new connection or one idle past
+/// its RTO, doubling per round trip) waits a round trip per extra flight.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SlowStartRecord {
+    pub service: String,
+    /// Answers sent on connections.
+    pub answers: u64,
+    /// Answers that needed more than one flight.
+    pub multi_flight: u64,
+    /// The round trips those answers waited, in all.
+    pub extra_wait_ms: f64,
+}
+
 /// What an NLB's nodes did with connecting callers' flows, summed over its nodes.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct NlbFlowsRecord {
@@ -387,6 +401,8 @@ pub struct RunRecord {
     pub connections: Vec<ConnectionsRecord>,
     /// Per NLB whose nodes routed connecting callers' flows.
     pub nlb_flows: Vec<NlbFlowsRecord>,
+    /// Per service that answered on connections: what slow start cost its answers.
+    pub slow_start: Vec<SlowStartRecord>,
     pub faults: Vec<FaultRecord>,
     /// What ECS did to tasks (empty without ECS services).
     pub task_events: Vec<TaskEventRecord>,

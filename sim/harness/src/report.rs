@@ -240,7 +240,7 @@ fn health_changes(s: &mut String, r: &RunRecord) {
     }
 }
 
-/// Callers' connections, and NLBs' flows.
+/// Callers' connections, NLBs' flows, and what slow start cost services' answers.
 fn connections(s: &mut String, r: &RunRecord) {
     if !r.connections.is_empty() {
         let _ = writeln!(
@@ -274,6 +274,13 @@ fn connections(s: &mut String, r: &RunRecord) {
         );
         for f in &r.nlb_flows {
             let _ = writeln!(s, "| {} | {} | {} | {} | {} |", f.load_balancer, f.flows, f.syns_dropped, f.idle_expired, f.resets);
+        }
+        let _ = writeln!(s);
+    }
+    if !r.slow_start.is_empty() {
+        let _ = writeln!(s, "## Slow start (answers on connections)\n\n| service | answers | more than one flight | extra wait |\n|---|---:|---:|---:|");
+        for a in &r.slow_start {
+            let _ = writeln!(s, "| {} | {} | {} | {:.3} ms |", a.service, a.answers, a.multi_flight, a.extra_wait_ms);
         }
         let _ = writeln!(s);
     }

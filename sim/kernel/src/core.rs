@@ -53,6 +53,14 @@ pub(crate) enum Event {
         generation: u32,
         token: u64,
     },
+    /// A message a process handed over to leave later ([`Cx::send_after`]): it is sent then,
+    /// unless the sender's process died meanwhile (its generation moved on).
+    SendLater {
+        from: HostId,
+        generation: u32,
+        to: HostId,
+        msg: Message,
+    },
     AsyncTimer(u64),
     FaultStart(FaultId),
     FaultEnd(FaultId),
@@ -267,6 +275,15 @@ impl Core {
         self.schedule(at, Event::Timer { host, generation, token });
     }
 
+    /// Sends `msg` from `from` to `to` after `after`, through [`Core::send_message`] then (so
+    /// latency, faults and bytes are those of that time); void if the process on `from` dies
+    /// first, as its timers are.
+    pub(crate) fn send_later(&mut self, from: HostId, after: Nanos, to: HostId, msg: Message) {
+        let generation = self.generations[from.0 as usize];
+        let at = self.now().saturating_add(after);
+        self.schedule(at, Event::SendLater { from, generation, to, msg });
+    }
+
     /// Places a process on `host`; its `on_start` runs at the current time.
     pub fn add_process(&mut self, host: HostId, process: Box<dyn Process>) {
         self.processes[host.0 as usize] = Some(process);
@@ -439,6 +456,11 @@ impl Core {
             Event::Timer { host, generation, token } => {
                 if self.generations[host.0 as usize] == generation && self.host_states[host.0 as usize] == HostState::Up {
                     self.with_process(host, |p, cx| p.on_timer(cx, token));
+                }
+            }
+            Event::SendLater { from, generation, to, msg } => {
+                if self.generations[from.0 as usize] == generation && self.host_states[from.0 as usize] == HostState::Up {
+                    self.send_message(from, to, msg);
                 }
             }
             Event::AsyncTimer(id) => {

@@ -86,6 +86,12 @@ impl<'a> Cx<'a> {
     pub fn send(&mut self, to: HostId, msg: Message) {
         self.core.send_message(self.host, to, msg);
     }
+    /// Sends a message to the process on `to` after `after`: it leaves then, as if sent by
+    /// [`Cx::send`] at that time (latency, faults and bytes then apply), and not at all if this
+    /// process dies first. For data the sender's transport holds back (a congestion window).
+    pub fn send_after(&mut self, after: Nanos, to: HostId, msg: Message) {
+        self.core.send_later(self.host, after, to, msg);
+    }
     /// Calls [`Process::on_timer`] with `token` after `after`.
     pub fn set_timer(&mut self, after: Nanos, token: impl TimerToken) {
         self.core.set_process_timer(self.host, after, token.into_token());

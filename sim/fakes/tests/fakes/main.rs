@@ -10,6 +10,7 @@ mod lifecycle;
 mod nat;
 mod nlb_flows;
 mod route53;
+mod slow_start;
 
 use std::sync::Arc;
 use std::time::Duration;
