@@ -260,27 +260,30 @@ impl Client {
     fn send_one(&mut self, cx: &mut Cx<'_>) -> bool {
         self.sent += 1;
         let id = cx.new_request(self.config.label);
-        if self.pool.is_some() {
+        let sent = if self.pool.is_some() {
             let http = self.pick_http(cx);
             let req = self.request(cx, id, http);
-            if !self.send_on_connection(cx, id, req) {
-                cx.finish_request(id, Outcome::Failed(Failure::NoAddress));
-                return false;
-            }
-            self.pending.insert(id.0, id);
-            self.deadlines.add(cx, id.0, self.config.timeout, ClientTimer::Timeout);
-            return true;
-        }
-        let my_az = cx.az();
-        let Some(to) = self.destination(cx, my_az) else {
+            self.send_on_connection(cx, id, req)
+        } else {
+            self.send_as_message(cx, id)
+        };
+        if !sent {
             cx.finish_request(id, Outcome::Failed(Failure::NoAddress));
             return false;
-        };
+        }
+        self.pending.insert(id.0, id);
+        self.deadlines.add(cx, id.0, self.config.timeout, ClientTimer::Timeout);
+        true
+    }
+
+    /// Sends request `id` as a message to the address the destination resolves to now. False if
+    /// there is none.
+    fn send_as_message(&mut self, cx: &mut Cx<'_>, id: RequestId) -> bool {
+        let my_az = cx.az();
+        let Some(to) = self.destination(cx, my_az) else { return false };
         let http = self.pick_http(cx);
         let req = self.request(cx, id, http);
         cx.send(to.host, rpc::request(id, req));
-        self.pending.insert(id.0, id);
-        self.deadlines.add(cx, id.0, self.config.timeout, ClientTimer::Timeout);
         true
     }
 

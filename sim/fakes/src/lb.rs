@@ -272,9 +272,8 @@ struct Pending {
     target: Option<HostId>,
     /// The pooled connection it goes (or went) on.
     conn: Option<u64>,
-    /// NLB: the client's flow it came on (the flow's number and target), and the client's
-    /// connection.
-    flow: Option<(u64, HostId, u64)>,
+    /// NLB: the client's flow it came on (its number; `target` is the flow's target).
+    flow: Option<u64>,
 }
 
 /// A node's timers.
@@ -690,7 +689,7 @@ impl LbNode {
             (client.0, client.1, conn)
         };
         // Requests still on the flow end with it: the FIN or RST tells the client.
-        self.pending.retain(|_, p| p.flow.is_none_or(|(f, _, _)| f != flow));
+        self.pending.retain(|_, p| p.flow != Some(flow));
         cx.send(
             to,
             match rst {
@@ -705,7 +704,7 @@ impl LbNode {
     fn route_pending(&mut self, cx: &mut Cx<'_>, call: u64) {
         // On a flow: its target, on the node's connection for it.
         if let Some(p) = self.pending.get(&call)
-            && let Some((flow, target, _)) = p.flow
+            && let (Some(flow), Some(target)) = (p.flow, p.target)
         {
             cx.send(target, Body::on_conn(p.id, flow, self.outgoing(cx.host(), call, p)));
             return;
@@ -794,13 +793,13 @@ impl Process for LbNode {
                     return;
                 };
                 self.next += 1;
-                self.pending.insert(self.next, Pending { id, req: cr.req, target: Some(target), conn: None, flow: Some((flow, target, cr.conn)) });
+                self.pending.insert(self.next, Pending { id, req: cr.req, target: Some(target), conn: None, flow: Some(flow) });
                 let t = self.config.processing.sample(cx.rng());
                 cx.set_timer(t, LbTimer::Processed { call: self.next });
             }
             Body::Response(resp) => {
                 if let Some(p) = self.pending.remove(&resp.call_id) {
-                    if let (Some(flows), Some((flow, _, _))) = (self.flows.as_mut(), p.flow) {
+                    if let (Some(flows), Some(flow)) = (self.flows.as_mut(), p.flow) {
                         // The target closes the connection after its answer: so does the flow.
                         if resp.connection_close {
                             flows.close(flow);

@@ -124,6 +124,16 @@ pub struct ScenarioFile {
     pub variants: BTreeMap<String, VariantSpec>,
 }
 
+impl ScenarioFile {
+    /// Whether service `name` is a simulated service reached over TCP, so it takes connections:
+    /// not an egress proxy, not Lambda-style (`cold_start`: invoked, not connected to), not the
+    /// tunnel's real code (which takes requests as messages).
+    pub fn serves_over_tcp(&self, name: &str) -> bool {
+        let real_code = self.tunnel.iter().any(|t| t.proxies.value == name || t.backend.value == name);
+        self.services.get(name).is_some_and(|svc| svc.egress.is_none() && svc.cold_start.is_none()) && !real_code
+    }
+}
+
 fn yes() -> bool {
     true
 }

@@ -79,19 +79,13 @@ fn idle_timeout(lb: &LoadBalancerSpec) -> Nanos {
 /// proxies or the tunnel's real code, which take requests as messages. An NLB passes requests
 /// through (one target connection per client flow is not modelled yet).
 fn pools_connections(f: &ScenarioFile, lb: &LoadBalancerSpec, groups: &[String]) -> bool {
-    lb.kind == LbKind::Alb && groups.iter().all(|g| over_tcp(f, g))
+    lb.kind == LbKind::Alb && groups.iter().all(|g| f.serves_over_tcp(g))
 }
 
 /// Whether load balancer `name` is an NLB whose nodes route connecting callers' flows: its
 /// targets must take connections (see [`pools_connections`]).
 pub(super) fn routes_flows(f: &ScenarioFile, name: &str) -> bool {
-    f.load_balancers.get(name).is_some_and(|lb| lb.kind == LbKind::Nlb && lb_groups(lb).iter().all(|g| over_tcp(f, g)))
-}
-
-/// Whether service `name` is a simulated service reached over TCP.
-fn over_tcp(f: &ScenarioFile, name: &str) -> bool {
-    let real_code = f.tunnel.iter().any(|t| t.proxies.value == name || t.backend.value == name);
-    f.services.get(name).is_some_and(|svc| svc.egress.is_none() && svc.cold_start.is_none()) && !real_code
+    f.load_balancers.get(name).is_some_and(|lb| lb.kind == LbKind::Nlb && lb_groups(lb).iter().all(|g| f.serves_over_tcp(g)))
 }
 
 /// Whether targets see the client's address: never behind an ALB; behind an NLB, as set, else

@@ -66,11 +66,8 @@ impl Checker<'_> {
             }
             if let Some(conns) = &c.connections {
                 let at = Some(conns.referenced);
-                let nlb_to_services = self.f.load_balancers.get(&c.target.value).is_some_and(|lb| {
-                    let svc = self.f.services.get(&lb.targets.value);
-                    let real_code = self.f.tunnel.iter().any(|t| t.proxies.value == lb.targets.value || t.backend.value == lb.targets.value);
-                    lb.kind == LbKind::Nlb && svc.is_some_and(|s| s.egress.is_none() && s.cold_start.is_none()) && !real_code
-                });
+                let nlb_to_services =
+                    self.f.load_balancers.get(&c.target.value).is_some_and(|lb| lb.kind == LbKind::Nlb && self.f.serves_over_tcp(&lb.targets.value));
                 if !nlb_to_services {
                     self.push(
                         at,
