@@ -671,6 +671,7 @@ impl Process for VpcLinkEni {
                 }
                 let (Acquired::Opened(conn) | Acquired::Reused(conn)) = self.pool.acquire(cx, target, out.call_id, ENI_CONNECT_TIMER);
                 self.on_conn.insert(out.call_id, (id, out, target, conn));
+                cx.note_handshake(id);
                 cx.send(target, Body::syn(conn));
             }
             Body::SynAck(seg) => match self.pool.established(seg.conn).and_then(|call| self.on_conn.get(&call)) {

@@ -187,6 +187,7 @@ impl Client {
         let Some(to) = self.destination(cx, my_az) else { return false };
         let pool = self.pool.as_mut().expect("a client with connections");
         let (Acquired::Opened(conn) | Acquired::Reused(conn)) = pool.acquire(cx, to.host, call, ClientTimer::Connect);
+        cx.note_handshake(id);
         cx.send(to.host, Body::syn(conn));
         self.on_conn.insert(call, (conn, Some(req)));
         true

@@ -35,7 +35,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use azsim_kernel::{Cx, HostId, Message, Nanos, RequestId, TimerToken};
 
-use crate::rpc::{Body, Request};
+use azsim_kernel::wire;
+
+use crate::rpc::{self, Body, Request};
 use crate::slow_start::SendWindow;
 
 pub const SYN_BYTES: u64 = 60;
@@ -318,6 +320,12 @@ impl Pool {
         Acquired::Opened(self.next)
     }
 
+    /// Whether `body`, from `from`, is a FIN about one of this pool's connections (rather than
+    /// about a connection `from` opened to us: each side numbers its own).
+    pub fn owns_fin(&self, from: HostId, body: &Body) -> bool {
+        matches!(body, Body::Fin(seg) if self.dest(seg.conn) == Some(from))
+    }
+
     /// Where connection `conn` goes, if the pool knows it (a segment from elsewhere is not
     /// about it: connection numbers are the caller's own).
     pub fn dest(&self, conn: u64) -> Option<HostId> {
@@ -472,16 +480,15 @@ impl Pool {
 // === stateless accept ===
 
 /// How a server that keeps no per-connection state takes what arrives (an API Gateway
-/// endpoint, a load balancer node, an egress proxy: the origins CloudFront connects to): it
-/// answers a SYN with a SYN-ACK, takes a request on a connection as a plain request (answered
-/// the same way, by `reply_to` and `call_id`), and ignores a FIN. `None`: handled here.
+/// endpoint, a CloudFront edge toward viewers, an egress proxy): it answers a SYN with a
+/// SYN-ACK, takes a request on a connection as a plain request (answered the same way, by
+/// `reply_to` and `call_id`), and ignores a FIN. `None`: handled here.
 ///
-/// Ours, and enough where it is used: the callers that connect to these servers (CloudFront,
-/// with its 5 s keep-alive) close idle connections long before the server would (an ALB's
-/// client-side idle timeout is 60 s,
-/// <https://docs.aws.amazon.com/elasticloadbalancing/latest/application/application-load-balancers.html#connection-idle-timeout>;
-/// API Gateway documents no shorter one), so a server-side close never races a request. A
-/// request on a connection the server never saw (it restarted) is served, not reset.
+/// Ours, where AWS documents no idle timeout toward callers (API Gateway's REST and HTTP APIs,
+/// CloudFront toward viewers): such a server never closes an idle connection, so the caller's
+/// idle timeout decides, and a server-side close never races a request. A request on a
+/// connection the server never saw (it restarted) is served, not reset. An ALB node keeps
+/// state instead ([`Accepted`]): it closes callers' connections idle for its idle timeout.
 pub fn accept_stateless(cx: &mut Cx<'_>, from: HostId, body: Body) -> Option<Body> {
     match body {
         Body::Syn(seg) => {
@@ -655,4 +662,89 @@ impl Accepted {
         self.conns.clear();
         self.timers.clear();
     }
+
+    /// Takes what arrived from `from` (request `id`'s hop, if any): a SYN is answered, a FIN
+    /// noted, a request on a connection the server closed is reset; a request to serve (on a
+    /// connection or as a plain message) and anything else go back to the server.
+    pub fn take(&mut self, cx: &mut Cx<'_>, from: HostId, id: Option<RequestId>, body: Body, token: impl TimerToken) -> Taken {
+        match body {
+            Body::Request(req) => Taken::Serve(req, None),
+            Body::Syn(seg) => {
+                self.syn(cx, (from, seg.conn), token);
+                cx.send(from, Body::syn_ack(seg.conn));
+                Taken::Handled
+            }
+            Body::ConnRequest(cr) => match self.request(cx.now(), (from, cr.conn)) {
+                Arrival::Serve => Taken::Serve(cr.req, Some((from, cr.conn))),
+                Arrival::Reset => {
+                    cx.send(from, Body::rst(id, cr.conn));
+                    Taken::Handled
+                }
+            },
+            Body::Fin(seg) => {
+                self.closed_by_caller((from, seg.conn));
+                Taken::Handled
+            }
+            other => Taken::Other(other),
+        }
+    }
+
+    /// Answers request `id` (the caller's `call_id`) with `status` and `bytes` of body, to
+    /// `to`, on connection `conn` if it came on one: the answer waits for the connection's
+    /// congestion window (it leaves, whole, as its last flight, `(flights - 1) x RTT` later:
+    /// [`crate::slow_start`]), handed to the kernel with [`Cx::send_after`] rather than held
+    /// under a timer of the server's, so it dies with the process by the same rule as its
+    /// timers. Then the connection is idle again, or closed (keep-alive off: the answer says
+    /// `Connection: close`, and a FIN follows its last flight).
+    pub fn reply(
+        &mut self,
+        cx: &mut Cx<'_>,
+        to: HostId,
+        conn: Option<ConnKey>,
+        (id, call_id): (RequestId, u64),
+        (status, bytes): (u16, u64),
+        token: impl TimerToken,
+    ) {
+        let closing = conn.is_some() && self.keep_alive == KeepAlive::Off;
+        let msg = if closing { rpc::response_closing(Some(id), call_id, status, bytes) } else { rpc::response(Some(id), call_id, status, bytes) };
+        let delay = match conn {
+            Some(key) => {
+                let mss = wire::mss(cx.topology().path_mtu(cx.host(), to));
+                self.answer(cx.now(), key, msg.payload(), mss)
+            }
+            None => 0,
+        };
+        cx.send_after(delay, to, msg);
+        self.release(cx, conn, delay, token);
+    }
+
+    /// The request on `conn` is answered or passed on: the connection is idle again, or
+    /// closed (keep-alive off) with a FIN that follows the answer's last flight, `after` from
+    /// now.
+    pub fn release(&mut self, cx: &mut Cx<'_>, conn: Option<ConnKey>, after: Nanos, token: impl TimerToken) {
+        if let Some(key) = conn
+            && self.done(cx, key, token)
+        {
+            cx.send_after(after, key.0, Body::fin(key.1));
+        }
+    }
+
+    /// The keep-alive timer fired: closes the connections idle for the keep-alive timeout, a
+    /// FIN to each caller.
+    pub fn sweep(&mut self, cx: &mut Cx<'_>, token: impl TimerToken) {
+        for (caller, conn) in self.expire(cx, token) {
+            cx.send(caller, Body::fin(conn));
+        }
+    }
+}
+
+/// What [`Accepted::take`] made of an arriving message.
+#[derive(Debug)]
+pub enum Taken {
+    /// A request to serve, and the connection it came on (`None`: a plain message).
+    Serve(Request, Option<ConnKey>),
+    /// A connection's segment, dealt with.
+    Handled,
+    /// Not about connections: the server's to handle.
+    Other(Body),
 }

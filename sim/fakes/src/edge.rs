@@ -229,7 +229,10 @@ impl Edge {
                 p.conn = Some((conn, target));
                 return self.send_on(cx, call);
             }
-            Acquired::Opened(conn) => conn,
+            Acquired::Opened(conn) => {
+                cx.note_handshake(p.id);
+                conn
+            }
         };
         p.conn = Some((conn, target));
         cx.send(target, Body::syn(conn));
@@ -312,7 +315,17 @@ impl Edge {
 impl Process for Edge {
     fn on_message(&mut self, cx: &mut Cx<'_>, from: HostId, msg: Message) {
         let (id, bytes) = (msg.request, msg.bytes);
-        match Body::of(msg) {
+        // Viewers' connections to the edge are accepted without per-connection state (AWS
+        // documents no idle timeout toward viewers shorter than clients' own).
+        let body = Body::of(msg);
+        let body = match self.pool.owns_fin(from, &body) {
+            true => body,
+            false => match crate::conn::accept_stateless(cx, from, body) {
+                Some(body) => body,
+                None => return,
+            },
+        };
+        match body {
             Body::Request(req) => {
                 let Some(id) = id else { return };
                 if !self.config.allow.is_empty() {

@@ -40,7 +40,7 @@ pub mod flows;
 
 pub use flows::{FlowStats, Flows};
 
-use crate::conn::{Acquired, ConnStats, Pool};
+use crate::conn::{Accepted, Acquired, ConnKey, ConnStats, KeepAlive, Pool, Taken};
 use crate::deadline::Deadlines;
 use crate::matcher::Matcher;
 use crate::pick::{Endpoint, weighted_index};
@@ -274,6 +274,8 @@ struct Pending {
     conn: Option<u64>,
     /// NLB: the client's flow it came on (its number; `target` is the flow's target).
     flow: Option<u64>,
+    /// ALB: the caller's connection it came on (`None`: a plain message).
+    client_conn: Option<ConnKey>,
 }
 
 /// A node's timers.
@@ -298,6 +300,8 @@ enum LbTimer {
     ConnectTimeout,
     /// Idle flows are due to be forgotten ([`Flows`]).
     FlowSweep,
+    /// Callers' connections idle for the idle timeout are due to close ([`Accepted`]).
+    ClientConnSweep,
 }
 
 const TIMER_KIND_BITS: u32 = 4;
@@ -314,6 +318,7 @@ impl TimerToken for LbTimer {
             LbTimer::ConnSweep => (6, 0),
             LbTimer::ConnectTimeout => (7, 0),
             LbTimer::FlowSweep => (8, 0),
+            LbTimer::ClientConnSweep => (9, 0),
         };
         Packer::new().put(kind, TIMER_KIND_BITS).put(value, 64 - TIMER_KIND_BITS).finish()
     }
@@ -330,6 +335,7 @@ impl TimerToken for LbTimer {
             6 => LbTimer::ConnSweep,
             7 => LbTimer::ConnectTimeout,
             8 => LbTimer::FlowSweep,
+            9 => LbTimer::ClientConnSweep,
             _ => unreachable!("not a load balancer timer: {token}"),
         }
     }
@@ -373,6 +379,10 @@ pub struct LbNode {
     pool: Option<Pool>,
     /// NLB: the flow table of connecting callers.
     flows: Option<Flows>,
+    /// ALB: callers' connections to the node (clients, CloudFront), each closed after the
+    /// idle timeout (the same setting as toward targets: AWS applies it to "client or target"
+    /// connections).
+    clients: Accepted,
 }
 
 impl LbNode {
@@ -380,6 +390,7 @@ impl LbNode {
         LbNode {
             pool: None,
             flows: None,
+            clients: Accepted::new(KeepAlive::Timeout(config.target_timeout)),
             config,
             endpoints: Vec::new(),
             groups: Vec::new(),
@@ -439,7 +450,28 @@ impl LbNode {
         {
             cx.send(dest, Body::fin(conn));
         }
-        cx.send(p.req.reply_to, rpc::response(Some(p.id), p.req.call_id, status, 0));
+        self.reply(cx, &p, status, 0);
+    }
+
+    /// Request `id` arrived (on the caller's connection `conn`, if any): processed, then
+    /// routed; an ALB answers 400 itself to a request line or header line over 16 KiB, or a
+    /// head over 64 KiB (an NLB passes bytes through).
+    fn admit(&mut self, cx: &mut Cx<'_>, id: RequestId, req: Request, conn: Option<ConnKey>) {
+        let (line, largest, total) = req.http.head_sizes();
+        let p = Pending { id, req, target: None, conn: None, flow: None, client_conn: conn };
+        if self.config.header_limits && (line > 16 * 1024 || largest > 16 * 1024 || total > 64 * 1024) {
+            return self.reply(cx, &p, 400, 0);
+        }
+        self.next += 1;
+        self.pending.insert(self.next, p);
+        let t = self.config.processing.sample(cx.rng());
+        cx.set_timer(t, LbTimer::Processed { call: self.next });
+    }
+
+    /// Answers pending request `p` (removed) with `status` and `bytes`, on the caller's
+    /// connection if it came on one.
+    fn reply(&mut self, cx: &mut Cx<'_>, p: &Pending, status: u16, bytes: u64) {
+        self.clients.reply(cx, p.req.reply_to, p.client_conn, (p.id, p.req.call_id), (status, bytes), LbTimer::ClientConnSweep);
     }
 
     /// What the node sends its target for pending request `p`.
@@ -569,13 +601,13 @@ impl LbNode {
             Some(Action::FixedResponse { status, bytes }) => {
                 let (status, bytes) = (*status, *bytes);
                 let p = self.pending.remove(&value)?;
-                cx.send(p.req.reply_to, rpc::response(Some(p.id), p.req.call_id, status, bytes));
+                self.reply(cx, &p, status, bytes);
                 None
             }
             Some(Action::Redirect { status }) => {
                 let status = *status;
                 let p = self.pending.remove(&value)?;
-                cx.send(p.req.reply_to, rpc::response(Some(p.id), p.req.call_id, status, 0));
+                self.reply(cx, &p, status, 0);
                 None
             }
         }
@@ -714,7 +746,7 @@ impl LbNode {
         let Some(group) = self.listener_action(cx, call) else { return };
         let Some(index) = self.route(group, my_az, cx.rng()) else {
             if let Some(p) = self.pending.remove(&call) {
-                cx.send(p.req.reply_to, rpc::response(Some(p.id), p.req.call_id, 503, 0));
+                self.reply(cx, &p, 503, 0);
             }
             return;
         };
@@ -731,6 +763,7 @@ impl LbNode {
             // The idle timeout starts once the request is on its way ([`LbNode::connected`]);
             // until then the connect timeout runs.
             Some(Acquired::Opened(conn)) => {
+                cx.note_handshake(p.id);
                 cx.send(target.host, Body::syn(conn));
                 return;
             }
@@ -758,30 +791,19 @@ impl Process for LbNode {
     fn on_message(&mut self, cx: &mut Cx<'_>, from: HostId, msg: Message) {
         let (id, bytes) = (msg.request, msg.bytes);
         let body = Body::of(msg);
-        // A caller that connects to a node without flows (CloudFront to an ALB) is accepted
-        // without per-connection state; a FIN from a target is about the node's own connection.
-        let own_fin = matches!(&body, Body::Fin(seg) if self.pool.as_ref().and_then(|p| p.dest(seg.conn)) == Some(from));
+        // A caller's connection to an ALB node (a FIN from a target is about the node's own
+        // connection to it).
+        let own_fin = self.pool.as_ref().is_some_and(|p| p.owns_fin(from, &body));
         let body = match self.flows.is_none() && !own_fin {
-            true => match crate::conn::accept_stateless(cx, from, body) {
-                Some(body) => body,
-                None => return,
+            true => match self.clients.take(cx, from, id, body, LbTimer::ClientConnSweep) {
+                Taken::Serve(req, conn) => return self.admit(cx, id.expect("requests carry their id"), req, conn),
+                Taken::Handled => return,
+                Taken::Other(body) => body,
             },
             false => body,
         };
         match body {
-            Body::Request(req) => {
-                // An ALB answers 400 itself to a request line or header line over 16 KiB, or a
-                // head over 64 KiB (an NLB passes bytes through).
-                let (line, largest, total) = req.http.head_sizes();
-                if self.config.header_limits && (line > 16 * 1024 || largest > 16 * 1024 || total > 64 * 1024) {
-                    cx.send(req.reply_to, rpc::response(id, req.call_id, 400, 0));
-                    return;
-                }
-                self.next += 1;
-                self.pending.insert(self.next, Pending { id: id.expect("requests carry their id"), req, target: None, conn: None, flow: None });
-                let t = self.config.processing.sample(cx.rng());
-                cx.set_timer(t, LbTimer::Processed { call: self.next });
-            }
+            Body::Request(req) => self.admit(cx, id.expect("requests carry their id"), req, None),
             Body::Syn(seg) if self.flows.is_some() => self.flow_syn(cx, from, seg.conn),
             Body::ConnRequest(cr) if self.flows.is_some() => {
                 let Some(id) = id else { return };
@@ -793,7 +815,7 @@ impl Process for LbNode {
                     return;
                 };
                 self.next += 1;
-                self.pending.insert(self.next, Pending { id, req: cr.req, target: Some(target), conn: None, flow: Some(flow) });
+                self.pending.insert(self.next, Pending { id, req: cr.req, target: Some(target), conn: None, flow: Some(flow), client_conn: None });
                 let t = self.config.processing.sample(cx.rng());
                 cx.set_timer(t, LbTimer::Processed { call: self.next });
             }
@@ -815,7 +837,7 @@ impl Process for LbNode {
                         pool.release(cx, conn, resp.connection_close, LbTimer::ConnSweep);
                     }
                     // The target's answer, as large as it was.
-                    cx.send(p.req.reply_to, rpc::response(Some(p.id), p.req.call_id, resp.status, bytes));
+                    self.reply(cx, &p, resp.status, bytes);
                 }
             }
             Body::HealthReply(r) => self.probe_result(cx, r.seq, self.config.health.matcher.matches(r.status)),
@@ -899,6 +921,7 @@ impl Process for LbNode {
                     self.fail_pending(cx, call, 504, false);
                 }
             }
+            LbTimer::ClientConnSweep => self.clients.sweep(cx, LbTimer::ClientConnSweep),
             LbTimer::FlowSweep => {
                 if let Some(flows) = self.flows.as_mut() {
                     flows.expire(cx, LbTimer::FlowSweep);
@@ -923,6 +946,7 @@ impl Process for LbNode {
         if let Some(flows) = self.flows.as_mut() {
             flows.clear();
         }
+        self.clients.clear();
     }
 
     fn as_any(&self) -> &dyn Any {

@@ -15,8 +15,9 @@
 //! - `nat.rs`: NAT gateways and the egress proxy fleet;
 //! - `conn.rs`: connections on the message path (keep-alive pools, handshakes, idle closes,
 //!   the RST race); the ALB's nodes pool their target connections and CloudFront's edges
-//!   their origin connections; services accept them, and API Gateway, load balancer nodes and
-//!   egress proxies accept them without per-connection state ([`conn::accept_stateless`]);
+//!   their origin connections, clients keep theirs; services and ALB nodes accept them
+//!   ([`conn::Accepted`]: keep-alive, idle close), API Gateway, CloudFront's edges (toward
+//!   viewers) and egress proxies without per-connection state ([`conn::accept_stateless`]);
 //!   `slow_start.rs`: the congestion window a service's answers on a connection wait for;
 //! - `rpc.rs`: the messages they exchange (one enum, [`Body`]); `pick.rs`: how a caller picks an instance.
 //!

@@ -8,10 +8,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use azsim_kernel::wire;
 use azsim_kernel::{Cx, Dist, HostId, Message, Nanos, Packer, Process, RequestId, TimerToken, Unpacker};
 
-use crate::conn::{Accepted, Arrival, ConnKey, KeepAlive};
+use crate::conn::{Accepted, ConnKey, KeepAlive, Taken};
 use crate::deadline::Deadlines;
 use crate::ecs::TaskSwitch;
 use crate::pick::Picker;
@@ -201,48 +200,16 @@ impl ServiceInstance {
         self
     }
 
-    /// Answers `req` (request `id`), which came on `conn` if any, and frees the connection.
-    /// On a connection the answer waits for the congestion window: it leaves (whole, as its
-    /// last flight) `(flights - 1) x RTT` later ([`crate::slow_start`]), handed to the kernel
-    /// with [`Cx::send_after`] rather than held under a timer of ours: no table of waiting
-    /// answers here, and the answer dies with the process by the same rule as its timers.
-    /// Requests on the way in are small in every scenario: they have no slow start.
+    /// Answers `req` (request `id`), which came on `conn` if any, and frees the connection
+    /// ([`Accepted::reply`]: slow start, keep-alive). Requests on the way in are small in every
+    /// scenario: they have no slow start.
     fn answer(&mut self, cx: &mut Cx<'_>, id: RequestId, req: &Request, conn: Option<ConnKey>, status: u16, bytes: u64) {
-        let closing = conn.is_some() && self.accepted.keep_alive() == KeepAlive::Off;
-        let msg = if closing { rpc::response_closing(Some(id), req.call_id, status, bytes) } else { rpc::response(Some(id), req.call_id, status, bytes) };
-        let delay = match conn {
-            Some(key) => {
-                let mss = wire::mss(cx.topology().path_mtu(cx.host(), req.reply_to));
-                self.accepted.answer(cx.now(), key, msg.payload(), mss)
-            }
-            None => 0,
-        };
-        if delay == 0 {
-            cx.send(req.reply_to, msg);
-        } else {
-            cx.send_after(delay, req.reply_to, msg);
-        }
-        self.conn_done(cx, conn, delay);
+        self.accepted.reply(cx, req.reply_to, conn, (id, req.call_id), (status, bytes), ServiceTimer::ConnSweep);
     }
 
     /// What slow start cost this instance's answers on connections.
     pub fn slow_start_stats(&self) -> crate::SlowStartStats {
         self.accepted.stats
-    }
-
-    /// The request on `conn` is answered or passed on: the connection is idle again, or
-    /// closed (keep-alive off) with a FIN that follows the answer's last flight, `after` from
-    /// now.
-    fn conn_done(&mut self, cx: &mut Cx<'_>, conn: Option<ConnKey>, after: Nanos) {
-        if let Some(key) = conn
-            && self.accepted.done(cx, key, ServiceTimer::ConnSweep)
-        {
-            if after == 0 {
-                cx.send(key.0, Body::fin(key.1));
-            } else {
-                cx.send_after(after, key.0, Body::fin(key.1));
-            }
-        }
     }
 
     /// An ECS task's instance: it answers only while `switch` is on.
@@ -347,7 +314,7 @@ impl ServiceInstance {
                 // The next service answers the caller; this connection is done with the
                 // request once it is passed on (ours: the chain's answer does not come back
                 // through it).
-                self.conn_done(cx, j.conn, 0);
+                self.accepted.release(cx, j.conn, 0, ServiceTimer::ConnSweep);
                 self.finish(cx);
             }
             StepKind::Call => {
@@ -392,17 +359,12 @@ impl Process for ServiceInstance {
             return;
         }
         let id = msg.request;
-        match Body::of(msg) {
-            Body::Request(req) => self.admit(cx, id.expect("requests carry their id"), req, None),
-            Body::Syn(seg) => {
-                self.accepted.syn(cx, (from, seg.conn), ServiceTimer::ConnSweep);
-                cx.send(from, Body::syn_ack(seg.conn));
-            }
-            Body::ConnRequest(cr) => match self.accepted.request(cx.now(), (from, cr.conn)) {
-                Arrival::Serve => self.admit(cx, id.expect("requests carry their id"), cr.req, Some((from, cr.conn))),
-                Arrival::Reset => cx.send(from, Body::rst(id, cr.conn)),
-            },
-            Body::Fin(seg) => self.accepted.closed_by_caller((from, seg.conn)),
+        let body = match self.accepted.take(cx, from, id, Body::of(msg), ServiceTimer::ConnSweep) {
+            Taken::Serve(req, conn) => return self.admit(cx, id.expect("requests carry their id"), req, conn),
+            Taken::Handled => return,
+            Taken::Other(body) => body,
+        };
+        match body {
             Body::Response(resp) => {
                 let job = resp.call_id;
                 let Some(j) = self.jobs.get_mut(&job) else { return }; // answered after our timeout
@@ -444,9 +406,7 @@ impl Process for ServiceInstance {
                 }
             }
             ServiceTimer::ConnSweep => {
-                for (caller, conn) in self.accepted.expire(cx, ServiceTimer::ConnSweep) {
-                    cx.send(caller, Body::fin(conn));
-                }
+                self.accepted.sweep(cx, ServiceTimer::ConnSweep);
             }
         }
     }

@@ -106,6 +106,22 @@ fn bytes(world: &World, core: &azsim_kernel::Core, views: &[RequestView]) -> Byt
     }
 }
 
+/// How `mine` (one client's requests) split between those that waited for a handshake and
+/// those that did not; `None` when none did.
+fn handshakes(mine: &[RequestView]) -> Option<Handshakes> {
+    let paid = mine.iter().filter(|v| v.handshakes > 0).count() as u64;
+    if paid == 0 {
+        return None;
+    }
+    let latencies = |paid: bool| -> Vec<u64> { mine.iter().filter(|v| v.ok && (v.handshakes > 0) == paid).filter_map(|v| v.latency).collect() };
+    Some(Handshakes {
+        paid,
+        share: round3(paid as f64 / mine.len() as f64),
+        paid_latency_us: Percentiles::of(&mut latencies(true)),
+        open_latency_us: Percentiles::of(&mut latencies(false)),
+    })
+}
+
 /// Each client's requests and latency; for the library's clients, attempts and retries too.
 fn client_records(world: &World, core: &azsim_kernel::Core, views: &[RequestView]) -> Vec<ClientRecord> {
     world
@@ -122,7 +138,14 @@ fn client_records(world: &World, core: &azsim_kernel::Core, views: &[RequestView
             } else {
                 (Some(library.iter().map(|l| l.sent_attempts()).sum()), Some(library.iter().map(|l| l.retries()).sum()))
             };
-            ClientRecord { client: name.clone(), requests: counts(&mine), latency_us: Percentiles::of(&mut lat), attempts, retries }
+            ClientRecord {
+                client: name.clone(),
+                requests: counts(&mine),
+                latency_us: Percentiles::of(&mut lat),
+                attempts,
+                retries,
+                handshakes: handshakes(&mine),
+            }
         })
         .collect()
 }

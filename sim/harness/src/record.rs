@@ -128,6 +128,24 @@ pub struct ClientRecord {
     /// is attempts / requests).
     pub attempts: Option<u64>,
     pub retries: Option<u64>,
+    /// Requests that waited for a new connection on their way, beside those that went on
+    /// open ones (`None`: none waited: messages, or every connection was open before).
+    pub handshakes: Option<Handshakes>,
+}
+
+/// A client's requests split by whether a connection was opened for them on their way (by
+/// the client, or by a hop with no idle connection to its next one): each such connection
+/// cost a handshake's round trip before the request could go on.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Handshakes {
+    /// Requests that waited for at least one handshake (answered or not).
+    pub paid: u64,
+    /// Their share of the client's requests.
+    pub share: f64,
+    /// Latency of the answered requests that paid one or more handshakes.
+    pub paid_latency_us: Percentiles,
+    /// Latency of the answered requests that went on open connections all the way.
+    pub open_latency_us: Percentiles,
 }
 
 /// Requests started in one window of the timeline.

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::record::RunRecord;
+use crate::record::{ClientRecord, Handshakes, RunRecord};
 
 /// The path on paper's figures, or dashes where there is none (e.g. through a tunnel).
 fn on_paper(a: &crate::record::Analytic) -> (String, String, String) {
@@ -263,6 +263,29 @@ fn connections(s: &mut String, r: &RunRecord) {
                 c.reset,
                 c.syn_retransmits,
                 c.connect_timeouts
+            );
+        }
+        let _ = writeln!(s);
+    }
+    let paid: Vec<(&ClientRecord, &Handshakes)> = r.clients.iter().filter_map(|c| Some((c, c.handshakes.as_ref()?))).collect();
+    if !paid.is_empty() {
+        let _ = writeln!(
+            s,
+            "## Requests that waited for a handshake\n\nA connection opened for the request on its way (by the client, or by a hop with no idle connection to its next one), against requests that went on open connections all the way; latency of answered requests.\n\n| client | waited | share | p50 waited | p50 on open connections | p99 waited | p99 on open connections |\n|---|---:|---:|---:|---:|---:|---:|"
+        );
+        for (c, h) in paid {
+            // Every request waited: there is nothing to compare with.
+            let open = |v: f64| if h.paid < c.requests.sent { ms(v) } else { "-".to_string() };
+            let _ = writeln!(
+                s,
+                "| {} | {} | {:.1} % | {} | {} | {} | {} |",
+                c.client,
+                h.paid,
+                h.share * 100.0,
+                ms(h.paid_latency_us.p50),
+                open(h.open_latency_us.p50),
+                ms(h.paid_latency_us.p99),
+                open(h.open_latency_us.p99)
             );
         }
         let _ = writeln!(s);

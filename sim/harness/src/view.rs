@@ -19,6 +19,8 @@ pub(crate) struct RequestView {
     pub(crate) unanswered: bool,
     pub(crate) az_crossings: u32,
     pub(crate) region_crossings: u32,
+    /// Connections opened for it on its way (each a handshake it waited for).
+    pub(crate) handshakes: u32,
 }
 
 impl RequestView {
@@ -37,6 +39,7 @@ impl RequestView {
             },
             az_crossings: r.az_crossings,
             region_crossings: r.region_crossings,
+            handshakes: r.handshakes,
         }
     }
 }

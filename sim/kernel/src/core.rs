@@ -323,6 +323,13 @@ impl Core {
         }
     }
 
+    /// Notes that a connection was opened for request `id` (it waits for the handshake).
+    pub fn note_handshake(&mut self, id: RequestId) {
+        if let Some(r) = self.requests.get_mut(id.0 as usize) {
+            r.handshakes += 1;
+        }
+    }
+
     // === the network ===
 
     /// Hands `size` from `from` to `to` to the network: samples the link's latency, applies the

@@ -49,6 +49,9 @@ pub struct RequestRecord {
     pub bytes: u64,
     pub bytes_cross_az: u64,
     pub bytes_cross_region: u64,
+    /// Connections opened for it on its way (by its client or by a hop that had no idle one):
+    /// each cost it a handshake. Zero: it went on connections already open, or as messages.
+    pub handshakes: u32,
     /// Each hop, in order of sending (kept only when the run records hops).
     pub hops: Vec<Hop>,
 }
@@ -67,6 +70,7 @@ impl RequestRecord {
             bytes: 0,
             bytes_cross_az: 0,
             bytes_cross_region: 0,
+            handshakes: 0,
             hops: Vec::new(),
         }
     }

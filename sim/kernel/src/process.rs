@@ -89,7 +89,11 @@ impl<'a> Cx<'a> {
     /// Sends a message to the process on `to` after `after`: it leaves then, as if sent by
     /// [`Cx::send`] at that time (latency, faults and bytes then apply), and not at all if this
     /// process dies first. For data the sender's transport holds back (a congestion window).
+    /// With `after` zero it is [`Cx::send`].
     pub fn send_after(&mut self, after: Nanos, to: HostId, msg: Message) {
+        if after == 0 {
+            return self.send(to, msg);
+        }
         self.core.send_later(self.host, after, to, msg);
     }
     /// Calls [`Process::on_timer`] with `token` after `after`.
@@ -102,6 +106,10 @@ impl<'a> Cx<'a> {
     }
     pub fn finish_request(&mut self, id: RequestId, outcome: Outcome) {
         self.core.finish_request(id, outcome);
+    }
+    /// Notes that a connection was opened for request `id` ([`crate::RequestRecord::handshakes`]).
+    pub fn note_handshake(&mut self, id: RequestId) {
+        self.core.note_handshake(id);
     }
     /// Call after waking tokio tasks from a handler (e.g. sending on a channel a task reads),
     /// so the driver lets them run at this instant, before it moves time.

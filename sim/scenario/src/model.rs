@@ -132,6 +132,26 @@ impl ScenarioFile {
         let real_code = self.tunnel.iter().any(|t| t.proxies.value == name || t.backend.value == name);
         self.services.get(name).is_some_and(|svc| svc.egress.is_none() && svc.cold_start.is_none()) && !real_code
     }
+
+    /// Why a client cannot keep connections to `target` (`None`: it can): load balancers, APIs,
+    /// CloudFront distributions and services reached over TCP accept them.
+    pub fn refuses_connections(&self, target: &str) -> Option<String> {
+        if let Some(lb) = self.load_balancers.get(target) {
+            // An NLB's nodes pass each connection on to a target, which must take it.
+            return (lb.kind == LbKind::Nlb && !self.serves_over_tcp(&lb.targets.value)).then(|| {
+                format!("NLB `{target}` routes connections to `{}`, which takes requests as messages (an egress proxy, a Lambda-style service or the tunnel's real code)", lb.targets.value)
+            });
+        }
+        if self.api_gateways.contains_key(target) || self.cloudfront.contains_key(target) || self.serves_over_tcp(target) {
+            return None;
+        }
+        Some(match self.services.contains_key(target) {
+            true => format!("service `{target}` takes requests as messages (an egress proxy, a Lambda-style service or the tunnel's real code)"),
+            false => format!(
+                "client connections to `{target}` (a Route 53 name) are not modelled yet: pooled connections outliving a DNS change need a test of their own"
+            ),
+        })
+    }
 }
 
 fn yes() -> bool {

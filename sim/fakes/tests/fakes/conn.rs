@@ -14,6 +14,11 @@ const REUSED: u64 = 4 * L + MS;
 /// A client, one ALB node with pooled target connections (idle timeout `idle`) and one target
 /// with `keep_alive`, all in one AZ; the client sends `requests` requests `gap` apart from 0.
 fn pair(idle: u64, keep_alive: KeepAlive, gap: u64, requests: u64) -> World {
+    pair_with(idle, keep_alive, gap, requests, None)
+}
+
+/// [`pair`], the client keeping its own connections to the node when `conns` says so.
+fn pair_with(idle: u64, keep_alive: KeepAlive, gap: u64, requests: u64, conns: Option<ClientConnections>) -> World {
     let w = world(0, &[("client", 0), ("lb-0", 0), ("api-0-0", 0)]);
     let api = w.api()[0];
     let cfg = Arc::new(api_config(Dist::Fixed(MS), None, 0));
@@ -27,8 +32,18 @@ fn pair(idle: u64, keep_alive: KeepAlive, gap: u64, requests: u64) -> World {
     let mut client = client_config(to_node, Pacing::Open { rate: 1e9 / gap as f64, poisson: false }, requests);
     client.timeout = 120_000 * MS;
     let h = w.host("client");
-    w.sim.with_core(|c| c.add_process(h, Box::new(Client::new(client))));
+    let client = match conns {
+        Some(conns) => Client::new(client).with_connections(conns),
+        None => Client::new(client),
+    };
+    w.sim.with_core(|c| c.add_process(h, Box::new(client)));
     w
+}
+
+/// What the client's own connections did.
+fn client_stats(w: &World) -> ConnStats {
+    let h = w.host("client");
+    w.sim.with_core(|c| c.process(h).unwrap().as_any().downcast_ref::<Client>().unwrap().conn_stats())
 }
 
 fn run(mut w: World, until: u64) -> (Vec<(Option<u64>, Outcome)>, ConnStats) {
@@ -153,5 +168,54 @@ fn a_syn_lost_to_a_passing_partition_stalls_the_request_1_3_or_7_s() {
         w.sim.run_until(Duration::from_secs(20));
         let results: Vec<(Option<u64>, Outcome)> = w.results().into_iter().map(|(lat, o, _)| (lat, o)).collect();
         assert_eq!(results, vec![(Some(stall + NEW), Outcome::Ok)], "healed at {heal}");
+    }
+}
+
+/// A client keeping connections to an ALB node (idle timeout 90 s, Go's) pays its own
+/// handshake on its first request as well as the node's toward the target: 3L before the
+/// request reaches the node, 8L + 1 ms in all; the next request, a second later, pays neither.
+#[test]
+fn a_clients_first_request_on_an_alb_pays_two_handshakes_and_the_next_none() {
+    let conns = ClientConnections { idle_timeout: 90_000 * MS, max_requests: None };
+    let mut w = pair_with(60_000 * MS, KeepAlive::Unlimited, 1_000 * MS, 2, Some(conns));
+    w.sim.run_until(Duration::from_secs(5));
+    let results: Vec<_> = w.results().into_iter().map(|(lat, o, _)| (lat, o)).collect();
+    assert_eq!(results, vec![(Some(8 * L + MS), Outcome::Ok), (Some(REUSED), Outcome::Ok)]);
+    let stats = client_stats(&w);
+    assert_eq!((stats.opened, stats.reused, stats.closed_idle_by_server), (1, 1, 0));
+}
+
+/// The ALB closes a client's connection idle for its idle timeout (here 2 s; AWS applies the
+/// one setting to client and target connections), before the client's own 90 s. The first
+/// answer leaves the node at 7L + 1 ms, so the close comes at `c` = 7L + 1 ms + 2 s and its FIN
+/// reaches the client at c + L. A request the client sends within L of `c` reaches the node
+/// after the close, on a connection the client still thinks open: RST, and the client fails
+/// it as ECONNRESET (`Refused`) 2L after sending it. Sent earlier, it is served on the kept connections (4L +
+/// 1 ms); later, the client has the FIN and opens a new one, paying both handshakes again
+/// (the node closed its target connection at `c` too).
+/// <https://docs.aws.amazon.com/elasticloadbalancing/latest/application/application-load-balancers.html#connection-idle-timeout>
+#[test]
+fn the_alb_closes_a_clients_connection_idle_past_its_idle_timeout_and_a_request_racing_it_is_reset() {
+    let idle = 2_000 * MS;
+    let close = 7 * L + MS + idle;
+    let cases: [(i64, Outcome, Option<u64>, u64, u64, u64); 4] = [
+        // (client's send time - close, outcome, latency, resets, connections opened, FINs
+        // from the node)
+        (-3 * L as i64 / 2, Outcome::Ok, Some(REUSED), 0, 1, 0),
+        (-(L as i64) / 2, Outcome::Failed(Failure::Refused), Some(2 * L), 1, 1, 1),
+        (L as i64 / 2, Outcome::Failed(Failure::Refused), Some(2 * L), 1, 1, 1),
+        (3 * L as i64 / 2, Outcome::Ok, Some(8 * L + MS), 0, 2, 1),
+    ];
+    for (offset, outcome, latency, resets, opened, fins) in cases {
+        let conns = ClientConnections { idle_timeout: 90_000 * MS, max_requests: None };
+        let mut w = pair_with(idle, KeepAlive::Unlimited, (close as i64 + offset) as u64, 2, Some(conns));
+        // Until before the second connection's own idle close.
+        w.sim.run_until(Duration::from_nanos(close + 1_000 * MS));
+        let second = w.results()[1].clone();
+        assert_eq!(second.1, outcome, "sent {offset} ns from the close");
+        assert_eq!(second.0, latency, "sent {offset} ns from the close");
+        let stats = client_stats(&w);
+        assert_eq!((stats.reset, stats.opened), (resets, opened), "sent {offset} ns from the close");
+        assert_eq!(stats.closed_idle_by_server, fins, "sent {offset} ns from the close: the node's FINs");
     }
 }

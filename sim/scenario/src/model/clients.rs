@@ -58,8 +58,9 @@ pub struct ClientSpec {
     /// library discovers every zone's instances and prefers its own; leave `query` out).
     #[serde(default)]
     pub library: Option<LibrarySpec>,
-    /// Keep HTTP/1.1 keep-alive connections to the target, an NLB (whose nodes route
-    /// connections, not requests): each new one pays a handshake and keeps its target for its
+    /// Keep HTTP/1.1 keep-alive connections to the target (a load balancer, an API, a
+    /// CloudFront distribution or a service): each new one pays a handshake; an ALB closes one
+    /// idle for its idle timeout (60 s), an NLB's flow keeps its target for the connection's
     /// life. Without it the client's requests travel as messages, routed one by one.
     #[serde(default)]
     #[schemars(with = "Option<ConnectionsSpec>")]

@@ -66,15 +66,8 @@ impl Checker<'_> {
             }
             if let Some(conns) = &c.connections {
                 let at = Some(conns.referenced);
-                let nlb_to_services =
-                    self.f.load_balancers.get(&c.target.value).is_some_and(|lb| lb.kind == LbKind::Nlb && self.f.serves_over_tcp(&lb.targets.value));
-                if !nlb_to_services {
-                    self.push(
-                        at,
-                        format!("{path}.connections"),
-                        "client connections are modelled to an NLB in front of a simulated service (its nodes route connections); other targets take requests as messages".into(),
-                        Some("target an NLB, or leave `connections` out".into()),
-                    );
+                if let Some(why) = self.f.refuses_connections(&c.target.value) {
+                    self.push(at, format!("{path}.connections"), why, Some("leave `connections` out: the client's requests then travel as messages".into()));
                 }
                 if conns.value.idle_timeout.nanos() == 0 {
                     self.push(at, format!("{path}.connections.idle_timeout"), "an idle timeout of 0s would close every connection at once".into(), None);
