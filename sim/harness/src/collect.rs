@@ -216,6 +216,7 @@ fn connections(world: &World, core: &azsim_kernel::Core) -> Vec<ConnectionsRecor
         }
     }
     links.retain(|_, c| c.opened > 0);
+    by.retain(|_, c| c.opened > 0); // a load balancer whose variant sends it nothing
     clients
         .into_iter()
         .chain(by)
