@@ -20,6 +20,7 @@ use crate::deadline::Deadlines;
 use crate::lb::LbDirectory;
 use crate::pick::{Endpoint, Picker, weighted_index};
 use crate::rpc::{self, Body, HttpRequest, Request};
+use crate::tls::Tls;
 
 /// Where the client sends.
 #[derive(Clone, Debug)]
@@ -73,6 +74,8 @@ pub struct ClientConnections {
     pub idle_timeout: Nanos,
     /// Close a connection after this many requests (`None`: never).
     pub max_requests: Option<u64>,
+    /// Each new connection's TLS handshake before its first request (`None`: plain HTTP).
+    pub tls: Option<Tls>,
 }
 
 /// The client's timers.
@@ -123,8 +126,9 @@ pub struct Client {
     /// Keep-alive connections (with [`Client::with_connections`]).
     pool: Option<Pool>,
     /// Each call on a connection: the connection, and the request while it waits for the
-    /// SYN-ACK.
+    /// SYN-ACK (and the TLS handshake).
     on_conn: BTreeMap<u64, (u64, Option<Request>)>,
+    tls: Option<Tls>,
 }
 
 impl Client {
@@ -139,6 +143,7 @@ impl Client {
             deadlines: Deadlines::default(),
             pool: None,
             on_conn: BTreeMap::new(),
+            tls: None,
         }
     }
 
@@ -146,6 +151,7 @@ impl Client {
     /// (the kernel's SYN retries would go on for 127 s).
     pub fn with_connections(mut self, c: ClientConnections) -> Self {
         self.pool = Some(Pool::new(c.idle_timeout, self.config.timeout).with_max_requests(c.max_requests));
+        self.tls = c.tls;
         self
     }
 
@@ -191,6 +197,13 @@ impl Client {
         cx.send(to.host, Body::syn(conn));
         self.on_conn.insert(call, (conn, Some(req)));
         true
+    }
+
+    /// Connection `conn` to `to` is ready: call `call`'s request goes on it.
+    fn send_waiting(&mut self, cx: &mut Cx<'_>, to: HostId, conn: u64, call: u64) {
+        if let Some(req) = self.on_conn.get_mut(&call).and_then(|(_, req)| req.take()) {
+            cx.send(to, Body::on_conn(RequestId(req.call_id), conn, req));
+        }
     }
 
     fn may_send(&self, now: Nanos) -> bool {
@@ -363,10 +376,18 @@ impl Process for Client {
             Body::DiscoverAnswer(answer) => self.discovered(cx, answer),
             Body::SynAck(seg) => {
                 let Some(pool) = self.pool.as_mut() else { return };
-                let waiting = pool.established(seg.conn).and_then(|call| self.on_conn.get_mut(&call)).and_then(|(_, req)| req.take());
-                match waiting {
-                    Some(req) => cx.send(from, Body::on_conn(RequestId(req.call_id), seg.conn, req)),
+                match pool.established(seg.conn).filter(|call| self.on_conn.contains_key(call)) {
+                    Some(_) if self.tls.is_some() => cx.send(from, Body::tls_hello(seg.conn, 1)),
+                    Some(call) => self.send_waiting(cx, from, seg.conn, call),
                     None => cx.send(from, Body::fin(seg.conn)), // given up meanwhile
+                }
+            }
+            // The server's flight: the handshake's next round trip, or the request.
+            Body::TlsReply(f) => {
+                let Some(call) = self.pool.as_ref().and_then(|p| p.busy_with(f.conn)) else { return }; // given up meanwhile
+                match f.round < self.tls.map_or(0, Tls::round_trips) {
+                    true => cx.send(from, Body::tls_hello(f.conn, f.round + 1)),
+                    false => self.send_waiting(cx, from, f.conn, call),
                 }
             }
             Body::Fin(seg) => {

@@ -320,6 +320,14 @@ impl Pool {
         Acquired::Opened(self.next)
     }
 
+    /// The call connection `conn` is busy with, if it is open and busy.
+    pub fn busy_with(&self, conn: u64) -> Option<u64> {
+        match self.conns.get(&conn)?.state {
+            State::Busy { call } => Some(call),
+            _ => None,
+        }
+    }
+
     /// Whether `body`, from `from`, is a FIN about one of this pool's connections (rather than
     /// about a connection `from` opened to us: each side numbers its own).
     pub fn owns_fin(&self, from: HostId, body: &Body) -> bool {
@@ -497,6 +505,10 @@ pub fn accept_stateless(cx: &mut Cx<'_>, from: HostId, body: Body) -> Option<Bod
         }
         Body::ConnRequest(cr) => Some(Body::Request(cr.req)),
         Body::Fin(_) => None,
+        Body::TlsHello(f) => {
+            cx.send(from, Body::tls_reply(f.conn, f.round));
+            None
+        }
         other => Some(other),
     }
 }
@@ -683,6 +695,15 @@ impl Accepted {
             },
             Body::Fin(seg) => {
                 self.closed_by_caller((from, seg.conn));
+                Taken::Handled
+            }
+            // The handshake's traffic keeps the connection from idling out (a request follows).
+            Body::TlsHello(f) => {
+                if self.request(cx.now(), (from, f.conn)) == Arrival::Serve {
+                    cx.send(from, Body::tls_reply(f.conn, f.round));
+                } else {
+                    cx.send(from, Body::rst(None, f.conn));
+                }
                 Taken::Handled
             }
             other => Taken::Other(other),

@@ -45,6 +45,7 @@ pub mod rules;
 mod service;
 pub mod slow_start;
 mod targets;
+pub mod tls;
 
 pub use client::{Client, ClientConfig, ClientConnections, Destination, Pacing};
 pub use conn::{ConnStats, KeepAlive, SlowStartStats};

@@ -34,6 +34,9 @@ pub enum Body {
     Fin(Segment),
     Rst(Segment),
     ConnRequest(ConnRequest),
+    /// A TLS handshake's flights on a connection (`tls.rs`): the client's, the server's.
+    TlsHello(crate::tls::Flight),
+    TlsReply(crate::tls::Flight),
 }
 
 impl Body {

@@ -5,6 +5,8 @@
 //! connection: client -> node (L), SYN and SYN-ACK (2L), the request with the ACK (L), 1 ms,
 //! answer (L), node -> client (L) = 6L + 1 ms = 1.6 ms; on a reused one 4L + 1 ms = 1.4 ms.
 
+use azsim_fakes::tls::Tls;
+
 use super::*;
 
 const L: u64 = 100_000;
@@ -176,7 +178,7 @@ fn a_syn_lost_to_a_passing_partition_stalls_the_request_1_3_or_7_s() {
 /// request reaches the node, 8L + 1 ms in all; the next request, a second later, pays neither.
 #[test]
 fn a_clients_first_request_on_an_alb_pays_two_handshakes_and_the_next_none() {
-    let conns = ClientConnections { idle_timeout: 90_000 * MS, max_requests: None };
+    let conns = ClientConnections { idle_timeout: 90_000 * MS, max_requests: None, tls: None };
     let mut w = pair_with(60_000 * MS, KeepAlive::Unlimited, 1_000 * MS, 2, Some(conns));
     w.sim.run_until(Duration::from_secs(5));
     let results: Vec<_> = w.results().into_iter().map(|(lat, o, _)| (lat, o)).collect();
@@ -207,7 +209,7 @@ fn the_alb_closes_a_clients_connection_idle_past_its_idle_timeout_and_a_request_
         (3 * L as i64 / 2, Outcome::Ok, Some(8 * L + MS), 0, 2, 1),
     ];
     for (offset, outcome, latency, resets, opened, fins) in cases {
-        let conns = ClientConnections { idle_timeout: 90_000 * MS, max_requests: None };
+        let conns = ClientConnections { idle_timeout: 90_000 * MS, max_requests: None, tls: None };
         let mut w = pair_with(idle, KeepAlive::Unlimited, (close as i64 + offset) as u64, 2, Some(conns));
         // Until before the second connection's own idle close.
         w.sim.run_until(Duration::from_nanos(close + 1_000 * MS));
@@ -217,5 +219,22 @@ fn the_alb_closes_a_clients_connection_idle_past_its_idle_timeout_and_a_request_
         let stats = client_stats(&w);
         assert_eq!((stats.reset, stats.opened), (resets, opened), "sent {offset} ns from the close");
         assert_eq!(stats.closed_idle_by_server, fins, "sent {offset} ns from the close: the node's FINs");
+    }
+}
+
+/// HTTPS to the ALB: after the TCP handshake the client's first request waits for TLS's, one
+/// round trip with TLS 1.3 and two with 1.2 (2L each here), so the first answer comes at
+/// 10L + 1 ms or 12L + 1 ms (8L + 1 ms in plain HTTP: see above); the second request, on the
+/// same connection, pays none of it.
+/// <https://www.rfc-editor.org/rfc/rfc8446#section-2>, <https://www.rfc-editor.org/rfc/rfc5246#section-7.3>
+#[test]
+fn tls_costs_a_new_connection_one_round_trip_with_1_3_and_two_with_1_2() {
+    for (tls, first) in [(Tls::V1_3, 10 * L + MS), (Tls::V1_2, 12 * L + MS)] {
+        let conns = ClientConnections { idle_timeout: 90_000 * MS, max_requests: None, tls: Some(tls) };
+        let mut w = pair_with(60_000 * MS, KeepAlive::Unlimited, 1_000 * MS, 2, Some(conns));
+        w.sim.run_until(Duration::from_secs(5));
+        let results: Vec<_> = w.results().into_iter().map(|(lat, o, _)| (lat, o)).collect();
+        assert_eq!(results, vec![(Some(first), Outcome::Ok), (Some(REUSED), Outcome::Ok)], "{tls:?}");
+        assert_eq!((client_stats(&w).opened, client_stats(&w).reused), (1, 1), "{tls:?}");
     }
 }

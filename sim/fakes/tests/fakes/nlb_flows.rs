@@ -259,8 +259,11 @@ fn a_client_recycling_connections_after_max_requests_reaches_every_target() {
         let (mut w, _, _) = nlb(0, false, &[0], 3_600 * S, vec![]);
         let node = w.host("lb");
         let to_node = Destination::Service(Picker::new(PickPolicy::Any, vec![Endpoint { host: node, az: w.azs[0] }]));
-        let client = Client::new(client_config(to_node, Pacing::Open { rate: 1.0, poisson: false }, 6))
-            .with_connections(ClientConnections { idle_timeout: 90 * S, max_requests: max });
+        let client = Client::new(client_config(to_node, Pacing::Open { rate: 1.0, poisson: false }, 6)).with_connections(ClientConnections {
+            idle_timeout: 90 * S,
+            max_requests: max,
+            tls: None,
+        });
         let h = w.host("caller");
         w.sim.with_core(|c| c.add_process(h, Box::new(client)));
         w.sim.run_until(Duration::from_secs(10));

@@ -26,7 +26,15 @@ pub(super) fn add(f: &ScenarioFile, placed: &Placed<'_>, shared: &Shared, core: 
                 let client = Client::new(config);
                 let client = match &c.connections {
                     Some(conns) => {
-                        client.with_connections(ClientConnections { idle_timeout: conns.value.idle_timeout.nanos(), max_requests: conns.value.max_requests })
+                        let tls = conns.value.tls.map(|v| match v {
+                            azsim_scenario::TlsVersion::V1_2 => azsim_fakes::tls::Tls::V1_2,
+                            azsim_scenario::TlsVersion::V1_3 => azsim_fakes::tls::Tls::V1_3,
+                        });
+                        client.with_connections(ClientConnections {
+                            idle_timeout: conns.value.idle_timeout.nanos(),
+                            max_requests: conns.value.max_requests,
+                            tls,
+                        })
                     }
                     None => client,
                 };

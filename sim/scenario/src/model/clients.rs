@@ -79,6 +79,20 @@ pub struct ConnectionsSpec {
     /// since (default: never).
     #[serde(default)]
     pub max_requests: Option<u64>,
+    /// HTTPS: the TLS version the client and the target's listener settle on (`"1.3"`: one
+    /// round trip more on each new connection before its first request; `"1.2"`: two). A
+    /// full handshake every time (no resumption). Default: plain HTTP.
+    #[serde(default)]
+    pub tls: Option<TlsVersion>,
+}
+
+/// A TLS version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+pub enum TlsVersion {
+    #[serde(rename = "1.2")]
+    V1_2,
+    #[serde(rename = "1.3")]
+    V1_3,
 }
 
 impl ConnectionsSpec {
@@ -91,7 +105,7 @@ impl ClientSpec {
     /// Gives the client a connection pool with the defaults (for programs that build or change
     /// scenarios, e.g. the benches; a file says `connections: {}`).
     pub fn keep_connections(&mut self) {
-        let spec = ConnectionsSpec { idle_timeout: ConnectionsSpec::default_idle_timeout(), max_requests: None };
+        let spec = ConnectionsSpec { idle_timeout: ConnectionsSpec::default_idle_timeout(), max_requests: None, tls: None };
         self.connections = Some(Spanned::new(spec, serde_saphyr::Location::UNKNOWN, serde_saphyr::Location::UNKNOWN));
     }
 }

@@ -69,6 +69,15 @@ impl Checker<'_> {
                 if let Some(why) = self.f.refuses_connections(&c.target.value) {
                     self.push(at, format!("{path}.connections"), why, Some("leave `connections` out: the client's requests then travel as messages".into()));
                 }
+                if conns.value.tls.is_some() && self.f.load_balancers.get(&c.target.value).is_some_and(|lb| lb.kind == LbKind::Nlb) {
+                    self.push(
+                        at,
+                        format!("{path}.connections.tls"),
+                        "TLS through an NLB is not modelled yet (its TLS listener terminates at the node; its TCP listener passes TLS on to the targets)"
+                            .into(),
+                        Some("use TLS to an ALB, an API, a CloudFront distribution or a service".into()),
+                    );
+                }
                 if conns.value.idle_timeout.nanos() == 0 {
                     self.push(at, format!("{path}.connections.idle_timeout"), "an idle timeout of 0s would close every connection at once".into(), None);
                 }
