@@ -423,6 +423,11 @@ impl LbNode {
         self
     }
 
+    /// What slow start cost this node's answers on callers' connections (an ALB node's).
+    pub fn slow_start_stats(&self) -> crate::SlowStartStats {
+        self.clients.stats
+    }
+
     /// What this node's flows did (zeros for an ALB node).
     pub fn flow_stats(&self) -> FlowStats {
         self.flows.as_ref().map(|f| f.stats).unwrap_or_default()

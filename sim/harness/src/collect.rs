@@ -254,8 +254,21 @@ fn nlb_flows(world: &World, core: &azsim_kernel::Core) -> Vec<NlbFlowsRecord> {
 fn slow_start(world: &World, core: &azsim_kernel::Core) -> Vec<SlowStartRecord> {
     let mut by: BTreeMap<String, azsim_fakes::SlowStartStats> = BTreeMap::new();
     for (h, r) in &world.roles {
-        let (Role::Service(name), Some(i)) = (r, core.process(*h).and_then(|p| p.as_any().downcast_ref::<azsim_fakes::ServiceInstance>())) else { continue };
-        by.entry(name.clone()).or_default().add(&i.slow_start_stats());
+        let process = core.process(*h).map(|p| p.as_any());
+        match r {
+            Role::Service(name) => {
+                if let Some(i) = process.and_then(|p| p.downcast_ref::<azsim_fakes::ServiceInstance>()) {
+                    by.entry(name.clone()).or_default().add(&i.slow_start_stats());
+                }
+            }
+            // An ALB node's answers to the callers connected to it.
+            Role::LbNode { lb, .. } => {
+                if let Some(node) = process.and_then(|p| p.downcast_ref::<azsim_fakes::LbNode>()) {
+                    by.entry(format!("{lb} (to callers)")).or_default().add(&node.slow_start_stats());
+                }
+            }
+            _ => {}
+        }
     }
     by.into_iter()
         .filter(|(_, s)| s.answers > 0)

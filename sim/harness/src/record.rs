@@ -242,6 +242,7 @@ pub struct ConnectionsRecord {
 /// its RTO, doubling per round trip) waits a round trip per extra flight.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SlowStartRecord {
+    /// The service, or `LB (to callers)`: an ALB node's answers on its callers' connections.
     pub service: String,
     /// Answers sent on connections.
     pub answers: u64,

@@ -301,7 +301,7 @@ fn connections(s: &mut String, r: &RunRecord) {
         let _ = writeln!(s);
     }
     if !r.slow_start.is_empty() {
-        let _ = writeln!(s, "## Slow start (answers on connections)\n\n| service | answers | more than one flight | extra wait |\n|---|---:|---:|---:|");
+        let _ = writeln!(s, "## Slow start (answers on connections)\n\n| answers from | answers | more than one flight | extra wait |\n|---|---:|---:|---:|");
         for a in &r.slow_start {
             let _ = writeln!(s, "| {} | {} | {} | {:.3} ms |", a.service, a.answers, a.multi_flight, a.extra_wait_ms);
         }
