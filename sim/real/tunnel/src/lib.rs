@@ -28,6 +28,7 @@ pub mod agent;
 pub mod cloudmap;
 pub mod config;
 pub mod metrics;
+pub mod ops;
 pub mod protocol;
 pub mod proxy;
 pub mod secret;
