@@ -73,6 +73,8 @@ pub struct Metrics {
     refused: [AtomicU64; crate::proxy::Refusal::ALL.len()],
     /// Reloads taken and refused.
     reloads: [AtomicU64; 2],
+    /// Agent sessions accepted.
+    accepted: AtomicU64,
 }
 
 impl Metrics {
@@ -99,6 +101,11 @@ impl Metrics {
     /// Agents refused for `why`.
     pub fn agents_refused(&self, why: crate::proxy::Refusal) -> u64 {
         self.refused[why as usize].load(Ordering::Relaxed)
+    }
+
+    /// Counts an agent session accepted.
+    pub fn agent_accepted(&self) {
+        self.accepted.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a reload, taken (`ok`) or refused.
@@ -177,6 +184,9 @@ impl Metrics {
         for why in crate::proxy::Refusal::ALL {
             let _ = writeln!(out, "tunnel_agents_refused_total{{reason=\"{}\"}} {}", why.label(), self.agents_refused(why));
         }
+        let _ = writeln!(out, "# HELP tunnel_agents_accepted_total Agent sessions accepted (greeted and admitted).");
+        let _ = writeln!(out, "# TYPE tunnel_agents_accepted_total counter");
+        let _ = writeln!(out, "tunnel_agents_accepted_total {}", self.accepted.load(Ordering::Relaxed));
         let _ = writeln!(out, "# HELP tunnel_config_reloads_total Config reloads (SIGHUP), taken (ok) or refused (error).");
         let _ = writeln!(out, "# TYPE tunnel_config_reloads_total counter");
         for (i, result) in ["ok", "error"].iter().enumerate() {

@@ -404,6 +404,7 @@ impl<C: Clock> Proxy<C> {
             }
             id
         };
+        self.metrics.agent_accepted();
         tracing::info!(%agent, ?backends, "agent connected");
         let result = tokio::select! {
             biased;
