@@ -1121,3 +1121,23 @@ async fn the_metrics_tell_agents_refusals_in_flight_and_the_proxys_own_answers_a
 async fn body_of(resp: http::Response<tunnel::proxy::Body>) -> String {
     String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
 }
+
+#[tokio::test]
+async fn a_reload_replaces_the_certificates_and_the_sessions_in_place_stay() {
+    let (old, new) = (pki(), pki());
+    let s = tls_setup(&old, false).await;
+    let _a = tls_agent(&s, tunnel::tls::connector(old.ca.as_bytes(), "proxy.test", None).unwrap());
+    until("the agent over TLS", || !s.proxy.connected_backends().is_empty()).await;
+    // New certificates from another CA (and mutual TLS with the new client CA).
+    let acceptor = tunnel::tls::acceptor(new.proxy_cert.as_bytes(), new.proxy_key.as_bytes(), Some(new.ca.as_bytes())).unwrap();
+    let config = ProxyConfig { agent_cert_name: "{agent}.agents.test".into(), ..proxy_config() };
+    assert!(s.proxy.reload(config, Some(acceptor)).disconnected.is_empty(), "the session in place is not cut");
+    assert_eq!(s.proxy.agents_of("orders"), ["agent-1"]);
+    assert_eq!(body(request(s.clients, "/orders/8", &[]).await).await, "backend saw orders.corp.internal /orders/8");
+    // New connections get the new certificate: trusting only the old CA fails, the new one works.
+    let client = Some((new.agent_cert.as_bytes(), new.agent_key.as_bytes()));
+    let stale = greet_over_tls(s.agents, tunnel::tls::connector(old.ca.as_bytes(), "proxy.test", client).unwrap()).await;
+    assert!(stale.is_err(), "{stale:?}");
+    let fresh = greet_over_tls(s.agents, tunnel::tls::connector(new.ca.as_bytes(), "proxy.test", client).unwrap()).await;
+    assert_eq!(fresh.as_deref(), Ok("OK"));
+}

@@ -384,6 +384,28 @@ mod tests {
     }
 
     #[test]
+    fn a_grant_takes_a_list_of_tokens_and_a_token_file() {
+        let dir = std::env::temp_dir().join(format!("tunnel-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let tokens = dir.join("a1.tokens");
+        std::fs::write(&tokens, "# rotated on 2026-12-01\nfrom-file\n\n").unwrap();
+        let text = with("/agents/a1", "token_file", serde_json::json!(tokens));
+        let text = text.replace(r#""token":"s3cret""#, r#""token":["s3cret","next"]"#);
+        let path = dir.join("proxy.json");
+        std::fs::write(&path, &text).unwrap();
+        let config = ProxyConfig::load(&path).unwrap();
+        assert_eq!(config.agents["a1"].token.0, ["s3cret", "next", "from-file"]);
+        // Without a token in the file, the token file alone is enough; an empty one is not.
+        let only_file = text.replace(r#""token":["s3cret","next"],"#, "");
+        std::fs::write(&path, &only_file).unwrap();
+        assert_eq!(ProxyConfig::load(&path).unwrap().agents["a1"].token.0, ["from-file"]);
+        std::fs::write(&tokens, "# none yet\n").unwrap();
+        let err = ProxyConfig::load(&path).unwrap_err().to_string();
+        assert!(err.contains("agents.a1.token") && err.contains("token_file"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn each_bad_field_is_refused_by_name() {
         use serde_json::json;
         let cases: &[(&str, &str, serde_json::Value, &str)] = &[
@@ -410,6 +432,13 @@ mod tests {
             ("/routes/0", "header", json!(["bad name", "v"]), "routes[0].header"),
             ("", "backends", json!(["orders", "bill ing"]), "backends[1]"),
             ("", "name", json!(""), "name"),
+            ("/agents/a1", "token", json!(["new", "o ld"]), "agents.a1.token[1]"),
+            ("/agents/a1", "token", json!([]), "agents.a1.token"),
+            ("/agents/a1", "token", json!(5), "token"),
+            ("", "agent_cert_name", json!("agents.example"), "agent_cert_name"),
+            ("", "drain_grace_ms", json!(u64::MAX), "drain_grace_ms"),
+            ("", "drain_timeout_ms", json!(u64::MAX), "drain_timeout_ms"),
+            ("", "headers", json!({ "x_forwarded_for": true }), "x_forwarded_for"),
         ];
         for (at, key, value, field) in cases {
             let text = with(at, key, value.clone());
