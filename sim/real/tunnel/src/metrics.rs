@@ -221,9 +221,3 @@ pub const REVISION: &str = match option_env!("TUNNEL_GIT_REVISION") {
     Some(r) => r,
     None => "unknown",
 };
-
-/// What `--version` prints: the crate's version and the git revision of the build.
-pub const VERSION: &str = match option_env!("TUNNEL_VERSION_LINE") {
-    Some(v) => v,
-    None => env!("CARGO_PKG_VERSION"),
-};

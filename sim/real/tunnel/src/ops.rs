@@ -108,3 +108,16 @@ fn rfc3339_now() -> String {
 
 /// The exit code of `--check` for a config that cannot be used (as for any bad start).
 pub const EXIT_BAD_CONFIG: i32 = 2;
+
+/// What `--version` prints after the program's name: the crate's version and the git revision
+/// the build was given (`TUNNEL_GIT_REVISION=$(git rev-parse --short HEAD)` at compile time).
+pub fn version() -> &'static str {
+    static LINE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    LINE.get_or_init(|| format!("{} (revision {})", env!("CARGO_PKG_VERSION"), crate::metrics::REVISION))
+}
+
+/// Parses the command line of `A`, its `--version` saying [`version`].
+pub fn parse_args<A: clap::Parser>() -> A {
+    let matches = A::command().version(version()).get_matches();
+    A::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}

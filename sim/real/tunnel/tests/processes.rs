@@ -539,3 +539,44 @@ async fn check_mode_prints_the_effective_config_and_exits_0_or_2() {
     assert!(err.contains("`token`: no token"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn the_shipped_sample_configs_pass_the_check() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let dir = temp_dir("samples");
+    // The files the samples name under /etc/tunnel, made in a directory of the test's own.
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    for (name, files) in [("proxy.example.internal", ("proxy.pem", "proxy.key")), ("site-1", ("site-1.pem", "site-1.key"))] {
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec![name.to_string()]).unwrap().signed_by(&key, &issuer).unwrap();
+        write(&dir, files.0, &cert.pem());
+        write(&dir, files.1, &key.serialize_pem());
+    }
+    for file in ["agents-ca.pem", "proxies-ca.pem"] {
+        write(&dir, file, &ca.pem());
+    }
+    for file in ["site-1.tokens", "site-2.tokens", "token"] {
+        write(&dir, file, "# rotate: add the new token on a line of its own\nchange-me\n");
+    }
+    let packaging = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging");
+    for (bin, sample) in [(env!("CARGO_BIN_EXE_inverting-proxy"), "proxy.json"), (env!("CARGO_BIN_EXE_forwarding-agent"), "agent.json")] {
+        let text = std::fs::read_to_string(packaging.join(sample)).unwrap().replace("/etc/tunnel/", &format!("{}/", dir.display()));
+        let config = write(&dir, sample, &text);
+        let out = Command::new(bin).args(["--check", "--config", config.to_str().unwrap()]).env_remove("TUNNEL_TOKEN").output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{sample}: {}", String::from_utf8_lossy(&out.stderr));
+        // The sample gives every field the check prints, at the value it prints.
+        let effective: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let given: serde_json::Value = serde_json::from_str(&text).unwrap();
+        for (key, value) in effective.as_object().unwrap() {
+            if matches!(key.as_str(), "agents" | "token" | "routes" | "cloud_map" | "proxy_discovery") {
+                continue;
+            }
+            assert_eq!(given.get(key), Some(value), "{sample}: `{key}`");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -11,7 +11,7 @@ use tunnel::ops::{EXIT_BAD_CONFIG, LogFormat};
 
 /// Dials out to every proxy and serves its backends' requests.
 #[derive(Parser, Debug)]
-#[command(version = tunnel::metrics::VERSION, about)]
+#[command(name = "forwarding-agent", about)]
 struct Args {
     /// Log at debug level (default: info; `RUST_LOG` overrides both).
     #[arg(long, short)]
@@ -53,7 +53,7 @@ fn load(args: &Args) -> Result<Settings, String> {
 }
 
 fn main() {
-    let args = Args::parse();
+    let args: Args = tunnel::ops::parse_args();
     if args.check {
         match load(&args) {
             Ok(s) => {

@@ -10,7 +10,7 @@ use tunnel::ops::{EXIT_BAD_CONFIG, LogFormat};
 
 /// Serves clients through agents that dial in.
 #[derive(Parser, Debug)]
-#[command(version = tunnel::metrics::VERSION, about)]
+#[command(name = "inverting-proxy", about)]
 struct Args {
     /// Log at debug level (default: info; `RUST_LOG` overrides both).
     #[arg(long, short)]
@@ -48,7 +48,7 @@ fn load(path: &std::path::Path) -> Result<(tunnel::ProxyConfig, Option<tokio_rus
 }
 
 fn main() {
-    let args = Args::parse();
+    let args: Args = tunnel::ops::parse_args();
     if args.check {
         match load(&args.config) {
             Ok((config, _)) => {
