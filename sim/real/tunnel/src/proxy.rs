@@ -729,6 +729,30 @@ impl<C: Clock> Proxy<C> {
         .await;
     }
 
+    /// Whether every backend the config serves has at least `min_agents` agent sessions.
+    pub fn has_agents(&self) -> bool {
+        let live = self.live();
+        let counts = self.agent_counts();
+        live.config.backends.iter().all(|b| counts.get(b.as_str()).copied().unwrap_or(0) >= live.config.min_agents as usize)
+    }
+
+    /// Waits until every backend has its agents (see [`Proxy::has_agents`]) or `grace` has
+    /// passed, on the injected clock; returns whether they came. The binary serves clients
+    /// after it, so that a restarted proxy holds its first clients (in the listen queue) while
+    /// its agents reconnect rather than answering them 503.
+    pub async fn agents_or_grace(&self, grace: Duration) -> bool {
+        let deadline = self.clock.now() + grace;
+        loop {
+            if self.has_agents() {
+                return true;
+            }
+            if self.clock.now() >= deadline {
+                return false;
+            }
+            self.clock.sleep(Duration::from_millis(20).min(deadline.saturating_duration_since(self.clock.now()))).await;
+        }
+    }
+
     /// Graceful shutdown: reports not ready (a load balancer's health check takes the proxy
     /// out), keeps serving for `grace` so the balancer notices, then waits up to `timeout`
     /// for the requests in hand to finish. Returns how many were still running.

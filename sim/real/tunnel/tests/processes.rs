@@ -442,7 +442,7 @@ async fn json_logs_an_access_line_per_request_ids_unique_across_restarts_and_cle
     let config = write(
         &dir,
         "proxy.json",
-        r#"{ "name": "p", "backends": ["b"], "default_backend": "b", "drain_grace_ms": 600000, "agents": { "a": { "token": "t", "backends": ["b"] } } }"#,
+        r#"{ "name": "p", "backends": ["b"], "default_backend": "b", "drain_grace_ms": 600000, "start_grace_ms": 0, "agents": { "a": { "token": "t", "backends": ["b"] } } }"#,
     );
     write(&dir, "a.token", "t\n");
     let mut proxy = start_proxy(&dir, &config, &ports, &["--log-format", "json"], "proxy-1.log");
@@ -578,5 +578,28 @@ async fn the_shipped_sample_configs_pass_the_check() {
             assert_eq!(given.get(key), Some(value), "{sample}: `{key}`");
         }
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_starting_proxy_holds_its_first_clients_until_its_agents_are_in() {
+    let dir = temp_dir("start");
+    let ports = Ports { clients: free_port(), agents: free_port(), admin: free_port() };
+    let backend = backend().await;
+    let config = write(
+        &dir,
+        "proxy.json",
+        r#"{ "name": "p", "backends": ["b"], "default_backend": "b", "start_grace_ms": 600000, "agents": { "a": { "token": "t", "backends": ["b"] } } }"#,
+    );
+    let _proxy = start_proxy(&dir, &config, &ports, &[], "proxy.log");
+    until_ready(&ports, 503).await;
+    // A client arriving before any agent waits (its connection in the listen queue)...
+    let waiting = tokio::spawn(async move { get(ports.clients, "/").await.map(|r| r.status()) });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "no answer before the agent is in");
+    // ... and is served once the agent is in, rather than answered 503.
+    write(&dir, "a.token", "t\n");
+    let _agent = start_agent(&dir, "a", &dir.join("a.token"), &ports, backend, free_port());
+    assert_eq!(waiting.await.unwrap(), Some(http::StatusCode::OK));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -84,7 +84,16 @@ fn main() {
         };
         tokio::spawn(proxy.clone().accept_agents_until(agents, shutdown()));
         tokio::spawn(proxy.clone().serve_admin_until(admin, shutdown()));
-        tokio::spawn(proxy.clone().serve_clients_until(clients, shutdown()));
+        // Clients wait in the listen queue until the agents are in (or the start grace ends).
+        let starting = proxy.clone();
+        let serving = shutdown();
+        let grace = Duration::from_millis(starting.config().start_grace_ms);
+        tokio::spawn(async move {
+            if !starting.agents_or_grace(grace).await {
+                tracing::warn!(?grace, "serving clients without every backend's agents: the start grace has passed");
+            }
+            starting.serve_clients_until(clients, serving).await;
+        });
         let signal = |kind| tokio::signal::unix::signal(kind).unwrap_or_else(|e| exit(&e.to_string()));
         let mut term = signal(tokio::signal::unix::SignalKind::terminate());
         let mut hup = signal(tokio::signal::unix::SignalKind::hangup());

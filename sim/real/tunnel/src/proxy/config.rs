@@ -178,6 +178,11 @@ pub struct ProxyConfig {
     /// Then how long requests in hand may take to finish (default 30 s).
     #[serde(default = "ProxyConfig::default_drain_timeout_ms")]
     pub drain_timeout_ms: u64,
+    /// At start, clients' connections are not accepted (they wait in the listen queue) until
+    /// the proxy is ready or this has passed (default 5 s; 0: at once): a restarted proxy does
+    /// not answer 503 to everyone while its agents reconnect.
+    #[serde(default = "ProxyConfig::default_start_grace_ms")]
+    pub start_grace_ms: u64,
 }
 
 impl Default for ProxyConfig {
@@ -202,6 +207,7 @@ impl Default for ProxyConfig {
             headers: HeaderSettings::default(),
             drain_grace_ms: Self::default_client_timeout_ms(),
             drain_timeout_ms: Self::default_drain_timeout_ms(),
+            start_grace_ms: Self::default_start_grace_ms(),
         }
     }
 }
@@ -227,6 +233,9 @@ impl ProxyConfig {
     }
     fn default_drain_timeout_ms() -> u64 {
         30_000
+    }
+    fn default_start_grace_ms() -> u64 {
+        5_000
     }
     fn default_agent_cert_name() -> String {
         "{agent}".into()
@@ -288,6 +297,7 @@ impl ProxyConfig {
             },
             "drain_grace_ms": self.drain_grace_ms,
             "drain_timeout_ms": self.drain_timeout_ms,
+            "start_grace_ms": self.start_grace_ms,
         })
     }
 
@@ -351,6 +361,7 @@ impl ProxyConfig {
         config::positive("max_in_flight", self.max_in_flight.into())?;
         config::millis("drain_grace_ms", self.drain_grace_ms).or_else(|e| if self.drain_grace_ms == 0 { Ok(()) } else { Err(e) })?;
         config::millis("drain_timeout_ms", self.drain_timeout_ms).or_else(|e| if self.drain_timeout_ms == 0 { Ok(()) } else { Err(e) })?;
+        config::millis("start_grace_ms", self.start_grace_ms).or_else(|e| if self.start_grace_ms == 0 { Ok(()) } else { Err(e) })?;
         if !self.agent_cert_name.contains("{agent}") {
             return Err(ConfigError::invalid("agent_cert_name", "must contain `{agent}` (else every agent could use any agent's certificate)"));
         }
