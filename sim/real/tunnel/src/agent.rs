@@ -468,18 +468,24 @@ async fn serve<N: Connect, S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unp
 
 /// The agent's admin endpoint: `/ready` (200 while a proxy session is up, else 503) and
 /// `/metrics` (Prometheus text), until `shutdown`.
-pub async fn serve_admin_until<A: Accept, C: Clock>(mut listener: A, clock: C, stats: Arc<AgentStats>, shutdown: impl std::future::Future) {
+pub async fn serve_admin_until<A: Accept, C: Clock>(
+    mut listener: A,
+    clock: C,
+    stats: Arc<AgentStats>,
+    extra: Option<crate::metrics::ExtraMetrics>,
+    shutdown: impl std::future::Future,
+) {
     let health = crate::accept::ListenerHealth::default();
     crate::accept::accept_until(&mut listener, &clock, &health, "admin", shutdown, |stream, _| {
-        let stats = stats.clone();
+        let (stats, extra) = (stats.clone(), extra.clone());
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req: http::Request<Incoming>| {
-                let stats = stats.clone();
+                let (stats, extra) = (stats.clone(), extra.clone());
                 async move {
                     let (status, body) = match req.uri().path() {
                         "/ready" if stats.is_ready() => (200, "ready\n".to_string()),
                         "/ready" => (503, "no proxy session up\n".to_string()),
-                        "/metrics" => (200, stats.prometheus()),
+                        "/metrics" => (200, stats.prometheus() + &extra.map_or_else(String::new, |e| e())),
                         _ => (404, "try /ready or /metrics\n".to_string()),
                     };
                     let body = Full::new(Bytes::from(body)).map_err(|never: Infallible| match never {}).boxed();

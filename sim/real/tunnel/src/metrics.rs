@@ -221,3 +221,7 @@ pub const REVISION: &str = match option_env!("TUNNEL_GIT_REVISION") {
     Some(r) => r,
     None => "unknown",
 };
+
+/// More Prometheus text, rendered at each scrape (the binaries' process and certificate
+/// metrics: they read `/proc` and files, so they are not the library's).
+pub type ExtraMetrics = std::sync::Arc<dyn Fn() -> String + Send + Sync>;

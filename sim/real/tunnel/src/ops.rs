@@ -121,3 +121,56 @@ pub fn parse_args<A: clap::Parser>() -> A {
     let matches = A::command().version(version()).get_matches();
     A::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
+
+/// The process's metrics as Prometheus text, from `/proc/self` (Linux; nothing elsewhere):
+/// resident memory, CPU time (in clock ticks of 1/100 s, Linux's `USER_HZ`), open and maximum
+/// file descriptors, and the start time the binary noted (`start_unix`, seconds).
+pub fn process_metrics(start_unix: f64) -> String {
+    let mut out = String::new();
+    let mut gauge = |name: &str, kind: &str, help: &str, value: Option<f64>| {
+        if let Some(v) = value {
+            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"));
+        }
+    };
+    let status = std::fs::read_to_string("/proc/self/status").ok();
+    let rss_kib = status
+        .as_deref()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("VmRSS:")))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok());
+    gauge("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", rss_kib.map(|k| k * 1024.0));
+    // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+    let stat = std::fs::read_to_string("/proc/self/stat").ok();
+    let ticks = stat.as_deref().and_then(|s| s.rsplit_once(')')).and_then(|(_, rest)| {
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        Some(f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?)
+    });
+    gauge("process_cpu_seconds_total", "counter", "User and system CPU time spent, in seconds.", ticks.map(|t| t / 100.0));
+    let open = std::fs::read_dir("/proc/self/fd").ok().map(|d| d.count() as f64);
+    gauge("process_open_fds", "gauge", "Open file descriptors.", open);
+    let limits = std::fs::read_to_string("/proc/self/limits").ok();
+    let max =
+        limits.as_deref().and_then(|s| s.lines().find(|l| l.starts_with("Max open files"))).and_then(|l| l.split_whitespace().nth(3)?.parse::<f64>().ok());
+    gauge("process_max_fds", "gauge", "The limit of open file descriptors.", max);
+    gauge("process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch, in seconds.", Some(start_unix));
+    out
+}
+
+/// Seconds since the Unix epoch now, for `process_start_time_seconds`.
+#[allow(clippy::disallowed_methods)]
+pub fn unix_now_seconds() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()) // determinism: ok: the shipped binaries' start time
+}
+
+/// `tunnel_tls_certificate_expiry_timestamp_seconds` for each `(role, file)`: when the first
+/// certificate of the PEM file expires. Files that cannot be read are left out.
+pub fn certificate_metrics(files: &[(&str, &std::path::Path)]) -> String {
+    let name = "tunnel_tls_certificate_expiry_timestamp_seconds";
+    let mut out = format!("# HELP {name} When a certificate in use expires (its notAfter), seconds since the Unix epoch.\n# TYPE {name} gauge\n");
+    for (role, file) in files {
+        if let Some(t) = std::fs::read(file).ok().and_then(|pem| crate::tls::not_after(&pem)) {
+            let file = file.display().to_string().replace('\\', "\\\\").replace('"', "\\\"");
+            out.push_str(&format!("{name}{{certificate=\"{role}\",file=\"{file}\"}} {t}\n"));
+        }
+    }
+    out
+}

@@ -181,6 +181,7 @@ pub struct Proxy<C> {
     request_ids: std::sync::atomic::AtomicU64,
     /// Part of each request id this proxy makes, so that ids stay unique across restarts.
     boot_id: u32,
+    extra_metrics: Option<crate::metrics::ExtraMetrics>,
     /// Client requests being handled, until their response body has been sent (for draining).
     active: Arc<AtomicU32>,
     /// Set by [`Proxy::drain`]: not ready, so load balancers stop sending.
@@ -206,6 +207,8 @@ pub struct Options {
     /// Part of every request id the proxy makes (`<name>-<boot id>-<counter>`): draw it from
     /// the environment's random numbers so that a restarted proxy does not repeat ids.
     pub boot_id: u32,
+    /// More Prometheus text for `/metrics` (the binary's process and certificate metrics).
+    pub extra_metrics: Option<crate::metrics::ExtraMetrics>,
 }
 
 /// The token an unknown agent's greeting is compared with, so that it costs the same as a
@@ -248,6 +251,7 @@ impl<C: Clock> Proxy<C> {
             metrics: Metrics::new(options.emf),
             request_ids: Default::default(),
             boot_id: options.boot_id,
+            extra_metrics: options.extra_metrics,
             active: Arc::new(AtomicU32::new(0)),
             draining: Default::default(),
             listeners: Listeners::default(),
@@ -827,6 +831,9 @@ impl<C> Proxy<C> {
         let _ = writeln!(out, "# TYPE tunnel_draining gauge");
         let _ = writeln!(out, "tunnel_draining {}", u8::from(self.draining.load(Ordering::Relaxed)));
         out.push_str(&crate::metrics::build_info("inverting-proxy"));
+        if let Some(extra) = &self.extra_metrics {
+            out.push_str(&extra());
+        }
         out
     }
 

@@ -471,6 +471,7 @@ async fn json_logs_an_access_line_per_request_ids_unique_across_restarts_and_cle
     assert_eq!(m["tunnel_agent_proxies_connected"], 1.0);
     assert_eq!(m["tunnel_agent_streams_in_flight"], 0.0);
     assert_eq!(m["tunnel_agent_backend_errors_total"], 0.0);
+    assert!(m["process_open_fds"] > 0.0, "the agent has process metrics too");
 
     // A clean agent stop: its log has no warning, the proxy's says it at INFO.
     agent.signal("TERM");
@@ -601,5 +602,39 @@ async fn a_starting_proxy_holds_its_first_clients_until_its_agents_are_in() {
     write(&dir, "a.token", "t\n");
     let _agent = start_agent(&dir, "a", &dir.join("a.token"), &ports, backend, free_port());
     assert_eq!(waiting.await.unwrap(), Some(http::StatusCode::OK));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn the_binaries_metrics_have_process_and_certificate_expiry_metrics() {
+    use rcgen::{CertificateParams, KeyPair, date_time_ymd};
+    let dir = temp_dir("expiry");
+    let ports = Ports { clients: free_port(), agents: free_port(), admin: free_port() };
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["proxy.test".to_string()]).unwrap();
+    params.not_after = date_time_ymd(2031, 5, 17);
+    write(&dir, "proxy.pem", &params.self_signed(&key).unwrap().pem());
+    write(&dir, "proxy.key", &key.serialize_pem());
+    let text = format!(
+        r#"{{ "backends": ["b"], "agents": {{ "a": {{ "token": "t", "backends": ["b"] }} }}, "tls": {{ "cert": "{}", "key": "{}" }} }}"#,
+        dir.join("proxy.pem").display(),
+        dir.join("proxy.key").display()
+    );
+    let config = write(&dir, "proxy.json", &text);
+    let _proxy = start_proxy(&dir, &config, &ports, &[], "proxy.log");
+    until_ready(&ports, 503).await;
+    let resp = get(ports.admin, "/metrics").await.unwrap();
+    let text = String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    // Every sample's family has its # HELP and # TYPE.
+    let typed: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("# TYPE ")?.split(' ').next()).collect();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let name = line.split(['{', ' ']).next().unwrap();
+        let family = ["_bucket", "_sum", "_count"].iter().find_map(|s| name.strip_suffix(s).filter(|f| typed.contains(f))).unwrap_or(name);
+        assert!(typed.contains(&family) && text.contains(&format!("# HELP {family} ")), "{line}");
+    }
+    let m = metrics(ports.admin).await;
+    let expiry = format!("tunnel_tls_certificate_expiry_timestamp_seconds{{certificate=\"server\",file=\"{}\"}}", dir.join("proxy.pem").display());
+    assert_eq!(m.get(&expiry), Some(&1_936_742_400.0), "{text}");
+    assert!(m["process_resident_memory_bytes"] > 0.0 && m["process_open_fds"] > 0.0 && m["process_start_time_seconds"] > 0.0, "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }

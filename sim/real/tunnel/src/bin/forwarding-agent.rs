@@ -52,7 +52,15 @@ fn load(args: &Args) -> Result<Settings, String> {
     Ok(Settings { config, tls })
 }
 
+/// The expiry metrics of the certificates `config` uses.
+fn certificates(config: &tunnel::AgentConfig) -> String {
+    let files: Vec<(&str, &std::path::Path)> =
+        config.tls.iter().flat_map(|t| [("ca", Some(t.ca.as_path())), ("client", t.cert.as_deref())]).filter_map(|(r, f)| Some((r, f?))).collect();
+    tunnel::ops::certificate_metrics(&files)
+}
+
 fn main() {
+    let started = tunnel::ops::unix_now_seconds();
     let args: Args = tunnel::ops::parse_args();
     if args.check {
         match load(&args) {
@@ -71,9 +79,13 @@ fn main() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| exit(&e.to_string()));
     rt.block_on(async move {
         let stats = Arc::new(AgentStats::default());
+        let in_use = Arc::new(std::sync::Mutex::new(certificates(&settings.config)));
         if let Some(addr) = args.admin {
             let listener = TokioEnv.bind(addr).await.unwrap_or_else(|e| exit(&format!("bind {addr}: {e}")));
-            tokio::spawn(tunnel::agent::serve_admin_until(listener, TokioEnv, stats.clone(), std::future::pending::<()>()));
+            let shown = in_use.clone();
+            let extra: tunnel::metrics::ExtraMetrics =
+                Arc::new(move || tunnel::ops::process_metrics(started) + &shown.lock().map(|s| s.clone()).unwrap_or_default());
+            tokio::spawn(tunnel::agent::serve_admin_until(listener, TokioEnv, stats.clone(), Some(extra), std::future::pending::<()>()));
         }
         let (update, live) = tokio::sync::watch::channel(settings);
         let signal = |kind| tokio::signal::unix::signal(kind).unwrap_or_else(|e| exit(&e.to_string()));
@@ -90,6 +102,9 @@ fn main() {
                     _ = hup.recv() => match load(&args) {
                         Ok(s) => {
                             tracing::info!("config reloaded: replacing the proxy sessions");
+                            if let Ok(mut shown) = in_use.lock() {
+                                *shown = certificates(&s.config);
+                            }
                             let _ = update.send(s);
                         }
                         Err(e) => tracing::error!(error = %e, "reload refused: keeping the config in use"),

@@ -47,7 +47,19 @@ fn load(path: &std::path::Path) -> Result<(tunnel::ProxyConfig, Option<tokio_rus
     Ok((config, tls))
 }
 
+/// The expiry metrics of the certificates `config` uses.
+fn certificates(config: &tunnel::ProxyConfig) -> String {
+    let files: Vec<(&str, &std::path::Path)> = config
+        .tls
+        .iter()
+        .flat_map(|t| [("server", Some(t.cert.as_path())), ("client_ca", t.client_ca.as_deref())])
+        .filter_map(|(r, f)| Some((r, f?)))
+        .collect();
+    tunnel::ops::certificate_metrics(&files)
+}
+
 fn main() {
+    let started = tunnel::ops::unix_now_seconds();
     let args: Args = tunnel::ops::parse_args();
     if args.check {
         match load(&args.config) {
@@ -68,7 +80,11 @@ fn main() {
     rt.block_on(async move {
         // Request ids carry a boot id drawn from the OS: a restarted proxy does not repeat them.
         let boot_id = OsSeededRng::new().next_u64() as u32;
-        let options = tunnel::proxy::Options { agent_tls: tls, emf: args.emf, boot_id };
+        let in_use = std::sync::Arc::new(std::sync::Mutex::new(certificates(&config)));
+        let shown = in_use.clone();
+        let extra_metrics: tunnel::metrics::ExtraMetrics =
+            std::sync::Arc::new(move || tunnel::ops::process_metrics(started) + &shown.lock().map(|s| s.clone()).unwrap_or_default());
+        let options = tunnel::proxy::Options { agent_tls: tls, emf: args.emf, boot_id, extra_metrics: Some(extra_metrics) };
         let proxy = tunnel::Proxy::with_options(config, TokioEnv, options);
         let env = TokioEnv;
         let bind = |addr| async move { env.bind(addr).await.unwrap_or_else(|e| exit(&format!("bind {addr}: {e}"))) };
@@ -109,6 +125,9 @@ fn main() {
                     Ok((config, tls)) => {
                         if tls.is_none() {
                             tracing::warn!("agents connect without TLS: use this only inside a trusted network");
+                        }
+                        if let Ok(mut shown) = in_use.lock() {
+                            *shown = certificates(&config);
                         }
                         proxy.reload(config, tls);
                     }
