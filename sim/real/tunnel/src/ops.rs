@@ -174,3 +174,12 @@ pub fn certificate_metrics(files: &[(&str, &std::path::Path)]) -> String {
     }
     out
 }
+
+/// What a watch compares between two looks at some files: each one's modification time and
+/// length (`None` for a file that cannot be read).
+pub type Fingerprint = Vec<Option<(std::time::SystemTime, u64)>>;
+
+/// The [`Fingerprint`] of `paths` now.
+pub fn fingerprint(paths: &[&std::path::Path]) -> Fingerprint {
+    paths.iter().map(|p| std::fs::metadata(p).ok().and_then(|m| Some((m.modified().ok()?, m.len())))).collect()
+}

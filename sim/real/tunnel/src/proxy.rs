@@ -532,7 +532,9 @@ impl<C: Clock> Proxy<C> {
                 id
             }
         };
-        let (method, path, client) = (req.method().clone(), req.uri().path().to_string(), req.extensions().get::<ClientAddr>().map(|c| c.0));
+        // What the access line needs from the request, taken only if that line is logged.
+        let access = tracing::enabled!(target: "access", tracing::Level::INFO)
+            .then(|| (req.method().clone(), req.uri().path().to_string(), req.extensions().get::<ClientAddr>().map(|c| c.0)));
         let (backend, mut response) = if self.active.load(Ordering::Relaxed) > live.config.max_in_flight {
             (None, answer(503, "at_limit", "the proxy is at its limit of requests in flight\n"))
         } else {
@@ -542,19 +544,21 @@ impl<C: Clock> Proxy<C> {
         let status = response.status().as_u16();
         let by_proxy = response.extensions().get::<ProxyAnswer>().map(|a| a.0);
         self.metrics.record_answer(backend.unwrap_or("-"), status, elapsed, by_proxy);
-        tracing::info!(
-            target: "access",
-            request_id = %String::from_utf8_lossy(request_id.as_bytes()),
-            client = %client.map_or_else(|| "-".to_string(), |c| c.to_string()),
-            %method,
-            %path,
-            backend = backend.unwrap_or("-"),
-            status,
-            answered_by = by_proxy.map_or("backend", |_| "proxy"),
-            reason = by_proxy.unwrap_or("-"),
-            duration_ms = elapsed.as_secs_f64() * 1000.0,
-            "request"
-        );
+        if let Some((method, path, client)) = access {
+            tracing::info!(
+                target: "access",
+                request_id = %String::from_utf8_lossy(request_id.as_bytes()),
+                client = %client.map_or_else(|| "-".to_string(), |c| c.to_string()),
+                %method,
+                %path,
+                backend = backend.unwrap_or("-"),
+                status,
+                answered_by = by_proxy.map_or("backend", |_| "proxy"),
+                reason = by_proxy.unwrap_or("-"),
+                duration_ms = elapsed.as_secs_f64() * 1000.0,
+                "request"
+            );
+        }
         if live.config.headers.request_id_in_response {
             response.headers_mut().insert("x-request-id", request_id);
         }

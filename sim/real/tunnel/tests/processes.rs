@@ -638,3 +638,47 @@ async fn the_binaries_metrics_have_process_and_certificate_expiry_metrics() {
     assert!(m["process_resident_memory_bytes"] > 0.0 && m["process_open_fds"] > 0.0 && m["process_start_time_seconds"] > 0.0, "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Replaces `name` in `dir` at once (a new file renamed over it), as an operator should.
+fn replace(dir: &std::path::Path, name: &str, text: &str) {
+    let staged = write(dir, &format!(".{name}.new"), text);
+    std::fs::rename(staged, dir.join(name)).unwrap();
+}
+
+#[tokio::test]
+async fn with_watch_ms_a_changed_token_file_reloads_both_binaries_without_a_signal() {
+    let dir = temp_dir("watch");
+    let ports = Ports { clients: free_port(), agents: free_port(), admin: free_port() };
+    let backend = backend().await;
+    let text = format!(
+        r#"{{ "name": "p", "backends": ["b"], "default_backend": "b", "agents": {{ "a": {{ "token_file": "{}", "backends": ["b"] }} }} }}"#,
+        dir.join("proxy-a.tokens").display()
+    );
+    let config = write(&dir, "proxy.json", &text);
+    write(&dir, "proxy-a.tokens", "old\n");
+    write(&dir, "a.token", "old\n");
+    let proxy = start_proxy(&dir, &config, &ports, &["--watch-ms", "50"], "proxy.log");
+    let agent_text = format!(
+        r#"{{ "id": "a", "token_file": "{}", "backends": {{ "b": "{backend}" }}, "proxies": ["127.0.0.1:{}"], "backoff_base_ms": 50, "backoff_cap_ms": 500 }}"#,
+        dir.join("a.token").display(),
+        ports.agents
+    );
+    let agent_config = write(&dir, "agent.json", &agent_text);
+    let _agent =
+        Running::start(env!("CARGO_BIN_EXE_forwarding-agent"), &["--config", agent_config.to_str().unwrap(), "--watch-ms", "50"], dir.join("agent.log"), &[]);
+    until_ready(&ports, 200).await;
+    let load = Load::start(ports.clients, 2);
+    replace(&dir, "proxy-a.tokens", "old\nnew\n");
+    until_metric(ports.admin, "tunnel_config_reloads_total{result=\"ok\"}", 1.0).await;
+    replace(&dir, "a.token", "new\n");
+    until_metric(ports.admin, "tunnel_agents_accepted_total", 2.0).await;
+    until_metric_is(ports.admin, "tunnel_agents_connected{backend=\"b\"}", |v| v == 1.0, 1.0).await;
+    replace(&dir, "proxy-a.tokens", "new\n");
+    until_metric(ports.admin, "tunnel_config_reloads_total{result=\"ok\"}", 2.0).await;
+    let (sent, failures) = load.finish().await;
+    assert!(failures.is_empty(), "{} of {sent} requests failed: {:?}\nproxy:\n{}", failures.len(), &failures[..failures.len().min(5)], proxy.log());
+    let m = metrics(ports.admin).await;
+    assert_eq!(m["tunnel_agents_refused_total{reason=\"reload\"}"], 0.0);
+    assert_eq!(m["tunnel_agents_connected{backend=\"b\"}"], 1.0);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use azsim_net::Listen;
 use azsim_net::tokio_impl::{OsSeededRng, TokioEnv};
@@ -33,6 +34,11 @@ struct Args {
     /// `/ready` (a proxy session is up) and `/metrics`, if given.
     #[arg(long)]
     admin: Option<SocketAddr>,
+    /// Also reload when the config, the token file or a TLS file changes (modification time
+    /// or size), looking this often, in milliseconds (0: only on SIGHUP). Replace files by
+    /// renaming a complete new one over them.
+    #[arg(long, default_value_t = 0)]
+    watch_ms: u64,
 }
 
 /// The config file and the TLS it asks for, or why they cannot be used.
@@ -57,6 +63,14 @@ fn certificates(config: &tunnel::AgentConfig) -> String {
     let files: Vec<(&str, &std::path::Path)> =
         config.tls.iter().flat_map(|t| [("ca", Some(t.ca.as_path())), ("client", t.cert.as_deref())]).filter_map(|(r, f)| Some((r, f?))).collect();
     tunnel::ops::certificate_metrics(&files)
+}
+
+/// What a watch looks at: the config file, its token file and its TLS files.
+fn watched(path: &std::path::Path, config: &tunnel::AgentConfig) -> tunnel::ops::Fingerprint {
+    let mut files = vec![path];
+    files.extend(config.token_file.as_deref());
+    files.extend(config.tls.iter().flat_map(|t| [Some(t.ca.as_path()), t.cert.as_deref(), t.key.as_deref()]).flatten());
+    tunnel::ops::fingerprint(&files)
 }
 
 fn main() {
@@ -93,22 +107,45 @@ fn main() {
         let mut hup = signal(tokio::signal::unix::SignalKind::hangup());
         // SIGHUP: read the config (and the token file) again; an invalid one is refused and the
         // one in use kept. Ctrl-C or SIGTERM: close the sessions and deregister from Cloud Map.
+        // With --watch-ms, a change to a watched file reloads too.
+        let watch = (args.watch_ms > 0).then(|| Duration::from_millis(args.watch_ms));
+        let mut seen = watched(&args.config, &update.borrow().config);
         let signals = async {
             loop {
-                tokio::select! {
+                let tick = async {
+                    match watch {
+                        Some(every) => tokio::time::sleep(every).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                let reload = tokio::select! {
                     biased;
                     _ = tokio::signal::ctrl_c() => break,
                     _ = term.recv() => break,
-                    _ = hup.recv() => match load(&args) {
-                        Ok(s) => {
-                            tracing::info!("config reloaded: replacing the proxy sessions");
-                            if let Ok(mut shown) = in_use.lock() {
-                                *shown = certificates(&s.config);
-                            }
-                            let _ = update.send(s);
+                    _ = hup.recv() => true,
+                    _ = tick => {
+                        let now = watched(&args.config, &update.borrow().config);
+                        let changed = now != seen;
+                        if changed {
+                            tracing::info!("a watched file changed: reloading");
+                            seen = now;
                         }
-                        Err(e) => tracing::error!(error = %e, "reload refused: keeping the config in use"),
-                    },
+                        changed
+                    }
+                };
+                if !reload {
+                    continue;
+                }
+                match load(&args) {
+                    Ok(s) => {
+                        tracing::info!("config reloaded: replacing the proxy sessions");
+                        if let Ok(mut shown) = in_use.lock() {
+                            *shown = certificates(&s.config);
+                        }
+                        seen = watched(&args.config, &s.config);
+                        let _ = update.send(s);
+                    }
+                    Err(e) => tracing::error!(error = %e, "reload refused: keeping the config in use"),
                 }
             }
         };

@@ -38,6 +38,11 @@ struct Args {
     /// Also print a CloudWatch Embedded Metric Format line per response.
     #[arg(long)]
     emf: bool,
+    /// Also reload when the config, a token file or a TLS file changes (modification time or
+    /// size), looking this often, in milliseconds (0: only on SIGHUP). Replace files by
+    /// renaming a complete new one over them.
+    #[arg(long, default_value_t = 0)]
+    watch_ms: u64,
 }
 
 /// The config file and the TLS acceptor it asks for, or why they cannot be used.
@@ -56,6 +61,14 @@ fn certificates(config: &tunnel::ProxyConfig) -> String {
         .filter_map(|(r, f)| Some((r, f?)))
         .collect();
     tunnel::ops::certificate_metrics(&files)
+}
+
+/// What a watch looks at: the config file, its token files and its TLS files.
+fn watched(path: &std::path::Path, config: &tunnel::ProxyConfig) -> tunnel::ops::Fingerprint {
+    let mut files = vec![path];
+    files.extend(config.agents.values().filter_map(|g| g.token_file.as_deref()));
+    files.extend(config.tls.iter().flat_map(|t| [Some(t.cert.as_path()), Some(t.key.as_path()), t.client_ca.as_deref()]).flatten());
+    tunnel::ops::fingerprint(&files)
 }
 
 fn main() {
@@ -116,23 +129,46 @@ fn main() {
         // SIGHUP: read the config again; an invalid one is refused and the one in use kept.
         // SIGTERM or Ctrl-C: drain (not ready for `drain_grace_ms`, then up to
         // `drain_timeout_ms` for requests in hand).
+        // With --watch-ms, a change to a watched file reloads too.
+        let watch = (args.watch_ms > 0).then(|| Duration::from_millis(args.watch_ms));
+        let mut seen = watched(&args.config, &proxy.config());
         loop {
-            tokio::select! {
+            let tick = async {
+                match watch {
+                    Some(every) => tokio::time::sleep(every).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let reload = tokio::select! {
                 biased;
                 _ = tokio::signal::ctrl_c() => break,
                 _ = term.recv() => break,
-                _ = hup.recv() => match load(&args.config) {
-                    Ok((config, tls)) => {
-                        if tls.is_none() {
-                            tracing::warn!("agents connect without TLS: use this only inside a trusted network");
-                        }
-                        if let Ok(mut shown) = in_use.lock() {
-                            *shown = certificates(&config);
-                        }
-                        proxy.reload(config, tls);
+                _ = hup.recv() => true,
+                _ = tick => {
+                    let now = watched(&args.config, &proxy.config());
+                    let changed = now != seen;
+                    if changed {
+                        tracing::info!("a watched file changed: reloading");
+                        seen = now;
                     }
-                    Err(e) => proxy.reload_refused(&e),
-                },
+                    changed
+                }
+            };
+            if !reload {
+                continue;
+            }
+            match load(&args.config) {
+                Ok((config, tls)) => {
+                    if tls.is_none() {
+                        tracing::warn!("agents connect without TLS: use this only inside a trusted network");
+                    }
+                    if let Ok(mut shown) = in_use.lock() {
+                        *shown = certificates(&config);
+                    }
+                    seen = watched(&args.config, &config);
+                    proxy.reload(config, tls);
+                }
+                Err(e) => proxy.reload_refused(&e),
             }
         }
         let config = proxy.config();
