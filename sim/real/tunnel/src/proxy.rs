@@ -287,7 +287,7 @@ impl<C: Clock> Proxy<C> {
         let mut disconnected = Vec::new();
         for (agent, kick) in out.into_values() {
             self.metrics.agent_refused(Refusal::Reload);
-            tracing::warn!(%agent, "the reloaded config no longer admits this agent: disconnecting it");
+            tracing::warn!(%agent, "the reloaded config no longer admits this agent's session: disconnecting it");
             kick.notify_one();
             disconnected.push(agent.to_string());
         }
@@ -372,8 +372,11 @@ impl<C: Clock> Proxy<C> {
             Ok(h) => h,
             Err((why, reason)) => {
                 self.metrics.agent_refused(why);
+                // The greeting's second word is the agent id once it parsed (never the token).
+                let agent = if why == Refusal::Greeting { "-" } else { line.split(' ').nth(1).unwrap_or("-") };
+                tracing::warn!(%agent, reason = why.label(), error = %reason, "greeting refused");
                 let _ = stream.write_all(format!("ERR {reason}\n").as_bytes()).await;
-                return Err(format!("refused: {reason}"));
+                return Ok(());
             }
         };
         stream.write_all(b"OK\n").await.map_err(|e| e.to_string())?;
@@ -440,11 +443,9 @@ impl<C: Clock> Proxy<C> {
             }
         };
         let Some(grant) = grant.filter(|_| token_ok) else {
-            tracing::warn!(agent = %hello.agent, "greeting refused: unknown agent or wrong token");
             return Err((Refusal::Credentials, NOT_AUTHORISED.into()));
         };
         if let Some(b) = hello.backends.iter().find(|b| !grant.backends.contains(b)) {
-            tracing::warn!(agent = %hello.agent, backend = %b, "greeting refused: a backend the agent may not serve");
             return Err((Refusal::Backend, format!("agent {} may not serve {b}", hello.agent)));
         }
         if let Some(cert) = certificate {
@@ -454,7 +455,6 @@ impl<C: Clock> Proxy<C> {
                 .zip(webpki::EndEntityCert::try_from(cert).ok())
                 .is_some_and(|(n, c)| c.verify_is_valid_for_subject_name(&n).is_ok());
             if !carries {
-                tracing::warn!(agent = %hello.agent, expected = %name, "greeting refused: the client certificate does not carry the agent's name");
                 return Err((Refusal::Certificate, format!("the client certificate is not {name}'s")));
             }
         }
