@@ -29,6 +29,16 @@
 //! and a closed connection, or, if the response has already started, an aborted response. Both
 //! run on the injected clock.
 //!
+//! Reload ([`Proxy::reload`]): the config and the agents' TLS acceptor are replaced whole;
+//! requests and connections in hand go on, agent sessions the new config no longer admits are
+//! closed. Agents: each grant takes a list of tokens, and under mutual TLS an agent's
+//! certificate must carry its name (`agent_cert_name`).
+//!
+//! Observability: every response the proxy makes itself carries a [`ProxyAnswer`] (counted
+//! apart from the backend's answers), each request has an id (`x-request-id`, made as
+//! `<name>-<boot id>-<counter>` if absent, returned to the client) and an access line (target
+//! `access`); [`Proxy::prometheus`] adds the gauges (agents per backend, requests in flight).
+//!
 //! Graceful shutdown ([`Proxy::drain`]): not ready first, then the requests in hand finish.
 //! Each listener's loop takes a shutdown future (`*_until`) and outlives accept errors
 //! ([`crate::accept`]); `/ready` is 503 while a listener is not accepting.

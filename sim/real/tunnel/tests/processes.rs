@@ -149,8 +149,8 @@ impl Running {
     fn start(bin: &str, args: &[&str], log: std::path::PathBuf, env: &[(&str, &str)]) -> Running {
         let child = Command::new(bin)
             .args(args)
-            .envs(env.iter().copied())
             .env_remove("RUST_LOG")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -680,5 +680,33 @@ async fn with_watch_ms_a_changed_token_file_reloads_both_binaries_without_a_sign
     let m = metrics(ports.admin).await;
     assert_eq!(m["tunnel_agents_refused_total{reason=\"reload\"}"], 0.0);
     assert_eq!(m["tunnel_agents_connected{backend=\"b\"}"], 1.0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn rust_log_sets_the_levels_and_a_bad_one_is_refused() {
+    let dir = temp_dir("rust-log");
+    let ports = Ports { clients: free_port(), agents: free_port(), admin: free_port() };
+    let config = write(
+        &dir,
+        "proxy.json",
+        r#"{ "backends": ["b"], "default_backend": "b", "start_grace_ms": 0, "agents": { "a": { "token": "t", "backends": ["b"] } } }"#,
+    );
+    let args = proxy_args(&config, &ports);
+    let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+    args.extend(["--log-format", "json"]);
+    // Warnings, and the access log at INFO.
+    let mut proxy = Running::start(env!("CARGO_BIN_EXE_inverting-proxy"), &args, dir.join("proxy.log"), &[("RUST_LOG", "warn,access=info")]);
+    until_ready(&ports, 503).await;
+    assert_eq!(get(ports.clients, "/").await.unwrap().status(), 503);
+    proxy.signal("TERM");
+    assert_eq!(proxy.exited().await, Some(0));
+    let lines = json_lines(&proxy.log());
+    assert!(lines.iter().any(|l| l["target"] == "access" && l["status"] == 503 && l["reason"] == "no_agent"), "{lines:#?}");
+    assert!(!lines.iter().any(|l| l["target"] != "access" && l["level"] == "INFO"), "no other INFO line: {lines:#?}");
+    // A RUST_LOG that cannot be parsed: exit 2, naming it.
+    let mut bad = Running::start(env!("CARGO_BIN_EXE_inverting-proxy"), &args, dir.join("bad.log"), &[("RUST_LOG", "access=loud")]);
+    assert_eq!(bad.exited().await, Some(2));
+    assert!(bad.log().contains("RUST_LOG"), "{}", bad.log());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -146,8 +146,21 @@ impl AgentConfig {
             "keepalive_timeout_ms": self.keepalive_timeout_ms,
             "drain_timeout_ms": self.drain_timeout_ms,
             "tls": self.tls.as_ref().map(|t| serde_json::json!({ "ca": t.ca, "server_name": t.server_name, "cert": t.cert, "key": t.key })),
-            "cloud_map": self.cloud_map.is_some(),
-            "proxy_discovery": self.proxy_discovery.is_some(),
+            "cloud_map": self.cloud_map.as_ref().map(|r| serde_json::json!({
+                "endpoint": r.api.endpoint,
+                "aws": r.api.aws.as_ref().map(|a| serde_json::json!({ "region": a.region, "ca_bundle": a.ca_bundle })),
+                "service_id": r.service_id,
+                "zone": r.zone,
+                "attributes": r.attributes,
+            })),
+            "proxy_discovery": self.proxy_discovery.as_ref().map(|d| serde_json::json!({
+                "endpoint": d.api.endpoint,
+                "aws": d.api.aws.as_ref().map(|a| serde_json::json!({ "region": a.region, "ca_bundle": a.ca_bundle })),
+                "namespace": d.namespace,
+                "service": d.service,
+                "query": d.query,
+                "port": d.port,
+            })),
         })
     }
 
