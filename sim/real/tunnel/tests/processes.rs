@@ -710,3 +710,32 @@ async fn rust_log_sets_the_levels_and_a_bad_one_is_refused() {
     assert!(bad.log().contains("RUST_LOG"), "{}", bad.log());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_shipped_systemd_units_verify_and_are_hardened() {
+    let analyze = |args: &[&str]| Command::new("systemd-analyze").args(args).output();
+    if analyze(&["--version"]).is_err() {
+        eprintln!("SKIPPED: no systemd-analyze");
+        return;
+    }
+    let dir = temp_dir("units");
+    let packaging = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging");
+    let bins = [("inverting-proxy", env!("CARGO_BIN_EXE_inverting-proxy")), ("forwarding-agent", env!("CARGO_BIN_EXE_forwarding-agent"))];
+    for (name, bin) in bins {
+        // The unit as shipped, with the binary where this build put it.
+        let text = std::fs::read_to_string(packaging.join(format!("{name}.service"))).unwrap().replace(&format!("/usr/local/bin/{name}"), bin);
+        let unit = write(&dir, &format!("{name}.service"), &text);
+        let out = analyze(&["verify", unit.to_str().unwrap()]).unwrap();
+        let said = String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success() && said.trim().is_empty(), "{name}.service: {said}");
+        let out = analyze(&["security", "--offline=yes", unit.to_str().unwrap()]).unwrap();
+        let said = String::from_utf8_lossy(&out.stdout).to_string();
+        let Some(level) = said.lines().find_map(|l| l.split("Overall exposure level for ").nth(1)?.split(": ").nth(1)?.split(' ').next()?.parse::<f64>().ok())
+        else {
+            eprintln!("SKIPPED the exposure check of {name}.service (this systemd-analyze has no --offline): {}", String::from_utf8_lossy(&out.stderr));
+            continue;
+        };
+        assert!(level <= 2.0, "{name}.service: exposure {level}\n{said}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
