@@ -1141,3 +1141,33 @@ async fn a_reload_replaces_the_certificates_and_the_sessions_in_place_stay() {
     let fresh = greet_over_tls(s.agents, tunnel::tls::connector(new.ca.as_bytes(), "proxy.test", client).unwrap()).await;
     assert_eq!(fresh.as_deref(), Ok("OK"));
 }
+
+#[tokio::test]
+async fn an_agents_new_settings_replace_its_session_only_once_the_new_one_is_taken() {
+    let s = setup().await;
+    let settings = |token: &str| tunnel::agent::Settings {
+        config: AgentConfig {
+            backoff_base_ms: 20,
+            backoff_cap_ms: 100,
+            ..AgentConfig::new("agent-1", token, BTreeMap::from([("orders".to_string(), s.backend)]), vec![s.agents])
+        },
+        tls: None,
+    };
+    let (update, live) = tokio::sync::watch::channel(settings("t1"));
+    let stats = Arc::new(tunnel::agent::AgentStats::default());
+    let _agent = tokio::spawn(tunnel::agent::run_live(live, TokioEnv, Box::new(OsSeededRng::new()), stats.clone(), std::future::pending::<()>()));
+    until("the agent", || s.proxy.agents_of("orders").len() == 1).await;
+    // A token the proxy does not take: refused, and the session in place keeps serving.
+    update.send(settings("t1-next")).unwrap();
+    until("a refused greeting", || stats.refused.load(std::sync::atomic::Ordering::Relaxed) >= 2).await;
+    assert_eq!(s.proxy.agents_of("orders"), ["agent-1"]);
+    assert_eq!(request(s.clients, "/orders/1", &[]).await.status(), 200);
+    // Once the proxy takes it, the new session comes up and the old one goes.
+    let mut config = proxy_config();
+    config.agents.get_mut("agent-1").unwrap().token = tunnel::proxy::Tokens(vec!["t1".into(), "t1-next".into()]);
+    assert!(s.proxy.reload(config, None).disconnected.is_empty());
+    until("the new session", || s.proxy.metrics.prometheus().contains("tunnel_agents_accepted_total 2")).await;
+    until("the old session gone", || s.proxy.agents_of("orders").len() == 1).await;
+    assert_eq!(request(s.clients, "/orders/2", &[]).await.status(), 200);
+    until("one session on the agent's side too", || stats.proxies_connected.load(std::sync::atomic::Ordering::Relaxed) == 1).await;
+}
