@@ -208,6 +208,9 @@ pub mod service {
     /// default), so the load balancer's idle timeout closes first and no request meets a close
     /// unless the scenario sets one (Node.js 5 s, gunicorn 2 s, nginx 75 s). Ours.
     pub const KEEP_ALIVE: crate::conn::KeepAlive = crate::conn::KeepAlive::Unlimited;
+    /// How long a service keeps an idle connection to what it calls: 90 s, Go's
+    /// `http.DefaultTransport` `IdleConnTimeout`, as for clients. Ours.
+    pub const CALL_IDLE_TIMEOUT: Nanos = secs(90);
 }
 
 /// Clients.

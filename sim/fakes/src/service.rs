@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use azsim_kernel::{Cx, Dist, HostId, Message, Nanos, Packer, Process, RequestId, TimerToken, Unpacker};
 
-use crate::conn::{Accepted, ConnKey, KeepAlive, Taken};
+use crate::conn::{Accepted, Acquired, ConnKey, KeepAlive, Pool, Taken};
 use crate::deadline::Deadlines;
 use crate::ecs::TaskSwitch;
 use crate::pick::Picker;
@@ -32,6 +32,9 @@ pub struct Step {
     pub picker: Picker,
     /// Headers this step adds to what it sends (e.g. a shared secret).
     pub headers: Vec<(String, String)>,
+    /// A call goes on a keep-alive connection from the instance's pool (the callee takes
+    /// connections); otherwise as a message.
+    pub connects: bool,
 }
 
 /// `http` with `headers` set (replacing any of the same name).
@@ -96,14 +99,20 @@ enum ServiceTimer {
     CallSweep,
     /// Idle connections are due to close (keep-alive timeout).
     ConnSweep,
+    /// The calls' idle connections are due to close ([`Pool`]).
+    CallConnSweep,
+    /// The calls' connection attempts are due a SYN retransmission or to be given up.
+    CallConnect,
 }
 
 impl TimerToken for ServiceTimer {
     fn into_token(self) -> u64 {
         match self {
             ServiceTimer::Processed { job } => Packer::new().put(0, 1).put(job, 63).finish(),
-            ServiceTimer::CallSweep => Packer::new().put(1, 1).put(0, 1).finish(),
-            ServiceTimer::ConnSweep => Packer::new().put(1, 1).put(1, 1).finish(),
+            ServiceTimer::CallSweep => Packer::new().put(1, 1).put(0, 2).finish(),
+            ServiceTimer::ConnSweep => Packer::new().put(1, 1).put(1, 2).finish(),
+            ServiceTimer::CallConnSweep => Packer::new().put(1, 1).put(2, 2).finish(),
+            ServiceTimer::CallConnect => Packer::new().put(1, 1).put(3, 2).finish(),
         }
     }
     fn from_token(token: u64) -> Self {
@@ -111,9 +120,11 @@ impl TimerToken for ServiceTimer {
         if fields.take(1) == 0 {
             return ServiceTimer::Processed { job: fields.take(63) };
         }
-        match fields.take(1) {
+        match fields.take(2) {
             0 => ServiceTimer::CallSweep,
-            _ => ServiceTimer::ConnSweep,
+            1 => ServiceTimer::ConnSweep,
+            2 => ServiceTimer::CallConnSweep,
+            _ => ServiceTimer::CallConnect,
         }
     }
 }
@@ -140,6 +151,9 @@ struct Job {
     step: usize,
     /// The connection it came on (from a load balancer that pools them).
     conn: Option<ConnKey>,
+    /// The pooled connection its call goes (or went) on, and the call while it waits for
+    /// the SYN-ACK.
+    out: Option<(u64, Option<Request>)>,
 }
 
 /// How many kinds of request an instance tells apart in [`ServiceInstance::received`].
@@ -170,12 +184,16 @@ pub struct ServiceInstance {
     switch: Option<TaskSwitch>,
     /// Connections from callers that pool them.
     accepted: Accepted,
+    /// Keep-alive connections for calls (when a step connects).
+    pool: Option<Pool>,
 }
 
 impl ServiceInstance {
     pub fn new(config: Arc<ServiceConfig>) -> Self {
         let steps = config.steps.clone();
+        let pool = steps.iter().any(|s| s.connects).then(|| Pool::new(crate::defaults::service::CALL_IDLE_TIMEOUT, config.call_timeout));
         ServiceInstance {
+            pool,
             config,
             steps,
             active: 0,
@@ -205,6 +223,11 @@ impl ServiceInstance {
     /// scenario: they have no slow start.
     fn answer(&mut self, cx: &mut Cx<'_>, id: RequestId, req: &Request, conn: Option<ConnKey>, status: u16, bytes: u64) {
         self.accepted.reply(cx, req.reply_to, conn, (id, req.call_id), (status, bytes), ServiceTimer::ConnSweep);
+    }
+
+    /// What this instance's connections for calls did (zeros when its calls are messages).
+    pub fn call_conn_stats(&self) -> crate::ConnStats {
+        self.pool.as_ref().map(|p| p.stats).unwrap_or_default()
     }
 
     /// What slow start cost this instance's answers on connections.
@@ -258,7 +281,7 @@ impl ServiceInstance {
         self.active += 1;
         self.next_job += 1;
         let job = self.next_job;
-        self.jobs.insert(job, Job { id, req, step: 0, conn });
+        self.jobs.insert(job, Job { id, req, step: 0, conn, out: None });
         let mut t = self.config.processing.sample(cx.rng());
         if let Some(task) = &self.switch {
             task.add_busy(t);
@@ -327,15 +350,34 @@ impl ServiceInstance {
                     http: with_headers(&j.req.http, &step.headers),
                     source: cx.host(),
                 };
-                let id = j.id;
-                cx.send(target.host, rpc::request(id, req));
-                self.call_deadlines.add(cx, call_key(job, j.step), self.config.call_timeout, ServiceTimer::CallSweep);
+                let (id, key) = (j.id, call_key(job, j.step));
+                match self.pool.as_mut().filter(|_| step.connects) {
+                    None => cx.send(target.host, rpc::request(id, req)),
+                    Some(pool) => match pool.acquire(cx, target.host, job, ServiceTimer::CallConnect) {
+                        Acquired::Reused(conn) => {
+                            cx.send(target.host, Body::on_conn(id, conn, req));
+                            j.out = Some((conn, None));
+                        }
+                        Acquired::Opened(conn) => {
+                            cx.note_handshake(id);
+                            cx.send(target.host, Body::syn(conn));
+                            j.out = Some((conn, Some(req)));
+                        }
+                    },
+                }
+                self.call_deadlines.add(cx, key, self.config.call_timeout, ServiceTimer::CallSweep);
             }
         }
     }
 
     fn fail(&mut self, cx: &mut Cx<'_>, job: u64, status: u16) {
         if let Some(j) = self.jobs.remove(&job) {
+            // Its call's connection, if any, is given up (closed at the callee if it was open).
+            if let (Some((conn, _)), Some(pool)) = (j.out, self.pool.as_mut())
+                && let Some(dest) = pool.abandon(conn)
+            {
+                cx.send(dest, Body::fin(conn));
+            }
             self.answer(cx, j.id, &j.req, j.conn, status, 0);
             self.finish(cx);
         }
@@ -359,15 +401,42 @@ impl Process for ServiceInstance {
             return;
         }
         let id = msg.request;
-        let body = match self.accepted.take(cx, from, id, Body::of(msg), ServiceTimer::ConnSweep) {
+        let body = Body::of(msg);
+        // A FIN from a callee about one of the calls' connections.
+        if let (Body::Fin(seg), Some(pool)) = (&body, self.pool.as_mut())
+            && pool.owns_fin(from, &body)
+        {
+            return pool.server_closed(seg.conn);
+        }
+        let body = match self.accepted.take(cx, from, id, body, ServiceTimer::ConnSweep) {
             Taken::Serve(req, conn) => return self.admit(cx, id.expect("requests carry their id"), req, conn),
             Taken::Handled => return,
             Taken::Other(body) => body,
         };
         match body {
+            // A call's connection is open: the call goes with the ACK.
+            Body::SynAck(seg) => {
+                let Some(pool) = self.pool.as_mut() else { return };
+                let waiting = pool.established(seg.conn).and_then(|job| Some((job, self.jobs.get_mut(&job)?.out.as_mut()?.1.take()?)));
+                match waiting {
+                    Some((job, req)) => cx.send(from, Body::on_conn(self.jobs[&job].id, seg.conn, req)),
+                    None => cx.send(from, Body::fin(seg.conn)), // given up meanwhile
+                }
+            }
+            // The callee reset the call's connection (it had closed it): 502.
+            Body::Rst(seg) => {
+                if let Some(job) = self.pool.as_mut().and_then(|p| p.reset(seg.conn)) {
+                    self.fail(cx, job, 502);
+                }
+            }
             Body::Response(resp) => {
                 let job = resp.call_id;
                 let Some(j) = self.jobs.get_mut(&job) else { return }; // answered after our timeout
+                if let (Some((conn, _)), Some(pool)) = (j.out.take(), self.pool.as_mut())
+                    && let Some(dest) = pool.release(cx, conn, resp.connection_close, ServiceTimer::CallConnSweep)
+                {
+                    cx.send(dest, Body::fin(conn));
+                }
                 if resp.status != 200 {
                     return self.fail(cx, job, resp.status);
                 }
@@ -382,7 +451,17 @@ impl Process for ServiceInstance {
     fn on_refused(&mut self, cx: &mut Cx<'_>, _to: HostId, msg: Message) {
         // A call or forward was refused: the caller hears 502 at once.
         let id = msg.request;
-        let Body::Request(req) = Body::of(msg) else { return };
+        let req = match Body::of(msg) {
+            Body::Request(req) => req,
+            // The callee's process is gone: the call's connection is refused or reset.
+            Body::Syn(crate::conn::Segment { conn }) | Body::ConnRequest(crate::conn::ConnRequest { conn, .. }) => {
+                if let Some(job) = self.pool.as_mut().and_then(|p| p.reset(conn)) {
+                    self.fail(cx, job, 502);
+                }
+                return;
+            }
+            _ => return,
+        };
         if req.reply_to == cx.host() {
             self.fail(cx, req.call_id, 502);
         } else if let Some(id) = id {
@@ -408,6 +487,18 @@ impl Process for ServiceInstance {
             ServiceTimer::ConnSweep => {
                 self.accepted.sweep(cx, ServiceTimer::ConnSweep);
             }
+            ServiceTimer::CallConnSweep => {
+                let Some(pool) = self.pool.as_mut() else { return };
+                for (conn, dest) in pool.expire(cx, ServiceTimer::CallConnSweep) {
+                    cx.send(dest, Body::fin(conn));
+                }
+            }
+            ServiceTimer::CallConnect => {
+                let Some(pool) = self.pool.as_mut() else { return };
+                for job in pool.connect_timer(cx, ServiceTimer::CallConnect).resend(cx) {
+                    self.fail(cx, job, 504);
+                }
+            }
         }
     }
 
@@ -418,6 +509,9 @@ impl Process for ServiceInstance {
         self.queue.clear();
         self.jobs.clear();
         self.accepted.clear();
+        if let Some(pool) = self.pool.as_mut() {
+            pool.clear();
+        }
     }
 
     fn as_any(&self) -> &dyn Any {

@@ -207,6 +207,11 @@ fn connections(world: &World, core: &azsim_kernel::Core) -> Vec<ConnectionsRecor
                     by.entry(format!("cloudfront {name} -> origins")).or_default().add(&edge.conn_stats());
                 }
             }
+            Role::Service(name) => {
+                if let Some(i) = process.and_then(|p| p.downcast_ref::<azsim_fakes::ServiceInstance>()) {
+                    by.entry(format!("{name} -> calls")).or_default().add(&i.call_conn_stats());
+                }
+            }
             Role::VpcLinkEni(api) => {
                 if let Some(eni) = process.and_then(|p| p.downcast_ref::<azsim_fakes::apigw::VpcLinkEni>()) {
                     links.entry(format!("{api} VPC link")).or_default().add(&eni.conn_stats());

@@ -238,3 +238,30 @@ fn tls_costs_a_new_connection_one_round_trip_with_1_3_and_two_with_1_2() {
         assert_eq!((client_stats(&w).opened, client_stats(&w).reused), (1, 1), "{tls:?}");
     }
 }
+
+/// A service's calls go on its own keep-alive connections (`Step::connects`): the first call
+/// pays a handshake (2L), the next, a second later, none. The client sends to the caller as a
+/// message (L each way); each service takes 1 ms: 4L + 2 ms on a warm connection, 6L + 2 ms on
+/// a new one. A callee that crashed resets the kept connection: the next call is answered 502.
+#[test]
+fn a_services_calls_keep_their_connections_and_the_first_pays_the_handshake() {
+    let w = world(0, &[("client", 0), ("front", 0), ("api-0-0", 0)]);
+    let api = w.api()[0];
+    let cfg = Arc::new(api_config(Dist::Fixed(MS), None, 0));
+    w.sim.with_core(|c| c.add_process(api.host, Box::new(ServiceInstance::new(cfg))));
+    let front = w.host("front");
+    let step = Step { kind: StepKind::Call, picker: Picker::new(PickPolicy::Any, vec![api]), headers: vec![], connects: true };
+    let cfg = Arc::new(ServiceConfig { name: "front".into(), steps: vec![step], ..api_config(Dist::Fixed(MS), None, 0) });
+    w.sim.with_core(|c| c.add_process(front, Box::new(ServiceInstance::new(cfg))));
+    let to_front = Destination::Service(Picker::new(PickPolicy::Any, vec![Endpoint { host: front, az: w.azs[0] }]));
+    let h = w.host("client");
+    w.sim.with_core(|c| c.add_process(h, Box::new(Client::new(client_config(to_front, Pacing::Open { rate: 1.0, poisson: false }, 3)))));
+    w.sim.with_core(|c| c.schedule_fault(1_500 * MS, None, Fault::HostCrash(api.host)));
+    let mut w = w;
+    w.sim.run_until(Duration::from_secs(5));
+    let results: Vec<_> = w.results().into_iter().map(|(lat, o, _)| (lat, o)).collect();
+    assert_eq!(results[..2], [(Some(6 * L + 2 * MS), Outcome::Ok), (Some(4 * L + 2 * MS), Outcome::Ok)]);
+    assert_eq!(results[2].1, Outcome::Failed(Failure::Status(502)));
+    let stats = w.sim.with_core(|c| c.process(front).unwrap().as_any().downcast_ref::<ServiceInstance>().unwrap().call_conn_stats());
+    assert_eq!((stats.opened, stats.reused, stats.reset), (1, 2, 1));
+}

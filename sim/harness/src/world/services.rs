@@ -49,7 +49,7 @@ fn service_config(f: &ScenarioFile, name: &str, svc: &ServiceSpec, placed: &Plac
         processing: dist(f, &svc.processing),
         concurrency: svc.concurrency,
         queue: svc.queue,
-        steps: svc.steps.iter().map(|s| step(s, placed)).collect(),
+        steps: svc.steps.iter().map(|s| step(f, s, placed)).collect(),
         call_timeout: defaults::service::CALL_TIMEOUT,
         cold_start: svc.cold_start.as_ref().map(|cs| ColdStart {
             duration: dist(f, &cs.duration),
@@ -70,15 +70,18 @@ fn service_config(f: &ScenarioFile, name: &str, svc: &ServiceSpec, placed: &Plac
     }
 }
 
-/// A step: a call or a forward to a load balancer's nodes or a service's instances.
-fn step(s: &azsim_scenario::StepSpec, placed: &Placed<'_>) -> Step {
+/// A step: a call or a forward to a load balancer's nodes or a service's instances. A call
+/// goes on a keep-alive connection when its target takes connections (a forward passes the
+/// request on, and the next service answers the original caller: a message).
+fn step(f: &ScenarioFile, s: &azsim_scenario::StepSpec, placed: &Placed<'_>) -> Step {
     let (kind, target) = match &s.action {
         StepAction::Call(t) => (StepKind::Call, t),
         StepAction::Forward(t) => (StepKind::Forward, t),
     };
     let nodes = placed.lb_nodes(&target.value);
     let endpoints = if nodes.is_empty() { placed.instances(&target.value) } else { nodes };
-    Step { kind, picker: Picker::new(pick_policy(s.pick), endpoints), headers: s.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect() }
+    let connects = kind == StepKind::Call && f.refuses_connections(&target.value).is_none();
+    Step { kind, picker: Picker::new(pick_policy(s.pick), endpoints), headers: s.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(), connects }
 }
 
 fn pick_policy(p: Pick) -> PickPolicy {

@@ -44,18 +44,23 @@ fn affinity_cuts_cross_az_bytes_per_request_by_about_40_percent() {
     assert!((0.35..0.5).contains(&saving), "saving {saving}");
 }
 
-/// The clients keep connections: a connection's first request pays a round trip for each
-/// connection opened on its way, the others keep the article's figures. By hand: behind the
-/// ALB, the client's connection to a node and the node's to a router, each 2 x 300 us inside an
-/// AZ or 2 x 1.5 ms across: at worst 20 + 3 + 3 = 26 ms. Behind the NLBs (zonal names), one
-/// flow, client -> node -> router inside the AZ, whose SYN and SYN-ACK each take two hops:
-/// 4 x 300 us = 1.2 ms more, at worst 15.2 + 1.2 = 16.4 ms.
+/// Clients, the ALB's nodes and the routers keep connections: a request pays a round trip for
+/// each connection opened on its way, the others keep the article's figures. By hand: behind
+/// the ALB, the client's connection to a node, the node's to a router and the router's to a
+/// storage lead, each 2 x 300 us inside an AZ or 2 x 1.5 ms across: at worst 20 + 3 x 3 =
+/// 29 ms. Behind the NLBs (zonal names), one flow client -> node -> router inside the AZ
+/// (SYN and SYN-ACK take two hops each: 4 x 300 us) and the router's call: at worst 15.2 +
+/// 1.2 + 3 = 19.4 ms, which this seed reaches.
 #[test]
 fn a_connections_first_request_pays_its_handshakes_and_the_others_keep_the_articles_figures() {
-    for (variant, warm_max, paid_max) in [("baseline", 20_000.0, 26_000.0), ("nlb-affinity", 15_200.0, 16_400.0)] {
+    for (variant, warm_max, bound, reached) in [("baseline", 20_000.0, 29_000.0, false), ("nlb-affinity", 15_200.0, 19_400.0, true)] {
         let r = run(variant, None);
         let h = r.clients[0].handshakes.as_ref().expect("first requests paid handshakes");
-        assert_eq!((h.open_latency_us.max, h.paid_latency_us.max), (warm_max, paid_max), "{variant}");
+        assert_eq!(h.open_latency_us.max, warm_max, "{variant}: warm requests keep the article's worst case");
+        assert!(h.paid_latency_us.max > warm_max && h.paid_latency_us.max <= bound, "{variant}: {} within the bound {bound}", h.paid_latency_us.max);
+        if reached {
+            assert_eq!(h.paid_latency_us.max, bound, "{variant}");
+        }
         assert!(h.share < 0.01, "{variant}: keep-alive: few requests open a connection ({})", h.share);
     }
 }
