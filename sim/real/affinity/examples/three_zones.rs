@@ -33,7 +33,7 @@ async fn main() -> Result<(), Error> {
     for zone in ["az1", "az2", "az3"] {
         let fails = if zone == "az1" { broken.clone() } else { Arc::new(AtomicBool::new(false)) };
         let addr = serve(zone, fails).await?;
-        endpoints.push(Endpoint { id: zone.into(), addr, zone: zone.into(), region: "local".into() });
+        endpoints.push(Endpoint::new(zone, addr, zone, "local"));
     }
 
     // The builder, a transport and a loop. Breakers, ejections and failback are shortened so the

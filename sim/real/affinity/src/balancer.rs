@@ -25,14 +25,33 @@ use crate::breaker::{Breaker, BreakerState};
 use crate::config::{BreakerScope, Breakers, Config, Selection};
 pub use snapshot::{Counters, Snapshot, ZoneSnapshot};
 
-/// An endpoint as discovery reports it.
+/// An endpoint as discovery reports it. Build one with [`Endpoint::new`] (and
+/// [`Endpoint::host`] for a host name); fields may be added, so it has no public literal.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
 pub struct Endpoint {
     /// Stable identity across refreshes (Cloud Map's instance id, or the address).
     pub id: String,
+    /// Where attempts connect: the transport dials this address, never a name.
     pub addr: SocketAddr,
     pub zone: String,
     pub region: String,
+    /// The name the endpoint answers to, if it is not its address: the `Host` header (and the
+    /// TLS server name, for a transport that speaks TLS). `None`: the address stands in.
+    pub host: Option<String>,
+}
+
+impl Endpoint {
+    /// An endpoint `id` at `addr` in `zone` of `region`, with no host name.
+    pub fn new(id: impl Into<String>, addr: SocketAddr, zone: impl Into<String>, region: impl Into<String>) -> Self {
+        Endpoint { id: id.into(), addr, zone: zone.into(), region: region.into(), host: None }
+    }
+
+    /// The name it answers to (`Host`, and TLS's server name), e.g. `orders.internal`.
+    pub fn host(mut self, name: impl Into<String>) -> Self {
+        self.host = Some(name.into());
+        self
+    }
 }
 
 /// What an attempt came to.
@@ -61,11 +80,17 @@ pub enum PickError {
 }
 
 /// The endpoint chosen for an attempt; hand it back to [`Balancer::record`].
+///
+/// It names the endpoint by a slot number that survives discovery refreshes (an endpoint kept
+/// by id keeps its slot), so an attempt that was in flight while the endpoint list was replaced
+/// is still recorded against its endpoint; only an endpoint that left the list loses it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pick {
+    /// The endpoint's index when it was picked (it may move on a refresh; `record` finds it).
     pub index: usize,
+    /// Its zone's index when it was picked.
     pub zone: usize,
-    generation: u64,
+    slot: u64,
 }
 
 /// Where the balancer sends: its own zone, or spilled over to others.
@@ -86,6 +111,8 @@ pub struct ZoneStats {
 #[derive(Clone, Debug)]
 struct EndpointState {
     endpoint: Endpoint,
+    /// Given once, when the endpoint first appears, and kept while its id stays in the list.
+    slot: u64,
     zone: usize,
     outstanding: u32,
     consecutive_failures: u32,
@@ -117,8 +144,8 @@ pub struct Balancer {
     wakeup: Option<Instant>,
     mode: Mode,
     rr: usize,
-    /// Bumped when the endpoint list changes: picks from before are recorded as nothing.
-    generation: u64,
+    /// The next new endpoint's slot (see [`Pick`]).
+    next_slot: u64,
     /// Every zone's breaker refused the last pick, so it probed one (see [`Balancer::pick`]).
     last_word: bool,
     /// A local zone is set and no endpoint is in it (warned once per change).
@@ -137,7 +164,7 @@ impl Balancer {
             wakeup: None,
             mode: Mode::Local,
             rr: 0,
-            generation: 0,
+            next_slot: 0,
             last_word: false,
             local_missing: false,
             counters: Counters::default(),
@@ -180,10 +207,14 @@ impl Balancer {
     }
 
     /// Replaces the endpoint list (a discovery refresh). Endpoints keep their state by id;
-    /// zones keep their breakers by name.
+    /// zones keep their breakers by name. The same list again (discovery's usual answer)
+    /// changes nothing, and attempts in flight are recorded against their endpoints either way.
     pub fn set_endpoints(&mut self, now: Instant, mut list: Vec<Endpoint>) {
         list.sort();
         list.dedup_by(|a, b| a.id == b.id);
+        if list.len() == self.endpoints.len() && list.iter().zip(&self.endpoints).all(|(new, old)| *new == old.endpoint) {
+            return;
+        }
         let old_eps = std::mem::take(&mut self.endpoints);
         let old_zones = std::mem::take(&mut self.zones);
         let breaker = |scope| match self.config.breaker {
@@ -213,6 +244,10 @@ impl Balancer {
                 Some(o) => EndpointState { endpoint: e, zone, ..o.clone() },
                 None => EndpointState {
                     endpoint: e,
+                    slot: {
+                        self.next_slot += 1;
+                        self.next_slot
+                    },
                     zone,
                     outstanding: 0,
                     consecutive_failures: 0,
@@ -226,7 +261,6 @@ impl Balancer {
         }
         self.local = self.config.local_zone.as_ref().and_then(|l| self.zones.iter().position(|z| z.name == *l));
         self.warn_if_local_zone_missing();
-        self.generation += 1;
         self.refresh(now);
     }
 
@@ -349,7 +383,7 @@ impl Balancer {
         self.zones[zone].stats.attempts += 1;
         self.counters.attempts += 1;
         self.counters.panic_probes += u64::from(last_word);
-        Ok(Pick { index, zone, generation: self.generation })
+        Ok(Pick { index, zone, slot: self.endpoints[index].slot })
     }
 
     /// Enters or leaves the last word (every zone's breaker open, so picks probe them); logs
@@ -432,6 +466,15 @@ impl Balancer {
         }
     }
 
+    /// Where the picked endpoint is now: at its index unless a refresh moved it (a linear
+    /// search then, without allocating), or nowhere if it left.
+    fn find(&self, pick: Pick) -> Option<usize> {
+        match self.endpoints.get(pick.index) {
+            Some(e) if e.slot == pick.slot => Some(pick.index),
+            _ => self.endpoints.iter().position(|e| e.slot == pick.slot),
+        }
+    }
+
     fn count_breaker(&mut self, state: BreakerState) {
         match state {
             BreakerState::Open { .. } => self.counters.breakers_opened += 1,
@@ -442,9 +485,10 @@ impl Balancer {
 
     /// Records what the attempt to `pick` came to.
     pub fn record(&mut self, now: Instant, pick: Pick, outcome: Outcome) {
-        if pick.generation != self.generation {
-            return; // the endpoint list changed since; the old state is gone or moved
-        }
+        let Some(index) = self.find(pick) else {
+            return; // the endpoint left the list while the attempt was out: its state is gone
+        };
+        let pick = Pick { index, zone: self.endpoints[index].zone, ..pick };
         let failed = outcome != Outcome::Success;
         let zone = pick.zone;
         self.zones[zone].stats.failures += u64::from(failed);

@@ -40,12 +40,7 @@
 //!     Ok::<_, Infallible>(http::Response::new(format!("{} answered", r.endpoint.zone)))
 //! });
 //! let client = AffinityClient::builder("use1-az1").transport(send).build().expect("valid settings");
-//! let endpoint = |id: &str, zone: &str| Endpoint {
-//!     id: id.into(),
-//!     addr: "10.0.0.1:80".parse().unwrap(),
-//!     zone: zone.into(),
-//!     region: "us-east-1".into(),
-//! };
+//! let endpoint = |id: &str, zone: &str| Endpoint::new(id, "10.0.0.1:80".parse().unwrap(), zone, "us-east-1");
 //! client.set_endpoints(vec![endpoint("a", "use1-az1"), endpoint("b", "use1-az2")]);
 //! let response = client.clone().oneshot(http::Request::new(())).await.unwrap();
 //! assert_eq!(response.body(), "use1-az1 answered");

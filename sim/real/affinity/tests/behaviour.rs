@@ -20,6 +20,8 @@ fn test_rng(seed: u64) -> Xoshiro256StarStar {
 enum Behaviour {
     Ok,
     Status(u16),
+    /// This status, 100 ms after the attempt arrives.
+    Late(u16),
     Hang,
 }
 
@@ -46,14 +48,7 @@ type Client = AffinityClient<tower::util::BoxCloneSyncService<Routed<http::Reque
 
 fn endpoints() -> Vec<Endpoint> {
     (1..=3)
-        .flat_map(|z| {
-            (0..2).map(move |n| Endpoint {
-                id: format!("az{z}-{n}"),
-                addr: format!("10.0.{z}.{n}:80").parse().unwrap(),
-                zone: format!("az{z}"),
-                region: "r1".into(),
-            })
-        })
+        .flat_map(|z| (0..2).map(move |n| Endpoint::new(format!("az{z}-{n}"), format!("10.0.{z}.{n}:80").parse().unwrap(), format!("az{z}"), "r1")))
         .collect()
 }
 
@@ -68,6 +63,10 @@ fn client(config: Config) -> (Client, Mock) {
             match b {
                 Behaviour::Ok => Ok(http::Response::new(())),
                 Behaviour::Status(s) => Ok(http::Response::builder().status(s).body(()).unwrap()),
+                Behaviour::Late(s) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    Ok(http::Response::builder().status(s).body(()).unwrap())
+                }
                 Behaviour::Hang => {
                     tokio::time::sleep(Duration::from_secs(3600)).await;
                     Ok(http::Response::new(()))
@@ -115,6 +114,29 @@ async fn healthy_traffic_stays_in_the_local_zone() {
         assert_eq!(get(&c).await.unwrap(), 200);
     }
     assert_eq!((m.seen("az1"), m.seen("az2"), m.seen("az3")), (100, 0, 0));
+}
+
+/// Discovery hands the client its list on every refresh, usually unchanged. An attempt in
+/// flight across a refresh must still count: its failure here ejects its endpoint (one failure
+/// ejects), whether the list came back the same or with an endpoint added.
+#[tokio::test(start_paused = true)]
+async fn a_discovery_refresh_keeps_the_outcomes_of_attempts_in_flight() {
+    let mut grown = endpoints();
+    grown.push(Endpoint::new("az3-9", "10.0.3.9:80".parse().unwrap(), "az3", "r1"));
+    for (refresh, list) in [("the same list", endpoints()), ("one endpoint more", grown)] {
+        let mut cfg = bare();
+        cfg.outlier = Some(eject_after_one_failure_for_a_minute());
+        cfg.zones.spill_below = 0.0; // stay local
+        let (c, m) = client(cfg);
+        m.set("az1", Behaviour::Late(503));
+        let call = tokio::spawn(c.clone().oneshot(http::Request::new(())));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        c.set_endpoints(list);
+        let _ = call.await.expect("the call's task");
+        let s = c.snapshot();
+        assert_eq!(s.ejected.len(), 1, "after a refresh with {refresh}, the failed attempt ejected its endpoint: {s:?}");
+        assert_eq!(s.zone("az1").unwrap().stats.failures, 1, "after a refresh with {refresh}");
+    }
 }
 
 #[tokio::test(start_paused = true)]

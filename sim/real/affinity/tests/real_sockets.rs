@@ -43,11 +43,7 @@ impl Fleet {
     }
 
     fn endpoints(&self) -> Vec<Endpoint> {
-        self.servers
-            .iter()
-            .enumerate()
-            .map(|(i, (s, z))| Endpoint { id: format!("e{i}"), addr: *s.address(), zone: z.clone(), region: "local".into() })
-            .collect()
+        self.servers.iter().enumerate().map(|(i, (s, z))| Endpoint::new(format!("e{i}"), *s.address(), z.clone(), "local")).collect()
     }
 
     async fn received(&self, zone: &str) -> usize {
