@@ -71,7 +71,7 @@ async fn main() -> Result<(), Error> {
 
 /// The transport: one HTTP/1.1 request on a new connection to the endpoint the library picked.
 async fn send(routed: Routed<http::Request<Empty<Bytes>>>) -> Result<http::Response<hyper::body::Incoming>, Error> {
-    let Routed { endpoint, mut request } = routed;
+    let Routed { endpoint, mut request, .. } = routed;
     request.headers_mut().insert(http::header::HOST, endpoint.addr.to_string().parse()?);
     let stream = TcpStream::connect(endpoint.addr).await?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;

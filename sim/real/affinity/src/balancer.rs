@@ -63,12 +63,28 @@ pub enum Outcome {
 
 /// How an attempt failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FailureKind {
-    /// Could not connect or the connection broke.
+    /// No connection (refused, unreachable): the request never left.
     Connect,
+    /// The connection broke (reset, closed early, a protocol error): the request may have
+    /// reached the endpoint.
+    Reset,
+    /// No answer within the per-try timeout or the deadline.
     Timeout,
-    /// A 5xx answer.
+    /// A failing answer (with [`HttpPolicy`](crate::HttpPolicy), a 5xx).
     Status(u16),
+    /// The endpoint asks the caller to slow down (HTTP 429): the endpoint is alive, so this
+    /// does not count against its health (no ejection, no breaker); retried after `Retry-After`.
+    Throttled(u16),
+}
+
+impl FailureKind {
+    /// Whether the endpoint's health (outlier ejection, breakers) hears of it: every kind but
+    /// [`Throttled`](Self::Throttled).
+    pub fn counts_against_health(self) -> bool {
+        !matches!(self, FailureKind::Throttled(_))
+    }
 }
 
 /// Why nothing could be picked.
@@ -466,6 +482,20 @@ impl Balancer {
         }
     }
 
+    /// A throttled attempt: the endpoint answered, so its health is untouched; only the
+    /// permits and the count of requests in flight the pick took are given back.
+    fn record_throttled(&mut self, pick: Pick) {
+        self.counters.throttled += 1;
+        if let Some(b) = &mut self.zones[pick.zone].breaker {
+            b.release();
+        }
+        let e = &mut self.endpoints[pick.index];
+        e.outstanding = e.outstanding.saturating_sub(1);
+        if let Some(b) = &mut e.breaker {
+            b.release();
+        }
+    }
+
     /// Where the picked endpoint is now: at its index unless a refresh moved it (a linear
     /// search then, without allocating), or nowhere if it left.
     fn find(&self, pick: Pick) -> Option<usize> {
@@ -489,7 +519,11 @@ impl Balancer {
             return; // the endpoint left the list while the attempt was out: its state is gone
         };
         let pick = Pick { index, zone: self.endpoints[index].zone, ..pick };
-        let failed = outcome != Outcome::Success;
+        let failed = match outcome {
+            Outcome::Success => false,
+            Outcome::Failure(kind) if kind.counts_against_health() => true,
+            Outcome::Failure(_) => return self.record_throttled(pick),
+        };
         let zone = pick.zone;
         self.zones[zone].stats.failures += u64::from(failed);
         if let Some(state) = self.zones[zone].breaker.as_mut().and_then(|b| b.record(now, failed)) {

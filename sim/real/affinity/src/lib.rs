@@ -54,6 +54,7 @@ mod builder;
 mod client;
 pub mod config;
 pub mod discovery;
+mod policy;
 pub mod retry;
 
 pub use azsim_net::tokio_impl::{OsSeededRng, TokioEnv};
@@ -61,8 +62,9 @@ pub use azsim_net::{Clock, Rng};
 pub use balancer::{Balancer, Counters, Endpoint, FailureKind, Mode, Outcome, Pick, PickError, Snapshot, ZoneSnapshot, ZoneStats};
 pub use breaker::{BreakerConfig, BreakerState, Trip};
 pub use builder::{Builder, InvalidConfig, NoTransport};
-pub use client::{AffinityClient, Error, HttpPolicy, Policy, Routed};
+pub use client::{AffinityClient, AffinityLayer, Error, GaveUp, ResponseFuture, Routed};
 pub use config::{BreakerScope, Breakers, Config, OutlierConfig, Selection, ZoneConfig};
+pub use policy::{AttemptError, HttpPolicy, Policy, ReplayBody};
 pub use retry::{BudgetConfig, RetryConfig};
 
 /// The caller's AZ from its environment: `AZSIM_ZONE` or `AWS_AVAILABILITY_ZONE` if set (ECS

@@ -140,6 +140,16 @@ impl Budget {
         true
     }
 
+    /// Gives back what [`try_withdraw`](Self::try_withdraw) took for a retry that is not made
+    /// after all (the deadline would pass before it could start).
+    pub fn refund(&mut self, after_timeout: bool) {
+        self.balance += match self.config {
+            BudgetConfig::Unlimited => 0.0,
+            BudgetConfig::TokenBucket { retry_cost, timeout_cost, .. } => f64::from(if after_timeout { timeout_cost } else { retry_cost }),
+            BudgetConfig::Ratio { .. } => 1.0,
+        };
+    }
+
     /// A call succeeded: `retried` if it took a retry (whose cost, `after_timeout` or not, is
     /// refunded), else the bucket gains `success_refund`.
     pub fn on_success(&mut self, retried: bool, after_timeout: bool) {

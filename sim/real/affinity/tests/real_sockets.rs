@@ -57,15 +57,15 @@ impl Fleet {
     }
 }
 
-type Send = tower::util::BoxCloneSyncService<Routed<http::Request<Empty<bytes::Bytes>>>, http::Response<hyper::body::Incoming>, String>;
+type Send = tower::util::BoxCloneSyncService<Routed<http::Request<Empty<bytes::Bytes>>>, http::Response<hyper::body::Incoming>, std::io::Error>;
 
 /// A hyper client on real TCP: one connection per attempt.
 fn sender() -> Send {
     tower::util::BoxCloneSyncService::new(tower::service_fn(|r: Routed<http::Request<Empty<bytes::Bytes>>>| async move {
-        let stream = tokio::net::TcpStream::connect(r.endpoint.addr).await.map_err(|e| e.to_string())?;
-        let (mut tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+        let stream = tokio::net::TcpStream::connect(r.endpoint.addr).await?;
+        let (mut tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(std::io::Error::other)?;
         tokio::spawn(conn);
-        tx.send_request(r.request).await.map_err(|e| e.to_string())
+        tx.send_request(r.request).await.map_err(std::io::Error::other)
     }))
 }
 

@@ -1,6 +1,11 @@
 //! One test per behaviour, on paused tokio time with a mock endpoint service: three AZs, two
 //! endpoints each, the caller in `az1`. Each zone's behaviour (answer, fail, hang) can change
-//! during a test.
+//! during a test. `retry_policy.rs` holds the retry policy's cases (throttling, per-status
+//! decisions, replayable requests, how a call ends); `tower_stack.rs` the client in a tower
+//! stack.
+
+mod retry_policy;
+mod tower_stack;
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -9,7 +14,7 @@ use std::time::Duration;
 
 use affinity_client::*;
 use azsim_net::{SplitMix64, Xoshiro256StarStar};
-use tower::{Service, ServiceExt};
+use tower::ServiceExt;
 
 /// The workspace's generator, seeded.
 fn test_rng(seed: u64) -> Xoshiro256StarStar {
@@ -43,6 +48,9 @@ impl Mock {
         self.seen.lock().unwrap().clear();
     }
 }
+
+/// A call's error, over the mock.
+type CallError = Error<Infallible, http::Response<()>>;
 
 type Client = AffinityClient<tower::util::BoxCloneSyncService<Routed<http::Request<()>>, http::Response<()>, Infallible>, TokioEnv, HttpPolicy>;
 
@@ -99,11 +107,11 @@ fn bare() -> Config {
     c
 }
 
-async fn get(c: &Client) -> Result<http::StatusCode, Error<Infallible>> {
+async fn get(c: &Client) -> Result<http::StatusCode, CallError> {
     c.clone().oneshot(http::Request::new(())).await.map(|r| r.status())
 }
 
-async fn post(c: &Client) -> Result<http::StatusCode, Error<Infallible>> {
+async fn post(c: &Client) -> Result<http::StatusCode, CallError> {
     c.clone().oneshot(http::Request::post("/").body(()).unwrap()).await.map(|r| r.status())
 }
 
@@ -259,7 +267,8 @@ async fn a_post_without_an_idempotency_key_is_not_retried() {
     cfg.retry.max_attempts = 3;
     let (c, m) = client(cfg);
     m.set("az1", Behaviour::Status(503));
-    assert_eq!(post(&c).await.unwrap(), 503);
+    let e = post(&c).await.unwrap_err();
+    assert!(matches!(&e, Error::Failed { attempts: 1, gave_up: GaveUp::NotReplayable, response, .. } if response.status() == 503), "{e}");
     assert_eq!(m.seen("az1") + m.seen("az2") + m.seen("az3"), 1);
     let keyed = http::Request::post("/").header("idempotency-key", "k1").body(()).unwrap();
     assert_eq!(c.clone().oneshot(keyed).await.unwrap().status(), 200, "with a key it is");
@@ -275,9 +284,14 @@ async fn the_retry_budget_runs_out() {
     for z in ["az1", "az2", "az3"] {
         m.set(z, Behaviour::Status(503));
     }
-    assert_eq!(get(&c).await.unwrap(), 503, "two retries spend the 10 tokens");
+    let e = get(&c).await.unwrap_err();
+    assert!(
+        matches!(&e, Error::Failed { attempts: 3, gave_up: GaveUp::Attempts, response, .. } if response.status() == 503),
+        "two retries spend the 10 tokens: {e}"
+    );
     let e = get(&c).await.unwrap_err();
     assert!(e.is_budget_exhausted(), "{e}");
+    assert_eq!(e.response().map(|r| r.status()), Some(http::StatusCode::SERVICE_UNAVAILABLE), "the refused retry's call ends with the answer it had");
     assert_eq!(m.seen("az1") + m.seen("az2") + m.seen("az3"), 4);
     let counters = c.snapshot().counters;
     assert_eq!((counters.attempts, counters.retries, counters.budget_refusals), (4, 2, 1), "3 + 1 attempts, 2 retries, then a refusal");
@@ -383,7 +397,7 @@ async fn by_default_a_black_holed_call_ends_at_the_deadline() {
     }
     let start = tokio::time::Instant::now();
     let e = get(&c).await.unwrap_err();
-    assert!(matches!(e, Error::Timeout { attempts: 3 }), "{e}");
+    assert!(matches!(e, Error::Timeout { attempts: 3, gave_up: GaveUp::Attempts }), "{e}");
     assert_eq!(start.elapsed(), Duration::from_secs(15));
     assert_eq!((config::DEFAULT_PER_TRY_TIMEOUT, config::DEFAULT_DEADLINE), (Duration::from_secs(5), Duration::from_secs(15)));
 }
@@ -401,10 +415,10 @@ fn the_builder_refuses_settings_out_of_range_and_names_them() {
         ("outlier.max_ejection", |c| c.outlier = Some(OutlierConfig::default().max_ejection(Duration::MAX))),
     ];
     for (setting, break_it) in cases {
-        let e = AffinityClient::builder("az1").configure(break_it).transport(NeverReady).build().err();
+        let e = AffinityClient::builder("az1").configure(break_it).layer().err();
         assert_eq!(e.as_ref().map(|e| e.setting), Some(setting), "{e:?}");
     }
-    assert!(AffinityClient::builder("az1").transport(NeverReady).build().is_ok(), "the defaults are valid");
+    assert!(AffinityClient::builder("az1").layer().is_ok(), "the defaults are valid");
 }
 
 #[tokio::test(start_paused = true)]
@@ -442,38 +456,6 @@ async fn with_no_endpoints_the_caller_is_told() {
     let (c, _) = client(bare());
     c.set_endpoints(Vec::new());
     assert!(get(&c).await.unwrap_err().is_no_endpoints());
-}
-
-/// An inner service that never becomes ready (its connection pool is exhausted, say).
-#[derive(Clone)]
-struct NeverReady;
-
-impl Service<Routed<http::Request<()>>> for NeverReady {
-    type Response = http::Response<()>;
-    type Error = Infallible;
-    type Future = std::future::Ready<Result<http::Response<()>, Infallible>>;
-    fn poll_ready(&mut self, _cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
-        std::task::Poll::Pending
-    }
-    fn call(&mut self, _request: Routed<http::Request<()>>) -> Self::Future {
-        unreachable!("never ready, so never called")
-    }
-}
-
-#[tokio::test(start_paused = true)]
-async fn it_is_ready_at_once_and_an_attempt_waits_for_the_inner_service_within_its_timeout() {
-    let mut cfg = bare();
-    cfg.retry.per_try_timeout = Some(Duration::from_secs(2));
-    let mut c = AffinityClient::builder(None).config(cfg).transport(NeverReady).rng(test_rng(1)).build().unwrap();
-    c.set_endpoints(endpoints());
-    // Readiness is per attempt, so a caller (a tower stack, a buffer) is never held up here...
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    assert!(matches!(c.poll_ready(&mut cx), std::task::Poll::Ready(Ok(()))), "ready without waiting");
-    // ...and an attempt that cannot get the inner service ready ends at its per-try timeout.
-    let started = tokio::time::Instant::now();
-    let result = c.call(http::Request::new(())).await;
-    assert!(matches!(result, Err(Error::Timeout { attempts: 1 })), "{result:?}");
-    assert_eq!(started.elapsed(), Duration::from_secs(2));
 }
 
 /// az1 and az2 in Region r1, az3 in r2; an endpoint is ejected after one failure, for 60 s.
