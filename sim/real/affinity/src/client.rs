@@ -29,6 +29,34 @@ pub struct Routed<R> {
     pub attempt: u32,
 }
 
+impl<R> Routed<R> {
+    /// What a transport tags its response with (see [`Served`]).
+    pub fn served(&self) -> Served {
+        Served { endpoint: self.endpoint.clone(), attempt: self.attempt }
+    }
+}
+
+/// Which endpoint answered, and on which attempt of the call: a response extension
+/// ([`HyperTransport`](crate::HyperTransport) adds it to every response, a failing one
+/// included; other transports may, with [`Routed::served`]). Since a call's result is always
+/// its last attempt's, `attempt` is also how many attempts the call took.
+///
+/// ```
+/// fn who_answered(response: &http::Response<()>) -> Option<(&str, u32)> {
+///     let served = response.extensions().get::<affinity_client::Served>()?;
+///     Some((served.endpoint.zone.as_str(), served.attempt))
+/// }
+/// # assert_eq!(who_answered(&http::Response::new(())), None);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Served {
+    /// The endpoint; its `zone` is the zone that answered.
+    pub endpoint: Endpoint,
+    /// The attempt's number, 1 for the first.
+    pub attempt: u32,
+}
+
 /// The state a client's clones (and every service an [`AffinityLayer`] makes) share.
 pub(crate) struct Shared<C, P> {
     pub(crate) balancer: Mutex<Balancer>,

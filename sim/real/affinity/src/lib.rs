@@ -54,6 +54,8 @@ mod builder;
 mod client;
 pub mod config;
 pub mod discovery;
+#[cfg(feature = "hyper-transport")]
+mod hyper_transport;
 mod policy;
 pub mod retry;
 
@@ -62,8 +64,10 @@ pub use azsim_net::{Clock, Rng};
 pub use balancer::{Balancer, Counters, Endpoint, FailureKind, Mode, Outcome, Pick, PickError, Snapshot, ZoneSnapshot, ZoneStats};
 pub use breaker::{BreakerConfig, BreakerState, Trip};
 pub use builder::{Builder, InvalidConfig, NoTransport};
-pub use client::{AffinityClient, AffinityLayer, Error, GaveUp, ResponseFuture, Routed};
+pub use client::{AffinityClient, AffinityLayer, Error, GaveUp, ResponseFuture, Routed, Served};
 pub use config::{BreakerScope, Breakers, Config, OutlierConfig, Selection, ZoneConfig};
+#[cfg(feature = "hyper-transport")]
+pub use hyper_transport::{HttpClient, HyperError, HyperFuture, HyperTransport};
 pub use policy::{AttemptError, HttpPolicy, Policy, ReplayBody};
 pub use retry::{BudgetConfig, RetryConfig};
 

@@ -1,14 +1,17 @@
 //! On real sockets: wiremock servers stand in for endpoints in three AZs (two each), with
-//! failures injected per server; the library sends real HTTP/1.1 over loopback TCP. Nothing
-//! here asserts wall-clock durations; waits only let real time pass for the hysteresis.
+//! failures injected per server; the library sends real HTTP/1.1 over loopback TCP through
+//! [`HyperTransport`]. `hyper_transport.rs` checks the transport itself against small hyper
+//! servers (HTTP/1.1 and HTTP/2). Nothing here asserts wall-clock durations; waits only let
+//! real time pass for the hysteresis.
+
+mod hyper_transport;
 
 use std::time::Duration;
 
 use affinity_client::TokioEnv;
 use affinity_client::retry::BudgetConfig;
-use affinity_client::{AffinityClient, BreakerConfig, Breakers, Config, Endpoint, HttpPolicy, Mode, Routed, Trip};
+use affinity_client::{AffinityClient, BreakerConfig, Breakers, Config, Endpoint, HttpPolicy, HyperTransport, Mode, Trip};
 use http_body_util::Empty;
-use hyper_util::rt::TokioIo;
 use tower::ServiceExt;
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -57,21 +60,12 @@ impl Fleet {
     }
 }
 
-type Send = tower::util::BoxCloneSyncService<Routed<http::Request<Empty<bytes::Bytes>>>, http::Response<hyper::body::Incoming>, std::io::Error>;
-
-/// A hyper client on real TCP: one connection per attempt.
-fn sender() -> Send {
-    tower::util::BoxCloneSyncService::new(tower::service_fn(|r: Routed<http::Request<Empty<bytes::Bytes>>>| async move {
-        let stream = tokio::net::TcpStream::connect(r.endpoint.addr).await?;
-        let (mut tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(std::io::Error::other)?;
-        tokio::spawn(conn);
-        tx.send_request(r.request).await.map_err(std::io::Error::other)
-    }))
-}
+/// The crate's own transport: hyper-util's pooled HTTP/1.1 client over tokio's sockets.
+type Send = HyperTransport<Empty<bytes::Bytes>>;
 
 fn client(fleet: &Fleet, config: Config) -> AffinityClient<Send, TokioEnv, HttpPolicy> {
     // The production path: tokio's clock and OS-seeded randomness are the builder's defaults.
-    let c = AffinityClient::builder(None).config(config).transport(sender()).build().expect("valid settings");
+    let c = AffinityClient::builder(None).config(config).transport(HyperTransport::http1()).build().expect("valid settings");
     c.set_endpoints(fleet.endpoints());
     c
 }
