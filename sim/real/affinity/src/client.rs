@@ -30,6 +30,12 @@ pub struct Routed<R> {
 }
 
 impl<R> Routed<R> {
+    /// An attempt to hand a transport by hand (the client makes these; a transport's own tests
+    /// may too).
+    pub fn new(endpoint: Endpoint, request: R, attempt: u32) -> Self {
+        Routed { endpoint, request, attempt }
+    }
+
     /// What a transport tags its response with (see [`Served`]).
     pub fn served(&self) -> Served {
         Served { endpoint: self.endpoint.clone(), attempt: self.attempt }
@@ -37,7 +43,7 @@ impl<R> Routed<R> {
 }
 
 /// Which endpoint answered, and on which attempt of the call: a response extension
-/// ([`HyperTransport`](crate::HyperTransport) adds it to every response, a failing one
+/// (`HyperTransport`, feature `hyper-transport`, adds it to every response, a failing one
 /// included; other transports may, with [`Routed::served`]). Since a call's result is always
 /// its last attempt's, `attempt` is also how many attempts the call took.
 ///
@@ -97,8 +103,8 @@ impl<C: Clock, P> Shared<C, P> {
 /// sends a request to one endpoint, with time from `C` and the [`Policy`] `P`. Cloning it
 /// shares the balancer, budget and randomness.
 ///
-/// Its type names no closure: with [`HyperTransport`](crate::HyperTransport) it is
-/// `AffinityClient<HyperTransport<B>, TokioEnv, HttpPolicy>` ([`HttpClient`](crate::HttpClient)),
+/// Its type names no closure: with `HyperTransport` (feature `hyper-transport`) it is
+/// `AffinityClient<HyperTransport<B>, TokioEnv, HttpPolicy>` (alias `HttpClient`),
 /// to keep in a struct field or behind tower's `Buffer`.
 ///
 /// Readiness is honest: [`poll_ready`](Service::poll_ready) is the transport's, and the first

@@ -68,7 +68,7 @@ impl AttemptError for std::io::Error {
 }
 
 /// The first error in the source chain that is an I/O error (or, with the `hyper-transport`
-/// feature, [`HyperError`](crate::HyperError)) decides; `Reset` without one, since the request
+/// feature, `HyperError`) decides; `Reset` without one, since the request
 /// may have been sent.
 impl AttemptError for Box<dyn std::error::Error + Send + Sync> {
     fn failure_kind(&self) -> FailureKind {

@@ -143,7 +143,7 @@ async fn respects_its_retry_budget_when_everything_fails() {
 /// The all-zones blip on loopback, counted in requests rather than seconds (no wall-clock
 /// assertions here): every server answers 503 to the first 11 requests, then 200; one attempt
 /// each, a breaker per zone opening after 3 failures in a row for 30 s, no outlier ejection.
-/// As in `behaviour.rs`: 9 failures open all three breakers (3 per zone, whatever the draws),
+/// As in `tests/behaviour/main.rs`: 9 failures open all three breakers (3 per zone, whatever the draws),
 /// requests 10 and 11 go out as probes and fail, and from the 12th, after the blip, every
 /// request succeeds (panic on). With panic off, the 10th onwards are refused until the 30 s
 /// pass, long after this test is done.
