@@ -496,6 +496,12 @@ impl Balancer {
         }
     }
 
+    /// The zone (index) the picked endpoint is in now, if it is still in the list: a refresh
+    /// may have renumbered the zones since the pick.
+    pub fn zone_of(&self, pick: Pick) -> Option<usize> {
+        self.find(pick).map(|i| self.endpoints[i].zone)
+    }
+
     /// Where the picked endpoint is now: at its index unless a refresh moved it (a linear
     /// search then, without allocating), or nowhere if it left.
     fn find(&self, pick: Pick) -> Option<usize> {

@@ -110,7 +110,7 @@ where
         tracing::debug!(attempt, failure = ?kind, backoff = ?pause, "retrying");
         shared.clock.sleep(pause).await;
         request = spare;
-        avoid = retry.other_zone.then_some(pick.zone);
+        avoid = if retry.other_zone { shared.balancer().zone_of(pick) } else { None };
         retried = true;
         after_timeout = kind == FailureKind::Timeout;
     }

@@ -147,6 +147,25 @@ async fn a_discovery_refresh_keeps_the_outcomes_of_attempts_in_flight() {
     }
 }
 
+/// A refresh during a retry's backoff may renumber the zones (here a new zone, `az0`, sorts
+/// first): the retry still stays out of the zone that failed.
+#[tokio::test(start_paused = true)]
+async fn a_retry_avoids_the_failed_zone_across_a_refresh_that_renumbers_zones() {
+    let mut cfg = bare();
+    cfg.retry.max_attempts = 2;
+    cfg.retry.base = Duration::from_secs(1); // the seed draws a backoff well past 1 ms
+    let (c, m) = client(cfg);
+    m.set("az1", Behaviour::Status(503));
+    let call = tokio::spawn(c.clone().oneshot(http::Request::new(())));
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    assert_eq!(m.seen("az1"), 1, "the first attempt failed and the retry waits");
+    let mut renumbered = endpoints();
+    renumbered.push(Endpoint::new("az0-0", "10.0.0.9:80".parse().unwrap(), "az0", "r1"));
+    c.set_endpoints(renumbered);
+    assert_eq!(call.await.unwrap().unwrap().status(), 200);
+    assert_eq!(m.seen("az1"), 1, "the retry went elsewhere");
+}
+
 #[tokio::test(start_paused = true)]
 async fn outlier_ejection_removes_an_endpoint_for_base_times_ejections() {
     let mut cfg = bare();
