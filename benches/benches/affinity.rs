@@ -33,12 +33,7 @@ static GLOBAL: Counting = Counting;
 fn balancer(n: usize) -> Balancer {
     let mut b = Balancer::new(Config::new(Some("use1-az1")));
     let endpoints = (0..n)
-        .map(|i| Endpoint {
-            id: format!("e{i}"),
-            addr: format!("10.0.{}.{}:80", i / 250, i % 250).parse().unwrap(),
-            zone: format!("use1-az{}", i % 3 + 1),
-            region: "us-east-1".into(),
-        })
+        .map(|i| Endpoint::new(format!("e{i}"), format!("10.0.{}.{}:80", i / 250, i % 250).parse().unwrap(), format!("use1-az{}", i % 3 + 1), "us-east-1"))
         .collect();
     b.set_endpoints(tokio::time::Instant::now(), endpoints); // determinism: ok (a bench's reference point)
     b

@@ -140,12 +140,12 @@ impl LibraryClient {
             .filter_map(|f| {
                 let ip: std::net::Ipv4Addr = f.attributes.get("AWS_INSTANCE_IPV4")?.parse().ok()?;
                 let host = topo.host_by_ip(ip)?;
-                let endpoint = Endpoint {
-                    id: f.id.clone(),
-                    addr: std::net::SocketAddr::new(ip.into(), 80),
-                    zone: f.attributes.get("AVAILABILITY_ZONE").cloned().unwrap_or_default(),
-                    region: f.attributes.get("REGION").cloned().unwrap_or_default(),
-                };
+                let endpoint = Endpoint::new(
+                    f.id.clone(),
+                    std::net::SocketAddr::new(ip.into(), 80),
+                    f.attributes.get("AVAILABILITY_ZONE").cloned().unwrap_or_default(),
+                    f.attributes.get("REGION").cloned().unwrap_or_default(),
+                );
                 Some((endpoint, host))
             })
             .collect();

@@ -102,6 +102,6 @@ async fn refuse_every_call(net: &SimNet, task: &mut LibraryTask, invalid: &Inval
 /// answers or gives up.
 async fn one_call(net: SimNet, client: Client, tag: CallTag) {
     let result = client.oneshot(http_request(tag.clone())).await;
-    let outcome = outcome::of(result, tag.last_answer());
+    let outcome = outcome::of(result);
     net.finish_request(tag.id, outcome);
 }

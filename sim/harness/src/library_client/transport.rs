@@ -33,6 +33,13 @@ impl std::fmt::Display for Refused {
     }
 }
 
+/// A refused attempt never reached a process: the library may send it again anywhere.
+impl affinity_client::AttemptError for Refused {
+    fn failure_kind(&self) -> affinity_client::FailureKind {
+        affinity_client::FailureKind::Connect
+    }
+}
+
 /// Attempts sent and not yet answered, by the `call_id` their [`Request`] carries. The process
 /// answers them; an attempt the library stops waiting for (its timeout) takes itself out.
 #[derive(Default)]
@@ -77,18 +84,11 @@ pub(crate) struct CallTag {
     pub(crate) id: RequestId,
     pub(crate) http: Arc<HttpRequest>,
     attempts: Arc<AtomicU32>,
-    /// The last attempt's answer; `None` while it waits, so an attempt the library gave up on
-    /// reads as a timeout.
-    last: Arc<Mutex<Option<Answer>>>,
 }
 
 impl CallTag {
     pub(crate) fn new(id: RequestId, http: Arc<HttpRequest>) -> Self {
-        CallTag { id, http, attempts: Arc::default(), last: Arc::default() }
-    }
-
-    pub(crate) fn last_answer(&self) -> Option<Answer> {
-        *self.last.lock().expect("last answer")
+        CallTag { id, http, attempts: Arc::default() }
     }
 }
 
@@ -123,7 +123,6 @@ impl tower::Service<Routed<http::Request<()>>> for Transport {
         if tag.attempts.fetch_add(1, Ordering::Relaxed) > 0 {
             self.counters.retries.fetch_add(1, Ordering::Relaxed);
         }
-        *tag.last.lock().expect("last answer") = None;
         let (call_id, answer) = self.pending.lock().expect("pending").open();
         let req = Request {
             reply_to: self.net.host(),
@@ -140,7 +139,6 @@ impl tower::Service<Routed<http::Request<()>>> for Transport {
             let _forget = forget;
             // A dropped sender: the host went down, and this task goes with it.
             let Ok(answer) = answer.await else { return std::future::pending().await };
-            *tag.last.lock().expect("last answer") = Some(answer);
             match answer {
                 Answer::Status(s) => {
                     let status = http::StatusCode::from_u16(s).expect("the fakes answer with HTTP statuses");
@@ -210,7 +208,7 @@ mod tests {
         let http =
             HttpRequest { method: method.into(), headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), ..HttpRequest::default() };
         let request = http_request(CallTag::new(RequestId(0), Arc::new(http)));
-        <HttpPolicy as Policy<_, http::Response<()>, Refused>>::may_retry(&HttpPolicy::default(), &request)
+        <HttpPolicy as Policy<_, http::Response<()>, Refused>>::clone_request(&HttpPolicy::default(), &request).is_some()
     }
 
     #[test]

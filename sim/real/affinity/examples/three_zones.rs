@@ -6,7 +6,9 @@
 //! cargo run -p affinity-client --example three_zones
 //! ```
 //!
-//! It prints, per phase, which zones answered and how many requests failed (none: a failed
+//! The transport is the crate's [`HyperTransport`] (HTTP/1.1, pooled connections), which
+//! tags each response with the endpoint, zone and attempt that served it. It prints, per phase,
+//! which zones answered, how many on a retry and how many requests failed (none: a failed
 //! attempt is retried in another zone), then the client's counters. Real sockets and the wall
 //! clock: this is an application, not the simulation.
 
@@ -17,11 +19,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use affinity_client::{AffinityClient, BreakerConfig, Breakers, Endpoint, Mode, OutlierConfig, Routed, Trip};
+use affinity_client::{AffinityClient, BreakerConfig, Breakers, Endpoint, HyperTransport, Mode, OutlierConfig, Served, Trip};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Full};
+use http_body_util::{Empty, Full};
 use hyper_util::rt::TokioIo;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tower::ServiceExt;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -33,7 +35,7 @@ async fn main() -> Result<(), Error> {
     for zone in ["az1", "az2", "az3"] {
         let fails = if zone == "az1" { broken.clone() } else { Arc::new(AtomicBool::new(false)) };
         let addr = serve(zone, fails).await?;
-        endpoints.push(Endpoint { id: zone.into(), addr, zone: zone.into(), region: "local".into() });
+        endpoints.push(Endpoint::new(zone, addr, zone, "local"));
     }
 
     // The builder, a transport and a loop. Breakers, ejections and failback are shortened so the
@@ -45,38 +47,30 @@ async fn main() -> Result<(), Error> {
             c.outlier = Some(OutlierConfig::default().base_ejection(short).max_ejection(short));
             c.zones.failback_after = Duration::from_secs(1);
         })
-        .transport(tower::service_fn(send))
+        .transport(HyperTransport::http1())
         .build()?;
     client.set_endpoints(endpoints);
 
     for (phase, az1_broken) in [("healthy", false), ("az1 broken", true), ("az1 healed", false)] {
         broken.store(az1_broken, Ordering::Relaxed);
-        let (mut answered, mut failed) = (BTreeMap::<String, u32>::new(), 0);
+        let (mut answered, mut retried, mut failed) = (BTreeMap::<String, u32>::new(), 0, 0);
         for _ in 0..1_000 {
             match client.clone().oneshot(http::Request::new(Empty::<Bytes>::new())).await {
-                Ok(response) if response.status().is_success() => {
-                    let zone = response.into_body().collect().await?.to_bytes();
-                    *answered.entry(String::from_utf8_lossy(&zone).into_owned()).or_default() += 1;
+                Ok(response) => {
+                    // The transport names who answered, and on which attempt.
+                    let served = response.extensions().get::<Served>().expect("HyperTransport tags every response");
+                    *answered.entry(served.endpoint.zone.clone()).or_default() += 1;
+                    retried += u32::from(served.attempt > 1);
                 }
-                Ok(_) | Err(_) => failed += 1,
+                Err(_) => failed += 1,
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         let mode = if client.snapshot().mode == Mode::Local { "local" } else { "spilled over" };
-        println!("{phase:>11}: answered by {answered:?}, {failed} failed; ends {mode}");
+        println!("{phase:>11}: answered by {answered:?} ({retried} on a retry), {failed} failed; ends {mode}");
     }
     println!("counters: {:?}", client.snapshot().counters);
     Ok(())
-}
-
-/// The transport: one HTTP/1.1 request on a new connection to the endpoint the library picked.
-async fn send(routed: Routed<http::Request<Empty<Bytes>>>) -> Result<http::Response<hyper::body::Incoming>, Error> {
-    let Routed { endpoint, mut request } = routed;
-    request.headers_mut().insert(http::header::HOST, endpoint.addr.to_string().parse()?);
-    let stream = TcpStream::connect(endpoint.addr).await?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(connection);
-    Ok(sender.send_request(request).await?)
 }
 
 /// A server that answers with its zone's name, or 503 while `broken`.

@@ -25,14 +25,33 @@ use crate::breaker::{Breaker, BreakerState};
 use crate::config::{BreakerScope, Breakers, Config, Selection};
 pub use snapshot::{Counters, Snapshot, ZoneSnapshot};
 
-/// An endpoint as discovery reports it.
+/// An endpoint as discovery reports it. Build one with [`Endpoint::new`] (and
+/// [`Endpoint::host`] for a host name); fields may be added, so it has no public literal.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
 pub struct Endpoint {
     /// Stable identity across refreshes (Cloud Map's instance id, or the address).
     pub id: String,
+    /// Where attempts connect: the transport dials this address, never a name.
     pub addr: SocketAddr,
     pub zone: String,
     pub region: String,
+    /// The name the endpoint answers to, if it is not its address: the `Host` header (and the
+    /// TLS server name, for a transport that speaks TLS). `None`: the address stands in.
+    pub host: Option<String>,
+}
+
+impl Endpoint {
+    /// An endpoint `id` at `addr` in `zone` of `region`, with no host name.
+    pub fn new(id: impl Into<String>, addr: SocketAddr, zone: impl Into<String>, region: impl Into<String>) -> Self {
+        Endpoint { id: id.into(), addr, zone: zone.into(), region: region.into(), host: None }
+    }
+
+    /// The name it answers to (`Host`, and TLS's server name), e.g. `orders.internal`.
+    pub fn host(mut self, name: impl Into<String>) -> Self {
+        self.host = Some(name.into());
+        self
+    }
 }
 
 /// What an attempt came to.
@@ -44,12 +63,28 @@ pub enum Outcome {
 
 /// How an attempt failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FailureKind {
-    /// Could not connect or the connection broke.
+    /// No connection (refused, unreachable): the request never left.
     Connect,
+    /// The connection broke (reset, closed early, a protocol error): the request may have
+    /// reached the endpoint.
+    Reset,
+    /// No answer within the per-try timeout or the deadline.
     Timeout,
-    /// A 5xx answer.
+    /// A failing answer (with [`HttpPolicy`](crate::HttpPolicy), a 5xx).
     Status(u16),
+    /// The endpoint asks the caller to slow down (HTTP 429): the endpoint is alive, so this
+    /// does not count against its health (no ejection, no breaker); retried after `Retry-After`.
+    Throttled(u16),
+}
+
+impl FailureKind {
+    /// Whether the endpoint's health (outlier ejection, breakers) hears of it: every kind but
+    /// [`Throttled`](Self::Throttled).
+    pub fn counts_against_health(self) -> bool {
+        !matches!(self, FailureKind::Throttled(_))
+    }
 }
 
 /// Why nothing could be picked.
@@ -61,11 +96,17 @@ pub enum PickError {
 }
 
 /// The endpoint chosen for an attempt; hand it back to [`Balancer::record`].
+///
+/// It names the endpoint by a slot number that survives discovery refreshes (an endpoint kept
+/// by id keeps its slot), so an attempt that was in flight while the endpoint list was replaced
+/// is still recorded against its endpoint; only an endpoint that left the list loses it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pick {
+    /// The endpoint's index when it was picked (it may move on a refresh; `record` finds it).
     pub index: usize,
+    /// Its zone's index when it was picked.
     pub zone: usize,
-    generation: u64,
+    slot: u64,
 }
 
 /// Where the balancer sends: its own zone, or spilled over to others.
@@ -86,6 +127,8 @@ pub struct ZoneStats {
 #[derive(Clone, Debug)]
 struct EndpointState {
     endpoint: Endpoint,
+    /// Given once, when the endpoint first appears, and kept while its id stays in the list.
+    slot: u64,
     zone: usize,
     outstanding: u32,
     consecutive_failures: u32,
@@ -117,8 +160,8 @@ pub struct Balancer {
     wakeup: Option<Instant>,
     mode: Mode,
     rr: usize,
-    /// Bumped when the endpoint list changes: picks from before are recorded as nothing.
-    generation: u64,
+    /// The next new endpoint's slot (see [`Pick`]).
+    next_slot: u64,
     /// Every zone's breaker refused the last pick, so it probed one (see [`Balancer::pick`]).
     last_word: bool,
     /// A local zone is set and no endpoint is in it (warned once per change).
@@ -137,7 +180,7 @@ impl Balancer {
             wakeup: None,
             mode: Mode::Local,
             rr: 0,
-            generation: 0,
+            next_slot: 0,
             last_word: false,
             local_missing: false,
             counters: Counters::default(),
@@ -180,10 +223,14 @@ impl Balancer {
     }
 
     /// Replaces the endpoint list (a discovery refresh). Endpoints keep their state by id;
-    /// zones keep their breakers by name.
+    /// zones keep their breakers by name. The same list again (discovery's usual answer)
+    /// changes nothing, and attempts in flight are recorded against their endpoints either way.
     pub fn set_endpoints(&mut self, now: Instant, mut list: Vec<Endpoint>) {
         list.sort();
         list.dedup_by(|a, b| a.id == b.id);
+        if list.len() == self.endpoints.len() && list.iter().zip(&self.endpoints).all(|(new, old)| *new == old.endpoint) {
+            return;
+        }
         let old_eps = std::mem::take(&mut self.endpoints);
         let old_zones = std::mem::take(&mut self.zones);
         let breaker = |scope| match self.config.breaker {
@@ -213,6 +260,10 @@ impl Balancer {
                 Some(o) => EndpointState { endpoint: e, zone, ..o.clone() },
                 None => EndpointState {
                     endpoint: e,
+                    slot: {
+                        self.next_slot += 1;
+                        self.next_slot
+                    },
                     zone,
                     outstanding: 0,
                     consecutive_failures: 0,
@@ -226,7 +277,6 @@ impl Balancer {
         }
         self.local = self.config.local_zone.as_ref().and_then(|l| self.zones.iter().position(|z| z.name == *l));
         self.warn_if_local_zone_missing();
-        self.generation += 1;
         self.refresh(now);
     }
 
@@ -349,7 +399,7 @@ impl Balancer {
         self.zones[zone].stats.attempts += 1;
         self.counters.attempts += 1;
         self.counters.panic_probes += u64::from(last_word);
-        Ok(Pick { index, zone, generation: self.generation })
+        Ok(Pick { index, zone, slot: self.endpoints[index].slot })
     }
 
     /// Enters or leaves the last word (every zone's breaker open, so picks probe them); logs
@@ -432,6 +482,35 @@ impl Balancer {
         }
     }
 
+    /// A throttled attempt: the endpoint answered, so its health is untouched; only the
+    /// permits and the count of requests in flight the pick took are given back.
+    fn record_throttled(&mut self, pick: Pick) {
+        self.counters.throttled += 1;
+        if let Some(b) = &mut self.zones[pick.zone].breaker {
+            b.release();
+        }
+        let e = &mut self.endpoints[pick.index];
+        e.outstanding = e.outstanding.saturating_sub(1);
+        if let Some(b) = &mut e.breaker {
+            b.release();
+        }
+    }
+
+    /// The zone (index) the picked endpoint is in now, if it is still in the list: a refresh
+    /// may have renumbered the zones since the pick.
+    pub fn zone_of(&self, pick: Pick) -> Option<usize> {
+        self.find(pick).map(|i| self.endpoints[i].zone)
+    }
+
+    /// Where the picked endpoint is now: at its index unless a refresh moved it (a linear
+    /// search then, without allocating), or nowhere if it left.
+    fn find(&self, pick: Pick) -> Option<usize> {
+        match self.endpoints.get(pick.index) {
+            Some(e) if e.slot == pick.slot => Some(pick.index),
+            _ => self.endpoints.iter().position(|e| e.slot == pick.slot),
+        }
+    }
+
     fn count_breaker(&mut self, state: BreakerState) {
         match state {
             BreakerState::Open { .. } => self.counters.breakers_opened += 1,
@@ -442,10 +521,15 @@ impl Balancer {
 
     /// Records what the attempt to `pick` came to.
     pub fn record(&mut self, now: Instant, pick: Pick, outcome: Outcome) {
-        if pick.generation != self.generation {
-            return; // the endpoint list changed since; the old state is gone or moved
-        }
-        let failed = outcome != Outcome::Success;
+        let Some(index) = self.find(pick) else {
+            return; // the endpoint left the list while the attempt was out: its state is gone
+        };
+        let pick = Pick { index, zone: self.endpoints[index].zone, ..pick };
+        let failed = match outcome {
+            Outcome::Success => false,
+            Outcome::Failure(kind) if kind.counts_against_health() => true,
+            Outcome::Failure(_) => return self.record_throttled(pick),
+        };
         let zone = pick.zone;
         self.zones[zone].stats.failures += u64::from(failed);
         if let Some(state) = self.zones[zone].breaker.as_mut().and_then(|b| b.record(now, failed)) {

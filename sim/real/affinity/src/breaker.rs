@@ -127,6 +127,14 @@ impl Breaker {
         }
     }
 
+    /// A call that went through ends without a verdict (the endpoint asked to slow down): a
+    /// half-open breaker gets its permit back; nothing else changes.
+    pub fn release(&mut self) {
+        if let BreakerState::HalfOpen { in_flight, .. } = &mut self.state {
+            *in_flight = in_flight.saturating_sub(1);
+        }
+    }
+
     /// Records a call's outcome; returns the new state if it moved to another state.
     pub fn record(&mut self, now: Instant, failed: bool) -> Option<BreakerState> {
         let before = self.state;

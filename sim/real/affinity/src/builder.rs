@@ -8,8 +8,9 @@ use azsim_net::tokio_impl::{OsSeededRng, TokioEnv};
 use azsim_net::{Clock, Rng};
 
 use crate::breaker::Trip;
-use crate::client::{AffinityClient, HttpPolicy};
+use crate::client::{AffinityClient, AffinityLayer, Shared};
 use crate::config::Config;
+use crate::policy::HttpPolicy;
 use crate::retry::BudgetConfig;
 
 /// Builds an [`AffinityClient`]; see [`AffinityClient::builder`].
@@ -84,12 +85,38 @@ impl<S, C, P> Builder<S, C, P> {
     }
 }
 
-impl<S: Clone, C: Clock, P> Builder<S, C, P> {
+impl<S, C: Clock, P> Builder<S, C, P> {
     /// The client, once its settings are checked.
     pub fn build(self) -> Result<AffinityClient<S, C, P>, InvalidConfig> {
+        let transport = self.transport;
+        let layer = Builder { config: self.config, transport: NoTransport, clock: self.clock, policy: self.policy, rng: self.rng }.layer()?;
+        Ok(tower::Layer::layer(&layer, transport))
+    }
+
+    /// A tower layer instead of a client, once the settings are checked: every service it
+    /// makes over a transport shares one balancer, budget and randomness (the transport given
+    /// here, if any, is not used).
+    ///
+    /// ```
+    /// # use affinity_client::{AffinityClient, Endpoint, Routed};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use tower::{ServiceBuilder, ServiceExt};
+    /// let affinity = AffinityClient::builder("use1-az1").layer().expect("valid settings");
+    /// affinity.set_endpoints(vec![Endpoint::new("a", "10.0.0.1:80".parse().unwrap(), "use1-az1", "us-east-1")]);
+    /// let send = tower::service_fn(|r: Routed<http::Request<()>>| async move {
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new(r.endpoint.zone))
+    /// });
+    /// let stack = ServiceBuilder::new().concurrency_limit(64).layer(affinity.clone()).service(send);
+    /// let response = stack.oneshot(http::Request::new(())).await.unwrap();
+    /// assert_eq!(response.body(), "use1-az1");
+    /// # }
+    /// ```
+    pub fn layer(self) -> Result<AffinityLayer<C, P>, InvalidConfig> {
         validate(&self.config)?;
         let rng = self.rng.unwrap_or_else(|| Box::new(OsSeededRng::new()));
-        Ok(AffinityClient::new(self.config, self.transport, self.policy, self.clock, rng))
+        Ok(AffinityLayer { shared: std::sync::Arc::new(Shared::new(self.config, self.policy, self.clock, rng)) })
     }
 }
 

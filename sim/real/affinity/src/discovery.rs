@@ -56,12 +56,8 @@ impl<R: Resolve> Discover for ZonalDns<R> {
         let mut errors = Vec::new();
         for (zone, name) in &self.names {
             match self.resolver.resolve(name).await {
-                Ok(ips) => out.extend(ips.into_iter().map(|ip| Endpoint {
-                    id: format!("{name}/{ip}"),
-                    addr: SocketAddr::new(ip, self.port),
-                    zone: zone.clone(),
-                    region: self.region.clone(),
-                })),
+                Ok(ips) => out
+                    .extend(ips.into_iter().map(|ip| Endpoint::new(format!("{name}/{ip}"), SocketAddr::new(ip, self.port), zone.clone(), self.region.clone()))),
                 // An AZ whose name does not resolve (its node left DNS) simply has no endpoint.
                 Err(e) => errors.push(format!("{name}: {e}")),
             }

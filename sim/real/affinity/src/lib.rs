@@ -7,18 +7,32 @@
 //! - **Outlier ejection** (Envoy's model) and **circuit breakers** per endpoint or per zone
 //!   ([`breaker`], a state machine).
 //! - **Retries** with full-jitter backoff, per-try timeouts and a deadline, on another zone
-//!   where possible, for idempotent requests only, under a **retry budget** (the AWS SDK's
-//!   token bucket, or Envoy's and Finagle's share of requests) ([`retry`]).
+//!   where possible, under a **retry budget** (the AWS SDK's token bucket, or Envoy's and
+//!   Finagle's share of requests) ([`retry`]). A [`Policy`] (tower's `retry::Policy` shape)
+//!   classifies each attempt and copies the request for the next, or declines to: with
+//!   [`HttpPolicy`], 429 is throttling (retried after `Retry-After`, within the deadline, not
+//!   held against the endpoint), 5xx a failure retried per status, connect and reset errors
+//!   told apart, and only idempotent requests with a replayable body go twice.
+//! - **One rule for results**: `Ok` is a response the policy calls a success; a failed call is
+//!   an [`Error`] carrying its last attempt's answer and why it stopped ([`GaveUp`]).
+//! - **A transport** (feature `hyper-transport`): `HyperTransport`, HTTP/1.1 or HTTP/2 over
+//!   hyper-util's pool, aimed at each endpoint's address with its host name, tagging responses
+//!   with [`Served`] (endpoint, zone, attempt). No TLS.
+//! - **tower composition**: [`AffinityLayer`] ([`Builder::layer`]), readiness that is the
+//!   transport's, and a client type without closures, so it stacks under `Buffer`,
+//!   `ConcurrencyLimit` and `Timeout`.
 //! - **Discovery** ([`discovery`]): Cloud Map's `DiscoverInstances` over HTTP, or a static
 //!   list, refreshed on a jittered interval, keeping the last good set when a refresh fails.
 //! - **Presets** for the anchors' defaults ([`config::presets`]).
 //! - **Observability**: [`AffinityClient::snapshot`] (mode, zones, breakers, ejections,
 //!   [`Counters`]).
 //!
-//! Where to start: [`AffinityClient::builder`] (in `builder.rs`) makes a client with production
-//! defaults; `client.rs` is the tower service and its retry loop; `balancer.rs` the synchronous
-//! choice of an endpoint (zones, spill-over, panic); `breaker.rs` and `retry.rs` the state
-//! machines it uses; `config.rs` every setting and its default.
+//! Where to start: [`AffinityClient::builder`] (in `builder.rs`) makes a client or a layer with
+//! production defaults; `client.rs` is the tower service and layer, `client/call.rs` one
+//! call's retry loop, `client/error.rs` how a call fails; `policy.rs` what counts as a failure
+//! and what may be retried; `balancer.rs` the synchronous choice of an endpoint (zones,
+//! spill-over, panic); `breaker.rs` and `retry.rs` the state machines it uses; `config.rs`
+//! every setting and its default; `hyper_transport.rs` the ready-made transport.
 //!
 //! Time, randomness and sockets are injected (`azsim-net`'s seam, whose tokio implementations
 //! [`TokioEnv`] and [`OsSeededRng`] are re-exported here), so the very same code runs on real
@@ -26,7 +40,8 @@
 //!
 //! Cargo features: `cloud-map` (`discovery::CloudMap`) and `ecs-metadata`
 //! (`discovery::ecs_task_zone`), both on by default; without them the crate needs neither
-//! TLS nor JSON.
+//! TLS nor JSON. `hyper-transport` (`HyperTransport`, hyper-util's client, HTTP/2) is off by
+//! default.
 //!
 //! ```
 //! use std::convert::Infallible;
@@ -40,12 +55,7 @@
 //!     Ok::<_, Infallible>(http::Response::new(format!("{} answered", r.endpoint.zone)))
 //! });
 //! let client = AffinityClient::builder("use1-az1").transport(send).build().expect("valid settings");
-//! let endpoint = |id: &str, zone: &str| Endpoint {
-//!     id: id.into(),
-//!     addr: "10.0.0.1:80".parse().unwrap(),
-//!     zone: zone.into(),
-//!     region: "us-east-1".into(),
-//! };
+//! let endpoint = |id: &str, zone: &str| Endpoint::new(id, "10.0.0.1:80".parse().unwrap(), zone, "us-east-1");
 //! client.set_endpoints(vec![endpoint("a", "use1-az1"), endpoint("b", "use1-az2")]);
 //! let response = client.clone().oneshot(http::Request::new(())).await.unwrap();
 //! assert_eq!(response.body(), "use1-az1 answered");
@@ -59,6 +69,9 @@ mod builder;
 mod client;
 pub mod config;
 pub mod discovery;
+#[cfg(feature = "hyper-transport")]
+mod hyper_transport;
+mod policy;
 pub mod retry;
 
 pub use azsim_net::tokio_impl::{OsSeededRng, TokioEnv};
@@ -66,8 +79,11 @@ pub use azsim_net::{Clock, Rng};
 pub use balancer::{Balancer, Counters, Endpoint, FailureKind, Mode, Outcome, Pick, PickError, Snapshot, ZoneSnapshot, ZoneStats};
 pub use breaker::{BreakerConfig, BreakerState, Trip};
 pub use builder::{Builder, InvalidConfig, NoTransport};
-pub use client::{AffinityClient, Error, HttpPolicy, Policy, Routed};
+pub use client::{AffinityClient, AffinityLayer, Error, GaveUp, ResponseFuture, Routed, Served};
 pub use config::{BreakerScope, Breakers, Config, OutlierConfig, Selection, ZoneConfig};
+#[cfg(feature = "hyper-transport")]
+pub use hyper_transport::{HttpClient, HyperError, HyperFuture, HyperTransport};
+pub use policy::{AttemptError, HttpPolicy, Policy, ReplayBody};
 pub use retry::{BudgetConfig, RetryConfig};
 
 /// The caller's AZ from its environment: `AZSIM_ZONE` or `AWS_AVAILABILITY_ZONE` if set (ECS

@@ -25,7 +25,9 @@ use tokio::time::Instant;
 pub struct RetryConfig {
     /// Attempts in all, the first included (1 = no retries).
     pub max_attempts: u32,
-    /// Backoff before retry `n` (1-based) is uniform in `[0, min(cap, base * 2^(n-1))]`.
+    /// Backoff before retry `n` (1-based) is uniform in `[0, min(cap, base * 2^(n-1))]`. A
+    /// `Retry-After` the endpoint sends ([`Policy::retry_after`](crate::Policy::retry_after))
+    /// lengthens it; without a deadline, `cap` bounds that too.
     pub base: Duration,
     pub cap: Duration,
     /// Each attempt gives up after this long (`None`: never; default 5 s).
@@ -33,7 +35,8 @@ pub struct RetryConfig {
     /// The whole call gives up after this long, retries and backoff included (`None`: never;
     /// default 15 s).
     pub deadline: Option<Duration>,
-    /// Retry on a different AZ than the failed attempt when one is available.
+    /// Retry on a different AZ than the failed attempt when one is available (a throttled
+    /// attempt's zone too: its endpoints asked to be spared).
     pub other_zone: bool,
     pub budget: BudgetConfig,
 }
@@ -138,6 +141,16 @@ impl Budget {
         }
         self.balance -= cost;
         true
+    }
+
+    /// Gives back what [`try_withdraw`](Self::try_withdraw) took for a retry that is not made
+    /// after all (the deadline would pass before it could start).
+    pub fn refund(&mut self, after_timeout: bool) {
+        self.balance += match self.config {
+            BudgetConfig::Unlimited => 0.0,
+            BudgetConfig::TokenBucket { retry_cost, timeout_cost, .. } => f64::from(if after_timeout { timeout_cost } else { retry_cost }),
+            BudgetConfig::Ratio { .. } => 1.0,
+        };
     }
 
     /// A call succeeded: `retried` if it took a retry (whose cost, `after_timeout` or not, is

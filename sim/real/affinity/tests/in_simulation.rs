@@ -109,15 +109,16 @@ fn registry(w: &World) -> Arc<Mutex<Registry>> {
 /// The transport: one request over a new connection to the picked endpoint.
 fn sender(
     net: SimNet,
-) -> impl tower::Service<Routed<http::Request<Empty<bytes::Bytes>>>, Response = http::Response<hyper::body::Incoming>, Error = String, Future: Send> + Clone + Send
-{
+) -> impl tower::Service<Routed<http::Request<Empty<bytes::Bytes>>>, Response = http::Response<hyper::body::Incoming>, Error = std::io::Error, Future: Send>
++ Clone
++ Send {
     tower::service_fn(move |r: Routed<http::Request<Empty<bytes::Bytes>>>| {
         let net = net.clone();
         async move {
-            let stream = net.connect(r.endpoint.addr).await.map_err(|e| e.to_string())?;
-            let (mut tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+            let stream = net.connect(r.endpoint.addr).await?;
+            let (mut tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(std::io::Error::other)?;
             tokio::spawn(conn);
-            tx.send_request(r.request).await.map_err(|e| e.to_string())
+            tx.send_request(r.request).await.map_err(std::io::Error::other)
         }
     })
 }

@@ -24,6 +24,8 @@ pub struct Counters {
     /// Spill-overs away from the local zone, and failbacks to it.
     pub spills: u64,
     pub failbacks: u64,
+    /// Attempts the endpoint answered with throttling (429): retried, not held against it.
+    pub throttled: u64,
     /// Attempts sent as probes because every zone's breaker was open (panic's last word).
     pub panic_probes: u64,
 }

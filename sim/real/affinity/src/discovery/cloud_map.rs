@@ -83,12 +83,12 @@ impl<N: Connect> CloudMap<N> {
         let a = &instance["Attributes"];
         let ip: std::net::IpAddr = a["AWS_INSTANCE_IPV4"].as_str()?.parse().ok()?;
         let port: u16 = a["AWS_INSTANCE_PORT"].as_str().and_then(|p| p.parse().ok()).unwrap_or(80);
-        Some(Endpoint {
-            id: instance["InstanceId"].as_str().unwrap_or_default().to_string(),
-            addr: SocketAddr::new(ip, port),
-            zone: a["AVAILABILITY_ZONE"].as_str().unwrap_or_default().to_string(),
-            region: a["REGION"].as_str().map_or_else(|| self.region.clone(), str::to_string),
-        })
+        Some(Endpoint::new(
+            instance["InstanceId"].as_str().unwrap_or_default(),
+            SocketAddr::new(ip, port),
+            a["AVAILABILITY_ZONE"].as_str().unwrap_or_default(),
+            a["REGION"].as_str().map_or_else(|| self.region.clone(), str::to_string),
+        ))
     }
 }
 

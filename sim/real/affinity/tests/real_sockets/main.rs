@@ -1,14 +1,17 @@
 //! On real sockets: wiremock servers stand in for endpoints in three AZs (two each), with
-//! failures injected per server; the library sends real HTTP/1.1 over loopback TCP. Nothing
-//! here asserts wall-clock durations; waits only let real time pass for the hysteresis.
+//! failures injected per server; the library sends real HTTP/1.1 over loopback TCP through
+//! [`HyperTransport`]. `hyper_transport.rs` checks the transport itself against small hyper
+//! servers (HTTP/1.1 and HTTP/2). Nothing here asserts wall-clock durations; waits only let
+//! real time pass for the hysteresis.
+
+mod hyper_transport;
 
 use std::time::Duration;
 
 use affinity_client::TokioEnv;
 use affinity_client::retry::BudgetConfig;
-use affinity_client::{AffinityClient, BreakerConfig, Breakers, Config, Endpoint, HttpPolicy, Mode, Routed, Trip};
+use affinity_client::{AffinityClient, BreakerConfig, Breakers, Config, Endpoint, HttpPolicy, HyperTransport, Mode, Trip};
 use http_body_util::Empty;
-use hyper_util::rt::TokioIo;
 use tower::ServiceExt;
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -43,11 +46,7 @@ impl Fleet {
     }
 
     fn endpoints(&self) -> Vec<Endpoint> {
-        self.servers
-            .iter()
-            .enumerate()
-            .map(|(i, (s, z))| Endpoint { id: format!("e{i}"), addr: *s.address(), zone: z.clone(), region: "local".into() })
-            .collect()
+        self.servers.iter().enumerate().map(|(i, (s, z))| Endpoint::new(format!("e{i}"), *s.address(), z.clone(), "local")).collect()
     }
 
     async fn received(&self, zone: &str) -> usize {
@@ -61,21 +60,12 @@ impl Fleet {
     }
 }
 
-type Send = tower::util::BoxCloneSyncService<Routed<http::Request<Empty<bytes::Bytes>>>, http::Response<hyper::body::Incoming>, String>;
-
-/// A hyper client on real TCP: one connection per attempt.
-fn sender() -> Send {
-    tower::util::BoxCloneSyncService::new(tower::service_fn(|r: Routed<http::Request<Empty<bytes::Bytes>>>| async move {
-        let stream = tokio::net::TcpStream::connect(r.endpoint.addr).await.map_err(|e| e.to_string())?;
-        let (mut tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
-        tokio::spawn(conn);
-        tx.send_request(r.request).await.map_err(|e| e.to_string())
-    }))
-}
+/// The crate's own transport: hyper-util's pooled HTTP/1.1 client over tokio's sockets.
+type Send = HyperTransport<Empty<bytes::Bytes>>;
 
 fn client(fleet: &Fleet, config: Config) -> AffinityClient<Send, TokioEnv, HttpPolicy> {
     // The production path: tokio's clock and OS-seeded randomness are the builder's defaults.
-    let c = AffinityClient::builder(None).config(config).transport(sender()).build().expect("valid settings");
+    let c = AffinityClient::builder(None).config(config).transport(HyperTransport::http1()).build().expect("valid settings");
     c.set_endpoints(fleet.endpoints());
     c
 }
@@ -153,7 +143,7 @@ async fn respects_its_retry_budget_when_everything_fails() {
 /// The all-zones blip on loopback, counted in requests rather than seconds (no wall-clock
 /// assertions here): every server answers 503 to the first 11 requests, then 200; one attempt
 /// each, a breaker per zone opening after 3 failures in a row for 30 s, no outlier ejection.
-/// As in `behaviour.rs`: 9 failures open all three breakers (3 per zone, whatever the draws),
+/// As in `tests/behaviour/main.rs`: 9 failures open all three breakers (3 per zone, whatever the draws),
 /// requests 10 and 11 go out as probes and fail, and from the 12th, after the blip, every
 /// request succeeds (panic on). With panic off, the 10th onwards are refused until the 30 s
 /// pass, long after this test is done.

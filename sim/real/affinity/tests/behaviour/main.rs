@@ -1,6 +1,11 @@
 //! One test per behaviour, on paused tokio time with a mock endpoint service: three AZs, two
 //! endpoints each, the caller in `az1`. Each zone's behaviour (answer, fail, hang) can change
-//! during a test.
+//! during a test. `retry_policy.rs` holds the retry policy's cases (throttling, per-status
+//! decisions, replayable requests, how a call ends); `tower_stack.rs` the client in a tower
+//! stack.
+
+mod retry_policy;
+mod tower_stack;
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -9,7 +14,7 @@ use std::time::Duration;
 
 use affinity_client::*;
 use azsim_net::{SplitMix64, Xoshiro256StarStar};
-use tower::{Service, ServiceExt};
+use tower::ServiceExt;
 
 /// The workspace's generator, seeded.
 fn test_rng(seed: u64) -> Xoshiro256StarStar {
@@ -20,6 +25,8 @@ fn test_rng(seed: u64) -> Xoshiro256StarStar {
 enum Behaviour {
     Ok,
     Status(u16),
+    /// This status, 100 ms after the attempt arrives.
+    Late(u16),
     Hang,
 }
 
@@ -42,18 +49,14 @@ impl Mock {
     }
 }
 
+/// A call's error, over the mock.
+type CallError = Error<Infallible, http::Response<()>>;
+
 type Client = AffinityClient<tower::util::BoxCloneSyncService<Routed<http::Request<()>>, http::Response<()>, Infallible>, TokioEnv, HttpPolicy>;
 
 fn endpoints() -> Vec<Endpoint> {
     (1..=3)
-        .flat_map(|z| {
-            (0..2).map(move |n| Endpoint {
-                id: format!("az{z}-{n}"),
-                addr: format!("10.0.{z}.{n}:80").parse().unwrap(),
-                zone: format!("az{z}"),
-                region: "r1".into(),
-            })
-        })
+        .flat_map(|z| (0..2).map(move |n| Endpoint::new(format!("az{z}-{n}"), format!("10.0.{z}.{n}:80").parse().unwrap(), format!("az{z}"), "r1")))
         .collect()
 }
 
@@ -68,6 +71,10 @@ fn client(config: Config) -> (Client, Mock) {
             match b {
                 Behaviour::Ok => Ok(http::Response::new(())),
                 Behaviour::Status(s) => Ok(http::Response::builder().status(s).body(()).unwrap()),
+                Behaviour::Late(s) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    Ok(http::Response::builder().status(s).body(()).unwrap())
+                }
                 Behaviour::Hang => {
                     tokio::time::sleep(Duration::from_secs(3600)).await;
                     Ok(http::Response::new(()))
@@ -100,11 +107,11 @@ fn bare() -> Config {
     c
 }
 
-async fn get(c: &Client) -> Result<http::StatusCode, Error<Infallible>> {
+async fn get(c: &Client) -> Result<http::StatusCode, CallError> {
     c.clone().oneshot(http::Request::new(())).await.map(|r| r.status())
 }
 
-async fn post(c: &Client) -> Result<http::StatusCode, Error<Infallible>> {
+async fn post(c: &Client) -> Result<http::StatusCode, CallError> {
     c.clone().oneshot(http::Request::post("/").body(()).unwrap()).await.map(|r| r.status())
 }
 
@@ -115,6 +122,48 @@ async fn healthy_traffic_stays_in_the_local_zone() {
         assert_eq!(get(&c).await.unwrap(), 200);
     }
     assert_eq!((m.seen("az1"), m.seen("az2"), m.seen("az3")), (100, 0, 0));
+}
+
+/// Discovery hands the client its list on every refresh, usually unchanged. An attempt in
+/// flight across a refresh must still count: its failure here ejects its endpoint (one failure
+/// ejects), whether the list came back the same or with an endpoint added.
+#[tokio::test(start_paused = true)]
+async fn a_discovery_refresh_keeps_the_outcomes_of_attempts_in_flight() {
+    let mut grown = endpoints();
+    grown.push(Endpoint::new("az3-9", "10.0.3.9:80".parse().unwrap(), "az3", "r1"));
+    for (refresh, list) in [("the same list", endpoints()), ("one endpoint more", grown)] {
+        let mut cfg = bare();
+        cfg.outlier = Some(eject_after_one_failure_for_a_minute());
+        cfg.zones.spill_below = 0.0; // stay local
+        let (c, m) = client(cfg);
+        m.set("az1", Behaviour::Late(503));
+        let call = tokio::spawn(c.clone().oneshot(http::Request::new(())));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        c.set_endpoints(list);
+        let _ = call.await.expect("the call's task");
+        let s = c.snapshot();
+        assert_eq!(s.ejected.len(), 1, "after a refresh with {refresh}, the failed attempt ejected its endpoint: {s:?}");
+        assert_eq!(s.zone("az1").unwrap().stats.failures, 1, "after a refresh with {refresh}");
+    }
+}
+
+/// A refresh during a retry's backoff may renumber the zones (here a new zone, `az0`, sorts
+/// first): the retry still stays out of the zone that failed.
+#[tokio::test(start_paused = true)]
+async fn a_retry_avoids_the_failed_zone_across_a_refresh_that_renumbers_zones() {
+    let mut cfg = bare();
+    cfg.retry.max_attempts = 2;
+    cfg.retry.base = Duration::from_secs(1); // the seed draws a backoff well past 1 ms
+    let (c, m) = client(cfg);
+    m.set("az1", Behaviour::Status(503));
+    let call = tokio::spawn(c.clone().oneshot(http::Request::new(())));
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    assert_eq!(m.seen("az1"), 1, "the first attempt failed and the retry waits");
+    let mut renumbered = endpoints();
+    renumbered.push(Endpoint::new("az0-0", "10.0.0.9:80".parse().unwrap(), "az0", "r1"));
+    c.set_endpoints(renumbered);
+    assert_eq!(call.await.unwrap().unwrap().status(), 200);
+    assert_eq!(m.seen("az1"), 1, "the retry went elsewhere");
 }
 
 #[tokio::test(start_paused = true)]
@@ -237,7 +286,8 @@ async fn a_post_without_an_idempotency_key_is_not_retried() {
     cfg.retry.max_attempts = 3;
     let (c, m) = client(cfg);
     m.set("az1", Behaviour::Status(503));
-    assert_eq!(post(&c).await.unwrap(), 503);
+    let e = post(&c).await.unwrap_err();
+    assert!(matches!(&e, Error::Failed { attempts: 1, gave_up: GaveUp::NotReplayable, response, .. } if response.status() == 503), "{e}");
     assert_eq!(m.seen("az1") + m.seen("az2") + m.seen("az3"), 1);
     let keyed = http::Request::post("/").header("idempotency-key", "k1").body(()).unwrap();
     assert_eq!(c.clone().oneshot(keyed).await.unwrap().status(), 200, "with a key it is");
@@ -253,9 +303,14 @@ async fn the_retry_budget_runs_out() {
     for z in ["az1", "az2", "az3"] {
         m.set(z, Behaviour::Status(503));
     }
-    assert_eq!(get(&c).await.unwrap(), 503, "two retries spend the 10 tokens");
+    let e = get(&c).await.unwrap_err();
+    assert!(
+        matches!(&e, Error::Failed { attempts: 3, gave_up: GaveUp::Attempts, response, .. } if response.status() == 503),
+        "two retries spend the 10 tokens: {e}"
+    );
     let e = get(&c).await.unwrap_err();
     assert!(e.is_budget_exhausted(), "{e}");
+    assert_eq!(e.response().map(|r| r.status()), Some(http::StatusCode::SERVICE_UNAVAILABLE), "the refused retry's call ends with the answer it had");
     assert_eq!(m.seen("az1") + m.seen("az2") + m.seen("az3"), 4);
     let counters = c.snapshot().counters;
     assert_eq!((counters.attempts, counters.retries, counters.budget_refusals), (4, 2, 1), "3 + 1 attempts, 2 retries, then a refusal");
@@ -361,7 +416,7 @@ async fn by_default_a_black_holed_call_ends_at_the_deadline() {
     }
     let start = tokio::time::Instant::now();
     let e = get(&c).await.unwrap_err();
-    assert!(matches!(e, Error::Timeout { attempts: 3 }), "{e}");
+    assert!(matches!(e, Error::Timeout { attempts: 3, gave_up: GaveUp::Attempts }), "{e}");
     assert_eq!(start.elapsed(), Duration::from_secs(15));
     assert_eq!((config::DEFAULT_PER_TRY_TIMEOUT, config::DEFAULT_DEADLINE), (Duration::from_secs(5), Duration::from_secs(15)));
 }
@@ -379,10 +434,10 @@ fn the_builder_refuses_settings_out_of_range_and_names_them() {
         ("outlier.max_ejection", |c| c.outlier = Some(OutlierConfig::default().max_ejection(Duration::MAX))),
     ];
     for (setting, break_it) in cases {
-        let e = AffinityClient::builder("az1").configure(break_it).transport(NeverReady).build().err();
+        let e = AffinityClient::builder("az1").configure(break_it).layer().err();
         assert_eq!(e.as_ref().map(|e| e.setting), Some(setting), "{e:?}");
     }
-    assert!(AffinityClient::builder("az1").transport(NeverReady).build().is_ok(), "the defaults are valid");
+    assert!(AffinityClient::builder("az1").layer().is_ok(), "the defaults are valid");
 }
 
 #[tokio::test(start_paused = true)]
@@ -420,38 +475,6 @@ async fn with_no_endpoints_the_caller_is_told() {
     let (c, _) = client(bare());
     c.set_endpoints(Vec::new());
     assert!(get(&c).await.unwrap_err().is_no_endpoints());
-}
-
-/// An inner service that never becomes ready (its connection pool is exhausted, say).
-#[derive(Clone)]
-struct NeverReady;
-
-impl Service<Routed<http::Request<()>>> for NeverReady {
-    type Response = http::Response<()>;
-    type Error = Infallible;
-    type Future = std::future::Ready<Result<http::Response<()>, Infallible>>;
-    fn poll_ready(&mut self, _cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
-        std::task::Poll::Pending
-    }
-    fn call(&mut self, _request: Routed<http::Request<()>>) -> Self::Future {
-        unreachable!("never ready, so never called")
-    }
-}
-
-#[tokio::test(start_paused = true)]
-async fn it_is_ready_at_once_and_an_attempt_waits_for_the_inner_service_within_its_timeout() {
-    let mut cfg = bare();
-    cfg.retry.per_try_timeout = Some(Duration::from_secs(2));
-    let mut c = AffinityClient::builder(None).config(cfg).transport(NeverReady).rng(test_rng(1)).build().unwrap();
-    c.set_endpoints(endpoints());
-    // Readiness is per attempt, so a caller (a tower stack, a buffer) is never held up here...
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    assert!(matches!(c.poll_ready(&mut cx), std::task::Poll::Ready(Ok(()))), "ready without waiting");
-    // ...and an attempt that cannot get the inner service ready ends at its per-try timeout.
-    let started = tokio::time::Instant::now();
-    let result = c.call(http::Request::new(())).await;
-    assert!(matches!(result, Err(Error::Timeout { attempts: 1 })), "{result:?}");
-    assert_eq!(started.elapsed(), Duration::from_secs(2));
 }
 
 /// az1 and az2 in Region r1, az3 in r2; an endpoint is ejected after one failure, for 60 s.
