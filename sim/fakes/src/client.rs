@@ -399,7 +399,7 @@ impl Process for Client {
             Body::Rst(seg) => {
                 if let Some(call) = self.pool.as_mut().and_then(|pool| pool.reset(seg.conn)) {
                     self.on_conn.remove(&call);
-                    self.fail(cx, call, Outcome::Failed(Failure::Refused));
+                    self.fail(cx, call, Outcome::Failed(Failure::Reset));
                 }
             }
             Body::Response(resp) => {
@@ -426,13 +426,13 @@ impl Process for Client {
                     self.refill(cx);
                 }
             }
-            // The node is gone (ECONNREFUSED, or a reset on a pooled connection).
+            // The node is gone: its kernel resets the open connection under the request.
             Body::ConnRequest(cr) => {
                 if let Some(pool) = self.pool.as_mut() {
                     pool.reset(cr.conn);
                 }
                 self.on_conn.remove(&cr.req.call_id);
-                self.fail(cx, cr.req.call_id, Outcome::Failed(Failure::Refused));
+                self.fail(cx, cr.req.call_id, Outcome::Failed(Failure::Reset));
             }
             Body::Syn(seg) => {
                 if let Some(call) = self.pool.as_mut().and_then(|pool| pool.reset(seg.conn)) {

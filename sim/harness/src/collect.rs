@@ -106,6 +106,22 @@ fn bytes(world: &World, core: &azsim_kernel::Core, views: &[RequestView]) -> Byt
     }
 }
 
+/// `mine`'s (one client's requests) failures by cause, most frequent first (then by name).
+fn failure_causes(mine: &[RequestView]) -> Vec<FailureCause> {
+    let mut by: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+    for v in mine {
+        if let Some(cause) = &v.failure {
+            by.entry(cause.as_str()).or_default().extend(v.latency);
+        }
+    }
+    let mut causes: Vec<FailureCause> = by
+        .into_iter()
+        .map(|(cause, mut lat)| FailureCause { cause: cause.to_string(), requests: lat.len() as u64, latency_us: Percentiles::of(&mut lat) })
+        .collect();
+    causes.sort_by(|a, b| b.requests.cmp(&a.requests).then_with(|| a.cause.cmp(&b.cause)));
+    causes
+}
+
 /// How `mine` (one client's requests) split between those that waited for a handshake and
 /// those that did not; `None` when none did.
 fn handshakes(mine: &[RequestView]) -> Option<Handshakes> {
@@ -145,6 +161,7 @@ fn client_records(world: &World, core: &azsim_kernel::Core, views: &[RequestView
                 attempts,
                 retries,
                 handshakes: handshakes(&mine),
+                failures: failure_causes(&mine),
             }
         })
         .collect()

@@ -131,6 +131,20 @@ pub struct ClientRecord {
     /// Requests that waited for a new connection on their way, beside those that went on
     /// open ones (`None`: none waited: messages, or every connection was open before).
     pub handshakes: Option<Handshakes>,
+    /// Its failed requests by how the client saw each end (its own timeout, a status, a
+    /// refused or reset connection, no address), most frequent first, with how long they
+    /// took: what the client experienced, whatever a component logged on its side.
+    pub failures: Vec<FailureCause>,
+}
+
+/// One way a client's requests failed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct FailureCause {
+    /// As the client saw it: `timeout`, `status 503`, `connection refused`, `connection reset`, ...
+    pub cause: String,
+    pub requests: u64,
+    /// How long those requests took to fail (from sending to the client's verdict).
+    pub latency_us: Percentiles,
 }
 
 /// A client's requests split by whether a connection was opened for them on their way (by

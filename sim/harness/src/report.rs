@@ -21,7 +21,7 @@ fn ms(us: f64) -> String {
 /// The one-run summary: its sections, in order.
 pub fn summary_markdown(r: &RunRecord) -> String {
     let mut s = String::new();
-    let sections: [fn(&mut String, &RunRecord); 21] = [
+    let sections: [fn(&mut String, &RunRecord); 22] = [
         header,
         requests,
         latency,
@@ -32,6 +32,7 @@ pub fn summary_markdown(r: &RunRecord) -> String {
         hops,
         connections,
         clients,
+        failures,
         timeline,
         faults,
         task_events,
@@ -172,12 +173,35 @@ fn clients(s: &mut String, r: &RunRecord) {
                 c.requests.sent,
                 c.requests.ok,
                 c.requests.failed,
-                ms(c.latency_us.p50),
-                ms(c.latency_us.p99)
+                answered(c, c.latency_us.p50),
+                answered(c, c.latency_us.p99)
             );
         }
         let _ = writeln!(s);
     }
+}
+
+/// A client's latency figure, or `-` when none of its requests was answered (the
+/// percentiles of nothing are not 0 ms).
+fn answered(c: &ClientRecord, us: f64) -> String {
+    if c.requests.ok == 0 { "-".to_string() } else { ms(us) }
+}
+
+/// Failed requests by how each client saw them end, and how long they took to fail.
+fn failures(s: &mut String, r: &RunRecord) {
+    if r.clients.iter().all(|c| c.failures.is_empty()) {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "## Failures as the clients saw them\n\nEach failed request by how its client saw it end (its own timeout, a status, a refused or reset connection), and how long it took to fail; what the components counted on their side is in their own tables.\n\n| client | cause | requests | p50 time to fail | max |\n|---|---|---:|---:|---:|"
+    );
+    for c in &r.clients {
+        for f in &c.failures {
+            let _ = writeln!(s, "| {} | {} | {} | {} | {} |", c.client, f.cause, f.requests, ms(f.latency_us.p50), ms(f.latency_us.max));
+        }
+    }
+    let _ = writeln!(s);
 }
 
 /// Windows whose success ratio dipped.

@@ -21,6 +21,8 @@ pub(crate) struct RequestView {
     pub(crate) region_crossings: u32,
     /// Connections opened for it on its way (each a handshake it waited for).
     pub(crate) handshakes: u32,
+    /// How it failed, as its client saw it (`None`: answered, or still unanswered at the end).
+    pub(crate) failure: Option<String>,
 }
 
 impl RequestView {
@@ -40,6 +42,10 @@ impl RequestView {
             az_crossings: r.az_crossings,
             region_crossings: r.region_crossings,
             handshakes: r.handshakes,
+            failure: match &r.outcome {
+                Outcome::Failed(f) => Some(f.to_string()),
+                _ => None,
+            },
         }
     }
 }

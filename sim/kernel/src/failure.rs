@@ -8,8 +8,11 @@ use std::fmt;
 pub enum Failure {
     /// The client gave up waiting for an answer.
     Timeout,
-    /// The connection was refused or reset.
+    /// The connection was refused (nothing listening, or the host is gone).
     Refused,
+    /// An open connection was reset under the request (the server had closed it, forgotten
+    /// it, or its process died): ECONNRESET.
+    Reset,
     /// There was nowhere to send the request (an empty DNS or discovery answer).
     NoAddress,
     /// An answer with this HTTP-like status (4xx or 5xx).
@@ -36,6 +39,7 @@ impl fmt::Display for Failure {
         match self {
             Failure::Timeout => f.write_str("timeout"),
             Failure::Refused => f.write_str("connection refused"),
+            Failure::Reset => f.write_str("connection reset"),
             Failure::NoAddress => f.write_str("no address to send to"),
             Failure::Status(s) => write!(f, "status {s}"),
             Failure::RetryBudgetExhausted(last) => write!(f, "{last}; retry budget exhausted"),
@@ -53,6 +57,7 @@ mod tests {
         let cases = [
             (Timeout, "timeout", true),
             (Refused, "connection refused", false),
+            (Reset, "connection reset", false),
             (NoAddress, "no address to send to", false),
             (Status(503), "status 503", false),
             (RetryBudgetExhausted(Box::new(Timeout)), "timeout; retry budget exhausted", true),

@@ -192,7 +192,7 @@ fn a_clients_first_request_on_an_alb_pays_two_handshakes_and_the_next_none() {
 /// answer leaves the node at 7L + 1 ms, so the close comes at `c` = 7L + 1 ms + 2 s and its FIN
 /// reaches the client at c + L. A request the client sends within L of `c` reaches the node
 /// after the close, on a connection the client still thinks open: RST, and the client fails
-/// it as ECONNRESET (`Refused`) 2L after sending it. Sent earlier, it is served on the kept connections (4L +
+/// it as ECONNRESET (`Reset`) 2L after sending it. Sent earlier, it is served on the kept connections (4L +
 /// 1 ms); later, the client has the FIN and opens a new one, paying both handshakes again
 /// (the node closed its target connection at `c` too).
 /// <https://docs.aws.amazon.com/elasticloadbalancing/latest/application/application-load-balancers.html#connection-idle-timeout>
@@ -204,8 +204,8 @@ fn the_alb_closes_a_clients_connection_idle_past_its_idle_timeout_and_a_request_
         // (client's send time - close, outcome, latency, resets, connections opened, FINs
         // from the node)
         (-3 * L as i64 / 2, Outcome::Ok, Some(REUSED), 0, 1, 0),
-        (-(L as i64) / 2, Outcome::Failed(Failure::Refused), Some(2 * L), 1, 1, 1),
-        (L as i64 / 2, Outcome::Failed(Failure::Refused), Some(2 * L), 1, 1, 1),
+        (-(L as i64) / 2, Outcome::Failed(Failure::Reset), Some(2 * L), 1, 1, 1),
+        (L as i64 / 2, Outcome::Failed(Failure::Reset), Some(2 * L), 1, 1, 1),
         (3 * L as i64 / 2, Outcome::Ok, Some(8 * L + MS), 0, 2, 1),
     ];
     for (offset, outcome, latency, resets, opened, fins) in cases {

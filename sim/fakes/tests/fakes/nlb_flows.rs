@@ -75,7 +75,7 @@ impl Process for Caller {
             Body::Rst(seg) => {
                 if let Some(call) = self.pool.reset(seg.conn) {
                     let (id, _) = self.calls.remove(&call).expect("a call");
-                    cx.finish_request(id, Outcome::Failed(Failure::Refused));
+                    cx.finish_request(id, Outcome::Failed(Failure::Reset));
                 }
                 self.seen(Seen::Reset(now));
             }

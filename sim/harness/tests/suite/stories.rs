@@ -58,3 +58,22 @@ fn nlb_long_lived_connections_pin_the_first_tasks_until_they_recycle() {
     assert_eq!(client.opened, client.recycled + 24);
     assert_eq!(client.opened + client.reused, r.requests.sent);
 }
+
+/// `dr-two-region`: the users give up after their own 15 s, before CloudFront's 30 s of
+/// connection attempts end in a 504, so every failure is the users' timeout at exactly 15 s;
+/// what CloudFront counted on its side (failed connection attempts) is kept apart. With the
+/// origin group's defaults (10 s x 3 attempts) the same; with `connection_timeout: 3s` and
+/// one attempt the secondary origin answers in time and nothing fails.
+#[test]
+fn failures_are_what_the_client_saw_not_what_a_component_logged() {
+    let r = run("scenarios/reference/dr-two-region.yaml", "baseline");
+    let users = &r.clients[0];
+    assert_eq!(users.failures.len(), 1, "{:?}", users.failures);
+    let f = &users.failures[0];
+    assert_eq!((f.cause.as_str(), f.requests), ("timeout", users.requests.failed));
+    assert_eq!((f.latency_us.p0, f.latency_us.max), (15_000_000.0, 15_000_000.0), "the users' own timeout");
+    assert!(r.edges[0].connect_failures > 0, "CloudFront's side: its failed connection attempts");
+    let defaults = run("scenarios/reference/dr-two-region.yaml", "origin-group-defaults");
+    assert_eq!(defaults.clients[0].failures.iter().map(|f| f.cause.as_str()).collect::<Vec<_>>(), ["timeout"]);
+    assert!(run("scenarios/reference/dr-two-region.yaml", "origin-group").clients[0].failures.is_empty());
+}
