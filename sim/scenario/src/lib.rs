@@ -27,7 +27,7 @@ mod variant;
 
 pub use load::{Issue, ScenarioError, Source, load, load_str};
 pub use model::*;
-pub use units::{DistSpec, Dur};
+pub use units::{DURATION_PATTERN, DistSpec, Dur};
 pub use validate::{parse_cidr, parse_matcher};
 pub use variant::BASELINE;
 
