@@ -174,7 +174,7 @@ fn parse_issue(e: &serde_saphyr::Error) -> Issue {
         Some(i) => plain[..i].to_string(),
         None => plain.trim_start_matches("error: ").to_string(),
     };
-    let message = strip_location_prefix(&message);
+    let message = plain_words(&strip_location_prefix(&message));
     let hint = unknown_name_hint(&message);
     // A one-of error knows the key it is about better than the parser's position.
     let at = crate::one_of::take_error_location().or(e.location());
@@ -192,7 +192,24 @@ fn strip_location_prefix(m: &str) -> String {
     m.to_string()
 }
 
-/// For "unknown field `x`, expected one of `a`, `b`" and "unknown variant", suggest the closest.
+/// The parser's words for Rust enums ("unknown variant `x`", "unit variant") read as if a
+/// scenario's `variants:` were meant: say "value" and what was written instead.
+fn plain_words(message: &str) -> String {
+    message
+        .replace("unknown variant `", "unknown value `")
+        .replace("unexpected value for unit enum variant", "expected a bare name here, not a map")
+        .replace("externally tagged enum expected scalar or mapping", "expected a name, or a map of one key")
+        .replace("expected end of mapping after enum variant value", "expected a map of one key")
+        .replace("expected string key for externally tagged enum", "expected a name as the key")
+        .replace("expected variant identifier", "expected one of the listed names")
+        .replace("variant identifier", "name")
+        .replace("unit variant", "a bare name")
+        .replace("newtype variant", "a map of one key")
+        .replace("tuple variant", "a map of one key")
+        .replace("struct variant", "a map of one key")
+}
+
+/// For "unknown field `x`, expected one of `a`, `b`" and "unknown value", suggest the closest.
 fn unknown_name_hint(message: &str) -> Option<String> {
     if message.contains("illegal placement") || message.contains("did not find expected") {
         return Some("check for an unclosed `[` or `{`, or a missing `:`, on this line or the one above".into());
@@ -200,7 +217,7 @@ fn unknown_name_hint(message: &str) -> Option<String> {
     if let Some(kind) = ["u64", "u32", "f64", "u16"].iter().find(|k| message.contains(&format!("invalid {k}"))) {
         return Some(format!("expected a number here ({kind})"));
     }
-    let is_unknown = message.contains("unknown field") || message.contains("unknown variant");
+    let is_unknown = message.contains("unknown field") || message.contains("unknown value");
     if !is_unknown {
         return None;
     }
@@ -244,6 +261,26 @@ fn locate(text: &str, path: &str) -> Option<(u64, u64)> {
 #[cfg(test)]
 mod tests {
     use super::locate;
+    use crate::{Source, load_str};
+
+    /// The parser's "variant" (a Rust enum's) is not a scenario's variant: it never reaches a
+    /// message about a value.
+    #[test]
+    fn enum_errors_say_value_not_variant() {
+        let file = "version: 1\nname: x\nduration: 10s\nregions:\n  us-east-1:\n    azs: [use1-az1]\nservices:\n  web:\n    instances: { use1-az1: 1 }\n    processing: { fixed: 1ms }\nload_balancers:\n  lb:\n    kind: alb\n    azs: [use1-az1]\n    targets: web\nclients:\n  c:\n    azs: { use1-az1: 1 }\n    target: lb\n    rate: 10\n";
+        let cases = [
+            ("kind: alb", "kind: alx", "unknown value `alx`, expected one of alb, nlb"),
+            ("kind: alb", "kind: [alb]", "expected a name, or a map of one key"),
+            ("kind: alb", "kind: { alb: 1 }", "expected a bare name here, not a map"),
+            ("{ fixed: 1ms }", "{ fixd: 1ms }", "unknown value `fixd`"),
+        ];
+        for (from, to, expected) in cases {
+            let text = file.replacen(from, to, 1);
+            let err = load_str(Source { name: "x.yaml".into(), text }).expect_err(to).to_string();
+            assert!(err.contains(expected), "{to}: {err}");
+            assert!(!err.contains("variant"), "{to}: {err}");
+        }
+    }
 
     #[test]
     fn locates_nested_keys() {
