@@ -203,6 +203,57 @@ mod tests {
         assert_eq!(Dur(300_000).to_string(), "300us");
     }
 
+    /// Every string of every scenario and bad-scenario file (keys and values): the schema's
+    /// pattern and the parser give the same verdict on each.
+    #[test]
+    fn the_schema_and_the_parser_agree_on_every_fixture() {
+        fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    files(&path, out);
+                } else if path.extension().is_some_and(|e| e == "yaml") {
+                    out.push(path);
+                }
+            }
+        }
+        fn strings(v: &serde_json::Value, out: &mut Vec<String>) {
+            match v {
+                serde_json::Value::String(s) => out.push(s.clone()),
+                serde_json::Value::Array(a) => a.iter().for_each(|v| strings(v, out)),
+                serde_json::Value::Object(m) => m.iter().for_each(|(k, v)| {
+                    out.push(k.clone());
+                    strings(v, out)
+                }),
+                _ => {}
+            }
+        }
+        let schema: serde_json::Value = serde_json::from_str(&crate::schema_json()).unwrap();
+        let pattern = regex::Regex::new(schema["$defs"]["Duration"]["pattern"].as_str().unwrap()).unwrap();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut paths = Vec::new();
+        files(&root.join("scenarios"), &mut paths);
+        files(&root.join("fixtures/bad-scenarios"), &mut paths);
+        let (mut checked, mut durations) = (0, 0);
+        for path in paths {
+            let doc = match serde_saphyr::from_str::<serde_json::Value>(&std::fs::read_to_string(&path).unwrap()) {
+                Ok(doc) => doc,
+                // Not YAML on purpose.
+                Err(_) if path.ends_with("malformed.yaml") => continue,
+                Err(e) => panic!("{}: {e}", path.display()),
+            };
+            let mut all = Vec::new();
+            strings(&doc, &mut all);
+            for s in all {
+                let parsed = Dur::parse(&s).is_ok();
+                assert_eq!(pattern.is_match(&s), parsed, "{}: `{s}`: the schema says {}, the parser {parsed}", path.display(), pattern.is_match(&s));
+                checked += 1;
+                durations += usize::from(parsed);
+            }
+        }
+        assert!(checked > 5000 && durations > 500, "the corpus shrank: {checked} strings, {durations} durations");
+    }
+
     /// The schema's pattern and the parser agree on every string here (editors validate with
     /// the one, `azsim check` with the other).
     #[test]
