@@ -39,7 +39,9 @@ enum Command {
         /// Also write the run records here: a JSON array, one record per variant run, however many.
         #[arg(long)]
         json: Option<PathBuf>,
-        /// Also write JUnit XML here (a test case per variant) for CI dashboards.
+        /// Also write JUnit XML here for CI dashboards: a test case per variant, `time="0"` (same
+        /// seed, same bytes) with the simulated seconds and the seed as properties, and one
+        /// failure listing every broken expectation.
         #[arg(long)]
         junit: Option<PathBuf>,
         /// Do not keep each hop of each request (saves memory on long drills; no per-hop table).
