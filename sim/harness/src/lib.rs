@@ -10,11 +10,13 @@
 //! - `analytic.rs`: the worst-case path on paper (max AZ crossings, sum of per-hop percentiles);
 //! - `checks.rs`: evaluates the scenario's expectations against the record and the views;
 //! - `report.rs`: Markdown summary, JSON, and the side-by-side comparison of variants;
+//! - `junit.rs`: JUnit XML (a test case per variant, simulated seconds as a property);
 //! - `main.rs`: the `azsim` CLI.
 
 mod analytic;
 mod checks;
 mod collect;
+mod junit;
 mod library_client;
 mod record;
 mod report;
@@ -24,10 +26,11 @@ mod view;
 mod world;
 
 pub use analytic::{AnalyticPath, not_on_paper, worst_case_path};
+pub use junit::junit_xml;
 pub use record::{
     Analytic, ApiGatewayRecord, Bytes, ClientRecord, ConnectionsRecord, Counts, CrossingStats, Crossings, EdgeRecord, ExpectationResult, FaultRecord,
     HealthChangeRecord, HopStats, NlbFlowsRecord, PairBytes, Percentiles, Received, RunRecord, ServiceRecord, TimelinePoint, TunnelRecord, WorstPath,
 };
-pub use report::{comparison_markdown, junit_xml, summary_markdown, to_json, write_reports};
+pub use report::{comparison_markdown, summary_markdown, to_json, write_reports};
 pub use run::{RunOptions, run_variant};
 pub use world::dist;

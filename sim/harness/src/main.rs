@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use azsim::{RunOptions, RunRecord, comparison_markdown, junit_xml, run_variant, summary_markdown, to_json, write_reports};
+use azsim::{RunOptions, RunRecord, comparison_markdown, junit_xml, run_variant, summary_markdown, write_reports};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -22,29 +22,33 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Simulate a scenario (every variant, or one) and write reports.
+    /// Simulate a scenario (every variant, or the ones named) and write reports.
     Run {
         /// The scenario file.
         file: String,
         /// Override the scenario's seed.
         #[arg(long)]
         seed: Option<u64>,
-        /// Run only this variant (`baseline` is the scenario without overrides).
-        #[arg(long)]
-        variant: Option<String>,
+        /// Run only these variants (`baseline` is the scenario without overrides): repeat the
+        /// flag or separate names with commas.
+        #[arg(long, value_delimiter = ',')]
+        variant: Vec<String>,
         /// Where reports go: <out>/<scenario>/<variant>/{summary.md,record.json}.
         #[arg(long, default_value = "reports")]
         out: PathBuf,
-        /// Also write the run record here (one record for one variant, an array for several).
+        /// Also write the run records here: a JSON array, one record per variant run, however many.
         #[arg(long)]
         json: Option<PathBuf>,
-        /// Also write JUnit XML here (a test case per variant) for CI dashboards.
+        /// Also write JUnit XML here for CI dashboards: a test case per variant, `time="0"` (same
+        /// seed, same bytes) with the simulated seconds and the seed as properties, and one
+        /// failure listing every broken expectation.
         #[arg(long)]
         junit: Option<PathBuf>,
         /// Do not keep each hop of each request (saves memory on long drills; no per-hop table).
         #[arg(long)]
         no_hops: bool,
-        /// Print only the comparison and verdicts, not each variant's summary.
+        /// Print only the verdicts (each variant's, with every failed expectation) and the
+        /// comparison, not each variant's summary.
         #[arg(long, short)]
         quiet: bool,
     },
@@ -67,7 +71,7 @@ fn main() -> ExitCode {
             let mut bad = false;
             for file in files {
                 match azsim_scenario::load(&file) {
-                    Ok(s) => println!("ok: {file} ({} variants: {})", s.variant_names().len(), s.variant_names().join(", ")),
+                    Ok(s) => println!("ok: {file} ({}: {})", count(s.variant_names().len(), "variant"), s.variant_names().join(", ")),
                     Err(e) => {
                         eprint!("{e}");
                         bad = true;
@@ -84,7 +88,7 @@ fn main() -> ExitCode {
 fn run(
     file: &str,
     seed: Option<u64>,
-    variant: Option<String>,
+    variant: Vec<String>,
     out: &std::path::Path,
     outputs: (Option<PathBuf>, Option<PathBuf>),
     record_hops: bool,
@@ -98,10 +102,21 @@ fn run(
             return ExitCode::from(2);
         }
     };
-    let variants = match variant {
-        Some(v) => vec![v],
-        None => scenario.variant_names(),
-    };
+    let known = scenario.variant_names();
+    let mut variants: Vec<String> = Vec::new();
+    for v in variant.iter().map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) {
+        if !known.contains(&v) {
+            let hint = azsim_scenario::closest(&v, known.iter().map(String::as_str)).map(|c| format!(" (did you mean `{c}`?)")).unwrap_or_default();
+            eprintln!("error: {file}: no variant named `{v}`{hint}; it has: {}", known.join(", "));
+            return ExitCode::from(2);
+        }
+        if !variants.contains(&v) {
+            variants.push(v);
+        }
+    }
+    if variants.is_empty() {
+        variants = known;
+    }
     let opts = RunOptions { seed, record_hops, progress: true };
     let mut records: Vec<RunRecord> = Vec::new();
     for v in &variants {
@@ -113,7 +128,9 @@ fn run(
             }
         }
     }
-    if !quiet {
+    if quiet {
+        print!("{}", verdicts(&records));
+    } else {
         for r in &records {
             println!("{}", summary_markdown(r));
         }
@@ -129,13 +146,8 @@ fn run(
         }
     };
     if let Some(path) = json {
-        let text = if records.len() == 1 {
-            to_json(&records[0])
-        } else {
-            let mut s = serde_json::to_string_pretty(&records).expect("records serialise");
-            s.push('\n');
-            s
-        };
+        let mut text = serde_json::to_string_pretty(&records).expect("records serialise");
+        text.push('\n');
         if let Err(e) = std::fs::write(&path, text) {
             eprintln!("error: cannot write {}: {e}", path.display());
             return ExitCode::from(2);
@@ -152,4 +164,27 @@ fn run(
         eprintln!("FAILED: {} / {}; replay: azsim run {file} --seed {} --variant {}", r.scenario, r.variant, r.seed, r.variant);
     }
     if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+/// `1 variant`, `2 variants`.
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
+}
+
+/// Each variant's verdict, and every expectation it broke with what was expected and measured.
+fn verdicts(records: &[RunRecord]) -> String {
+    let mut s = String::new();
+    for r in records {
+        let failed: Vec<_> = r.expectations.iter().filter(|e| !e.passed).collect();
+        let all = count(r.expectations.len(), "expectation");
+        if r.passed {
+            s.push_str(&format!("passed: {} / {} ({all} held)\n", r.scenario, r.variant));
+        } else {
+            s.push_str(&format!("FAILED: {} / {} ({} of {all} broken)\n", r.scenario, r.variant, failed.len()));
+            for e in failed {
+                s.push_str(&format!("  - {}: expected {}, got {}\n", e.name, e.expected, e.actual));
+            }
+        }
+    }
+    s
 }

@@ -27,8 +27,8 @@ mod variant;
 
 pub use load::{Issue, ScenarioError, Source, load, load_str};
 pub use model::*;
-pub use units::{DistSpec, Dur};
-pub use validate::{parse_cidr, parse_matcher};
+pub use units::{DURATION_PATTERN, DistSpec, Dur};
+pub use validate::{closest, parse_cidr, parse_matcher};
 pub use variant::BASELINE;
 
 /// The JSON Schema of scenario files, pretty-printed.

@@ -101,7 +101,7 @@ pub fn load_str(source: Source) -> Result<Scenario, ScenarioError> {
     })?;
     let mut file = file;
     let base = std::path::Path::new(&source.name).parent().map(std::path::Path::to_path_buf).unwrap_or_default();
-    let mut read_issues = read_files(&mut file, &base);
+    let (mut read_issues, unread_apis) = read_files(&mut file, &base);
     let scenario = Scenario { path: source.name.clone(), file };
     let mut issues = deferred;
     for issue in validate::validate(&scenario) {
@@ -109,6 +109,11 @@ pub fn load_str(source: Source) -> Result<Scenario, ScenarioError> {
             issues.push(issue);
         }
     }
+    // An API whose OpenAPI file could not be read has no routes because of that: one error.
+    issues.retain(|i| {
+        let unread = i.path.strip_suffix(".routes").is_some_and(|api| unread_apis.iter().any(|u| u == api));
+        !(unread && i.message.starts_with("an API needs at least one route"))
+    });
     issues.sort_by_key(|i| (i.line == 0, i.line, i.column));
     issues.append(&mut read_issues);
     for issue in issues.iter_mut().filter(|i| i.line == 0 && !i.path.is_empty()) {
@@ -123,9 +128,11 @@ pub fn load_str(source: Source) -> Result<Scenario, ScenarioError> {
 }
 
 /// Reads the files a scenario names (JWKS, tokens), relative to the scenario file, into the
-/// model; a file that cannot be read is an issue at its path.
-fn read_files(file: &mut crate::ScenarioFile, base: &std::path::Path) -> Vec<Issue> {
+/// model; a file that cannot be read is an issue at its path. Also returns the APIs (by path)
+/// whose OpenAPI file could not be read or imported.
+fn read_files(file: &mut crate::ScenarioFile, base: &std::path::Path) -> (Vec<Issue>, Vec<String>) {
     let mut issues = Vec::new();
+    let mut unread_apis = Vec::new();
     let read = |issues: &mut Vec<Issue>, name: &str, at: String| match std::fs::read_to_string(base.join(name)) {
         Ok(text) => Some(text.trim().to_string()),
         Err(e) => {
@@ -144,7 +151,10 @@ fn read_files(file: &mut crate::ScenarioFile, base: &std::path::Path) -> Vec<Iss
             jwt.jwks_text = read(&mut issues, &jwt.jwks.clone(), format!("{path}.jwt.jwks")).unwrap_or_default();
         }
         let Some(name) = api.openapi.clone() else { continue };
-        let Some(text) = read(&mut issues, &name, format!("{path}.openapi")) else { continue };
+        let Some(text) = read(&mut issues, &name, format!("{path}.openapi")) else {
+            unread_apis.push(path);
+            continue;
+        };
         match crate::openapi::import(&text, api) {
             Ok(routes) => {
                 for (key, route) in routes {
@@ -154,7 +164,10 @@ fn read_files(file: &mut crate::ScenarioFile, base: &std::path::Path) -> Vec<Iss
                     api.routes.insert(key, route);
                 }
             }
-            Err(e) => issues.push(Issue::at(None, format!("{path}.openapi"), format!("{name}: {e}"))),
+            Err(e) => {
+                issues.push(Issue::at(None, format!("{path}.openapi"), format!("{name}: {e}")));
+                unread_apis.push(path);
+            }
         }
     }
     for (path, c) in clients {
@@ -164,7 +177,7 @@ fn read_files(file: &mut crate::ScenarioFile, base: &std::path::Path) -> Vec<Iss
             }
         }
     }
-    issues
+    (issues, unread_apis)
 }
 
 fn parse_issue(e: &serde_saphyr::Error) -> Issue {
@@ -174,7 +187,7 @@ fn parse_issue(e: &serde_saphyr::Error) -> Issue {
         Some(i) => plain[..i].to_string(),
         None => plain.trim_start_matches("error: ").to_string(),
     };
-    let message = strip_location_prefix(&message);
+    let message = plain_words(&strip_location_prefix(&message));
     let hint = unknown_name_hint(&message);
     // A one-of error knows the key it is about better than the parser's position.
     let at = crate::one_of::take_error_location().or(e.location());
@@ -192,7 +205,24 @@ fn strip_location_prefix(m: &str) -> String {
     m.to_string()
 }
 
-/// For "unknown field `x`, expected one of `a`, `b`" and "unknown variant", suggest the closest.
+/// The parser's words for Rust enums ("unknown variant `x`", "unit variant") read as if a
+/// scenario's `variants:` were meant: say "value" and what was written instead.
+fn plain_words(message: &str) -> String {
+    message
+        .replace("unknown variant `", "unknown value `")
+        .replace("unexpected value for unit enum variant", "expected a bare name here, not a map")
+        .replace("externally tagged enum expected scalar or mapping", "expected a name, or a map of one key")
+        .replace("expected end of mapping after enum variant value", "expected a map of one key")
+        .replace("expected string key for externally tagged enum", "expected a name as the key")
+        .replace("expected variant identifier", "expected one of the listed names")
+        .replace("variant identifier", "name")
+        .replace("unit variant", "a bare name")
+        .replace("newtype variant", "a map of one key")
+        .replace("tuple variant", "a map of one key")
+        .replace("struct variant", "a map of one key")
+}
+
+/// For "unknown field `x`, expected one of `a`, `b`" and "unknown value", suggest the closest.
 fn unknown_name_hint(message: &str) -> Option<String> {
     if message.contains("illegal placement") || message.contains("did not find expected") {
         return Some("check for an unclosed `[` or `{`, or a missing `:`, on this line or the one above".into());
@@ -200,7 +230,7 @@ fn unknown_name_hint(message: &str) -> Option<String> {
     if let Some(kind) = ["u64", "u32", "f64", "u16"].iter().find(|k| message.contains(&format!("invalid {k}"))) {
         return Some(format!("expected a number here ({kind})"));
     }
-    let is_unknown = message.contains("unknown field") || message.contains("unknown variant");
+    let is_unknown = message.contains("unknown field") || message.contains("unknown value");
     if !is_unknown {
         return None;
     }
@@ -244,6 +274,36 @@ fn locate(text: &str, path: &str) -> Option<(u64, u64)> {
 #[cfg(test)]
 mod tests {
     use super::locate;
+    use crate::{Source, load_str};
+
+    /// A missing OpenAPI file is one error, at the line that names it: not also "no routes".
+    #[test]
+    fn a_missing_file_is_one_error_at_its_line() {
+        let text = "version: 1\nname: x\nduration: 10s\nregions:\n  us-west-2: { azs: [usw2-az1] }\nservices:\n  ledger:\n    instances: { usw2-az1: 1 }\nload_balancers:\n  nlb: { kind: nlb, azs: [usw2-az1], targets: ledger }\napi_gateways:\n  api:\n    kind: rest\n    stages: [test]\n    openapi: no-such-file.yaml\n    vpc_link: [usw2-az1]\nclients:\n  app: { azs: { usw2-az1: 1 }, target: api, rate: 1 }\n";
+        let err = load_str(Source { name: "x.yaml".into(), text: text.into() }).unwrap_err();
+        assert_eq!(err.issues.len(), 1, "{err}");
+        assert_eq!((err.issues[0].line, err.issues[0].column), (15, 5), "{err}");
+        assert!(err.issues[0].message.contains("cannot read `no-such-file.yaml`"), "{err}");
+    }
+
+    /// The parser's "variant" (a Rust enum's) is not a scenario's variant: it never reaches a
+    /// message about a value.
+    #[test]
+    fn enum_errors_say_value_not_variant() {
+        let file = "version: 1\nname: x\nduration: 10s\nregions:\n  us-east-1:\n    azs: [use1-az1]\nservices:\n  web:\n    instances: { use1-az1: 1 }\n    processing: { fixed: 1ms }\nload_balancers:\n  lb:\n    kind: alb\n    azs: [use1-az1]\n    targets: web\nclients:\n  c:\n    azs: { use1-az1: 1 }\n    target: lb\n    rate: 10\n";
+        let cases = [
+            ("kind: alb", "kind: alx", "unknown value `alx`, expected one of alb, nlb"),
+            ("kind: alb", "kind: [alb]", "expected a name, or a map of one key"),
+            ("kind: alb", "kind: { alb: 1 }", "expected a bare name here, not a map"),
+            ("{ fixed: 1ms }", "{ fixd: 1ms }", "unknown value `fixd`"),
+        ];
+        for (from, to, expected) in cases {
+            let text = file.replacen(from, to, 1);
+            let err = load_str(Source { name: "x.yaml".into(), text }).expect_err(to).to_string();
+            assert!(err.contains(expected), "{to}: {err}");
+            assert!(!err.contains("variant"), "{to}: {err}");
+        }
+    }
 
     #[test]
     fn locates_nested_keys() {

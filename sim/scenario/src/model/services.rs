@@ -99,7 +99,7 @@ impl JsonSchema for KeepAliveSpec {
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
             "type": "string",
-            "pattern": "^[0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|min|h)$|^off$",
+            "pattern": format!("{}|^off$", crate::units::DURATION_PATTERN),
             "description": "A keep-alive timeout (`5s`, `75s`) or `off`."
         })
     }

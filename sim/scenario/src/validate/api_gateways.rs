@@ -79,7 +79,22 @@ impl Checker<'_> {
                     RouteIntegration::Http(f) => {
                         self.check_ref(f, &services, &format!("{rpath}.http"), "service");
                     }
-                    RouteIntegration::CloudMap(svc) if self.f.services.get(&svc.value).is_none_or(|s| s.cloud_map.is_none()) => {
+                    RouteIntegration::CloudMap(svc) if !self.f.services.contains_key(&svc.value) => {
+                        // `cloud_map:` names a service of this file, not its Cloud Map name.
+                        let registered: Vec<&str> = self.f.services.iter().filter(|(_, s)| s.cloud_map.is_some()).map(|(n, _)| n.as_str()).collect();
+                        let aws_name = self.f.services.iter().find(|(_, s)| s.cloud_map.as_ref().is_some_and(|c| c.service == svc.value)).map(|(n, _)| n);
+                        let hint = match aws_name {
+                            Some(name) => Some(format!("`{}` is the Cloud Map name of service `{name}`: write `cloud_map: {name}`", svc.value)),
+                            None => did_you_mean(&svc.value, registered.iter().copied()),
+                        };
+                        self.push(
+                            Some(svc.referenced),
+                            format!("{rpath}.cloud_map"),
+                            format!("unknown service `{}` (`cloud_map:` takes the name of a service in this file, not its Cloud Map name)", svc.value),
+                            hint,
+                        );
+                    }
+                    RouteIntegration::CloudMap(svc) if self.f.services.get(&svc.value).is_some_and(|s| s.cloud_map.is_none()) => {
                         self.push(
                             Some(svc.referenced),
                             format!("{rpath}.cloud_map"),

@@ -92,8 +92,12 @@ impl Checker<'_> {
                 let sp = format!("{path}.steps[{i}]");
                 match &step.action {
                     StepAction::Call(r) if self.f.load_balancers.contains_key(&r.value) => {}
+                    // A service calling itself is a loop (reported below); a misspelt callee is
+                    // never "did you mean" the caller itself.
+                    StepAction::Call(r) | StepAction::Forward(r) if r.value == *name => {}
                     StepAction::Call(r) | StepAction::Forward(r) => {
-                        self.check_ref(r, &names, &sp, "service");
+                        let others: Vec<String> = names.iter().filter(|n| *n != name).cloned().collect();
+                        self.check_ref(r, &others, &sp, "service");
                     }
                 }
             }
@@ -118,5 +122,26 @@ impl Checker<'_> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Source, load_str};
+
+    const SHOP: &str = "version: 1\nname: shop\nduration: 10s\nregions:\n  us-east-1:\n    azs: [use1-az1, use1-az2]\nservices:\n  orders:\n    instances: { use1-az1: 1 }\n    processing: { fixed: 1ms }\n    steps: [ { call: CALLEE } ]\n  billing:\n    instances: { use1-az1: 1 }\n    processing: { fixed: 1ms }\nclients:\n  c:\n    azs: { use1-az1: 1 }\n    target: orders\n    rate: 10\n";
+
+    fn error_calling(callee: &str) -> String {
+        let text = SHOP.replace("CALLEE", callee);
+        load_str(Source { name: "shop.yaml".into(), text }).expect_err(callee).to_string()
+    }
+
+    #[test]
+    fn a_misspelt_callee_is_never_the_caller_itself() {
+        let err = error_calling("order");
+        assert!(err.contains("shop.yaml:11:22") && err.contains("unknown service `order`"), "{err}");
+        assert!(!err.contains("did you mean `orders`"), "the caller suggested as its own callee: {err}");
+        let err = error_calling("biling");
+        assert!(err.contains("did you mean `billing`?"), "{err}");
     }
 }
