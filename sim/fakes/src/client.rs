@@ -18,6 +18,7 @@ use crate::cloudmap::{DISCOVER_REQUEST_BYTES, Discover, DiscoverAnswer, Discover
 use crate::conn::{Acquired, ConnStats, Pool};
 use crate::deadline::Deadlines;
 use crate::lb::LbDirectory;
+use crate::matcher::Matcher;
 use crate::pick::{Endpoint, Picker, weighted_index};
 use crate::rpc::{self, Body, HttpRequest, Request};
 use crate::tls::Tls;
@@ -129,7 +130,12 @@ pub struct Client {
     /// SYN-ACK (and the TLS handshake).
     on_conn: BTreeMap<u64, (u64, Option<Request>)>,
     tls: Option<Tls>,
+    /// The statuses that count as answered (`expected_statuses`).
+    expected: Matcher,
 }
+
+/// What a client expects unless told: 2xx and 3xx (k6's default `expected_response`).
+pub const EXPECTED_STATUSES: Matcher = Matcher::range(200, 399);
 
 impl Client {
     pub fn new(config: ClientConfig) -> Self {
@@ -144,7 +150,15 @@ impl Client {
             pool: None,
             on_conn: BTreeMap::new(),
             tls: None,
+            expected: EXPECTED_STATUSES,
         }
+    }
+
+    /// Counts the statuses in `expected` as answered (the rest fail): a probe that expects
+    /// 401 stays out of the failures.
+    pub fn expecting(mut self, expected: Matcher) -> Self {
+        self.expected = expected;
+        self
     }
 
     /// Sends on keep-alive connections. The client's own timeout bounds a connection attempt
@@ -409,8 +423,8 @@ impl Process for Client {
                     cx.send(dest, Body::fin(conn)); // its last allowed request
                 }
                 let Some(id) = self.pending.remove(&resp.call_id) else { return }; // after its timeout
-                // 2xx and 3xx are answers; 4xx and 5xx are failures.
-                let outcome = if resp.status < 400 { Outcome::Ok } else { Outcome::Failed(Failure::Status(resp.status)) };
+                // The statuses the client expects are answers (2xx and 3xx unless it says).
+                let outcome = if self.expected.matches(resp.status) { Outcome::Ok } else { Outcome::Failed(Failure::Status(resp.status)) };
                 cx.finish_request(id, outcome);
                 self.refill(cx);
             }

@@ -23,21 +23,7 @@ pub(super) fn add(f: &ScenarioFile, placed: &Placed<'_>, shared: &Shared, core: 
         for host in placed.client_hosts(name) {
             let mut config = config.clone();
             let Some((d, reg)) = c.discovery.as_ref().zip(f.services.get(&c.target.value).and_then(|s| s.cloud_map.as_ref())) else {
-                let client = Client::new(config);
-                let client = match &c.connections {
-                    Some(conns) => {
-                        let tls = conns.value.tls.map(|v| match v {
-                            azsim_scenario::TlsVersion::V1_2 => azsim_fakes::tls::Tls::V1_2,
-                            azsim_scenario::TlsVersion::V1_3 => azsim_fakes::tls::Tls::V1_3,
-                        });
-                        client.with_connections(ClientConnections {
-                            idle_timeout: conns.value.idle_timeout.nanos(),
-                            max_requests: conns.value.max_requests,
-                            tls,
-                        })
-                    }
-                    None => client,
-                };
+                let client = simple_client(c, config);
                 core.add_process(host, Box::new(client));
                 continue;
             };
@@ -82,10 +68,27 @@ pub(super) fn add(f: &ScenarioFile, placed: &Placed<'_>, shared: &Shared, core: 
                     cache: c.dns_cache.map(|d| d.nanos()),
                 },
             };
-            core.add_process(host, Box::new(Client::new(config)));
+            core.add_process(host, Box::new(simple_client(c, config)));
         }
     }
     Ok(library_tasks)
+}
+
+/// A client process (not the library's) with the spec's connections and expected statuses.
+fn simple_client(c: &ClientSpec, config: ClientConfig) -> Client {
+    let mut client = Client::new(config);
+    if let Some(conns) = &c.connections {
+        let tls = conns.value.tls.map(|v| match v {
+            azsim_scenario::TlsVersion::V1_2 => azsim_fakes::tls::Tls::V1_2,
+            azsim_scenario::TlsVersion::V1_3 => azsim_fakes::tls::Tls::V1_3,
+        });
+        client = client.with_connections(ClientConnections { idle_timeout: conns.value.idle_timeout.nanos(), max_requests: conns.value.max_requests, tls });
+    }
+    if let Some(text) = &c.expected_statuses {
+        let ranges = azsim_scenario::parse_matcher(&text.value).expect("validation checked the expected statuses");
+        client = client.expecting(azsim_fakes::Matcher::of_ranges(&ranges));
+    }
+    client
 }
 
 /// A client's configuration, the same on each of its hosts.

@@ -53,6 +53,13 @@ pub struct ClientSpec {
     /// SDKs do (default: honour the TTL).
     #[serde(default)]
     pub dns_cache: Option<Dur>,
+    /// The statuses this client expects, which count as answered rather than failed, as codes
+    /// and ranges (`"200-399,401,403"`, as k6's `expected_response`); a probe that expects 401
+    /// then stays out of the failures. Default `200-399`. Not for `library:` clients (the
+    /// library's policy decides).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub expected_statuses: Option<Spanned<String>>,
     /// Send through the AZ-affinity client library (`affinity-client`): zone-aware selection,
     /// outlier ejection, circuit breaking, retries under a budget. Needs `discovery` (the
     /// library discovers every zone's instances and prefers its own; leave `query` out).
@@ -151,6 +158,8 @@ struct ClientSpecRaw {
     #[serde(default)]
     dns_cache: Option<Dur>,
     #[serde(default)]
+    expected_statuses: Option<Spanned<String>>,
+    #[serde(default)]
     library: Option<LibrarySpec>,
     #[serde(default)]
     connections: Option<Spanned<ConnectionsSpec>>,
@@ -179,6 +188,7 @@ impl ClientSpecRaw {
             http: self.http,
             discovery: self.discovery,
             dns_cache: self.dns_cache,
+            expected_statuses: self.expected_statuses,
             library: self.library,
             connections: self.connections,
         })

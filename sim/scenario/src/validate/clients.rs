@@ -85,6 +85,24 @@ impl Checker<'_> {
                     self.push(at, format!("{path}.connections.max_requests"), "a connection carries at least one request".into(), None);
                 }
             }
+            if let Some(text) = &c.expected_statuses {
+                let at = Some(text.referenced);
+                match crate::parse_matcher(&text.value) {
+                    Err(why) => self.push(at, format!("{path}.expected_statuses"), why, Some("write codes and ranges such as `200-399,401`".into())),
+                    Ok(ranges) if ranges.iter().any(|(low, high)| *low < 200 || *high > 599) => {
+                        self.push(at, format!("{path}.expected_statuses"), "expected statuses are from 200 to 599".into(), None)
+                    }
+                    Ok(_) => {}
+                }
+                if c.library.is_some() {
+                    self.push(
+                        at,
+                        format!("{path}.expected_statuses"),
+                        "a `library:` client's outcomes are the library's: its policy decides which statuses succeed".into(),
+                        None,
+                    );
+                }
+            }
             if c.dns_cache.is_some_and(|d| d.nanos() == 0) {
                 self.push(None, format!("{path}.dns_cache"), "a DNS cache keeps answers for more than 0s".into(), None);
             }
