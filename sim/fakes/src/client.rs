@@ -182,10 +182,8 @@ impl Client {
     /// Call `call` ends with `outcome` (its connection, if any, is given up: closed with a FIN
     /// if it was open).
     fn fail(&mut self, cx: &mut Cx<'_>, call: u64, outcome: Outcome) {
-        if let (Some((conn, _)), Some(pool)) = (self.on_conn.remove(&call), self.pool.as_mut())
-            && let Some(dest) = pool.abandon(conn)
-        {
-            cx.send(dest, Body::fin(conn));
+        if let (Some((conn, _)), Some(pool)) = (self.on_conn.remove(&call), self.pool.as_mut()) {
+            pool.give_up(cx, conn);
         }
         if let Some(id) = self.pending.remove(&call) {
             cx.finish_request(id, outcome);
@@ -476,9 +474,7 @@ impl Process for Client {
             }
             ClientTimer::ConnSweep => {
                 let Some(pool) = self.pool.as_mut() else { return };
-                for (conn, dest) in pool.expire(cx, ClientTimer::ConnSweep) {
-                    cx.send(dest, Body::fin(conn));
-                }
+                pool.sweep(cx, ClientTimer::ConnSweep);
             }
             ClientTimer::NextArrival => match self.config.pacing {
                 Pacing::Closed { .. } => self.refill(cx),

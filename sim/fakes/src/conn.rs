@@ -454,19 +454,25 @@ impl Pool {
         (!server_closing).then_some(dest)
     }
 
-    /// The idle timer fired: the connections to close now, with their destinations (the caller
-    /// sends each a FIN).
-    pub fn expire(&mut self, cx: &mut Cx<'_>, token: impl TimerToken) -> Vec<(u64, HostId)> {
-        let mut closed = Vec::new();
+    /// The idle timer fired: closes the connections idle for the idle timeout, a FIN to each
+    /// destination.
+    pub fn sweep(&mut self, cx: &mut Cx<'_>, token: impl TimerToken) {
         for conn in self.timers.expire(cx, token) {
             let Some(c) = self.conns.remove(&conn) else { continue };
             if let State::Idle { since } = c.state {
                 self.forget_idle(c.dest, since, conn);
             }
             self.stats.closed_idle_by_caller += 1;
-            closed.push((conn, c.dest));
+            cx.send(c.dest, Body::fin(conn));
         }
-        closed
+    }
+
+    /// Gives `conn` up ([`Pool::abandon`]) and, if it was open, closes it at its destination
+    /// with a FIN.
+    pub fn give_up(&mut self, cx: &mut Cx<'_>, conn: u64) {
+        if let Some(dest) = self.abandon(conn) {
+            cx.send(dest, Body::fin(conn));
+        }
     }
 
     fn forget_idle(&mut self, dest: HostId, since: Nanos, conn: u64) {

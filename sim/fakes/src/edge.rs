@@ -384,10 +384,8 @@ impl Process for Edge {
                 let Some(p) = self.pending.get_mut(&call).filter(|p| p.attempt == attempt) else { return };
                 self.counts.timeouts += 1;
                 // CloudFront drops the connection.
-                if let Some((conn, _)) = p.conn
-                    && let Some(dest) = self.pool.abandon(conn)
-                {
-                    cx.send(dest, Body::fin(conn));
+                if let Some((conn, _)) = p.conn {
+                    self.pool.give_up(cx, conn);
                 }
                 self.attempt_failed(cx, attempt_id(call, attempt), AttemptFailure::TimedOut, true);
             }
@@ -399,9 +397,7 @@ impl Process for Edge {
                 }
             }
             EdgeTimer::ConnSweep => {
-                for (conn, dest) in self.pool.expire(cx, EdgeTimer::ConnSweep) {
-                    cx.send(dest, Body::fin(conn));
-                }
+                self.pool.sweep(cx, EdgeTimer::ConnSweep);
             }
         }
     }

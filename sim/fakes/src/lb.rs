@@ -449,11 +449,11 @@ impl LbNode {
     fn fail_pending(&mut self, cx: &mut Cx<'_>, call: u64, status: u16, refused: bool) {
         let Some(p) = self.pending.remove(&call) else { return };
         self.settle_target(p.target);
-        if let (Some(pool), Some(conn)) = (self.pool.as_mut(), p.conn)
-            && let Some(dest) = pool.abandon(conn)
-            && !refused
-        {
-            cx.send(dest, Body::fin(conn));
+        if let (Some(pool), Some(conn)) = (self.pool.as_mut(), p.conn) {
+            match refused {
+                true => drop(pool.abandon(conn)), // the target is gone: nothing to close there
+                false => pool.give_up(cx, conn),
+            }
         }
         self.reply(cx, &p, status, 0);
     }
@@ -933,9 +933,8 @@ impl Process for LbNode {
                 }
             }
             LbTimer::ConnSweep => {
-                let Some(pool) = self.pool.as_mut() else { return };
-                for (conn, dest) in pool.expire(cx, LbTimer::ConnSweep) {
-                    cx.send(dest, Body::fin(conn));
+                if let Some(pool) = self.pool.as_mut() {
+                    pool.sweep(cx, LbTimer::ConnSweep);
                 }
             }
         }

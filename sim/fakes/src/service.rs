@@ -373,10 +373,8 @@ impl ServiceInstance {
     fn fail(&mut self, cx: &mut Cx<'_>, job: u64, status: u16) {
         if let Some(j) = self.jobs.remove(&job) {
             // Its call's connection, if any, is given up (closed at the callee if it was open).
-            if let (Some((conn, _)), Some(pool)) = (j.out, self.pool.as_mut())
-                && let Some(dest) = pool.abandon(conn)
-            {
-                cx.send(dest, Body::fin(conn));
+            if let (Some((conn, _)), Some(pool)) = (j.out, self.pool.as_mut()) {
+                pool.give_up(cx, conn);
             }
             self.answer(cx, j.id, &j.req, j.conn, status, 0);
             self.finish(cx);
@@ -489,9 +487,7 @@ impl Process for ServiceInstance {
             }
             ServiceTimer::CallConnSweep => {
                 let Some(pool) = self.pool.as_mut() else { return };
-                for (conn, dest) in pool.expire(cx, ServiceTimer::CallConnSweep) {
-                    cx.send(dest, Body::fin(conn));
-                }
+                pool.sweep(cx, ServiceTimer::CallConnSweep);
             }
             ServiceTimer::CallConnect => {
                 let Some(pool) = self.pool.as_mut() else { return };

@@ -98,11 +98,7 @@ impl Process for Caller {
                     self.seen(Seen::GaveUp(now));
                 }
             }
-            IDLE => {
-                for (conn, dest) in self.pool.expire(cx, IDLE) {
-                    cx.send(dest, Body::fin(conn));
-                }
-            }
+            IDLE => self.pool.sweep(cx, IDLE),
             send => {
                 let call = send - 1;
                 let id = cx.new_request(0);
