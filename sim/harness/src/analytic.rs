@@ -38,11 +38,9 @@ impl Model<'_> {
         let from = p.at.as_str();
         let n = &self.f.network;
         let (ra, rb) = (&self.region_of[from], &self.region_of[to_az]);
-        fn pair<'p>(pairs: &'p [azsim_scenario::PairLatency], a: &str, b: &str) -> Option<&'p azsim_scenario::DistSpec> {
-            pairs.iter().find(|x| (x.from.value == a && x.to.value == b) || (x.symmetric && x.from.value == b && x.to.value == a)).map(|x| &x.latency)
-        }
+        let pair = azsim_scenario::PairLatency::find;
         let d = if ra != rb {
-            pair(&n.region_pairs, ra, rb).unwrap_or(&n.inter_region)
+            self.f.region_latency(ra, rb)
         } else if from == to_az {
             pair(&n.az_pairs, from, to_az).unwrap_or(&n.intra_az)
         } else {

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use azsim_fakes::ConnStats;
+use azsim_kernel::PlaceKind;
 use azsim_scenario::{LbKind, ScenarioFile};
 
 use crate::checks;
@@ -74,12 +75,14 @@ fn crossings(views: &[RequestView]) -> (Crossings, WorstPath) {
     for v in views {
         *hist.entry(v.az_crossings).or_insert(0u64) += 1;
     }
+    let stats = |count: fn(&RequestView) -> u32| CrossingStats {
+        max: views.iter().map(count).max().unwrap_or(0),
+        mean: round3(views.iter().map(|v| count(v) as f64).sum::<f64>() / n),
+    };
     let crossings = Crossings {
-        az: CrossingStats { max: max_az, mean: round3(views.iter().map(|v| v.az_crossings as f64).sum::<f64>() / n) },
-        region: CrossingStats {
-            max: views.iter().map(|v| v.region_crossings).max().unwrap_or(0),
-            mean: round3(views.iter().map(|v| v.region_crossings as f64).sum::<f64>() / n),
-        },
+        az: stats(|v| v.az_crossings),
+        region: stats(|v| v.region_crossings),
+        internet: stats(|v| v.internet_crossings),
         az_histogram: hist.into_iter().collect(),
     };
     let mut worst: Vec<u64> = views.iter().filter(|v| v.ok && v.az_crossings == max_az).filter_map(|v| v.latency).collect();
@@ -95,7 +98,9 @@ fn bytes(world: &World, core: &azsim_kernel::Core, views: &[RequestView]) -> Byt
         payload_total: traffic.payload_sent,
         cross_az: cross_az_bytes(world, core),
         payload_cross_az: cross_az_payload(world, core),
-        cross_region: traffic.cross_region_bytes(),
+        cross_region: traffic.cross_region_bytes(topo),
+        internet_in: internet_bytes(topo, traffic, true),
+        internet_out: internet_bytes(topo, traffic, false),
         cross_az_per_request: round3(request_cross_az as f64 / views.len().max(1) as f64),
         dropped: traffic.bytes_dropped,
         by_az_pair: traffic
@@ -357,7 +362,7 @@ fn cost(f: &ScenarioFile, world: &World, core: &azsim_kernel::Core) -> f64 {
         if regional(world, a) || regional(world, b) {
             continue;
         }
-        if ha.region != hb.region {
+        if topo.crosses_region(ha.region, hb.region) {
             usd += gb * p.cross_region_per_gb;
         } else if ha.az != hb.az {
             if p.alb_to_target_free && alb_target_pair(world, *a, *b) {
@@ -379,6 +384,12 @@ fn cost(f: &ScenarioFile, world: &World, core: &azsim_kernel::Core) -> f64 {
         }
     }
     (usd * 1e9).round() / 1e9
+}
+
+/// Bytes into AWS from places outside it (`inbound`), or out of AWS to them.
+fn internet_bytes(topo: &azsim_kernel::Topology, traffic: &azsim_kernel::Traffic, inbound: bool) -> u64 {
+    let outside = |r: &azsim_kernel::RegionId| topo.place(*r) == PlaceKind::Outside;
+    traffic.by_region_pair.iter().filter(|((a, b), _)| if inbound { outside(a) && !outside(b) } else { !outside(a) && outside(b) }).map(|(_, c)| c.bytes).sum()
 }
 
 /// Bytes between different AZs of a Region, leaving out calls to regional AWS endpoints.

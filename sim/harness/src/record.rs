@@ -64,7 +64,10 @@ pub struct CrossingStats {
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Crossings {
     pub az: CrossingStats,
+    /// Hops between two AWS Regions.
     pub region: CrossingStats,
+    /// Hops into or out of a place outside AWS (the internet, an on-premises site).
+    pub internet: CrossingStats,
     /// How many requests took each number of AZ crossings.
     pub az_histogram: Vec<(u32, u64)>,
 }
@@ -110,7 +113,12 @@ pub struct Bytes {
     pub cross_az: u64,
     /// Of `cross_az`, what the applications wrote.
     pub payload_cross_az: u64,
+    /// Between two AWS Regions.
     pub cross_region: u64,
+    /// From places outside AWS into AWS (internet ingress).
+    pub internet_in: u64,
+    /// From AWS (Regions and edge locations) to places outside it (internet egress).
+    pub internet_out: u64,
     /// Cross-AZ bytes carried for requests (health checks excluded), per request.
     pub cross_az_per_request: f64,
     /// Dropped by faults.

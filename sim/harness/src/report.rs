@@ -89,14 +89,18 @@ fn worst_path(s: &mut String, r: &RunRecord) {
     }
 }
 
-/// AZ and Region crossings per request.
+/// AZ and Region crossings per request, and hops to and from the internet when there are any.
 fn crossings(s: &mut String, r: &RunRecord) {
     let c = &r.crossings;
-    let _ = writeln!(
+    let _ = write!(
         s,
-        "## Crossings per request\n\n| | max | mean |\n|---|---:|---:|\n| AZ | {} | {} |\n| Region | {} | {} |\n",
+        "## Crossings per request\n\n| | max | mean |\n|---|---:|---:|\n| AZ | {} | {} |\n| Region (between AWS Regions) | {} | {} |\n",
         c.az.max, c.az.mean, c.region.max, c.region.mean
     );
+    if c.internet.max > 0 {
+        let _ = writeln!(s, "| into or out of AWS (internet, on-premises) | {} | {} |", c.internet.max, c.internet.mean);
+    }
+    s.push('\n');
     let hist: Vec<String> = c.az_histogram.iter().map(|(k, v)| format!("{k}: {v}")).collect();
     let _ = writeln!(s, "Requests by AZ crossings: {}\n", hist.join(", "));
 }

@@ -19,6 +19,7 @@ pub(crate) struct RequestView {
     pub(crate) unanswered: bool,
     pub(crate) az_crossings: u32,
     pub(crate) region_crossings: u32,
+    pub(crate) internet_crossings: u32,
     /// Connections opened for it on its way (each a handshake it waited for).
     pub(crate) handshakes: u32,
     /// How it failed, as its client saw it (`None`: answered, or still unanswered at the end).
@@ -41,6 +42,7 @@ impl RequestView {
             },
             az_crossings: r.az_crossings,
             region_crossings: r.region_crossings,
+            internet_crossings: r.outside_crossings,
             handshakes: r.handshakes,
             failure: match &r.outcome {
                 Outcome::Failed(f) => Some(f.to_string()),

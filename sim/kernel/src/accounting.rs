@@ -54,8 +54,8 @@ impl Traffic {
         self.by_az_pair.iter().filter(|((a, b), _)| a != b).map(|(_, c)| c.payload).sum()
     }
 
-    /// Bytes that crossed between Regions.
-    pub fn cross_region_bytes(&self) -> u64 {
-        self.by_region_pair.iter().filter(|((a, b), _)| a != b).map(|(_, c)| c.bytes).sum()
+    /// Bytes that crossed between cloud Regions.
+    pub fn cross_region_bytes(&self, topo: &crate::Topology) -> u64 {
+        self.by_region_pair.iter().filter(|((a, b), _)| topo.crosses_region(*a, *b)).map(|(_, c)| c.bytes).sum()
     }
 }

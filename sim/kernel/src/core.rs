@@ -349,6 +349,7 @@ impl Core {
             self.traffic.bytes_dropped += bytes;
         }
         let crosses_az = self.topo.crosses_az(azs.0, azs.1);
+        let (crosses_region, crosses_outside) = (self.topo.crosses_region(regions.0, regions.1), self.topo.crosses_outside(regions.0, regions.1));
         let hop = request.and_then(|id| {
             let r = &mut self.requests[id.0 as usize];
             r.bytes += bytes;
@@ -356,9 +357,12 @@ impl Core {
                 r.az_crossings += 1;
                 r.bytes_cross_az += bytes;
             }
-            if regions.0 != regions.1 {
+            if crosses_region {
                 r.region_crossings += 1;
                 r.bytes_cross_region += bytes;
+            }
+            if crosses_outside {
+                r.outside_crossings += 1;
             }
             if !self.record_hops {
                 return None;

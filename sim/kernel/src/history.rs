@@ -45,7 +45,10 @@ pub struct RequestRecord {
     pub finished: Option<Nanos>,
     pub outcome: Outcome,
     pub az_crossings: u32,
+    /// Hops between two cloud Regions.
     pub region_crossings: u32,
+    /// Hops into or out of a place outside the cloud (the internet, an on-premises site).
+    pub outside_crossings: u32,
     pub bytes: u64,
     pub bytes_cross_az: u64,
     pub bytes_cross_region: u64,
@@ -67,6 +70,7 @@ impl RequestRecord {
             outcome: Outcome::Unknown,
             az_crossings: 0,
             region_crossings: 0,
+            outside_crossings: 0,
             bytes: 0,
             bytes_cross_az: 0,
             bytes_cross_region: 0,

@@ -51,4 +51,4 @@ pub use sim::{Sim, SimConfig, Stalled};
 pub use stream::SimStream;
 pub use time::{Nanos, fmt_duration, nanos};
 pub use timer::{Packer, TimerToken, Unpacker};
-pub use topology::{AzId, HostId, HostInfo, HostState, RegionId, Topology};
+pub use topology::{AzId, HostId, HostInfo, HostState, PlaceKind, RegionId, Topology};

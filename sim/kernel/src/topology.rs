@@ -35,6 +35,19 @@ pub struct HostInfo {
     pub ip: Ipv4Addr,
 }
 
+/// What a Region of the topology stands for: most are cloud Regions; some are places on the
+/// way in (points of presence of a content network) or outside the cloud altogether (users on
+/// the internet, an on-premises site). Only a hop between two cloud Regions crosses Regions;
+/// a hop into or out of an outside place is counted apart (it is what a provider bills as
+/// internet ingress and egress).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PlaceKind {
+    #[default]
+    Region,
+    PointOfPresence,
+    Outside,
+}
+
 #[derive(Clone, Debug)]
 struct Az {
     name: String,
@@ -45,6 +58,8 @@ struct Az {
 #[derive(Clone, Debug, Default)]
 pub struct Topology {
     regions: Vec<String>,
+    /// Each Region's kind, by index.
+    places: Vec<PlaceKind>,
     azs: Vec<Az>,
     hosts: Vec<HostInfo>,
     by_ip: BTreeMap<Ipv4Addr, HostId>,
@@ -59,6 +74,7 @@ impl Topology {
     /// Adds a Region.
     pub fn add_region(&mut self, name: &str) -> RegionId {
         self.regions.push(name.to_string());
+        self.places.push(PlaceKind::Region);
         RegionId((self.regions.len() - 1) as u16)
     }
 
@@ -139,6 +155,26 @@ impl Topology {
     pub fn path_mtu(&self, a: HostId, b: HostId) -> u64 {
         let (a, b) = (self.host(a), self.host(b));
         if a.region == b.region && !self.regional.contains(&a.az) && !self.regional.contains(&b.az) { crate::wire::MTU_VPC } else { crate::wire::MTU_OUTSIDE }
+    }
+
+    /// Says what `region` stands for (by default a cloud Region).
+    pub fn set_place(&mut self, region: RegionId, kind: PlaceKind) {
+        self.places[region.0 as usize] = kind;
+    }
+
+    pub fn place(&self, region: RegionId) -> PlaceKind {
+        self.places[region.0 as usize]
+    }
+
+    /// Whether a hop between `a` and `b` crosses from one cloud Region into another.
+    pub fn crosses_region(&self, a: RegionId, b: RegionId) -> bool {
+        a != b && self.place(a) == PlaceKind::Region && self.place(b) == PlaceKind::Region
+    }
+
+    /// Whether a hop between `a` and `b` enters or leaves the cloud: one end is outside it,
+    /// the other is not.
+    pub fn crosses_outside(&self, a: RegionId, b: RegionId) -> bool {
+        (self.place(a) == PlaceKind::Outside) != (self.place(b) == PlaceKind::Outside)
     }
 
     pub fn crosses_az(&self, a: AzId, b: AzId) -> bool {

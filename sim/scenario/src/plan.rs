@@ -33,6 +33,7 @@ pub struct RegionPlan {
     pub name: String,
     /// Nothing from outside the Region reaches its hosts (`inbound: closed`).
     pub inbound_closed: bool,
+    pub kind: crate::PlaceKind,
 }
 
 /// Why a zone is in no AZ of a VPC: traffic to and from it crosses no AZ boundary (its
@@ -183,7 +184,7 @@ impl Plan {
     pub fn lay_out(f: &ScenarioFile) -> (Plan, Vec<NameClash>) {
         let mut b = Builder::default();
         for (region, spec) in &f.regions.value {
-            b.plan.regions.push(RegionPlan { name: region.clone(), inbound_closed: spec.inbound == Inbound::Closed });
+            b.plan.regions.push(RegionPlan { name: region.clone(), inbound_closed: spec.inbound == Inbound::Closed, kind: spec.kind });
             for az in &spec.azs {
                 b.plan.zones.push(ZonePlan { name: az.clone(), region: region.clone(), regional: None });
             }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use azsim_fakes::{Endpoint, TaskSlot, TaskSwitch};
-use azsim_kernel::{AzId, HostId, Topology};
+use azsim_kernel::{AzId, HostId, PlaceKind, Topology};
 use azsim_scenario::plan::{self, Plan};
 use azsim_scenario::{LbKind, ScenarioFile};
 
@@ -78,6 +78,14 @@ pub(crate) fn place<'a>(plan: &'a Plan, f: &ScenarioFile) -> (Topology, Placed<'
         if region.inbound_closed {
             topo.close_inbound(r);
         }
+        topo.set_place(
+            r,
+            match region.kind {
+                azsim_scenario::PlaceKind::Region => PlaceKind::Region,
+                azsim_scenario::PlaceKind::Edge => PlaceKind::PointOfPresence,
+                azsim_scenario::PlaceKind::Internet | azsim_scenario::PlaceKind::OnPremises => PlaceKind::Outside,
+            },
+        );
     }
     let mut zones = BTreeMap::new();
     for zone in &plan.zones {

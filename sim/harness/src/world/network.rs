@@ -31,11 +31,9 @@ pub(super) fn latency_model(f: &ScenarioFile, topo: &Topology) -> LatencyModel {
         }
     }
     let region = |name: &str| topo.region_by_name(name).expect("validated: a Region of the scenario");
-    for p in &n.region_pairs {
-        let (a, b) = (region(&p.from.value), region(&p.to.value));
-        m.region_pairs.insert((a, b), dist(f, &p.latency));
-        if p.symmetric {
-            m.region_pairs.insert((b, a), dist(f, &p.latency));
+    for a in f.regions.value.keys() {
+        for b in f.regions.value.keys().filter(|b| *b != a) {
+            m.region_pairs.insert((region(a), region(b)), dist(f, f.region_latency(a, b)));
         }
     }
     m

@@ -71,3 +71,22 @@ pub struct PairLatency {
     #[serde(default = "yes")]
     pub symmetric: bool,
 }
+
+impl PairLatency {
+    /// The latency `pairs` give from `a` to `b`: the last entry naming the pair (in either
+    /// direction when symmetric) wins.
+    pub fn find<'p>(pairs: &'p [PairLatency], a: &str, b: &str) -> Option<&'p DistSpec> {
+        pairs.iter().rev().find(|x| (x.from.value == a && x.to.value == b) || (x.symmetric && x.from.value == b && x.to.value == a)).map(|x| &x.latency)
+    }
+}
+
+impl crate::ScenarioFile {
+    /// One-way latency from place `a` to another place `b`: `network.region_pairs`, then the
+    /// `latency` of either place (the first in name order that has one), then
+    /// `network.inter_region`.
+    pub fn region_latency(&self, a: &str, b: &str) -> &DistSpec {
+        let own = |name: &str| self.regions.value.get(name).and_then(|r| r.latency.as_ref());
+        let (first, second) = if a <= b { (a, b) } else { (b, a) };
+        PairLatency::find(&self.network.region_pairs, a, b).or_else(|| own(first)).or_else(|| own(second)).unwrap_or(&self.network.inter_region)
+    }
+}
