@@ -324,6 +324,10 @@ pub struct ApiGatewayConfig {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GatewayCounts {
     pub by_status: BTreeMap<u16, u64>,
+    /// Requests AWS bills: those that passed authorization and throttling and matched a
+    /// route (AWS charges nothing for the others), an HTTP API's counted in 512 KB
+    /// increments of the request.
+    pub billed: u64,
     pub throttled: u64,
     pub unauthorized: u64,
     pub forbidden: u64,
@@ -455,6 +459,10 @@ impl ApiGateway {
             return self.answer(cx, id, &req, 429, 33);
         }
         buckets.iter_mut().for_each(|b| b.tokens -= 1.0);
+        self.counts.billed += match self.config.kind {
+            ApiKind::Http => req.request_bytes.div_ceil(512 * 1024).max(1),
+            ApiKind::Rest => 1,
+        };
         let mut client = req;
         let spec = &self.config.routes[route];
         let params = spec.key.params(route_path);

@@ -545,6 +545,46 @@ pub struct Accepted {
     conns: BTreeMap<ConnKey, Open>,
     timers: IdleTimers<ConnKey>,
     pub stats: SlowStartStats,
+    /// How many connections callers opened, and how long they stayed open.
+    pub usage: ConnUsage,
+}
+
+/// Connections a server accepted and the time they were open, in all: what a load
+/// balancer's capacity units are billed on (new connections a second, active connections).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnUsage {
+    /// Connections opened (SYNs that found no connection).
+    pub opened: u64,
+    /// The sum over connections of the time each was open, up to `last` (nanoseconds).
+    open_ns: u128,
+    /// Connections open since `last`.
+    open: u64,
+    last: Nanos,
+}
+
+impl ConnUsage {
+    /// Brings the sum up to `now` before the number of open connections becomes `open`.
+    pub(crate) fn at(&mut self, now: Nanos, open: usize) {
+        self.open_ns += u128::from(self.open) * u128::from(now.saturating_sub(self.last));
+        (self.open, self.last) = (open as u64, now);
+    }
+
+    /// Everything open is gone, at an instant not known (a crash): its open time counts up to
+    /// the last change before.
+    pub(crate) fn clear(&mut self) {
+        self.open = 0;
+    }
+
+    /// Connection-nanoseconds up to `now` (connections still open count until then).
+    pub fn open_ns(&self, now: Nanos) -> u128 {
+        self.open_ns + u128::from(self.open) * u128::from(now.saturating_sub(self.last))
+    }
+
+    pub fn add(&mut self, other: &ConnUsage, now: Nanos) {
+        self.opened += other.opened;
+        self.open_ns = self.open_ns(now) + other.open_ns(now);
+        (self.open, self.last) = (0, now);
+    }
 }
 
 /// An open connection at its server.
@@ -587,7 +627,7 @@ pub enum Arrival {
 
 impl Accepted {
     pub fn new(keep_alive: KeepAlive) -> Accepted {
-        Accepted { keep_alive, conns: BTreeMap::new(), timers: IdleTimers::new(), stats: SlowStartStats::default() }
+        Accepted { keep_alive, conns: BTreeMap::new(), timers: IdleTimers::new(), stats: SlowStartStats::default(), usage: ConnUsage::default() }
     }
 
     pub fn keep_alive(&self) -> KeepAlive {
@@ -598,6 +638,10 @@ impl Accepted {
     /// with the initial window; a SYN sent again restarts the handshake's RTT measurement.
     pub fn syn(&mut self, cx: &mut Cx<'_>, key: ConnKey, token: impl TimerToken) {
         let send = SendWindow::new(cx.now());
+        if !self.conns.contains_key(&key) {
+            self.usage.opened += 1;
+            self.usage.at(cx.now(), self.conns.len() + 1);
+        }
         self.idle(cx, key, token);
         self.conns.get_mut(&key).expect("just opened").send = send;
     }
@@ -638,6 +682,7 @@ impl Accepted {
         }
         if self.keep_alive == KeepAlive::Off {
             self.conns.remove(&key);
+            self.usage.at(cx.now(), self.conns.len());
             return true;
         }
         self.idle(cx, key, token);
@@ -659,10 +704,11 @@ impl Accepted {
     }
 
     /// The caller's FIN arrived: the connection is gone.
-    pub fn closed_by_caller(&mut self, key: ConnKey) {
+    pub fn closed_by_caller(&mut self, now: Nanos, key: ConnKey) {
         if let Some(Open { idle_until: Some(at), .. }) = self.conns.remove(&key) {
             self.timers.remove(at, key);
         }
+        self.usage.at(now, self.conns.len());
     }
 
     /// The keep-alive timer fired: the connections to close now (the server sends each caller
@@ -672,11 +718,15 @@ impl Accepted {
         for key in &keys {
             self.conns.remove(key);
         }
+        self.usage.at(cx.now(), self.conns.len());
         keys
     }
 
-    /// Forgets every connection (the server crashed: a request on one of them is reset).
+    /// Forgets every connection (the server crashed: a request on one of them is reset). Their
+    /// open time counts up to the last change before the crash (the crash's instant is not
+    /// known here).
     pub fn clear(&mut self) {
+        self.usage.clear();
         self.conns.clear();
         self.timers.clear();
     }
@@ -700,7 +750,7 @@ impl Accepted {
                 }
             },
             Body::Fin(seg) => {
-                self.closed_by_caller((from, seg.conn));
+                self.closed_by_caller(cx.now(), (from, seg.conn));
                 Taken::Handled
             }
             // The handshake's traffic keeps the connection from idling out (a request follows).

@@ -70,6 +70,8 @@ pub struct EdgeConfig {
 /// What the edge did, for reports.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EdgeCounts {
+    /// Viewer requests that reached the edge (what CloudFront bills, blocked ones included).
+    pub requests: u64,
     pub blocked: u64,
     /// Attempts whose answer did not come within the response timeout.
     pub timeouts: u64,
@@ -328,6 +330,7 @@ impl Process for Edge {
         match body {
             Body::Request(req) => {
                 let Some(id) = id else { return };
+                self.counts.requests += 1;
                 if !self.config.allow.is_empty() {
                     let source = cx.topology().host(req.source).ip;
                     if !self.config.allow.iter().any(|c| in_cidr(source, *c)) {

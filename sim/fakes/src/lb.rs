@@ -383,6 +383,21 @@ pub struct LbNode {
     /// idle timeout (the same setting as toward targets: AWS applies it to "client or target"
     /// connections).
     clients: Accepted,
+    pub usage: LbUsage,
+}
+
+/// What a node did that its load balancer's capacity units are billed on (beside connections
+/// and bytes, which [`LbNode::client_connections`] and the network's accounting give).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LbUsage {
+    /// Requests the node admitted.
+    pub requests: u64,
+    /// Of those, requests that came as messages, on no connection the node kept, by the
+    /// host that sent them (a client without `connections` stands for one that opens a
+    /// connection per request).
+    pub without_connection: BTreeMap<HostId, u64>,
+    /// Listener rules processed beyond the first 10 of each request.
+    pub billable_rule_evaluations: u64,
 }
 
 impl LbNode {
@@ -391,6 +406,7 @@ impl LbNode {
             pool: None,
             flows: None,
             clients: Accepted::new(KeepAlive::Timeout(config.target_timeout)),
+            usage: LbUsage::default(),
             config,
             endpoints: Vec::new(),
             groups: Vec::new(),
@@ -428,9 +444,20 @@ impl LbNode {
         self.clients.stats
     }
 
+    /// The connections callers opened to this node and how long they stayed open (an ALB
+    /// node; an NLB's connections are its [`LbNode::flow_stats`]).
+    pub fn client_connections(&self) -> crate::ConnUsage {
+        self.clients.usage
+    }
+
     /// What this node's flows did (zeros for an ALB node).
     pub fn flow_stats(&self) -> FlowStats {
         self.flows.as_ref().map(|f| f.stats).unwrap_or_default()
+    }
+
+    /// The flows callers opened through this node and how long they lasted (an NLB node).
+    pub fn flow_usage(&self) -> crate::ConnUsage {
+        self.flows.as_ref().map(|f| f.usage).unwrap_or_default()
     }
 
     /// Whether this node keeps connections to its targets.
@@ -468,6 +495,10 @@ impl LbNode {
             return self.reply(cx, &p, 400, 0);
         }
         self.next += 1;
+        self.usage.requests += 1;
+        if conn.is_none() {
+            *self.usage.without_connection.entry(p.req.source).or_default() += 1;
+        }
         self.pending.insert(self.next, p);
         let t = self.config.processing.sample(cx.rng());
         cx.set_timer(t, LbTimer::Processed { call: self.next });
@@ -597,7 +628,10 @@ impl LbNode {
     fn listener_action(&mut self, cx: &mut Cx<'_>, value: u64) -> Option<usize> {
         let p = self.pending.get(&value)?;
         let source = cx.topology().host(p.req.source).ip;
-        match rules::evaluate(&self.config.rules, &p.req.http, source) {
+        let evaluated = rules::evaluate(&self.config.rules, &p.req.http, source);
+        // AWS bills rule evaluations beyond the first 10 a request.
+        self.usage.billable_rule_evaluations += u64::from(evaluated.processed.saturating_sub(10));
+        match evaluated.action {
             None => Some(0),
             Some(Action::Forward(groups)) => {
                 let i = weighted_index(cx.rng(), groups.iter().map(|(_, w)| *w)).unwrap_or(0);
@@ -718,11 +752,11 @@ impl LbNode {
     fn flow_end(&mut self, cx: &mut Cx<'_>, from: HostId, conn: u64, rst: Option<Option<RequestId>>) {
         let Some(flows) = self.flows.as_mut() else { return };
         let (to, to_conn, flow) = if let Some(flow) = flows.of_client((from, conn)) {
-            let Some((_, target)) = flows.close(flow) else { return };
+            let Some((_, target)) = flows.close(cx.now(), flow) else { return };
             (target, flow, flow)
         } else {
             // From the target (or about a flow the node forgot: nothing to pass on).
-            let Some((client, _)) = flows.close_from_target(conn, from) else { return };
+            let Some((client, _)) = flows.close_from_target(cx.now(), conn, from) else { return };
             (client.0, client.1, conn)
         };
         // Requests still on the flow end with it: the FIN or RST tells the client.
@@ -829,7 +863,7 @@ impl Process for LbNode {
                     if let (Some(flows), Some(flow)) = (self.flows.as_mut(), p.flow) {
                         // The target closes the connection after its answer: so does the flow.
                         if resp.connection_close {
-                            flows.close(flow);
+                            flows.close(cx.now(), flow);
                         } else {
                             flows.from_target(cx, flow, LbTimer::FlowSweep);
                         }

@@ -48,7 +48,7 @@ mod targets;
 pub mod tls;
 
 pub use client::{Client, ClientConfig, ClientConnections, Destination, Pacing};
-pub use conn::{ConnStats, KeepAlive, SlowStartStats};
+pub use conn::{ConnStats, ConnUsage, KeepAlive, SlowStartStats};
 pub use ecs::{AutoScaling, ContainerHealthCheck, EcsCloudMap, EcsService, EcsServiceConfig, TaskEvent, TaskEvents, TaskSlot, TaskSwitch};
 pub use lb::{ClientRouting, EmptyTargetGroups, HealthCheckConfig, LbAlgorithm, LbDirectory, LbNode, LbNodeConfig};
 pub use matcher::Matcher;

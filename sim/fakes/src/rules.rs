@@ -90,8 +90,20 @@ impl Conditions {
 }
 
 /// The action of the first matching rule (rules sorted by priority), or `None` for the default.
-pub fn evaluate<'a>(rules: &'a [Rule], req: &HttpRequest, source: Ipv4Addr) -> Option<&'a Action> {
-    rules.iter().find(|r| r.conditions.matches(req, source)).map(|r| &r.action)
+pub fn evaluate<'a>(rules: &'a [Rule], req: &HttpRequest, source: Ipv4Addr) -> Evaluated<'a> {
+    match rules.iter().position(|r| r.conditions.matches(req, source)) {
+        Some(i) => Evaluated { action: Some(&rules[i].action), processed: i as u32 + 1 },
+        None => Evaluated { action: None, processed: rules.len() as u32 },
+    }
+}
+
+/// What the rules decided, and how many of them the listener processed to decide it (what
+/// ALB bills rule evaluations on).
+#[derive(Clone, Copy, Debug)]
+pub struct Evaluated<'a> {
+    /// The matching rule's action; `None`: the default action.
+    pub action: Option<&'a Action>,
+    pub processed: u32,
 }
 
 #[cfg(test)]
@@ -151,9 +163,12 @@ mod tests {
             action: Action::FixedResponse { status, bytes: 0 },
         };
         let rules = vec![rule(1, "/a", 201), rule(2, "/*", 202)];
-        assert_eq!(evaluate(&rules, &req, Ipv4Addr::LOCALHOST), Some(&Action::FixedResponse { status: 201, bytes: 0 }));
+        let first = evaluate(&rules, &req, Ipv4Addr::LOCALHOST);
+        assert_eq!((first.action, first.processed), (Some(&Action::FixedResponse { status: 201, bytes: 0 }), 1));
         let other = HttpRequest { path: "/b".into(), ..HttpRequest::default() };
-        assert_eq!(evaluate(&rules, &other, Ipv4Addr::LOCALHOST), Some(&Action::FixedResponse { status: 202, bytes: 0 }));
-        assert_eq!(evaluate(&rules[..1], &other, Ipv4Addr::LOCALHOST), None);
+        let second = evaluate(&rules, &other, Ipv4Addr::LOCALHOST);
+        assert_eq!((second.action, second.processed), (Some(&Action::FixedResponse { status: 202, bytes: 0 }), 2));
+        let default = evaluate(&rules[..1], &other, Ipv4Addr::LOCALHOST);
+        assert_eq!((default.action, default.processed), (None, 1), "the default action after every rule was processed");
     }
 }

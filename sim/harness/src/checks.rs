@@ -54,6 +54,10 @@ fn evaluate_one(f: &ScenarioFile, e: &ExpectationSpec, rec: &RunRecord, views: &
             ("success ratio", b.admits(ratio), b.to_string(), format!("{ratio:.4} ({ok} of {})", selected.len()))
         }
         Check::CostUsd(b) => ("cost", b.admits(rec.cost_usd), b.describe(|v| format!("${v}")), format!("${:.6}", rec.cost_usd)),
+        Check::CostPerMillionRequests(b) => match rec.cost.per_million_requests_usd {
+            Some(v) => ("cost per million requests", b.admits(v), b.describe(|v| format!("${v}")), format!("${v:.4}")),
+            None => ("cost per million requests", false, b.describe(|v| format!("${v}")), "no requests were sent".to_string()),
+        },
         Check::Recovery(b) => {
             let records = crate::view::fault_records(f, &selected);
             let within = b.within.value.nanos() as f64 / 1e9;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use azsim_fakes::ConnStats;
 use azsim_kernel::PlaceKind;
-use azsim_scenario::{LbKind, ScenarioFile};
+use azsim_scenario::ScenarioFile;
 
 use crate::checks;
 use crate::record::*;
@@ -35,7 +35,8 @@ pub(crate) fn record(f: &ScenarioFile, scenario: &str, variant: &str, seed: u64,
             worst_path,
             analytic,
             bytes: bytes(world, core, &views),
-            cost_usd: cost(f, world, core),
+            cost_usd: 0.0,
+            cost: CostRecord::default(),
             clients: client_records(world, core, &views),
             services: service_records(world, core),
             timeline: timeline(f, &views),
@@ -61,6 +62,8 @@ pub(crate) fn record(f: &ScenarioFile, scenario: &str, variant: &str, seed: u64,
             passed: true,
             events: core.events_processed(),
         };
+        rec.cost = crate::cost::cost(f, world, core, views.len() as u64);
+        rec.cost_usd = rec.cost.total_usd;
         rec.expectations = checks::evaluate(f, &rec, &views, &world.client_labels);
         rec.passed = rec.expectations.iter().all(|e| e.passed);
         rec
@@ -350,42 +353,6 @@ fn edge_records(world: &World, core: &azsim_kernel::Core) -> Vec<EdgeRecord> {
         .collect()
 }
 
-/// Data-transfer cost from the bytes each host pair carried: between AZs, the price at each
-/// end; between Regions, at the sender; ALB-to-target hops free if the price table says so.
-fn cost(f: &ScenarioFile, world: &World, core: &azsim_kernel::Core) -> f64 {
-    let topo = core.topology();
-    let p = &f.prices;
-    let mut usd = 0.0;
-    for ((a, b), c) in &core.traffic().by_host_pair {
-        let (ha, hb) = (topo.host(*a), topo.host(*b));
-        let gb = c.bytes as f64 / 1e9;
-        if regional(world, a) || regional(world, b) {
-            continue;
-        }
-        if topo.crosses_region(ha.region, hb.region) {
-            usd += gb * p.cross_region_per_gb;
-        } else if ha.az != hb.az {
-            if p.alb_to_target_free && alb_target_pair(world, *a, *b) {
-                continue;
-            }
-            // Calls to AWS APIs (Cloud Map, API Gateway's regional endpoint) are not billed as
-            // data transfer between AZs.
-            if regional(world, a) || regional(world, b) {
-                continue;
-            }
-            usd += gb * 2.0 * p.cross_az_per_gb;
-        }
-    }
-    // NAT gateways: each GB processed, and each hour of each gateway.
-    let hours = f.duration.nanos() as f64 / 3.6e12;
-    for (h, role) in &world.roles {
-        if let (Role::Nat(_), Some(nat)) = (role, core.process(*h).and_then(|p| p.as_any().downcast_ref::<azsim_fakes::nat::NatGateway>())) {
-            usd += nat.counts.bytes as f64 / 1e9 * p.nat_per_gb + hours * p.nat_per_hour;
-        }
-    }
-    (usd * 1e9).round() / 1e9
-}
-
 /// Bytes into AWS from places outside it (`inbound`), or out of AWS to them.
 fn internet_bytes(topo: &azsim_kernel::Topology, traffic: &azsim_kernel::Traffic, inbound: bool) -> u64 {
     let outside = |r: &azsim_kernel::RegionId| topo.place(*r) == PlaceKind::Outside;
@@ -446,14 +413,6 @@ fn api_gateway_records(world: &World, core: &azsim_kernel::Core) -> Vec<ApiGatew
 /// not in an AZ of the VPC, and not billed as data transfer between AZs or Regions here.
 fn regional(world: &World, h: &azsim_kernel::HostId) -> bool {
     matches!(world.roles.get(h), Some(Role::CloudMap | Role::ApiGateway(_) | Role::Edge(_) | Role::Route53Checker))
-}
-
-fn alb_target_pair(world: &World, a: azsim_kernel::HostId, b: azsim_kernel::HostId) -> bool {
-    let is_pair = |x, y| match (world.roles.get(&x), world.roles.get(&y)) {
-        (Some(Role::LbNode { kind: LbKind::Alb, targets, .. }), Some(Role::Service(s))) => targets == s,
-        _ => false,
-    };
-    is_pair(a, b) || is_pair(b, a)
 }
 
 /// For each fault: how long after it began `DiscoverInstances` still returned a host it took

@@ -16,6 +16,7 @@
 mod analytic;
 mod checks;
 mod collect;
+mod cost;
 mod junit;
 mod library_client;
 mod record;
@@ -28,8 +29,9 @@ mod world;
 pub use analytic::{AnalyticPath, not_on_paper, worst_case_path};
 pub use junit::junit_xml;
 pub use record::{
-    Analytic, ApiGatewayRecord, Bytes, ClientRecord, ConnectionsRecord, Counts, CrossingStats, Crossings, EdgeRecord, ExpectationResult, FaultRecord,
-    HealthChangeRecord, HopStats, NlbFlowsRecord, PairBytes, Percentiles, Received, RunRecord, ServiceRecord, TimelinePoint, TunnelRecord, WorstPath,
+    Analytic, ApiGatewayRecord, AzPairCost, Bytes, ClientRecord, ConnectionsRecord, CostLine, CostRecord, Counts, CrossingStats, Crossings, EdgeRecord,
+    ExpectationResult, FaultRecord, HealthChangeRecord, HopStats, NlbFlowsRecord, PairBytes, Percentiles, Received, RunRecord, ServiceRecord, TimelinePoint,
+    TunnelRecord, WorstPath,
 };
 pub use report::{comparison_markdown, summary_markdown, to_json, write_reports};
 pub use run::{RunOptions, run_variant};

@@ -95,6 +95,42 @@ pub struct Analytic {
     pub not_computed: Option<String>,
 }
 
+/// What the run cost, by component, from the traffic it carried.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CostRecord {
+    pub total_usd: f64,
+    /// The total over the requests the clients sent, per million (`None`: none were sent).
+    pub per_million_requests_usd: Option<f64>,
+    /// Each component's lines (`api_gateways.public`: requests), then data transfer.
+    pub lines: Vec<CostLine>,
+    /// Cross-AZ transfer by (from AZ, to AZ), both ends' charges.
+    pub by_az_pair: Vec<AzPairCost>,
+    /// The `prices:` keys that took AWS's us-east-1 price (the file set none).
+    pub defaults: Vec<String>,
+    /// How the figures were reckoned where AWS's bill would differ.
+    pub notes: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CostLine {
+    pub component: String,
+    pub item: String,
+    pub quantity: f64,
+    pub unit: String,
+    pub unit_usd: f64,
+    pub usd: f64,
+    /// The `prices:` key priced it.
+    pub price: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct AzPairCost {
+    pub from: String,
+    pub to: String,
+    pub bytes: u64,
+    pub usd: f64,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct PairBytes {
     pub from: String,
@@ -432,7 +468,9 @@ pub struct RunRecord {
     pub worst_path: WorstPath,
     pub analytic: Analytic,
     pub bytes: Bytes,
+    /// The run's cost in all (`cost.total_usd`).
     pub cost_usd: f64,
+    pub cost: CostRecord,
     pub clients: Vec<ClientRecord>,
     pub services: Vec<ServiceRecord>,
     pub timeline: Vec<TimelinePoint>,

@@ -105,18 +105,53 @@ fn crossings(s: &mut String, r: &RunRecord) {
     let _ = writeln!(s, "Requests by AZ crossings: {}\n", hist.join(", "));
 }
 
-/// Bytes on the wire and what they cost.
+/// Bytes on the wire, then what the run cost, by component and by AZ pair.
 fn bytes_and_cost(s: &mut String, r: &RunRecord) {
     let b = &r.bytes;
     let _ = writeln!(
         s,
-        "## Bytes and cost\n\nOn the wire (TCP/IP headers, ACKs, handshakes), with what the applications wrote (HTTP heads and bodies) beside it; cost is computed from wire bytes.\n\n| total (wire) | total (payload) | cross-AZ (wire) | cross-AZ (payload) | cross-Region | cross-AZ per request | dropped by faults | cost |\n|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "## Bytes\n\nOn the wire (TCP/IP headers, ACKs, handshakes), with what the applications wrote (HTTP heads and bodies) beside it; transfer is billed on wire bytes.\n\n| total (wire) | total (payload) | cross-AZ (wire) | cross-AZ (payload) | cross-Region | internet in / out | cross-AZ per request | dropped by faults |\n|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     let _ = writeln!(
         s,
-        "| {} | {} | {} | {} | {} | {} | {} | ${:.6} |\n",
-        b.total, b.payload_total, b.cross_az, b.payload_cross_az, b.cross_region, b.cross_az_per_request, b.dropped, r.cost_usd
+        "| {} | {} | {} | {} | {} | {} / {} | {} | {} |\n",
+        b.total, b.payload_total, b.cross_az, b.payload_cross_az, b.cross_region, b.internet_in, b.internet_out, b.cross_az_per_request, b.dropped
     );
+    cost(s, &r.cost);
+}
+
+/// The cost table: each component's lines with quantity and unit price, the total and the
+/// cost per million requests, cross-AZ transfer by AZ pair, and what the figures assume.
+fn cost(s: &mut String, c: &crate::record::CostRecord) {
+    let per_million = c.per_million_requests_usd.map_or("-".to_string(), |v| format!("${v:.4}"));
+    let _ = writeln!(s, "## Cost\n\n${:.6} in all; {per_million} per million requests.\n", c.total_usd);
+    if !c.lines.is_empty() {
+        let _ = writeln!(s, "| component | item | quantity | unit price | cost |\n|---|---|---:|---:|---:|");
+        for l in &c.lines {
+            let _ = writeln!(s, "| {} | {} | {} {} | ${} | ${:.6} |", l.component, l.item, l.quantity, l.unit, l.unit_usd, l.usd);
+        }
+        s.push('\n');
+    }
+    if !c.by_az_pair.is_empty() {
+        let _ = writeln!(s, "Cross-AZ transfer by AZ pair (both ends' charges):\n\n| from | to | bytes (wire) | cost |\n|---|---|---:|---:|");
+        for p in &c.by_az_pair {
+            let _ = writeln!(s, "| {} | {} | {} | ${:.6} |", p.from, p.to, p.bytes, p.usd);
+        }
+        s.push('\n');
+    }
+    if !c.defaults.is_empty() {
+        let _ = writeln!(
+            s,
+            "AWS's us-east-1 prices apply (the scenario sets none) for: {}.\n",
+            c.defaults.iter().map(|d| format!("`{d}`")).collect::<Vec<_>>().join(", ")
+        );
+    }
+    for n in &c.notes {
+        let _ = writeln!(s, "- {n}");
+    }
+    if !c.notes.is_empty() {
+        s.push('\n');
+    }
 }
 
 /// What each service served.

@@ -97,7 +97,7 @@ pub struct ScenarioFile {
     /// What must hold after the run.
     #[serde(default)]
     pub expectations: Vec<ExpectationSpec>,
-    /// Data-transfer prices (defaults from AWS's public pricing).
+    /// What components and bytes cost, per Region (defaults: AWS's public prices, us-east-1).
     #[serde(default)]
     pub prices: Prices,
     /// Cloud Map's delays (eventual consistency).

@@ -4,8 +4,8 @@
 //! Here: `validate`, the `Checker` it runs on each variant, what the checks share (`check_ref`,
 //! `check_dist`, `check_az_map`, `did_you_mean`, `parse_cidr`, ...) and the checks that span
 //! sections (`profiles`, unique names). Each section's checks are an `impl Checker` in
-//! `validate/<section>.rs`, named as its types' file in `model/` (`cloud_map` and `prices` have
-//! no checks, so no file here).
+//! `validate/<section>.rs`, named as its types' file in `model/` (`cloud_map` has no checks, so
+//! no file here).
 
 use std::collections::BTreeMap;
 
@@ -25,6 +25,7 @@ mod load_balancers;
 pub use load_balancers::parse_matcher;
 mod nat;
 mod network;
+mod prices;
 mod regions;
 mod route53;
 mod services;
@@ -144,6 +145,7 @@ impl Checker<'_> {
         self.check_cloudfront();
         self.check_nat();
         self.check_managed_zones();
+        self.check_prices();
     }
 
     /// CloudFront's edges and Route 53's checkers are AWS's, in no AZ of a VPC: the plan marks

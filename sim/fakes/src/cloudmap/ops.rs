@@ -249,6 +249,7 @@ impl Registry {
         }
         self.take_token(now)?;
         self.settle(now);
+        self.discover_calls += 1;
         let svc = self.service_mut(&req.namespace, &req.service)?;
         let matches = |i: &Instance, params: &BTreeMap<String, String>| params.iter().all(|(k, v)| i.attributes.get(k) == Some(v));
         let mut found: Vec<(&String, &Instance)> = svc.instances.iter().filter(|(_, i)| i.is_registered(now) && matches(i, &req.query)).collect();

@@ -118,6 +118,8 @@ pub struct Registry {
     /// When `DiscoverInstances` last returned each instance, by instance ID (kept after it is
     /// deregistered: how stale discovery was is measured from it).
     pub last_returned: BTreeMap<String, Nanos>,
+    /// `DiscoverInstances` calls answered (what AWS bills).
+    pub discover_calls: u64,
     pub(crate) tokens: f64,
     pub(crate) tokens_at: Nanos,
     pub(crate) next_id: u64,
@@ -125,7 +127,15 @@ pub struct Registry {
 
 impl Registry {
     pub fn new(settings: Settings) -> Self {
-        Registry { settings, namespaces: BTreeMap::new(), last_returned: BTreeMap::new(), tokens: settings.throttle_capacity, tokens_at: 0, next_id: 0 }
+        Registry {
+            settings,
+            namespaces: BTreeMap::new(),
+            last_returned: BTreeMap::new(),
+            discover_calls: 0,
+            tokens: settings.throttle_capacity,
+            tokens_at: 0,
+            next_id: 0,
+        }
     }
 
     pub(crate) fn new_id(&mut self, prefix: &str) -> String {

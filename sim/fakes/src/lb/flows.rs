@@ -64,16 +64,28 @@ pub struct Flows {
     timers: IdleTimers<u64>,
     next: u64,
     pub stats: FlowStats,
+    /// Flows opened and how long they lasted (NLB capacity units are billed on both).
+    pub usage: crate::ConnUsage,
 }
 
 impl Flows {
     pub fn new(idle_timeout: Nanos) -> Flows {
-        Flows { idle_timeout, by_client: BTreeMap::new(), flows: BTreeMap::new(), timers: IdleTimers::new(), next: 0, stats: FlowStats::default() }
+        Flows {
+            idle_timeout,
+            by_client: BTreeMap::new(),
+            flows: BTreeMap::new(),
+            timers: IdleTimers::new(),
+            next: 0,
+            stats: FlowStats::default(),
+            usage: crate::ConnUsage::default(),
+        }
     }
 
     /// A new flow from `client` to `target`: its number (the node's connection to the target).
     pub fn open(&mut self, cx: &mut Cx<'_>, client: ConnKey, target: HostId, token: impl TimerToken) -> u64 {
         self.next += 1;
+        self.usage.opened += 1;
+        self.usage.at(cx.now(), self.flows.len() + 1);
         let idle_due = cx.now() + self.idle_timeout;
         self.flows.insert(self.next, Flow { client, target, idle_due });
         self.by_client.insert(client, self.next);
@@ -106,19 +118,20 @@ impl Flows {
     }
 
     /// The flow `id` ended (a FIN or RST passed, or the target closed after its answer).
-    pub fn close(&mut self, id: u64) -> Option<(ConnKey, HostId)> {
+    pub fn close(&mut self, now: Nanos, id: u64) -> Option<(ConnKey, HostId)> {
         let flow = self.flows.remove(&id)?;
+        self.usage.at(now, self.flows.len());
         self.by_client.remove(&flow.client);
         self.timers.remove(flow.idle_due, id);
         Some((flow.client, flow.target))
     }
 
     /// The flow `id` ended from its target's side (`target` must be the flow's target).
-    pub fn close_from_target(&mut self, id: u64, target: HostId) -> Option<(ConnKey, HostId)> {
+    pub fn close_from_target(&mut self, now: Nanos, id: u64, target: HostId) -> Option<(ConnKey, HostId)> {
         if self.flows.get(&id)?.target != target {
             return None;
         }
-        self.close(id)
+        self.close(now, id)
     }
 
     /// The flow of `client`, if the node knows it (without touching it).
@@ -135,10 +148,12 @@ impl Flows {
                 self.stats.idle_expired += 1;
             }
         }
+        self.usage.at(cx.now(), self.flows.len());
     }
 
     /// Forgets every flow (the node restarted).
     pub fn clear(&mut self) {
+        self.usage.clear();
         self.flows.clear();
         self.by_client.clear();
         self.timers.clear();

@@ -4,6 +4,7 @@
 mod architecture;
 mod bad_scenarios;
 mod cli;
+mod cost;
 mod expectations;
 mod fidelity;
 mod figures;

@@ -53,8 +53,11 @@ pub enum ExpectationCheck {
     RegionCrossings(CountBudget),
     /// Share of requests answered successfully.
     SuccessRatio(RatioBudget),
-    /// Data-transfer cost of the whole run, in US dollars.
+    /// What the whole run cost, in US dollars: every component and all data transfer (the
+    /// report's cost table).
     CostUsd(AmountBudget),
+    /// What the run cost per million requests the clients sent, in US dollars.
+    CostPerMillionRequests(AmountBudget),
     /// Bytes that crossed AZ boundaries.
     CrossAzBytes(AmountBudget),
     /// Time to recover after every fault on the timeline.
@@ -100,6 +103,8 @@ struct ExpectationSpecRaw {
     #[serde(default)]
     cost_usd: Option<Spanned<AmountBudget>>,
     #[serde(default)]
+    cost_per_million_requests: Option<Spanned<AmountBudget>>,
+    #[serde(default)]
     cross_az_bytes: Option<Spanned<AmountBudget>>,
     #[serde(default)]
     recovery: Option<Spanned<RecoveryBudget>>,
@@ -125,6 +130,7 @@ impl ExpectationSpecRaw {
             given(self.region_crossings, C::RegionCrossings),
             given(self.success_ratio, C::SuccessRatio),
             given(self.cost_usd, C::CostUsd),
+            given(self.cost_per_million_requests, C::CostPerMillionRequests),
             given(self.cross_az_bytes, C::CrossAzBytes),
             given(self.recovery, C::Recovery),
             given(self.failures, C::Failures),
@@ -136,7 +142,7 @@ impl ExpectationSpecRaw {
         let name = self.name.clone().unwrap_or_default();
         let check = exactly_one(checks, self.client.as_ref().map(|c| c.referenced), |n| {
             format!(
-                "an expectation has exactly one check (latency, worst_path_latency, az_crossings, region_crossings, success_ratio, cost_usd, cross_az_bytes, recovery, failures, discovery_staleness, retry_amplification, unanswered, executed_twice); `{name}` has {n}"
+                "an expectation has exactly one check (latency, worst_path_latency, az_crossings, region_crossings, success_ratio, cost_usd, cost_per_million_requests, cross_az_bytes, recovery, failures, discovery_staleness, retry_amplification, unanswered, executed_twice); `{name}` has {n}"
             )
         })?;
         Ok(ExpectationSpec { name: self.name, client: self.client, az: self.az, window: self.window, allow_empty: self.allow_empty, check })

@@ -80,14 +80,14 @@ impl Checker<'_> {
                 ExpectationCheck::Failures(b) | ExpectationCheck::Unanswered(b) | ExpectationCheck::ExecutedTwice(b) if b.is_empty() => {
                     self.push(loc, path.clone(), "a budget needs at least one bound (e.g. `max: 0`)".into(), None);
                 }
-                ExpectationCheck::CostUsd(b) | ExpectationCheck::CrossAzBytes(b) if b.is_empty() => {
+                ExpectationCheck::CostUsd(b) | ExpectationCheck::CostPerMillionRequests(b) | ExpectationCheck::CrossAzBytes(b) if b.is_empty() => {
                     self.push(loc, path.clone(), "a budget needs at least one bound (e.g. `max: 0.01`)".into(), None);
                 }
-                ExpectationCheck::CostUsd(_) | ExpectationCheck::CrossAzBytes(_) if scoped_any(e) => {
+                ExpectationCheck::CostUsd(_) | ExpectationCheck::CostPerMillionRequests(_) | ExpectationCheck::CrossAzBytes(_) if scoped_any(e) => {
                     self.push(
                         loc,
                         path.clone(),
-                        "`cost_usd` and `cross_az_bytes` are whole-run figures: `client`, `az` and `window` do not apply".into(),
+                        "`cost_usd`, `cost_per_million_requests` and `cross_az_bytes` are whole-run figures: `client`, `az` and `window` do not apply".into(),
                         None,
                     );
                 }
