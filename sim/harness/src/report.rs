@@ -446,46 +446,96 @@ fn expectations(s: &mut String, r: &RunRecord) {
     }
 }
 
-/// Variants side by side; the first record is the reference for the deltas.
+/// The variants side by side, one row each. A column that has nothing to say for any variant
+/// (no faults, no failed expectation, no path on paper) is left out; the change in cross-AZ
+/// bytes per request is against the first variant run, and its header says so.
 pub fn comparison_markdown(records: &[RunRecord]) -> String {
     let mut s = String::new();
     let Some(first) = records.first() else { return s };
     let _ = writeln!(s, "# {} — variants compared\n", first.scenario);
-    let _ = writeln!(
-        s,
-        "| variant | verdict | ok/sent | p50 | p99 | worst path: AZ crossings | worst path p50 | on paper: crossings, p0, p50 | mean AZ crossings | cross-AZ bytes/request | vs {} | cost |",
-        first.variant
-    );
-    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|");
+    let columns = comparison_columns(first);
+    // A column stays if some variant has something to say in it.
+    let kept: Vec<&Column> = columns.iter().filter(|c| records.iter().any(|r| (c.has)(r))).collect();
+    let _ = writeln!(s, "| {} |", kept.iter().map(|c| c.header.as_str()).collect::<Vec<_>>().join(" | "));
+    let _ = writeln!(s, "|{}|", kept.iter().map(|c| if c.right { "---:" } else { "---" }).collect::<Vec<_>>().join("|"));
     for r in records {
-        let paper = match (&r.analytic.not_computed, on_paper(&r.analytic)) {
-            (Some(why), _) if r.analytic.path.is_empty() => format!("- ({why})"),
-            (_, (crossings, p0, p50)) => format!("{crossings}, {p0}, {p50}"),
-        };
-        let delta = if first.bytes.cross_az_per_request > 0.0 {
-            format!("{:+.1} %", (r.bytes.cross_az_per_request / first.bytes.cross_az_per_request - 1.0) * 100.0)
-        } else {
-            "n/a".to_string()
-        };
-        let _ = writeln!(
-            s,
-            "| {} | {} | {}/{} | {} | {} | {} | {} | {} | {} | {} | {} | ${:.6} |",
-            r.variant,
-            if r.passed { "PASS" } else { "FAIL" },
-            r.requests.ok,
-            r.requests.sent,
-            ms(r.latency_us.p50),
-            ms(r.latency_us.p99),
-            r.worst_path.az_crossings,
-            ms(r.worst_path.latency_us.p50),
-            paper,
-            r.crossings.az.mean,
-            r.bytes.cross_az_per_request,
-            delta,
-            r.cost_usd
-        );
+        let _ = writeln!(s, "| {} |", kept.iter().map(|c| (c.cell)(r)).collect::<Vec<_>>().join(" | "));
     }
     s
+}
+
+/// A column of the comparison: its header, whether it aligns right, its cell, and whether a
+/// variant has anything to say in it.
+struct Column {
+    header: String,
+    right: bool,
+    cell: Box<dyn Fn(&RunRecord) -> String>,
+    has: Box<dyn Fn(&RunRecord) -> bool>,
+}
+
+fn column(header: impl Into<String>, right: bool, cell: impl Fn(&RunRecord) -> String + 'static, has: impl Fn(&RunRecord) -> bool + 'static) -> Column {
+    Column { header: header.into(), right, cell: Box::new(cell), has: Box::new(has) }
+}
+
+fn always(_: &RunRecord) -> bool {
+    true
+}
+
+/// How long the slowest fault took to recover from: from its start to the start of its last
+/// failed request, or "not recovered".
+fn recovery(r: &RunRecord) -> String {
+    if r.faults.iter().any(|f| !f.recovered && f.last_failure_after_s.is_some()) {
+        return "not recovered".to_string();
+    }
+    match r.faults.iter().filter_map(|f| f.last_failure_after_s).reduce(f64::max) {
+        Some(t) => format!("{t:.3} s"),
+        None => "no failures".to_string(),
+    }
+}
+
+fn comparison_columns(first: &RunRecord) -> Vec<Column> {
+    let base = first.bytes.cross_az_per_request;
+    vec![
+        column("variant", false, |r| r.variant.clone(), always),
+        column("verdict", false, |r| if r.passed { "PASS".into() } else { "FAIL".into() }, always),
+        column("ok/sent", true, |r| format!("{}/{}", r.requests.ok, r.requests.sent), always),
+        column("failed or unanswered", true, |r| (r.requests.failed + r.requests.unknown).to_string(), |r| r.requests.failed + r.requests.unknown > 0),
+        column("recovery (slowest fault: start to last failure)", true, recovery, |r| !r.faults.is_empty()),
+        column(
+            "failed expectations",
+            false,
+            |r| r.expectations.iter().filter(|e| !e.passed).map(|e| e.name.clone()).collect::<Vec<_>>().join("; "),
+            |r| !r.passed,
+        ),
+        column("p50", true, |r| ms(r.latency_us.p50), always),
+        column("p99", true, |r| ms(r.latency_us.p99), always),
+        column("worst path: AZ crossings", true, |r| r.worst_path.az_crossings.to_string(), always),
+        column("worst path p50", true, |r| ms(r.worst_path.latency_us.p50), always),
+        column(
+            "on paper: crossings, p0, p50",
+            false,
+            |r| match (&r.analytic.not_computed, on_paper(&r.analytic)) {
+                (Some(why), _) if r.analytic.path.is_empty() => format!("- ({why})"),
+                (_, (crossings, p0, p50)) => format!("{crossings}, {p0}, {p50}"),
+            },
+            |r| !r.analytic.path.is_empty(),
+        ),
+        column("mean AZ crossings", true, |r| r.crossings.az.mean.to_string(), always),
+        column("cross-AZ bytes/request", true, |r| r.bytes.cross_az_per_request.to_string(), always),
+        column(
+            format!("cross-AZ bytes/request vs {}", first.variant),
+            true,
+            move |r| if base > 0.0 { format!("{:+.1} %", (r.bytes.cross_az_per_request / base - 1.0) * 100.0) } else { "n/a".to_string() },
+            move |_| base > 0.0,
+        ),
+        column("cost", true, |r| format!("${:.6}", r.cost_usd), always),
+        column(
+            "cost per million requests",
+            true,
+            |r| r.cost.per_million_requests_usd.map_or("-".into(), |v| format!("${v:.4}")),
+            |r| r.cost.per_million_requests_usd.is_some(),
+        ),
+    ]
 }
 
 /// Writes `summary.md` and `record.json` for each record, and `comparison.md` when there are

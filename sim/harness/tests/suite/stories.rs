@@ -77,3 +77,30 @@ fn failures_are_what_the_client_saw_not_what_a_component_logged() {
     assert_eq!(defaults.clients[0].failures.iter().map(|f| f.cause.as_str()).collect::<Vec<_>>(), ["timeout"]);
     assert!(run("scenarios/reference/dr-two-region.yaml", "origin-group").clients[0].failures.is_empty());
 }
+
+/// The comparison a reader needs: failures, time to recover and broken expectations beside
+/// latency and cost; the change in bytes names what it is measured against; a column with
+/// nothing to say for any variant (no faults, no broken expectation) is left out.
+#[test]
+fn the_comparison_shows_failures_recovery_and_broken_expectations_and_leaves_out_empty_columns() {
+    let (base, fixed) = (run("scenarios/reference/dr-two-region.yaml", "baseline"), run("scenarios/reference/dr-two-region.yaml", "checkers-cut-off"));
+    let table = azsim::comparison_markdown(&[base.clone(), fixed.clone()]);
+    let header = table.lines().find(|l| l.starts_with("| variant")).expect("a header");
+    for column in ["failed or unanswered", "recovery (slowest fault: start to last failure)", "cross-AZ bytes/request vs baseline", "cost per million requests"]
+    {
+        assert!(header.contains(column), "{column} in {header}");
+    }
+    assert!(!header.contains("failed expectations"), "every expectation held: {header}");
+    let row = table.lines().find(|l| l.starts_with("| baseline")).expect("baseline's row");
+    assert!(row.contains(&format!("| {} |", base.requests.failed + base.requests.unknown)) && row.contains("| 50.127 s |"), "{row}");
+    assert!(table.lines().any(|l| l.starts_with("| checkers-cut-off") && l.contains("| no failures |")));
+
+    let mut broken = fixed.clone();
+    broken.passed = false;
+    broken.expectations[0].passed = false;
+    let table = azsim::comparison_markdown(&[broken.clone()]);
+    assert!(table.contains("failed expectations") && table.contains(&broken.expectations[0].name), "{table}");
+    let quiet = run("scenarios/reference/az-affinity.yaml", "baseline");
+    let header = azsim::comparison_markdown(&[quiet]).lines().find(|l| l.starts_with("| variant")).unwrap().to_string();
+    assert!(!header.contains("recovery") && !header.contains("failed"), "no faults and no failures: {header}");
+}
