@@ -287,7 +287,7 @@ impl Client {
         self.sent += 1;
         let id = cx.new_request(self.config.label);
         let sent = if self.pool.is_some() {
-            let http = self.pick_http(cx);
+            let http = self.pick_http(cx, id);
             let req = self.request(cx, id, http);
             self.send_on_connection(cx, id, req)
         } else {
@@ -307,7 +307,7 @@ impl Client {
     fn send_as_message(&mut self, cx: &mut Cx<'_>, id: RequestId) -> bool {
         let my_az = cx.az();
         let Some(to) = self.destination(cx, my_az) else { return false };
-        let http = self.pick_http(cx);
+        let http = self.pick_http(cx, id);
         let req = self.request(cx, id, http);
         cx.send(to.host, rpc::request(id, req));
         true
@@ -348,8 +348,10 @@ impl Client {
     }
 
     /// One request of the mix, by weight.
-    fn pick_http(&self, cx: &mut Cx<'_>) -> Arc<HttpRequest> {
+    /// Picks request `id`'s entry of the mix (by weight) and tags the request with its index.
+    fn pick_http(&self, cx: &mut Cx<'_>, id: RequestId) -> Arc<HttpRequest> {
         let i = weighted_index(cx.rng(), self.config.mix.iter().map(|(w, _)| *w)).unwrap_or(0);
+        cx.tag_request(id, i as u32);
         self.config.mix.get(i).map(|(_, r)| r.clone()).unwrap_or_default()
     }
 
@@ -423,6 +425,7 @@ impl Process for Client {
                 let Some(id) = self.pending.remove(&resp.call_id) else { return }; // after its timeout
                 // The statuses the client expects are answers (2xx and 3xx unless it says).
                 let outcome = if self.expected.matches(resp.status) { Outcome::Ok } else { Outcome::Failed(Failure::Status(resp.status)) };
+                cx.note_status(id, resp.status);
                 cx.finish_request(id, outcome);
                 self.refill(cx);
             }

@@ -16,8 +16,18 @@ fn evaluate_one(f: &ScenarioFile, e: &ExpectationSpec, rec: &RunRecord, views: &
     let window = e.window.as_ref().map(|w| &w.value);
     let (from, to) = window.map(|w| (w.from.nanos(), w.to.map_or(u64::MAX, |t| t.nanos()))).unwrap_or((0, u64::MAX));
     let az = e.az.as_ref().map(|a| a.value.as_str());
-    let selected: Vec<&RequestView> =
-        views.iter().filter(|v| client.is_none_or(|c| v.client == c) && az.is_none_or(|a| v.client_az == a) && v.started >= from && v.started < to).collect();
+    let statuses = e.status.as_ref().map(|s| azsim_fakes::Matcher::of_ranges(&azsim_scenario::parse_matcher(&s.value).expect("validated statuses")));
+    // The `method` and `path` filters look at the entry of the client's `http` mix it sent.
+    let http = |v: &RequestView| {
+        let spec = clients.get(v.client).and_then(|name| f.clients.get(name));
+        v.kind.and_then(|k| spec.and_then(|c| c.http.get(k as usize)))
+    };
+    let selected: Vec<&RequestView> = views
+        .iter()
+        .filter(|v| client.is_none_or(|c| v.client == c) && az.is_none_or(|a| v.client_az == a) && v.started >= from && v.started < to)
+        .filter(|v| (e.method.is_none() && e.path.is_none()) || http(v).is_some_and(|h| e.selects_http(&h.method, &h.path)))
+        .filter(|v| statuses.is_none_or(|m| v.status.is_some_and(|s| m.matches(s))))
+        .collect();
     let mut scope = String::new();
     if let Some(c) = &e.client {
         scope.push_str(&format!(" [client {}]", c.value));
@@ -27,6 +37,13 @@ fn evaluate_one(f: &ScenarioFile, e: &ExpectationSpec, rec: &RunRecord, views: &
     }
     if let Some(w) = window {
         scope.push_str(&format!(" [started {}..{}]", w.from, w.to.map_or("end".to_string(), |t| t.to_string())));
+    }
+    if e.method.is_some() || e.path.is_some() {
+        let (m, p) = (e.method.as_ref().map_or("*", |m| m.value.as_str()), e.path.as_ref().map_or("*", |p| p.value.as_str()));
+        scope.push_str(&format!(" [{m} {p}]"));
+    }
+    if let Some(s) = &e.status {
+        scope.push_str(&format!(" [answered {}]", s.value));
     }
     let (kind, passed, expected, actual) = match &e.check {
         Check::Latency(b) => {

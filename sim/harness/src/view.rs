@@ -20,6 +20,10 @@ pub(crate) struct RequestView {
     pub(crate) az_crossings: u32,
     pub(crate) region_crossings: u32,
     pub(crate) internet_crossings: u32,
+    /// Which entry of its client's `http` mix it was, once picked.
+    pub(crate) kind: Option<u32>,
+    /// The status of its answer, if one came.
+    pub(crate) status: Option<u16>,
     /// Connections opened for it on its way (each a handshake it waited for).
     pub(crate) handshakes: u32,
     /// How it failed, as its client saw it (`None`: answered, or still unanswered at the end).
@@ -43,6 +47,8 @@ impl RequestView {
             az_crossings: r.az_crossings,
             region_crossings: r.region_crossings,
             internet_crossings: r.outside_crossings,
+            kind: r.kind,
+            status: r.status,
             handshakes: r.handshakes,
             failure: match &r.outcome {
                 Outcome::Failed(f) => Some(f.to_string()),

@@ -323,6 +323,20 @@ impl Core {
         }
     }
 
+    /// Notes which kind of request `id` is ([`crate::RequestRecord::kind`]).
+    pub fn tag_request(&mut self, id: RequestId, kind: u32) {
+        if let Some(r) = self.requests.get_mut(id.0 as usize) {
+            r.kind = Some(kind);
+        }
+    }
+
+    /// Notes the status of the answer request `id` got ([`crate::RequestRecord::status`]).
+    pub fn note_status(&mut self, id: RequestId, status: u16) {
+        if let Some(r) = self.requests.get_mut(id.0 as usize) {
+            r.status = Some(status);
+        }
+    }
+
     /// Notes that a connection was opened for request `id` (it waits for the handshake).
     pub fn note_handshake(&mut self, id: RequestId) {
         if let Some(r) = self.requests.get_mut(id.0 as usize) {

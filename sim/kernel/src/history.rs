@@ -52,6 +52,11 @@ pub struct RequestRecord {
     pub bytes: u64,
     pub bytes_cross_az: u64,
     pub bytes_cross_region: u64,
+    /// Which of its client's kinds of request it is (an index the client gives: the entry of
+    /// its request mix it picked), once the client picked one.
+    pub kind: Option<u32>,
+    /// The status of the answer it got, if one came (HTTP-like).
+    pub status: Option<u16>,
     /// Connections opened for it on its way (by its client or by a hop that had no idle one):
     /// each cost it a handshake. Zero: it went on connections already open, or as messages.
     pub handshakes: u32,
@@ -74,6 +79,8 @@ impl RequestRecord {
             bytes: 0,
             bytes_cross_az: 0,
             bytes_cross_region: 0,
+            kind: None,
+            status: None,
             handshakes: 0,
             hops: Vec::new(),
         }

@@ -107,6 +107,14 @@ impl<'a> Cx<'a> {
     pub fn finish_request(&mut self, id: RequestId, outcome: Outcome) {
         self.core.finish_request(id, outcome);
     }
+    /// Notes which kind of request `id` is ([`crate::RequestRecord::kind`]).
+    pub fn tag_request(&mut self, id: RequestId, kind: u32) {
+        self.core.tag_request(id, kind);
+    }
+    /// Notes the status of the answer request `id` got ([`crate::RequestRecord::status`]).
+    pub fn note_status(&mut self, id: RequestId, status: u16) {
+        self.core.note_status(id, status);
+    }
     /// Notes that a connection was opened for request `id` ([`crate::RequestRecord::handshakes`]).
     pub fn note_handshake(&mut self, id: RequestId) {
         self.core.note_handshake(id);

@@ -88,3 +88,55 @@ fn a_check_over_no_requests_fails_unless_allowed() {
     assert!(!v[1].0, "{v:?}");
     assert!(v[2].0, "{v:?}");
 }
+
+/// `method`, `path` and `status` select requests as a client sent them and as they were
+/// answered: an ALB answers `/gone` 410 itself and forwards the rest (0.4 ms a hop, four hops
+/// and 8 ms of work: 9.6 ms).
+#[test]
+fn filters_by_method_path_and_status_select_what_they_name() {
+    let text = "version: 1
+name: filters
+duration: 10s
+regions:
+  us-east-1: { azs: [use1-az1, use1-az2] }
+network:
+  intra_az: { fixed: 400us }
+  inter_az: { fixed: 400us }
+services:
+  web: { instances: { use1-az1: 1 }, processing: { fixed: 8ms } }
+load_balancers:
+  lb:
+    kind: alb
+    azs: [use1-az1, use1-az2]
+    targets: web
+    processing: { fixed: 0us }
+    rules:
+      - { priority: 1, path: [/gone], fixed_response: { status: 410 } }
+clients:
+  c:
+    azs: { use1-az1: 1 }
+    target: lb
+    rate: 20
+    http:
+      - { method: GET, path: /items, weight: 1 }
+      - { method: POST, path: /items, weight: 1 }
+      - { method: GET, path: /gone, weight: 1 }
+expectations:
+  - { name: gets of /items succeed, method: GET, path: /items, success_ratio: { min: 1.0 } }
+  - { name: every get fails (it does not), method: get, success_ratio: { max: 0.0 } }
+  - { name: /gone is all 410, path: /gone, status: '410', success_ratio: { max: 0.0 } }
+  - { name: no 5xx, status: '500-599', success_ratio: { min: 1.0 } }
+  - { name: post latency is 8.8 ms through the ALB, method: POST, latency: { p50: { equals: 9.6ms, tolerance: 1us } } }
+";
+    let s = load_str(Source { name: "filters.yaml".into(), text: text.into() }).unwrap_or_else(|e| panic!("{e}"));
+    let r = run_variant(&s, "baseline", &RunOptions::default()).unwrap();
+    let v = verdicts(&r);
+    assert!(v[0].0, "{:?}", v[0]);
+    assert!(!v[1].0, "GET includes the successful /items: {:?}", v[1]);
+    assert!(v[2].0, "{:?}", v[2]);
+    assert!(!v[3].0 && v[3].1.contains("no requests"), "nothing was answered 5xx, and a check over nothing fails: {:?}", v[3]);
+    assert!(v[4].0, "{:?}", v[4]);
+    let unknown = text.replace("method: POST, latency", "method: DELETE, latency");
+    let e = load_str(Source { name: "filters.yaml".into(), text: unknown }).expect_err("no client sends DELETE");
+    assert!(e.to_string().contains("sends DELETE any path") && e.to_string().contains("it sends: GET /items, POST /items, GET /gone"), "{e}");
+}

@@ -31,7 +31,22 @@ pub struct ExpectationSpec {
     #[serde(default)]
     #[schemars(with = "Option<Window>")]
     pub window: Option<Spanned<Window>>,
-    /// Pass when no request is selected (by `client`, `az` or `window`). Without it a check of
+    /// Only requests with this method (`GET`; of a client's `http` entries).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub method: Option<Spanned<String>>,
+    /// Only requests to this path (of a client's `http` entries): exact, or a prefix when it
+    /// ends in `*` (`/orders/*`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub path: Option<Spanned<String>>,
+    /// Only requests answered with one of these statuses: codes and ranges as
+    /// `expected_statuses` (`"500-599"`, `"401,403"`); unanswered requests are left out.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub status: Option<Spanned<String>>,
+    /// Pass when no request is selected (by `client`, `az`, `window`, `method`, `path` or
+    /// `status`). Without it a check of
     /// requests fails with "no requests in the window": a budget over nothing proves nothing.
     #[serde(default)]
     pub allow_empty: bool,
@@ -89,6 +104,12 @@ struct ExpectationSpecRaw {
     #[serde(default)]
     window: Option<Spanned<Window>>,
     #[serde(default)]
+    method: Option<Spanned<String>>,
+    #[serde(default)]
+    path: Option<Spanned<String>>,
+    #[serde(default)]
+    status: Option<Spanned<String>>,
+    #[serde(default)]
     allow_empty: bool,
     #[serde(default)]
     latency: Option<Spanned<LatencyBudget>>,
@@ -145,11 +166,33 @@ impl ExpectationSpecRaw {
                 "an expectation has exactly one check (latency, worst_path_latency, az_crossings, region_crossings, success_ratio, cost_usd, cost_per_million_requests, cross_az_bytes, recovery, failures, discovery_staleness, retry_amplification, unanswered, executed_twice); `{name}` has {n}"
             )
         })?;
-        Ok(ExpectationSpec { name: self.name, client: self.client, az: self.az, window: self.window, allow_empty: self.allow_empty, check })
+        Ok(ExpectationSpec {
+            name: self.name,
+            client: self.client,
+            az: self.az,
+            window: self.window,
+            method: self.method,
+            path: self.path,
+            status: self.status,
+            allow_empty: self.allow_empty,
+            check,
+        })
     }
 }
 
 deserialize_through!(ExpectationSpec, ExpectationSpecRaw);
+
+impl ExpectationSpec {
+    /// Whether the `method` and `path` filters select a request sent as `method path`: the
+    /// method equal (any case), the path equal or, for a filter ending in `*`, its prefix.
+    pub fn selects_http(&self, method: &str, path: &str) -> bool {
+        let path_ok = |filter: &str| match filter.strip_suffix('*') {
+            Some(prefix) => path.starts_with(prefix),
+            None => filter == path,
+        };
+        self.method.as_ref().is_none_or(|m| m.value.eq_ignore_ascii_case(method)) && self.path.as_ref().is_none_or(|p| path_ok(&p.value))
+    }
+}
 
 /// Which requests an expectation looks at.
 #[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
