@@ -38,7 +38,7 @@ pub(crate) fn record(f: &ScenarioFile, scenario: &str, variant: &str, seed: u64,
             cost_usd: 0.0,
             cost: CostRecord::default(),
             clients: client_records(world, core, &views),
-            services: service_records(world, core),
+            services: service_records(f, world, core),
             timeline: timeline(f, &views),
             hops: hop_stats(world, core),
             connections: connections(world, core),
@@ -63,6 +63,9 @@ pub(crate) fn record(f: &ScenarioFile, scenario: &str, variant: &str, seed: u64,
             events: core.events_processed(),
         };
         rec.cost = crate::cost::cost(f, world, core, views.len() as u64);
+        for i in 0..rec.faults.len() {
+            rec.faults[i].recovery_chain = recovery_chain(f, &rec, &rec.faults[i]);
+        }
         rec.cost_usd = rec.cost.total_usd;
         rec.expectations = checks::evaluate(f, &rec, &views, &world.client_labels);
         rec.passed = rec.expectations.iter().all(|e| e.passed);
@@ -420,6 +423,9 @@ fn regional(world: &World, h: &azsim_kernel::HostId) -> bool {
 fn discovery_staleness(f: &ScenarioFile, world: &World) -> Vec<Option<f64>> {
     let Some(registry) = &world.cloud_map else { return vec![None; f.faults.len()] };
     let registry = registry.lock().expect("cloud map lock");
+    if registry.last_returned.is_empty() {
+        return vec![None; f.faults.len()]; // nothing was ever discovered: no staleness to speak of
+    }
     let registered: std::collections::BTreeSet<&String> =
         registry.namespaces.values().flat_map(|ns| ns.services.values()).flat_map(|s| s.instances.keys()).chain(registry.last_returned.keys()).collect();
     f.faults
@@ -435,6 +441,52 @@ fn discovery_staleness(f: &ScenarioFile, world: &World) -> Vec<Option<f64>> {
             Some(last.map_or(0.0, |t| (t - start) as f64 / 1e9))
         })
         .collect()
+}
+
+/// Why failures after a fault ended when they did: the events between its start and its last
+/// failure (ECS task events, Route 53 health changes and their publication, the last time
+/// Cloud Map returned a lost host and when the API caches of that answer ran out, the fault's
+/// end), in time order, ending with the last failure.
+fn recovery_chain(f: &ScenarioFile, rec: &RunRecord, fault: &FaultRecord) -> Vec<ChainEvent> {
+    let Some(last) = fault.last_failure_after_s else { return Vec::new() };
+    let mut chain = vec![ChainEvent { after_s: 0.0, what: format!("{} began", fault.fault) }];
+    let within = |t: f64| (0.0..=last).contains(&t);
+    for e in &rec.task_events {
+        let t = e.at_s - fault.at_s;
+        if within(t) {
+            chain.push(ChainEvent { after_s: t, what: format!("ECS: `{}` task {} on {}: {}", e.service, e.task, e.host, e.event) });
+        }
+    }
+    for c in &rec.health_changes {
+        let (t, published) = (c.at_s - fault.at_s, c.published_s - fault.at_s);
+        let state = if c.healthy { "healthy" } else { "unhealthy" };
+        if within(t) {
+            chain.push(ChainEvent { after_s: t, what: format!("Route 53: check `{}` turned {state}", c.check) });
+        }
+        if within(published) {
+            chain.push(ChainEvent { after_s: published, what: format!("Route 53: name servers answer as `{}` is {state}", c.check) });
+        }
+    }
+    if let Some(stale) = fault.discovery_stale_s.filter(|t| *t > 0.0) {
+        chain.push(ChainEvent {
+            after_s: stale,
+            what: "Cloud Map: discovery (DiscoverInstances, or its name servers) returned a host the fault took down for the last time".into(),
+        });
+        for (api, spec) in
+            f.api_gateways.iter().filter(|(_, a)| a.routes.values().any(|r| matches!(r.integration, azsim_scenario::RouteIntegration::CloudMap(_))))
+        {
+            let expiry = stale + spec.discovery_cache.nanos() as f64 / 1e9;
+            if within(expiry) {
+                chain.push(ChainEvent { after_s: expiry, what: format!("API `{api}`: its {} cache of that answer ran out", spec.discovery_cache) });
+            }
+        }
+    }
+    if let Some(until) = fault.until_s.map(|u| u - fault.at_s).filter(|t| within(*t)) {
+        chain.push(ChainEvent { after_s: until, what: format!("{} ended", fault.fault) });
+    }
+    chain.sort_by(|a, b| a.after_s.total_cmp(&b.after_s));
+    chain.push(ChainEvent { after_s: last, what: "the last failed request began".into() });
+    chain
 }
 
 /// The group a host belongs to (the service, load balancer or client it was made for).
@@ -498,13 +550,14 @@ fn hop_stats(world: &World, core: &azsim_kernel::Core) -> Vec<HopStats> {
 }
 
 /// Per service: instances, requests served, rejected, cold starts (read from the processes).
-fn service_records(world: &World, core: &azsim_kernel::Core) -> Vec<ServiceRecord> {
+fn service_records(f: &ScenarioFile, world: &World, core: &azsim_kernel::Core) -> Vec<ServiceRecord> {
     let mut by_name: std::collections::BTreeMap<String, ServiceRecord> = std::collections::BTreeMap::new();
     for (host, role) in &world.roles {
         let Role::Service(name) = role else { continue };
         let entry = by_name.entry(name.clone()).or_insert(ServiceRecord {
             service: name.clone(),
             instances: 0,
+            tasks_at_start: f.services.get(name).filter(|s| s.ecs.is_some()).map(|s| s.instances.value.values().sum()),
             served: 0,
             served_by_host: Vec::new(),
             rejected: 0,

@@ -223,6 +223,9 @@ pub struct ServiceRecord {
     pub service: String,
     /// Hosts (for an ECS service, every host that can run a task).
     pub instances: u32,
+    /// An ECS service's tasks at the start (`instances` then counts the hosts it may place
+    /// them on).
+    pub tasks_at_start: Option<u32>,
     /// Requests answered or forwarded.
     pub served: u64,
     /// Requests answered or forwarded by each host that served any, in host order: how
@@ -341,6 +344,16 @@ pub struct FaultRecord {
     /// For a fault that takes down hosts registered in Cloud Map: from its start to the last
     /// time `DiscoverInstances` returned one of them (0 if none was returned after it began).
     pub discovery_stale_s: Option<f64>,
+    /// What happened between the fault's start and its last failure, in order: why failures
+    /// ended when they did (empty when none failed).
+    pub recovery_chain: Vec<ChainEvent>,
+}
+
+/// One step of a recovery: seconds after the fault began, and what happened.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ChainEvent {
+    pub after_s: f64,
+    pub what: String,
 }
 
 /// A Route 53 health check's change: when the checkers' aggregate changed, and when name

@@ -159,13 +159,17 @@ fn services(s: &mut String, r: &RunRecord) {
     if !r.services.is_empty() {
         let _ = writeln!(
             s,
-            "## Services\n\n| service | hosts | served | by host (fewest to most; hosts that served) | rejected (queue full) | cold starts | forbidden (403) |\n|---|---:|---:|---|---:|---:|---:|"
+            "## Services\n\n| service | instances | served | by host (fewest to most; hosts that served) | rejected (queue full) | cold starts | forbidden (403) |\n|---|---:|---:|---|---:|---:|---:|"
         );
         for v in &r.services {
             let fewest = v.served_by_host.iter().map(|(_, n)| *n).min().unwrap_or(0);
             let most = v.served_by_host.iter().map(|(_, n)| *n).max().unwrap_or(0);
             let spread = format!("{fewest} to {most} ({})", v.served_by_host.len());
-            let _ = writeln!(s, "| {} | {} | {} | {} | {} | {} | {} |", v.service, v.instances, v.served, spread, v.rejected, v.cold_starts, v.forbidden);
+            let instances = match v.tasks_at_start {
+                Some(tasks) => format!("{tasks} tasks at the start (on {} hosts ECS may use)", v.instances),
+                None => v.instances.to_string(),
+            };
+            let _ = writeln!(s, "| {} | {instances} | {} | {} | {} | {} | {} |", v.service, v.served, spread, v.rejected, v.cold_starts, v.forbidden);
         }
         let _ = writeln!(s);
     }
@@ -265,6 +269,13 @@ fn faults(s: &mut String, r: &RunRecord) {
             let _ = writeln!(s, "| {} | {}s | {until} | {} | {last} | {} | {stale} |", f.fault, f.at_s, f.failed, if f.recovered { "yes" } else { "no" });
         }
         let _ = writeln!(s);
+        for f in r.faults.iter().filter(|f| f.recovery_chain.len() > 2) {
+            let _ = writeln!(s, "Why failures after `{}` ended when they did:\n", f.fault);
+            for e in &f.recovery_chain {
+                let _ = writeln!(s, "- +{:.3}s {}", e.after_s, e.what);
+            }
+            let _ = writeln!(s);
+        }
     }
 }
 

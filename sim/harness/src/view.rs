@@ -139,6 +139,7 @@ pub(crate) fn fault_records(f: &ScenarioFile, views: &[&RequestView]) -> Vec<Fau
             last_failure_after_s: last_failure.map(|t| (t - start) as f64 / 1e9),
             recovered,
             discovery_stale_s: None,
+            recovery_chain: Vec::new(),
         });
     }
     out.into_iter().map(|r| r.expect("every fault recorded")).collect()

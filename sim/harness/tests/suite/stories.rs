@@ -104,3 +104,26 @@ fn the_comparison_shows_failures_recovery_and_broken_expectations_and_leaves_out
     let header = azsim::comparison_markdown(&[quiet]).lines().find(|l| l.starts_with("| variant")).unwrap().to_string();
     assert!(!header.contains("recovery") && !header.contains("failed"), "no faults and no failures: {header}");
 }
+
+/// A late recovery is explained: the report lists what happened between a fault and its last
+/// failure. After us-east-1 is lost, Route 53's checkers turn `east` unhealthy, the name
+/// servers publish it, and failures end after that; after a task crashes, ECS stops it and
+/// Cloud Map stops returning it before its clients' last failure.
+#[test]
+fn a_late_recovery_says_what_it_waited_for() {
+    let r = run("scenarios/reference/dr-two-region.yaml", "baseline");
+    let chain: Vec<&str> = r.faults[0].recovery_chain.iter().map(|e| e.what.as_str()).collect();
+    let at = |what: &str| chain.iter().position(|w| w.starts_with(what)).unwrap_or_else(|| panic!("{what} in {chain:?}"));
+    assert!(at("region_outage us-east-1 began") < at("Route 53: check `east` turned unhealthy"));
+    assert!(at("Route 53: check `east` turned unhealthy") < at("Route 53: name servers answer as `east` is unhealthy"));
+    assert_eq!(chain.last(), Some(&"the last failed request began"));
+    let times: Vec<f64> = r.faults[0].recovery_chain.iter().map(|e| e.after_s).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "in time order: {times:?}");
+    assert_eq!(times.last().copied(), r.faults[0].last_failure_after_s);
+
+    let r = run("scenarios/reference/cloudmap-discovery.yaml", "baseline");
+    let f = &r.faults[0];
+    let stale = f.recovery_chain.iter().find(|e| e.what.starts_with("Cloud Map")).expect("Cloud Map's last answer");
+    assert_eq!(Some(stale.after_s), f.discovery_stale_s);
+    assert!(f.recovery_chain.iter().any(|e| e.what.contains("stopped")), "{:?}", f.recovery_chain);
+}
