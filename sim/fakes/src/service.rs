@@ -154,6 +154,8 @@ struct Job {
     /// The pooled connection its call goes (or went) on, and the call while it waits for
     /// the SYN-ACK.
     out: Option<(u64, Option<Request>)>,
+    /// When the instance began working on it.
+    started: Nanos,
 }
 
 /// How many kinds of request an instance tells apart in [`ServiceInstance::received`].
@@ -169,6 +171,9 @@ pub struct ServiceInstance {
     call_deadlines: Deadlines,
     /// Requests served (answered or forwarded), for reports and tests.
     pub served: u64,
+    /// Each served request's time from its start to its answer (cold start included), rounded
+    /// up to the millisecond, summed: what Lambda bills as duration.
+    pub billed_ms: u64,
     /// Requests rejected with 503 because the queue was full.
     pub rejected: u64,
     /// Requests that paid a cold start.
@@ -204,6 +209,7 @@ impl ServiceInstance {
             served: 0,
             rejected: 0,
             cold_starts: 0,
+            billed_ms: 0,
             forbidden: 0,
             received: BTreeMap::new(),
             warm: Vec::new(),
@@ -281,7 +287,7 @@ impl ServiceInstance {
         self.active += 1;
         self.next_job += 1;
         let job = self.next_job;
-        self.jobs.insert(job, Job { id, req, step: 0, conn, out: None });
+        self.jobs.insert(job, Job { id, req, step: 0, conn, out: None, started: cx.now() });
         let mut t = self.config.processing.sample(cx.rng());
         if let Some(task) = &self.switch {
             task.add_busy(t);
@@ -309,14 +315,14 @@ impl ServiceInstance {
                 let (status, bytes) = (route.status, route.bytes);
                 let j = self.jobs.remove(&job).expect("present");
                 self.answer(cx, j.id, &j.req, j.conn, status, bytes);
-                self.finish(cx);
+                self.finish(cx, j.started);
                 return;
             }
         }
         let Some(step) = self.steps.get_mut(j.step) else {
             let j = self.jobs.remove(&job).expect("present");
             self.answer(cx, j.id, &j.req, j.conn, 200, j.req.response_bytes);
-            self.finish(cx);
+            self.finish(cx, j.started);
             return;
         };
         let my_az = cx.az();
@@ -325,7 +331,7 @@ impl ServiceInstance {
         let Some(target) = step.picker.pick(cx.rng(), my_az, &visited) else {
             let j = self.jobs.remove(&job).expect("present");
             self.answer(cx, j.id, &j.req, j.conn, 503, 0);
-            self.finish(cx);
+            self.finish(cx, j.started);
             return;
         };
         match step.kind {
@@ -338,7 +344,7 @@ impl ServiceInstance {
                 // request once it is passed on (ours: the chain's answer does not come back
                 // through it).
                 self.accepted.release(cx, j.conn, 0, ServiceTimer::ConnSweep);
-                self.finish(cx);
+                self.finish(cx, j.started);
             }
             StepKind::Call => {
                 let req = Request {
@@ -377,12 +383,14 @@ impl ServiceInstance {
                 pool.give_up(cx, conn);
             }
             self.answer(cx, j.id, &j.req, j.conn, status, 0);
-            self.finish(cx);
+            self.finish(cx, j.started);
         }
     }
 
-    fn finish(&mut self, cx: &mut Cx<'_>) {
+    /// A request started at `started` is done (answered or passed on).
+    fn finish(&mut self, cx: &mut Cx<'_>, started: Nanos) {
         self.served += 1;
+        self.billed_ms += (cx.now() - started).div_ceil(1_000_000);
         self.active -= 1;
         if self.config.cold_start.is_some() {
             self.warm.push(cx.now());

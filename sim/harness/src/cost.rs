@@ -25,6 +25,7 @@ pub(crate) fn cost(f: &ScenarioFile, world: &World, core: &Core, requests: u64) 
     lines.extend(load_balancers(world, core, hours, &table));
     lines.extend(nat_gateways(world, core, hours, &table));
     lines.extend(cloud_map(f, world));
+    lines.extend(lambdas(f, world, core, &table));
     lines.extend(cloudfront(world, core, &table));
     let (transfer, by_az_pair) = transfer(f, world, core);
     lines.extend(transfer);
@@ -190,6 +191,40 @@ fn cloud_map(f: &ScenarioFile, world: &World) -> Vec<CostLine> {
     // Cloud Map's prices are the first Region's (the registry is not placed in one).
     let region = f.regions.value.iter().find(|(_, r)| r.kind == azsim_scenario::PlaceKind::Region).map(|(n, _)| n.as_str()).unwrap_or("");
     vec![line("cloud_map", "DiscoverInstances calls", calls as f64 / 1e6, ("cloud_map_per_million_discoveries", &f.prices.table(region), 1.0))]
+}
+
+/// Services that are API Gateway's Lambda integrations: each invocation, and its duration in
+/// GB-seconds of the function's memory.
+fn lambdas(f: &ScenarioFile, world: &World, core: &Core, table: &impl Fn(HostId) -> PriceTable) -> Vec<CostLine> {
+    let functions: std::collections::BTreeSet<&str> = f
+        .api_gateways
+        .values()
+        .flat_map(|a| a.routes.values())
+        .filter_map(|r| match &r.integration {
+            azsim_scenario::RouteIntegration::Lambda(s) => Some(s.value.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut seen: BTreeMap<&str, (u64, u64, HostId)> = BTreeMap::new();
+    for (h, role) in &world.roles {
+        let Role::Service(name) = role else { continue };
+        if !functions.contains(name.as_str()) {
+            continue;
+        }
+        let Some(i) = core.process(*h).and_then(|p| p.as_any().downcast_ref::<azsim_fakes::ServiceInstance>()) else { continue };
+        let e = seen.entry(name.as_str()).or_insert((0, 0, *h));
+        (e.0, e.1) = (e.0 + i.served, e.1 + i.billed_ms);
+    }
+    let mut lines = Vec::new();
+    for (name, (requests, billed_ms, host)) in seen {
+        let p = table(host);
+        let memory_mb = f.services.get(name).and_then(|s| s.cold_start.as_ref()).map_or(128, |c| c.memory_mb);
+        let component = format!("lambda {name} ({memory_mb} MB)");
+        lines.push(line(&component, "requests", requests as f64 / 1e6, ("lambda_per_million_requests", &p, 1.0)));
+        let gb_s = billed_ms as f64 / 1000.0 * f64::from(memory_mb) / 1024.0;
+        lines.push(line(&component, "duration", gb_s, ("lambda_per_gb_second", &p, 1.0)));
+    }
+    lines
 }
 
 fn cloudfront(world: &World, core: &Core, table: &impl Fn(HostId) -> PriceTable) -> Vec<CostLine> {

@@ -75,6 +75,15 @@ fn nat_gateways_bill_hours_and_bytes_and_the_internet_its_egress() {
         let h = r.cost.lines.iter().find(|l| l.component.ends_with(&format!("({})", nat.nat)) && l.item == "hours").expect("hours");
         assert!((h.quantity - hours).abs() < 1e-6);
     }
+    // The Lambda integration: an invocation per request the function served, and each one's
+    // duration (at least its 1 ms of processing, rounded up to 2 ms with the call it makes)
+    // in GB-seconds of its 128 MB.
+    let served = r.services.iter().find(|s| s.service == "handler").expect("the function").served;
+    let requests = line(&r, "lambda handler (128 MB)", "requests");
+    assert_eq!(requests.quantity * 1e6, served as f64);
+    let gb_s = line(&r, "lambda handler (128 MB)", "duration");
+    assert!(gb_s.quantity >= served as f64 * 0.002 * 0.125, "{gb_s:?}");
+    assert_eq!(gb_s.unit_usd, 0.0000166667);
     let r = run(&load("scenarios/stories/slow-start-after-idle.yaml"), "baseline");
     let egress = line(&r, "data transfer", "us-east-1 out to the internet");
     assert_eq!(egress.quantity, (r.bytes.internet_out as f64 / 1e9 * 1e6).round() / 1e6);

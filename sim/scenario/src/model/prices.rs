@@ -122,6 +122,12 @@ prices! {
     /// Cloud Map `DiscoverInstances` calls, per million (default 1.00;
     /// <https://aws.amazon.com/cloud-map/pricing/>).
     cloud_map_per_million_discoveries = 1.00, "million calls";
+    /// Lambda requests, per million (default 0.20; <https://aws.amazon.com/lambda/pricing/>).
+    lambda_per_million_requests = 0.20, "million requests";
+    /// Lambda duration on x86, per GB-second of configured memory, each request's duration
+    /// rounded up to the millisecond (default 0.0000166667, the first tier;
+    /// <https://aws.amazon.com/lambda/pricing/>).
+    lambda_per_gb_second = 0.0000166667, "GB-second";
     /// CloudFront's HTTPS requests, per 10,000 (default 0.01, United States;
     /// <https://aws.amazon.com/cloudfront/pricing/>).
     cloudfront_per_10k_requests = 0.01, "10,000 requests";

@@ -259,9 +259,16 @@ pub struct ColdStartSpec {
     /// Default: none.
     #[serde(default)]
     pub vpc_attach: Option<DistSpec>,
+    /// The function's memory in MB, what Lambda bills GB-seconds on (default 128, AWS's
+    /// default).
+    #[serde(default = "ColdStartSpec::default_memory")]
+    pub memory_mb: u32,
 }
 
 impl ColdStartSpec {
+    fn default_memory() -> u32 {
+        128
+    }
     fn default_keep_warm() -> Dur {
         Dur(600_000_000_000)
     }
