@@ -126,7 +126,7 @@ fn drill(seconds: u64) -> Scenario {
     file.duration = Dur(seconds * 1_000_000_000);
     set_total_rate(&mut file, DRILL_TOTAL_RPS);
     // `resolve` cleared the variants, so the run's "baseline" is exactly this file.
-    Scenario { path: loaded.path, file }
+    Scenario::of_file(loaded.path, file)
 }
 
 /// Spreads `total` requests/s evenly over every host of every open-loop client (`rate` is per

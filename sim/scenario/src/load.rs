@@ -3,9 +3,10 @@
 
 use std::fmt;
 
-use serde_saphyr::Location;
+use serde_saphyr::{Location, Spanned};
 
 use crate::model::{Scenario, ScenarioFile};
+use crate::tree::{Emitted, Node};
 use crate::validate;
 
 /// Where a scenario's text came from (for messages).
@@ -89,98 +90,201 @@ pub fn load(path: &str) -> Result<Scenario, ScenarioError> {
 }
 
 /// [`load`] from text already in memory.
+///
+/// The baseline is read from the text; each variant from the baseline's tree with the
+/// variant's merged in (`variant.rs`). A structural error does not hide the others: the
+/// parts that read are read and checked (`recover.rs`).
 pub fn load_str(source: Source) -> Result<Scenario, ScenarioError> {
-    let options = serde_saphyr::options! { strict_booleans: true };
+    let refuse = |issues: Vec<Issue>| ScenarioError { file: source.name.clone(), issues: sorted(issues), text: source.text.clone() };
+    let (baseline, tree, mut issues) = read_baseline(&source.text).map_err(refuse)?;
+    let mut whole = validate::check_file(&baseline.file);
+    for issue in &mut whole {
+        baseline.place(issue, &source.text);
+    }
+    if !whole.is_empty() {
+        issues.extend(whole);
+        return Err(refuse(issues));
+    }
+    let mut docs = vec![baseline];
+    issues.extend(read_variants(&tree, &mut docs));
+    let dir = std::path::Path::new(&source.name).parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+    issues.extend(check(&mut docs, &dir, &source.text));
+    if !issues.is_empty() {
+        return Err(refuse(issues));
+    }
+    let mut docs = docs.into_iter();
+    let baseline = docs.next().expect("the baseline is read");
+    let variants = docs.filter_map(|d| Some((d.variant?, d.file))).collect();
+    Ok(Scenario { path: source.name, file: baseline.file, variants })
+}
+
+/// The baseline as read from `text`, the file's tree (what variants merge into), and the
+/// structural issues; or, if nothing could be read, the issues.
+fn read_baseline(text: &str) -> Result<(Doc, Node, Vec<Issue>), Vec<Issue>> {
     crate::one_of::reset();
-    let parsed: Result<ScenarioFile, _> = serde_saphyr::from_str_with_options(&source.text, options);
-    let mut deferred = crate::one_of::take_deferred();
-    let file = parsed.map_err(|e| {
-        let mut issues = std::mem::take(&mut deferred);
-        issues.push(parse_issue(&e));
-        ScenarioError { file: source.name.clone(), issues, text: source.text.clone() }
-    })?;
-    let mut file = file;
-    let base = std::path::Path::new(&source.name).parent().map(std::path::Path::to_path_buf).unwrap_or_default();
-    let (mut read_issues, unread_apis) = read_files(&mut file, &base);
-    let scenario = Scenario { path: source.name.clone(), file };
-    let mut issues = deferred;
-    for issue in validate::validate(&scenario) {
-        if !issues.contains(&issue) {
-            issues.push(issue);
+    let direct = crate::tree::read_typed::<ScenarioFile>(text);
+    let deferred = crate::one_of::take_deferred();
+    match (direct, crate::tree::parse(text)) {
+        (Ok(file), Ok(tree)) => Ok((Doc::baseline(file, None, Vec::new()), tree, deferred)),
+        // The typed reading read it: only variants need the tree.
+        (Ok(file), Err(_)) if file.variants.is_empty() => {
+            let empty = Node { at: Default::default(), value: crate::tree::Value::Map(Vec::new()) };
+            Ok((Doc::baseline(file, None, Vec::new()), empty, deferred))
+        }
+        (Ok(_), Err(e)) => Err(vec![parse_issue(&e)]),
+        // Not YAML: nothing else can be read.
+        (Err(e), Err(_)) => Err(deferred.into_iter().chain([parse_issue(&e)]).collect()),
+        (Err(_), Ok(tree)) => {
+            let read = crate::recover::read(tree, &[]);
+            match read.file {
+                Some(file) => Ok((Doc::baseline(file, Some(read.emitted), read.left_out), read.tree, read.issues)),
+                None => Err(read.issues),
+            }
         }
     }
-    // An API whose OpenAPI file could not be read has no routes because of that: one error.
-    issues.retain(|i| {
-        let unread = i.path.strip_suffix(".routes").is_some_and(|api| unread_apis.iter().any(|u| u == api));
-        !(unread && i.message.starts_with("an API needs at least one route"))
-    });
-    issues.sort_by_key(|i| (i.line == 0, i.line, i.column));
-    issues.append(&mut read_issues);
-    for issue in issues.iter_mut().filter(|i| i.line == 0 && !i.path.is_empty()) {
-        if let Some((line, column)) = locate(&source.text, &issue.path) {
+}
+
+/// Reads each variant of the baseline (`docs[0]`) merged into `tree`, adding those that read
+/// to `docs`; returns their structural issues.
+fn read_variants(tree: &Node, docs: &mut Vec<Doc>) -> Vec<Issue> {
+    let mut issues = Vec::new();
+    for name in docs[0].file.variants.keys().cloned().collect::<Vec<_>>() {
+        let Some(written) = tree.get("variants").and_then(|v| v.get(&name)) else { continue };
+        // What the baseline left out is out of the variant too (its errors were reported).
+        let inherited = docs[0].left_out.clone();
+        let read = crate::recover::read(crate::variant::merged(tree, written), &inherited);
+        issues.extend(read.issues.into_iter().map(|i| Issue { message: format!("variant `{name}`: {}", i.message), ..i }));
+        if let Some(file) = read.file {
+            let left_out = inherited.into_iter().chain(read.left_out).collect();
+            docs.push(Doc { variant: Some(name), file, emitted: Some(read.emitted), left_out });
+        }
+    }
+    issues
+}
+
+/// Reads the files each of `docs` names (relative to `dir`) and checks it; the issues, placed
+/// in `source`, each once: a variant's issue in what it kept from the baseline is the
+/// baseline's.
+fn check(docs: &mut [Doc], dir: &std::path::Path, source: &str) -> Vec<Issue> {
+    let mut found: Vec<Issue> = Vec::new();
+    for doc in docs {
+        let (read_issues, unread_apis) = read_files(&mut doc.file, dir);
+        let mut checked = validate::check(&doc.file, doc.variant.as_deref());
+        // An API whose OpenAPI file could not be read has no routes because of that: one error.
+        checked.retain(|i| {
+            let unread = i.path.strip_suffix(".routes").is_some_and(|api| unread_apis.iter().any(|u| u == api));
+            !(unread && i.message.contains("an API needs at least one route"))
+        });
+        // A check about a part that did not read says nothing the structural error did not.
+        checked.retain(|i| !doc.left_out.iter().any(|l| l.explains(i)));
+        let prefix = doc.variant.as_ref().map(|name| format!("variant `{name}`: ")).unwrap_or_default();
+        let read_issues = read_issues.into_iter().map(|i| Issue { message: format!("{prefix}{}", i.message), ..i });
+        for mut issue in read_issues.chain(checked) {
+            doc.place(&mut issue, source);
+            let own = issue.message.strip_prefix(&prefix).unwrap_or(&issue.message);
+            let inherited =
+                !prefix.is_empty() && found.iter().any(|f| (f.line, f.column, &f.path, f.message.as_str()) == (issue.line, issue.column, &issue.path, own));
+            if !inherited && !found.contains(&issue) {
+                found.push(issue);
+            }
+        }
+    }
+    found
+}
+
+/// Issues in the order of the file, those without a position last; each once.
+fn sorted(issues: Vec<Issue>) -> Vec<Issue> {
+    let mut out: Vec<Issue> = Vec::new();
+    for issue in issues {
+        if !out.contains(&issue) {
+            out.push(issue);
+        }
+    }
+    out.sort_by_key(|i| (i.line == 0, i.line, i.column));
+    out
+}
+
+/// One file as it runs, the baseline or a variant, and the text it was read from.
+struct Doc {
+    variant: Option<String>,
+    file: ScenarioFile,
+    /// The text it was read from, if not the source: a variant's merged tree, or a file read
+    /// without its parts with errors.
+    emitted: Option<Emitted>,
+    left_out: Vec<crate::recover::LeftOut>,
+}
+
+impl Doc {
+    fn baseline(file: ScenarioFile, emitted: Option<Emitted>, left_out: Vec<crate::recover::LeftOut>) -> Doc {
+        Doc { variant: None, file, emitted, left_out }
+    }
+
+    /// Places `issue`, whose position is in the text this file was read from (or, if unknown,
+    /// found there by its path), in the source.
+    fn place(&self, issue: &mut Issue, source: &str) {
+        let text = self.emitted.as_ref().map_or(source, |e| e.text.as_str());
+        if issue.line == 0
+            && !issue.path.is_empty()
+            && let Some((line, column)) = locate(text, &issue.path)
+        {
             (issue.line, issue.column) = (line, column);
         }
+        if let Some(emitted) = &self.emitted {
+            emitted.relocate(issue);
+        }
     }
-    if !issues.is_empty() {
-        return Err(ScenarioError { file: source.name, issues, text: source.text });
-    }
-    Ok(scenario)
 }
 
 /// Reads the files a scenario names (JWKS, tokens), relative to the scenario file, into the
-/// model; a file that cannot be read is an issue at its path. Also returns the APIs (by path)
-/// whose OpenAPI file could not be read or imported.
+/// model; a file that cannot be read is an issue where its name is written. Also returns the
+/// APIs (by path) whose OpenAPI file could not be read or imported.
 fn read_files(file: &mut crate::ScenarioFile, base: &std::path::Path) -> (Vec<Issue>, Vec<String>) {
     let mut issues = Vec::new();
     let mut unread_apis = Vec::new();
-    let read = |issues: &mut Vec<Issue>, name: &str, at: String| match std::fs::read_to_string(base.join(name)) {
+    let read = |issues: &mut Vec<Issue>, name: &Spanned<String>, at: String| match std::fs::read_to_string(base.join(&name.value)) {
         Ok(text) => Some(text.trim().to_string()),
         Err(e) => {
-            issues.push(Issue::at(None, at, format!("cannot read `{name}` (relative to the scenario file): {e}")));
+            issues.push(Issue::at(Some(name.referenced), at, format!("cannot read `{}` (relative to the scenario file): {e}", name.value)));
             None
         }
     };
-    let mut apis: Vec<(String, &mut crate::ApiGatewaySpec)> = file.api_gateways.iter_mut().map(|(n, a)| (format!("api_gateways.{n}"), a)).collect();
-    let mut clients: Vec<(String, &mut crate::ClientSpec)> = file.clients.iter_mut().map(|(n, c)| (format!("clients.{n}"), c)).collect();
-    for (v, spec) in file.variants.iter_mut() {
-        apis.extend(spec.api_gateways.iter_mut().map(|(n, a)| (format!("variants.{v}.api_gateways.{n}"), a)));
-        clients.extend(spec.clients.iter_mut().map(|(n, c)| (format!("variants.{v}.clients.{n}"), c)));
-    }
-    for (path, api) in apis {
+    for (name, api) in file.api_gateways.iter_mut() {
+        let path = format!("api_gateways.{name}");
         if let Some(jwt) = api.jwt.as_mut() {
-            jwt.jwks_text = read(&mut issues, &jwt.jwks.clone(), format!("{path}.jwt.jwks")).unwrap_or_default();
+            jwt.jwks_text = read(&mut issues, &jwt.jwks, format!("{path}.jwt.jwks")).unwrap_or_default();
         }
-        let Some(name) = api.openapi.clone() else { continue };
-        let Some(text) = read(&mut issues, &name, format!("{path}.openapi")) else {
+        let Some(openapi) = api.openapi.clone() else { continue };
+        let Some(text) = read(&mut issues, &openapi, format!("{path}.openapi")) else {
             unread_apis.push(path);
             continue;
         };
+        let at = Some(openapi.referenced);
         match crate::openapi::import(&text, api) {
             Ok(routes) => {
                 for (key, route) in routes {
                     if api.routes.contains_key(&key) {
-                        issues.push(Issue::at(None, format!("{path}.openapi"), format!("`{key}` is both in `{name}` and in `routes`")));
+                        issues.push(Issue::at(at, format!("{path}.openapi"), format!("`{key}` is both in `{}` and in `routes`", openapi.value)));
                     }
                     api.routes.insert(key, route);
                 }
             }
             Err(e) => {
-                issues.push(Issue::at(None, format!("{path}.openapi"), format!("{name}: {e}")));
+                issues.push(Issue::at(at, format!("{path}.openapi"), format!("{}: {e}", openapi.value)));
                 unread_apis.push(path);
             }
         }
     }
-    for (path, c) in clients {
+    for (name, c) in file.clients.iter_mut() {
         for (i, h) in c.http.iter_mut().enumerate() {
-            if let Some(name) = h.jwt.clone() {
-                h.jwt_token = read(&mut issues, &name, format!("{path}.http[{i}].jwt"));
+            if let Some(token) = &h.jwt {
+                h.jwt_token = read(&mut issues, token, format!("clients.{name}.http[{i}].jwt"));
             }
         }
     }
     (issues, unread_apis)
 }
 
-fn parse_issue(e: &serde_saphyr::Error) -> Issue {
+pub(crate) fn parse_issue(e: &serde_saphyr::Error) -> Issue {
     let plain = e.render_with_options(serde_saphyr::render_options! { snippets: serde_saphyr::SnippetMode::Off });
     // The plain rendering ends with " at line L column C"; the snippet shows the position.
     let message = match plain.rfind(" at line ") {
@@ -282,7 +386,7 @@ mod tests {
         let text = "version: 1\nname: x\nduration: 10s\nregions:\n  us-west-2: { azs: [usw2-az1] }\nservices:\n  ledger:\n    instances: { usw2-az1: 1 }\nload_balancers:\n  nlb: { kind: nlb, azs: [usw2-az1], targets: ledger }\napi_gateways:\n  api:\n    kind: rest\n    stages: [test]\n    openapi: no-such-file.yaml\n    vpc_link: [usw2-az1]\nclients:\n  app: { azs: { usw2-az1: 1 }, target: api, rate: 1 }\n";
         let err = load_str(Source { name: "x.yaml".into(), text: text.into() }).unwrap_err();
         assert_eq!(err.issues.len(), 1, "{err}");
-        assert_eq!((err.issues[0].line, err.issues[0].column), (15, 5), "{err}");
+        assert_eq!((err.issues[0].line, err.issues[0].column), (15, 14), "{err}");
         assert!(err.issues[0].message.contains("cannot read `no-such-file.yaml`"), "{err}");
     }
 
@@ -303,6 +407,51 @@ mod tests {
             assert!(err.contains(expected), "{to}: {err}");
             assert!(!err.contains("variant"), "{to}: {err}");
         }
+    }
+
+    const BASE: &str = "version: 1\nname: x\nduration: 10s\nregions:\n  us-east-1: { azs: [use1-az1, use1-az2] }\nservices:\n  web:\n    instances: { use1-az1: 1 }\n    processing: { fixed: 1ms }\nload_balancers:\n  lb: { kind: alb, azs: [use1-az1, use1-az2], targets: web }\nclients:\n  c: { azs: { use1-az1: 1 }, target: lb, rate: 10 }\n";
+
+    fn positions(text: &str) -> Vec<(u64, u64, String)> {
+        let err = load_str(Source { name: "x.yaml".into(), text: text.into() }).expect_err("refused");
+        err.issues.iter().map(|i| (i.line, i.column, i.message.clone())).collect()
+    }
+
+    /// A variant's error is where the variant wrote the value; one in a value it kept from the
+    /// baseline is at the baseline's line. Each says which variant.
+    #[test]
+    fn a_variants_errors_point_at_what_it_wrote() {
+        let written = format!("{BASE}variants:\n  v:\n    load_balancers:\n      lb: {{ targets: wbe }}\n");
+        let issues = positions(&written);
+        assert_eq!(issues.len(), 1, "{issues:?}");
+        assert_eq!((issues[0].0, issues[0].1), (17, 22), "{issues:?}");
+        assert!(issues[0].2.starts_with("variant `v`: unknown service `wbe`"), "{issues:?}");
+
+        let kept = format!("{BASE}variants:\n  v:\n    services:\n      web: null\n      api: {{ instances: {{ use1-az1: 1 }} }}\n");
+        let issues = positions(&kept);
+        assert_eq!(issues.len(), 1, "{issues:?}");
+        assert_eq!((issues[0].0, issues[0].1), (11, 56), "the baseline's `targets: web`: {issues:?}");
+        assert!(issues[0].2.starts_with("variant `v`: unknown service `web`"), "{issues:?}");
+
+        // A structural error in a variant: at the variant's line too.
+        let structural = format!("{BASE}variants:\n  v:\n    clients:\n      c: {{ rate: fast }}\n");
+        let issues = positions(&structural);
+        assert_eq!(issues.len(), 1, "{issues:?}");
+        assert_eq!((issues[0].0, issues[0].1), (17, 18), "{issues:?}");
+        assert!(issues[0].2.starts_with("variant `v`: "), "{issues:?}");
+    }
+
+    /// One structural error per entry, in several entries: each is reported, with the checks
+    /// of the entries that read; nothing is said about the entries left out.
+    #[test]
+    fn every_structural_error_is_reported() {
+        let text = BASE
+            .replace("processing: { fixed: 1ms }", "processing: { fixd: 1ms }")
+            .replace("targets: web }", "targets: web, idle: 1s }")
+            .replace("rate: 10 }", "rate: 10 }\n  d: { azs: { use1-az9: 1 }, target: lb, rate: 10 }\n  e: { azs: { use1-az1: 1 }, target: lb, rate: ten }");
+        let issues = positions(&text);
+        let lines: Vec<u64> = issues.iter().map(|i| i.0).collect();
+        assert_eq!(lines, vec![9, 11, 14, 15], "{issues:?}");
+        assert!(issues[2].2.contains("unknown AZ `use1-az9`"), "{issues:?}");
     }
 
     #[test]

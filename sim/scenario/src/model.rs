@@ -1,6 +1,6 @@
 //! The scenario file's types. Doc comments become the JSON Schema's descriptions (editor hover).
 //!
-//! Here: the file's top level ([`ScenarioFile`]), the sections a variant may override
+//! Here: the file's top level ([`ScenarioFile`]), the sections a variant may change
 //! ([`VariantSpec`]), the host names the simulator gives, and the loaded [`Scenario`]. Each
 //! section's types are in `model/<section>.rs`, named after its top-level key (`nat.rs`:
 //! `nat_gateways`), with its checks in `validate/<section>.rs`; a type that reads an "exactly
@@ -119,7 +119,8 @@ pub struct ScenarioFile {
     /// table points at.
     #[serde(default)]
     pub nat_gateways: BTreeMap<String, NatSpec>,
-    /// Variants of the baseline; the report compares them side by side.
+    /// Variants of the baseline, each merged into it (see `VariantSpec`); the report compares
+    /// them side by side.
     #[serde(default)]
     pub variants: BTreeMap<String, VariantSpec>,
 }
@@ -158,70 +159,97 @@ fn yes() -> bool {
     true
 }
 
-/// Declares [`VariantSpec`] and how it applies to a [`ScenarioFile`], from one list of the
-/// sections a variant may override, so that the two cannot drift apart (and the test in
-/// `variant.rs` fails if a section of the file is neither here nor on its list of fixed ones).
-/// Each section is `merge` (a map: entry by entry), `replace` (an `Option` of the file's type),
-/// `replace_option` (the file's field is itself an `Option`) or `text` (replaces if not empty).
-macro_rules! variant_sections {
-    ($($kind:ident $field:ident: $ty:ty,)*) => {
-        /// A variant: overrides applied to the baseline. Maps (`profiles`, `services`,
-        /// `load_balancers`, `clients`, ...) merge entry by entry; other sections replace the
-        /// baseline's.
-        #[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
-        #[serde(deny_unknown_fields)]
-        pub struct VariantSpec {
-            $(
-                #[serde(default)]
-                pub $field: $ty,
-            )*
-        }
+/// One section as a variant writes it: the part of the section's value it changes, merged
+/// into the baseline's when the file is loaded (`variant.rs`). Here it is only checked to be
+/// YAML; its schema is the section's with nothing required and `null` allowed.
+pub struct Overlay<T>(std::marker::PhantomData<fn() -> T>);
 
-        impl VariantSpec {
-            /// Overrides `file`'s sections with the variant's.
-            pub(crate) fn apply_to(&self, file: &mut ScenarioFile) {
-                $( variant_sections!(@apply $kind file.$field, self.$field); )*
-            }
-        }
-    };
-    (@apply merge $file:expr, $variant:expr) => {
-        $file.extend($variant.clone())
-    };
-    (@apply replace $file:expr, $variant:expr) => {
-        if let Some(x) = &$variant {
-            $file = x.clone();
-        }
-    };
-    (@apply replace_option $file:expr, $variant:expr) => {
-        if let Some(x) = &$variant {
-            $file = Some(x.clone());
-        }
-    };
-    (@apply text $file:expr, $variant:expr) => {
-        if !$variant.is_empty() {
-            $file = $variant.clone();
-        }
-    };
+impl<T> Clone for Overlay<T> {
+    fn clone(&self) -> Self {
+        Overlay(std::marker::PhantomData)
+    }
+}
+impl<T> Default for Overlay<T> {
+    fn default() -> Self {
+        Overlay(std::marker::PhantomData)
+    }
+}
+impl<T> std::fmt::Debug for Overlay<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Overlay")
+    }
 }
 
-variant_sections! {
-    text description: String,
-    replace seed: Option<u64>,
-    replace duration: Option<Dur>,
-    merge profiles: BTreeMap<String, DistSpec>,
-    replace network: Option<NetworkSpec>,
-    merge services: BTreeMap<String, ServiceSpec>,
-    merge load_balancers: BTreeMap<String, LoadBalancerSpec>,
-    merge clients: BTreeMap<String, ClientSpec>,
-    replace faults: Option<Vec<FaultSpec>>,
-    replace expectations: Option<Vec<ExpectationSpec>>,
-    replace prices: Option<Prices>,
-    replace cloud_map: Option<CloudMapSettingsSpec>,
-    replace_option tunnel: Option<TunnelSpec>,
-    merge api_gateways: BTreeMap<String, ApiGatewaySpec>,
-    replace_option route53: Option<Route53Spec>,
-    merge cloudfront: BTreeMap<String, CloudFrontSpec>,
-    merge nat_gateways: BTreeMap<String, NatSpec>,
+impl<'de, T> Deserialize<'de> for Overlay<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d)?;
+        Ok(Overlay(std::marker::PhantomData))
+    }
+}
+
+impl<T: JsonSchema> JsonSchema for Overlay<T> {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        format!("Overlay_of_{}", T::schema_name()).into()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let section = generator.subschema_for::<T>();
+        let mut schema = schemars::Schema::default();
+        schema.insert(crate::variant::partial::MARK.into(), section.to_value());
+        schema
+    }
+}
+
+/// A variant: what it changes in the baseline, merged into it. A map (a section such as
+/// `services` or `network`, an entry such as `services.web`, a setting such as `health_check`)
+/// merges key by key; a list (`faults`, `expectations`, an LB's `azs`) and a single value replace
+/// the baseline's; `null` deletes a key (an entry, or a setting back to its default). Where
+/// exactly one of several keys is given (a distribution's `fixed`/`lognormal`/..., a client's
+/// `rate`/`concurrency`), the variant's key replaces the baseline's. `version`, `name`,
+/// `regions` and `drain` are the baseline's. Anchors, aliases and merge keys
+/// (`app: { <<: *app, rate: 9 }`) work here as anywhere; keys beside `<<` win.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VariantSpec {
+    /// What the variant shows (replaces the baseline's).
+    #[serde(default)]
+    pub description: Overlay<String>,
+    #[serde(default)]
+    pub seed: Overlay<u64>,
+    #[serde(default)]
+    pub duration: Overlay<Dur>,
+    #[serde(default)]
+    pub profiles: Overlay<BTreeMap<String, DistSpec>>,
+    #[serde(default)]
+    pub network: Overlay<NetworkSpec>,
+    #[serde(default)]
+    pub services: Overlay<BTreeMap<String, ServiceSpec>>,
+    #[serde(default)]
+    pub load_balancers: Overlay<BTreeMap<String, LoadBalancerSpec>>,
+    #[serde(default)]
+    pub clients: Overlay<BTreeMap<String, ClientSpec>>,
+    /// Replaces the baseline's faults (a list).
+    #[serde(default)]
+    pub faults: Overlay<Vec<FaultSpec>>,
+    /// Replaces the baseline's expectations (a list).
+    #[serde(default)]
+    pub expectations: Overlay<Vec<ExpectationSpec>>,
+    #[serde(default)]
+    pub prices: Overlay<Prices>,
+    #[serde(default)]
+    pub cloud_map: Overlay<CloudMapSettingsSpec>,
+    #[serde(default)]
+    pub tunnel: Overlay<TunnelSpec>,
+    #[serde(default)]
+    pub api_gateways: Overlay<BTreeMap<String, ApiGatewaySpec>>,
+    #[serde(default)]
+    pub route53: Overlay<Route53Spec>,
+    #[serde(default)]
+    pub cloudfront: Overlay<BTreeMap<String, CloudFrontSpec>>,
+    #[serde(default)]
+    pub nat_gateways: Overlay<BTreeMap<String, NatSpec>>,
 }
 
 /// The host name of instance `n` of service `service` in `az` (`router-use1-az1-0`).
@@ -270,5 +298,16 @@ pub fn tunnel_agent_host(az: &str, n: u32) -> String {
 pub struct Scenario {
     /// The file it came from.
     pub path: String,
+    /// The baseline (its `variants` holds only the variants' names).
     pub file: ScenarioFile,
+    /// Each variant: the baseline with the variant merged in, read and checked as a file.
+    pub variants: BTreeMap<String, ScenarioFile>,
+}
+
+impl Scenario {
+    /// A scenario of one file and no variants (for programs that build or change scenarios).
+    pub fn of_file(path: String, mut file: ScenarioFile) -> Scenario {
+        file.variants.clear();
+        Scenario { path, file, variants: BTreeMap::new() }
+    }
 }

@@ -1,7 +1,8 @@
 //! Semantic checks: every reference resolves, every section is consistent. Runs on the baseline
 //! and on every variant, and reports every problem found, not just the first.
 //!
-//! Here: `validate`, the `Checker` it runs on each variant, what the checks share (`check_ref`,
+//! Here: `check_file` (the file as a whole), `check` and the `Checker` it runs on the baseline
+//! and each variant, what the checks share (`check_ref`,
 //! `check_dist`, `check_az_map`, `did_you_mean`, `parse_cidr`, ...) and the checks that span
 //! sections (`profiles`, unique names). Each section's checks are an `impl Checker` in
 //! `validate/<section>.rs`, named as its types' file in `model/` (`cloud_map` has no checks, so
@@ -12,7 +13,7 @@ use std::collections::BTreeMap;
 use serde_saphyr::Location;
 
 use crate::load::Issue;
-use crate::model::{Ref, Scenario, ScenarioFile};
+use crate::model::{Ref, ScenarioFile};
 use crate::plan::{Plan, Role};
 use crate::units::DistSpec;
 
@@ -58,6 +59,26 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+/// What a reference to a `what` names, for its message when it names nothing: references
+/// name entries of this file by their keys, not AWS's names (Cloud Map names, DNS names,
+/// ARNs), and AZs by AZ ID.
+fn wanted(what: &str) -> Option<&'static str> {
+    Some(match what {
+        "service" => "a service's name in this file: a key under `services:`",
+        "load balancer" => "a load balancer's name in this file: a key under `load_balancers:`, not an AWS name or ARN",
+        "client" => "a client's name in this file: a key under `clients:`",
+        "NAT gateway" => "a NAT gateway's name in this file: a key under `nat_gateways:`, not an AWS ID",
+        "AZ" => "an AZ ID listed under `regions:`",
+        "Region" => "a Region listed under `regions:`",
+        "health check" => "a key under `route53.health_checks` or `route53.calculated_checks` in this file, not an AWS health check ID",
+        "API, service or load balancer" => "a name in this file: a key under `api_gateways:`, `services:` or `load_balancers:`",
+        "load balancer, API, CloudFront distribution, DNS name or service" => {
+            "a name in this file: a key under `load_balancers:`, `api_gateways:`, `cloudfront:`, `route53.records` or `services:`"
+        }
+        _ => return None,
+    })
+}
+
 fn did_you_mean<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
     let all: Vec<&str> = candidates.into_iter().collect();
     match closest(given, all.iter().copied()) {
@@ -67,20 +88,21 @@ fn did_you_mean<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) 
     }
 }
 
-pub(crate) fn validate(s: &Scenario) -> Vec<Issue> {
+/// Checks of the file as a whole: its version, its name and its variants' names. With any of
+/// them wrong, the other checks are not run.
+pub(crate) fn check_file(f: &ScenarioFile) -> Vec<Issue> {
     let mut issues = Vec::new();
-    if s.file.version.value != 1 {
+    if f.version.value != 1 {
         issues.push(
-            Issue::at(Some(s.file.version.referenced), "version", format!("unsupported version {}", s.file.version.value))
+            Issue::at(Some(f.version.referenced), "version", format!("unsupported version {}", f.version.value))
                 .hint(Some("this azsim reads `version: 1`".into())),
         );
     }
     let safe = |n: &str| !n.is_empty() && !n.starts_with('.') && n.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if !safe(&s.file.name) {
-        issues
-            .push(Issue::at(None, "name", format!("`{}` cannot name a report folder", s.file.name)).hint(Some("use letters, digits, `-`, `_` and `.`".into())));
+    if !safe(&f.name) {
+        issues.push(Issue::at(None, "name", format!("`{}` cannot name a report folder", f.name)).hint(Some("use letters, digits, `-`, `_` and `.`".into())));
     }
-    for v in s.file.variants.keys() {
+    for v in f.variants.keys() {
         if v == crate::BASELINE {
             issues.push(Issue::at(None, format!("variants.{v}"), "`baseline` names the scenario without variants; choose another name".to_string()));
         } else if !safe(v) {
@@ -90,25 +112,25 @@ pub(crate) fn validate(s: &Scenario) -> Vec<Issue> {
             );
         }
     }
-    if !issues.is_empty() {
-        return issues;
+    issues
+}
+
+/// The checks of one file as it runs: the baseline, or variant `variant` merged into it.
+/// Positions are in the text `f` was read from.
+pub(crate) fn check(f: &ScenarioFile, variant: Option<&str>) -> Vec<Issue> {
+    let (plan, clashes) = Plan::lay_out(f);
+    let prefix = variant.map(|name| format!("variant `{name}`: ")).unwrap_or_default();
+    let mut v = Checker { f, plan, issues: Vec::new(), prefix };
+    for clash in clashes {
+        v.push(None, clash.host.clone(), clash.to_string(), None);
     }
-    for name in s.variant_names() {
-        let resolved = s.resolve(&name).expect("listed names resolve");
-        let (plan, clashes) = Plan::lay_out(&resolved);
-        let prefix = if name == crate::BASELINE { String::new() } else { format!("variant `{name}`: ") };
-        let mut v = Checker { f: &resolved, plan, issues: Vec::new(), prefix };
-        for clash in clashes {
-            v.push(None, clash.host.clone(), clash.to_string(), None);
-        }
-        v.check();
-        for i in v.issues {
-            if !issues.contains(&i) {
-                issues.push(i);
-            }
+    v.check();
+    let mut issues: Vec<Issue> = Vec::new();
+    for i in v.issues {
+        if !issues.contains(&i) {
+            issues.push(i);
         }
     }
-    issues.sort_by_key(|i| (i.line == 0, i.line, i.column));
     issues
 }
 
@@ -214,9 +236,47 @@ impl Checker<'_> {
         if known.contains(&r.value) {
             return true;
         }
-        let hint = did_you_mean(&r.value, known.iter().map(String::as_str));
-        self.push(Some(r.referenced), path.to_string(), format!("unknown {what} `{}`", r.value), hint);
+        let (message, hint) = self.unknown(what, &r.value, known);
+        self.push(Some(r.referenced), path.to_string(), message, hint);
         false
+    }
+
+    /// The message and hint for `value`, which names no `what` of `known`: what the reference
+    /// wants (a name in this file, or an AZ ID), and, if `value` is an AWS or host name of
+    /// something in the file, which.
+    fn unknown(&self, what: &str, value: &str, known: &[String]) -> (String, Option<String>) {
+        let message = match wanted(what) {
+            Some(wants) => format!("unknown {what} `{value}` ({wants})"),
+            None => format!("unknown {what} `{value}`"),
+        };
+        let hint = self.other_name(value).or_else(|| did_you_mean(value, known.iter().map(String::as_str)));
+        (message, hint)
+    }
+
+    /// An unknown AZ: the message and hint.
+    fn unknown_az(&self, az: &str) -> (String, Option<String>) {
+        let azs: Vec<String> = self.azs().into_iter().map(String::from).collect();
+        self.unknown("AZ", az, &azs)
+    }
+
+    /// What `value` names in this file if it is not an entry's name: a service's Cloud Map
+    /// name, a host's name, an AZ name instead of an AZ ID.
+    fn other_name(&self, value: &str) -> Option<String> {
+        for (name, svc) in &self.f.services {
+            if let Some(cm) = svc.cloud_map.as_ref().filter(|cm| value == cm.service || value == format!("{}.{}", cm.service, cm.namespace)) {
+                return Some(format!("`{value}` is the Cloud Map name of service `{name}` (`{}` in namespace `{}`): write `{name}`", cm.service, cm.namespace));
+            }
+        }
+        if let Some(host) = self.plan.hosts.iter().find(|h| h.name == value) {
+            return Some(format!("`{value}` is the name of a host of {}, not of an entry of the file", host.role.owner()));
+        }
+        // `us-east-1a`: an AZ name, which maps to a different AZ ID in each AWS account.
+        let region = value.strip_suffix(|c: char| c.is_ascii_lowercase()).filter(|r| r.ends_with(|c: char| c.is_ascii_digit()));
+        if let Some(region) = region.filter(|r| self.f.regions.value.contains_key(*r)) {
+            let ids = self.f.regions.value[region].azs.join("`, `");
+            return Some(format!("`{value}` is an AZ name; a scenario names AZs by AZ ID, as AWS's AZ names map to different zones in each account: `{ids}`"));
+        }
+        None
     }
 
     fn check_az_map(&mut self, map: &serde_saphyr::Spanned<BTreeMap<String, u32>>, path: &str) {
@@ -226,8 +286,8 @@ impl Checker<'_> {
         }
         for az in map.value.keys() {
             if !azs.contains(az) {
-                let hint = did_you_mean(az, azs.iter().map(String::as_str));
-                self.push(Some(map.referenced), path.to_string(), format!("unknown AZ `{az}`"), hint);
+                let (message, hint) = self.unknown_az(az);
+                self.push(Some(map.referenced), path.to_string(), message, hint);
             }
         }
     }

@@ -46,7 +46,8 @@ pub struct ApiGatewaySpec {
     /// A Swagger 2.0 or OpenAPI 3 file (relative to the scenario file) whose paths with
     /// `x-amazon-apigateway-integration` (`http_proxy` through a VPC link) become routes.
     #[serde(default)]
-    pub openapi: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub openapi: Option<Spanned<String>>,
     /// Stage variables (`${stageVariables.name}` in an imported `connectionId`).
     #[serde(default)]
     pub stage_variables: BTreeMap<String, String>,
@@ -228,7 +229,8 @@ pub struct JwtSpec {
     pub issuer: String,
     pub audience: Vec<String>,
     /// The issuer's JWKS, a file relative to the scenario file.
-    pub jwks: String,
+    #[schemars(with = "String")]
+    pub jwks: Spanned<String>,
     /// The JWKS read when the scenario was loaded.
     #[serde(skip)]
     #[schemars(skip)]

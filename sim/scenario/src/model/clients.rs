@@ -251,7 +251,8 @@ pub struct HttpSpec {
     pub large_header_bytes: u64,
     /// A file holding a JWT (relative to the scenario file), sent as `Authorization: Bearer`.
     #[serde(default)]
-    pub jwt: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub jwt: Option<Spanned<String>>,
     /// The token read from `jwt` when the scenario was loaded.
     #[serde(skip)]
     #[schemars(skip)]

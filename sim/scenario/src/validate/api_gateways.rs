@@ -26,16 +26,17 @@ impl Checker<'_> {
             }
             match &api.region {
                 Some(r) if !self.f.regions.value.contains_key(r) => {
-                    let hint = did_you_mean(r, self.f.regions.value.keys().map(String::as_str));
-                    self.push(None, format!("{path}.region"), format!("unknown Region `{r}`"), hint);
+                    let regions: Vec<String> = self.f.regions.value.keys().cloned().collect();
+                    let (message, hint) = self.unknown("Region", r, &regions);
+                    self.push(None, format!("{path}.region"), message, hint);
                 }
                 None if api.vpc_link.value.is_empty() => self.push(None, path.clone(), "give the API a `region` (or a `vpc_link`)".into(), None),
                 _ => {}
             }
             for az in &api.vpc_link.value {
                 if !azs.contains(az) {
-                    let hint = did_you_mean(az, azs.iter().map(String::as_str));
-                    self.push(loc, format!("{path}.vpc_link"), format!("unknown AZ `{az}`"), hint);
+                    let (message, hint) = self.unknown_az(az);
+                    self.push(loc, format!("{path}.vpc_link"), message, hint);
                 }
             }
             let regions: BTreeSet<&String> =

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use serde_saphyr::Location;
 
-use super::{Checker, did_you_mean, parse_cidr};
+use super::{Checker, parse_cidr};
 use crate::model::{HealthCheckSpec, LbKind, RuleAction, RuleSpec};
 
 impl Checker<'_> {
@@ -16,8 +16,8 @@ impl Checker<'_> {
             let loc = Some(lb.azs.referenced);
             for az in &lb.azs.value {
                 if !azs.contains(az) {
-                    let hint = did_you_mean(az, azs.iter().map(String::as_str));
-                    self.push(loc, format!("{path}.azs"), format!("unknown AZ `{az}`"), hint);
+                    let (message, hint) = self.unknown_az(az);
+                    self.push(loc, format!("{path}.azs"), message, hint);
                 }
             }
             if lb.kind == LbKind::Alb && lb.preserve_client_ip.is_some() {

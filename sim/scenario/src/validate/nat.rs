@@ -1,6 +1,6 @@
 //! Checks of `nat_gateways:` and of the egress proxies that send through them.
 
-use super::{Checker, did_you_mean};
+use super::Checker;
 
 impl Checker<'_> {
     pub(super) fn check_nat(&mut self) {
@@ -9,8 +9,8 @@ impl Checker<'_> {
             let loc = Some(nat.azs.referenced);
             for az in nat.azs.value.iter().chain(nat.routes.keys()).chain(nat.routes.values()) {
                 if !azs.contains(az) {
-                    let hint = did_you_mean(az, azs.iter().map(String::as_str));
-                    self.push(loc, format!("nat_gateways.{name}"), format!("unknown AZ `{az}`"), hint);
+                    let (message, hint) = self.unknown_az(az);
+                    self.push(loc, format!("nat_gateways.{name}"), message, hint);
                 }
             }
             if nat.regional && !nat.routes.is_empty() {

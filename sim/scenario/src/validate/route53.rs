@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Checker, did_you_mean};
+use super::Checker;
 use crate::model::{R53CheckType, RecordPolicy};
 
 impl Checker<'_> {
@@ -74,7 +74,14 @@ impl Checker<'_> {
                 }
                 for child in &calc.children {
                     if !r.health_checks.contains_key(child) && !r.calculated_checks.contains_key(child) || child == id {
-                        self.push(None, format!("route53.calculated_checks.{id}"), format!("unknown child health check `{child}`"), None);
+                        let known: Vec<String> = r.health_checks.keys().chain(r.calculated_checks.keys()).filter(|k| *k != id).cloned().collect();
+                        let (message, hint) = self.unknown("health check", child, &known);
+                        self.push(
+                            None,
+                            format!("route53.calculated_checks.{id}"),
+                            message.replacen("unknown health check", "unknown child health check", 1),
+                            hint,
+                        );
                     }
                 }
             }
@@ -117,8 +124,9 @@ impl Checker<'_> {
                         && !r.health_checks.contains_key(hc)
                         && !r.calculated_checks.contains_key(hc)
                     {
-                        let hint = did_you_mean(hc, r.health_checks.keys().map(String::as_str));
-                        self.push(Some(t.target.referenced), format!("{path}.health_check"), format!("unknown health check `{hc}`"), hint);
+                        let known: Vec<String> = r.health_checks.keys().chain(r.calculated_checks.keys()).cloned().collect();
+                        let (message, hint) = self.unknown("health check", hc, &known);
+                        self.push(Some(t.target.referenced), format!("{path}.health_check"), message, hint);
                     }
                     if t.weight > 255 {
                         self.push(Some(t.target.referenced), format!("{path}.weight"), "a weight is 0 to 255".into(), None);
