@@ -9,7 +9,7 @@
 //! ECONNRESET does; the client's timeout cuts a stalled connect short.
 
 use std::any::Any;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use azsim_kernel::{AzId, Cx, Failure, HostId, Message, Nanos, Outcome, Process, RequestId, TimerToken};
@@ -77,6 +77,8 @@ pub struct ClientConnections {
     pub max_requests: Option<u64>,
     /// Each new connection's TLS handshake before its first request (`None`: plain HTTP).
     pub tls: Option<Tls>,
+    /// Keep each server's session and resume it on the next connection to that server.
+    pub resumption: bool,
 }
 
 /// The client's timers.
@@ -130,6 +132,9 @@ pub struct Client {
     /// SYN-ACK (and the TLS handshake).
     on_conn: BTreeMap<u64, (u64, Option<Request>)>,
     tls: Option<Tls>,
+    /// Whether it keeps TLS sessions, and the servers it holds one with.
+    resumption: bool,
+    sessions: BTreeSet<HostId>,
     /// The statuses that count as answered (`expected_statuses`).
     expected: Matcher,
 }
@@ -150,6 +155,8 @@ impl Client {
             pool: None,
             on_conn: BTreeMap::new(),
             tls: None,
+            resumption: false,
+            sessions: BTreeSet::new(),
             expected: EXPECTED_STATUSES,
         }
     }
@@ -165,7 +172,7 @@ impl Client {
     /// (the kernel's SYN retries would go on for 127 s).
     pub fn with_connections(mut self, c: ClientConnections) -> Self {
         self.pool = Some(Pool::new(c.idle_timeout, self.config.timeout).with_max_requests(c.max_requests));
-        self.tls = c.tls;
+        (self.tls, self.resumption) = (c.tls, c.resumption);
         self
     }
 
@@ -391,7 +398,7 @@ impl Process for Client {
             Body::SynAck(seg) => {
                 let Some(pool) = self.pool.as_mut() else { return };
                 match pool.established(seg.conn).filter(|call| self.on_conn.contains_key(call)) {
-                    Some(_) if self.tls.is_some() => cx.send(from, Body::tls_hello(seg.conn, 1)),
+                    Some(_) if self.tls.is_some() => cx.send(from, Body::tls_hello(seg.conn, 1, self.sessions.contains(&from))),
                     Some(call) => self.send_waiting(cx, from, seg.conn, call),
                     None => cx.send(from, Body::fin(seg.conn)), // given up meanwhile
                 }
@@ -399,9 +406,14 @@ impl Process for Client {
             // The server's flight: the handshake's next round trip, or the request.
             Body::TlsReply(f) => {
                 let Some(call) = self.pool.as_ref().and_then(|p| p.busy_with(f.conn)) else { return }; // given up meanwhile
-                match f.round < self.tls.map_or(0, Tls::round_trips) {
-                    true => cx.send(from, Body::tls_hello(f.conn, f.round + 1)),
-                    false => self.send_waiting(cx, from, f.conn, call),
+                match f.round < self.tls.map_or(0, |t| t.round_trips(f.resumed)) {
+                    true => cx.send(from, Body::tls_hello(f.conn, f.round + 1, f.resumed)),
+                    false => {
+                        if self.resumption {
+                            self.sessions.insert(from);
+                        }
+                        self.send_waiting(cx, from, f.conn, call)
+                    }
                 }
             }
             Body::Fin(seg) => {

@@ -512,7 +512,7 @@ pub fn accept_stateless(cx: &mut Cx<'_>, from: HostId, body: Body) -> Option<Bod
         Body::ConnRequest(cr) => Some(Body::Request(cr.req)),
         Body::Fin(_) => None,
         Body::TlsHello(f) => {
-            cx.send(from, Body::tls_reply(f.conn, f.round));
+            cx.send(from, Body::tls_reply(f));
             None
         }
         other => Some(other),
@@ -547,6 +547,9 @@ pub struct Accepted {
     pub stats: SlowStartStats,
     /// How many connections callers opened, and how long they stayed open.
     pub usage: ConnUsage,
+    /// The server's CPU time for a full TLS handshake ([`crate::tls`]): its first flight
+    /// leaves this much later.
+    handshake_cpu: Nanos,
 }
 
 /// Connections a server accepted and the time they were open, in all: what a load
@@ -627,11 +630,24 @@ pub enum Arrival {
 
 impl Accepted {
     pub fn new(keep_alive: KeepAlive) -> Accepted {
-        Accepted { keep_alive, conns: BTreeMap::new(), timers: IdleTimers::new(), stats: SlowStartStats::default(), usage: ConnUsage::default() }
+        Accepted {
+            keep_alive,
+            conns: BTreeMap::new(),
+            timers: IdleTimers::new(),
+            stats: SlowStartStats::default(),
+            usage: ConnUsage::default(),
+            handshake_cpu: 0,
+        }
     }
 
     pub fn keep_alive(&self) -> KeepAlive {
         self.keep_alive
+    }
+
+    /// Spends `cpu` on each full TLS handshake before answering its first flight.
+    pub fn with_handshake_cpu(mut self, cpu: Nanos) -> Accepted {
+        self.handshake_cpu = cpu;
+        self
     }
 
     /// A SYN arrived: the connection is open and idle (its first request follows the ACK),
@@ -756,7 +772,9 @@ impl Accepted {
             // The handshake's traffic keeps the connection from idling out (a request follows).
             Body::TlsHello(f) => {
                 if self.request(cx.now(), (from, f.conn)) == Arrival::Serve {
-                    cx.send(from, Body::tls_reply(f.conn, f.round));
+                    // A full handshake's first flight costs the server its key exchange.
+                    let cpu = if f.round == 1 && !f.resumed { self.handshake_cpu } else { 0 };
+                    cx.send_after(cpu, from, Body::tls_reply(f));
                 } else {
                     cx.send(from, Body::rst(None, f.conn));
                 }

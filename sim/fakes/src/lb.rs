@@ -218,6 +218,8 @@ pub struct LbNodeConfig {
     pub directory: LbDirectory,
     /// ALB listener rules, sorted by priority.
     pub rules: Vec<Rule>,
+    /// CPU time for a full TLS handshake with a caller.
+    pub tls_handshake_cpu: Nanos,
 }
 
 /// How a node picks among eligible targets.
@@ -405,7 +407,7 @@ impl LbNode {
         LbNode {
             pool: None,
             flows: None,
-            clients: Accepted::new(KeepAlive::Timeout(config.target_timeout)),
+            clients: Accepted::new(KeepAlive::Timeout(config.target_timeout)).with_handshake_cpu(config.tls_handshake_cpu),
             usage: LbUsage::default(),
             config,
             endpoints: Vec::new(),

@@ -9,15 +9,23 @@
 //!   ChangeCipherSpec and Finished) ([RFC 5246](https://www.rfc-editor.org/rfc/rfc5246), section 7.3).
 //!
 //! So a new HTTPS connection's first answer comes after 3 round trips with 1.3 (TCP, TLS,
-//! request) and 4 with 1.2. Not modelled (ours, said in the README): session resumption
-//! (1.2's abbreviated handshake takes one round trip; 1.3's PSK still one, 0-RTT none), the
-//! terminating side's CPU time per handshake (AWS's endpoints document none; the answer leaves
-//! at once), and the 22 bytes of record overhead on each record of data afterwards.
+//! request) and 4 with 1.2.
+//!
+//! A client that keeps sessions (`resumption`) resumes one on its next connection to the same
+//! server: one round trip for either version (1.2's abbreviated handshake, RFC 5246 section
+//! 7.3; 1.3's PSK, RFC 8446 section 2.2), and a server flight without the certificate. Sessions
+//! are per server host: an ALB keeps session IDs and tickets per node, so a connection to
+//! another node of the same ALB pays a full handshake
+//! ([AWS](https://repost.aws/knowledge-center/elb-ssl-tls-session-resumption-support)). The
+//! terminating side's CPU time for a full handshake is a setting (AWS documents none; default
+//! none). Not modelled: 1.3's 0-RTT early data, and the 22 bytes of record overhead on each
+//! record of data afterwards.
 //!
 //! Sizes (ours: typical, not AWS's; AWS does not publish them): a ClientHello of 517 bytes (as
 //! browsers pad it), the server's first flight of 4,000 bytes (its certificate chain, a leaf
 //! and an intermediate with RSA-2048 keys, makes most of it), and for 1.2 the client's second
-//! flight of 126 bytes and the server's of 51.
+//! flight of 126 bytes and the server's of 51; a resumed handshake's server flight of 150 (its
+//! ServerHello, and ChangeCipherSpec and Finished or EncryptedExtensions and Finished).
 
 use azsim_kernel::Message;
 
@@ -34,13 +42,15 @@ pub const CLIENT_HELLO_BYTES: u64 = 517;
 pub const SERVER_FIRST_FLIGHT_BYTES: u64 = 4_000;
 pub const CLIENT_SECOND_FLIGHT_BYTES: u64 = 126;
 pub const SERVER_SECOND_FLIGHT_BYTES: u64 = 51;
+pub const RESUMED_SERVER_FLIGHT_BYTES: u64 = 150;
 
 impl Tls {
-    /// Round trips of a full handshake.
-    pub fn round_trips(self) -> u32 {
-        match self {
-            Tls::V1_2 => 2,
-            Tls::V1_3 => 1,
+    /// Round trips of a handshake: a full one, or one that resumes a session (one round trip
+    /// with either version).
+    pub fn round_trips(self, resumed: bool) -> u32 {
+        match (self, resumed) {
+            (_, true) | (Tls::V1_3, false) => 1,
+            (Tls::V1_2, false) => 2,
         }
     }
 }
@@ -51,18 +61,24 @@ impl Tls {
 pub struct Flight {
     pub conn: u64,
     pub round: u32,
+    /// The client resumes a session (the server echoes it).
+    pub resumed: bool,
 }
 
 impl Body {
-    /// The client's flight of round `round` on `conn`.
-    pub fn tls_hello(conn: u64, round: u32) -> Message {
+    /// The client's flight of round `round` on `conn` (`resumed`: it offers a session).
+    pub fn tls_hello(conn: u64, round: u32, resumed: bool) -> Message {
         let bytes = if round == 1 { CLIENT_HELLO_BYTES } else { CLIENT_SECOND_FLIGHT_BYTES };
-        Body::TlsHello(Flight { conn, round }).message(None, bytes)
+        Body::TlsHello(Flight { conn, round, resumed }).message(None, bytes)
     }
 
-    /// The server's answer to the client's flight of round `round` on `conn`.
-    pub fn tls_reply(conn: u64, round: u32) -> Message {
-        let bytes = if round == 1 { SERVER_FIRST_FLIGHT_BYTES } else { SERVER_SECOND_FLIGHT_BYTES };
-        Body::TlsReply(Flight { conn, round }).message(None, bytes)
+    /// The server's answer to the client's flight `f`.
+    pub fn tls_reply(f: Flight) -> Message {
+        let bytes = match (f.resumed, f.round) {
+            (true, _) => RESUMED_SERVER_FLIGHT_BYTES,
+            (false, 1) => SERVER_FIRST_FLIGHT_BYTES,
+            (false, _) => SERVER_SECOND_FLIGHT_BYTES,
+        };
+        Body::TlsReply(f).message(None, bytes)
     }
 }

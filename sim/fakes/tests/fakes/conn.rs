@@ -21,6 +21,11 @@ fn pair(idle: u64, keep_alive: KeepAlive, gap: u64, requests: u64) -> World {
 
 /// [`pair`], the client keeping its own connections to the node when `conns` says so.
 fn pair_with(idle: u64, keep_alive: KeepAlive, gap: u64, requests: u64, conns: Option<ClientConnections>) -> World {
+    pair_tls(idle, keep_alive, gap, requests, conns, 0)
+}
+
+/// [`pair_with`], the node spending `tls_cpu` on each full TLS handshake.
+fn pair_tls(idle: u64, keep_alive: KeepAlive, gap: u64, requests: u64, conns: Option<ClientConnections>, tls_cpu: u64) -> World {
     let w = world(0, &[("client", 0), ("lb-0", 0), ("api-0-0", 0)]);
     let api = w.api()[0];
     let cfg = Arc::new(api_config(Dist::Fixed(MS), None, 0));
@@ -28,7 +33,7 @@ fn pair_with(idle: u64, keep_alive: KeepAlive, gap: u64, requests: u64, conns: O
     let registry = TargetRegistry::default();
     registry.register("api", api);
     let node = w.host("lb-0");
-    let cfg = LbNodeConfig { target_timeout: idle, ..alb_node(registry, LbDirectory::default()) };
+    let cfg = LbNodeConfig { target_timeout: idle, tls_handshake_cpu: tls_cpu, ..alb_node(registry, LbDirectory::default()) };
     w.sim.with_core(|c| c.add_process(node, Box::new(LbNode::new(cfg).with_pooled_targets())));
     let to_node = Destination::Service(Picker::new(PickPolicy::Any, vec![Endpoint { host: node, az: w.azs[0] }]));
     let mut client = client_config(to_node, Pacing::Open { rate: 1e9 / gap as f64, poisson: false }, requests);
@@ -178,7 +183,7 @@ fn a_syn_lost_to_a_passing_partition_stalls_the_request_1_3_or_7_s() {
 /// request reaches the node, 8L + 1 ms in all; the next request, a second later, pays neither.
 #[test]
 fn a_clients_first_request_on_an_alb_pays_two_handshakes_and_the_next_none() {
-    let conns = ClientConnections { idle_timeout: 90_000 * MS, max_requests: None, tls: None };
+    let conns = ClientConnections { idle_timeout: 90_000 * MS, max_requests: None, tls: None, resumption: false };
     let mut w = pair_with(60_000 * MS, KeepAlive::Unlimited, 1_000 * MS, 2, Some(conns));
     w.sim.run_until(Duration::from_secs(5));
     let results: Vec<_> = w.results().into_iter().map(|(lat, o, _)| (lat, o)).collect();
@@ -209,7 +214,7 @@ fn the_alb_closes_a_clients_connection_idle_past_its_idle_timeout_and_a_request_
         (3 * L as i64 / 2, Outcome::Ok, Some(8 * L + MS), 0, 2, 1),
     ];
     for (offset, outcome, latency, resets, opened, fins) in cases {
-        let conns = ClientConnections { idle_timeout: 90_000 * MS, max_requests: None, tls: None };
+        let conns = ClientConnections { idle_timeout: 90_000 * MS, max_requests: None, tls: None, resumption: false };
         let mut w = pair_with(idle, KeepAlive::Unlimited, (close as i64 + offset) as u64, 2, Some(conns));
         // Until before the second connection's own idle close.
         w.sim.run_until(Duration::from_nanos(close + 1_000 * MS));
@@ -230,12 +235,33 @@ fn the_alb_closes_a_clients_connection_idle_past_its_idle_timeout_and_a_request_
 #[test]
 fn tls_costs_a_new_connection_one_round_trip_with_1_3_and_two_with_1_2() {
     for (tls, first) in [(Tls::V1_3, 10 * L + MS), (Tls::V1_2, 12 * L + MS)] {
-        let conns = ClientConnections { idle_timeout: 90_000 * MS, max_requests: None, tls: Some(tls) };
+        let conns = ClientConnections { idle_timeout: 90_000 * MS, max_requests: None, tls: Some(tls), resumption: false };
         let mut w = pair_with(60_000 * MS, KeepAlive::Unlimited, 1_000 * MS, 2, Some(conns));
         w.sim.run_until(Duration::from_secs(5));
         let results: Vec<_> = w.results().into_iter().map(|(lat, o, _)| (lat, o)).collect();
         assert_eq!(results, vec![(Some(first), Outcome::Ok), (Some(REUSED), Outcome::Ok)], "{tls:?}");
         assert_eq!((client_stats(&w).opened, client_stats(&w).reused), (1, 1), "{tls:?}");
+    }
+}
+
+/// A client that keeps TLS sessions resumes one on its next connection to the same node: one
+/// round trip with TLS 1.2 instead of two. The second request comes 1 s after the first, past
+/// the client's 500 ms idle timeout, so it opens a new connection (2L) on the node's warm one
+/// to the target: 10L + 1 ms with a full handshake, 8L + 1 ms resumed. The node's CPU for a
+/// full handshake (2 ms here) delays the first; a resumed one costs none.
+/// <https://www.rfc-editor.org/rfc/rfc5246#section-7.3>,
+/// <https://repost.aws/knowledge-center/elb-ssl-tls-session-resumption-support>
+#[test]
+fn a_kept_tls_session_resumes_in_one_round_trip_without_the_servers_handshake_cpu() {
+    for (resumption, cpu, first, second) in
+        [(false, 0, 12 * L + MS, 10 * L + MS), (true, 0, 12 * L + MS, 8 * L + MS), (true, 2 * MS, 12 * L + 3 * MS, 8 * L + MS)]
+    {
+        let conns = ClientConnections { idle_timeout: 500 * MS, max_requests: None, tls: Some(Tls::V1_2), resumption };
+        let mut w = pair_tls(60_000 * MS, KeepAlive::Unlimited, 1_000 * MS, 2, Some(conns), cpu);
+        w.sim.run_until(Duration::from_secs(5));
+        let results: Vec<_> = w.results().into_iter().map(|(lat, o, _)| (lat, o)).collect();
+        assert_eq!(results, vec![(Some(first), Outcome::Ok), (Some(second), Outcome::Ok)], "resumption {resumption}, cpu {cpu}");
+        assert_eq!(client_stats(&w).opened, 2);
     }
 }
 

@@ -62,6 +62,7 @@ fn load_balancer(w: &World, registry: TargetRegistry, o: LbOptions) -> Lb {
             algorithm: LbAlgorithm::RoundRobin,
             directory: directory.clone(),
             rules: vec![],
+            tls_handshake_cpu: 0,
         };
         w.sim.with_core(|c| c.add_process(h, Box::new(LbNode::new(cfg))));
     }

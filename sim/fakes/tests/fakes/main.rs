@@ -180,6 +180,7 @@ fn alb_node(registry: TargetRegistry, directory: LbDirectory) -> LbNodeConfig {
         algorithm: LbAlgorithm::RoundRobin,
         directory,
         rules: vec![],
+        tls_handshake_cpu: 0,
     }
 }
 

@@ -259,6 +259,7 @@ fn a_client_recycling_connections_after_max_requests_reaches_every_target() {
             idle_timeout: 90 * S,
             max_requests: max,
             tls: None,
+            resumption: false,
         });
         let h = w.host("caller");
         w.sim.with_core(|c| c.add_process(h, Box::new(client)));

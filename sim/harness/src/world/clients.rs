@@ -82,7 +82,12 @@ fn simple_client(c: &ClientSpec, config: ClientConfig) -> Client {
             azsim_scenario::TlsVersion::V1_2 => azsim_fakes::tls::Tls::V1_2,
             azsim_scenario::TlsVersion::V1_3 => azsim_fakes::tls::Tls::V1_3,
         });
-        client = client.with_connections(ClientConnections { idle_timeout: conns.value.idle_timeout.nanos(), max_requests: conns.value.max_requests, tls });
+        client = client.with_connections(ClientConnections {
+            idle_timeout: conns.value.idle_timeout.nanos(),
+            max_requests: conns.value.max_requests,
+            tls,
+            resumption: conns.value.resumption,
+        });
     }
     if let Some(text) = &c.expected_statuses {
         let ranges = azsim_scenario::parse_matcher(&text.value).expect("validation checked the expected statuses");

@@ -45,6 +45,7 @@ pub(super) fn add(f: &ScenarioFile, placed: &Placed<'_>, shared: &Shared, core: 
                 algorithm,
                 directory: shared.directory.clone(),
                 rules: rules.clone(),
+                tls_handshake_cpu: lb.tls_handshake_cpu.map_or(0, |d| d.nanos()),
             };
             let node_process = LbNode::new(config);
             let node_process = if pools_connections(f, lb, &groups) { node_process.with_pooled_targets() } else { node_process };

@@ -87,10 +87,16 @@ pub struct ConnectionsSpec {
     #[serde(default)]
     pub max_requests: Option<u64>,
     /// HTTPS: the TLS version the client and the target's listener settle on (`"1.3"`: one
-    /// round trip more on each new connection before its first request; `"1.2"`: two). A
-    /// full handshake every time (no resumption). Default: plain HTTP.
+    /// round trip more on each new connection before its first request; `"1.2"`: two).
+    /// Default: plain HTTP.
     #[serde(default)]
     pub tls: Option<TlsVersion>,
+    /// Keep each server's TLS session and resume it on the next connection to that server:
+    /// one round trip with either version, and no certificate. Sessions are per server host
+    /// (an ALB keeps them per node). Default false, as Go's `tls.Config` without a
+    /// `ClientSessionCache`; browsers resume.
+    #[serde(default)]
+    pub resumption: bool,
 }
 
 /// A TLS version.
@@ -112,7 +118,7 @@ impl ClientSpec {
     /// Gives the client a connection pool with the defaults (for programs that build or change
     /// scenarios, e.g. the benches; a file says `connections: {}`).
     pub fn keep_connections(&mut self) {
-        let spec = ConnectionsSpec { idle_timeout: ConnectionsSpec::default_idle_timeout(), max_requests: None, tls: None };
+        let spec = ConnectionsSpec { idle_timeout: ConnectionsSpec::default_idle_timeout(), max_requests: None, tls: None, resumption: false };
         self.connections = Some(Spanned::new(spec, serde_saphyr::Location::UNKNOWN, serde_saphyr::Location::UNKNOWN));
     }
 }

@@ -70,6 +70,11 @@ pub struct LoadBalancerSpec {
     /// How long a deregistered target keeps its in-flight requests (default 300s, AWS's).
     #[serde(default)]
     pub deregistration_delay: Option<Dur>,
+    /// An ALB's CPU time for a full TLS handshake with a client (`connections: { tls }`):
+    /// its first flight leaves this much later; a resumed session costs none. AWS documents
+    /// none (default 0s).
+    #[serde(default)]
+    pub tls_handshake_cpu: Option<Dur>,
     /// Target group health thresholds (AWS's `target_group_health` attributes).
     #[serde(default)]
     pub target_group_health: Option<TargetGroupHealthSpec>,

@@ -69,6 +69,14 @@ impl Checker<'_> {
                 if let Some(why) = self.f.refuses_connections(&c.target.value) {
                     self.push(at, format!("{path}.connections"), why, Some("leave `connections` out: the client's requests then travel as messages".into()));
                 }
+                if conns.value.resumption && conns.value.tls.is_none() {
+                    self.push(
+                        at,
+                        format!("{path}.connections.resumption"),
+                        "`resumption` resumes TLS sessions: give the connections a `tls` version".into(),
+                        None,
+                    );
+                }
                 if conns.value.tls.is_some() && self.f.load_balancers.get(&c.target.value).is_some_and(|lb| lb.kind == LbKind::Nlb) {
                     self.push(
                         at,

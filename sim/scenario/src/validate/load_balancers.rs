@@ -34,6 +34,14 @@ impl Checker<'_> {
             if lb.kind == LbKind::Nlb && lb.algorithm.is_some() {
                 self.push(loc, format!("{path}.algorithm"), "an NLB picks targets by flow hash; `algorithm` is an ALB setting".into(), None);
             }
+            if lb.kind == LbKind::Nlb && lb.tls_handshake_cpu.is_some() {
+                self.push(
+                    loc,
+                    format!("{path}.tls_handshake_cpu"),
+                    "TLS through an NLB is not modelled yet: `tls_handshake_cpu` is an ALB setting here".into(),
+                    None,
+                );
+            }
             if lb.kind == LbKind::Alb && lb.dns_client_routing_policy.is_some() {
                 self.push(loc, format!("{path}.dns_client_routing_policy"), "`dns_client_routing_policy` is an NLB setting".into(), None);
             }
