@@ -261,9 +261,19 @@ impl ServiceInstance {
 
     fn admit(&mut self, cx: &mut Cx<'_>, id: RequestId, req: Request, conn: Option<ConnKey>) {
         let h = &req.http;
-        let key = (h.method.clone(), h.host.clone(), h.path.clone());
-        let key = if self.received.len() < RECEIVED_KINDS || self.received.contains_key(&key) { key } else { ("*".into(), "*".into(), "*".into()) };
-        *self.received.entry(key).or_default() += 1;
+        // A kind already counted is found without copying its strings (the map holds at most
+        // RECEIVED_KINDS + 1 kinds, so a scan is cheap): this runs for every request.
+        match self.received.iter_mut().find(|((m, host, p), _)| *m == h.method && *host == h.host && *p == h.path) {
+            Some((_, n)) => *n += 1,
+            None => {
+                let key = if self.received.len() < RECEIVED_KINDS {
+                    (h.method.clone(), h.host.clone(), h.path.clone())
+                } else {
+                    ("*".into(), "*".into(), "*".into())
+                };
+                *self.received.entry(key).or_default() += 1;
+            }
+        }
         if !self.config.allow_sources.is_empty() {
             let source = cx.topology().host(req.source).ip;
             if !self.config.allow_sources.iter().any(|c| in_cidr(source, *c)) {

@@ -6,16 +6,23 @@ use azsim_scenario::{CountBudget, ExpectationCheck as Check, ExpectationSpec, La
 use crate::record::{ExpectationResult, Percentiles, RunRecord};
 use crate::view::RequestView;
 
-pub(crate) fn evaluate(f: &ScenarioFile, rec: &RunRecord, views: &[RequestView], clients: &[String]) -> Vec<ExpectationResult> {
-    f.expectations.iter().map(|e| evaluate_one(f, e, rec, views, clients)).collect()
+pub(crate) fn evaluate(f: &ScenarioFile, rec: &RunRecord, views: &[RequestView], clients: &[String], topo: &azsim_kernel::Topology) -> Vec<ExpectationResult> {
+    f.expectations.iter().map(|e| evaluate_one(f, e, rec, views, (clients, topo))).collect()
 }
 
 /// Long on purpose: one arm per kind of check (thirteen), each a few lines, read as a table.
-fn evaluate_one(f: &ScenarioFile, e: &ExpectationSpec, rec: &RunRecord, views: &[RequestView], clients: &[String]) -> ExpectationResult {
+fn evaluate_one(
+    f: &ScenarioFile,
+    e: &ExpectationSpec,
+    rec: &RunRecord,
+    views: &[RequestView],
+    (clients, topo): (&[String], &azsim_kernel::Topology),
+) -> ExpectationResult {
     let client = e.client.as_ref().and_then(|c| clients.iter().position(|n| *n == c.value));
     let window = e.window.as_ref().map(|w| &w.value);
     let (from, to) = window.map(|w| (w.from.nanos(), w.to.map_or(u64::MAX, |t| t.nanos()))).unwrap_or((0, u64::MAX));
     let az = e.az.as_ref().map(|a| a.value.as_str());
+    let az_id = az.map(|a| topo.az_by_name(a));
     let statuses = e.status.as_ref().map(|s| azsim_fakes::Matcher::of_ranges(&azsim_scenario::parse_matcher(&s.value).expect("validated statuses")));
     // The `method` and `path` filters look at the entry of the client's `http` mix it sent.
     let http = |v: &RequestView| {
@@ -24,7 +31,7 @@ fn evaluate_one(f: &ScenarioFile, e: &ExpectationSpec, rec: &RunRecord, views: &
     };
     let selected: Vec<&RequestView> = views
         .iter()
-        .filter(|v| client.is_none_or(|c| v.client == c) && az.is_none_or(|a| v.client_az == a) && v.started >= from && v.started < to)
+        .filter(|v| client.is_none_or(|c| v.client == c) && az_id.is_none_or(|id| id == Some(v.client_az)) && v.started >= from && v.started < to)
         .filter(|v| (e.method.is_none() && e.path.is_none()) || http(v).is_some_and(|h| e.selects_http(&h.method, &h.path)))
         .filter(|v| statuses.is_none_or(|m| v.status.is_some_and(|s| m.matches(s))))
         .collect();

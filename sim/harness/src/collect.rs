@@ -67,7 +67,7 @@ pub(crate) fn record(f: &ScenarioFile, scenario: &str, variant: &str, seed: u64,
             rec.faults[i].recovery_chain = recovery_chain(f, &rec, &rec.faults[i]);
         }
         rec.cost_usd = rec.cost.total_usd;
-        rec.expectations = checks::evaluate(f, &rec, &views, &world.client_labels);
+        rec.expectations = checks::evaluate(f, &rec, &views, &world.client_labels, core.topology());
         rec.passed = rec.expectations.iter().all(|e| e.passed);
         rec
     })

@@ -10,7 +10,7 @@ use crate::record::{Counts, FaultRecord, Percentiles, TimelinePoint};
 #[derive(Clone, Debug)]
 pub(crate) struct RequestView {
     pub(crate) client: usize,
-    pub(crate) client_az: String,
+    pub(crate) client_az: azsim_kernel::AzId,
     pub(crate) started: u64,
     pub(crate) latency: Option<u64>,
     pub(crate) ok: bool,
@@ -34,7 +34,7 @@ impl RequestView {
     pub(crate) fn new(r: &RequestRecord, topo: &azsim_kernel::Topology) -> Self {
         RequestView {
             client: r.label as usize,
-            client_az: topo.az_name(topo.host(r.client).az).to_string(),
+            client_az: topo.host(r.client).az,
             started: r.started,
             latency: r.latency(),
             ok: r.outcome == Outcome::Ok,
