@@ -50,7 +50,7 @@ fn world_with(seed: u64, inter_region: Dist) -> World {
 fn proxy_config(name: &str) -> ProxyConfig {
     ProxyConfig {
         name: name.into(),
-        agents: BTreeMap::from([("site-agent".to_string(), Grant { token: "tok".into(), backends: vec!["ledger".into()] })]),
+        agents: BTreeMap::from([("site-agent".to_string(), Grant::new("tok", vec!["ledger".into()]))]),
         routes: vec![Route { backend: "ledger".into(), ..Route::default() }],
         default_backend: None,
         backends: vec!["ledger".into()],
@@ -62,6 +62,7 @@ fn proxy_config(name: &str) -> ProxyConfig {
         retry_idempotent: false,
         max_in_flight: 10_000,
         tls: None,
+        ..ProxyConfig::default()
     }
 }
 
