@@ -93,16 +93,7 @@ fn rfc3339_now() -> String {
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default(); // determinism: ok: log timestamps of the shipped binaries
     let secs = since.as_secs();
     let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = aws_json::sigv4::civil_date(days);
     format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z", rest / 3600, rest / 60 % 60, rest % 60, since.subsec_millis())
 }
 
@@ -178,6 +169,64 @@ pub fn certificate_metrics(files: &[(&str, &std::path::Path)]) -> String {
 /// What a watch compares between two looks at some files: each one's modification time and
 /// length (`None` for a file that cannot be read).
 pub type Fingerprint = Vec<Option<(std::time::SystemTime, u64)>>;
+
+/// What a binary waits for between reloads: Ctrl-C or SIGTERM (stop), SIGHUP (reload), and,
+/// with `--watch-ms`, a change to one of the files it reads (reload).
+pub struct Signals {
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+    watch: Option<std::time::Duration>,
+    seen: Fingerprint,
+}
+
+/// What [`Signals::next`] heard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signalled {
+    Stop,
+    Reload,
+}
+
+impl Signals {
+    /// Listens for the signals; `watch_ms` (0: off) polls the files whose fingerprint is
+    /// `seen` now.
+    pub fn new(watch_ms: u64, seen: Fingerprint) -> std::io::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let watch = (watch_ms > 0).then(|| std::time::Duration::from_millis(watch_ms));
+        Ok(Signals { term: signal(SignalKind::terminate())?, hup: signal(SignalKind::hangup())?, watch, seen })
+    }
+
+    /// Waits for a stop or a reload; `now` fingerprints the watched files as they are now.
+    pub async fn next(&mut self, now: impl Fn() -> Fingerprint) -> Signalled {
+        loop {
+            let watch = self.watch;
+            let tick = async {
+                match watch {
+                    Some(every) => tokio::time::sleep(every).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                _ = tokio::signal::ctrl_c() => return Signalled::Stop,
+                _ = self.term.recv() => return Signalled::Stop,
+                _ = self.hup.recv() => return Signalled::Reload,
+                _ = tick => {
+                    let now = now();
+                    if now != self.seen {
+                        tracing::info!("a watched file changed: reloading");
+                        self.seen = now;
+                        return Signalled::Reload;
+                    }
+                }
+            }
+        }
+    }
+
+    /// A reload took a new config, whose files are fingerprinted `seen`.
+    pub fn reloaded(&mut self, seen: Fingerprint) {
+        self.seen = seen;
+    }
+}
 
 /// The [`Fingerprint`] of `paths` now.
 pub fn fingerprint(paths: &[&std::path::Path]) -> Fingerprint {

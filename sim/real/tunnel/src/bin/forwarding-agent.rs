@@ -2,7 +2,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use azsim_net::Listen;
 use azsim_net::tokio_impl::{OsSeededRng, TokioEnv};
@@ -102,47 +101,19 @@ fn main() {
             tokio::spawn(tunnel::agent::serve_admin_until(listener, TokioEnv, stats.clone(), Some(extra), std::future::pending::<()>()));
         }
         let (update, live) = tokio::sync::watch::channel(settings);
-        let signal = |kind| tokio::signal::unix::signal(kind).unwrap_or_else(|e| exit(&e.to_string()));
-        let mut term = signal(tokio::signal::unix::SignalKind::terminate());
-        let mut hup = signal(tokio::signal::unix::SignalKind::hangup());
         // SIGHUP: read the config (and the token file) again; an invalid one is refused and the
         // one in use kept. Ctrl-C or SIGTERM: close the sessions and deregister from Cloud Map.
         // With --watch-ms, a change to a watched file reloads too.
-        let watch = (args.watch_ms > 0).then(|| Duration::from_millis(args.watch_ms));
-        let mut seen = watched(&args.config, &update.borrow().config);
+        let mut heard = tunnel::ops::Signals::new(args.watch_ms, watched(&args.config, &update.borrow().config)).unwrap_or_else(|e| exit(&e.to_string()));
         let signals = async {
-            loop {
-                let tick = async {
-                    match watch {
-                        Some(every) => tokio::time::sleep(every).await,
-                        None => std::future::pending().await,
-                    }
-                };
-                let reload = tokio::select! {
-                    biased;
-                    _ = tokio::signal::ctrl_c() => break,
-                    _ = term.recv() => break,
-                    _ = hup.recv() => true,
-                    _ = tick => {
-                        let now = watched(&args.config, &update.borrow().config);
-                        let changed = now != seen;
-                        if changed {
-                            tracing::info!("a watched file changed: reloading");
-                            seen = now;
-                        }
-                        changed
-                    }
-                };
-                if !reload {
-                    continue;
-                }
+            while heard.next(|| watched(&args.config, &update.borrow().config)).await == tunnel::ops::Signalled::Reload {
                 match load(&args) {
                     Ok(s) => {
                         tracing::info!("config reloaded: replacing the proxy sessions");
                         if let Ok(mut shown) = in_use.lock() {
                             *shown = certificates(&s.config);
                         }
-                        seen = watched(&args.config, &s.config);
+                        heard.reloaded(watched(&args.config, &s.config));
                         let _ = update.send(s);
                     }
                     Err(e) => tracing::error!(error = %e, "reload refused: keeping the config in use"),

@@ -123,40 +123,12 @@ fn main() {
             }
             starting.serve_clients_until(clients, serving).await;
         });
-        let signal = |kind| tokio::signal::unix::signal(kind).unwrap_or_else(|e| exit(&e.to_string()));
-        let mut term = signal(tokio::signal::unix::SignalKind::terminate());
-        let mut hup = signal(tokio::signal::unix::SignalKind::hangup());
         // SIGHUP: read the config again; an invalid one is refused and the one in use kept.
         // SIGTERM or Ctrl-C: drain (not ready for `drain_grace_ms`, then up to
         // `drain_timeout_ms` for requests in hand).
         // With --watch-ms, a change to a watched file reloads too.
-        let watch = (args.watch_ms > 0).then(|| Duration::from_millis(args.watch_ms));
-        let mut seen = watched(&args.config, &proxy.config());
-        loop {
-            let tick = async {
-                match watch {
-                    Some(every) => tokio::time::sleep(every).await,
-                    None => std::future::pending().await,
-                }
-            };
-            let reload = tokio::select! {
-                biased;
-                _ = tokio::signal::ctrl_c() => break,
-                _ = term.recv() => break,
-                _ = hup.recv() => true,
-                _ = tick => {
-                    let now = watched(&args.config, &proxy.config());
-                    let changed = now != seen;
-                    if changed {
-                        tracing::info!("a watched file changed: reloading");
-                        seen = now;
-                    }
-                    changed
-                }
-            };
-            if !reload {
-                continue;
-            }
+        let mut heard = tunnel::ops::Signals::new(args.watch_ms, watched(&args.config, &proxy.config())).unwrap_or_else(|e| exit(&e.to_string()));
+        while heard.next(|| watched(&args.config, &proxy.config())).await == tunnel::ops::Signalled::Reload {
             match load(&args.config) {
                 Ok((config, tls)) => {
                     if tls.is_none() {
@@ -165,7 +137,7 @@ fn main() {
                     if let Ok(mut shown) = in_use.lock() {
                         *shown = certificates(&config);
                     }
-                    seen = watched(&args.config, &config);
+                    heard.reloaded(watched(&args.config, &config));
                     proxy.reload(config, tls);
                 }
                 Err(e) => proxy.reload_refused(&e),
