@@ -438,6 +438,11 @@ async fn serve<N: Connect, S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unp
             Ok::<_, Infallible>(response)
         }
     });
+    // Unlike the proxy's h2 client, this h2 server cannot be told to forget the streams it
+    // reset by count rather than by wall-clock time (hyper offers no setting for it): under
+    // virtual time that still matters if a frame for a stream the agent reset itself (its
+    // backend answered or failed before reading the whole request) comes a wall-clock second
+    // later. See the wall clock in dependencies in sim/ARCHITECTURE.md.
     let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
         // The backend's own Date passes through; the agent adds none (and the simulation stays
         // independent of the wall clock).

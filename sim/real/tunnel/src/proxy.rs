@@ -77,6 +77,11 @@ pub use config::{Grant, HeaderSettings, ProxyConfig, Route, Tokens};
 /// The header that tells the agent which backend a request is for.
 pub const BACKEND_HEADER: &str = "x-tunnel-backend";
 
+/// Under a clock that is not the wall clock (the simulation), how many streams it reset an
+/// agent connection's h2 remembers, never forgetting them by time (see `agent_session`); each
+/// costs a few hundred bytes until the connection ends.
+const SIMULATED_RESET_STREAMS: usize = 4096;
+
 /// Errors of the bodies the proxy passes on.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -390,16 +395,25 @@ impl<C: Clock> Proxy<C> {
             }
         };
         stream.write_all(b"OK\n").await.map_err(|e| e.to_string())?;
-        let (sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
-            .timer(TokioTimer::new())
+        let mut h2 = hyper::client::conn::http2::Builder::new(TokioExecutor::new());
+        h2.timer(TokioTimer::new())
             .keep_alive_interval(Duration::from_secs(10))
             .keep_alive_timeout(Duration::from_secs(5))
             .initial_stream_window_size(4 << 20)
             .initial_connection_window_size(16 << 20)
-            .max_frame_size(256 << 10)
-            .handshake::<_, Body>(TokioIo::new(stream))
-            .await
-            .map_err(|e| format!("HTTP/2 handshake: {e}"))?;
+            .max_frame_size(256 << 10);
+        if !self.clock.is_wall_clock() {
+            // h2 remembers a stream the proxy reset (a request cancelled at its deadline or by
+            // its client), so that the agent's frames still on their way for it are dropped
+            // quietly, for 1 s of wall-clock time that it reads itself. Under virtual time that
+            // would make the proxy depend on how fast the machine runs the simulation: whether
+            // a stream is forgotten changes the order of h2's streams, hence the order in which
+            // requests learn that their agent is lost. So it never forgets by time here, only
+            // by count, and keeps more than its default 50 so that a connection's frames for
+            // recently cancelled streams are dropped as a real proxy's are.
+            h2.reset_stream_duration(Duration::MAX).max_concurrent_reset_streams(SIMULATED_RESET_STREAMS);
+        }
+        let (sender, conn) = h2.handshake::<_, Body>(TokioIo::new(stream)).await.map_err(|e| format!("HTTP/2 handshake: {e}"))?;
         let agent: Arc<str> = hello.agent.as_str().into();
         let backends = hello.backends.clone();
         let kick = Arc::new(tokio::sync::Notify::new());
