@@ -73,7 +73,7 @@ impl<T> futures_core::Stream for Chunks<T> {
 async fn tunnel_in_front(origin: SocketAddr, proxy_rt: &Handle, agent_rt: &Handle) -> SocketAddr {
     let config = tunnel::ProxyConfig {
         name: "bench".into(),
-        agents: BTreeMap::from([("a".to_string(), Grant { token: "t".into(), backends: vec!["o".into()] })]),
+        agents: BTreeMap::from([("a".to_string(), Grant::new("t", vec!["o".into()]))]),
         routes: vec![Route { backend: "o".into(), ..Route::default() }],
         default_backend: None,
         backends: vec!["o".into()],
@@ -85,6 +85,7 @@ async fn tunnel_in_front(origin: SocketAddr, proxy_rt: &Handle, agent_rt: &Handl
         retry_idempotent: false,
         max_in_flight: 10_000,
         tls: None,
+        ..tunnel::ProxyConfig::default()
     };
     // Listeners are bound inside the proxy's runtime: their sockets belong to its reactor.
     let (proxy, client_addr, agent_addr) = proxy_rt

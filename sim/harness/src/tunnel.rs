@@ -27,7 +27,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::sync::mpsc;
-use tunnel::proxy::Grant;
+use tunnel::proxy::{Grant, HeaderSettings};
 use tunnel::{AgentConfig, Proxy, ProxyConfig};
 
 const CLIENT_PORT: u16 = 80;
@@ -152,7 +152,7 @@ fn proxy_config(plan: &TunnelPlan, name: &str) -> ProxyConfig {
     let backend = plan.spec.backend.value.clone();
     ProxyConfig {
         name: name.into(),
-        agents: plan.agents.iter().map(|(a, _)| (a.clone(), Grant { token: token(a), backends: vec![backend.clone()] })).collect(),
+        agents: plan.agents.iter().map(|(a, _)| (a.clone(), Grant::new(token(a), vec![backend.clone()]))).collect(),
         routes: Vec::new(),
         default_backend: Some(backend.clone()),
         backends: vec![backend],
@@ -165,6 +165,10 @@ fn proxy_config(plan: &TunnelPlan, name: &str) -> ProxyConfig {
         retry_idempotent: plan.spec.retry_idempotent,
         max_in_flight: 10_000,
         tls: None,
+        // The headers a proxy adds for operators (X-Forwarded-*, the request id returned to the
+        // client) are off here: the scenario's records count every byte on the wire.
+        headers: HeaderSettings::none(),
+        ..ProxyConfig::default()
     }
 }
 

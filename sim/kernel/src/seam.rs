@@ -161,6 +161,9 @@ impl Clock for SimNet {
     fn sleep(&self, duration: Duration) -> BoxSleep {
         self.clock().sleep(duration)
     }
+    fn is_wall_clock(&self) -> bool {
+        false
+    }
 }
 
 /// Virtual time with nanosecond sleeps.
@@ -181,6 +184,9 @@ impl Clock for SimClock {
             core.new_async_timer(at)
         };
         Box::pin(SimSleep { shared, id })
+    }
+    fn is_wall_clock(&self) -> bool {
+        false
     }
 }
 

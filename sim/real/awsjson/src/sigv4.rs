@@ -91,9 +91,14 @@ pub struct Signer {
 
 /// `YYYYMMDDTHHMMSSZ` for a time in seconds since the Unix epoch (UTC).
 pub fn amz_date(unix_secs: u64) -> String {
-    let days = (unix_secs / 86_400) as i64;
+    let (year, month, day) = civil_date((unix_secs / 86_400) as i64);
     let secs = unix_secs % 86_400;
-    // Civil date from days since 1970-01-01 (proleptic Gregorian).
+    format!("{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+/// The civil date (year, month, day; proleptic Gregorian) `days` after 1970-01-01 (Howard
+/// Hinnant's algorithm).
+pub fn civil_date(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -103,7 +108,7 @@ pub fn amz_date(unix_secs: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z", secs / 3600, secs / 60 % 60, secs % 60)
+    (year, month, day)
 }
 
 fn hex(bytes: &[u8]) -> String {

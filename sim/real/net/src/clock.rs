@@ -15,4 +15,10 @@ pub trait Clock: Clone + Send + Sync + 'static {
     fn now(&self) -> tokio::time::Instant;
     /// A future that completes after `duration`.
     fn sleep(&self, duration: Duration) -> BoxSleep;
+    /// Whether this clock is the wall clock, the one `std::time::Instant::now()` reads. Some
+    /// libraries read that themselves and take no clock (h2 times with it how long it remembers
+    /// a stream it reset). Under any other clock (the simulation's virtual time) such a timer
+    /// would make what the code does depend on how fast the machine runs it: where this is
+    /// false, code sets those libraries up so that no wall-clock reading can change an outcome.
+    fn is_wall_clock(&self) -> bool;
 }

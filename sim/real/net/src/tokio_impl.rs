@@ -63,6 +63,9 @@ impl Clock for TokioEnv {
     fn sleep(&self, duration: Duration) -> BoxSleep {
         Box::pin(tokio::time::sleep(duration))
     }
+    fn is_wall_clock(&self) -> bool {
+        true
+    }
 }
 
 /// The workspace's generator ([`Xoshiro256StarStar`]) for production use, seeded from the

@@ -63,3 +63,10 @@ pub(crate) fn millis(field: &str, value: u64) -> Result<(), ConfigError> {
 pub(crate) fn positive(field: &str, value: u64) -> Result<(), ConfigError> {
     if value == 0 { Err(ConfigError::invalid(field, "must be more than 0")) } else { Ok(()) }
 }
+
+/// The tokens of a token file: one a line, surrounding whitespace trimmed, blank lines and
+/// lines starting with `#` skipped. Each is checked as a word by the config's validation.
+pub(crate) fn read_tokens(path: &std::path::Path) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string).collect())
+}

@@ -9,7 +9,8 @@
 //! Where things live: [`proxy`] (its config in `proxy/config.rs`, request-target checks in
 //! [`proxy::target`]), [`agent`] (its config in `agent/config.rs`), the greeting
 //! ([`protocol`]), accept loops that outlive accept errors ([`accept`]), config-file checks
-//! ([`config`]), token comparison ([`secret`]), [`metrics`], [`tls`] and [`cloudmap`]. Start
+//! ([`config`]), token comparison ([`secret`]), [`metrics`], [`tls`] and [`cloudmap`]; what
+//! only the binaries use (logging, process metrics, file watching) is in [`ops`]. Start
 //! reading at [`proxy`].
 //!
 //! Sockets, time and randomness come through the `azsim-net` seam: the binaries
@@ -21,13 +22,17 @@
 //! EMF metrics, reconnects with capped backoff and jitter, proxies by address, DNS name or
 //! Cloud Map discovery, the agent's Cloud Map registration (SigV4-signed against AWS), the
 //! proxy's graceful drain, WebSocket pass-through, the proxy's slow-client limits: header and
-//! request-body read timeouts). The same code runs in `scenarios/reference/inverting-proxy.yaml`.
+//! request-body read timeouts), reload without restart (SIGHUP or a file watch) with token
+//! lists and token files, certificate-bound agent names, forwarding headers, request ids and
+//! access logs, readiness with a minimum of agents, a start grace. The same code runs in
+//! `scenarios/reference/inverting-proxy.yaml`.
 
 pub mod accept;
 pub mod agent;
 pub mod cloudmap;
 pub mod config;
 pub mod metrics;
+pub mod ops;
 pub mod protocol;
 pub mod proxy;
 pub mod secret;

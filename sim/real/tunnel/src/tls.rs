@@ -126,3 +126,80 @@ impl ClientTlsFiles {
         connector(&read(&self.ca)?, &self.server_name, client.as_ref().map(|(c, k)| (c.as_slice(), k.as_slice())))
     }
 }
+
+/// When the first certificate of a PEM file expires (its `notAfter`, as seconds since the
+/// Unix epoch), or `None` if it cannot be read. For the expiry metric; nothing relies on it to
+/// accept or refuse a certificate (rustls checks validity itself).
+pub fn not_after(pem: &[u8]) -> Option<u64> {
+    let der = certs(pem).ok()?.into_iter().next()?;
+    let (_, cert, _) = der_tlv(&der)?;
+    let (_, mut tbs, _) = der_tlv(cert)?;
+    // TBSCertificate: [0] version (optional), serial, signature algorithm, issuer, validity.
+    if tbs.first() == Some(&0xa0) {
+        tbs = der_tlv(tbs)?.2;
+    }
+    for _ in 0..3 {
+        tbs = der_tlv(tbs)?.2;
+    }
+    let (_, validity, _) = der_tlv(tbs)?;
+    let (_, _, rest) = der_tlv(validity)?;
+    let (tag, time, _) = der_tlv(rest)?;
+    let time = std::str::from_utf8(time).ok()?;
+    let digits = |s: &str| -> Option<i64> { if s.bytes().all(|b| b.is_ascii_digit()) { s.parse().ok() } else { None } };
+    let (year, rest) = match tag {
+        // UTCTime: YYMMDDHHMMSSZ, years 1950 to 2049.
+        0x17 => {
+            let yy = digits(time.get(..2)?)?;
+            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, time.get(2..)?)
+        }
+        // GeneralizedTime: YYYYMMDDHHMMSSZ.
+        0x18 => (digits(time.get(..4)?)?, time.get(4..)?),
+        _ => return None,
+    };
+    let field = |i: usize| digits(rest.get(i..i + 2)?);
+    let (month, day, hour, minute, second) = (field(0)?, field(2)?, field(4)?, field(6)?, field(8)?);
+    if rest.get(10..) != Some("Z") || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    // Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let doy = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + hour * 3600 + minute * 60 + second).ok()
+}
+
+/// One DER element: its tag, its content and what follows it.
+fn der_tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        (rest[..n].iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b)), &rest[n..])
+    };
+    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_expiry_of_a_certificate_is_read() {
+        use rcgen::{CertificateParams, KeyPair, date_time_ymd};
+        let key = KeyPair::generate().unwrap();
+        for ((y, m, d), want) in [((2031, 5, 17), 1_936_742_400), ((2051, 1, 1), 2_556_144_000)] {
+            let mut params = CertificateParams::new(vec!["proxy.test".to_string()]).unwrap();
+            params.not_after = date_time_ymd(y, m, d);
+            let pem = params.self_signed(&key).unwrap().pem();
+            assert_eq!(super::not_after(pem.as_bytes()), Some(want), "{y}-{m}-{d}");
+        }
+        assert_eq!(super::not_after(b"not a certificate"), None);
+        assert_eq!(super::not_after(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), None);
+    }
+}

@@ -1,5 +1,7 @@
 //! The container tier: two proxies and two agents as containers on a private Docker network,
-//! from a local image (`FROM scratch` with statically linked binaries; nothing is pulled).
+//! from the shipped images (`packaging/Dockerfile.*`: `FROM scratch` with a statically linked
+//! binary; nothing is pulled), run with their own command line; configs are mounted at
+//! `/etc/tunnel` as an operator would.
 //! Agents are stopped and disconnected; clients on the host reach the proxies by their
 //! network addresses; the backend runs on the host, reached through the network's gateway.
 //!
@@ -71,26 +73,35 @@ impl Drop for BuiltImage {
     }
 }
 
-/// `FROM scratch` with the two binaries and the proxies' config; the agents' configs name the
-/// proxies' addresses, known only once those run, so each agent gets its own at creation.
-async fn tunnel_image(tag: &str, bins: &Path) -> (BuiltImage, GenericImage) {
-    let guard = BuiltImage(format!("{IMAGE}:{tag}"));
-    let image = GenericBuildableImage::new(IMAGE, tag)
-        .with_dockerfile_string("FROM scratch\nCOPY inverting-proxy forwarding-agent proxy.json /\n")
-        .with_file(bins.join("inverting-proxy"), "inverting-proxy")
-        .with_file(bins.join("forwarding-agent"), "forwarding-agent")
-        .with_data(PROXY_CONFIG, "proxy.json")
+/// The shipped image of `program` (`packaging/Dockerfile.<program>`), its binary from `bins`.
+async fn shipped_image(program: &str, tag: &str, bins: &Path) -> (BuiltImage, GenericImage) {
+    let name = format!("{IMAGE}-{program}");
+    let guard = BuiltImage(format!("{name}:{tag}"));
+    let dockerfile = Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging").join(format!("Dockerfile.{program}"));
+    let dockerfile = std::fs::read_to_string(&dockerfile).expect("the shipped Dockerfile");
+    let image = GenericBuildableImage::new(&name, tag)
+        .with_dockerfile_string(dockerfile)
+        .with_file(bins.join(program), program)
         .build_image()
         .await
         .expect("the image builds");
     (guard, image)
 }
 
+/// A proxy from the shipped image, with its own command line, its config at `/etc/tunnel`.
 async fn start_proxy(image: &GenericImage, network: &str, name: &str) -> ContainerAsync<GenericImage> {
-    let cmd = ["/inverting-proxy", "--config", "/proxy.json", "--listen", "0.0.0.0:8080", "--agents", "0.0.0.0:8443", "--admin", "0.0.0.0:9090"];
-    image.clone().with_cmd(cmd).with_network(network).with_container_name(format!("{network}-{name}")).start().await.expect("a proxy starts")
+    image
+        .clone()
+        .with_copy_to("/etc/tunnel/proxy.json", PROXY_CONFIG.as_bytes().to_vec())
+        .with_network(network)
+        .with_container_name(format!("{network}-{name}"))
+        .start()
+        .await
+        .expect("a proxy starts")
 }
 
+/// An agent from the shipped image; its config names the proxies' addresses, known only once
+/// those run.
 async fn start_agent(image: &GenericImage, network: &str, id: &str, backend: SocketAddr, proxies: &[IpAddr]) -> ContainerAsync<GenericImage> {
     let proxies: Vec<String> = proxies.iter().map(|ip| format!("\"{ip}:8443\"")).collect();
     let config = format!(
@@ -99,8 +110,7 @@ async fn start_agent(image: &GenericImage, network: &str, id: &str, backend: Soc
     );
     image
         .clone()
-        .with_cmd(["/forwarding-agent", "--config", "/agent.json"])
-        .with_copy_to("/agent.json", config.into_bytes())
+        .with_copy_to("/etc/tunnel/agent.json", config.into_bytes())
         .with_network(network)
         .with_container_name(format!("{network}-{id}"))
         .start()
@@ -169,16 +179,17 @@ async fn two_proxies_and_two_agents_in_containers_survive_losing_an_agent() {
     let bins = static_binaries();
     let tag = std::process::id().to_string();
     let network = format!("{IMAGE}-{tag}");
-    let (_image_guard, image) = tunnel_image(&tag, &bins).await;
-    eprintln!("image {IMAGE}:{tag} built; containers on network {network}");
+    let (_proxy_guard, proxy_image) = shipped_image("inverting-proxy", &tag, &bins).await;
+    let (_agent_guard, agent_image) = shipped_image("forwarding-agent", &tag, &bins).await;
+    eprintln!("images {IMAGE}-inverting-proxy:{tag} and {IMAGE}-forwarding-agent:{tag} built; containers on network {network}");
 
-    let p1 = start_proxy(&image, &network, "p1").await;
-    let p2 = start_proxy(&image, &network, "p2").await;
+    let p1 = start_proxy(&proxy_image, &network, "p1").await;
+    let p2 = start_proxy(&proxy_image, &network, "p2").await;
     let proxies = [p1.get_bridge_ip_address().await.unwrap(), p2.get_bridge_ip_address().await.unwrap()];
     let backend = SocketAddr::new(gateway(&docker, &network).await, backend().await.port());
     eprintln!("proxies at {} and {}; backend at {backend} (the network's gateway)", proxies[0], proxies[1]);
-    let a1 = start_agent(&image, &network, "a1", backend, &proxies).await;
-    let a2 = start_agent(&image, &network, "a2", backend, &proxies).await;
+    let a1 = start_agent(&agent_image, &network, "a1", backend, &proxies).await;
+    let a2 = start_agent(&agent_image, &network, "a2", backend, &proxies).await;
     let [at_p1, at_p2] = proxies.map(|ip| format!("{ip}:8080"));
     until("both proxies served", async || status(&at_p1).await == Some(200) && status(&at_p2).await == Some(200)).await;
 

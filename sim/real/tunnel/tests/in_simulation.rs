@@ -50,7 +50,7 @@ fn world_with(seed: u64, inter_region: Dist) -> World {
 fn proxy_config(name: &str) -> ProxyConfig {
     ProxyConfig {
         name: name.into(),
-        agents: BTreeMap::from([("site-agent".to_string(), Grant { token: "tok".into(), backends: vec!["ledger".into()] })]),
+        agents: BTreeMap::from([("site-agent".to_string(), Grant::new("tok", vec!["ledger".into()]))]),
         routes: vec![Route { backend: "ledger".into(), ..Route::default() }],
         default_backend: None,
         backends: vec!["ledger".into()],
@@ -62,6 +62,7 @@ fn proxy_config(name: &str) -> ProxyConfig {
         retry_idempotent: false,
         max_in_flight: 10_000,
         tls: None,
+        ..ProxyConfig::default()
     }
 }
 
@@ -412,4 +413,77 @@ fn accept_errors_back_off_and_the_proxy_keeps_serving_and_is_not_ready_meanwhile
     assert_eq!(early, (503, "the clients' listener is not accepting\n".to_string()), "not ready while a listener backs off");
     assert_eq!(late, 200, "both listeners accept again and the agent is in");
     assert_eq!(status, 200, "clients are served after the errors");
+}
+
+/// A backend that answers after a minute: every request it gets outlives the proxy's deadline.
+async fn hanging_backend(net: SimNet) {
+    let mut l = net.bind((net.ip(), 8080).into()).await.unwrap();
+    while let Ok((s, _)) = l.accept().await {
+        let clock = net.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |_req| {
+                let clock = clock.clone();
+                async move {
+                    clock.sleep(Duration::from_secs(60)).await;
+                    Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from_static(b"late"))))
+                }
+            });
+            let _ = hyper::server::conn::http1::Builder::new().auto_date_header(false).timer(TokioTimer::new()).serve_connection(TokioIo::new(s), svc).await;
+        });
+    }
+}
+
+/// Six requests the proxy cancels at their 1 s deadline (h2 remembers the streams it reset),
+/// then six in flight when the agent's host crashes at 2.8 s: each request's number, status and
+/// latency, in the order the client heard them. `stall`: at 2.7 s the machine stops for 1.2 s
+/// of wall-clock time (a loaded machine), longer than h2 remembers reset streams by the wall
+/// clock.
+fn answers_around_a_stall(stall: bool) -> Vec<(usize, u16, Duration)> {
+    use std::sync::{Arc, Mutex};
+    let mut w = world(12);
+    let agent_host = w.agent;
+    w.sim.with_core(|c| {
+        c.schedule_fault(2_800 * MS, None, Fault::HostCrash(agent_host));
+    });
+    let (client, agent, backend_net, net) = (w.sim.net(w.client), w.sim.net(w.agent), w.sim.net(w.backend), w.sim.net(w.proxies[0]));
+    w.sim
+        .block_on(Duration::from_secs(30), async move {
+            tokio::spawn(hanging_backend(backend_net.clone()));
+            let p = Proxy::new(ProxyConfig { request_timeout_ms: 1_000, ..proxy_config("proxy-1") }, net.clone());
+            tokio::spawn(p.clone().serve_clients(net.bind((net.ip(), 80).into()).await.unwrap()));
+            tokio::spawn(p.clone().accept_agents(net.bind((net.ip(), 8443).into()).await.unwrap()));
+            let config =
+                AgentConfig::new("site-agent", "tok", BTreeMap::from([("ledger".to_string(), (backend_net.ip(), 8080).into())]), vec![(net.ip(), 8443).into()]);
+            tokio::spawn(tunnel::agent::run_with_tls(config, agent.clone(), Box::new(SimRng::from_seed(12)), None));
+            let heard = Arc::new(Mutex::new(Vec::new()));
+            let to: SocketAddr = (net.ip(), 80).into();
+            let mut requests = tokio::task::JoinSet::new();
+            for (n, at) in (0..12).map(|n| (n, if n < 6 { 1_000 } else { 2_500 })) {
+                let (client, heard) = (client.clone(), heard.clone());
+                requests.spawn(async move {
+                    client.sleep(Duration::from_millis(at)).await;
+                    let (status, took) = get(&client, to).await;
+                    heard.lock().unwrap().push((n, status, took));
+                });
+            }
+            if stall {
+                client.sleep(Duration::from_millis(2_700)).await;
+                std::thread::sleep(Duration::from_millis(1_200));
+            }
+            while requests.join_next().await.is_some() {}
+            std::mem::take(&mut *heard.lock().unwrap())
+        })
+        .unwrap()
+}
+
+/// h2 reads the wall clock itself to forget the streams it reset; under virtual time the proxy
+/// has it forget them by count only, so that a slow or loaded machine cannot change the order
+/// in which requests learn that their agent is lost (nor anything else).
+#[test]
+fn a_machine_that_stalls_changes_nothing_in_a_run() {
+    let calm = answers_around_a_stall(false);
+    let statuses: Vec<(usize, u16)> = calm.iter().map(|(n, s, _)| (*n, *s)).collect();
+    assert!(statuses[..6].iter().all(|(n, s)| *n < 6 && *s == 504), "the first six reach their deadline: {calm:?}");
+    assert!(statuses[6..].iter().all(|(n, s)| *n >= 6 && *s == 502), "the last six lose their agent: {calm:?}");
+    assert_eq!(calm, answers_around_a_stall(true));
 }

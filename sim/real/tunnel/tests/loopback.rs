@@ -24,7 +24,8 @@ async fn listener() -> (azsim_net::tokio_impl::TokioListener, SocketAddr) {
 }
 
 /// A backend: `/stream` sends three chunks 50 ms apart; `/hang` sends one chunk and never ends;
-/// anything else answers `backend saw <host> <path>`.
+/// `/headers` answers the forwarding headers and the request id it got, one `name: value` a
+/// line; anything else answers `backend saw <host> <path>`.
 async fn backend() -> SocketAddr {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
@@ -34,6 +35,10 @@ async fn backend() -> SocketAddr {
                 let svc = hyper::service::service_fn(|req: http::Request<hyper::body::Incoming>| async move {
                     let path = req.uri().path().to_string();
                     let host = req.headers().get("host").map(|h| h.to_str().unwrap().to_string()).unwrap_or_default();
+                    let seen: String = ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "x-request-id"]
+                        .iter()
+                        .filter_map(|n| Some(format!("{n}: {}\n", req.headers().get(*n)?.to_str().ok()?)))
+                        .collect();
                     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Infallible>>(4);
                     tokio::spawn(async move {
                         match path.as_str() {
@@ -42,6 +47,9 @@ async fn backend() -> SocketAddr {
                                     let _ = tx.send(Ok(Frame::data(Bytes::from(format!("chunk{i};"))))).await;
                                     tokio::time::sleep(Duration::from_millis(50)).await;
                                 }
+                            }
+                            "/headers" => {
+                                let _ = tx.send(Ok(Frame::data(Bytes::from(seen)))).await;
                             }
                             "/hang" => {
                                 let _ = tx.send(Ok(Frame::data(Bytes::from_static(b"first;")))).await;
@@ -72,8 +80,8 @@ fn proxy_config() -> ProxyConfig {
     ProxyConfig {
         name: "p1".into(),
         agents: BTreeMap::from([
-            ("agent-1".to_string(), Grant { token: "t1".into(), backends: vec!["orders".into()] }),
-            ("agent-2".to_string(), Grant { token: "t2".into(), backends: vec!["orders".into()] }),
+            ("agent-1".to_string(), Grant::new("t1", vec!["orders".into()])),
+            ("agent-2".to_string(), Grant::new("t2", vec!["orders".into()])),
         ]),
         routes: vec![Route { backend: "orders".into(), path_prefix: Some("/".into()), ..Route::default() }],
         default_backend: None,
@@ -86,6 +94,7 @@ fn proxy_config() -> ProxyConfig {
         retry_idempotent: false,
         max_in_flight: 10_000,
         tls: None,
+        ..ProxyConfig::default()
     }
 }
 
@@ -171,7 +180,7 @@ async fn greet(agents: SocketAddr, greeting: &str) -> String {
 async fn an_agent_with_a_bad_token_or_a_backend_it_may_not_serve_is_refused() {
     // agent-3's token in this config is empty: an empty greeting token must not match it.
     let mut config = proxy_config();
-    config.agents.insert("agent-3".into(), Grant { token: String::new(), backends: vec!["orders".into()] });
+    config.agents.insert("agent-3".into(), Grant::new(String::new(), vec!["orders".into()]));
     let s = setup_with(config).await;
     let wrong_token = greet(s.agents, "AZTUNNEL/1 agent-1 wrong orders\n").await;
     let unknown = greet(s.agents, "AZTUNNEL/1 intruder t1 orders\n").await;
@@ -364,7 +373,9 @@ fn pki() -> Pki {
 
 async fn tls_setup(pki: &Pki, mutual: bool) -> Setup {
     let acceptor = tunnel::tls::acceptor(pki.proxy_cert.as_bytes(), pki.proxy_key.as_bytes(), mutual.then_some(pki.ca.as_bytes())).unwrap();
-    let proxy = Proxy::with_agent_tls(proxy_config(), TokioEnv, Some(acceptor));
+    // The agents' certificates carry `<agent id>.agents.test`.
+    let config = ProxyConfig { agent_cert_name: "{agent}.agents.test".into(), ..proxy_config() };
+    let proxy = Proxy::with_agent_tls(config, TokioEnv, Some(acceptor));
     let (cl, clients) = listener().await;
     let (al, agents) = listener().await;
     tokio::spawn(proxy.clone().serve_clients(cl));
@@ -425,6 +436,56 @@ async fn an_agent_never_connects_to_a_proxy_it_cannot_verify_nor_without_a_clien
     // The same greeting with everything right is taken.
     let right = tunnel::tls::connector(pki.ca.as_bytes(), "proxy.test", agent_cert).unwrap();
     assert_eq!(greet_over_tls(s.agents, right).await.as_deref(), Ok("OK"));
+}
+
+#[tokio::test]
+async fn under_mutual_tls_an_agents_certificate_is_bound_to_its_name() {
+    let pki = pki();
+    let s = tls_setup(&pki, true).await;
+    let agent_cert = Some((pki.agent_cert.as_bytes(), pki.agent_key.as_bytes()));
+    let tls = || tunnel::tls::connector(pki.ca.as_bytes(), "proxy.test", agent_cert).unwrap();
+    // agent-1's certificate, agent-2's right token: refused.
+    let (connector, name) = tls();
+    let stream = tokio::net::TcpStream::connect(s.agents).await.unwrap();
+    let mut stream = connector.connect(name, stream).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(
+        &mut stream,
+        b"AZTUNNEL/1 agent-2 t2 orders
+",
+    )
+    .await
+    .unwrap();
+    let answer = tunnel::protocol::read_line(&mut stream).await.unwrap();
+    assert_eq!(answer, "ERR the client certificate is not agent-2.agents.test's");
+    assert_eq!(s.proxy.metrics.agents_refused(tunnel::proxy::Refusal::Certificate), 1);
+    assert_eq!(greet_over_tls(s.agents, tls()).await.as_deref(), Ok("OK"), "as agent-1 it is taken");
+}
+
+#[tokio::test]
+async fn a_reload_rotates_a_token_keeping_the_agents_and_disconnects_an_agent_no_longer_granted() {
+    let mut config = proxy_config();
+    config.agents.get_mut("agent-1").unwrap().token = tunnel::proxy::Tokens(vec!["t1".to_string(), "t1-new".to_string()]);
+    let s = setup_with(config.clone()).await;
+    // Both tokens of a list are taken (that session ends with its connection).
+    assert_eq!(greet(s.agents, "AZTUNNEL/1 agent-1 t1-new orders\n").await, "OK");
+    until("the greeting's session to end", || s.proxy.agents_of("orders").is_empty()).await;
+    let _a1 = agent(&s, "agent-1", "t1", &["orders"]);
+    let _a2 = agent(&s, "agent-2", "t2", &["orders"]);
+    until("two agents", || s.proxy.agents_of("orders").len() == 2).await;
+    // The old token goes, agent-2's grant too: agent-1 still greets with the old token, so
+    // both sessions are closed; nothing else changes.
+    let mut next = config.clone();
+    next.agents.get_mut("agent-1").unwrap().token = "t1-new".into();
+    next.agents.remove("agent-2");
+    let reloaded = s.proxy.reload(next, None);
+    let mut gone = reloaded.disconnected.clone();
+    gone.sort();
+    gone.dedup();
+    assert_eq!(gone, ["agent-1", "agent-2"]);
+    assert!(s.proxy.agents_of("orders").is_empty());
+    assert_eq!(greet(s.agents, "AZTUNNEL/1 agent-1 t1 orders\n").await, "ERR unknown agent or wrong token");
+    assert_eq!(greet(s.agents, "AZTUNNEL/1 agent-1 t1-new orders\n").await, "OK");
+    assert!(s.proxy.prometheus().contains("tunnel_agents_refused_total{reason=\"reload\"} 2"), "{}", s.proxy.prometheus());
 }
 
 fn pki_other_ca() -> String {
@@ -841,7 +902,7 @@ async fn two_hosts_or_none_on_http_1_1_get_400() {
 #[tokio::test]
 async fn routes_match_hosts_ignoring_case_and_path_prefixes_by_whole_normalised_segments() {
     let config = ProxyConfig {
-        agents: BTreeMap::from([("agent-1".to_string(), Grant { token: "t1".into(), backends: vec!["orders".into()] })]),
+        agents: BTreeMap::from([("agent-1".to_string(), Grant::new("t1", vec!["orders".into()]))]),
         routes: vec![
             // No agent serves `admin`: a request that reaches it gets 503 naming it.
             Route { backend: "admin".into(), path_prefix: Some("/admin".into()), ..Route::default() },
@@ -969,4 +1030,144 @@ mod biased_select {
         assert!(files.len() > 20 && invocations >= 10, "{} files, {invocations} invocations: wrong directory?", files.len());
         assert!(offenders.is_empty(), "`{MACRO}` without `biased;` as its first token:\n{}", offenders.join("\n"));
     }
+}
+
+#[tokio::test]
+async fn the_backend_gets_forwarding_headers_and_the_client_its_request_id() {
+    let s = setup().await;
+    let _a = agent(&s, "agent-1", "t1", &["orders"]);
+    until("the agent", || s.proxy.connected_backends() == ["orders"]).await;
+    // A client's own X-Forwarded-For is not trusted by default: replaced.
+    let resp = request(s.clients, "/headers", &[("x-forwarded-for", "6.6.6.6".into())]).await;
+    let id = resp.headers().get("x-request-id").expect("the request id comes back").to_str().unwrap().to_string();
+    assert!(id.starts_with("p1-00000000-"), "{id}");
+    let seen = body(resp).await;
+    assert_eq!(seen, format!("x-forwarded-for: 127.0.0.1\nx-forwarded-proto: http\nx-forwarded-host: orders.corp.internal\nx-request-id: {id}\n"));
+    // Ids are unique; a client's own id is kept and returned.
+    let second = request(s.clients, "/", &[]).await.headers().get("x-request-id").unwrap().to_str().unwrap().to_string();
+    assert_ne!(second, id);
+    let own = request(s.clients, "/", &[("x-request-id", "mine-1".into())]).await;
+    assert_eq!(own.headers().get("x-request-id").unwrap(), "mine-1");
+
+    // Trusted, with RFC 7239 too: the client's chain is extended.
+    let mut config = proxy_config();
+    config.headers = tunnel::proxy::HeaderSettings { forwarded: true, trust_client_forwarded: true, ..Default::default() };
+    s.proxy.reload(config, None);
+    let resp = request(s.clients, "/headers", &[("x-forwarded-for", "10.0.0.9".into()), ("x-request-id", "r-2".into())]).await;
+    assert_eq!(
+        body(resp).await,
+        "x-forwarded-for: 10.0.0.9, 127.0.0.1\nx-forwarded-proto: http\nx-forwarded-host: orders.corp.internal\nforwarded: for=127.0.0.1;proto=http;host=\"orders.corp.internal\"\nx-request-id: r-2\n"
+    );
+    // Off: nothing added.
+    let config = ProxyConfig { headers: tunnel::proxy::HeaderSettings::none(), ..proxy_config() };
+    s.proxy.reload(config, None);
+    let resp = request(s.clients, "/headers", &[("x-request-id", "r-3".into())]).await;
+    assert!(resp.headers().get("x-request-id").is_none());
+    assert_eq!(body(resp).await, "x-request-id: r-3\n");
+}
+
+/// Prometheus text, parsed: each sample's value by its name and labels, after checking that
+/// every line is a `# HELP`, a `# TYPE` or a sample of a family that has both.
+fn parse_prometheus(text: &str) -> BTreeMap<String, f64> {
+    let (mut help, mut kind, mut samples) = (std::collections::BTreeSet::new(), std::collections::BTreeSet::new(), BTreeMap::new());
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            help.insert(rest.split(' ').next().unwrap().to_string());
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, k) = rest.split_once(' ').unwrap();
+            assert!(["counter", "gauge", "histogram"].contains(&k), "{line}");
+            kind.insert(name.to_string());
+        } else {
+            let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("not a sample: {line:?}"));
+            let name = series.split('{').next().unwrap();
+            let family = ["_bucket", "_sum", "_count"].iter().find_map(|s| name.strip_suffix(s).filter(|f| kind.contains(*f))).unwrap_or(name);
+            assert!(help.contains(family) && kind.contains(family), "{name} has no # HELP or # TYPE before it");
+            samples.insert(series.to_string(), value.parse::<f64>().unwrap_or_else(|_| panic!("not a number: {line:?}")));
+        }
+    }
+    samples
+}
+
+#[tokio::test]
+async fn the_metrics_tell_agents_refusals_in_flight_and_the_proxys_own_answers_apart() {
+    let s = setup_with(ProxyConfig { min_agents: 2, ..proxy_config() }).await;
+    assert_eq!(request(s.clients, "/x", &[]).await.status(), 503);
+    let _a = agent(&s, "agent-1", "t1", &["orders"]);
+    until("the agent", || s.proxy.connected_backends() == ["orders"]).await;
+    // One agent of the two asked for: not ready.
+    let ready = s.proxy.admin("/ready");
+    assert_eq!(ready.status(), 503);
+    assert_eq!(body_of(ready).await, "fewer than 2 agents for: [\"orders\"]\n");
+    assert_eq!(greet(s.agents, "AZTUNNEL/1 agent-2 wrong orders\n").await, "ERR unknown agent or wrong token");
+    assert_eq!(request(s.clients, "/x", &[]).await.status(), 200);
+    // A response still streaming counts as in flight.
+    let hanging = request(s.clients, "/hang", &[]).await;
+    let m = parse_prometheus(&body_of(s.proxy.admin("/metrics")).await);
+    assert_eq!(m["tunnel_agents_connected{backend=\"orders\"}"], 1.0);
+    assert_eq!(m["tunnel_agents_refused_total{reason=\"credentials\"}"], 1.0);
+    assert_eq!(m["tunnel_requests_in_flight"], 1.0);
+    assert_eq!(m["tunnel_proxy_answers_total{backend=\"orders\",code=\"503\",reason=\"no_agent\"}"], 1.0);
+    assert_eq!(m["tunnel_responses_total{backend=\"orders\",code=\"200\",class=\"2xx\"}"], 2.0);
+    assert!(!m.keys().any(|k| k.starts_with("tunnel_proxy_answers_total") && k.contains("code=\"200\"")), "a backend's 200 is not the proxy's");
+    assert_eq!(
+        m[&format!("tunnel_build_info{{program=\"inverting-proxy\",version=\"{}\",revision=\"{}\"}}", env!("CARGO_PKG_VERSION"), tunnel::metrics::REVISION)],
+        1.0
+    );
+    drop(hanging);
+    let _b = agent(&s, "agent-2", "t2", &["orders"]);
+    until("two agents: ready", || s.proxy.admin("/ready").status() == 200).await;
+}
+
+async fn body_of(resp: http::Response<tunnel::proxy::Body>) -> String {
+    String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
+}
+
+#[tokio::test]
+async fn a_reload_replaces_the_certificates_and_the_sessions_in_place_stay() {
+    let (old, new) = (pki(), pki());
+    let s = tls_setup(&old, false).await;
+    let _a = tls_agent(&s, tunnel::tls::connector(old.ca.as_bytes(), "proxy.test", None).unwrap());
+    until("the agent over TLS", || !s.proxy.connected_backends().is_empty()).await;
+    // New certificates from another CA (and mutual TLS with the new client CA).
+    let acceptor = tunnel::tls::acceptor(new.proxy_cert.as_bytes(), new.proxy_key.as_bytes(), Some(new.ca.as_bytes())).unwrap();
+    let config = ProxyConfig { agent_cert_name: "{agent}.agents.test".into(), ..proxy_config() };
+    assert!(s.proxy.reload(config, Some(acceptor)).disconnected.is_empty(), "the session in place is not cut");
+    assert_eq!(s.proxy.agents_of("orders"), ["agent-1"]);
+    assert_eq!(body(request(s.clients, "/orders/8", &[]).await).await, "backend saw orders.corp.internal /orders/8");
+    // New connections get the new certificate: trusting only the old CA fails, the new one works.
+    let client = Some((new.agent_cert.as_bytes(), new.agent_key.as_bytes()));
+    let stale = greet_over_tls(s.agents, tunnel::tls::connector(old.ca.as_bytes(), "proxy.test", client).unwrap()).await;
+    assert!(stale.is_err(), "{stale:?}");
+    let fresh = greet_over_tls(s.agents, tunnel::tls::connector(new.ca.as_bytes(), "proxy.test", client).unwrap()).await;
+    assert_eq!(fresh.as_deref(), Ok("OK"));
+}
+
+#[tokio::test]
+async fn an_agents_new_settings_replace_its_session_only_once_the_new_one_is_taken() {
+    let s = setup().await;
+    let settings = |token: &str| tunnel::agent::Settings {
+        config: AgentConfig {
+            backoff_base_ms: 20,
+            backoff_cap_ms: 100,
+            ..AgentConfig::new("agent-1", token, BTreeMap::from([("orders".to_string(), s.backend)]), vec![s.agents])
+        },
+        tls: None,
+    };
+    let (update, live) = tokio::sync::watch::channel(settings("t1"));
+    let stats = Arc::new(tunnel::agent::AgentStats::default());
+    let _agent = tokio::spawn(tunnel::agent::run_live(live, TokioEnv, Box::new(OsSeededRng::new()), stats.clone(), std::future::pending::<()>()));
+    until("the agent", || s.proxy.agents_of("orders").len() == 1).await;
+    // A token the proxy does not take: refused, and the session in place keeps serving.
+    update.send(settings("t1-next")).unwrap();
+    until("a refused greeting", || stats.refused.load(std::sync::atomic::Ordering::Relaxed) >= 2).await;
+    assert_eq!(s.proxy.agents_of("orders"), ["agent-1"]);
+    assert_eq!(request(s.clients, "/orders/1", &[]).await.status(), 200);
+    // Once the proxy takes it, the new session comes up and the old one goes.
+    let mut config = proxy_config();
+    config.agents.get_mut("agent-1").unwrap().token = tunnel::proxy::Tokens(vec!["t1".into(), "t1-next".into()]);
+    assert!(s.proxy.reload(config, None).disconnected.is_empty());
+    until("the new session", || s.proxy.metrics.prometheus().contains("tunnel_agents_accepted_total 2")).await;
+    until("the old session gone", || s.proxy.agents_of("orders").len() == 1).await;
+    assert_eq!(request(s.clients, "/orders/2", &[]).await.status(), 200);
+    until("one session on the agent's side too", || stats.proxies_connected.load(std::sync::atomic::Ordering::Relaxed) == 1).await;
 }

@@ -13,7 +13,14 @@ use crate::config::{self, ConfigError};
 #[serde(deny_unknown_fields)]
 pub struct AgentConfig {
     pub id: String,
+    /// The token of the greeting. `--token`, then `TUNNEL_TOKEN` in the environment, then
+    /// `token_file` take precedence over it; one of the four must give it.
+    #[serde(default)]
     pub token: String,
+    /// A file whose first token line (blank lines and `#` comments skipped) is the token, read
+    /// at start and at each reload (SIGHUP): rotate by writing the new token and reloading.
+    #[serde(default)]
+    pub token_file: Option<std::path::PathBuf>,
     /// Backend id -> the local address serving it.
     pub backends: BTreeMap<String, SocketAddr>,
     /// Proxies to connect to, by address.
@@ -39,6 +46,10 @@ pub struct AgentConfig {
     pub keepalive_interval_ms: u64,
     #[serde(default = "AgentConfig::default_keepalive_timeout_ms")]
     pub keepalive_timeout_ms: u64,
+    /// On SIGTERM (and for sessions a reload replaces): how long streams in hand may take to
+    /// finish after the proxy is told (HTTP/2 GOAWAY) to send no more (default 30 s).
+    #[serde(default = "AgentConfig::default_drain_timeout_ms")]
+    pub drain_timeout_ms: u64,
     /// TLS to the proxies: the agent verifies their certificate (always, when TLS is on).
     #[serde(default)]
     pub tls: Option<crate::tls::ClientTlsFiles>,
@@ -57,6 +68,7 @@ impl AgentConfig {
         AgentConfig {
             id: id.into(),
             token: token.into(),
+            token_file: None,
             backends,
             proxies,
             proxy_names: Vec::new(),
@@ -66,6 +78,7 @@ impl AgentConfig {
             connect_timeout_ms: Self::default_connect_timeout_ms(),
             keepalive_interval_ms: Self::default_keepalive_interval_ms(),
             keepalive_timeout_ms: Self::default_keepalive_timeout_ms(),
+            drain_timeout_ms: Self::default_drain_timeout_ms(),
             tls: None,
             cloud_map: None,
             proxy_discovery: None,
@@ -90,9 +103,67 @@ impl AgentConfig {
     fn default_keepalive_timeout_ms() -> u64 {
         5_000
     }
+    fn default_drain_timeout_ms() -> u64 {
+        30_000
+    }
 }
 
 impl AgentConfig {
+    /// Reads a config file, takes the token from `token` (a `--token` flag or `TUNNEL_TOKEN`),
+    /// else from `token_file`, else the file's own, and checks the result: what the binary does
+    /// at start and at each reload. Errors name the file or the field.
+    pub fn load(path: &std::path::Path, token: Option<String>) -> Result<AgentConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Syntax(format!("{}: {e}", path.display())))?;
+        let mut config: AgentConfig = config::parse(&text)?;
+        if let Some(t) = token {
+            config.token = t;
+        } else if let Some(file) = &config.token_file {
+            let tokens = config::read_tokens(file).map_err(|e| ConfigError::invalid("token_file", e))?;
+            config.token = tokens.into_iter().next().ok_or_else(|| ConfigError::invalid("token_file", format!("{}: holds no token", file.display())))?;
+        }
+        if config.token.is_empty() {
+            return Err(ConfigError::invalid("token", "no token: give `token` or `token_file` in the file, `--token`, or TUNNEL_TOKEN"));
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The config as JSON, every default filled in and the token replaced by `***` (what
+    /// `--check` prints).
+    pub fn effective(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "token": "***",
+            "token_file": self.token_file,
+            "backends": self.backends,
+            "proxies": self.proxies,
+            "proxy_names": self.proxy_names,
+            "resolve_every_ms": self.resolve_every_ms,
+            "backoff_base_ms": self.backoff_base_ms,
+            "backoff_cap_ms": self.backoff_cap_ms,
+            "connect_timeout_ms": self.connect_timeout_ms,
+            "keepalive_interval_ms": self.keepalive_interval_ms,
+            "keepalive_timeout_ms": self.keepalive_timeout_ms,
+            "drain_timeout_ms": self.drain_timeout_ms,
+            "tls": self.tls.as_ref().map(|t| serde_json::json!({ "ca": t.ca, "server_name": t.server_name, "cert": t.cert, "key": t.key })),
+            "cloud_map": self.cloud_map.as_ref().map(|r| serde_json::json!({
+                "endpoint": r.api.endpoint,
+                "aws": r.api.aws.as_ref().map(|a| serde_json::json!({ "region": a.region, "ca_bundle": a.ca_bundle })),
+                "service_id": r.service_id,
+                "zone": r.zone,
+                "attributes": r.attributes,
+            })),
+            "proxy_discovery": self.proxy_discovery.as_ref().map(|d| serde_json::json!({
+                "endpoint": d.api.endpoint,
+                "aws": d.api.aws.as_ref().map(|a| serde_json::json!({ "region": a.region, "ca_bundle": a.ca_bundle })),
+                "namespace": d.namespace,
+                "service": d.service,
+                "query": d.query,
+                "port": d.port,
+            })),
+        })
+    }
+
     /// Parses a config file and checks it.
     pub fn from_json(text: &str) -> Result<AgentConfig, ConfigError> {
         let config: AgentConfig = config::parse(text)?;
@@ -123,6 +194,7 @@ impl AgentConfig {
         config::millis("connect_timeout_ms", self.connect_timeout_ms)?;
         config::millis("keepalive_interval_ms", self.keepalive_interval_ms)?;
         config::millis("keepalive_timeout_ms", self.keepalive_timeout_ms)?;
+        config::millis("drain_timeout_ms", self.drain_timeout_ms)?;
         Ok(())
     }
 }
