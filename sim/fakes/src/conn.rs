@@ -582,12 +582,6 @@ impl ConnUsage {
     pub fn open_ns(&self, now: Nanos) -> u128 {
         self.open_ns + u128::from(self.open) * u128::from(now.saturating_sub(self.last))
     }
-
-    pub fn add(&mut self, other: &ConnUsage, now: Nanos) {
-        self.opened += other.opened;
-        self.open_ns = self.open_ns(now) + other.open_ns(now);
-        (self.open, self.last) = (0, now);
-    }
 }
 
 /// An open connection at its server.

@@ -286,25 +286,19 @@ fn transfer(f: &ScenarioFile, world: &World, core: &Core) -> (Vec<CostLine>, Vec
             e.1 += c.bytes as f64 / GB * 2.0 * p;
         }
     }
+    // A line of `bytes` priced at `key` in `region`, `times` over (both ends of a cross-AZ GB).
+    let priced = |item: String, bytes: u64, (key, region, times): (&str, &str, f64)| {
+        line("data transfer", item, bytes as f64 / GB, (key, &f.prices.table(region), times))
+    };
     let mut lines = Vec::new();
     for (region, bytes) in cross_az {
-        lines.push(line(
-            "data transfer",
-            format!("between AZs of {region} (both ends)"),
-            bytes as f64 / GB,
-            ("cross_az_per_gb", &f.prices.table(&region), 2.0),
-        ));
+        lines.push(priced(format!("between AZs of {region} (both ends)"), bytes, ("cross_az_per_gb", &region, 2.0)));
     }
     for ((from, to), bytes) in cross_region {
-        lines.push(line("data transfer", format!("{from} to {to}"), bytes as f64 / GB, ("cross_region_per_gb", &f.prices.table(&from), 1.0)));
+        lines.push(priced(format!("{from} to {to}"), bytes, ("cross_region_per_gb", &from, 1.0)));
     }
     for (region, bytes) in egress {
-        lines.push(line(
-            "data transfer",
-            format!("{region} out to the internet"),
-            bytes as f64 / GB,
-            ("internet_egress_per_gb", &f.prices.table(&region), 1.0),
-        ));
+        lines.push(priced(format!("{region} out to the internet"), bytes, ("internet_egress_per_gb", &region, 1.0)));
     }
     let pairs = by_pair.into_iter().map(|((from, to), (bytes, cost))| AzPairCost { from, to, bytes, usd: usd(cost) }).collect();
     (lines, pairs)
