@@ -358,7 +358,7 @@ impl Core {
         let (azs, regions) = ((a.az, b.az), (a.region, b.region));
         self.traffic.record_send((from, to), azs, regions, bytes, payload);
         let black_hole = self.host_states[from.0 as usize] == HostState::Down || self.partitioned(from, to);
-        let arrive_at = if black_hole { None } else { Some(now.saturating_add(self.sample_latency(from, to))) };
+        let arrive_at = if black_hole { None } else { self.sample_latency(from, to).map(|l| now.saturating_add(l)) };
         if arrive_at.is_none() {
             self.traffic.bytes_dropped += bytes;
         }
@@ -405,7 +405,10 @@ impl Core {
             && self.faults.values().any(|(f, active)| *active && matches!(f, Fault::Partition { .. }) && f.matches_path(&self.topo, from, to))
     }
 
-    fn sample_latency(&mut self, from: HostId, to: HostId) -> Nanos {
+    /// The one-way latency of a transmission from `from` to `to`: the link's, as faults change
+    /// it, with a retransmission timeout for each loss. `None`: lost more often than the
+    /// sender's kernel retransmits (the connection times out; its caller's timeout says so).
+    fn sample_latency(&mut self, from: HostId, to: HostId) -> Option<Nanos> {
         let mut replaced: Option<Dist> = None;
         let mut extra = 0;
         let mut loss = 0.0f64;
@@ -427,15 +430,19 @@ impl Core {
         let rng = self.link_rngs.entry((from, to)).or_insert_with(|| self.seed.stream(&names()));
         let dist = replaced.as_ref().unwrap_or_else(|| self.latency.base(&self.topo, from, to));
         let mut latency = dist.sample(rng) + extra;
-        // Each loss costs one retransmission timeout, doubling as TCP backs off.
+        // Each loss costs one retransmission timeout, doubling as TCP backs off (up to
+        // TCP_RTO_MAX); past `tcp_retries2` retransmissions the connection gives up.
         let mut rto = self.retransmit_timeout;
         let mut tries = 0;
-        while tries < 6 && rng.chance(loss) {
+        while rng.chance(loss) {
+            if tries == crate::wire::TCP_RETRIES2 {
+                return None;
+            }
             latency += rto;
-            rto *= 2;
+            rto = (rto * 2).min(crate::wire::TCP_RTO_MAX);
             tries += 1;
         }
-        latency
+        Some(latency)
     }
 
     /// Sends a typed message from the process on `from` to the process on `to`.

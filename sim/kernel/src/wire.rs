@@ -19,6 +19,13 @@
 //! figure reports call "wire" and cost uses. No retransmissions (the message path has no
 //! loss but its own retransmission model) and no TLS records.
 
+/// How many times Linux retransmits a data segment before the connection fails with
+/// ETIMEDOUT (`net.ipv4.tcp_retries2`, default 15: about 924.6 s with a 200 ms RTO).
+/// <https://docs.kernel.org/networking/ip-sysctl.html>
+pub const TCP_RETRIES2: u32 = 15;
+/// The most a retransmission timeout grows to (Linux's `TCP_RTO_MAX`, 120 s).
+pub const TCP_RTO_MAX: u64 = 120_000_000_000;
+
 /// The MTU of a path inside a VPC.
 pub const MTU_VPC: u64 = 9001;
 /// The MTU of a path that leaves the VPC (internet gateway, inter-Region).
