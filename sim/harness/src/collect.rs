@@ -446,11 +446,13 @@ fn discovery_staleness(f: &ScenarioFile, world: &World) -> Vec<Option<f64>> {
 /// Why failures after a fault ended when they did: the events between its start and its last
 /// failure (ECS task events, Route 53 health changes and their publication, the last time
 /// Cloud Map returned a lost host and when the API caches of that answer ran out, the fault's
-/// end), in time order, ending with the last failure.
+/// end), in time order, up to the last failure and the first event after it (what ended them).
 fn recovery_chain(f: &ScenarioFile, rec: &RunRecord, fault: &FaultRecord) -> Vec<ChainEvent> {
     let Some(last) = fault.last_failure_after_s else { return Vec::new() };
     let mut chain = vec![ChainEvent { after_s: 0.0, what: format!("{} began", fault.fault) }];
-    let within = |t: f64| (0.0..=last).contains(&t);
+    // Events from the fault's start on; those after the last failure are cut below, but for
+    // the first of them: what ended the failures.
+    let within = |t: f64| t >= 0.0;
     for e in &rec.task_events {
         let t = e.at_s - fault.at_s;
         if within(t) {
@@ -485,7 +487,9 @@ fn recovery_chain(f: &ScenarioFile, rec: &RunRecord, fault: &FaultRecord) -> Vec
         chain.push(ChainEvent { after_s: until, what: format!("{} ended", fault.fault) });
     }
     chain.sort_by(|a, b| a.after_s.total_cmp(&b.after_s));
-    chain.push(ChainEvent { after_s: last, what: "the last failed request began".into() });
+    let ended = chain.iter().position(|e| e.after_s > last).unwrap_or(chain.len());
+    chain.truncate(ended + 1);
+    chain.insert(ended, ChainEvent { after_s: last, what: "the last failed request began".into() });
     chain
 }
 

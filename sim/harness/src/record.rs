@@ -344,8 +344,8 @@ pub struct FaultRecord {
     /// For a fault that takes down hosts registered in Cloud Map: from its start to the last
     /// time `DiscoverInstances` returned one of them (0 if none was returned after it began).
     pub discovery_stale_s: Option<f64>,
-    /// What happened between the fault's start and its last failure, in order: why failures
-    /// ended when they did (empty when none failed).
+    /// What happened between the fault's start and its last failure, in order, and the first
+    /// event after it: why failures ended when they did (empty when none failed).
     pub recovery_chain: Vec<ChainEvent>,
 }
 

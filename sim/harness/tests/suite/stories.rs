@@ -116,10 +116,11 @@ fn a_late_recovery_says_what_it_waited_for() {
     let at = |what: &str| chain.iter().position(|w| w.starts_with(what)).unwrap_or_else(|| panic!("{what} in {chain:?}"));
     assert!(at("region_outage us-east-1 began") < at("Route 53: check `east` turned unhealthy"));
     assert!(at("Route 53: check `east` turned unhealthy") < at("Route 53: name servers answer as `east` is unhealthy"));
-    assert_eq!(chain.last(), Some(&"the last failed request began"));
+    let last = at("the last failed request began");
+    assert!(chain.len() - last <= 2, "at most the event that ended the failures follows: {chain:?}");
     let times: Vec<f64> = r.faults[0].recovery_chain.iter().map(|e| e.after_s).collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "in time order: {times:?}");
-    assert_eq!(times.last().copied(), r.faults[0].last_failure_after_s);
+    assert_eq!(Some(times[last]), r.faults[0].last_failure_after_s);
 
     let r = run("scenarios/reference/cloudmap-discovery.yaml", "baseline");
     let f = &r.faults[0];
