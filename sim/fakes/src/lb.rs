@@ -392,9 +392,7 @@ pub struct LbNode {
 /// and bytes, which [`LbNode::client_connections`] and the network's accounting give).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LbUsage {
-    /// Requests the node admitted.
-    pub requests: u64,
-    /// Of those, requests that came as messages, on no connection the node kept, by the
+    /// Requests the node admitted that came as messages, on no connection the node kept, by the
     /// host that sent them (a client without `connections` stands for one that opens a
     /// connection per request).
     pub without_connection: BTreeMap<HostId, u64>,
@@ -497,7 +495,6 @@ impl LbNode {
             return self.reply(cx, &p, 400, 0);
         }
         self.next += 1;
-        self.usage.requests += 1;
         if conn.is_none() {
             *self.usage.without_connection.entry(p.req.source).or_default() += 1;
         }

@@ -452,7 +452,7 @@ fn recovery_chain(f: &ScenarioFile, rec: &RunRecord, fault: &FaultRecord) -> Vec
     let mut chain = vec![ChainEvent { after_s: 0.0, what: format!("{} began", fault.fault) }];
     // Events from the fault's start on; those after the last failure are cut below, but for
     // the first of them: what ended the failures.
-    let within = |t: f64| t >= 0.0;
+    let within = |t: f64| t >= 0.0; // not before the fault
     for e in &rec.task_events {
         let t = e.at_s - fault.at_s;
         if within(t) {

@@ -62,7 +62,6 @@ fn usd(v: f64) -> f64 {
 fn line(component: impl Into<String>, item: impl Into<String>, quantity: f64, (key, table, times): (&str, &PriceTable, f64)) -> CostLine {
     let unit_usd = table.get(key).expect("a key of prices") * times;
     let unit = azsim_scenario::Prices::DEFAULTS.iter().find(|(k, _, _)| *k == key).map_or("", |(_, _, u)| *u);
-    let unit = if times == 2.0 { "GB" } else { unit };
     CostLine {
         component: component.into(),
         item: item.into(),

@@ -15,6 +15,7 @@ pub trait Clock: Clone + Send + Sync + 'static {
     fn now(&self) -> tokio::time::Instant;
     /// A future that completes after `duration`.
     fn sleep(&self, duration: Duration) -> BoxSleep;
+    // determinism: ok — names the wall clock only to say when code must not depend on it.
     /// Whether this clock is the wall clock, the one `std::time::Instant::now()` reads. Some
     /// libraries read that themselves and take no clock (h2 times with it how long it remembers
     /// a stream it reset). Under any other clock (the simulation's virtual time) such a timer

@@ -168,6 +168,8 @@ pub fn certificate_metrics(files: &[(&str, &std::path::Path)]) -> String {
 
 /// What a watch compares between two looks at some files: each one's modification time and
 /// length (`None` for a file that cannot be read).
+// determinism: ok — file modification times, compared only for equality by the shipped
+// binaries' `--watch-ms` reload; the simulation never watches files.
 pub type Fingerprint = Vec<Option<(std::time::SystemTime, u64)>>;
 
 /// What a binary waits for between reloads: Ctrl-C or SIGTERM (stop), SIGHUP (reload), and,

@@ -86,7 +86,7 @@ macro_rules! prices {
 prices! {
     /// Per GB between AZs of a Region, charged at each end (default 0.01, so 0.02 for each
     /// GB that crosses; <https://aws.amazon.com/ec2/pricing/on-demand/#Data_Transfer_within_the_same_AWS_Region>).
-    cross_az_per_gb = 0.01, "GB, each end";
+    cross_az_per_gb = 0.01, "GB";
     /// Per GB between Regions, charged to the sender (default 0.02;
     /// <https://aws.amazon.com/ec2/pricing/on-demand/#Data_Transfer>).
     cross_region_per_gb = 0.02, "GB";
@@ -138,11 +138,4 @@ prices! {
     /// 0.02, United States; origin fetches from AWS origins are free;
     /// <https://aws.amazon.com/cloudfront/pricing/>).
     cloudfront_to_origin_per_gb = 0.02, "GB";
-}
-
-impl PriceTable {
-    /// The prices AWS publishes for us-east-1.
-    pub fn aws() -> PriceTable {
-        Prices::default().table("")
-    }
 }
